@@ -1,0 +1,6 @@
+//! Tourdesk's pure rules: no I/O, no async. Every type here parses its input
+//! and refuses what is invalid, so the layers above hold only valid values.
+
+pub mod money;
+
+pub use money::{Currency, Money, MoneyError, Rate};

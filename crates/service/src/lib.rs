@@ -1,0 +1,35 @@
+//! Tourdesk's use cases. Each public method of a service opens its own
+//! transaction and commits it, so one call is one atomic change.
+
+mod error;
+mod settings;
+
+pub use error::{ServiceError, ServiceResult};
+pub use settings::{Clock, Settings, SystemClock};
+
+use std::sync::Arc;
+
+use tourdesk_store::Db;
+
+/// Everything a use case needs: the database, the rules, and the clock.
+#[derive(Clone)]
+pub struct Context {
+    pub db: Db,
+    pub settings: Arc<Settings>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Context {
+    pub fn new(db: Db, settings: Settings) -> Context {
+        Context {
+            db,
+            settings: Arc::new(settings),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Context {
+        self.clock = clock;
+        self
+    }
+}

@@ -1,0 +1,49 @@
+//! The operator's rules from configuration, and the clock.
+
+use chrono::{DateTime, Utc};
+use tourdesk_domain::Rate;
+
+/// Booking rules, as configured (see the README's configuration table).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub booking_advance_days: u32,
+    pub booking_cutoff_hours: u32,
+    pub min_booking_size: u32,
+    pub max_booking_size: u32,
+    pub waitlist_notification_expiry_hours: u32,
+    pub waitlist_auto_process: bool,
+    pub child_discount: Rate,
+    pub tax_rate: Rate,
+    pub booking_reference_prefix: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            booking_advance_days: 90,
+            booking_cutoff_hours: 24,
+            min_booking_size: 1,
+            max_booking_size: 50,
+            waitlist_notification_expiry_hours: 24,
+            waitlist_auto_process: true,
+            child_discount: Rate::from_ppm(300_000).unwrap_or(Rate::ZERO),
+            tax_rate: Rate::from_ppm(100_000).unwrap_or(Rate::ZERO),
+            booking_reference_prefix: "ST".into(),
+        }
+    }
+}
+
+/// The source of "now". The real clock everywhere; tests of time-dependent
+/// rules (cutoffs, expiries) inject their own.
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}

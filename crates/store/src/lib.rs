@@ -1,0 +1,27 @@
+//! Tourdesk's storage layer: the schema, its migrations and every SQL
+//! statement of the product, for SQLite (the embedded default) and
+//! PostgreSQL (production).
+//!
+//! Each statement is written once. The [`on!`] macro expands a query body
+//! once per engine, so the same text is type-checked against both drivers
+//! while each keeps its native types (DATE, TIME, TIMESTAMPTZ on PostgreSQL).
+//! Placeholders are `$1, $2, ...`, which both engines accept.
+
+mod db;
+mod error;
+mod migrate;
+
+pub use db::{Backend, ConnRef, Db, DbOptions, Tx, redact_url};
+pub use error::{StoreError, StoreResult};
+
+/// Runs `$body` with `$c` bound to the engine's concrete connection
+/// (`&mut SqliteConnection` or `&mut PgConnection`).
+#[macro_export]
+macro_rules! on {
+    ($tx:expr, $c:ident => $body:expr) => {
+        match $tx.conn() {
+            $crate::ConnRef::Sqlite($c) => $body,
+            $crate::ConnRef::Postgres($c) => $body,
+        }
+    };
+}

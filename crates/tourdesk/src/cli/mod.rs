@@ -1,0 +1,80 @@
+//! The command line: `tourdesk [serve]`, `migrate`, and the admin tools.
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tourdesk",
+    version,
+    about = "Booking and availability calendar for tour operators"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server, web UI and background jobs (the default).
+    Serve(Box<Config>),
+    /// Apply pending database migrations and exit.
+    Migrate(DatabaseArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DatabaseArgs {
+    /// Database: sqlite://PATH or postgres://USER@HOST/DB.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://data/tourdesk.db"
+    )]
+    pub database_url: String,
+}
+
+impl DatabaseArgs {
+    pub fn config(&self) -> Config {
+        let mut config = Config::defaults();
+        config.database_url = self.database_url.clone();
+        config
+    }
+}
+
+/// Renders a clap error as one line naming the variable, e.g.
+/// `invalid value '-1' for TAX_RATE (--tax-rate): ...`.
+pub fn one_line(err: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue};
+    let arg = match err.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(s)) => Some(s.clone()),
+        _ => None,
+    };
+    let value = match err.get(ContextKind::InvalidValue) {
+        Some(ContextValue::String(s)) => Some(s.clone()),
+        _ => None,
+    };
+    let first = err.to_string();
+    let first = first
+        .lines()
+        .next()
+        .unwrap_or("invalid arguments")
+        .trim_start_matches("error: ");
+    match (arg, value) {
+        (Some(arg), Some(value)) => {
+            // `--tax-rate <TAX_RATE>` → `TAX_RATE (--tax-rate)`
+            let (flag, name) = arg
+                .split_once(" <")
+                .map(|(f, n)| (f.to_owned(), n.trim_end_matches('>').to_owned()))
+                .unwrap_or((arg.clone(), arg.clone()));
+            let reason = first.rsplit_once("': ").map(|(_, r)| r).unwrap_or("");
+            let reason = if reason.is_empty() {
+                String::new()
+            } else {
+                format!(": {reason}")
+            };
+            format!("invalid value '{value}' for {name} ({flag}){reason}")
+        }
+        _ => first.to_owned(),
+    }
+}

@@ -1,0 +1,176 @@
+//! Configuration: every variable of the spec's Configuration section under
+//! its own name, plus the server's own. Each is an environment variable and a
+//! `serve` flag; `tourdesk serve --help` lists them with their defaults.
+
+use std::net::SocketAddr;
+
+use clap::builder::BoolishValueParser;
+use tourdesk_domain::Rate;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SqliteSync {
+    Full,
+    Normal,
+}
+
+/// Everything `tourdesk serve` can be told.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// Database: sqlite://PATH (created on first start) or postgres://USER@HOST/DB.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://data/tourdesk.db"
+    )]
+    pub database_url: String,
+
+    /// Address the HTTP server listens on.
+    #[arg(long = "bind", env = "BIND_ADDR", default_value = "127.0.0.1:8080")]
+    pub bind_addr: SocketAddr,
+
+    /// Connections in the pool (PostgreSQL) or read connections (SQLite).
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub database_max_connections: u32,
+
+    /// SQLite durability: `full` survives power loss; `normal` only a process crash.
+    #[arg(long, env = "SQLITE_SYNCHRONOUS", value_enum, default_value = "full")]
+    pub sqlite_synchronous: SqliteSync,
+
+    /// How many days ahead customers may book (and slots are generated).
+    #[arg(long, env = "BOOKING_ADVANCE_DAYS", default_value_t = 90,
+          value_parser = clap::value_parser!(u32).range(1..=3660))]
+    pub booking_advance_days: u32,
+
+    /// Bookings close this many hours before a slot starts.
+    #[arg(long, env = "BOOKING_CUTOFF_HOURS", default_value_t = 24,
+          value_parser = clap::value_parser!(u32).range(0..=8760))]
+    pub booking_cutoff_hours: u32,
+
+    /// Smallest party a booking may have.
+    #[arg(long, env = "MIN_BOOKING_SIZE", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub min_booking_size: u32,
+
+    /// Largest party a booking may have.
+    #[arg(long, env = "MAX_BOOKING_SIZE", default_value_t = 50,
+          value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub max_booking_size: u32,
+
+    /// Hours a notified waitlist entry has to claim its held spots.
+    #[arg(long, env = "WAITLIST_NOTIFICATION_EXPIRY_HOURS", default_value_t = 24,
+          value_parser = clap::value_parser!(u32).range(1..=720))]
+    pub waitlist_notification_expiry_hours: u32,
+
+    /// Offer freed spots to the waitlist automatically.
+    #[arg(long, env = "WAITLIST_AUTO_PROCESS", default_value_t = true,
+          value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub waitlist_auto_process: bool,
+
+    /// Children pay (1 - this) of the adult price.
+    #[arg(long, env = "DEFAULT_CHILD_DISCOUNT", default_value = "0.30")]
+    pub default_child_discount: Rate,
+
+    /// Tax on (subtotal - discount).
+    #[arg(long, env = "TAX_RATE", default_value = "0.10")]
+    pub tax_rate: Rate,
+
+    /// Oldest age that counts as an infant (free).
+    #[arg(long, env = "INFANT_MAX_AGE", default_value_t = 2,
+          value_parser = clap::value_parser!(u32).range(0..=17))]
+    pub infant_max_age: u32,
+
+    /// Oldest age that counts as a child.
+    #[arg(long, env = "CHILD_MAX_AGE", default_value_t = 12,
+          value_parser = clap::value_parser!(u32).range(0..=25))]
+    pub child_max_age: u32,
+
+    /// Prefix of booking references (`ST-20251102-ABC123`).
+    #[arg(long, env = "BOOKING_REFERENCE_PREFIX", default_value = "ST",
+          value_parser = parse_reference_prefix)]
+    pub booking_reference_prefix: String,
+
+    /// Log lines as human-readable text or JSON.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+fn parse_reference_prefix(s: &str) -> Result<String, String> {
+    if (1..=8).contains(&s.len())
+        && s.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+    {
+        Ok(s.to_owned())
+    } else {
+        Err("must be 1 to 8 characters of A-Z and 0-9".into())
+    }
+}
+
+impl Config {
+    /// Rules between variables, checked after each parsed on its own.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_booking_size < self.min_booking_size {
+            return Err(format!(
+                "MAX_BOOKING_SIZE ({}) must be at least MIN_BOOKING_SIZE ({})",
+                self.max_booking_size, self.min_booking_size
+            ));
+        }
+        if self.child_max_age <= self.infant_max_age {
+            return Err(format!(
+                "CHILD_MAX_AGE ({}) must be greater than INFANT_MAX_AGE ({})",
+                self.child_max_age, self.infant_max_age
+            ));
+        }
+        tourdesk_store::Backend::from_url(&self.database_url).map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    /// Every default, ignoring the environment (for tests and tools).
+    pub fn defaults() -> Config {
+        let command =
+            <Wrapper as clap::CommandFactory>::command().mut_args(|arg| arg.env(None::<&str>));
+        let matches = command.get_matches_from(["tourdesk"]);
+        let defaults = <Wrapper as clap::FromArgMatches>::from_arg_matches(&matches);
+        match defaults {
+            Ok(w) => w.config,
+            // Every argument has a default that parses (tested below).
+            Err(e) => panic!("built-in configuration defaults do not parse: {e}"),
+        }
+    }
+}
+
+#[derive(clap::Parser)]
+struct Wrapper {
+    #[command(flatten)]
+    config: Config,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_parse_and_validate() {
+        let c = Config::defaults();
+        assert_eq!(c.max_booking_size, 50);
+        assert_eq!(c.tax_rate.to_string(), "0.1");
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn cross_field_rules_name_the_variables() {
+        let mut c = Config::defaults();
+        c.min_booking_size = 10;
+        c.max_booking_size = 5;
+        assert!(c.validate().is_err_and(|e| e.contains("MAX_BOOKING_SIZE")));
+        let mut c = Config::defaults();
+        c.database_url = "mysql://x".into();
+        assert!(c.validate().is_err_and(|e| e.contains("DATABASE_URL")));
+    }
+}

@@ -1,0 +1,56 @@
+//! Background jobs running inside the server process. Each job is a loop
+//! that does one round of work, then sleeps until its next round or until
+//! shutdown is signalled; a round in progress always finishes.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// The running jobs, and the signal that stops them.
+pub struct Jobs {
+    stop: watch::Sender<bool>,
+    handles: Vec<JoinHandle<()>>,
+}
+
+impl Default for Jobs {
+    fn default() -> Self {
+        Jobs {
+            stop: watch::channel(false).0,
+            handles: Vec::new(),
+        }
+    }
+}
+
+impl Jobs {
+    /// Runs `round` now and then every `every`, until stopped.
+    pub fn every<F, Fut>(&mut self, name: &'static str, every: Duration, mut round: F)
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let mut stop = self.stop.subscribe();
+        self.handles.push(tokio::spawn(async move {
+            tracing::debug!(job = name, "started");
+            loop {
+                round().await;
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
+                    _ = stop.changed() => break,
+                }
+            }
+            tracing::debug!(job = name, "stopped");
+        }));
+    }
+
+    /// Signals every job and waits until each has finished its round.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for handle in self.handles {
+            if let Err(e) = handle.await {
+                tracing::error!(error = %e, "a background job ended abnormally");
+            }
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! `tourdesk`: parse the command line, run the command, exit with one line
+//! on failure (never a panic or a backtrace for a configuration mistake).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tourdesk::cli::{Cli, Command, one_line};
+use tourdesk::config::Config;
+use tourdesk::startup::{self, Application};
+use tourdesk::telemetry;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(), // --help, --version
+        Err(e) => {
+            eprintln!("tourdesk: error: {}", one_line(&e));
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tourdesk: error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tourdesk: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let command = match cli.command {
+        Some(c) => c,
+        None => match Cli::try_parse_from(["tourdesk", "serve"]) {
+            Ok(Cli { command: Some(c) }) => c,
+            Ok(_) => anyhow::bail!("no command"),
+            Err(e) => anyhow::bail!("{}", one_line(&e)),
+        },
+    };
+    match command {
+        Command::Serve(config) => serve(*config).await,
+        Command::Migrate(args) => {
+            let config = args.config();
+            telemetry::init(config.log_format);
+            let db = startup::open_database(&config).await?;
+            db.close().await;
+            println!(
+                "migrations applied: {}",
+                tourdesk_store_redacted(&config.database_url)
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    telemetry::init(config.log_format);
+    let app = Application::build(config.clone()).await?;
+    tracing::info!(
+        address = %format!("http://{}:{}", config.bind_addr.ip(), app.port()),
+        database = %tourdesk_store_redacted(&config.database_url),
+        "tourdesk is listening"
+    );
+    app.run_until_stopped(startup::shutdown_signal()).await
+}
+
+fn tourdesk_store_redacted(url: &str) -> String {
+    tourdesk_store::redact_url(url)
+}

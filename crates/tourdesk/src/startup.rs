@@ -1,0 +1,137 @@
+//! Building and running the application. Production (`tourdesk serve`) and
+//! the tests start it the same way: build, read the port, run until stopped.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tourdesk_service::{Context, Settings};
+use tourdesk_store::{Db, DbOptions};
+
+use crate::config::{Config, SqliteSync};
+use crate::http::{self, AppState};
+use crate::jobs::Jobs;
+
+pub struct Application {
+    listener: TcpListener,
+    port: u16,
+    state: AppState,
+}
+
+/// The service-layer rules a configuration describes.
+pub fn settings(config: &Config) -> Settings {
+    Settings {
+        booking_advance_days: config.booking_advance_days,
+        booking_cutoff_hours: config.booking_cutoff_hours,
+        min_booking_size: config.min_booking_size,
+        max_booking_size: config.max_booking_size,
+        waitlist_notification_expiry_hours: config.waitlist_notification_expiry_hours,
+        waitlist_auto_process: config.waitlist_auto_process,
+        child_discount: config.default_child_discount,
+        tax_rate: config.tax_rate,
+        booking_reference_prefix: config.booking_reference_prefix.clone(),
+    }
+}
+
+/// Opens (creating if needed) and migrates the configured database.
+pub async fn open_database(config: &Config) -> anyhow::Result<Db> {
+    let mut opts = DbOptions::new(config.database_url.clone());
+    opts.max_connections = config.database_max_connections;
+    opts.sqlite_synchronous_full = config.sqlite_synchronous == SqliteSync::Full;
+    let db = Db::connect(&opts).await?;
+    db.migrate().await.context("migrating the database")?;
+    Ok(db)
+}
+
+impl Application {
+    /// Validates the configuration, opens and migrates the database, and
+    /// binds the listener (port 0 picks a free one).
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        config.validate().map_err(anyhow::Error::msg)?;
+        let db = open_database(&config).await?;
+        Self::build_with(config, Context::new(db, Settings::default())).await
+    }
+
+    /// Like [`Application::build`], on an already opened context (tests
+    /// inject a clock this way). The context's settings are replaced by the
+    /// configuration's.
+    pub async fn build_with(config: Config, mut ctx: Context) -> anyhow::Result<Application> {
+        ctx.settings = Arc::new(settings(&config));
+        let listener = TcpListener::bind(config.bind_addr).await.map_err(|e| {
+            anyhow::anyhow!("BIND_ADDR: cannot listen on {}: {e}", config.bind_addr)
+        })?;
+        let port = listener.local_addr()?.port();
+        let state = AppState {
+            ctx,
+            config: Arc::new(config),
+        };
+        Ok(Application {
+            listener,
+            port,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn context(&self) -> &Context {
+        &self.state.ctx
+    }
+
+    /// Serves until `shutdown` resolves; then lets in-flight requests finish,
+    /// stops the background jobs and closes the database.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Application {
+            listener, state, ..
+        } = self;
+        let db = state.ctx.db.clone();
+        let jobs = Jobs::default();
+        let app = http::router(state);
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serving HTTP")?;
+        jobs.stop().await;
+        db.close().await;
+        Ok(())
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
