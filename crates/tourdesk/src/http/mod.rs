@@ -70,13 +70,14 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
-        .layer(axum::middleware::map_response(middleware::json_errors))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
         ))
+        // Outside the limits, so their bare responses get the JSON format too.
+        .layer(axum::middleware::map_response(middleware::json_errors))
         .layer(request_id)
 }
 

@@ -1,0 +1,273 @@
+//! The test harness: the real application on port 0, on a fresh database of
+//! either engine, with a typed client. `both_backends!(name)` turns
+//! `async fn name(app: TestApp)` into one test per engine.
+//!
+//! PostgreSQL: `TEST_POSTGRES_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`) names a server on which a
+//! database with a random name is created per test and dropped afterwards.
+//! When the server is unreachable the PostgreSQL half is skipped with a
+//! message — except under `CI=true`, where it fails.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rand::Rng;
+use reqwest::{Method, StatusCode, header::HeaderMap};
+use serde_json::Value;
+use sqlx::Connection;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tourdesk::config::Config;
+use tourdesk::startup::Application;
+use tourdesk_service::Context;
+use tourdesk_store::Backend;
+
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                $crate::helpers::run(tourdesk_store::Backend::Sqlite, super::$name).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                $crate::helpers::run(tourdesk_store::Backend::Postgres, super::$name).await;
+            }
+        }
+    )+};
+}
+
+/// Runs `test` against a fresh app on `backend` with the default configuration.
+pub async fn run<F, Fut>(backend: Backend, test: F)
+where
+    F: FnOnce(TestApp) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    if let Some(app) = TestApp::spawn(backend, |_| {}).await {
+        test(app).await;
+    }
+}
+
+fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+pub fn postgres_admin_url() -> String {
+    std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A database that exists for one test: a temporary SQLite file, or a
+/// PostgreSQL database with a random name, dropped when this is dropped.
+pub struct TestDatabase {
+    pub url: String,
+    pub backend: Backend,
+    sqlite_dir: Option<PathBuf>,
+    pg_name: Option<String>,
+}
+
+impl TestDatabase {
+    /// `None` when PostgreSQL is unreachable outside CI (the test is skipped).
+    pub async fn create(backend: Backend) -> Option<TestDatabase> {
+        let name = format!("tourdesk_test_{:016x}", rand::rng().random::<u64>());
+        match backend {
+            Backend::Sqlite => {
+                let dir = std::env::temp_dir().join(&name);
+                let url = format!("sqlite://{}/tourdesk.db", dir.display());
+                Some(TestDatabase { url, backend, sqlite_dir: Some(dir), pg_name: None })
+            }
+            Backend::Postgres => {
+                let admin = postgres_admin_url();
+                let mut conn = match sqlx::PgConnection::connect(&admin).await {
+                    Ok(c) => c,
+                    Err(e) if !under_ci() => {
+                        eprintln!("SKIPPED: PostgreSQL at {admin} is unreachable ({e}); set CI=true to make this a failure");
+                        return None;
+                    }
+                    Err(e) => panic!("CI=true and PostgreSQL at {admin} is unreachable: {e}"),
+                };
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create the test database");
+                let _ = conn.close().await;
+                let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+                let url = format!("{base}/{name}");
+                Some(TestDatabase { url, backend, sqlite_dir: None, pg_name: Some(name) })
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Some(dir) = self.sqlite_dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        if let Some(name) = self.pg_name.take() {
+            // Drop runs outside async; a short-lived runtime on its own thread
+            // drops the database (FORCE ends any connection left behind).
+            let admin = postgres_admin_url();
+            let done = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+                if let Ok(rt) = rt {
+                    rt.block_on(async {
+                        if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+                            let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                            let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await;
+                            let _ = conn.close().await;
+                        }
+                    });
+                }
+            });
+            let _ = done.join();
+        }
+    }
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub text: String,
+    pub body: Value,
+}
+
+impl TestResponse {
+    /// The body's `code` (errors), or "".
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+
+    #[track_caller]
+    pub fn assert_status(&self, expected: u16) -> &Self {
+        assert_eq!(self.status.as_u16(), expected, "unexpected status; body: {}", self.text);
+        self
+    }
+
+    /// Asserts an error in the API's format with the given status and code.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str) -> &Self {
+        self.assert_status(status);
+        assert_eq!(self.code(), code, "unexpected code; body: {}", self.text);
+        assert!(self.body["detail"].as_str().is_some_and(|d| !d.is_empty()), "no detail: {}", self.text);
+        self
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub backend: Backend,
+    pub ctx: Context,
+    pub config: Arc<Config>,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+    pub database: TestDatabase,
+}
+
+impl TestApp {
+    /// Starts the app on a fresh database; `tweak` adjusts the configuration.
+    pub async fn spawn(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Option<TestApp> {
+        let database = TestDatabase::create(backend).await?;
+        let mut config = Config::defaults();
+        config.database_url = database.url.clone();
+        config.bind_addr = "127.0.0.1:0".parse().expect("loopback address");
+        tweak(&mut config);
+        let app = Application::build(config.clone()).await.expect("build the application");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let ctx = app.context().clone();
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until_stopped(async move {
+            let _ = rx.await;
+        }));
+        Some(TestApp {
+            address,
+            client: reqwest::Client::new(),
+            backend,
+            ctx,
+            config: Arc::new(config),
+            shutdown: Some(tx),
+            server: Some(server),
+            database,
+        })
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task").expect("server result");
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// Sends a request; `body` is sent as JSON when given.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> TestResponse {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().await.expect("send the request");
+        Self::read(resp).await
+    }
+
+    pub async fn read(resp: reqwest::Response) -> TestResponse {
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.expect("read the body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        TestResponse { status, headers, text, body }
+    }
+
+    pub async fn get(&self, path: &str) -> TestResponse {
+        self.send(Method::GET, path, None, &[]).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> TestResponse {
+        self.send(Method::POST, path, Some(body), &[]).await
+    }
+
+    // --- one method per endpoint ---
+
+    pub async fn get_healthz(&self) -> TestResponse {
+        self.get("/healthz").await
+    }
+
+    pub async fn get_readyz(&self) -> TestResponse {
+        self.get("/readyz").await
+    }
+
+    pub async fn get_openapi(&self) -> TestResponse {
+        self.get("/api/openapi.json").await
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! HTTP tests: the real application over real HTTP, on SQLite and on
+//! PostgreSQL. One binary keeps link time down.
+
+mod helpers;
+
+mod foundation;
