@@ -257,10 +257,10 @@ pub enum ConnRef<'a> {
 impl Tx {
     pub fn conn(&mut self) -> ConnRef<'_> {
         match self {
-            Tx::Sqlite(t) => ConnRef::Sqlite(&mut **t),
-            Tx::Postgres(t) => ConnRef::Postgres(&mut **t),
-            Tx::SqliteConn(c) => ConnRef::Sqlite(&mut **c),
-            Tx::PostgresConn(c) => ConnRef::Postgres(&mut **c),
+            Tx::Sqlite(t) => ConnRef::Sqlite(t),
+            Tx::Postgres(t) => ConnRef::Postgres(t),
+            Tx::SqliteConn(c) => ConnRef::Sqlite(c),
+            Tx::PostgresConn(c) => ConnRef::Postgres(c),
         }
     }
 

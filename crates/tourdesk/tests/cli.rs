@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 fn tourdesk() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tourdesk"));
-    cmd.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
     cmd
 }
 
@@ -48,21 +49,53 @@ fn fails_with_one_line(cmd: &mut Command, needle: &str) {
 #[test]
 fn invalid_values_name_the_variable() {
     let (_d, url) = temp_db();
-    fails_with_one_line(tourdesk().env("DATABASE_URL", &url).env("TAX_RATE", "-0.1"), "TAX_RATE");
-    fails_with_one_line(tourdesk().env("DATABASE_URL", &url).env("DEFAULT_CHILD_DISCOUNT", "lots"), "DEFAULT_CHILD_DISCOUNT");
     fails_with_one_line(
-        tourdesk().env("DATABASE_URL", &url).env("MIN_BOOKING_SIZE", "10").env("MAX_BOOKING_SIZE", "5"),
+        tourdesk().env("DATABASE_URL", &url).env("TAX_RATE", "-0.1"),
+        "TAX_RATE",
+    );
+    fails_with_one_line(
+        tourdesk()
+            .env("DATABASE_URL", &url)
+            .env("DEFAULT_CHILD_DISCOUNT", "lots"),
+        "DEFAULT_CHILD_DISCOUNT",
+    );
+    fails_with_one_line(
+        tourdesk()
+            .env("DATABASE_URL", &url)
+            .env("MIN_BOOKING_SIZE", "10")
+            .env("MAX_BOOKING_SIZE", "5"),
         "MAX_BOOKING_SIZE",
     );
-    fails_with_one_line(tourdesk().env("DATABASE_URL", &url).env("LOG_FORMAT", "xml"), "LOG_FORMAT");
-    fails_with_one_line(tourdesk().env("DATABASE_URL", &url).env("BOOKING_ADVANCE_DAYS", "-3"), "BOOKING_ADVANCE_DAYS");
-    fails_with_one_line(tourdesk().env("DATABASE_URL", &url).env("BIND_ADDR", "nowhere"), "BIND_ADDR");
+    fails_with_one_line(
+        tourdesk()
+            .env("DATABASE_URL", &url)
+            .env("LOG_FORMAT", "xml"),
+        "LOG_FORMAT",
+    );
+    fails_with_one_line(
+        tourdesk()
+            .env("DATABASE_URL", &url)
+            .env("BOOKING_ADVANCE_DAYS", "-3"),
+        "BOOKING_ADVANCE_DAYS",
+    );
+    fails_with_one_line(
+        tourdesk()
+            .env("DATABASE_URL", &url)
+            .env("BIND_ADDR", "nowhere"),
+        "BIND_ADDR",
+    );
 }
 
 #[test]
 fn database_problems_name_the_database() {
-    fails_with_one_line(tourdesk().env("DATABASE_URL", "mysql://root@localhost/x"), "DATABASE_URL");
-    fails_with_one_line(tourdesk().env("DATABASE_URL", "sqlite:///proc/no-such-dir/t.db"), "DATABASE_URL");
+    fails_with_one_line(
+        tourdesk().env("DATABASE_URL", "mysql://root@localhost/x"),
+        "DATABASE_URL",
+    );
+    fails_with_one_line(
+        tourdesk().env("DATABASE_URL", "sqlite:///proc/no-such-dir/t.db"),
+        "DATABASE_URL",
+    );
     fails_with_one_line(
         tourdesk().env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/x"),
         "DATABASE_URL",
@@ -74,7 +107,12 @@ fn a_port_in_use_is_reported() {
     let (_d, url) = temp_db();
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = taken.local_addr().expect("addr").to_string();
-    fails_with_one_line(tourdesk().env("DATABASE_URL", &url).args(["serve", "--bind", &addr]), "BIND_ADDR");
+    fails_with_one_line(
+        tourdesk()
+            .env("DATABASE_URL", &url)
+            .args(["serve", "--bind", &addr]),
+        "BIND_ADDR",
+    );
 }
 
 #[test]
@@ -82,10 +120,21 @@ fn serve_help_lists_every_variable_with_defaults() {
     let out = tourdesk().args(["serve", "--help"]).output().expect("run");
     let help = String::from_utf8_lossy(&out.stdout);
     for var in [
-        "DATABASE_URL", "BIND_ADDR", "BOOKING_ADVANCE_DAYS", "BOOKING_CUTOFF_HOURS",
-        "MIN_BOOKING_SIZE", "MAX_BOOKING_SIZE", "WAITLIST_NOTIFICATION_EXPIRY_HOURS",
-        "WAITLIST_AUTO_PROCESS", "DEFAULT_CHILD_DISCOUNT", "TAX_RATE", "INFANT_MAX_AGE",
-        "CHILD_MAX_AGE", "BOOKING_REFERENCE_PREFIX", "LOG_FORMAT", "DATABASE_MAX_CONNECTIONS",
+        "DATABASE_URL",
+        "BIND_ADDR",
+        "BOOKING_ADVANCE_DAYS",
+        "BOOKING_CUTOFF_HOURS",
+        "MIN_BOOKING_SIZE",
+        "MAX_BOOKING_SIZE",
+        "WAITLIST_NOTIFICATION_EXPIRY_HOURS",
+        "WAITLIST_AUTO_PROCESS",
+        "DEFAULT_CHILD_DISCOUNT",
+        "TAX_RATE",
+        "INFANT_MAX_AGE",
+        "CHILD_MAX_AGE",
+        "BOOKING_REFERENCE_PREFIX",
+        "LOG_FORMAT",
+        "DATABASE_MAX_CONNECTIONS",
     ] {
         assert!(help.contains(var), "{var} missing from serve --help");
     }
@@ -96,8 +145,16 @@ fn serve_help_lists_every_variable_with_defaults() {
 fn migrate_twice_is_a_no_op() {
     let (dir, url) = temp_db();
     for _ in 0..2 {
-        let out = tourdesk().arg("migrate").env("DATABASE_URL", &url).output().expect("run");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = tourdesk()
+            .arg("migrate")
+            .env("DATABASE_URL", &url)
+            .output()
+            .expect("run");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     assert!(dir.0.join("t.db").exists());
 }
@@ -128,12 +185,17 @@ fn sigterm_stops_the_server_cleanly() {
     let port = address.rsplit(':').next().expect("port");
     let mut stream = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).expect("connect");
     use std::io::{Read, Write};
-    stream.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").expect("write");
+    stream
+        .write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .expect("write");
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("read");
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
 
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
@@ -141,7 +203,10 @@ fn sigterm_stops_the_server_cleanly() {
             assert!(code.success(), "exit status after SIGTERM: {code}");
             break;
         }
-        assert!(Instant::now() < deadline, "the server did not stop after SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "the server did not stop after SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let rest: Vec<String> = lines.map_while(Result::ok).collect();

@@ -37,7 +37,9 @@ async fn migrations_run_twice_without_error(app: TestApp) {
 }
 
 async fn unknown_routes_and_methods_answer_in_the_error_format(app: TestApp) {
-    app.get("/no/such/route").await.assert_error(404, "not_found");
+    app.get("/no/such/route")
+        .await
+        .assert_error(404, "not_found");
     app.send(Method::DELETE, "/healthz", None, &[])
         .await
         .assert_error(405, "method_not_allowed");
@@ -53,25 +55,50 @@ async fn bodies_over_one_mebibyte_are_refused(app: TestApp) {
 async fn openapi_and_docs_are_served_offline(app: TestApp) {
     let r = app.get_openapi().await;
     r.assert_status(200);
-    assert!(r.body["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
+    assert!(
+        r.body["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3."))
+    );
     assert!(r.body["paths"]["/readyz"].is_object());
     let docs = app.get("/api/docs/").await;
     docs.assert_status(200);
     assert!(docs.text.contains("swagger"), "docs page: {}", docs.text);
     // Nothing may come from a CDN: every script and stylesheet is local.
     for needle in ["https://", "http://"] {
-        for line in docs.text.lines().filter(|l| l.contains("<script") || l.contains("<link")) {
-            assert!(!line.contains(needle), "external asset in docs page: {line}");
+        for line in docs
+            .text
+            .lines()
+            .filter(|l| l.contains("<script") || l.contains("<link"))
+        {
+            assert!(
+                !line.contains(needle),
+                "external asset in docs page: {line}"
+            );
         }
     }
 }
 
 async fn every_response_carries_a_request_id(app: TestApp) {
     let r = app.get_healthz().await;
-    let id = r.headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let id = r
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     assert!(id.len() >= 16, "x-request-id: {id:?}");
-    let r = app.send(Method::GET, "/healthz", None, &[("x-request-id", "abc-123-from-client")]).await;
-    assert_eq!(r.headers.get("x-request-id").and_then(|v| v.to_str().ok()), Some("abc-123-from-client"));
+    let r = app
+        .send(
+            Method::GET,
+            "/healthz",
+            None,
+            &[("x-request-id", "abc-123-from-client")],
+        )
+        .await;
+    assert_eq!(
+        r.headers.get("x-request-id").and_then(|v| v.to_str().ok()),
+        Some("abc-123-from-client")
+    );
 }
 
 async fn readiness_reports_a_closed_database(app: TestApp) {

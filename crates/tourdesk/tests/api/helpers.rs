@@ -77,14 +77,21 @@ impl TestDatabase {
             Backend::Sqlite => {
                 let dir = std::env::temp_dir().join(&name);
                 let url = format!("sqlite://{}/tourdesk.db", dir.display());
-                Some(TestDatabase { url, backend, sqlite_dir: Some(dir), pg_name: None })
+                Some(TestDatabase {
+                    url,
+                    backend,
+                    sqlite_dir: Some(dir),
+                    pg_name: None,
+                })
             }
             Backend::Postgres => {
                 let admin = postgres_admin_url();
                 let mut conn = match sqlx::PgConnection::connect(&admin).await {
                     Ok(c) => c,
                     Err(e) if !under_ci() => {
-                        eprintln!("SKIPPED: PostgreSQL at {admin} is unreachable ({e}); set CI=true to make this a failure");
+                        eprintln!(
+                            "SKIPPED: PostgreSQL at {admin} is unreachable ({e}); set CI=true to make this a failure"
+                        );
                         return None;
                     }
                     Err(e) => panic!("CI=true and PostgreSQL at {admin} is unreachable: {e}"),
@@ -96,7 +103,12 @@ impl TestDatabase {
                 let _ = conn.close().await;
                 let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
                 let url = format!("{base}/{name}");
-                Some(TestDatabase { url, backend, sqlite_dir: None, pg_name: Some(name) })
+                Some(TestDatabase {
+                    url,
+                    backend,
+                    sqlite_dir: None,
+                    pg_name: Some(name),
+                })
             }
         }
     }
@@ -112,12 +124,16 @@ impl Drop for TestDatabase {
             // drops the database (FORCE ends any connection left behind).
             let admin = postgres_admin_url();
             let done = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
                 if let Ok(rt) = rt {
                     rt.block_on(async {
                         if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
                             let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                            let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await;
+                            let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
+                                .execute(&mut conn)
+                                .await;
                             let _ = conn.close().await;
                         }
                     });
@@ -145,7 +161,12 @@ impl TestResponse {
 
     #[track_caller]
     pub fn assert_status(&self, expected: u16) -> &Self {
-        assert_eq!(self.status.as_u16(), expected, "unexpected status; body: {}", self.text);
+        assert_eq!(
+            self.status.as_u16(),
+            expected,
+            "unexpected status; body: {}",
+            self.text
+        );
         self
     }
 
@@ -154,7 +175,11 @@ impl TestResponse {
     pub fn assert_error(&self, status: u16, code: &str) -> &Self {
         self.assert_status(status);
         assert_eq!(self.code(), code, "unexpected code; body: {}", self.text);
-        assert!(self.body["detail"].as_str().is_some_and(|d| !d.is_empty()), "no detail: {}", self.text);
+        assert!(
+            self.body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "no detail: {}",
+            self.text
+        );
         self
     }
 }
@@ -178,7 +203,9 @@ impl TestApp {
         config.database_url = database.url.clone();
         config.bind_addr = "127.0.0.1:0".parse().expect("loopback address");
         tweak(&mut config);
-        let app = Application::build(config.clone()).await.expect("build the application");
+        let app = Application::build(config.clone())
+            .await
+            .expect("build the application");
         let address = format!("http://127.0.0.1:{}", app.port());
         let ctx = app.context().clone();
         let (tx, rx) = oneshot::channel::<()>();
@@ -235,7 +262,12 @@ impl TestApp {
         let headers = resp.headers().clone();
         let text = resp.text().await.expect("read the body");
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        TestResponse { status, headers, text, body }
+        TestResponse {
+            status,
+            headers,
+            text,
+            body,
+        }
     }
 
     pub async fn get(&self, path: &str) -> TestResponse {
