@@ -1,6 +1,7 @@
 //! Tourdesk's use cases. Each public method of a service opens its own
 //! transaction and commits it, so one call is one atomic change.
 
+pub mod accounts;
 mod error;
 mod settings;
 
@@ -26,6 +27,10 @@ impl Context {
             settings: Arc::new(settings),
             clock: Arc::new(SystemClock),
         }
+    }
+
+    pub fn accounts(&self) -> accounts::Accounts<'_> {
+        accounts::Accounts(self)
     }
 
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Context {

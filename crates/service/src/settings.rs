@@ -15,6 +15,7 @@ pub struct Settings {
     pub child_discount: Rate,
     pub tax_rate: Rate,
     pub booking_reference_prefix: String,
+    pub auth_token_ttl_hours: u32,
 }
 
 impl Default for Settings {
@@ -29,6 +30,7 @@ impl Default for Settings {
             child_discount: Rate::from_ppm(300_000).unwrap_or(Rate::ZERO),
             tax_rate: Rate::from_ppm(100_000).unwrap_or(Rate::ZERO),
             booking_reference_prefix: "ST".into(),
+            auth_token_ttl_hours: 24 * 7,
         }
     }
 }

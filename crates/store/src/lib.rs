@@ -10,6 +10,7 @@
 mod db;
 mod error;
 mod migrate;
+pub mod users;
 
 pub use db::{Backend, ConnRef, Db, DbOptions, Tx, redact_url};
 pub use error::{StoreError, StoreResult};
@@ -23,5 +24,15 @@ macro_rules! on {
             $crate::ConnRef::Sqlite($c) => $body,
             $crate::ConnRef::Postgres($c) => $body,
         }
+    };
+}
+
+/// Executes a statement built by `$query` on either engine; evaluates to
+/// `StoreResult<u64>`, the number of rows affected.
+#[macro_export]
+macro_rules! exec {
+    ($tx:expr, $query:expr) => {
+        $crate::on!($tx, c => $query.execute(c).await.map(|r| r.rows_affected()))
+            .map_err($crate::StoreError::from)
     };
 }

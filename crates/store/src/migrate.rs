@@ -10,11 +10,18 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 use crate::db::Backend;
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "core schema",
-    include_str!("../migrations/0001_core_schema.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "core schema",
+        include_str!("../migrations/0001_core_schema.sql"),
+    ),
+    (
+        2,
+        "auth tokens",
+        include_str!("../migrations/0002_auth_tokens.sql"),
+    ),
+];
 
 fn render(sql: &str, backend: Backend) -> String {
     let (id, ts, json) = match backend {

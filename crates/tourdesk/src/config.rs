@@ -96,6 +96,46 @@ pub struct Config {
           value_parser = parse_reference_prefix)]
     pub booking_reference_prefix: String,
 
+    /// Hours a login token stays valid.
+    #[arg(long, env = "AUTH_TOKEN_TTL_HOURS", default_value_t = 24 * 7,
+          value_parser = clap::value_parser!(u32).range(1..=8760))]
+    pub auth_token_ttl_hours: u32,
+
+    /// With ADMIN_PASSWORD: at start, make sure this admin exists (created,
+    /// or promoted with the password reset).
+    #[arg(long, env = "ADMIN_EMAIL")]
+    pub admin_email: Option<String>,
+
+    /// Password of the ADMIN_EMAIL admin (at least 10 characters).
+    #[arg(long, env = "ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+
+    /// Login attempts per client address per minute.
+    #[arg(long, env = "RATE_LIMIT_LOGIN_PER_MINUTE", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=100000))]
+    pub rate_limit_login_per_minute: u32,
+
+    /// Registrations per client address per minute.
+    #[arg(long, env = "RATE_LIMIT_REGISTER_PER_MINUTE", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=100000))]
+    pub rate_limit_register_per_minute: u32,
+
+    /// Booking-reference lookups per client address per minute.
+    #[arg(long, env = "RATE_LIMIT_LOOKUP_PER_MINUTE", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=100000))]
+    pub rate_limit_lookup_per_minute: u32,
+
+    /// Length of the rate-limit window in seconds (limits above are per window).
+    #[arg(long, env = "RATE_LIMIT_WINDOW_SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u32).range(1..=86400))]
+    pub rate_limit_window_seconds: u32,
+
+    /// Take the client address from the first X-Forwarded-For entry (only
+    /// behind a proxy that sets it).
+    #[arg(long, env = "TRUST_PROXY", default_value_t = false,
+          value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub trust_proxy: bool,
+
     /// Log lines as human-readable text or JSON.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -128,6 +168,17 @@ impl Config {
             ));
         }
         tourdesk_store::Backend::from_url(&self.database_url).map_err(|e| e.to_string())?;
+        match (&self.admin_email, &self.admin_password) {
+            (Some(_), None) => return Err("ADMIN_EMAIL is set but ADMIN_PASSWORD is not".into()),
+            (None, Some(_)) => return Err("ADMIN_PASSWORD is set but ADMIN_EMAIL is not".into()),
+            (Some(email), Some(password)) => {
+                let email = tourdesk_domain::Email::parse(email)
+                    .map_err(|e| format!("ADMIN_EMAIL: {e}"))?;
+                tourdesk_domain::Password::parse(password, &email)
+                    .map_err(|e| format!("ADMIN_PASSWORD: {e}"))?;
+            }
+            (None, None) => {}
+        }
         Ok(())
     }
 

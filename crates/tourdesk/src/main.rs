@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use tourdesk::cli::{Cli, Command, one_line};
+use tourdesk::cli::{Cli, Command, UserCommand, one_line};
 use tourdesk::config::Config;
 use tourdesk::startup::{self, Application};
 use tourdesk::telemetry;
@@ -59,7 +59,39 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::User { command } => user(command).await,
     }
+}
+
+async fn user(command: UserCommand) -> anyhow::Result<()> {
+    use tourdesk_domain::Role;
+    use tourdesk_service::{Context, Settings};
+    let (db_args, action) = match &command {
+        UserCommand::Create { db, .. } => (db, "create"),
+        UserCommand::SetRole { db, .. } => (db, "set-role"),
+    };
+    let config = db_args.config();
+    let db = startup::open_database(&config).await?;
+    let ctx = Context::new(db.clone(), Settings::default());
+    let result = match command {
+        UserCommand::Create {
+            email, name, admin, ..
+        } => {
+            let mut password = String::new();
+            std::io::stdin().read_line(&mut password)?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            let role = if admin { Role::Admin } else { Role::Customer };
+            ctx.accounts().upsert(&email, password, &name, role).await
+        }
+        UserCommand::SetRole { email, role, .. } => {
+            let role = role.parse::<Role>().map_err(anyhow::Error::msg)?;
+            ctx.accounts().set_role(&email, role).await
+        }
+    };
+    db.close().await;
+    let user = result.map_err(|e| anyhow::anyhow!("user {action}: {e}"))?;
+    println!("user {} <{}> is {}", user.id, user.email, user.role);
+    Ok(())
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

@@ -11,7 +11,7 @@ use tourdesk_service::{Context, Settings};
 use tourdesk_store::{Db, DbOptions};
 
 use crate::config::{Config, SqliteSync};
-use crate::http::{self, AppState};
+use crate::http::{self, AppState, RateLimits};
 use crate::jobs::Jobs;
 
 pub struct Application {
@@ -32,6 +32,7 @@ pub fn settings(config: &Config) -> Settings {
         child_discount: config.default_child_discount,
         tax_rate: config.tax_rate,
         booking_reference_prefix: config.booking_reference_prefix.clone(),
+        auth_token_ttl_hours: config.auth_token_ttl_hours,
     }
 }
 
@@ -58,13 +59,23 @@ impl Application {
     /// inject a clock this way). The context's settings are replaced by the
     /// configuration's.
     pub async fn build_with(config: Config, mut ctx: Context) -> anyhow::Result<Application> {
+        config.validate().map_err(anyhow::Error::msg)?;
         ctx.settings = Arc::new(settings(&config));
+        if let (Some(email), Some(password)) = (&config.admin_email, &config.admin_password) {
+            let admin = ctx
+                .accounts()
+                .ensure_admin(email, password, "Administrator")
+                .await
+                .map_err(|e| anyhow::anyhow!("ADMIN_EMAIL: cannot set up the admin: {e}"))?;
+            tracing::info!(email = %admin.email, "admin account ready");
+        }
         let listener = TcpListener::bind(config.bind_addr).await.map_err(|e| {
             anyhow::anyhow!("BIND_ADDR: cannot listen on {}: {e}", config.bind_addr)
         })?;
         let port = listener.local_addr()?.port();
         let state = AppState {
             ctx,
+            rate_limits: Arc::new(RateLimits::new(&config)),
             config: Arc::new(config),
         };
         Ok(Application {
@@ -92,7 +103,8 @@ impl Application {
             listener, state, ..
         } = self;
         let db = state.ctx.db.clone();
-        let jobs = Jobs::default();
+        let mut jobs = Jobs::default();
+        crate::jobs::schedule_all(&mut jobs, &state);
         let app = http::router(state);
         axum::serve(
             listener,

@@ -2,6 +2,8 @@
 //! call one service method, and shape the answer. Each resource has a file
 //! exporting `router()`; they are merged here once.
 
+mod auth;
+mod client;
 pub mod error;
 pub mod extract;
 mod health;
@@ -33,7 +35,11 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub struct AppState {
     pub ctx: Context,
     pub config: Arc<Config>,
+    pub rate_limits: Arc<RateLimits>,
 }
+
+pub use auth::{AdminUser, CurrentUser, MaybeUser};
+pub use client::{ClientInfo, RateLimits};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -44,13 +50,31 @@ Errors are `{\"detail\": ..., \"code\": ...}`; amounts are decimal numbers in th
     ),
     tags(
         (name = "health", description = "Liveness and readiness"),
-    )
+        (name = "auth", description = "Accounts and bearer tokens"),
+    ),
+    modifiers(&BearerAuth)
 )]
 struct ApiDoc;
 
+/// Declares the bearer scheme every protected route uses.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
 /// The API's routes with their OpenAPI document.
 fn api() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(health::router())
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(health::router())
+        .merge(auth::router())
 }
 
 /// The OpenAPI document, as served at `/api/openapi.json`.

@@ -54,3 +54,12 @@ impl Jobs {
         }
     }
 }
+
+/// Starts every background job of the server.
+pub fn schedule_all(jobs: &mut Jobs, state: &crate::http::AppState) {
+    let limits = state.rate_limits.clone();
+    jobs.every("rate-limit-shrink", Duration::from_secs(60), move || {
+        let limits = limits.clone();
+        async move { limits.shrink() }
+    });
+}

@@ -20,8 +20,8 @@ use sqlx::Connection;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tourdesk::config::Config;
-use tourdesk::startup::Application;
-use tourdesk_service::Context;
+use tourdesk::startup::{self, Application};
+use tourdesk_service::{Clock, Context, Settings};
 use tourdesk_store::Backend;
 
 #[macro_export]
@@ -184,7 +184,31 @@ impl TestResponse {
     }
 }
 
+/// The real clock plus an offset a test can move forward, for rules that
+/// depend on time passing (token expiry, claim windows).
+#[derive(Default)]
+pub struct TestClock {
+    offset_ms: std::sync::atomic::AtomicI64,
+}
+
+impl TestClock {
+    pub fn advance(&self, by: chrono::Duration) {
+        self.offset_ms
+            .fetch_add(by.num_milliseconds(), std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now()
+            + chrono::Duration::milliseconds(
+                self.offset_ms.load(std::sync::atomic::Ordering::SeqCst),
+            )
+    }
+}
+
 pub struct TestApp {
+    pub clock: Arc<TestClock>,
     pub address: String,
     pub client: reqwest::Client,
     pub backend: Backend,
@@ -203,7 +227,12 @@ impl TestApp {
         config.database_url = database.url.clone();
         config.bind_addr = "127.0.0.1:0".parse().expect("loopback address");
         tweak(&mut config);
-        let app = Application::build(config.clone())
+        let clock = Arc::new(TestClock::default());
+        let db = startup::open_database(&config)
+            .await
+            .expect("open the test database");
+        let ctx = Context::new(db, Settings::default()).with_clock(clock.clone());
+        let app = Application::build_with(config.clone(), ctx)
             .await
             .expect("build the application");
         let address = format!("http://127.0.0.1:{}", app.port());
@@ -213,6 +242,7 @@ impl TestApp {
             let _ = rx.await;
         }));
         Some(TestApp {
+            clock,
             address,
             client: reqwest::Client::new(),
             backend,
@@ -278,7 +308,73 @@ impl TestApp {
         self.send(Method::POST, path, Some(body), &[]).await
     }
 
+    /// Sends with a bearer token.
+    pub async fn send_as(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> TestResponse {
+        let auth = format!("Bearer {token}");
+        self.send(method, path, body, &[("authorization", auth.as_str())])
+            .await
+    }
+
+    /// Registers a customer and logs in; returns the token.
+    pub async fn customer(&self, email: &str) -> String {
+        self.register(email, "correct horse battery", "Test Customer")
+            .await
+            .assert_status(201);
+        self.login_token(email, "correct horse battery").await
+    }
+
+    /// Makes an admin directly through the service and logs in; returns the token.
+    pub async fn admin(&self) -> String {
+        let email = format!("admin{}@example.com", rand::random::<u32>());
+        self.ctx
+            .accounts()
+            .ensure_admin(&email, "admin password 123", "Admin")
+            .await
+            .expect("create an admin");
+        self.login_token(&email, "admin password 123").await
+    }
+
+    pub async fn login_token(&self, email: &str, password: &str) -> String {
+        let r = self.login(email, password).await;
+        r.assert_status(200);
+        r.body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned()
+    }
+
     // --- one method per endpoint ---
+
+    pub async fn register(&self, email: &str, password: &str, name: &str) -> TestResponse {
+        self.post(
+            "/api/auth/register",
+            &serde_json::json!({"email": email, "password": password, "name": name}),
+        )
+        .await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> TestResponse {
+        self.post(
+            "/api/auth/login",
+            &serde_json::json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
+    pub async fn logout(&self, token: &str) -> TestResponse {
+        self.send_as(token, Method::POST, "/api/auth/logout", None)
+            .await
+    }
+
+    pub async fn me(&self, token: &str) -> TestResponse {
+        self.send_as(token, Method::GET, "/api/auth/me", None).await
+    }
 
     pub async fn get_healthz(&self) -> TestResponse {
         self.get("/healthz").await
