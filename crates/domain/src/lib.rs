@@ -1,9 +1,11 @@
 //! Tourdesk's pure rules: no I/O, no async. Every type here parses its input
 //! and refuses what is invalid, so the layers above hold only valid values.
 
+pub mod availability;
 pub mod contact;
 pub mod money;
 pub mod role;
+pub mod schedule;
 
 pub use contact::{Email, Invalid, Password, PersonName, Phone};
 pub use money::{Currency, Money, MoneyError, Rate};

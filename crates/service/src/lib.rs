@@ -2,6 +2,7 @@
 //! transaction and commits it, so one call is one atomic change.
 
 pub mod accounts;
+pub mod catalog;
 mod error;
 mod settings;
 
@@ -31,6 +32,10 @@ impl Context {
 
     pub fn accounts(&self) -> accounts::Accounts<'_> {
         accounts::Accounts(self)
+    }
+
+    pub fn catalog(&self) -> catalog::Catalog<'_> {
+        catalog::Catalog(self)
     }
 
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Context {

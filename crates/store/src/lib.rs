@@ -7,9 +7,13 @@
 //! while each keeps its native types (DATE, TIME, TIMESTAMPTZ on PostgreSQL).
 //! Placeholders are `$1, $2, ...`, which both engines accept.
 
+pub mod blackouts;
 mod db;
 mod error;
 mod migrate;
+pub mod schedules;
+pub mod slots;
+pub mod tours;
 pub mod users;
 
 pub use db::{Backend, ConnRef, Db, DbOptions, Tx, redact_url};

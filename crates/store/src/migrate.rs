@@ -21,6 +21,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "auth tokens",
         include_str!("../migrations/0002_auth_tokens.sql"),
     ),
+    (
+        3,
+        "slot blackout link",
+        include_str!("../migrations/0003_slot_blackout_link.sql"),
+    ),
 ];
 
 fn render(sql: &str, backend: Backend) -> String {
@@ -56,6 +61,30 @@ pub(crate) fn migrator(backend: Backend) -> Migrator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_migration_file_is_listed_in_order() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .expect("migrations folder")
+            .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+            .filter(|n| n.ends_with(".sql"))
+            .collect();
+        files.sort();
+        assert_eq!(
+            files.len(),
+            MIGRATIONS.len(),
+            "a migration file is not listed in MIGRATIONS"
+        );
+        for (i, (version, _, _)) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(*version, i as i64 + 1);
+            assert!(
+                files[i].starts_with(&format!("{:04}_", version)),
+                "{} out of order",
+                files[i]
+            );
+        }
+    }
 
     #[test]
     fn every_token_is_replaced_for_both_engines() {

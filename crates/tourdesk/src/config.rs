@@ -96,6 +96,12 @@ pub struct Config {
           value_parser = parse_reference_prefix)]
     pub booking_reference_prefix: String,
 
+    /// Minutes between runs of the job that keeps every active schedule
+    /// generated BOOKING_ADVANCE_DAYS ahead (it also runs at start).
+    #[arg(long, env = "SLOT_GENERATION_INTERVAL_MINUTES", default_value_t = 24 * 60,
+          value_parser = clap::value_parser!(u32).range(1..=10080))]
+    pub slot_generation_interval_minutes: u32,
+
     /// Hours a login token stays valid.
     #[arg(long, env = "AUTH_TOKEN_TTL_HOURS", default_value_t = 24 * 7,
           value_parser = clap::value_parser!(u32).range(1..=8760))]

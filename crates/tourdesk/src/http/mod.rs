@@ -2,12 +2,17 @@
 //! call one service method, and shape the answer. Each resource has a file
 //! exporting `router()`; they are merged here once.
 
+mod admin_slots;
 mod auth;
+mod blackouts;
 mod client;
+pub mod dto;
 pub mod error;
 pub mod extract;
 mod health;
 mod middleware;
+mod schedules;
+mod tours;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,6 +56,8 @@ Errors are `{\"detail\": ..., \"code\": ...}`; amounts are decimal numbers in th
     tags(
         (name = "health", description = "Liveness and readiness"),
         (name = "auth", description = "Accounts and bearer tokens"),
+        (name = "tours", description = "The tours customers can book"),
+        (name = "admin", description = "The operator's console: tours, schedules, slots, blackouts"),
     ),
     modifiers(&BearerAuth)
 )]
@@ -75,6 +82,10 @@ fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(health::router())
         .merge(auth::router())
+        .merge(tours::router())
+        .merge(schedules::router())
+        .merge(blackouts::router())
+        .merge(admin_slots::router())
 }
 
 /// The OpenAPI document, as served at `/api/openapi.json`.

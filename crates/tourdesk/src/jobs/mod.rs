@@ -57,6 +57,18 @@ impl Jobs {
 
 /// Starts every background job of the server.
 pub fn schedule_all(jobs: &mut Jobs, state: &crate::http::AppState) {
+    let ctx = state.ctx.clone();
+    let every = Duration::from_secs(60 * u64::from(state.config.slot_generation_interval_minutes));
+    jobs.every("slot-horizon", every, move || {
+        let ctx = ctx.clone();
+        async move {
+            match ctx.catalog().extend_horizon().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(created = n, "slot horizon extended"),
+                Err(e) => tracing::error!(error = %e, "slot horizon job failed"),
+            }
+        }
+    });
     let limits = state.rate_limits.clone();
     jobs.every("rate-limit-shrink", Duration::from_secs(60), move || {
         let limits = limits.clone();

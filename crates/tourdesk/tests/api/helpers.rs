@@ -222,6 +222,9 @@ pub struct TestApp {
 impl TestApp {
     /// Starts the app on a fresh database; `tweak` adjusts the configuration.
     pub async fn spawn(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Option<TestApp> {
+        if std::env::var_os("TEST_LOG").is_some() {
+            tourdesk::telemetry::init(tourdesk::config::LogFormat::Text);
+        }
         let database = TestDatabase::create(backend).await?;
         let mut config = Config::defaults();
         config.database_url = database.url.clone();
@@ -319,6 +322,82 @@ impl TestApp {
         let auth = format!("Bearer {token}");
         self.send(method, path, body, &[("authorization", auth.as_str())])
             .await
+    }
+
+    pub async fn get_as(&self, token: &str, path: &str) -> TestResponse {
+        self.send_as(token, Method::GET, path, None).await
+    }
+
+    pub async fn post_as(&self, token: &str, path: &str, body: &Value) -> TestResponse {
+        self.send_as(token, Method::POST, path, Some(body)).await
+    }
+
+    pub async fn put_as(&self, token: &str, path: &str, body: &Value) -> TestResponse {
+        self.send_as(token, Method::PUT, path, Some(body)).await
+    }
+
+    pub async fn patch_as(&self, token: &str, path: &str, body: &Value) -> TestResponse {
+        self.send_as(token, Method::PATCH, path, Some(body)).await
+    }
+
+    pub async fn delete_as(&self, token: &str, path: &str, body: Option<&Value>) -> TestResponse {
+        self.send_as(token, Method::DELETE, path, body).await
+    }
+
+    /// Creates a tour (defaults: 180 minutes, 75.00 USD, Asia/Jerusalem)
+    /// with `fields` merged over them; returns its id.
+    pub async fn tour(&self, admin: &str, fields: Value) -> i64 {
+        let mut body = serde_json::json!({
+            "name": "Jerusalem Old City Tour", "duration_minutes": 180, "base_price": 75.00
+        });
+        if let (Some(b), Some(f)) = (body.as_object_mut(), fields.as_object()) {
+            for (k, v) in f {
+                b.insert(k.clone(), v.clone());
+            }
+        }
+        let r = self
+            .post_as(admin, "/api/calendar/admin/tours", &body)
+            .await;
+        r.assert_status(201);
+        r.body["id"].as_i64().expect("tour id")
+    }
+
+    /// Creates a daily schedule for a tour with `fields` merged over the
+    /// defaults (09:00, capacity 15, from `valid_from`); returns its id.
+    pub async fn schedule(
+        &self,
+        admin: &str,
+        tour_id: i64,
+        valid_from: &str,
+        fields: Value,
+    ) -> i64 {
+        let mut body = serde_json::json!({
+            "tour_id": tour_id, "name": "Mornings", "start_time": "09:00:00", "duration_minutes": 180,
+            "recurrence": "daily", "max_capacity": 15, "min_capacity": 1, "valid_from": valid_from
+        });
+        if let (Some(b), Some(f)) = (body.as_object_mut(), fields.as_object()) {
+            for (k, v) in f {
+                b.insert(k.clone(), v.clone());
+            }
+        }
+        let r = self
+            .post_as(admin, "/api/calendar/admin/schedules", &body)
+            .await;
+        r.assert_status(201);
+        r.body["id"].as_i64().expect("schedule id")
+    }
+
+    pub async fn generate(
+        &self,
+        admin: &str,
+        schedule_id: i64,
+        start: &str,
+        end: &str,
+    ) -> TestResponse {
+        let path = format!(
+            "/api/calendar/admin/schedules/{schedule_id}/generate-slots?start_date={start}&end_date={end}"
+        );
+        self.send_as(admin, Method::POST, &path, None).await
     }
 
     /// Registers a customer and logs in; returns the token.

@@ -4,4 +4,5 @@
 mod helpers;
 
 mod accounts;
+mod catalog;
 mod foundation;

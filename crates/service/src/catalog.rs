@@ -1,0 +1,869 @@
+//! The catalogue an operator manages: tours, schedules, slot generation,
+//! blackouts and slot administration.
+
+use chrono::{DateTime, Months, NaiveDate, NaiveTime, Utc};
+use chrono_tz::Tz;
+use tourdesk_domain::schedule::{self, FieldError, Pattern, Recurrence, Weekdays};
+use tourdesk_domain::{Currency, MoneyError};
+use tourdesk_store::blackouts::{self, BlackoutFields, BlackoutRow};
+use tourdesk_store::schedules::{self, ScheduleFields, ScheduleRow};
+use tourdesk_store::slots::{self, NewSlot, SlotRow};
+use tourdesk_store::tours::{self, TourFields, TourRow};
+use tourdesk_store::{StoreError, Tx};
+
+use crate::{Context, ServiceError, ServiceResult};
+
+impl From<FieldError> for ServiceError {
+    fn from(e: FieldError) -> Self {
+        ServiceError::invalid(e.field, e.message)
+    }
+}
+
+fn money_error(field: &str, e: MoneyError) -> ServiceError {
+    ServiceError::invalid(field, e.to_string())
+}
+
+fn corrupt(what: String) -> ServiceError {
+    ServiceError::Internal(StoreError::Config(what))
+}
+
+/// A tour with its currency and time zone parsed.
+#[derive(Debug, Clone)]
+pub struct Tour {
+    pub row: TourRow,
+    pub currency: Currency,
+    pub tz: Tz,
+}
+
+impl Tour {
+    pub fn from_row(row: TourRow) -> ServiceResult<Tour> {
+        let currency =
+            Currency::parse(&row.currency).map_err(|e| corrupt(format!("tour {}: {e}", row.id)))?;
+        let tz = row
+            .timezone
+            .parse::<Tz>()
+            .map_err(|e| corrupt(format!("tour {}: {e}", row.id)))?;
+        Ok(Tour { row, currency, tz })
+    }
+
+    pub fn id(&self) -> i64 {
+        self.row.id
+    }
+
+    /// Today's date where the tour runs.
+    pub fn today(&self, now: DateTime<Utc>) -> NaiveDate {
+        now.with_timezone(&self.tz).date_naive()
+    }
+}
+
+/// Loads a tour or answers 404.
+pub async fn load_tour(tx: &mut Tx, id: i64) -> ServiceResult<Tour> {
+    let row = tours::tour_by_id(tx, id)
+        .await?
+        .ok_or_else(|| ServiceError::not_found(format!("tour {id} not found")))?;
+    Tour::from_row(row)
+}
+
+/// A tour as an admin sends it; on update, absent fields keep their values.
+#[derive(Debug, Clone, Default)]
+pub struct TourInput {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub duration_minutes: Option<i64>,
+    /// Decimal text, e.g. "75.00".
+    pub base_price: Option<String>,
+    pub currency: Option<String>,
+    pub timezone: Option<String>,
+    pub is_active: Option<bool>,
+}
+
+/// A schedule as an admin sends it (the spec's body); on update, absent
+/// fields keep their values.
+#[derive(Debug, Clone, Default)]
+pub struct ScheduleInput {
+    pub tour_id: Option<i64>,
+    pub name: Option<String>,
+    pub start_time: Option<NaiveTime>,
+    pub duration_minutes: Option<i64>,
+    pub recurrence: Option<String>,
+    pub rrule: Option<String>,
+    /// Monday first; None keeps the current value.
+    pub weekdays: [Option<bool>; 7],
+    pub max_capacity: Option<i64>,
+    pub min_capacity: Option<i64>,
+    pub valid_from: Option<NaiveDate>,
+    /// `Some(None)` clears it.
+    pub valid_until: Option<Option<NaiveDate>>,
+    /// Decimal text; `Some(None)` clears it.
+    pub price_override: Option<Option<String>>,
+    pub is_active: Option<bool>,
+}
+
+pub const MAX_CAPACITY: i64 = 10_000;
+
+#[derive(Debug, Clone)]
+pub struct GenerationReport {
+    pub created: usize,
+    pub skipped_existing: usize,
+    pub skipped_blackout: usize,
+    pub slots: Vec<SlotRow>,
+}
+
+#[derive(Debug, Clone)]
+pub struct BlackoutInput {
+    pub tour_id: Option<i64>,
+    pub start_date: NaiveDate,
+    pub end_date: NaiveDate,
+    pub blackout_type: String,
+    pub name: String,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct BlackoutOutcome {
+    /// None on a dry run.
+    pub blackout: Option<BlackoutRow>,
+    pub cancelled_slots: u64,
+    /// Covered slots that hold bookings or waitlist holds: left open for the
+    /// operator to decide.
+    pub conflicts: Vec<SlotRow>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SlotPatch {
+    pub max_capacity: Option<i64>,
+    pub price_per_person: Option<String>,
+    pub is_available: Option<bool>,
+}
+
+fn required_text(field: &'static str, value: &str, max: usize) -> ServiceResult<String> {
+    let t = value.trim();
+    if t.is_empty() {
+        return Err(ServiceError::invalid(field, "is required"));
+    }
+    if t.chars().count() > max {
+        return Err(ServiceError::invalid(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    Ok(t.to_owned())
+}
+
+pub struct Catalog<'a>(pub(crate) &'a Context);
+
+impl Catalog<'_> {
+    fn now(&self) -> DateTime<Utc> {
+        self.0.clock.now()
+    }
+
+    // ---- tours ----
+
+    pub async fn create_tour(&self, input: TourInput) -> ServiceResult<Tour> {
+        let name = required_text("name", input.name.as_deref().unwrap_or_default(), 200)?;
+        let description = input.description.unwrap_or_default();
+        if description.chars().count() > 5000 {
+            return Err(ServiceError::invalid(
+                "description",
+                "must be at most 5000 characters",
+            ));
+        }
+        let duration = input
+            .duration_minutes
+            .ok_or_else(|| ServiceError::invalid("duration_minutes", "is required"))?;
+        let currency = Currency::parse(input.currency.as_deref().unwrap_or("USD"))
+            .map_err(|e| money_error("currency", e))?;
+        let tz = schedule::parse_timezone(input.timezone.as_deref().unwrap_or("Asia/Jerusalem"))?;
+        let price_text = input
+            .base_price
+            .ok_or_else(|| ServiceError::invalid("base_price", "is required"))?;
+        let base_price = currency
+            .parse_amount(&price_text)
+            .map_err(|e| money_error("base_price", e))?;
+        validate_tour_numbers(duration, base_price)?;
+        let mut tx = self.0.db.begin().await?;
+        let row = tours::insert_tour(
+            &mut tx,
+            &TourFields {
+                name: &name,
+                description: description.trim(),
+                duration_minutes: duration,
+                base_price,
+                currency: currency.code(),
+                timezone: tz.name(),
+                is_active: input.is_active.unwrap_or(true),
+            },
+            self.now(),
+        )
+        .await?;
+        tx.commit().await?;
+        Tour::from_row(row)
+    }
+
+    pub async fn update_tour(&self, id: i64, input: TourInput) -> ServiceResult<Tour> {
+        let mut tx = self.0.db.begin().await?;
+        let current = load_tour(&mut tx, id).await?;
+        let name = match &input.name {
+            Some(n) => required_text("name", n, 200)?,
+            None => current.row.name.clone(),
+        };
+        let description = input
+            .description
+            .unwrap_or_else(|| current.row.description.clone());
+        if description.chars().count() > 5000 {
+            return Err(ServiceError::invalid(
+                "description",
+                "must be at most 5000 characters",
+            ));
+        }
+        let currency = match &input.currency {
+            Some(c) => Currency::parse(c).map_err(|e| money_error("currency", e))?,
+            None => current.currency.clone(),
+        };
+        let tz = match &input.timezone {
+            Some(t) => schedule::parse_timezone(t)?,
+            None => current.tz,
+        };
+        let base_price = match &input.base_price {
+            Some(p) => currency
+                .parse_amount(p)
+                .map_err(|e| money_error("base_price", e))?,
+            None => current.row.base_price,
+        };
+        let duration = input
+            .duration_minutes
+            .unwrap_or(current.row.duration_minutes);
+        validate_tour_numbers(duration, base_price)?;
+        tours::update_tour(
+            &mut tx,
+            id,
+            &TourFields {
+                name: &name,
+                description: description.trim(),
+                duration_minutes: duration,
+                base_price,
+                currency: currency.code(),
+                timezone: tz.name(),
+                is_active: input.is_active.unwrap_or(current.row.is_active),
+            },
+            self.now(),
+        )
+        .await?;
+        let tour = load_tour(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(tour)
+    }
+
+    pub async fn tour(&self, id: i64) -> ServiceResult<Tour> {
+        let mut conn = self.0.db.read().await?;
+        load_tour(&mut conn, id).await
+    }
+
+    pub async fn tours(&self, active_only: bool) -> ServiceResult<Vec<Tour>> {
+        let mut conn = self.0.db.read().await?;
+        tours::list_tours(&mut conn, active_only)
+            .await?
+            .into_iter()
+            .map(Tour::from_row)
+            .collect()
+    }
+
+    // ---- schedules ----
+
+    pub async fn create_schedule(&self, input: ScheduleInput) -> ServiceResult<ScheduleRow> {
+        let tour_id = input
+            .tour_id
+            .ok_or_else(|| ServiceError::invalid("tour_id", "is required"))?;
+        let mut tx = self.0.db.begin().await?;
+        let tour = load_tour(&mut tx, tour_id).await.map_err(|e| match e {
+            ServiceError::NotFound(m) => ServiceError::invalid("tour_id", m),
+            other => other,
+        })?;
+        let fields = merge_schedule(&tour, None, &input)?;
+        let row = schedules::insert_schedule(&mut tx, &fields.as_fields(), self.now()).await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    pub async fn update_schedule(
+        &self,
+        id: i64,
+        input: ScheduleInput,
+    ) -> ServiceResult<ScheduleRow> {
+        let mut tx = self.0.db.begin().await?;
+        let current = load_schedule(&mut tx, id).await?;
+        if input.tour_id.is_some_and(|t| t != current.tour_id) {
+            return Err(ServiceError::invalid(
+                "tour_id",
+                "a schedule cannot move to another tour",
+            ));
+        }
+        let tour = load_tour(&mut tx, current.tour_id).await?;
+        let fields = merge_schedule(&tour, Some(&current), &input)?;
+        schedules::update_schedule(&mut tx, id, &fields.as_fields(), self.now()).await?;
+        let row = load_schedule(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    pub async fn schedule(&self, id: i64) -> ServiceResult<ScheduleRow> {
+        let mut conn = self.0.db.read().await?;
+        load_schedule(&mut conn, id).await
+    }
+
+    pub async fn schedules(&self, tour_id: Option<i64>) -> ServiceResult<Vec<ScheduleRow>> {
+        let mut conn = self.0.db.read().await?;
+        Ok(schedules::list_schedules(&mut conn, tour_id).await?)
+    }
+
+    /// Deactivates a schedule: no more slots are generated from it, and its
+    /// future slots that hold no bookings are cancelled; slots with bookings stay.
+    pub async fn deactivate_schedule(&self, id: i64) -> ServiceResult<(ScheduleRow, u64)> {
+        let mut tx = self.0.db.begin().await?;
+        let current = load_schedule(&mut tx, id).await?;
+        let tour = load_tour(&mut tx, current.tour_id).await?;
+        let now = self.now();
+        schedules::set_schedule_active(&mut tx, id, false, now).await?;
+        let cancelled = slots::cancel_free_future_slots_of_schedule(
+            &mut tx,
+            id,
+            tour.today(now),
+            "schedule withdrawn",
+            now,
+        )
+        .await?;
+        let row = load_schedule(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok((row, cancelled))
+    }
+
+    /// The dates a schedule would produce in a range, without writing
+    /// anything (the admin console's preview).
+    pub async fn preview_schedule(
+        &self,
+        id: i64,
+        start: NaiveDate,
+        end: NaiveDate,
+    ) -> ServiceResult<Vec<schedule::Placement>> {
+        check_range(start, end)?;
+        let mut conn = self.0.db.read().await?;
+        let row = load_schedule(&mut conn, id).await?;
+        let tour = load_tour(&mut conn, row.tour_id).await?;
+        let pattern = pattern_of(&row)?;
+        Ok(pattern
+            .occurrences(start, end)?
+            .into_iter()
+            .map(|local| schedule::place(local, tour.tz, row.duration_minutes))
+            .collect())
+    }
+
+    /// Creates the slots a schedule produces in `start..=end` that do not
+    /// exist yet, skipping blacked-out dates. Idempotent.
+    pub async fn generate_slots(
+        &self,
+        schedule_id: i64,
+        start: NaiveDate,
+        end: NaiveDate,
+    ) -> ServiceResult<GenerationReport> {
+        check_range(start, end)?;
+        let mut tx = self.0.db.begin().await?;
+        let row = load_schedule(&mut tx, schedule_id).await?;
+        if !row.is_active {
+            return Err(ServiceError::conflict(
+                "schedule_inactive",
+                format!("schedule {schedule_id} is inactive"),
+            ));
+        }
+        let tour = load_tour(&mut tx, row.tour_id).await?;
+        let report = generate_in(&mut tx, &tour, &row, start, end, self.now()).await?;
+        tx.commit().await?;
+        Ok(report)
+    }
+
+    /// Keeps every active schedule generated from today up to
+    /// `BOOKING_ADVANCE_DAYS` ahead; returns how many slots were created.
+    pub async fn extend_horizon(&self) -> ServiceResult<usize> {
+        let mut conn = self.0.db.read().await?;
+        let list = schedules::active_schedules(&mut conn).await?;
+        drop(conn);
+        let mut created = 0;
+        let days = u64::from(self.0.settings.booking_advance_days);
+        for row in list {
+            let mut tx = self.0.db.begin().await?;
+            let tour = load_tour(&mut tx, row.tour_id).await?;
+            let today = tour.today(self.now());
+            let end = today + chrono::Days::new(days);
+            let report = generate_in(&mut tx, &tour, &row, today, end, self.now()).await?;
+            tx.commit().await?;
+            created += report.created;
+        }
+        Ok(created)
+    }
+
+    // ---- blackouts ----
+
+    /// Creates a blackout (or, with `dry_run`, only reports what it would
+    /// do): covered slots without bookings are cancelled; covered slots with
+    /// bookings are listed as conflicts and left open.
+    pub async fn create_blackout(
+        &self,
+        input: BlackoutInput,
+        dry_run: bool,
+    ) -> ServiceResult<BlackoutOutcome> {
+        if input.end_date < input.start_date {
+            return Err(ServiceError::invalid(
+                "end_date",
+                "must not be before start_date",
+            ));
+        }
+        if input.end_date > input.start_date + Months::new(36) {
+            return Err(ServiceError::invalid(
+                "end_date",
+                "a blackout may cover at most 3 years",
+            ));
+        }
+        let kind = input.blackout_type.trim();
+        if !matches!(kind, "holiday" | "maintenance" | "weather" | "custom") {
+            return Err(ServiceError::invalid(
+                "blackout_type",
+                format!("unknown type `{kind}` (holiday, maintenance, weather or custom)"),
+            ));
+        }
+        let name = required_text("name", &input.name, 200)?;
+        let description = input.description.unwrap_or_default();
+        let mut tx = self.0.db.begin().await?;
+        if let Some(tour_id) = input.tour_id {
+            load_tour(&mut tx, tour_id).await.map_err(|e| match e {
+                ServiceError::NotFound(m) => ServiceError::invalid("tour_id", m),
+                other => other,
+            })?;
+        }
+        let conflicts =
+            slots::occupied_slots_between(&mut tx, input.tour_id, input.start_date, input.end_date)
+                .await?;
+        if dry_run {
+            let free = slots::count_free_slots_between(
+                &mut tx,
+                input.tour_id,
+                input.start_date,
+                input.end_date,
+            )
+            .await?;
+            return Ok(BlackoutOutcome {
+                blackout: None,
+                cancelled_slots: free,
+                conflicts,
+            });
+        }
+        let now = self.now();
+        let row = blackouts::insert_blackout(
+            &mut tx,
+            &BlackoutFields {
+                tour_id: input.tour_id,
+                start_date: input.start_date,
+                end_date: input.end_date,
+                blackout_type: kind,
+                name: &name,
+                description: description.trim(),
+            },
+            now,
+        )
+        .await?;
+        let cancelled = slots::cancel_free_slots_for_blackout(
+            &mut tx,
+            row.id,
+            input.tour_id,
+            input.start_date,
+            input.end_date,
+            &name,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(BlackoutOutcome {
+            blackout: Some(row),
+            cancelled_slots: cancelled,
+            conflicts,
+        })
+    }
+
+    pub async fn blackouts(
+        &self,
+        tour_id: Option<i64>,
+        include_inactive: bool,
+    ) -> ServiceResult<Vec<BlackoutRow>> {
+        let mut conn = self.0.db.read().await?;
+        Ok(blackouts::list_blackouts(&mut conn, tour_id, include_inactive).await?)
+    }
+
+    /// Deactivates a blackout and reopens the slots it cancelled (unless
+    /// another blackout still covers them); returns the number reopened.
+    pub async fn remove_blackout(&self, id: i64) -> ServiceResult<u64> {
+        let mut tx = self.0.db.begin().await?;
+        blackouts::blackout_by_id(&mut tx, id)
+            .await?
+            .filter(|b| b.is_active)
+            .ok_or_else(|| ServiceError::not_found(format!("active blackout {id} not found")))?;
+        blackouts::deactivate_blackout(&mut tx, id).await?;
+        let reopened = slots::reopen_slots_of_blackout(&mut tx, id, self.now()).await?;
+        tx.commit().await?;
+        Ok(reopened)
+    }
+
+    // ---- slots ----
+
+    pub async fn slot(&self, id: i64) -> ServiceResult<SlotRow> {
+        let mut conn = self.0.db.read().await?;
+        load_slot(&mut conn, id).await
+    }
+
+    /// Changes capacity, price or the open flag. Capacity below what is
+    /// booked and held is a 409; nothing changes then.
+    pub async fn patch_slot(&self, id: i64, patch: SlotPatch) -> ServiceResult<SlotRow> {
+        if let Some(cap) = patch.max_capacity
+            && !(1..=MAX_CAPACITY).contains(&cap)
+        {
+            return Err(ServiceError::invalid(
+                "max_capacity",
+                format!("must be between 1 and {MAX_CAPACITY}"),
+            ));
+        }
+        let mut tx = self.0.db.begin().await?;
+        let slot = load_slot(&mut tx, id).await?;
+        let tour = load_tour(&mut tx, slot.tour_id).await?;
+        let price = match &patch.price_per_person {
+            Some(p) => {
+                let minor = tour
+                    .currency
+                    .parse_amount(p)
+                    .map_err(|e| money_error("price_per_person", e))?;
+                if minor < 0 {
+                    return Err(ServiceError::invalid(
+                        "price_per_person",
+                        "must not be negative",
+                    ));
+                }
+                Some(minor)
+            }
+            None => None,
+        };
+        let result = slots::patch_slot(
+            &mut tx,
+            id,
+            patch.max_capacity,
+            price,
+            patch.is_available,
+            self.now(),
+        )
+        .await;
+        match result {
+            Err(StoreError::Check(_)) => {
+                return Err(ServiceError::conflict(
+                    "capacity_below_booked",
+                    format!(
+                        "slot {id} has {} booked and {} held; capacity cannot go below {}",
+                        slot.current_bookings,
+                        slot.held_spots,
+                        slot.current_bookings + slot.held_spots
+                    ),
+                ));
+            }
+            other => other?,
+        };
+        let slot = load_slot(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(slot)
+    }
+
+    /// Every tour's slots in a date range (at most 62 days): the admin's
+    /// week and day views.
+    pub async fn all_slots(&self, from: NaiveDate, to: NaiveDate) -> ServiceResult<Vec<SlotRow>> {
+        if to < from {
+            return Err(ServiceError::invalid(
+                "end_date",
+                "must not be before start_date",
+            ));
+        }
+        if (to - from).num_days() > 62 {
+            return Err(ServiceError::invalid(
+                "end_date",
+                "the range may cover at most 62 days",
+            ));
+        }
+        let mut conn = self.0.db.read().await?;
+        Ok(slots::all_slots_between(&mut conn, from, to).await?)
+    }
+}
+
+fn validate_tour_numbers(duration: i64, base_price: i64) -> ServiceResult<()> {
+    if !(1..=60 * 24 * 14).contains(&duration) {
+        return Err(ServiceError::invalid(
+            "duration_minutes",
+            "must be between 1 and 20160 (14 days)",
+        ));
+    }
+    if base_price < 0 {
+        return Err(ServiceError::invalid("base_price", "must not be negative"));
+    }
+    Ok(())
+}
+
+fn check_range(start: NaiveDate, end: NaiveDate) -> ServiceResult<()> {
+    if end < start {
+        return Err(ServiceError::invalid(
+            "end_date",
+            "must not be before start_date",
+        ));
+    }
+    if end > start + Months::new(36) {
+        return Err(ServiceError::invalid(
+            "end_date",
+            "the range may cover at most 3 years",
+        ));
+    }
+    Ok(())
+}
+
+pub async fn load_schedule(tx: &mut Tx, id: i64) -> ServiceResult<ScheduleRow> {
+    schedules::schedule_by_id(tx, id)
+        .await?
+        .ok_or_else(|| ServiceError::not_found(format!("schedule {id} not found")))
+}
+
+pub async fn load_slot(tx: &mut Tx, id: i64) -> ServiceResult<SlotRow> {
+    slots::slot_by_id(tx, id)
+        .await?
+        .ok_or_else(|| ServiceError::not_found(format!("slot {id} not found")))
+}
+
+fn weekdays_of(row: &ScheduleRow) -> [bool; 7] {
+    [
+        row.monday,
+        row.tuesday,
+        row.wednesday,
+        row.thursday,
+        row.friday,
+        row.saturday,
+        row.sunday,
+    ]
+}
+
+pub fn pattern_of(row: &ScheduleRow) -> ServiceResult<Pattern> {
+    let recurrence: Recurrence = row
+        .recurrence
+        .parse()
+        .map_err(|e: String| corrupt(format!("schedule {}: {e}", row.id)))?;
+    Ok(Pattern::new(
+        recurrence,
+        Weekdays::from_flags(weekdays_of(row)),
+        row.rrule.as_deref(),
+        row.start_time,
+        row.valid_from,
+        row.valid_until,
+    )?)
+}
+
+/// A schedule's fields after merging input over the current row.
+struct MergedSchedule {
+    tour_id: i64,
+    name: String,
+    start_time: NaiveTime,
+    duration_minutes: i64,
+    recurrence: Recurrence,
+    rrule: Option<String>,
+    weekdays: [bool; 7],
+    max_capacity: i64,
+    min_capacity: i64,
+    valid_from: NaiveDate,
+    valid_until: Option<NaiveDate>,
+    price_override: Option<i64>,
+    is_active: bool,
+}
+
+impl MergedSchedule {
+    fn as_fields(&self) -> ScheduleFields<'_> {
+        ScheduleFields {
+            tour_id: self.tour_id,
+            name: &self.name,
+            start_time: self.start_time,
+            duration_minutes: self.duration_minutes,
+            recurrence: self.recurrence.as_str(),
+            rrule: self.rrule.as_deref(),
+            weekdays: self.weekdays,
+            max_capacity: self.max_capacity,
+            min_capacity: self.min_capacity,
+            valid_from: self.valid_from,
+            valid_until: self.valid_until,
+            price_override: self.price_override,
+            is_active: self.is_active,
+        }
+    }
+}
+
+fn merge_schedule(
+    tour: &Tour,
+    current: Option<&ScheduleRow>,
+    input: &ScheduleInput,
+) -> ServiceResult<MergedSchedule> {
+    let name = match (&input.name, current) {
+        (Some(n), _) => required_text("name", n, 200)?,
+        (None, Some(c)) => c.name.clone(),
+        (None, None) => return Err(ServiceError::invalid("name", "is required")),
+    };
+    let start_time = input
+        .start_time
+        .or(current.map(|c| c.start_time))
+        .ok_or_else(|| ServiceError::invalid("start_time", "is required"))?;
+    let duration_minutes = input
+        .duration_minutes
+        .or(current.map(|c| c.duration_minutes))
+        .unwrap_or(tour.row.duration_minutes);
+    if !(1..=60 * 24 * 14).contains(&duration_minutes) {
+        return Err(ServiceError::invalid(
+            "duration_minutes",
+            "must be between 1 and 20160 (14 days)",
+        ));
+    }
+    let recurrence: Recurrence = match (&input.recurrence, current) {
+        (Some(r), _) => r.parse().map_err(|e: String| {
+            ServiceError::invalid(
+                "recurrence",
+                format!("{e}; expected none, daily, weekly, biweekly, monthly or custom"),
+            )
+        })?,
+        (None, Some(c)) => c.recurrence.parse().map_err(|e: String| corrupt(e))?,
+        (None, None) => return Err(ServiceError::invalid("recurrence", "is required")),
+    };
+    let current_days = current.map(weekdays_of).unwrap_or([false; 7]);
+    let weekdays: [bool; 7] = std::array::from_fn(|i| input.weekdays[i].unwrap_or(current_days[i]));
+    let max_capacity = input
+        .max_capacity
+        .or(current.map(|c| c.max_capacity))
+        .ok_or_else(|| ServiceError::invalid("max_capacity", "is required"))?;
+    if !(1..=MAX_CAPACITY).contains(&max_capacity) {
+        return Err(ServiceError::invalid(
+            "max_capacity",
+            format!("must be between 1 and {MAX_CAPACITY}"),
+        ));
+    }
+    let min_capacity = input
+        .min_capacity
+        .or(current.map(|c| c.min_capacity))
+        .unwrap_or(1);
+    if min_capacity < 0 {
+        return Err(ServiceError::invalid(
+            "min_capacity",
+            "must not be negative",
+        ));
+    }
+    if min_capacity > max_capacity {
+        return Err(ServiceError::invalid(
+            "min_capacity",
+            "must not exceed max_capacity",
+        ));
+    }
+    let valid_from = input
+        .valid_from
+        .or(current.map(|c| c.valid_from))
+        .ok_or_else(|| ServiceError::invalid("valid_from", "is required"))?;
+    let valid_until = match input.valid_until {
+        Some(v) => v,
+        None => current.and_then(|c| c.valid_until),
+    };
+    let rrule = match (&input.rrule, current) {
+        (Some(r), _) => Some(r.clone()),
+        (None, Some(c)) if recurrence == Recurrence::Custom => c.rrule.clone(),
+        _ => None,
+    };
+    let price_override = match &input.price_override {
+        Some(Some(p)) => Some(
+            tour.currency
+                .parse_amount(p)
+                .map_err(|e| money_error("price_override", e))?,
+        ),
+        Some(None) => None,
+        None => current.and_then(|c| c.price_override),
+    };
+    if price_override.is_some_and(|p| p < 0) {
+        return Err(ServiceError::invalid(
+            "price_override",
+            "must not be negative",
+        ));
+    }
+    let pattern = Pattern::new(
+        recurrence,
+        Weekdays::from_flags(weekdays),
+        rrule.as_deref(),
+        start_time,
+        valid_from,
+        valid_until,
+    )?;
+    Ok(MergedSchedule {
+        tour_id: tour.id(),
+        name,
+        start_time,
+        duration_minutes,
+        recurrence,
+        rrule: pattern.rrule,
+        weekdays,
+        max_capacity,
+        min_capacity,
+        valid_from,
+        valid_until,
+        price_override,
+        is_active: input
+            .is_active
+            .or(current.map(|c| c.is_active))
+            .unwrap_or(true),
+    })
+}
+
+async fn generate_in(
+    tx: &mut Tx,
+    tour: &Tour,
+    row: &ScheduleRow,
+    start: NaiveDate,
+    end: NaiveDate,
+    now: DateTime<Utc>,
+) -> ServiceResult<GenerationReport> {
+    let pattern = pattern_of(row)?;
+    let occurrences = pattern.occurrences(start, end)?;
+    let blackouts = blackouts::active_blackouts_between(tx, tour.id(), start, end).await?;
+    let blacked_out = |d: NaiveDate| {
+        blackouts
+            .iter()
+            .any(|b| b.start_date <= d && d <= b.end_date)
+    };
+    let price = row.price_override.unwrap_or(tour.row.base_price);
+    let mut report = GenerationReport {
+        created: 0,
+        skipped_existing: 0,
+        skipped_blackout: 0,
+        slots: Vec::new(),
+    };
+    for local in occurrences {
+        let placed = schedule::place(local, tour.tz, row.duration_minutes);
+        if blacked_out(placed.slot_date) {
+            report.skipped_blackout += 1;
+            continue;
+        }
+        let new = NewSlot {
+            tour_id: tour.id(),
+            schedule_id: Some(row.id),
+            slot_date: placed.slot_date,
+            start_time: placed.start_time,
+            end_time: placed.end_time,
+            starts_at: placed.starts_at,
+            max_capacity: row.max_capacity,
+            price_per_person: price,
+        };
+        match slots::insert_slot_if_absent(tx, &new, now).await? {
+            Some(slot) => {
+                report.created += 1;
+                report.slots.push(slot);
+            }
+            None => report.skipped_existing += 1,
+        }
+    }
+    Ok(report)
+}

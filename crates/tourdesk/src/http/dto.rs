@@ -1,0 +1,239 @@
+//! JSON shapes shared by several resources. Amounts are JSON numbers with
+//! exactly the currency's decimals (`192.50`), as the spec shows them.
+
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::value::RawValue;
+use tourdesk_domain::Currency;
+use tourdesk_domain::availability::{Level, level};
+use tourdesk_service::catalog::Tour;
+use tourdesk_store::blackouts::BlackoutRow;
+use tourdesk_store::schedules::ScheduleRow;
+use tourdesk_store::slots::SlotRow;
+use utoipa::ToSchema;
+
+/// An amount rendered as a JSON number with the currency's decimals.
+#[derive(Debug, Clone)]
+pub struct Amount(String);
+
+impl Amount {
+    pub fn new(currency: &Currency, minor: i64) -> Amount {
+        Amount(currency.format(minor))
+    }
+}
+
+impl Serialize for Amount {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match RawValue::from_string(self.0.clone()) {
+            Ok(raw) => raw.serialize(s),
+            Err(_) => s.serialize_str(&self.0),
+        }
+    }
+}
+
+/// A price as clients send it: a JSON number (`75.5`) or a decimal string
+/// (`"75.50"`); parsed exactly against the tour's currency.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum PriceInput {
+    Number(serde_json::Number),
+    Text(String),
+}
+
+impl PriceInput {
+    pub fn text(&self) -> String {
+        match self {
+            PriceInput::Number(n) => n.to_string(),
+            PriceInput::Text(t) => t.clone(),
+        }
+    }
+}
+
+/// Distinguishes an absent field from an explicit `null`.
+pub fn double_option<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TourDto {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub duration_minutes: i64,
+    /// Hours, e.g. 3 or 1.5.
+    pub duration_hours: f64,
+    #[schema(value_type = f64, example = 75.00)]
+    pub base_price: Amount,
+    pub currency: String,
+    pub timezone: String,
+    pub is_active: bool,
+}
+
+pub fn hours(minutes: i64) -> f64 {
+    (minutes as f64 / 60.0 * 100.0).round() / 100.0
+}
+
+impl From<&Tour> for TourDto {
+    fn from(t: &Tour) -> Self {
+        TourDto {
+            id: t.row.id,
+            name: t.row.name.clone(),
+            description: t.row.description.clone(),
+            duration_minutes: t.row.duration_minutes,
+            duration_hours: hours(t.row.duration_minutes),
+            base_price: Amount::new(&t.currency, t.row.base_price),
+            currency: t.currency.code().to_owned(),
+            timezone: t.tz.name().to_owned(),
+            is_active: t.row.is_active,
+        }
+    }
+}
+
+/// A booking slot: the spec's fields plus `held_spots` (waitlist holds),
+/// `starts_at` (UTC), `level` and `currency`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SlotDto {
+    pub id: i64,
+    /// The same as `id`, under the name the availability check uses.
+    pub slot_id: i64,
+    pub tour_id: i64,
+    pub schedule_id: Option<i64>,
+    #[schema(value_type = String, format = Date)]
+    pub slot_date: NaiveDate,
+    #[schema(value_type = String, example = "09:00:00")]
+    pub start_time: NaiveTime,
+    #[schema(value_type = String, example = "12:00:00")]
+    pub end_time: NaiveTime,
+    pub starts_at: DateTime<Utc>,
+    pub max_capacity: i64,
+    pub current_bookings: i64,
+    pub held_spots: i64,
+    pub available_spots: i64,
+    #[schema(value_type = f64, example = 75.00)]
+    pub price_per_person: Amount,
+    pub currency: String,
+    pub is_available: bool,
+    pub is_cancelled: bool,
+    pub cancellation_reason: Option<String>,
+    pub level: Level,
+}
+
+impl SlotDto {
+    pub fn new(s: &SlotRow, currency: &Currency) -> SlotDto {
+        let open = s.is_available && !s.is_cancelled;
+        SlotDto {
+            id: s.id,
+            slot_id: s.id,
+            tour_id: s.tour_id,
+            schedule_id: s.schedule_id,
+            slot_date: s.slot_date,
+            start_time: s.start_time,
+            end_time: s.end_time,
+            starts_at: s.starts_at,
+            max_capacity: s.max_capacity,
+            current_bookings: s.current_bookings,
+            held_spots: s.held_spots,
+            available_spots: s.available_spots,
+            price_per_person: Amount::new(currency, s.price_per_person),
+            currency: currency.code().to_owned(),
+            is_available: s.is_available,
+            is_cancelled: s.is_cancelled,
+            cancellation_reason: s.cancellation_reason.clone(),
+            level: if open {
+                level(s.available_spots, s.max_capacity)
+            } else {
+                Level::None
+            },
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScheduleDto {
+    pub id: i64,
+    pub tour_id: i64,
+    pub name: String,
+    #[schema(value_type = String, example = "09:00:00")]
+    pub start_time: NaiveTime,
+    pub duration_minutes: i64,
+    /// none, daily, weekly, biweekly, monthly or custom.
+    pub recurrence: String,
+    pub rrule: Option<String>,
+    pub monday: bool,
+    pub tuesday: bool,
+    pub wednesday: bool,
+    pub thursday: bool,
+    pub friday: bool,
+    pub saturday: bool,
+    pub sunday: bool,
+    pub max_capacity: i64,
+    pub min_capacity: i64,
+    #[schema(value_type = String, format = Date)]
+    pub valid_from: NaiveDate,
+    #[schema(value_type = Option<String>, format = Date)]
+    pub valid_until: Option<NaiveDate>,
+    #[schema(value_type = Option<f64>)]
+    pub price_override: Option<Amount>,
+    pub is_active: bool,
+}
+
+impl ScheduleDto {
+    pub fn new(s: &ScheduleRow, currency: &Currency) -> ScheduleDto {
+        ScheduleDto {
+            id: s.id,
+            tour_id: s.tour_id,
+            name: s.name.clone(),
+            start_time: s.start_time,
+            duration_minutes: s.duration_minutes,
+            recurrence: s.recurrence.clone(),
+            rrule: s.rrule.clone(),
+            monday: s.monday,
+            tuesday: s.tuesday,
+            wednesday: s.wednesday,
+            thursday: s.thursday,
+            friday: s.friday,
+            saturday: s.saturday,
+            sunday: s.sunday,
+            max_capacity: s.max_capacity,
+            min_capacity: s.min_capacity,
+            valid_from: s.valid_from,
+            valid_until: s.valid_until,
+            price_override: s.price_override.map(|p| Amount::new(currency, p)),
+            is_active: s.is_active,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BlackoutDto {
+    pub id: i64,
+    /// None for a blackout of every tour.
+    pub tour_id: Option<i64>,
+    #[schema(value_type = String, format = Date)]
+    pub start_date: NaiveDate,
+    #[schema(value_type = String, format = Date)]
+    pub end_date: NaiveDate,
+    pub blackout_type: String,
+    pub name: String,
+    pub description: String,
+    pub is_active: bool,
+}
+
+impl From<&BlackoutRow> for BlackoutDto {
+    fn from(b: &BlackoutRow) -> Self {
+        BlackoutDto {
+            id: b.id,
+            tour_id: b.tour_id,
+            start_date: b.start_date,
+            end_date: b.end_date,
+            blackout_type: b.blackout_type.clone(),
+            name: b.name.clone(),
+            description: b.description.clone(),
+            is_active: b.is_active,
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! Schedules (admin): recurring timetables, their preview and slot generation.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{NaiveDate, NaiveTime};
+use serde::{Deserialize, Serialize};
+use tourdesk_service::catalog::{ScheduleInput, Tour};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::dto::{PriceInput, ScheduleDto, SlotDto, double_option};
+use super::error::ApiError;
+use super::extract::{Json, Path, Query};
+use super::{AdminUser, AppState};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(get_one, update, deactivate))
+        .routes(routes!(generate))
+        .routes(routes!(preview))
+}
+
+/// The spec's schedule body, plus `rrule` and `is_active`. On PUT, fields
+/// left out keep their values.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleRequest {
+    tour_id: Option<i64>,
+    #[schema(example = "Summer Morning Tours")]
+    name: Option<String>,
+    #[schema(value_type = Option<String>, example = "09:00:00")]
+    start_time: Option<NaiveTime>,
+    /// Default: the tour's duration.
+    duration_minutes: Option<i64>,
+    /// none, daily, weekly, biweekly, monthly or custom.
+    #[schema(example = "weekly")]
+    recurrence: Option<String>,
+    /// RFC 5545 RRULE for `custom`, e.g. FREQ=WEEKLY;INTERVAL=3;BYDAY=MO,FR.
+    rrule: Option<String>,
+    monday: Option<bool>,
+    tuesday: Option<bool>,
+    wednesday: Option<bool>,
+    thursday: Option<bool>,
+    friday: Option<bool>,
+    saturday: Option<bool>,
+    sunday: Option<bool>,
+    max_capacity: Option<i64>,
+    min_capacity: Option<i64>,
+    #[schema(value_type = Option<String>, format = Date)]
+    valid_from: Option<NaiveDate>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, format = Date)]
+    valid_until: Option<Option<NaiveDate>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<f64>, example = 85.00)]
+    price_override: Option<Option<PriceInput>>,
+    is_active: Option<bool>,
+}
+
+impl From<ScheduleRequest> for ScheduleInput {
+    fn from(r: ScheduleRequest) -> Self {
+        ScheduleInput {
+            tour_id: r.tour_id,
+            name: r.name,
+            start_time: r.start_time,
+            duration_minutes: r.duration_minutes,
+            recurrence: r.recurrence,
+            rrule: r.rrule,
+            weekdays: [
+                r.monday,
+                r.tuesday,
+                r.wednesday,
+                r.thursday,
+                r.friday,
+                r.saturday,
+                r.sunday,
+            ],
+            max_capacity: r.max_capacity,
+            min_capacity: r.min_capacity,
+            valid_from: r.valid_from,
+            valid_until: r.valid_until,
+            price_override: r.price_override.map(|p| p.map(|p| p.text())),
+            is_active: r.is_active,
+        }
+    }
+}
+
+async fn dto(
+    state: &AppState,
+    row: &tourdesk_store::schedules::ScheduleRow,
+) -> Result<ScheduleDto, ApiError> {
+    let tour = state.ctx.catalog().tour(row.tour_id).await?;
+    Ok(ScheduleDto::new(row, &tour.currency))
+}
+
+/// Creates a schedule (the spec's body).
+#[utoipa::path(post, path = "/api/calendar/admin/schedules", tag = "admin", security(("bearer" = [])),
+    request_body = ScheduleRequest,
+    responses((status = 201, body = ScheduleDto), (status = 401), (status = 403), (status = 422)))]
+async fn create(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    Json(body): Json<ScheduleRequest>,
+) -> Result<(StatusCode, Json<ScheduleDto>), ApiError> {
+    let row = state.ctx.catalog().create_schedule(body.into()).await?;
+    Ok((StatusCode::CREATED, Json(dto(&state, &row).await?)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Only this tour's schedules.
+    tour_id: Option<i64>,
+}
+
+/// Schedules, optionally of one tour.
+#[utoipa::path(get, path = "/api/calendar/admin/schedules", tag = "admin", security(("bearer" = [])),
+    params(ListQuery),
+    responses((status = 200, body = Vec<ScheduleDto>), (status = 401), (status = 403)))]
+async fn list(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Vec<ScheduleDto>>, ApiError> {
+    let rows = state.ctx.catalog().schedules(q.tour_id).await?;
+    let tours = state.ctx.catalog().tours(false).await?;
+    let currency = |tour_id: i64| {
+        tours
+            .iter()
+            .find(|t| t.id() == tour_id)
+            .map(|t: &Tour| t.currency.clone())
+    };
+    let mut out = Vec::with_capacity(rows.len());
+    for row in &rows {
+        if let Some(c) = currency(row.tour_id) {
+            out.push(ScheduleDto::new(row, &c));
+        }
+    }
+    Ok(Json(out))
+}
+
+/// One schedule.
+#[utoipa::path(get, path = "/api/calendar/admin/schedules/{schedule_id}", tag = "admin", security(("bearer" = [])),
+    params(("schedule_id" = i64, Path)),
+    responses((status = 200, body = ScheduleDto), (status = 401), (status = 403), (status = 404)))]
+async fn get_one(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    Path(id): Path<i64>,
+) -> Result<Json<ScheduleDto>, ApiError> {
+    let row = state.ctx.catalog().schedule(id).await?;
+    Ok(Json(dto(&state, &row).await?))
+}
+
+/// Changes a schedule; fields left out keep their values. Slots already
+/// generated keep their times; new generation follows the new rule.
+#[utoipa::path(put, path = "/api/calendar/admin/schedules/{schedule_id}", tag = "admin", security(("bearer" = [])),
+    params(("schedule_id" = i64, Path)), request_body = ScheduleRequest,
+    responses((status = 200, body = ScheduleDto), (status = 401), (status = 403), (status = 404), (status = 422)))]
+async fn update(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    Path(id): Path<i64>,
+    Json(body): Json<ScheduleRequest>,
+) -> Result<Json<ScheduleDto>, ApiError> {
+    let row = state.ctx.catalog().update_schedule(id, body.into()).await?;
+    Ok(Json(dto(&state, &row).await?))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeactivatedSchedule {
+    schedule: ScheduleDto,
+    /// Future slots without bookings that were cancelled.
+    cancelled_slots: u64,
+}
+
+/// Deactivates a schedule: nothing more is generated from it and its future
+/// slots without bookings are cancelled; slots with bookings stay.
+#[utoipa::path(delete, path = "/api/calendar/admin/schedules/{schedule_id}", tag = "admin", security(("bearer" = [])),
+    params(("schedule_id" = i64, Path)),
+    responses((status = 200, body = DeactivatedSchedule), (status = 401), (status = 403), (status = 404)))]
+async fn deactivate(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    Path(id): Path<i64>,
+) -> Result<Json<DeactivatedSchedule>, ApiError> {
+    let (row, cancelled_slots) = state.ctx.catalog().deactivate_schedule(id).await?;
+    Ok(Json(DeactivatedSchedule {
+        schedule: dto(&state, &row).await?,
+        cancelled_slots,
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RangeQuery {
+    #[param(value_type = String, format = Date)]
+    start_date: NaiveDate,
+    /// Inclusive; at most 3 years after `start_date`.
+    #[param(value_type = String, format = Date)]
+    end_date: NaiveDate,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GenerationResponse {
+    created: usize,
+    skipped_existing: usize,
+    skipped_blackout: usize,
+    /// The slots created by this call.
+    slots: Vec<SlotDto>,
+}
+
+/// Generates the schedule's slots in a date range. Idempotent: existing
+/// slots are skipped, and so are blacked-out dates.
+#[utoipa::path(post, path = "/api/calendar/admin/schedules/{schedule_id}/generate-slots", tag = "admin",
+    security(("bearer" = [])), params(("schedule_id" = i64, Path), RangeQuery),
+    responses((status = 200, body = GenerationResponse), (status = 401), (status = 403), (status = 404),
+              (status = 409, description = "The schedule is inactive"), (status = 422)))]
+async fn generate(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    Path(id): Path<i64>,
+    Query(q): Query<RangeQuery>,
+) -> Result<Json<GenerationResponse>, ApiError> {
+    let report = state
+        .ctx
+        .catalog()
+        .generate_slots(id, q.start_date, q.end_date)
+        .await?;
+    let row = state.ctx.catalog().schedule(id).await?;
+    let tour = state.ctx.catalog().tour(row.tour_id).await?;
+    Ok(Json(GenerationResponse {
+        created: report.created,
+        skipped_existing: report.skipped_existing,
+        skipped_blackout: report.skipped_blackout,
+        slots: report
+            .slots
+            .iter()
+            .map(|s| SlotDto::new(s, &tour.currency))
+            .collect(),
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PreviewEntry {
+    #[schema(value_type = String, format = Date)]
+    slot_date: NaiveDate,
+    #[schema(value_type = String)]
+    start_time: NaiveTime,
+    #[schema(value_type = String)]
+    end_time: NaiveTime,
+    starts_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The dates and times the schedule would generate in a range (nothing is written).
+#[utoipa::path(get, path = "/api/calendar/admin/schedules/{schedule_id}/preview", tag = "admin",
+    security(("bearer" = [])), params(("schedule_id" = i64, Path), RangeQuery),
+    responses((status = 200, body = Vec<PreviewEntry>), (status = 401), (status = 403), (status = 404), (status = 422)))]
+async fn preview(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    Path(id): Path<i64>,
+    Query(q): Query<RangeQuery>,
+) -> Result<Json<Vec<PreviewEntry>>, ApiError> {
+    let placements = state
+        .ctx
+        .catalog()
+        .preview_schedule(id, q.start_date, q.end_date)
+        .await?;
+    Ok(Json(
+        placements
+            .into_iter()
+            .map(|p| PreviewEntry {
+                slot_date: p.slot_date,
+                start_time: p.start_time,
+                end_time: p.end_time,
+                starts_at: p.starts_at,
+            })
+            .collect(),
+    ))
+}

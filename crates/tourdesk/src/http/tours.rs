@@ -1,0 +1,123 @@
+//! Tours: the public list and detail, and their administration.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use tourdesk_service::catalog::TourInput;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::dto::{PriceInput, TourDto};
+use super::error::ApiError;
+use super::extract::{Json, Path};
+use super::{AdminUser, AppState};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_public))
+        .routes(routes!(get_public))
+        .routes(routes!(create, list_admin))
+        .routes(routes!(get_admin, update))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TourRequest {
+    name: Option<String>,
+    description: Option<String>,
+    duration_minutes: Option<i64>,
+    #[schema(value_type = Option<f64>, example = 75.00)]
+    base_price: Option<PriceInput>,
+    /// ISO 4217 code; default USD.
+    currency: Option<String>,
+    /// IANA time zone; default Asia/Jerusalem.
+    timezone: Option<String>,
+    is_active: Option<bool>,
+}
+
+impl From<TourRequest> for TourInput {
+    fn from(r: TourRequest) -> Self {
+        TourInput {
+            name: r.name,
+            description: r.description,
+            duration_minutes: r.duration_minutes,
+            base_price: r.base_price.map(|p| p.text()),
+            currency: r.currency,
+            timezone: r.timezone,
+            is_active: r.is_active,
+        }
+    }
+}
+
+/// Active tours, by name.
+#[utoipa::path(get, path = "/api/calendar/tours", tag = "tours",
+    responses((status = 200, body = Vec<TourDto>)))]
+async fn list_public(State(state): State<AppState>) -> Result<Json<Vec<TourDto>>, ApiError> {
+    let tours = state.ctx.catalog().tours(true).await?;
+    Ok(Json(tours.iter().map(TourDto::from).collect()))
+}
+
+/// One active tour.
+#[utoipa::path(get, path = "/api/calendar/tours/{tour_id}", tag = "tours",
+    params(("tour_id" = i64, Path)),
+    responses((status = 200, body = TourDto), (status = 404)))]
+async fn get_public(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Json<TourDto>, ApiError> {
+    let tour = state.ctx.catalog().tour(id).await?;
+    if !tour.row.is_active {
+        return Err(ApiError::not_found(format!("tour {id} not found")));
+    }
+    Ok(Json(TourDto::from(&tour)))
+}
+
+/// Creates a tour.
+#[utoipa::path(post, path = "/api/calendar/admin/tours", tag = "admin", security(("bearer" = [])),
+    request_body = TourRequest,
+    responses((status = 201, body = TourDto), (status = 401), (status = 403), (status = 422)))]
+async fn create(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    Json(body): Json<TourRequest>,
+) -> Result<(StatusCode, Json<TourDto>), ApiError> {
+    let tour = state.ctx.catalog().create_tour(body.into()).await?;
+    Ok((StatusCode::CREATED, Json(TourDto::from(&tour))))
+}
+
+/// Every tour, active or not.
+#[utoipa::path(get, path = "/api/calendar/admin/tours", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = Vec<TourDto>), (status = 401), (status = 403)))]
+async fn list_admin(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+) -> Result<Json<Vec<TourDto>>, ApiError> {
+    let tours = state.ctx.catalog().tours(false).await?;
+    Ok(Json(tours.iter().map(TourDto::from).collect()))
+}
+
+/// One tour, active or not.
+#[utoipa::path(get, path = "/api/calendar/admin/tours/{tour_id}", tag = "admin", security(("bearer" = [])),
+    params(("tour_id" = i64, Path)),
+    responses((status = 200, body = TourDto), (status = 401), (status = 403), (status = 404)))]
+async fn get_admin(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    Path(id): Path<i64>,
+) -> Result<Json<TourDto>, ApiError> {
+    Ok(Json(TourDto::from(&state.ctx.catalog().tour(id).await?)))
+}
+
+/// Changes a tour; fields left out keep their values.
+#[utoipa::path(put, path = "/api/calendar/admin/tours/{tour_id}", tag = "admin", security(("bearer" = [])),
+    params(("tour_id" = i64, Path)), request_body = TourRequest,
+    responses((status = 200, body = TourDto), (status = 401), (status = 403), (status = 404), (status = 422)))]
+async fn update(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    Path(id): Path<i64>,
+    Json(body): Json<TourRequest>,
+) -> Result<Json<TourDto>, ApiError> {
+    let tour = state.ctx.catalog().update_tour(id, body.into()).await?;
+    Ok(Json(TourDto::from(&tour)))
+}
