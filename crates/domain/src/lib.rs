@@ -2,6 +2,7 @@
 //! and refuses what is invalid, so the layers above hold only valid values.
 
 pub mod availability;
+pub mod booking;
 pub mod contact;
 pub mod money;
 pub mod role;

@@ -73,6 +73,11 @@ impl Currency {
         }
     }
 
+    /// US dollars, the default currency of a new tour.
+    pub fn usd() -> Currency {
+        Currency("USD".to_owned())
+    }
+
     pub fn code(&self) -> &str {
         &self.0
     }

@@ -570,6 +570,12 @@ impl Catalog<'_> {
             }
             other => other?,
         };
+        // More room (or a reopened slot) goes to the waitlist first.
+        if patch.max_capacity.is_some_and(|c| c > slot.max_capacity)
+            || patch.is_available == Some(true)
+        {
+            crate::waitlist::offer_freed_spots(self.0, &mut tx, id, false).await?;
+        }
         let slot = load_slot(&mut tx, id).await?;
         tx.commit().await?;
         Ok(slot)

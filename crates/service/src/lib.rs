@@ -2,10 +2,16 @@
 //! transaction and commits it, so one call is one atomic change.
 
 pub mod accounts;
+pub mod availability;
+pub mod bookings;
+pub mod caller;
 pub mod catalog;
 mod error;
+pub mod notifications;
 mod settings;
+pub mod waitlist;
 
+pub use caller::Caller;
 pub use error::{ServiceError, ServiceResult};
 pub use settings::{Clock, Settings, SystemClock};
 
@@ -36,6 +42,22 @@ impl Context {
 
     pub fn catalog(&self) -> catalog::Catalog<'_> {
         catalog::Catalog(self)
+    }
+
+    pub fn availability(&self) -> availability::AvailabilityService<'_> {
+        availability::AvailabilityService(self)
+    }
+
+    pub fn bookings(&self) -> bookings::Bookings<'_> {
+        bookings::Bookings(self)
+    }
+
+    pub fn notifications(&self) -> notifications::Notifications<'_> {
+        notifications::Notifications(self)
+    }
+
+    pub fn waitlist(&self) -> waitlist::Waitlist<'_> {
+        waitlist::Waitlist(self)
     }
 
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Context {

@@ -121,7 +121,6 @@ CREATE TABLE bookings (
     accessibility_needs TEXT,
     status TEXT NOT NULL CHECK (status IN ('pending', 'confirmed', 'cancelled', 'completed', 'no_show', 'refunded')),
     cancellation_reason TEXT,
-    manage_token_hash TEXT,
     original_booking_id BIGINT REFERENCES bookings (id),
     payment_id BIGINT,
     created_at {{ts}} NOT NULL,
@@ -149,7 +148,6 @@ CREATE TABLE waitlist_entries (
     priority BIGINT NOT NULL DEFAULT 0,
     -- The slot whose spots are held while the entry is `notified`.
     held_slot_id BIGINT REFERENCES booking_slots (id),
-    manage_token_hash TEXT,
     notified_at {{ts}},
     notification_expires_at {{ts}},
     converted_at {{ts}},

@@ -7,7 +7,10 @@
 //! while each keeps its native types (DATE, TIME, TIMESTAMPTZ on PostgreSQL).
 //! Placeholders are `$1, $2, ...`, which both engines accept.
 
+pub mod audit;
 pub mod blackouts;
+pub mod bookings;
+pub mod capacity;
 mod db;
 mod error;
 mod migrate;
@@ -15,6 +18,7 @@ pub mod schedules;
 pub mod slots;
 pub mod tours;
 pub mod users;
+pub mod waitlist;
 
 pub use db::{Backend, ConnRef, Db, DbOptions, Tx, redact_url};
 pub use error::{StoreError, StoreResult};

@@ -26,6 +26,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "slot blackout link",
         include_str!("../migrations/0003_slot_blackout_link.sql"),
     ),
+    (
+        4,
+        "bookings support",
+        include_str!("../migrations/0004_bookings_support.sql"),
+    ),
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

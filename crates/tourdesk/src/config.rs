@@ -102,6 +102,12 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=10080))]
     pub slot_generation_interval_minutes: u32,
 
+    /// Minutes a `pending` booking may stay unconfirmed before it is
+    /// cancelled and its spots released; 0 keeps pending bookings forever.
+    #[arg(long, env = "PENDING_HOLD_MINUTES", default_value_t = 0,
+          value_parser = clap::value_parser!(u32).range(0..=525600))]
+    pub pending_hold_minutes: u32,
+
     /// Hours a login token stays valid.
     #[arg(long, env = "AUTH_TOKEN_TTL_HOURS", default_value_t = 24 * 7,
           value_parser = clap::value_parser!(u32).range(1..=8760))]

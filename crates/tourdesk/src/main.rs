@@ -60,6 +60,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::User { command } => user(command).await,
+        Command::Check(args) => check(args).await,
     }
 }
 
@@ -92,6 +93,33 @@ async fn user(command: UserCommand) -> anyhow::Result<()> {
     let user = result.map_err(|e| anyhow::anyhow!("user {action}: {e}"))?;
     println!("user {} <{}> is {}", user.id, user.email, user.role);
     Ok(())
+}
+
+/// Design invariant 1, recomputed from the rows.
+async fn check(args: tourdesk::cli::DatabaseArgs) -> anyhow::Result<()> {
+    let config = args.config();
+    let db = startup::open_database(&config).await?;
+    let ctx = tourdesk_service::Context::new(db.clone(), tourdesk_service::Settings::default());
+    let drift = ctx.availability().drift().await;
+    db.close().await;
+    let drift = drift.map_err(|e| anyhow::anyhow!("check: {e}"))?;
+    if drift.is_empty() {
+        println!("check: every slot's counters match its bookings and holds");
+        return Ok(());
+    }
+    for d in &drift {
+        println!(
+            "slot {} (tour {}): current_bookings {} (rows say {}), held_spots {} (rows say {}), max_capacity {}",
+            d.slot_id,
+            d.tour_id,
+            d.current_bookings,
+            d.expected_bookings,
+            d.held_spots,
+            d.expected_held,
+            d.max_capacity
+        );
+    }
+    anyhow::bail!("check: {} slot(s) drifted", drift.len())
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

@@ -21,6 +21,9 @@ pub enum Command {
     Serve(Box<Config>),
     /// Apply pending database migrations and exit.
     Migrate(DatabaseArgs),
+    /// Recompute every slot's counters from its bookings and waitlist holds
+    /// and report any drift (exit status 1 if there is some).
+    Check(DatabaseArgs),
     /// Manage user accounts.
     User {
         #[command(subcommand)]

@@ -237,3 +237,108 @@ impl From<&BlackoutRow> for BlackoutDto {
         }
     }
 }
+
+use tourdesk_store::bookings::BookingRow;
+
+/// A booking: the spec's response fields plus prices, contact details and
+/// timestamps. `manage_token` appears only when the booking is created (or
+/// found by reference + email).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BookingDto {
+    pub id: i64,
+    #[schema(example = "ST-20251102-ACD347")]
+    pub booking_reference: String,
+    pub tour_id: i64,
+    pub tour_name: String,
+    pub booking_slot_id: i64,
+    #[schema(value_type = String)]
+    pub status: String,
+    #[schema(value_type = String, format = Date)]
+    pub tour_date: NaiveDate,
+    #[schema(value_type = String, example = "09:00:00")]
+    pub tour_time: NaiveTime,
+    #[schema(value_type = String, example = "12:00:00")]
+    pub tour_end_time: NaiveTime,
+    pub starts_at: DateTime<Utc>,
+    pub num_adults: i64,
+    pub num_children: i64,
+    pub num_infants: i64,
+    pub total_people: i64,
+    #[schema(value_type = f64)]
+    pub price_per_adult: Amount,
+    #[schema(value_type = f64)]
+    pub price_per_child: Amount,
+    #[schema(value_type = f64)]
+    pub price_per_infant: Amount,
+    #[schema(value_type = f64)]
+    pub subtotal: Amount,
+    #[schema(value_type = f64)]
+    pub discount_amount: Amount,
+    #[schema(value_type = f64)]
+    pub tax_amount: Amount,
+    #[schema(value_type = f64, example = 192.50)]
+    pub total_amount: Amount,
+    #[schema(value_type = Option<f64>)]
+    pub refund_amount: Option<Amount>,
+    pub currency: String,
+    pub customer_name: String,
+    pub customer_email: String,
+    pub customer_phone: Option<String>,
+    pub special_requirements: Option<String>,
+    pub dietary_restrictions: Option<String>,
+    pub accessibility_needs: Option<String>,
+    pub cancellation_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub modified_at: DateTime<Utc>,
+    pub cancelled_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manage_token: Option<String>,
+}
+
+impl BookingDto {
+    pub fn new(b: &BookingRow) -> BookingDto {
+        let currency = Currency::parse(&b.currency).unwrap_or_else(|_| Currency::usd());
+        let amt = |m: i64| Amount::new(&currency, m);
+        BookingDto {
+            id: b.id,
+            booking_reference: b.booking_reference.clone(),
+            tour_id: b.tour_id,
+            tour_name: b.tour_name.clone(),
+            booking_slot_id: b.booking_slot_id,
+            status: b.status.clone(),
+            tour_date: b.tour_date,
+            tour_time: b.tour_time,
+            tour_end_time: b.tour_end_time,
+            starts_at: b.starts_at,
+            num_adults: b.num_adults,
+            num_children: b.num_children,
+            num_infants: b.num_infants,
+            total_people: b.total_people,
+            price_per_adult: amt(b.price_per_adult),
+            price_per_child: amt(b.price_per_child),
+            price_per_infant: amt(b.price_per_infant),
+            subtotal: amt(b.subtotal),
+            discount_amount: amt(b.discount_amount),
+            tax_amount: amt(b.tax_amount),
+            total_amount: amt(b.total_amount),
+            refund_amount: b.refund_amount.map(amt),
+            currency: currency.code().to_owned(),
+            customer_name: b.customer_name.clone(),
+            customer_email: b.customer_email.clone(),
+            customer_phone: b.customer_phone.clone(),
+            special_requirements: b.special_requirements.clone(),
+            dietary_restrictions: b.dietary_restrictions.clone(),
+            accessibility_needs: b.accessibility_needs.clone(),
+            cancellation_reason: b.cancellation_reason.clone(),
+            created_at: b.created_at,
+            modified_at: b.modified_at,
+            cancelled_at: b.cancelled_at,
+            manage_token: None,
+        }
+    }
+
+    pub fn with_token(mut self, token: String) -> Self {
+        self.manage_token = Some(token);
+        self
+    }
+}

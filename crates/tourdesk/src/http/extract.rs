@@ -26,3 +26,68 @@ pub struct Query<T>(pub T);
 #[derive(Debug, Clone, Copy, Default, FromRequestParts)]
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct Path<T>(pub T);
+
+use axum::body::Bytes;
+use axum::http::HeaderMap;
+use axum::http::header::CONTENT_TYPE;
+use serde::de::DeserializeOwned;
+use tourdesk_service::Caller;
+
+use super::AppState;
+use super::auth::MaybeUser;
+use super::client::ClientInfo;
+
+/// Parses a JSON body read as bytes (for handlers that also need the raw
+/// body); an empty body is `None`.
+pub fn optional_json<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Option<T>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let is_json = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json") || ct.contains("+json"));
+    if !is_json {
+        return Err(ApiError::new(
+            axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the request body as JSON with `Content-Type: application/json`",
+        ));
+    }
+    axum::Json::<T>::from_bytes(body)
+        .map(|axum::Json(v)| Some(v))
+        .map_err(ApiError::from)
+}
+
+/// The caller as the service layer sees it: the user behind the bearer
+/// token (if any), the `X-Manage-Token` header, the client address and agent.
+pub struct Who(pub Caller);
+
+impl FromRequestParts<AppState> for Who {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, ApiError> {
+        let MaybeUser(user) = MaybeUser::from_request_parts(parts, state).await?;
+        let Ok(client) = ClientInfo::from_request_parts(parts, state).await;
+        let manage_token = parts
+            .headers
+            .get("x-manage-token")
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned);
+        Ok(Who(Caller {
+            user,
+            manage_token,
+            ip: client.ip_string(),
+            user_agent: client.user_agent,
+            system: false,
+        }))
+    }
+}

@@ -2,9 +2,12 @@
 //! call one service method, and shape the answer. Each resource has a file
 //! exporting `router()`; they are merged here once.
 
+mod admin_bookings;
 mod admin_slots;
 mod auth;
+mod availability;
 mod blackouts;
+mod bookings;
 mod client;
 pub mod dto;
 pub mod error;
@@ -13,6 +16,7 @@ mod health;
 mod middleware;
 mod schedules;
 mod tours;
+mod waitlist;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,6 +61,9 @@ Errors are `{\"detail\": ..., \"code\": ...}`; amounts are decimal numbers in th
         (name = "health", description = "Liveness and readiness"),
         (name = "auth", description = "Accounts and bearer tokens"),
         (name = "tours", description = "The tours customers can book"),
+        (name = "calendar", description = "Availability: the check, month views and slots"),
+        (name = "bookings", description = "Booking, changing and cancelling"),
+        (name = "waitlist", description = "Waiting for a full departure"),
         (name = "admin", description = "The operator's console: tours, schedules, slots, blackouts"),
     ),
     modifiers(&BearerAuth)
@@ -86,6 +93,10 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(schedules::router())
         .merge(blackouts::router())
         .merge(admin_slots::router())
+        .merge(availability::router())
+        .merge(bookings::router())
+        .merge(admin_bookings::router())
+        .merge(waitlist::router())
 }
 
 /// The OpenAPI document, as served at `/api/openapi.json`.

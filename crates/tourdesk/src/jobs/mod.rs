@@ -69,6 +69,56 @@ pub fn schedule_all(jobs: &mut Jobs, state: &crate::http::AppState) {
             }
         }
     });
+    let ctx = state.ctx.clone();
+    jobs.every("waitlist-expiry", Duration::from_secs(30), move || {
+        let ctx = ctx.clone();
+        async move {
+            match ctx.waitlist().expire_due().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(expired = n, "waitlist holds expired"),
+                Err(e) => tracing::error!(error = %e, "waitlist expiry job failed"),
+            }
+        }
+    });
+    let ctx = state.ctx.clone();
+    let hold_minutes = state.config.pending_hold_minutes;
+    if hold_minutes > 0 {
+        jobs.every("pending-holds", Duration::from_secs(60), move || {
+            let ctx = ctx.clone();
+            async move {
+                match ctx.bookings().expire_pending(hold_minutes).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(cancelled = n, "pending bookings expired"),
+                    Err(e) => tracing::error!(error = %e, "pending hold job failed"),
+                }
+            }
+        });
+    }
+    let ctx = state.ctx.clone();
+    jobs.every("outbox-delivery", Duration::from_secs(2), move || {
+        let ctx = ctx.clone();
+        async move {
+            loop {
+                match ctx.notifications().deliver_batch().await {
+                    Ok(100..) => continue,
+                    Ok(_) => break,
+                    Err(e) => {
+                        tracing::error!(error = %e, "notification delivery failed");
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    let ctx = state.ctx.clone();
+    jobs.every("idempotency-purge", Duration::from_secs(3600), move || {
+        let ctx = ctx.clone();
+        async move {
+            if let Err(e) = ctx.bookings().purge_idempotency_keys().await {
+                tracing::error!(error = %e, "idempotency purge failed");
+            }
+        }
+    });
     let limits = state.rate_limits.clone();
     jobs.every("rate-limit-shrink", Duration::from_secs(60), move || {
         let limits = limits.clone();

@@ -1,0 +1,277 @@
+//! What customers and the calendar ask most: can this party go on this
+//! date, and how full is each day of a month. Always read live from the
+//! slot counters (no cache), so a change is visible in the next read from
+//! any instance.
+
+use std::collections::BTreeMap;
+
+use chrono::{NaiveDate, NaiveTime};
+use tourdesk_domain::availability::{Level, WindowRefusal, level};
+use tourdesk_store::blackouts::{self, BlackoutRow};
+use tourdesk_store::slots::{self, SlotRow};
+use tourdesk_store::tours;
+
+use crate::bookings::Bookings;
+use crate::catalog::{Tour, load_tour};
+use crate::{Context, ServiceError, ServiceResult};
+
+/// Why a date is not available, in the order the checks run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    TourNotFound,
+    TourInactive,
+    DateBlackedOut,
+    NoSlots,
+    TooSoon,
+    TooFar,
+    FullyBooked,
+}
+
+impl Reason {
+    pub fn code(self) -> &'static str {
+        match self {
+            Reason::TourNotFound => "tour_not_found",
+            Reason::TourInactive => "tour_inactive",
+            Reason::DateBlackedOut => "date_blacked_out",
+            Reason::NoSlots => "no_slots",
+            Reason::TooSoon => "too_soon",
+            Reason::TooFar => "too_far",
+            Reason::FullyBooked => "fully_booked",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Availability {
+    pub tour: Option<Tour>,
+    pub slots: Vec<SlotRow>,
+    pub refusal: Option<(Reason, String)>,
+    pub waitlist_available: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct DaySummary {
+    pub date: NaiveDate,
+    pub available_spots: i64,
+    pub num_time_slots: usize,
+    pub has_availability: bool,
+    pub level: Level,
+    pub min_price: Option<i64>,
+    pub blackout: Option<String>,
+}
+
+pub struct AvailabilityService<'a>(pub(crate) &'a Context);
+
+fn blackout_on(list: &[BlackoutRow], date: NaiveDate) -> Option<&BlackoutRow> {
+    list.iter()
+        .find(|b| b.start_date <= date && date <= b.end_date)
+}
+
+impl AvailabilityService<'_> {
+    fn party_size(&self, n: i64) -> ServiceResult<()> {
+        let s = &self.0.settings;
+        if n < i64::from(s.min_booking_size) || n > i64::from(s.max_booking_size) {
+            return Err(ServiceError::invalid(
+                "num_people",
+                format!(
+                    "must be between {} and {}",
+                    s.min_booking_size, s.max_booking_size
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The spec's checks, in order: tour exists, is active, date not
+    /// blacked out, has slots, is inside the booking window, has room.
+    pub async fn check(
+        &self,
+        tour_id: i64,
+        date: NaiveDate,
+        num_people: i64,
+        time: Option<NaiveTime>,
+    ) -> ServiceResult<Availability> {
+        self.party_size(num_people)?;
+        let refuse = |tour: Option<Tour>, r: Reason, why: String, waitlist: bool| Availability {
+            tour,
+            slots: Vec::new(),
+            refusal: Some((r, why)),
+            waitlist_available: waitlist,
+        };
+        let mut conn = self.0.db.read().await?;
+        let Some(row) = tours::tour_by_id(&mut conn, tour_id).await? else {
+            return Ok(refuse(
+                None,
+                Reason::TourNotFound,
+                format!("tour {tour_id} not found"),
+                false,
+            ));
+        };
+        let tour = Tour::from_row(row)?;
+        if !tour.row.is_active {
+            let why = format!("{} is not currently offered", tour.row.name);
+            return Ok(refuse(Some(tour), Reason::TourInactive, why, false));
+        }
+        let blackouts = blackouts::active_blackouts_between(&mut conn, tour_id, date, date).await?;
+        if let Some(b) = blackouts.first() {
+            let why = format!("{date} is blacked out: {}", b.name);
+            return Ok(refuse(Some(tour), Reason::DateBlackedOut, why, false));
+        }
+        let day: Vec<SlotRow> = slots::slots_between(&mut conn, tour_id, date, date)
+            .await?
+            .into_iter()
+            .filter(|s| s.is_open() && time.is_none_or(|t| s.start_time == t))
+            .collect();
+        if day.is_empty() {
+            let at = time.map(|t| format!(" at {t}")).unwrap_or_default();
+            let why = format!("{} does not run on {date}{at}", tour.row.name);
+            return Ok(refuse(Some(tour), Reason::NoSlots, why, false));
+        }
+        let window = Bookings(self.0).window();
+        let now = self.0.clock.now();
+        let in_window: Vec<SlotRow> = day
+            .iter()
+            .filter(|s| window.check(s.starts_at, now).is_ok())
+            .cloned()
+            .collect();
+        if in_window.is_empty() {
+            let (reason, why) = match day
+                .iter()
+                .map(|s| window.check(s.starts_at, now))
+                .find_map(Result::err)
+            {
+                Some(WindowRefusal::TooFar) => (
+                    Reason::TooFar,
+                    format!(
+                        "bookings open {} days ahead; {date} is further out",
+                        self.0.settings.booking_advance_days
+                    ),
+                ),
+                _ => (
+                    Reason::TooSoon,
+                    format!(
+                        "bookings close {} hours before departure",
+                        self.0.settings.booking_cutoff_hours
+                    ),
+                ),
+            };
+            return Ok(refuse(Some(tour), reason, why, false));
+        }
+        let fitting: Vec<SlotRow> = in_window
+            .into_iter()
+            .filter(|s| s.available_spots >= num_people)
+            .collect();
+        if fitting.is_empty() {
+            let why =
+                format!("no departure on {date} has {num_people} spot(s) left; join the waitlist");
+            return Ok(refuse(Some(tour), Reason::FullyBooked, why, true));
+        }
+        Ok(Availability {
+            tour: Some(tour),
+            slots: fitting,
+            refusal: None,
+            waitlist_available: false,
+        })
+    }
+
+    /// One line per day of the month that has slots or a blackout.
+    pub async fn monthly(
+        &self,
+        tour_id: i64,
+        year: i32,
+        month: u32,
+    ) -> ServiceResult<(Tour, Vec<DaySummary>)> {
+        if !(1..=12).contains(&month) {
+            return Err(ServiceError::invalid("month", "must be between 1 and 12"));
+        }
+        if !(1900..=9999).contains(&year) {
+            return Err(ServiceError::invalid(
+                "year",
+                "must be between 1900 and 9999",
+            ));
+        }
+        let first = NaiveDate::from_ymd_opt(year, month, 1)
+            .ok_or_else(|| ServiceError::invalid("month", "no such month"))?;
+        let last = first
+            .checked_add_months(chrono::Months::new(1))
+            .and_then(|d| d.pred_opt())
+            .ok_or_else(|| ServiceError::invalid("year", "out of range"))?;
+        let mut conn = self.0.db.read().await?;
+        let tour = load_tour(&mut conn, tour_id).await?;
+        let all = slots::slots_between(&mut conn, tour_id, first, last).await?;
+        let blackouts =
+            blackouts::active_blackouts_between(&mut conn, tour_id, first, last).await?;
+        drop(conn);
+        let window = Bookings(self.0).window();
+        let now = self.0.clock.now();
+        let mut days: BTreeMap<NaiveDate, Vec<&SlotRow>> = BTreeMap::new();
+        for s in all.iter().filter(|s| !s.is_cancelled) {
+            days.entry(s.slot_date).or_default().push(s);
+        }
+        for date in first.iter_days().take_while(|d| *d <= last) {
+            if blackout_on(&blackouts, date).is_some() {
+                days.entry(date).or_default();
+            }
+        }
+        let out = days
+            .into_iter()
+            .map(|(date, slots)| {
+                let blackout = blackout_on(&blackouts, date).map(|b| b.name.clone());
+                let bookable: Vec<&&SlotRow> = slots
+                    .iter()
+                    .filter(|s| {
+                        blackout.is_none() && s.is_open() && window.check(s.starts_at, now).is_ok()
+                    })
+                    .collect();
+                let available: i64 = bookable.iter().map(|s| s.available_spots.max(0)).sum();
+                let capacity: i64 = bookable.iter().map(|s| s.max_capacity).sum();
+                DaySummary {
+                    date,
+                    available_spots: available,
+                    num_time_slots: slots.len(),
+                    has_availability: available > 0,
+                    level: level(available, capacity),
+                    min_price: bookable
+                        .iter()
+                        .filter(|s| s.available_spots > 0)
+                        .map(|s| s.price_per_person)
+                        .min(),
+                    blackout,
+                }
+            })
+            .collect();
+        Ok((tour, out))
+    }
+
+    /// Every slot of a tour in a date range (at most 366 days).
+    pub async fn slots(
+        &self,
+        tour_id: i64,
+        start: NaiveDate,
+        end: NaiveDate,
+    ) -> ServiceResult<(Tour, Vec<SlotRow>)> {
+        if end < start {
+            return Err(ServiceError::invalid(
+                "end_date",
+                "must not be before start_date",
+            ));
+        }
+        if (end - start).num_days() > 366 {
+            return Err(ServiceError::invalid(
+                "end_date",
+                "the range may cover at most 366 days",
+            ));
+        }
+        let mut conn = self.0.db.read().await?;
+        let tour = load_tour(&mut conn, tour_id).await?;
+        let rows = slots::slots_between(&mut conn, tour_id, start, end).await?;
+        Ok((tour, rows))
+    }
+
+    /// Slots whose stored counters disagree with their rows (design
+    /// invariant 1); empty when everything is consistent.
+    pub async fn drift(&self) -> ServiceResult<Vec<tourdesk_store::capacity::Drift>> {
+        let mut conn = self.0.db.read().await?;
+        Ok(tourdesk_store::capacity::drift(&mut conn).await?)
+    }
+}

@@ -1,0 +1,72 @@
+//! Who is asking, and what they may touch.
+
+use crate::accounts::{User, hash_secret};
+use crate::{ServiceError, ServiceResult};
+
+/// The person (or job) behind a request, as audit rows record it.
+#[derive(Debug, Clone, Default)]
+pub struct Caller {
+    pub user: Option<User>,
+    /// A booking's or waitlist entry's manage token (`X-Manage-Token`).
+    pub manage_token: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// Background jobs act as `system`.
+    pub system: bool,
+}
+
+impl Caller {
+    pub fn system() -> Caller {
+        Caller {
+            system: true,
+            ..Caller::default()
+        }
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.system || self.user.as_ref().is_some_and(User::is_admin)
+    }
+
+    pub fn user_id(&self) -> Option<i64> {
+        self.user.as_ref().map(|u| u.id)
+    }
+
+    /// `user:<id>`, `system` or `guest`.
+    pub fn actor(&self) -> String {
+        match (&self.user, self.system) {
+            (_, true) => "system".into(),
+            (Some(u), _) => format!("user:{}", u.id),
+            (None, _) => "guest".into(),
+        }
+    }
+
+    pub fn token_hash(&self) -> Option<String> {
+        self.manage_token.as_deref().map(hash_secret)
+    }
+
+    /// The answer when this caller may not touch something: 401 without any
+    /// credentials, 403 with the wrong ones.
+    pub fn refusal(&self, what: &str) -> ServiceError {
+        if self.user.is_none() && self.manage_token.is_none() {
+            ServiceError::Unauthenticated(format!(
+                "log in, or send the {what}'s manage token in X-Manage-Token"
+            ))
+        } else {
+            ServiceError::Forbidden(format!("this {what} is not yours"))
+        }
+    }
+
+    pub fn require_admin(&self) -> ServiceResult<()> {
+        if self.is_admin() {
+            Ok(())
+        } else if self.user.is_none() {
+            Err(ServiceError::Unauthenticated(
+                "this needs an admin account".into(),
+            ))
+        } else {
+            Err(ServiceError::Forbidden(
+                "this needs an admin account".into(),
+            ))
+        }
+    }
+}

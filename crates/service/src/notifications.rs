@@ -1,0 +1,45 @@
+//! Delivering the outbox. For now each event is written to the log and kept
+//! as a notification record admins can list; email and webhooks will read
+//! the same outbox later.
+
+use chrono::{DateTime, Utc};
+use tourdesk_store::audit::{self, EventRow};
+
+use crate::{Context, ServiceError, ServiceResult};
+
+pub struct Notifications<'a>(pub(crate) &'a Context);
+
+impl Notifications<'_> {
+    pub async fn list(
+        &self,
+        event_type: Option<&str>,
+        since: Option<DateTime<Utc>>,
+        limit: i64,
+    ) -> ServiceResult<Vec<EventRow>> {
+        if !(1..=500).contains(&limit) {
+            return Err(ServiceError::invalid("limit", "must be between 1 and 500"));
+        }
+        let mut conn = self.0.db.read().await?;
+        Ok(audit::list_events(&mut conn, event_type, since, limit).await?)
+    }
+
+    /// Delivers a batch of undelivered events (several instances may run
+    /// this at once; each event is taken by one). Returns how many.
+    pub async fn deliver_batch(&self) -> ServiceResult<usize> {
+        let mut tx = self.0.db.begin().await?;
+        let events = audit::claim_undelivered(&mut tx, 100).await?;
+        let now = self.0.clock.now();
+        for e in &events {
+            tracing::info!(
+                notification = %e.event_type,
+                event_id = e.id,
+                tour_id = e.tour_id,
+                payload = %e.payload.0,
+                "notification"
+            );
+            audit::mark_delivered(&mut tx, e.id, now).await?;
+        }
+        tx.commit().await?;
+        Ok(events.len())
+    }
+}

@@ -1,0 +1,132 @@
+//! Audit rows (`booking_modification_logs`) and outbox events, written in the
+//! same transaction as the change they record.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::types::Json;
+
+use crate::{StoreResult, Tx, exec, on};
+
+pub struct NewLog<'a> {
+    pub booking_id: i64,
+    pub tour_id: i64,
+    pub modified_by: Option<i64>,
+    /// `user:<id>`, `guest` or `system`.
+    pub actor: &'a str,
+    pub modification_type: &'a str,
+    pub old_value: Option<Value>,
+    pub new_value: Option<Value>,
+    pub reason: Option<&'a str>,
+    pub ip_address: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+}
+
+pub async fn insert_log(tx: &mut Tx, l: NewLog<'_>, now: DateTime<Utc>) -> StoreResult<()> {
+    const SQL: &str = "INSERT INTO booking_modification_logs (booking_id, tour_id, modified_by, actor, modification_type, \
+         old_value, new_value, reason, ip_address, user_agent, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+    exec!(
+        tx,
+        sqlx::query(SQL)
+            .bind(l.booking_id)
+            .bind(l.tour_id)
+            .bind(l.modified_by)
+            .bind(l.actor)
+            .bind(l.modification_type)
+            .bind(l.old_value.map(Json))
+            .bind(l.new_value.map(Json))
+            .bind(l.reason)
+            .bind(l.ip_address)
+            .bind(l.user_agent)
+            .bind(now)
+    )?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LogRow {
+    pub id: i64,
+    pub booking_id: i64,
+    pub modified_by: Option<i64>,
+    pub actor: String,
+    pub modification_type: String,
+    pub old_value: Option<Json<Value>>,
+    pub new_value: Option<Json<Value>>,
+    pub reason: Option<String>,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+pub async fn logs_of_booking(tx: &mut Tx, booking_id: i64) -> StoreResult<Vec<LogRow>> {
+    const SQL: &str = "SELECT id, booking_id, modified_by, actor, modification_type, old_value, new_value, reason, \
+         ip_address, user_agent, created_at FROM booking_modification_logs WHERE booking_id = $1 ORDER BY id";
+    Ok(on!(tx, c => sqlx::query_as(SQL).bind(booking_id).fetch_all(c).await)?)
+}
+
+pub async fn insert_event(
+    tx: &mut Tx,
+    tour_id: i64,
+    event_type: &str,
+    payload: Value,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    const SQL: &str = "INSERT INTO outbox_events (tour_id, event_type, payload, created_at) VALUES ($1, $2, $3, $4)";
+    exec!(
+        tx,
+        sqlx::query(SQL)
+            .bind(tour_id)
+            .bind(event_type)
+            .bind(Json(payload))
+            .bind(now)
+    )?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EventRow {
+    pub id: i64,
+    pub tour_id: i64,
+    pub event_type: String,
+    pub payload: Json<Value>,
+    pub created_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+/// Events, newest first, optionally of one type and since a moment.
+pub async fn list_events(
+    tx: &mut Tx,
+    event_type: Option<&str>,
+    since: Option<DateTime<Utc>>,
+    limit: i64,
+) -> StoreResult<Vec<EventRow>> {
+    const SQL: &str = "SELECT id, tour_id, event_type, payload, created_at, delivered_at FROM outbox_events \
+         WHERE ($1 IS NULL OR event_type = $1) AND ($2 IS NULL OR created_at >= $2) ORDER BY id DESC LIMIT $3";
+    Ok(
+        on!(tx, c => sqlx::query_as(SQL).bind(event_type).bind(since).bind(limit).fetch_all(c).await)?,
+    )
+}
+
+/// Takes up to `limit` undelivered events for delivery. On PostgreSQL the
+/// rows are locked with SKIP LOCKED so several instances never take the same
+/// event; SQLite has one writer, so the transaction itself excludes others.
+pub async fn claim_undelivered(tx: &mut Tx, limit: i64) -> StoreResult<Vec<EventRow>> {
+    const PG: &str = "SELECT id, tour_id, event_type, payload, created_at, delivered_at FROM outbox_events \
+         WHERE delivered_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED";
+    const LITE: &str = "SELECT id, tour_id, event_type, payload, created_at, delivered_at FROM outbox_events \
+         WHERE delivered_at IS NULL ORDER BY id LIMIT $1";
+    Ok(match tx.conn() {
+        crate::ConnRef::Postgres(c) => sqlx::query_as(PG).bind(limit).fetch_all(c).await?,
+        crate::ConnRef::Sqlite(c) => sqlx::query_as(LITE).bind(limit).fetch_all(c).await?,
+    })
+}
+
+pub async fn mark_delivered(tx: &mut Tx, id: i64, now: DateTime<Utc>) -> StoreResult<()> {
+    exec!(
+        tx,
+        sqlx::query("UPDATE outbox_events SET delivered_at = $2 WHERE id = $1")
+            .bind(id)
+            .bind(now)
+    )?;
+    Ok(())
+}

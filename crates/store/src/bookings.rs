@@ -1,0 +1,389 @@
+//! Bookings, their manage tokens and idempotency keys.
+
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+
+use crate::{StoreResult, Tx, exec, on};
+
+/// A booking with what customers see of its tour and slot.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct BookingRow {
+    pub id: i64,
+    pub booking_reference: String,
+    pub user_id: Option<i64>,
+    pub tour_id: i64,
+    pub booking_slot_id: i64,
+    pub num_adults: i64,
+    pub num_children: i64,
+    pub num_infants: i64,
+    pub total_people: i64,
+    pub price_per_adult: i64,
+    pub price_per_child: i64,
+    pub price_per_infant: i64,
+    pub subtotal: i64,
+    pub discount_amount: i64,
+    pub tax_amount: i64,
+    pub total_amount: i64,
+    pub refund_amount: Option<i64>,
+    pub currency: String,
+    pub customer_name: String,
+    pub customer_email: String,
+    pub customer_phone: Option<String>,
+    pub special_requirements: Option<String>,
+    pub dietary_restrictions: Option<String>,
+    pub accessibility_needs: Option<String>,
+    pub status: String,
+    pub cancellation_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub modified_at: DateTime<Utc>,
+    pub cancelled_at: Option<DateTime<Utc>>,
+    pub tour_name: String,
+    pub tour_date: NaiveDate,
+    pub tour_time: NaiveTime,
+    pub tour_end_time: NaiveTime,
+    pub starts_at: DateTime<Utc>,
+}
+
+#[macro_export]
+#[doc(hidden)]
+macro_rules! booking_select {
+    () => {
+        "SELECT b.id, b.booking_reference, b.user_id, b.tour_id, b.booking_slot_id, b.num_adults, b.num_children, \
+         b.num_infants, b.total_people, b.price_per_adult, b.price_per_child, b.price_per_infant, b.subtotal, \
+         b.discount_amount, b.tax_amount, b.total_amount, b.refund_amount, b.currency, b.customer_name, \
+         b.customer_email, b.customer_phone, b.special_requirements, b.dietary_restrictions, b.accessibility_needs, \
+         b.status, b.cancellation_reason, b.created_at, b.modified_at, b.cancelled_at, t.name AS tour_name, \
+         s.slot_date AS tour_date, s.start_time AS tour_time, s.end_time AS tour_end_time, s.starts_at \
+         FROM bookings b JOIN tours t ON t.id = b.tour_id JOIN booking_slots s ON s.id = b.booking_slot_id "
+    };
+}
+
+pub struct NewBooking<'a> {
+    pub booking_reference: &'a str,
+    pub user_id: Option<i64>,
+    pub tour_id: i64,
+    pub booking_slot_id: i64,
+    pub num_adults: i64,
+    pub num_children: i64,
+    pub num_infants: i64,
+    pub price_per_adult: i64,
+    pub price_per_child: i64,
+    pub price_per_infant: i64,
+    pub subtotal: i64,
+    pub discount_amount: i64,
+    pub tax_amount: i64,
+    pub total_amount: i64,
+    pub currency: &'a str,
+    pub customer_name: &'a str,
+    pub customer_email: &'a str,
+    pub customer_phone: Option<&'a str>,
+    pub special_requirements: Option<&'a str>,
+    pub dietary_restrictions: Option<&'a str>,
+    pub accessibility_needs: Option<&'a str>,
+    pub status: &'a str,
+}
+
+/// Inserts a booking; `None` when its reference is taken (pick another).
+pub async fn insert_booking(
+    tx: &mut Tx,
+    b: &NewBooking<'_>,
+    now: DateTime<Utc>,
+) -> StoreResult<Option<i64>> {
+    const SQL: &str = "INSERT INTO bookings (booking_reference, user_id, tour_id, booking_slot_id, num_adults, \
+         num_children, num_infants, total_people, price_per_adult, price_per_child, price_per_infant, subtotal, \
+         discount_amount, tax_amount, total_amount, currency, customer_name, customer_email, customer_phone, \
+         special_requirements, dietary_restrictions, accessibility_needs, status, created_at, modified_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, \
+         $22, $23, $24, $24) ON CONFLICT (booking_reference) DO NOTHING RETURNING id";
+    Ok(on!(tx, c => sqlx::query_scalar(SQL)
+        .bind(b.booking_reference).bind(b.user_id).bind(b.tour_id).bind(b.booking_slot_id)
+        .bind(b.num_adults).bind(b.num_children).bind(b.num_infants)
+        .bind(b.num_adults + b.num_children + b.num_infants)
+        .bind(b.price_per_adult).bind(b.price_per_child).bind(b.price_per_infant).bind(b.subtotal)
+        .bind(b.discount_amount).bind(b.tax_amount).bind(b.total_amount).bind(b.currency)
+        .bind(b.customer_name).bind(b.customer_email).bind(b.customer_phone).bind(b.special_requirements)
+        .bind(b.dietary_restrictions).bind(b.accessibility_needs).bind(b.status).bind(now)
+        .fetch_optional(c).await)?)
+}
+
+pub async fn booking_by_id(tx: &mut Tx, id: i64) -> StoreResult<Option<BookingRow>> {
+    const SQL: &str = concat!(booking_select!(), "WHERE b.id = $1");
+    Ok(on!(tx, c => sqlx::query_as(SQL).bind(id).fetch_optional(c).await)?)
+}
+
+pub async fn booking_by_reference(tx: &mut Tx, reference: &str) -> StoreResult<Option<BookingRow>> {
+    const SQL: &str = concat!(booking_select!(), "WHERE b.booking_reference = $1");
+    Ok(on!(tx, c => sqlx::query_as(SQL).bind(reference).fetch_optional(c).await)?)
+}
+
+/// A user's bookings, newest first, optionally of one status.
+pub async fn bookings_of_user(
+    tx: &mut Tx,
+    user_id: i64,
+    status: Option<&str>,
+) -> StoreResult<Vec<BookingRow>> {
+    const SQL: &str = concat!(
+        booking_select!(),
+        "WHERE b.user_id = $1 AND ($2 IS NULL OR b.status = $2) ORDER BY b.created_at DESC, b.id DESC"
+    );
+    Ok(on!(tx, c => sqlx::query_as(SQL).bind(user_id).bind(status).fetch_all(c).await)?)
+}
+
+/// The admin's filters; `None` means any.
+pub struct BookingFilter<'a> {
+    pub tour_id: Option<i64>,
+    pub status: Option<&'a str>,
+    pub start_date: Option<NaiveDate>,
+    pub end_date: Option<NaiveDate>,
+    pub slot_id: Option<i64>,
+}
+
+/// Bookings matching the filters (by tour date), newest first, one page.
+pub async fn list_bookings(
+    tx: &mut Tx,
+    f: &BookingFilter<'_>,
+    limit: i64,
+    offset: i64,
+) -> StoreResult<Vec<BookingRow>> {
+    const SQL: &str = concat!(
+        booking_select!(),
+        "WHERE ($1 IS NULL OR b.tour_id = $1) AND ($2 IS NULL OR b.status = $2) \
+         AND ($3 IS NULL OR s.slot_date >= $3) AND ($4 IS NULL OR s.slot_date <= $4) \
+         AND ($5 IS NULL OR b.booking_slot_id = $5) \
+         ORDER BY b.created_at DESC, b.id DESC LIMIT $6 OFFSET $7"
+    );
+    Ok(on!(tx, c => sqlx::query_as(SQL)
+        .bind(f.tour_id).bind(f.status).bind(f.start_date).bind(f.end_date).bind(f.slot_id)
+        .bind(limit).bind(offset).fetch_all(c).await)?)
+}
+
+pub async fn count_bookings(tx: &mut Tx, f: &BookingFilter<'_>) -> StoreResult<i64> {
+    const SQL: &str = "SELECT COUNT(*) FROM bookings b JOIN booking_slots s ON s.id = b.booking_slot_id \
+         WHERE ($1 IS NULL OR b.tour_id = $1) AND ($2 IS NULL OR b.status = $2) \
+         AND ($3 IS NULL OR s.slot_date >= $3) AND ($4 IS NULL OR s.slot_date <= $4) \
+         AND ($5 IS NULL OR b.booking_slot_id = $5)";
+    Ok(on!(tx, c => sqlx::query_scalar(SQL)
+        .bind(f.tour_id).bind(f.status).bind(f.start_date).bind(f.end_date).bind(f.slot_id)
+        .fetch_one(c).await)?)
+}
+
+/// Bookings on a slot that hold capacity (the manifest), by name.
+pub async fn active_bookings_on_slot(tx: &mut Tx, slot_id: i64) -> StoreResult<Vec<BookingRow>> {
+    const SQL: &str = concat!(
+        booking_select!(),
+        "WHERE b.booking_slot_id = $1 AND b.status IN ('pending', 'confirmed', 'completed', 'no_show') \
+         ORDER BY b.customer_name, b.id"
+    );
+    Ok(on!(tx, c => sqlx::query_as(SQL).bind(slot_id).fetch_all(c).await)?)
+}
+
+/// Pending bookings created before `before` (expired holds).
+pub async fn pending_before(
+    tx: &mut Tx,
+    before: DateTime<Utc>,
+    limit: i64,
+) -> StoreResult<Vec<i64>> {
+    const SQL: &str =
+        "SELECT id FROM bookings WHERE status = 'pending' AND created_at < $1 ORDER BY id LIMIT $2";
+    Ok(on!(tx, c => sqlx::query_scalar(SQL).bind(before).bind(limit).fetch_all(c).await)?)
+}
+
+/// New slot, party and prices after a modification.
+pub struct BookingChange {
+    pub booking_slot_id: i64,
+    pub num_adults: i64,
+    pub num_children: i64,
+    pub num_infants: i64,
+    pub price_per_adult: i64,
+    pub price_per_child: i64,
+    pub price_per_infant: i64,
+    pub subtotal: i64,
+    pub discount_amount: i64,
+    pub tax_amount: i64,
+    pub total_amount: i64,
+}
+
+/// Applies a modification if the booking is still in `status`; false if it
+/// changed meanwhile.
+pub async fn apply_change(
+    tx: &mut Tx,
+    id: i64,
+    status: &str,
+    ch: &BookingChange,
+    now: DateTime<Utc>,
+) -> StoreResult<bool> {
+    const SQL: &str = "UPDATE bookings SET booking_slot_id = $3, num_adults = $4, num_children = $5, num_infants = $6, \
+         total_people = $4 + $5 + $6, price_per_adult = $7, price_per_child = $8, price_per_infant = $9, \
+         subtotal = $10, discount_amount = $11, tax_amount = $12, total_amount = $13, modified_at = $14 \
+         WHERE id = $1 AND status = $2";
+    Ok(exec!(
+        tx,
+        sqlx::query(SQL)
+            .bind(id)
+            .bind(status)
+            .bind(ch.booking_slot_id)
+            .bind(ch.num_adults)
+            .bind(ch.num_children)
+            .bind(ch.num_infants)
+            .bind(ch.price_per_adult)
+            .bind(ch.price_per_child)
+            .bind(ch.price_per_infant)
+            .bind(ch.subtotal)
+            .bind(ch.discount_amount)
+            .bind(ch.tax_amount)
+            .bind(ch.total_amount)
+            .bind(now)
+    )? == 1)
+}
+
+/// Moves a booking from status `from` to `to`; false if it was no longer in
+/// `from` (a concurrent change won). Cancellation fields are set when given.
+pub async fn set_status(
+    tx: &mut Tx,
+    id: i64,
+    from: &str,
+    to: &str,
+    cancellation_reason: Option<&str>,
+    refund_amount: Option<i64>,
+    now: DateTime<Utc>,
+) -> StoreResult<bool> {
+    const SQL: &str = "UPDATE bookings SET status = $3, modified_at = $6, \
+         cancellation_reason = COALESCE($4, cancellation_reason), refund_amount = COALESCE($5, refund_amount), \
+         cancelled_at = CASE WHEN $3 = 'cancelled' THEN $6 ELSE cancelled_at END \
+         WHERE id = $1 AND status = $2";
+    Ok(exec!(
+        tx,
+        sqlx::query(SQL)
+            .bind(id)
+            .bind(from)
+            .bind(to)
+            .bind(cancellation_reason)
+            .bind(refund_amount)
+            .bind(now)
+    )? == 1)
+}
+
+pub async fn insert_manage_token(
+    tx: &mut Tx,
+    tour_id: i64,
+    booking_id: Option<i64>,
+    waitlist_entry_id: Option<i64>,
+    token_hash: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    const SQL: &str = "INSERT INTO manage_tokens (tour_id, booking_id, waitlist_entry_id, token_hash, created_at) \
+         VALUES ($1, $2, $3, $4, $5)";
+    exec!(
+        tx,
+        sqlx::query(SQL)
+            .bind(tour_id)
+            .bind(booking_id)
+            .bind(waitlist_entry_id)
+            .bind(token_hash)
+            .bind(now)
+    )?;
+    Ok(())
+}
+
+/// Whether `token_hash` is a manage token of the booking.
+pub async fn token_opens_booking(
+    tx: &mut Tx,
+    booking_id: i64,
+    token_hash: &str,
+) -> StoreResult<bool> {
+    const SQL: &str =
+        "SELECT COUNT(*) FROM manage_tokens WHERE booking_id = $1 AND token_hash = $2";
+    let n: i64 =
+        on!(tx, c => sqlx::query_scalar(SQL).bind(booking_id).bind(token_hash).fetch_one(c).await)?;
+    Ok(n > 0)
+}
+
+/// Whether `token_hash` is a manage token of the waitlist entry.
+pub async fn token_opens_waitlist_entry(
+    tx: &mut Tx,
+    entry_id: i64,
+    token_hash: &str,
+) -> StoreResult<bool> {
+    const SQL: &str =
+        "SELECT COUNT(*) FROM manage_tokens WHERE waitlist_entry_id = $1 AND token_hash = $2";
+    let n: i64 =
+        on!(tx, c => sqlx::query_scalar(SQL).bind(entry_id).bind(token_hash).fetch_one(c).await)?;
+    Ok(n > 0)
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct IdempotencyRow {
+    pub request_hash: String,
+    pub booking_id: Option<i64>,
+    pub manage_token: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Claims `(scope, key)` for this request; false when it was claimed before
+/// (on PostgreSQL this waits for a concurrent claimer to finish).
+pub async fn claim_idempotency_key(
+    tx: &mut Tx,
+    scope: &str,
+    key: &str,
+    request_hash: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<bool> {
+    const SQL: &str = "INSERT INTO idempotency_keys (scope, idem_key, request_hash, created_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (scope, idem_key) DO NOTHING";
+    Ok(exec!(
+        tx,
+        sqlx::query(SQL)
+            .bind(scope)
+            .bind(key)
+            .bind(request_hash)
+            .bind(now)
+    )? == 1)
+}
+
+pub async fn idempotency_key(
+    tx: &mut Tx,
+    scope: &str,
+    key: &str,
+) -> StoreResult<Option<IdempotencyRow>> {
+    const SQL: &str = "SELECT request_hash, booking_id, manage_token, created_at FROM idempotency_keys \
+         WHERE scope = $1 AND idem_key = $2";
+    Ok(on!(tx, c => sqlx::query_as(SQL).bind(scope).bind(key).fetch_optional(c).await)?)
+}
+
+pub async fn complete_idempotency_key(
+    tx: &mut Tx,
+    scope: &str,
+    key: &str,
+    booking_id: i64,
+    manage_token: &str,
+) -> StoreResult<()> {
+    const SQL: &str = "UPDATE idempotency_keys SET booking_id = $3, manage_token = $4 WHERE scope = $1 AND idem_key = $2";
+    exec!(
+        tx,
+        sqlx::query(SQL)
+            .bind(scope)
+            .bind(key)
+            .bind(booking_id)
+            .bind(manage_token)
+    )?;
+    Ok(())
+}
+
+/// Forgets keys older than `before` (replays are promised for 24 hours).
+pub async fn purge_idempotency_keys(tx: &mut Tx, before: DateTime<Utc>) -> StoreResult<u64> {
+    exec!(
+        tx,
+        sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1").bind(before)
+    )
+}
+
+/// Reads a booking for a change, locking its row on PostgreSQL so that
+/// concurrent changes to the same booking queue (SQLite already runs one
+/// writer at a time).
+pub async fn booking_for_update(tx: &mut Tx, id: i64) -> StoreResult<Option<BookingRow>> {
+    const PG: &str = concat!(booking_select!(), "WHERE b.id = $1 FOR UPDATE OF b");
+    const LITE: &str = concat!(booking_select!(), "WHERE b.id = $1");
+    Ok(match tx.conn() {
+        crate::ConnRef::Postgres(c) => sqlx::query_as(PG).bind(id).fetch_optional(c).await?,
+        crate::ConnRef::Sqlite(c) => sqlx::query_as(LITE).bind(id).fetch_optional(c).await?,
+    })
+}

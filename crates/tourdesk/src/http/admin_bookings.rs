@@ -1,0 +1,345 @@
+//! The operator's booking tools: the filtered list, a booking's audit
+//! history, status changes, the slot manifest, slot cancellation and
+//! running the waitlist by hand.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use tourdesk_service::bookings::AdminFilter;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::dto::{BookingDto, SlotDto};
+use super::error::ApiError;
+use super::extract::{Json, Path, Query, Who};
+use super::{AdminUser, AppState};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(history))
+        .routes(routes!(set_status))
+        .routes(routes!(manifest))
+        .routes(routes!(cancel_slot))
+        .routes(routes!(process_waitlist))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    tour_id: Option<i64>,
+    status_filter: Option<String>,
+    /// Tour dates from (inclusive).
+    #[param(value_type = Option<String>, format = Date)]
+    start_date: Option<NaiveDate>,
+    /// Tour dates to (inclusive).
+    #[param(value_type = Option<String>, format = Date)]
+    end_date: Option<NaiveDate>,
+    booking_slot_id: Option<i64>,
+    /// 1 to 500; default 50.
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BookingPage {
+    total: i64,
+    limit: i64,
+    offset: i64,
+    bookings: Vec<BookingDto>,
+}
+
+/// Bookings with the spec's filters, newest first, a page at a time.
+#[utoipa::path(get, path = "/api/calendar/admin/bookings", tag = "admin", security(("bearer" = [])),
+    params(ListQuery), responses((status = 200, body = BookingPage), (status = 401), (status = 403), (status = 422)))]
+async fn list(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<BookingPage>, ApiError> {
+    let limit = q.limit.unwrap_or(50);
+    let offset = q.offset.unwrap_or(0);
+    let filter = AdminFilter {
+        tour_id: q.tour_id,
+        status: q.status_filter,
+        start_date: q.start_date,
+        end_date: q.end_date,
+        slot_id: q.booking_slot_id,
+    };
+    let (rows, total) = state.ctx.bookings().list(&filter, limit, offset).await?;
+    Ok(Json(BookingPage {
+        total,
+        limit,
+        offset,
+        bookings: rows.iter().map(BookingDto::new).collect(),
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryEntry {
+    id: i64,
+    /// `user:<id>`, `guest` or `system`.
+    actor: String,
+    modified_by: Option<i64>,
+    /// created, party_change, date_change, date_and_party_change, cancellation, status_change.
+    modification_type: String,
+    old_value: Option<serde_json::Value>,
+    new_value: Option<serde_json::Value>,
+    reason: Option<String>,
+    ip_address: Option<String>,
+    user_agent: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+/// A booking's audit trail, oldest first.
+#[utoipa::path(get, path = "/api/calendar/admin/bookings/{booking_id}/history", tag = "admin", security(("bearer" = [])),
+    params(("booking_id" = i64, Path)),
+    responses((status = 200, body = Vec<HistoryEntry>), (status = 401), (status = 403), (status = 404)))]
+async fn history(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    Path(id): Path<i64>,
+) -> Result<Json<Vec<HistoryEntry>>, ApiError> {
+    let rows = state.ctx.bookings().history(id).await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|r| HistoryEntry {
+                id: r.id,
+                actor: r.actor,
+                modified_by: r.modified_by,
+                modification_type: r.modification_type,
+                old_value: r.old_value.map(|j| j.0),
+                new_value: r.new_value.map(|j| j.0),
+                reason: r.reason,
+                ip_address: r.ip_address,
+                user_agent: r.user_agent,
+                created_at: r.created_at,
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusRequest {
+    /// confirmed, cancelled, completed, no_show or refunded, as the status
+    /// machine allows.
+    status: String,
+    reason: Option<String>,
+}
+
+/// Moves a booking along BOOKING_STATUS_TRANSITIONS; anything else is 409.
+#[utoipa::path(post, path = "/api/calendar/admin/bookings/{booking_id}/status", tag = "admin", security(("bearer" = [])),
+    params(("booking_id" = i64, Path)), request_body = StatusRequest,
+    responses((status = 200, body = BookingDto), (status = 401), (status = 403), (status = 404),
+              (status = 409, description = "Transition not allowed"), (status = 422)))]
+async fn set_status(
+    State(state): State<AppState>,
+    Who(caller): Who,
+    Path(id): Path<i64>,
+    Json(body): Json<StatusRequest>,
+) -> Result<Json<BookingDto>, ApiError> {
+    let row = state
+        .ctx
+        .bookings()
+        .change_status(id, &caller, &body.status, body.reason.as_deref())
+        .await?;
+    Ok(Json(BookingDto::new(&row)))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ManifestEntry {
+    booking_reference: String,
+    status: String,
+    customer_name: String,
+    customer_email: String,
+    customer_phone: Option<String>,
+    num_adults: i64,
+    num_children: i64,
+    num_infants: i64,
+    total_people: i64,
+    special_requirements: Option<String>,
+    dietary_restrictions: Option<String>,
+    accessibility_needs: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Manifest {
+    slot: SlotDto,
+    tour_name: String,
+    total_people: i64,
+    bookings: Vec<ManifestEntry>,
+}
+
+/// Quotes a CSV field; a leading =, +, - or @ is neutralised so that
+/// spreadsheets do not run it as a formula.
+fn csv_field(value: &str) -> String {
+    let guarded = if value.starts_with(['=', '+', '-', '@']) {
+        format!("'{value}")
+    } else {
+        value.to_owned()
+    };
+    if guarded.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", guarded.replace('"', "\"\""))
+    } else {
+        guarded
+    }
+}
+
+/// Who is coming on a slot: JSON, or CSV with `Accept: text/csv`.
+#[utoipa::path(get, path = "/api/calendar/admin/slots/{slot_id}/manifest", tag = "admin", security(("bearer" = [])),
+    params(("slot_id" = i64, Path)),
+    responses((status = 200, body = Manifest, content_type = "application/json"),
+              (status = 200, description = "CSV with Accept: text/csv", content_type = "text/csv"),
+              (status = 401), (status = 403), (status = 404)))]
+async fn manifest(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    Path(slot_id): Path<i64>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (slot, tour, rows) = state.ctx.bookings().manifest(slot_id).await?;
+    let entries: Vec<ManifestEntry> = rows
+        .iter()
+        .map(|b| ManifestEntry {
+            booking_reference: b.booking_reference.clone(),
+            status: b.status.clone(),
+            customer_name: b.customer_name.clone(),
+            customer_email: b.customer_email.clone(),
+            customer_phone: b.customer_phone.clone(),
+            num_adults: b.num_adults,
+            num_children: b.num_children,
+            num_infants: b.num_infants,
+            total_people: b.total_people,
+            special_requirements: b.special_requirements.clone(),
+            dietary_restrictions: b.dietary_restrictions.clone(),
+            accessibility_needs: b.accessibility_needs.clone(),
+        })
+        .collect();
+    let wants_csv = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/csv"));
+    if wants_csv {
+        let mut out = String::from(
+            "booking_reference,status,customer_name,customer_email,customer_phone,num_adults,num_children,num_infants,total_people,special_requirements,dietary_restrictions,accessibility_needs\r\n",
+        );
+        for e in &entries {
+            let fields = [
+                e.booking_reference.clone(),
+                e.status.clone(),
+                e.customer_name.clone(),
+                e.customer_email.clone(),
+                e.customer_phone.clone().unwrap_or_default(),
+                e.num_adults.to_string(),
+                e.num_children.to_string(),
+                e.num_infants.to_string(),
+                e.total_people.to_string(),
+                e.special_requirements.clone().unwrap_or_default(),
+                e.dietary_restrictions.clone().unwrap_or_default(),
+                e.accessibility_needs.clone().unwrap_or_default(),
+            ];
+            out.push_str(
+                &fields
+                    .iter()
+                    .map(|f| csv_field(f))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            );
+            out.push_str("\r\n");
+        }
+        let filename = format!(
+            "attachment; filename=\"manifest-{}-{}.csv\"",
+            slot.slot_date, slot.id
+        );
+        let mut response = out.into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/csv; charset=utf-8"),
+        );
+        if let Ok(v) = HeaderValue::from_str(&filename) {
+            response
+                .headers_mut()
+                .insert(header::CONTENT_DISPOSITION, v);
+        }
+        return Ok(response);
+    }
+    Ok(Json(Manifest {
+        total_people: entries.iter().map(|e| e.total_people).sum(),
+        slot: SlotDto::new(&slot, &tour.currency),
+        tour_name: tour.row.name.clone(),
+        bookings: entries,
+    })
+    .into_response())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelSlotRequest {
+    reason: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CancelledSlot {
+    slot: SlotDto,
+    cancelled_bookings: usize,
+}
+
+/// Cancels a departure and every active booking on it, each audited.
+#[utoipa::path(post, path = "/api/calendar/admin/slots/{slot_id}/cancel", tag = "admin", security(("bearer" = [])),
+    params(("slot_id" = i64, Path)), request_body = CancelSlotRequest,
+    responses((status = 200, body = CancelledSlot), (status = 401), (status = 403), (status = 404),
+              (status = 409, description = "Already cancelled"), (status = 422)))]
+async fn cancel_slot(
+    State(state): State<AppState>,
+    Who(caller): Who,
+    Path(slot_id): Path<i64>,
+    Json(body): Json<CancelSlotRequest>,
+) -> Result<Json<CancelledSlot>, ApiError> {
+    let (slot, cancelled_bookings) = state
+        .ctx
+        .bookings()
+        .cancel_slot(slot_id, &caller, &body.reason)
+        .await?;
+    let tour = state.ctx.catalog().tour(slot.tour_id).await?;
+    Ok(Json(CancelledSlot {
+        slot: SlotDto::new(&slot, &tour.currency),
+        cancelled_bookings,
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProcessedWaitlist {
+    /// Entries notified (and spots held for them).
+    notified: usize,
+}
+
+/// Offers a slot's free spots to its waitlist now (also when automatic
+/// processing is off).
+#[utoipa::path(post, path = "/api/calendar/admin/slots/{slot_id}/process-waitlist", tag = "admin", security(("bearer" = [])),
+    params(("slot_id" = i64, Path)),
+    responses((status = 200, body = ProcessedWaitlist), (status = 401), (status = 403), (status = 404)))]
+async fn process_waitlist(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    Path(slot_id): Path<i64>,
+) -> Result<Json<ProcessedWaitlist>, ApiError> {
+    let notified = state.ctx.waitlist().process_slot(slot_id).await?;
+    Ok(Json(ProcessedWaitlist { notified }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_field;
+
+    #[test]
+    fn csv_fields_are_quoted_and_formulas_neutralised() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("=SUM(A1)"), "'=SUM(A1)");
+        assert_eq!(csv_field("line\nbreak"), "\"line\nbreak\"");
+    }
+}

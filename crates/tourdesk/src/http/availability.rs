@@ -1,0 +1,222 @@
+//! The calendar's reads: the availability check, the month summary and the
+//! slots of a date range. Every number is live.
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use chrono::{NaiveDate, NaiveTime};
+use serde::{Deserialize, Serialize};
+use tourdesk_domain::availability::Level;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::AppState;
+use super::dto::{Amount, SlotDto, hours};
+use super::error::ApiError;
+use super::extract::{Json, Path, Query};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(check))
+        .routes(routes!(monthly))
+        .routes(routes!(slots))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AvailabilityRequest {
+    tour_id: i64,
+    #[schema(value_type = String, format = Date, example = "2025-12-25")]
+    requested_date: NaiveDate,
+    num_people: i64,
+    /// Only the slot starting at this time.
+    #[schema(value_type = Option<String>, example = "09:00:00")]
+    requested_time: Option<NaiveTime>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AvailableSlot {
+    slot_id: i64,
+    #[schema(value_type = String)]
+    start_time: NaiveTime,
+    #[schema(value_type = String)]
+    end_time: NaiveTime,
+    available_spots: i64,
+    max_capacity: i64,
+    #[schema(value_type = f64, example = 75.00)]
+    price_per_person: Amount,
+    current_bookings: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TourSummary {
+    id: i64,
+    name: String,
+    duration_hours: f64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AvailabilityResponse {
+    available: bool,
+    /// Open slots inside the booking window with room for the party.
+    slots: Vec<AvailableSlot>,
+    /// Why not, for a person (null when available).
+    reason: Option<String>,
+    /// tour_not_found, tour_inactive, date_blacked_out, no_slots, too_soon,
+    /// too_far or fully_booked (null when available).
+    reason_code: Option<&'static str>,
+    /// True when the date is full and its waitlist takes entries.
+    waitlist_available: bool,
+    tour: Option<TourSummary>,
+    currency: Option<String>,
+}
+
+/// Can this party go on this date? Refusals are `available: false` with a
+/// reason, in the spec's order of checks.
+#[utoipa::path(post, path = "/api/calendar/availability", tag = "calendar", request_body = AvailabilityRequest,
+    responses((status = 200, body = AvailabilityResponse), (status = 422, description = "Party size or date malformed")))]
+async fn check(
+    State(state): State<AppState>,
+    Json(body): Json<AvailabilityRequest>,
+) -> Result<Json<AvailabilityResponse>, ApiError> {
+    let a = state
+        .ctx
+        .availability()
+        .check(
+            body.tour_id,
+            body.requested_date,
+            body.num_people,
+            body.requested_time,
+        )
+        .await?;
+    let currency = a.tour.as_ref().map(|t| t.currency.clone());
+    Ok(Json(AvailabilityResponse {
+        available: a.refusal.is_none(),
+        slots: a
+            .slots
+            .iter()
+            .filter_map(|s| {
+                currency.as_ref().map(|c| AvailableSlot {
+                    slot_id: s.id,
+                    start_time: s.start_time,
+                    end_time: s.end_time,
+                    available_spots: s.available_spots,
+                    max_capacity: s.max_capacity,
+                    price_per_person: Amount::new(c, s.price_per_person),
+                    current_bookings: s.current_bookings,
+                })
+            })
+            .collect(),
+        reason: a.refusal.as_ref().map(|(_, why)| why.clone()),
+        reason_code: a.refusal.as_ref().map(|(r, _)| r.code()),
+        waitlist_available: a.waitlist_available,
+        tour: a.tour.as_ref().map(|t| TourSummary {
+            id: t.id(),
+            name: t.row.name.clone(),
+            duration_hours: hours(t.row.duration_minutes),
+        }),
+        currency: currency.map(|c| c.code().to_owned()),
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MonthQuery {
+    year: i32,
+    /// 1 to 12.
+    month: u32,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DayAvailability {
+    /// Free spots in bookable slots.
+    available_spots: i64,
+    /// Departures that day (not cancelled).
+    num_time_slots: usize,
+    has_availability: bool,
+    /// high (≥ 50 % free), medium (≥ 20 %), low (> 0) or none.
+    level: Level,
+    /// Lowest price among departures with room.
+    #[schema(value_type = Option<f64>)]
+    min_price: Option<Amount>,
+    /// The blackout's name, on blacked-out days.
+    blackout: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MonthlyResponse {
+    tour_id: i64,
+    year: i32,
+    month: u32,
+    currency: String,
+    /// Keyed by date (YYYY-MM-DD); days without departures are absent.
+    availability: BTreeMap<String, DayAvailability>,
+}
+
+/// The month at a glance, day by day, for the calendar.
+#[utoipa::path(get, path = "/api/calendar/tours/{tour_id}/monthly", tag = "calendar",
+    params(("tour_id" = i64, Path), MonthQuery),
+    responses((status = 200, body = MonthlyResponse), (status = 404), (status = 422)))]
+async fn monthly(
+    State(state): State<AppState>,
+    Path(tour_id): Path<i64>,
+    Query(q): Query<MonthQuery>,
+) -> Result<Json<MonthlyResponse>, ApiError> {
+    let (tour, days) = state
+        .ctx
+        .availability()
+        .monthly(tour_id, q.year, q.month)
+        .await?;
+    Ok(Json(MonthlyResponse {
+        tour_id,
+        year: q.year,
+        month: q.month,
+        currency: tour.currency.code().to_owned(),
+        availability: days
+            .into_iter()
+            .map(|d| {
+                (
+                    d.date.to_string(),
+                    DayAvailability {
+                        available_spots: d.available_spots,
+                        num_time_slots: d.num_time_slots,
+                        has_availability: d.has_availability,
+                        level: d.level,
+                        min_price: d.min_price.map(|p| Amount::new(&tour.currency, p)),
+                        blackout: d.blackout,
+                    },
+                )
+            })
+            .collect(),
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RangeQuery {
+    #[param(value_type = String, format = Date)]
+    start_date: NaiveDate,
+    /// Inclusive; at most 366 days after `start_date`.
+    #[param(value_type = String, format = Date)]
+    end_date: NaiveDate,
+}
+
+/// All of a tour's slots in a date range, with live numbers.
+#[utoipa::path(get, path = "/api/calendar/tours/{tour_id}/slots", tag = "calendar",
+    params(("tour_id" = i64, Path), RangeQuery),
+    responses((status = 200, body = Vec<SlotDto>), (status = 404), (status = 422)))]
+async fn slots(
+    State(state): State<AppState>,
+    Path(tour_id): Path<i64>,
+    Query(q): Query<RangeQuery>,
+) -> Result<Json<Vec<SlotDto>>, ApiError> {
+    let (tour, rows) = state
+        .ctx
+        .availability()
+        .slots(tour_id, q.start_date, q.end_date)
+        .await?;
+    Ok(Json(
+        rows.iter()
+            .map(|s| SlotDto::new(s, &tour.currency))
+            .collect(),
+    ))
+}

@@ -1,0 +1,333 @@
+//! Bookings for customers and guests: quote, create (with Idempotency-Key),
+//! read, look up by reference, modify, cancel, and "my bookings".
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tourdesk_service::bookings::{BookingRequest, IdempotencyKey, Modification};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::client::{self, ClientInfo};
+use super::dto::{Amount, BookingDto, PriceInput};
+use super::error::ApiError;
+use super::extract::{Json, Path, Query, Who, optional_json};
+use super::{AppState, CurrentUser};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(quote))
+        .routes(routes!(create))
+        .routes(routes!(mine))
+        .routes(routes!(by_reference))
+        .routes(routes!(get_one, modify, cancel))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct QuoteRequest {
+    booking_slot_id: i64,
+    num_adults: i64,
+    #[serde(default)]
+    num_children: i64,
+    #[serde(default)]
+    num_infants: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QuoteResponse {
+    booking_slot_id: i64,
+    num_adults: i64,
+    num_children: i64,
+    num_infants: i64,
+    total_people: i64,
+    #[schema(value_type = f64)]
+    price_per_adult: Amount,
+    #[schema(value_type = f64)]
+    price_per_child: Amount,
+    #[schema(value_type = f64)]
+    price_per_infant: Amount,
+    #[schema(value_type = f64)]
+    subtotal: Amount,
+    #[schema(value_type = f64)]
+    discount_amount: Amount,
+    #[schema(value_type = f64)]
+    tax_amount: Amount,
+    #[schema(value_type = f64)]
+    total_amount: Amount,
+    currency: String,
+    /// Spots left on the slot right now.
+    available_spots: i64,
+}
+
+/// The price of a party on a slot, computed by the server (the booking
+/// flow never computes prices itself).
+#[utoipa::path(post, path = "/api/calendar/quote", tag = "bookings", request_body = QuoteRequest,
+    responses((status = 200, body = QuoteResponse), (status = 422)))]
+async fn quote(
+    State(state): State<AppState>,
+    Json(body): Json<QuoteRequest>,
+) -> Result<Json<QuoteResponse>, ApiError> {
+    let q = state
+        .ctx
+        .bookings()
+        .quote(
+            body.booking_slot_id,
+            body.num_adults,
+            body.num_children,
+            body.num_infants,
+        )
+        .await?;
+    let c = &q.tour.currency;
+    Ok(Json(QuoteResponse {
+        booking_slot_id: q.slot.id,
+        num_adults: q.party.adults,
+        num_children: q.party.children,
+        num_infants: q.party.infants,
+        total_people: q.party.total(),
+        price_per_adult: Amount::new(c, q.pricing.price_per_adult),
+        price_per_child: Amount::new(c, q.pricing.price_per_child),
+        price_per_infant: Amount::new(c, q.pricing.price_per_infant),
+        subtotal: Amount::new(c, q.pricing.subtotal),
+        discount_amount: Amount::new(c, q.pricing.discount_amount),
+        tax_amount: Amount::new(c, q.pricing.tax_amount),
+        total_amount: Amount::new(c, q.pricing.total_amount),
+        currency: c.code().to_owned(),
+        available_spots: q.slot.available_spots,
+    }))
+}
+
+/// The spec's booking request.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateBookingRequest {
+    tour_id: i64,
+    booking_slot_id: i64,
+    num_adults: i64,
+    #[serde(default)]
+    num_children: i64,
+    #[serde(default)]
+    num_infants: i64,
+    /// Required without a bearer token; defaults to the account's name.
+    customer_name: Option<String>,
+    /// Required without a bearer token; defaults to the account's email.
+    customer_email: Option<String>,
+    customer_phone: Option<String>,
+    special_requirements: Option<String>,
+    dietary_restrictions: Option<String>,
+    accessibility_needs: Option<String>,
+}
+
+/// Books a slot. With a bearer token the booking belongs to that account;
+/// without one it is a guest booking. The same `Idempotency-Key` with the
+/// same body within 24 hours returns the first booking and creates nothing.
+#[utoipa::path(post, path = "/api/calendar/bookings", tag = "bookings", request_body = CreateBookingRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    responses(
+        (status = 201, body = BookingDto),
+        (status = 400, description = "capacity_exceeded: not enough room (with available_spots and waitlist_available)"),
+        (status = 409, description = "slot_unavailable: missing, cancelled, closed or outside the booking window"),
+        (status = 422, description = "A field is invalid, or the Idempotency-Key was used with another body")))]
+async fn create(
+    State(state): State<AppState>,
+    Who(caller): Who,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<BookingDto>), ApiError> {
+    let req: CreateBookingRequest = optional_json(&headers, &body)?
+        .ok_or_else(|| ApiError::invalid("body", "send the booking as JSON"))?;
+    let idem = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => {
+            let key = v.to_str().map(str::trim).unwrap_or_default();
+            if key.is_empty() || key.len() > 255 {
+                return Err(ApiError::invalid(
+                    "Idempotency-Key",
+                    "must be 1 to 255 visible characters",
+                ));
+            }
+            // Hash the parsed body so whitespace and key order do not matter.
+            let canonical: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            let hash = hex::encode(Sha256::digest(canonical.to_string().as_bytes()));
+            Some(IdempotencyKey {
+                key: key.to_owned(),
+                request_hash: hash,
+            })
+        }
+    };
+    let created = state
+        .ctx
+        .bookings()
+        .create(
+            BookingRequest {
+                tour_id: req.tour_id,
+                booking_slot_id: req.booking_slot_id,
+                num_adults: req.num_adults,
+                num_children: req.num_children,
+                num_infants: req.num_infants,
+                customer_name: req.customer_name,
+                customer_email: req.customer_email,
+                customer_phone: req.customer_phone,
+                special_requirements: req.special_requirements,
+                dietary_restrictions: req.dietary_restrictions,
+                accessibility_needs: req.accessibility_needs,
+            },
+            &caller,
+            idem,
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(BookingDto::new(&created.booking).with_token(created.manage_token)),
+    ))
+}
+
+/// A booking, for its owner, an admin, or the holder of its manage token
+/// (`X-Manage-Token`).
+#[utoipa::path(get, path = "/api/calendar/bookings/{booking_id}", tag = "bookings",
+    params(("booking_id" = i64, Path), ("X-Manage-Token" = Option<String>, Header)),
+    responses((status = 200, body = BookingDto), (status = 401), (status = 403), (status = 404)))]
+async fn get_one(
+    State(state): State<AppState>,
+    Who(caller): Who,
+    Path(id): Path<i64>,
+) -> Result<Json<BookingDto>, ApiError> {
+    let row = state.ctx.bookings().get(id, &caller).await?;
+    Ok(Json(BookingDto::new(&row)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LookupQuery {
+    /// The customer email of the booking (case-insensitive).
+    email: String,
+}
+
+/// A booking by its reference, for whoever knows its customer email. Returns
+/// a fresh `manage_token`. A wrong email and an unknown reference give the
+/// same 404; the lookup is rate limited per address.
+#[utoipa::path(get, path = "/api/calendar/bookings/reference/{reference}", tag = "bookings",
+    params(("reference" = String, Path), LookupQuery),
+    responses((status = 200, body = BookingDto), (status = 404), (status = 429)))]
+async fn by_reference(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    Path(reference): Path<String>,
+    Query(q): Query<LookupQuery>,
+) -> Result<Json<BookingDto>, ApiError> {
+    client::check(&state.rate_limits.lookup, &client)?;
+    let (row, token) = state.ctx.bookings().lookup(&reference, &q.email).await?;
+    Ok(Json(BookingDto::new(&row).with_token(token)))
+}
+
+/// The spec's modification body. A field left out keeps its value; 0 is 0.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModifyRequest {
+    new_slot_id: Option<i64>,
+    new_num_adults: Option<i64>,
+    new_num_children: Option<i64>,
+    new_num_infants: Option<i64>,
+    modification_notes: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModifyResponse {
+    success: bool,
+    message: String,
+    booking_reference: String,
+    booking: BookingDto,
+}
+
+/// Changes the slot and/or party size in one step; the price follows.
+#[utoipa::path(put, path = "/api/calendar/bookings/{booking_id}", tag = "bookings",
+    params(("booking_id" = i64, Path), ("X-Manage-Token" = Option<String>, Header)), request_body = ModifyRequest,
+    responses((status = 200, body = ModifyResponse), (status = 400, description = "capacity_exceeded"),
+              (status = 401), (status = 403), (status = 404),
+              (status = 409, description = "Not changeable, or the new slot is unavailable"), (status = 422)))]
+async fn modify(
+    State(state): State<AppState>,
+    Who(caller): Who,
+    Path(id): Path<i64>,
+    Json(body): Json<ModifyRequest>,
+) -> Result<Json<ModifyResponse>, ApiError> {
+    let row = state
+        .ctx
+        .bookings()
+        .modify(
+            id,
+            &caller,
+            Modification {
+                new_slot_id: body.new_slot_id,
+                new_num_adults: body.new_num_adults,
+                new_num_children: body.new_num_children,
+                new_num_infants: body.new_num_infants,
+                notes: body.modification_notes,
+            },
+        )
+        .await?;
+    Ok(Json(ModifyResponse {
+        success: true,
+        message: "Booking modified".into(),
+        booking_reference: row.booking_reference.clone(),
+        booking: BookingDto::new(&row),
+    }))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelRequest {
+    cancellation_reason: Option<String>,
+    /// Admins only: the amount refunded.
+    #[schema(value_type = Option<f64>)]
+    refund_amount: Option<PriceInput>,
+}
+
+/// Cancels a booking and releases its spots (to the waitlist first).
+#[utoipa::path(delete, path = "/api/calendar/bookings/{booking_id}", tag = "bookings",
+    params(("booking_id" = i64, Path), ("X-Manage-Token" = Option<String>, Header)), request_body = Option<CancelRequest>,
+    responses((status = 200, body = BookingDto), (status = 401), (status = 403), (status = 404),
+              (status = 409, description = "Already cancelled, or no longer cancellable")))]
+async fn cancel(
+    State(state): State<AppState>,
+    Who(caller): Who,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<BookingDto>, ApiError> {
+    let req: CancelRequest = optional_json(&headers, &body)?.unwrap_or_default();
+    let row = state
+        .ctx
+        .bookings()
+        .cancel(
+            id,
+            &caller,
+            req.cancellation_reason.as_deref(),
+            req.refund_amount.map(|r| r.text()),
+        )
+        .await?;
+    Ok(Json(BookingDto::new(&row)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MineQuery {
+    /// Only bookings in this status.
+    status_filter: Option<String>,
+}
+
+/// The logged-in user's bookings, newest first.
+#[utoipa::path(get, path = "/api/calendar/bookings/user/me", tag = "bookings", security(("bearer" = [])),
+    params(MineQuery), responses((status = 200, body = Vec<BookingDto>), (status = 401), (status = 422)))]
+async fn mine(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Query(q): Query<MineQuery>,
+) -> Result<Json<Vec<BookingDto>>, ApiError> {
+    let rows = state
+        .ctx
+        .bookings()
+        .of_user(user.id, q.status_filter.as_deref())
+        .await?;
+    Ok(Json(rows.iter().map(BookingDto::new).collect()))
+}
