@@ -189,22 +189,56 @@ impl TestResponse {
 #[derive(Default)]
 pub struct TestClock {
     offset_ms: std::sync::atomic::AtomicI64,
+    frozen: std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>,
 }
 
 impl TestClock {
     pub fn advance(&self, by: chrono::Duration) {
         self.offset_ms
             .fetch_add(by.num_milliseconds(), std::sync::atomic::Ordering::SeqCst);
+        if let Ok(mut f) = self.frozen.lock()
+            && let Some(t) = f.as_mut()
+        {
+            *t += by;
+        }
+    }
+
+    /// Stops the clock at `at` (for rules tested to the second).
+    pub fn freeze(&self, at: chrono::DateTime<chrono::Utc>) {
+        if let Ok(mut f) = self.frozen.lock() {
+            *f = Some(at);
+        }
     }
 }
 
 impl Clock for TestClock {
     fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        if let Ok(f) = self.frozen.lock()
+            && let Some(t) = *f
+        {
+            return t;
+        }
         chrono::Utc::now()
             + chrono::Duration::milliseconds(
                 self.offset_ms.load(std::sync::atomic::Ordering::SeqCst),
             )
     }
+}
+
+/// A date `n` days from today (UTC), as YYYY-MM-DD.
+pub fn day(n: i64) -> String {
+    (chrono::Utc::now().date_naive() + chrono::Duration::days(n)).to_string()
+}
+
+/// A tour with a daily 09:00 schedule and generated slots on days +3 to +12.
+pub struct Fixture {
+    pub admin: String,
+    pub tour: i64,
+    pub schedule: i64,
+    /// Slot ids in date order.
+    pub slots: Vec<i64>,
+    /// Their dates.
+    pub dates: Vec<String>,
 }
 
 pub struct TestApp {
@@ -398,6 +432,71 @@ impl TestApp {
             "/api/calendar/admin/schedules/{schedule_id}/generate-slots?start_date={start}&end_date={end}"
         );
         self.send_as(admin, Method::POST, &path, None).await
+    }
+
+    /// A bookable tour: daily at 09:00 (Asia/Jerusalem), `capacity` per slot,
+    /// 75.00 USD, slots on days +3 to +12.
+    pub async fn fixture(&self, capacity: i64) -> Fixture {
+        let admin = self.admin().await;
+        let tour = self.tour(&admin, serde_json::json!({})).await;
+        let schedule = self
+            .schedule(
+                &admin,
+                tour,
+                &day(3),
+                serde_json::json!({"max_capacity": capacity}),
+            )
+            .await;
+        let r = self.generate(&admin, schedule, &day(3), &day(12)).await;
+        r.assert_status(200);
+        let slots: Vec<&Value> = r.body["slots"].as_array().expect("slots").iter().collect();
+        Fixture {
+            tour,
+            schedule,
+            slots: slots.iter().filter_map(|s| s["id"].as_i64()).collect(),
+            dates: slots
+                .iter()
+                .filter_map(|s| s["slot_date"].as_str().map(str::to_owned))
+                .collect(),
+            admin,
+        }
+    }
+
+    /// Books as a guest; returns the response.
+    pub async fn book(
+        &self,
+        tour: i64,
+        slot: i64,
+        adults: i64,
+        children: i64,
+        infants: i64,
+    ) -> TestResponse {
+        self.post("/api/calendar/bookings", &serde_json::json!({
+            "tour_id": tour, "booking_slot_id": slot, "num_adults": adults, "num_children": children,
+            "num_infants": infants, "customer_name": "Guest Person", "customer_email": "guest@example.com"
+        })).await
+    }
+
+    /// A slot as the public range endpoint shows it.
+    pub async fn slot(&self, tour: i64, slot_id: i64) -> Value {
+        let r = self
+            .get(&format!(
+                "/api/calendar/tours/{tour}/slots?start_date={}&end_date={}",
+                day(-5),
+                day(300)
+            ))
+            .await;
+        r.assert_status(200);
+        r.body
+            .as_array()
+            .and_then(|a| a.iter().find(|s| s["id"] == slot_id).cloned())
+            .expect("slot in range")
+    }
+
+    /// Design invariant 1, recomputed from the rows: no slot may drift.
+    pub async fn assert_consistent(&self) {
+        let drift = self.ctx.availability().drift().await.expect("drift query");
+        assert!(drift.is_empty(), "counters drifted: {drift:?}");
     }
 
     /// Registers a customer and logs in; returns the token.

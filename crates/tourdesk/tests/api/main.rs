@@ -4,5 +4,6 @@
 mod helpers;
 
 mod accounts;
+mod bookings;
 mod catalog;
 mod foundation;
