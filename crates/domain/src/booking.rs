@@ -238,7 +238,7 @@ mod tests {
         assert_eq!(p.subtotal, 2100);
         assert_eq!(p.tax_amount, 210);
         let p = price(
-            &Party::new(0 + 1, 0, 0, 1, 50).unwrap(),
+            &Party::new(1, 0, 0, 1, 50).unwrap(),
             865,
             rate("0"),
             rate("0.10"),

@@ -293,12 +293,11 @@ impl Bookings<'_> {
 
         let now = self.now();
         let mut tx = self.0.db.begin().await?;
-        if let Some(k) = &idem {
-            if !bookings::claim_idempotency_key(&mut tx, &scope, &k.key, &k.request_hash, now)
+        if let Some(k) = &idem
+            && !bookings::claim_idempotency_key(&mut tx, &scope, &k.key, &k.request_hash, now)
                 .await?
-            {
-                return self.replay(&mut tx, &scope, k).await;
-            }
+        {
+            return self.replay(&mut tx, &scope, k).await;
         }
         let tour = load_tour(&mut tx, req.tour_id).await.map_err(|e| match e {
             ServiceError::NotFound(m) => ServiceError::invalid("tour_id", m),
@@ -597,8 +596,11 @@ impl Bookings<'_> {
         let grows = party.total() > old.total_people;
         if (moving || grows) && !caller.is_admin() {
             self.bookable(&new_slot, &tour)?;
-        } else if moving && (new_slot.is_cancelled || !new_slot.is_available) {
-            self.bookable(&new_slot, &tour)?;
+        } else if moving && !new_slot.is_open() {
+            return Err(ServiceError::conflict(
+                "slot_unavailable",
+                "the new departure is cancelled or closed",
+            ));
         }
         if !moving
             && party.total() == old.total_people

@@ -318,11 +318,11 @@ async fn concurrent_mixed_changes_keep_every_invariant(app: TestApp) {
                     let r = app.send(Method::DELETE, &format!("/api/calendar/bookings/{id}"), None, &[("x-manage-token", token.as_str())]).await;
                     assert!(matches!(r.status.as_u16(), 200 | 409), "worker {w}: cancel {}: {}", r.status, r.text);
                 }
-                if ops % 10 == 0 {
+                if ops.is_multiple_of(10) {
                     for s in [a, b] {
                         let v = app.slot(tour, s).await;
                         let used = v["current_bookings"].as_i64().unwrap_or(0) + v["held_spots"].as_i64().unwrap_or(0);
-                        assert!(used <= 12 && used >= 0, "slot {s} at {used} of 12");
+                        assert!((0..=12).contains(&used), "slot {s} at {used} of 12");
                     }
                 }
             }

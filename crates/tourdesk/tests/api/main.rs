@@ -4,6 +4,8 @@
 mod helpers;
 
 mod accounts;
+mod availability;
 mod bookings;
 mod catalog;
 mod foundation;
+mod waitlist;

@@ -1,0 +1,352 @@
+//! The availability check, the month view and the slots range: exact,
+//! live, and in the spec's shape.
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::both_backends;
+use crate::helpers::{TestApp, day};
+
+both_backends!(
+    available_dates_list_open_slots_in_the_spec_shape,
+    every_refusal_reason_in_order,
+    window_edges_in_a_foreign_time_zone,
+    month_summary_is_live_and_levelled,
+    blackout_days_appear_in_the_month_view,
+    ranges_and_months_are_validated,
+);
+
+async fn check(app: &TestApp, tour: i64, date: &str, people: i64) -> Value {
+    let r = app
+        .post(
+            "/api/calendar/availability",
+            &json!({"tour_id": tour, "requested_date": date, "num_people": people}),
+        )
+        .await;
+    r.assert_status(200);
+    r.body
+}
+
+async fn available_dates_list_open_slots_in_the_spec_shape(app: TestApp) {
+    let f = app.fixture(15).await;
+    let afternoon = app
+        .schedule(
+            &f.admin,
+            f.tour,
+            &day(3),
+            json!({"start_time": "14:00:00", "max_capacity": 4, "price_override": 60}),
+        )
+        .await;
+    app.generate(&f.admin, afternoon, &day(3), &day(12))
+        .await
+        .assert_status(200);
+    app.book(f.tour, f.slots[0], 3, 0, 0)
+        .await
+        .assert_status(201);
+    let r = app
+        .post(
+            "/api/calendar/availability",
+            &json!({"tour_id": f.tour, "requested_date": f.dates[0], "num_people": 4}),
+        )
+        .await;
+    r.assert_status(200);
+    let b = &r.body;
+    assert_eq!(b["available"], true);
+    assert_eq!(b["reason"], Value::Null);
+    assert_eq!(b["waitlist_available"], false);
+    assert_eq!(
+        b["tour"],
+        json!({"id": f.tour, "name": "Jerusalem Old City Tour", "duration_hours": 3.0})
+    );
+    assert_eq!(b["currency"], "USD");
+    let slots = b["slots"].as_array().expect("slots");
+    assert_eq!(slots.len(), 2);
+    assert_eq!(slots[0]["start_time"], "09:00:00");
+    assert_eq!(slots[0]["end_time"], "12:00:00");
+    assert_eq!(slots[0]["available_spots"], 12);
+    assert_eq!(slots[0]["current_bookings"], 3);
+    assert_eq!(slots[0]["max_capacity"], 15);
+    assert!(
+        r.text.contains("\"price_per_person\":75.00")
+            && r.text.contains("\"price_per_person\":60.00"),
+        "{}",
+        r.text
+    );
+    // A party of 5 only fits the morning; requested_time narrows.
+    assert_eq!(
+        check(&app, f.tour, &f.dates[0], 5).await["slots"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    let r = app.post("/api/calendar/availability", &json!({"tour_id": f.tour, "requested_date": f.dates[0], "num_people": 2, "requested_time": "14:00:00"})).await;
+    let slots = r.body["slots"].as_array().expect("slots");
+    assert_eq!(slots.len(), 1);
+    assert_eq!(slots[0]["start_time"], "14:00:00");
+}
+
+async fn every_refusal_reason_in_order(app: TestApp) {
+    let f = app.fixture(4).await;
+    let reason = |b: &Value| {
+        (
+            b["available"].clone(),
+            b["reason_code"].clone(),
+            b["waitlist_available"].clone(),
+        )
+    };
+    assert_eq!(
+        reason(&check(&app, 99999, &f.dates[0], 1).await),
+        (json!(false), json!("tour_not_found"), json!(false))
+    );
+    let inactive = app
+        .tour(&f.admin, json!({"name": "Closed", "is_active": false}))
+        .await;
+    assert_eq!(
+        reason(&check(&app, inactive, &f.dates[0], 1).await).1,
+        json!("tour_inactive")
+    );
+    app.post_as(&f.admin, "/api/calendar/admin/blackouts", &json!({"tour_id": f.tour, "start_date": f.dates[1], "end_date": f.dates[1], "blackout_type": "holiday", "name": "Sukkot"})).await.assert_status(201);
+    let b = check(&app, f.tour, &f.dates[1], 1).await;
+    assert_eq!(reason(&b).1, json!("date_blacked_out"));
+    assert!(
+        b["reason"].as_str().is_some_and(|r| r.contains("Sukkot")),
+        "{b}"
+    );
+    assert_eq!(
+        reason(&check(&app, f.tour, &day(40), 1).await).1,
+        json!("no_slots")
+    );
+    app.book(f.tour, f.slots[2], 3, 0, 0)
+        .await
+        .assert_status(201);
+    let b = check(&app, f.tour, &f.dates[2], 2).await;
+    assert_eq!(
+        reason(&b),
+        (json!(false), json!("fully_booked"), json!(true))
+    );
+    assert_eq!(b["slots"], json!([]));
+    assert_eq!(check(&app, f.tour, &f.dates[2], 1).await["available"], true);
+    // Outside the window: a far slot, and a slot inside the cutoff.
+    let far = app
+        .schedule(&f.admin, f.tour, &day(120), json!({"recurrence": "none"}))
+        .await;
+    app.generate(&f.admin, far, &day(120), &day(120))
+        .await
+        .assert_status(200);
+    assert_eq!(
+        reason(&check(&app, f.tour, &day(120), 1).await).1,
+        json!("too_far")
+    );
+    let starts: DateTime<Utc> = app.slot(f.tour, f.slots[0]).await["starts_at"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("starts_at");
+    app.clock.freeze(starts - Duration::hours(10));
+    assert_eq!(
+        reason(&check(&app, f.tour, &f.dates[0], 1).await).1,
+        json!("too_soon")
+    );
+    // A blackout wins over a full day.
+    app.clock.freeze(starts - Duration::days(2));
+    // Bad input is 422, not a refusal.
+    for body in [
+        json!({"tour_id": f.tour, "requested_date": f.dates[0], "num_people": 0}),
+        json!({"tour_id": f.tour, "requested_date": f.dates[0], "num_people": 51}),
+        json!({"tour_id": f.tour, "requested_date": "2025-13-01", "num_people": 1}),
+        json!({"tour_id": f.tour, "requested_date": f.dates[0], "num_people": 1, "requested_time": "9am"}),
+    ] {
+        app.post("/api/calendar/availability", &body)
+            .await
+            .assert_error(422, "validation_error");
+    }
+}
+
+async fn window_edges_in_a_foreign_time_zone(app: TestApp) {
+    // The server runs in UTC; the tour in New York. A 10:00 slot on a fixed date.
+    let admin = app.admin().await;
+    let tour = app
+        .tour(&admin, json!({"timezone": "America/New_York"}))
+        .await;
+    let date = (Utc::now().date_naive() + Duration::days(20)).to_string();
+    let s = app
+        .schedule(
+            &admin,
+            tour,
+            &date,
+            json!({"recurrence": "none", "start_time": "10:00:00"}),
+        )
+        .await;
+    let slot = app.generate(&admin, s, &date, &date).await.body["slots"][0].clone();
+    let starts: DateTime<Utc> = slot["starts_at"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("starts_at");
+    let local = starts.with_timezone(&chrono_tz::America::New_York);
+    assert_eq!(
+        local.format("%H:%M").to_string(),
+        "10:00",
+        "10:00 in New York"
+    );
+    let slot_id = slot["id"].as_i64().expect("id");
+    let code = |b: Value| b["reason_code"].clone();
+    // Exactly at the cutoff (24 h before): still open. One second later: closed.
+    app.clock.freeze(starts - Duration::hours(24));
+    assert_eq!(check(&app, tour, &date, 1).await["available"], true);
+    app.clock
+        .freeze(starts - Duration::hours(24) + Duration::seconds(1));
+    assert_eq!(code(check(&app, tour, &date, 1).await), "too_soon");
+    app.book(tour, slot_id, 1, 0, 0)
+        .await
+        .assert_error(409, "slot_unavailable");
+    // Exactly at the advance limit (90 days before): open. One second earlier: too far.
+    app.clock.freeze(starts - Duration::days(90));
+    assert_eq!(check(&app, tour, &date, 1).await["available"], true);
+    app.clock
+        .freeze(starts - Duration::days(90) - Duration::seconds(1));
+    assert_eq!(code(check(&app, tour, &date, 1).await), "too_far");
+    app.book(tour, slot_id, 1, 0, 0)
+        .await
+        .assert_error(409, "slot_unavailable");
+}
+
+async fn month(app: &TestApp, tour: i64, d: NaiveDate) -> crate::helpers::TestResponse {
+    let r = app
+        .get(&format!(
+            "/api/calendar/tours/{tour}/monthly?year={}&month={}",
+            d.year(),
+            d.month()
+        ))
+        .await;
+    r.assert_status(200);
+    r
+}
+
+async fn month_summary_is_live_and_levelled(app: TestApp) {
+    let f = app.fixture(10).await;
+    let date: NaiveDate = f.dates[0].parse().expect("date");
+    let r = month(&app, f.tour, date).await;
+    assert_eq!(r.body["tour_id"], f.tour);
+    assert_eq!(r.body["year"], date.year());
+    assert_eq!(r.body["month"], date.month());
+    let key = date.to_string();
+    let day0 = &r.body["availability"][&key];
+    assert_eq!(
+        *day0,
+        json!({"available_spots": 10, "num_time_slots": 1, "has_availability": true, "level": "high",
+                             "min_price": 75.0, "blackout": null})
+    );
+    assert!(r.text.contains("\"min_price\":75.00"));
+    let levels = [
+        (5, "high", 5),
+        (1, "medium", 4),
+        (2, "medium", 2),
+        (1, "low", 1),
+        (1, "none", 0),
+    ];
+    let mut ids = Vec::new();
+    for (people, level, left) in levels {
+        let b = app.book(f.tour, f.slots[0], people, 0, 0).await;
+        b.assert_status(201);
+        ids.push((
+            b.body["id"].as_i64().expect("id"),
+            b.body["manage_token"].as_str().expect("t").to_owned(),
+        ));
+        let d = month(&app, f.tour, date).await.body["availability"][&key].clone();
+        assert_eq!(d["level"], level, "after booking {people}: {d}");
+        assert_eq!(d["available_spots"], left);
+        assert_eq!(d["has_availability"], left > 0);
+    }
+    // A cancellation shows at once.
+    let (id, token) = ids.remove(0);
+    app.send(
+        Method::DELETE,
+        &format!("/api/calendar/bookings/{id}"),
+        None,
+        &[("x-manage-token", token.as_str())],
+    )
+    .await
+    .assert_status(200);
+    let d = month(&app, f.tour, date).await.body["availability"][&key].clone();
+    assert_eq!(d["available_spots"], 5);
+    assert_eq!(d["level"], "high");
+    // Years past 2030 are fine.
+    let r = app
+        .get(&format!(
+            "/api/calendar/tours/{}/monthly?year=2031&month=1",
+            f.tour
+        ))
+        .await;
+    r.assert_status(200);
+    assert_eq!(r.body["availability"], json!({}));
+}
+
+async fn blackout_days_appear_in_the_month_view(app: TestApp) {
+    let f = app.fixture(10).await;
+    let date: NaiveDate = f.dates[4].parse().expect("date");
+    app.post_as(&f.admin, "/api/calendar/admin/blackouts", &json!({"start_date": date, "end_date": date, "blackout_type": "holiday", "name": "Yom Kippur"})).await.assert_status(201);
+    let r = app
+        .get(&format!(
+            "/api/calendar/tours/{}/monthly?year={}&month={}",
+            f.tour,
+            date.year(),
+            date.month()
+        ))
+        .await;
+    let d = &r.body["availability"][&date.to_string()];
+    assert_eq!(d["blackout"], "Yom Kippur");
+    assert_eq!(d["has_availability"], false);
+    assert_eq!(d["level"], "none");
+}
+
+async fn ranges_and_months_are_validated(app: TestApp) {
+    let f = app.fixture(10).await;
+    app.get(&format!(
+        "/api/calendar/tours/{}/monthly?year=2027&month=13",
+        f.tour
+    ))
+    .await
+    .assert_error(422, "validation_error");
+    app.get(&format!("/api/calendar/tours/{}/monthly?year=2027", f.tour))
+        .await
+        .assert_error(422, "validation_error");
+    app.get("/api/calendar/tours/99999/monthly?year=2027&month=1")
+        .await
+        .assert_error(404, "not_found");
+    let base = format!("/api/calendar/tours/{}/slots", f.tour);
+    app.get(&format!("{base}?start_date=2027-01-01&end_date=2028-01-03"))
+        .await
+        .assert_error(422, "validation_error");
+    app.get(&format!("{base}?start_date=2027-01-05&end_date=2027-01-01"))
+        .await
+        .assert_error(422, "validation_error");
+    app.get(&format!("{base}?start_date=2027-01-05"))
+        .await
+        .assert_error(422, "validation_error");
+    let r = app
+        .get(&format!(
+            "{base}?start_date={}&end_date={}",
+            f.dates[0], f.dates[2]
+        ))
+        .await;
+    r.assert_status(200);
+    let slots = r.body.as_array().expect("slots");
+    assert_eq!(slots.len(), 3);
+    for key in [
+        "id",
+        "tour_id",
+        "schedule_id",
+        "slot_date",
+        "start_time",
+        "end_time",
+        "max_capacity",
+        "current_bookings",
+        "available_spots",
+        "price_per_person",
+        "is_available",
+        "is_cancelled",
+        "cancellation_reason",
+    ] {
+        assert!(slots[0].get(key).is_some(), "slot lacks {key}");
+    }
+}
