@@ -212,3 +212,59 @@ fn sigterm_stops_the_server_cleanly() {
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     assert!(rest.iter().any(|l| l.contains("shutting down")), "{rest:?}");
 }
+
+#[test]
+fn check_reports_drift_and_exits_non_zero() {
+    let (_d, url) = temp_db();
+    let out = tourdesk()
+        .arg("migrate")
+        .env("DATABASE_URL", &url)
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let exec = |sql: &'static str| {
+        rt.block_on(async {
+            use sqlx::Connection;
+            let mut c = sqlx::SqliteConnection::connect(&url)
+                .await
+                .expect("connect");
+            sqlx::query(sql).execute(&mut c).await.expect("sql");
+        })
+    };
+    exec(
+        "INSERT INTO tours (id, name, duration_minutes, base_price, currency, timezone, created_at, updated_at) \
+          VALUES (1, 'T', 60, 100, 'USD', 'UTC', '2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00')",
+    );
+    exec(
+        "INSERT INTO booking_slots (id, tour_id, slot_date, start_time, end_time, starts_at, max_capacity, \
+          current_bookings, price_per_person, created_at, updated_at) VALUES (1, 1, '2027-01-01', '09:00:00', \
+          '10:00:00', '2027-01-01T09:00:00+00:00', 10, 0, 100, '2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00')",
+    );
+    let ok = tourdesk()
+        .arg("check")
+        .env("DATABASE_URL", &url)
+        .output()
+        .expect("run");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    // Counters that no booking explains are drift.
+    exec("UPDATE booking_slots SET current_bookings = 3 WHERE id = 1");
+    let bad = tourdesk()
+        .arg("check")
+        .env("DATABASE_URL", &url)
+        .output()
+        .expect("run");
+    assert!(!bad.status.success());
+    let stdout = String::from_utf8_lossy(&bad.stdout);
+    assert!(
+        stdout.contains("slot 1") && stdout.contains("current_bookings 3 (rows say 0)"),
+        "{stdout}"
+    );
+}
