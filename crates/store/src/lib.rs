@@ -10,6 +10,7 @@
 pub mod audit;
 pub mod blackouts;
 pub mod bookings;
+pub mod bulk;
 pub mod capacity;
 mod db;
 mod error;

@@ -61,6 +61,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::User { command } => user(command).await,
         Command::Check(args) => check(args).await,
+        Command::Bench(args) => {
+            if tourdesk::bench::run(*args).await? {
+                Ok(())
+            } else {
+                anyhow::bail!("bench: a correctness check failed")
+            }
+        }
     }
 }
 

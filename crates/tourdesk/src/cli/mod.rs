@@ -24,6 +24,9 @@ pub enum Command {
     /// Recompute every slot's counters from its bookings and waitlist holds
     /// and report any drift (exit status 1 if there is some).
     Check(DatabaseArgs),
+    /// Measure throughput, latency, memory and correctness against the
+    /// database's own ceiling (see the README's Performance section).
+    Bench(Box<crate::bench::BenchArgs>),
     /// Manage user accounts.
     User {
         #[command(subcommand)]

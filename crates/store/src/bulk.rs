@@ -1,0 +1,123 @@
+//! Bulk loading for benchmarks and demos: multi-row inserts that bypass the
+//! per-request path, followed by one recomputation of the slot counters, so
+//! the loaded data satisfies design invariant 1 like any other.
+
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use sqlx::QueryBuilder;
+
+use crate::{ConnRef, StoreResult, Tx, exec, on};
+
+/// A slot to load (counters start at zero).
+pub struct BulkSlot {
+    pub tour_id: i64,
+    pub slot_date: NaiveDate,
+    pub start_time: NaiveTime,
+    pub end_time: NaiveTime,
+    pub starts_at: DateTime<Utc>,
+    pub max_capacity: i64,
+    pub price_per_person: i64,
+}
+
+/// A confirmed booking to load.
+pub struct BulkBooking {
+    pub reference: String,
+    pub tour_id: i64,
+    pub slot_id: i64,
+    pub adults: i64,
+    pub price: i64,
+    pub currency: &'static str,
+}
+
+const CHUNK: usize = 500;
+
+/// Inserts slots and returns their ids in order.
+pub async fn insert_slots(
+    tx: &mut Tx,
+    slots: &[BulkSlot],
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<i64>> {
+    let mut ids = Vec::with_capacity(slots.len());
+    for chunk in slots.chunks(CHUNK) {
+        macro_rules! run {
+            ($db:ty, $c:expr) => {{
+                let mut qb: QueryBuilder<$db> = QueryBuilder::new(
+                    "INSERT INTO booking_slots (tour_id, slot_date, start_time, end_time, starts_at, max_capacity, \
+                     price_per_person, created_at, updated_at) ",
+                );
+                qb.push_values(chunk, |mut b, s| {
+                    b.push_bind(s.tour_id).push_bind(s.slot_date).push_bind(s.start_time).push_bind(s.end_time)
+                        .push_bind(s.starts_at).push_bind(s.max_capacity).push_bind(s.price_per_person)
+                        .push_bind(now).push_bind(now);
+                });
+                qb.push(" RETURNING id");
+                let got: Vec<i64> = qb.build_query_scalar().fetch_all($c).await?;
+                got
+            }};
+        }
+        let got = match tx.conn() {
+            ConnRef::Sqlite(c) => run!(sqlx::Sqlite, c),
+            ConnRef::Postgres(c) => run!(sqlx::Postgres, c),
+        };
+        ids.extend(got);
+    }
+    Ok(ids)
+}
+
+/// Inserts confirmed bookings (prices without children or tax detail).
+pub async fn insert_bookings(
+    tx: &mut Tx,
+    bookings: &[BulkBooking],
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    for chunk in bookings.chunks(CHUNK) {
+        macro_rules! run {
+            ($db:ty, $c:expr) => {{
+                let mut qb: QueryBuilder<$db> = QueryBuilder::new(
+                    "INSERT INTO bookings (booking_reference, tour_id, booking_slot_id, num_adults, num_children, \
+                     num_infants, total_people, price_per_adult, price_per_child, price_per_infant, subtotal, \
+                     discount_amount, tax_amount, total_amount, currency, customer_name, customer_email, status, \
+                     created_at, modified_at) ",
+                );
+                qb.push_values(chunk, |mut b, k| {
+                    b.push_bind(&k.reference).push_bind(k.tour_id).push_bind(k.slot_id).push_bind(k.adults)
+                        .push_bind(0i64).push_bind(0i64).push_bind(k.adults).push_bind(k.price).push_bind(k.price)
+                        .push_bind(0i64).push_bind(k.price * k.adults).push_bind(0i64).push_bind(0i64)
+                        .push_bind(k.price * k.adults).push_bind(k.currency).push_bind("Bench Guest")
+                        .push_bind("bench@example.com").push_bind("confirmed").push_bind(now).push_bind(now);
+                });
+                qb.build().execute($c).await?;
+            }};
+        }
+        match tx.conn() {
+            ConnRef::Sqlite(c) => run!(sqlx::Sqlite, c),
+            ConnRef::Postgres(c) => run!(sqlx::Postgres, c),
+        }
+    }
+    Ok(())
+}
+
+/// Sets every slot's `current_bookings` from its capacity-holding bookings.
+pub async fn recount_slots(tx: &mut Tx) -> StoreResult<u64> {
+    const SQL: &str = "UPDATE booking_slots SET current_bookings = COALESCE((SELECT SUM(total_people) FROM bookings b \
+         WHERE b.booking_slot_id = booking_slots.id AND b.status IN ('pending', 'confirmed', 'completed', 'no_show')), 0)";
+    exec!(tx, sqlx::query(SQL))
+}
+
+/// Ids of bookings with an id of at least `min_id` (correctness checks).
+pub async fn booking_ids_from(tx: &mut Tx, min_id: i64) -> StoreResult<Vec<i64>> {
+    Ok(
+        on!(tx, c => sqlx::query_scalar("SELECT id FROM bookings WHERE id >= $1 ORDER BY id").bind(min_id).fetch_all(c).await)?,
+    )
+}
+
+pub async fn max_booking_id(tx: &mut Tx) -> StoreResult<i64> {
+    Ok(
+        on!(tx, c => sqlx::query_scalar("SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM bookings").fetch_one(c).await)?,
+    )
+}
+
+/// Refreshes the planner's statistics after a bulk load.
+pub async fn analyze(tx: &mut Tx) -> StoreResult<()> {
+    exec!(tx, sqlx::query("ANALYZE"))?;
+    Ok(())
+}

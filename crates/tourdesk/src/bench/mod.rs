@@ -1,0 +1,398 @@
+//! `tourdesk bench`: builds a dataset through the store layer, starts the
+//! server on it as a child process, drives it over HTTP with keep-alive
+//! clients, and measures — in the same run — the raw rate of the hot-path
+//! transaction issued straight to the database, so results read as ratios.
+//!
+//! Scenarios: `hot` (one slot of unlimited capacity), `spread` (random
+//! slots), `sellout` (capacity 100, 1,000 clients, parties of 1–4), `read`
+//! (month views and availability checks) and `mixed` (80 % reads, 15 %
+//! creates, 5 % modifies and cancels). After each: the invariant check, every
+//! 201 the clients saw is a stored booking, and sellout filled exactly.
+
+mod dataset;
+mod load;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use serde::Serialize;
+use tourdesk_service::{Context, Settings};
+use tourdesk_store::{Backend, Db, DbOptions};
+
+pub use dataset::Dataset;
+use load::{Outcome, Scenario};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// Database to benchmark: a PostgreSQL server URL (a fresh database is
+    /// created on it and dropped afterwards), or sqlite (a fresh temp file;
+    /// the default).
+    #[arg(long, default_value = "sqlite")]
+    pub database_url: String,
+    /// Drive an already running server at this base URL instead of starting
+    /// one; it must use the database the dataset is built in
+    /// (`--database-url` then names that exact database, which must be empty).
+    #[arg(long)]
+    pub url: Option<String>,
+    #[arg(long, default_value_t = 50)]
+    pub tours: usize,
+    #[arg(long, default_value_t = 730)]
+    pub days: usize,
+    #[arg(long, default_value_t = 4)]
+    pub slots_per_day: usize,
+    #[arg(long, default_value_t = 1_000_000)]
+    pub bookings: usize,
+    /// Concurrent keep-alive clients.
+    #[arg(long, default_value_t = 32)]
+    pub clients: usize,
+    /// Seconds per timed scenario.
+    #[arg(long, default_value_t = 10)]
+    pub duration: u64,
+    /// Comma-separated scenarios.
+    #[arg(long, default_value = "hot,spread,sellout,read,mixed")]
+    pub scenarios: String,
+    /// Print one JSON document instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub backend: &'static str,
+    pub dataset: DatasetReport,
+    pub clients: usize,
+    pub duration_secs: u64,
+    pub ceiling_per_sec: f64,
+    pub scenarios: Vec<Outcome>,
+    pub all_correct: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DatasetReport {
+    pub tours: usize,
+    pub slots: usize,
+    pub bookings: usize,
+    pub build_secs: f64,
+}
+
+/// A database created for the run, dropped (PostgreSQL) or deleted (SQLite) after.
+struct Fresh {
+    url: String,
+    admin_url: Option<String>,
+    name: Option<String>,
+    dir: Option<PathBuf>,
+}
+
+impl Fresh {
+    async fn create(arg: &str, use_as_is: bool) -> anyhow::Result<Fresh> {
+        if arg == "sqlite" {
+            let dir =
+                std::env::temp_dir().join(format!("tourdesk-bench-{}", rand::random::<u64>()));
+            std::fs::create_dir_all(&dir).context("creating the bench folder")?;
+            let url = format!("sqlite://{}/bench.db", dir.display());
+            return Ok(Fresh {
+                url,
+                admin_url: None,
+                name: None,
+                dir: Some(dir),
+            });
+        }
+        match Backend::from_url(arg)? {
+            Backend::Sqlite => Ok(Fresh {
+                url: arg.to_owned(),
+                admin_url: None,
+                name: None,
+                dir: None,
+            }),
+            Backend::Postgres if use_as_is => Ok(Fresh {
+                url: arg.to_owned(),
+                admin_url: None,
+                name: None,
+                dir: None,
+            }),
+            Backend::Postgres => {
+                let name = format!("tourdesk_bench_{:x}", rand::random::<u32>());
+                run_admin(arg, &format!("CREATE DATABASE {name}")).await?;
+                let base = arg.rsplit_once('/').map(|(b, _)| b).unwrap_or(arg);
+                Ok(Fresh {
+                    url: format!("{base}/{name}"),
+                    admin_url: Some(arg.to_owned()),
+                    name: Some(name),
+                    dir: None,
+                })
+            }
+        }
+    }
+
+    async fn drop_it(self) {
+        if let (Some(admin), Some(name)) = (&self.admin_url, &self.name)
+            && let Err(e) = run_admin(
+                admin,
+                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            )
+            .await
+        {
+            eprintln!("bench: could not drop {name}: {e}");
+        }
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+async fn run_admin(url: &str, sql: &str) -> anyhow::Result<()> {
+    use sqlx::Connection;
+    let mut c = sqlx::PgConnection::connect(url)
+        .await
+        .context("connecting to PostgreSQL")?;
+    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(&mut c)
+        .await
+        .with_context(|| sql.to_owned())?;
+    c.close().await.ok();
+    Ok(())
+}
+
+/// The server under test, as a child process.
+struct Server {
+    child: std::process::Child,
+    base: String,
+}
+
+impl Server {
+    fn start(database_url: &str, clients: usize) -> anyhow::Result<Server> {
+        use std::io::{BufRead, BufReader};
+        let exe = std::env::current_exe().context("locating the tourdesk binary")?;
+        let mut child = std::process::Command::new(exe)
+            .arg("serve")
+            .env("DATABASE_URL", database_url)
+            .env("BIND_ADDR", "127.0.0.1:0")
+            .env("LOG_FORMAT", "json")
+            .env("RUST_LOG", "warn,tourdesk=info")
+            .env("BOOKING_ADVANCE_DAYS", "3650")
+            .env("BOOKING_CUTOFF_HOURS", "0")
+            .env(
+                "DATABASE_MAX_CONNECTIONS",
+                (clients.clamp(4, 64)).to_string(),
+            )
+            .env("SLOT_GENERATION_INTERVAL_MINUTES", "10080")
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .context("starting the server")?;
+        let stderr = child.stderr.take().context("server stderr")?;
+        let mut lines = BufReader::new(stderr).lines();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            let Some(Ok(line)) = lines.next() else { break };
+            if line.contains("tourdesk is listening") {
+                let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+                if let Some(base) = v["address"].as_str() {
+                    // Keep draining the server's log so it never blocks on a full pipe.
+                    std::thread::spawn(move || for _ in lines.by_ref() {});
+                    return Ok(Server {
+                        child,
+                        base: base.to_owned(),
+                    });
+                }
+            }
+        }
+        let _ = child.kill();
+        anyhow::bail!("the server did not start within 60 s")
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn stop(mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+    }
+}
+
+/// Resident set size of a process in bytes (Linux), or 0 when unknown.
+pub fn rss_bytes(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<bool> {
+    let scenarios: Vec<Scenario> = args
+        .scenarios
+        .split(',')
+        .map(|s| s.trim().parse::<Scenario>().map_err(anyhow::Error::msg))
+        .collect::<anyhow::Result<_>>()?;
+    let fresh = Fresh::create(&args.database_url, args.url.is_some()).await?;
+    let result = run_on(&args, &fresh.url, &scenarios).await;
+    fresh.drop_it().await;
+    let report = result?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_table(&report);
+    }
+    Ok(report.all_correct)
+}
+
+async fn run_on(args: &BenchArgs, url: &str, scenarios: &[Scenario]) -> anyhow::Result<Report> {
+    let mut opts = DbOptions::new(url);
+    opts.max_connections = args.clients.clamp(4, 64) as u32;
+    let db = Db::connect(&opts).await?;
+    db.migrate().await?;
+    let backend = match db.backend() {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    eprintln!(
+        "bench: building {} tours × {} days × {} slots/day with {} bookings on {backend}…",
+        args.tours, args.days, args.slots_per_day, args.bookings
+    );
+    let started = Instant::now();
+    let data = dataset::build(
+        &db,
+        args.tours,
+        args.days,
+        args.slots_per_day,
+        args.bookings,
+    )
+    .await?;
+    let dataset = DatasetReport {
+        tours: args.tours,
+        slots: data.slot_count,
+        bookings: data.booking_count,
+        build_secs: started.elapsed().as_secs_f64(),
+    };
+    eprintln!("bench: dataset ready in {:.1} s", dataset.build_secs);
+
+    let ctx = Context::new(db.clone(), Settings::default());
+    eprintln!(
+        "bench: measuring the raw hot-path transaction ({} clients, {} s)…",
+        args.clients, args.duration
+    );
+    let ceiling = load::ceiling(
+        &ctx,
+        &data,
+        args.clients,
+        Duration::from_secs(args.duration),
+    )
+    .await?;
+
+    let server = match &args.url {
+        Some(_) => None,
+        None => Some(Server::start(url, args.clients)?),
+    };
+    let base = args
+        .url
+        .clone()
+        .or_else(|| server.as_ref().map(|s| s.base.clone()))
+        .unwrap_or_default();
+    let pid = server.as_ref().map(Server::pid);
+    let mut outcomes = Vec::new();
+    for scenario in scenarios {
+        let mut outcome = load::run(
+            *scenario,
+            &base,
+            &ctx,
+            &data,
+            args.clients,
+            Duration::from_secs(args.duration),
+            pid,
+        )
+        .await?;
+        if outcome.creates_per_sec > 0.0
+            && ceiling > 0.0
+            && matches!(scenario, Scenario::Hot | Scenario::Spread)
+        {
+            outcome.ceiling_ratio = Some(outcome.creates_per_sec / ceiling);
+        }
+        outcomes.push(outcome);
+    }
+    if let Some(s) = server {
+        s.stop();
+    }
+    db.close().await;
+    let all_correct = outcomes.iter().all(|o| o.correct);
+    Ok(Report {
+        backend,
+        dataset,
+        clients: args.clients,
+        duration_secs: args.duration,
+        ceiling_per_sec: ceiling,
+        scenarios: outcomes,
+        all_correct,
+    })
+}
+
+fn print_table(r: &Report) {
+    println!(
+        "backend {} · {} tours, {} slots, {} bookings (built in {:.1} s) · {} clients · {} s per scenario",
+        r.backend,
+        r.dataset.tours,
+        r.dataset.slots,
+        r.dataset.bookings,
+        r.dataset.build_secs,
+        r.clients,
+        r.duration_secs
+    );
+    println!(
+        "raw hot-path transaction ceiling: {:.0} tx/s",
+        r.ceiling_per_sec
+    );
+    println!(
+        "{:<8} {:>9} {:>9} {:>8} {:>8} {:>8} {:>10} {:>8} {:>9}  {}",
+        "scenario",
+        "requests",
+        "req/s",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "app/ceil",
+        "RSS MB",
+        "correct",
+        "statuses"
+    );
+    for o in &r.scenarios {
+        println!(
+            "{:<8} {:>9} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>10} {:>8.1} {:>9}  {}",
+            o.scenario,
+            o.requests,
+            o.requests_per_sec,
+            o.p50_ms,
+            o.p95_ms,
+            o.p99_ms,
+            o.ceiling_ratio
+                .map(|x| format!("{x:.2}"))
+                .unwrap_or_else(|| "-".into()),
+            o.peak_rss_bytes as f64 / 1_048_576.0,
+            if o.correct { "yes" } else { "NO" },
+            o.statuses
+                .iter()
+                .map(|(k, v)| format!("{k}:{v}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+        for problem in &o.problems {
+            println!("         problem: {problem}");
+        }
+    }
+    println!("all correct: {}", if r.all_correct { "yes" } else { "NO" });
+}
