@@ -54,6 +54,8 @@ pub struct DaySummary {
     pub date: NaiveDate,
     pub available_spots: i64,
     pub num_time_slots: usize,
+    /// Departures that can be booked now (open and inside the booking window).
+    pub num_bookable_slots: usize,
     pub has_availability: bool,
     pub level: Level,
     pub min_price: Option<i64>,
@@ -229,6 +231,7 @@ impl AvailabilityService<'_> {
                     date,
                     available_spots: available,
                     num_time_slots: slots.len(),
+                    num_bookable_slots: bookable.len(),
                     has_availability: available > 0,
                     level: level(available, capacity),
                     min_price: bookable

@@ -148,6 +148,23 @@ pub struct Config {
           value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub trust_proxy: bool,
 
+    /// Origins (comma-separated, e.g. https://spirittours.com) whose pages may
+    /// call the API from the browser: the embedded booking components. `*`
+    /// allows any origin.
+    #[arg(
+        long,
+        env = "ALLOWED_ORIGINS",
+        value_delimiter = ',',
+        default_value = ""
+    )]
+    pub allowed_origins: Vec<String>,
+
+    /// Fill an empty database with a demo operator (tours, schedules,
+    /// bookings, a waitlist) and print the admin login. Never touches a
+    /// database that already holds tours.
+    #[arg(long, env = "TOURDESK_DEMO")]
+    pub demo: bool,
+
     /// Log lines as human-readable text or JSON.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -180,6 +197,19 @@ impl Config {
             ));
         }
         tourdesk_store::Backend::from_url(&self.database_url).map_err(|e| e.to_string())?;
+        for origin in self.allowed_origins.iter().filter(|o| !o.is_empty()) {
+            let ok = origin == "*"
+                || ((origin.starts_with("https://") || origin.starts_with("http://"))
+                    && !origin
+                        .trim_end_matches('/')
+                        .split_once("//")
+                        .is_some_and(|(_, rest)| rest.contains('/')));
+            if !ok {
+                return Err(format!(
+                    "ALLOWED_ORIGINS: `{origin}` is not an origin like https://example.com"
+                ));
+            }
+        }
         match (&self.admin_email, &self.admin_password) {
             (Some(_), None) => return Err("ADMIN_EMAIL is set but ADMIN_PASSWORD is not".into()),
             (None, Some(_)) => return Err("ADMIN_PASSWORD is set but ADMIN_EMAIL is not".into()),

@@ -5,7 +5,9 @@
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod http;
 pub mod jobs;
 pub mod startup;
 pub mod telemetry;
+pub mod web;

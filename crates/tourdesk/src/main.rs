@@ -132,6 +132,21 @@ async fn check(args: tourdesk::cli::DatabaseArgs) -> anyhow::Result<()> {
 async fn serve(config: Config) -> anyhow::Result<()> {
     telemetry::init(config.log_format);
     let app = Application::build(config.clone()).await?;
+    if config.demo {
+        match tourdesk::demo::seed(app.context(), config.admin_email.as_deref()).await? {
+            Some(login) => {
+                let password = login.password.as_deref().unwrap_or("(your ADMIN_PASSWORD)");
+                println!(
+                    "Demo data created. Admin console: http://{}:{}/admin",
+                    config.bind_addr.ip(),
+                    app.port()
+                );
+                println!("  email:    {}", login.email);
+                println!("  password: {password}");
+            }
+            None => println!("--demo: the database already holds tours; left as it is"),
+        }
+    }
     tracing::info!(
         address = %format!("http://{}:{}", config.bind_addr.ip(), app.port()),
         database = %tourdesk_store_redacted(&config.database_url),

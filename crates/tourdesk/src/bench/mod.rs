@@ -358,7 +358,7 @@ fn print_table(r: &Report) {
         r.ceiling_per_sec
     );
     println!(
-        "{:<8} {:>9} {:>9} {:>8} {:>8} {:>8} {:>10} {:>8} {:>9}  {}",
+        "{:<8} {:>9} {:>9} {:>8} {:>8} {:>8} {:>10} {:>8} {:>9}  statuses",
         "scenario",
         "requests",
         "req/s",
@@ -367,8 +367,7 @@ fn print_table(r: &Report) {
         "p99 ms",
         "app/ceil",
         "RSS MB",
-        "correct",
-        "statuses"
+        "correct"
     );
     for o in &r.scenarios {
         println!(

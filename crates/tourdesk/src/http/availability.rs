@@ -132,6 +132,9 @@ pub struct DayAvailability {
     available_spots: i64,
     /// Departures that day (not cancelled).
     num_time_slots: usize,
+    /// Departures that can be booked now: open and inside the booking
+    /// window. 0 with departures means "not bookable now", not "full".
+    num_bookable_slots: usize,
     has_availability: bool,
     /// high (≥ 50 % free), medium (≥ 20 %), low (> 0) or none.
     level: Level,
@@ -179,6 +182,7 @@ async fn monthly(
                     DayAvailability {
                         available_spots: d.available_spots,
                         num_time_slots: d.num_time_slots,
+                        num_bookable_slots: d.num_bookable_slots,
                         has_availability: d.has_availability,
                         level: d.level,
                         min_price: d.min_price.map(|p| Amount::new(&tour.currency, p)),

@@ -110,8 +110,10 @@ pub fn router(state: AppState) -> Router {
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(middleware::trace_layer())
         .layer(PropagateRequestIdLayer::x_request_id());
+    let cors = cors_layer(&state.config.allowed_origins);
     Router::new()
         .merge(api_routes)
+        .merge(crate::web::router())
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -124,11 +126,48 @@ pub fn router(state: AppState) -> Router {
         ))
         // Outside the limits, so their bare responses get the JSON format too.
         .layer(axum::middleware::map_response(middleware::json_errors))
+        .layer(cors)
         .layer(request_id)
 }
 
-async fn not_found(method: Method, uri: Uri) -> ApiError {
-    ApiError::not_found(format!("no such route: {method} {}", uri.path()))
+async fn not_found(method: Method, uri: Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if method == Method::GET && crate::web::is_ui_path(uri.path()) {
+        return crate::web::html_not_found();
+    }
+    ApiError::not_found(format!("no such route: {method} {}", uri.path())).into_response()
+}
+
+/// Cross-origin access for the embedded components on operators' sites.
+fn cors_layer(origins: &[String]) -> tower_http::cors::CorsLayer {
+    use axum::http::{HeaderName, HeaderValue, header};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let list: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(list)
+    };
+    CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            HeaderName::from_static("x-manage-token"),
+            HeaderName::from_static("idempotency-key"),
+        ])
+        .expose_headers([HeaderName::from_static("x-request-id"), header::RETRY_AFTER])
+        .max_age(Duration::from_secs(600))
 }
 
 async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {

@@ -233,7 +233,7 @@ async fn month_summary_is_live_and_levelled(app: TestApp) {
     let day0 = &r.body["availability"][&key];
     assert_eq!(
         *day0,
-        json!({"available_spots": 10, "num_time_slots": 1, "has_availability": true, "level": "high",
+        json!({"available_spots": 10, "num_time_slots": 1, "num_bookable_slots": 1, "has_availability": true, "level": "high",
                              "min_price": 75.0, "blackout": null})
     );
     assert!(r.text.contains("\"min_price\":75.00"));

@@ -6,6 +6,7 @@ mod helpers;
 mod accounts;
 mod availability;
 mod bookings;
+mod browser;
 mod catalog;
 mod foundation;
 mod waitlist;

@@ -1,0 +1,244 @@
+//! `tourdesk serve --demo`: a living demo operator in an empty database —
+//! Spirit Tours-style tours in Asia/Jerusalem, schedules of several kinds,
+//! a holiday blackout, bookings at different fill levels, and a full
+//! departure with a waitlist — so a person opening the app sees a product.
+
+use chrono::{Datelike, Duration, Utc, Weekday};
+use tourdesk_domain::Role;
+use tourdesk_service::bookings::BookingRequest;
+use tourdesk_service::catalog::{BlackoutInput, ScheduleInput, TourInput};
+use tourdesk_service::waitlist::JoinRequest;
+use tourdesk_service::{Caller, Context};
+use tourdesk_store::tours;
+
+/// The admin login the demo created or kept, to print.
+pub struct DemoLogin {
+    pub email: String,
+    pub password: Option<String>,
+}
+
+fn schedule(
+    tour_id: i64,
+    name: &str,
+    start: &str,
+    recurrence: &str,
+    capacity: i64,
+) -> ScheduleInput {
+    ScheduleInput {
+        tour_id: Some(tour_id),
+        name: Some(name.into()),
+        start_time: start.parse().ok(),
+        recurrence: Some(recurrence.into()),
+        max_capacity: Some(capacity),
+        min_capacity: Some(2),
+        valid_from: Some(Utc::now().date_naive()),
+        ..ScheduleInput::default()
+    }
+}
+
+/// Seeds the demo unless the database already holds tours. Returns the
+/// admin login when it seeded.
+pub async fn seed(ctx: &Context, admin_email: Option<&str>) -> anyhow::Result<Option<DemoLogin>> {
+    let mut conn = ctx.db.read().await?;
+    let existing = tours::count_tours(&mut conn).await?;
+    drop(conn);
+    if existing > 0 {
+        return Ok(None);
+    }
+    let login = match admin_email {
+        Some(email) => DemoLogin {
+            email: email.to_owned(),
+            password: None,
+        },
+        None => {
+            let password = format!(
+                "demo-{}",
+                &tourdesk_service::accounts::new_secret("x")[2..14]
+            );
+            let email = "admin@spirittours.example".to_owned();
+            ctx.accounts()
+                .upsert(&email, &password, "Spirit Tours Admin", Role::Admin)
+                .await?;
+            DemoLogin {
+                email,
+                password: Some(password),
+            }
+        }
+    };
+    let catalog = ctx.catalog();
+    let tour = |name: &str, description: &str, minutes: i64, price: &str| TourInput {
+        name: Some(name.into()),
+        description: Some(description.into()),
+        duration_minutes: Some(minutes),
+        base_price: Some(price.into()),
+        currency: Some("USD".into()),
+        timezone: Some("Asia/Jerusalem".into()),
+        is_active: Some(true),
+    };
+    let old_city = catalog
+        .create_tour(tour(
+            "Jerusalem Old City Tour",
+            "The four quarters, the Western Wall and the Via Dolorosa with a licensed guide.",
+            180,
+            "75.00",
+        ))
+        .await?;
+    let dead_sea = catalog
+        .create_tour(tour(
+            "Dead Sea & Masada",
+            "Sunrise at Masada, then a float in the Dead Sea.",
+            600,
+            "149.00",
+        ))
+        .await?;
+    let galilee = catalog
+        .create_tour(tour(
+            "Galilee & Nazareth",
+            "Capernaum, the Mount of Beatitudes and the old city of Nazareth.",
+            540,
+            "129.00",
+        ))
+        .await?;
+
+    let morning = catalog
+        .create_schedule(schedule(
+            old_city.id(),
+            "Morning walk",
+            "09:00:00",
+            "daily",
+            15,
+        ))
+        .await?;
+    let mut afternoon = schedule(old_city.id(), "Afternoon walk", "14:00:00", "weekly", 12);
+    afternoon.weekdays = [
+        Some(true),
+        Some(false),
+        Some(true),
+        Some(false),
+        Some(true),
+        Some(false),
+        Some(true),
+    ];
+    catalog.create_schedule(afternoon).await?;
+    let mut sea = schedule(dead_sea.id(), "Masada sunrise", "04:30:00", "weekly", 20);
+    sea.weekdays = [
+        Some(false),
+        Some(true),
+        Some(false),
+        Some(true),
+        Some(false),
+        Some(true),
+        Some(false),
+    ];
+    sea.price_override = Some(Some("159.00".into()));
+    catalog.create_schedule(sea).await?;
+    let mut north = schedule(galilee.id(), "Galilee day", "07:30:00", "custom", 18);
+    north.rrule = Some("FREQ=WEEKLY;BYDAY=MO,TH,SU".into());
+    catalog.create_schedule(north).await?;
+    catalog.extend_horizon().await?;
+
+    let today = Utc::now().date_naive();
+    let holiday = (1..60)
+        .map(|d| today + Duration::days(d))
+        .find(|d| d.weekday() == Weekday::Sat && d.day() > 10)
+        .unwrap_or(today + Duration::days(30));
+    catalog
+        .create_blackout(
+            BlackoutInput {
+                tour_id: None,
+                start_date: holiday,
+                end_date: holiday,
+                blackout_type: "holiday".into(),
+                name: "National holiday".into(),
+                description: Some("All tours rest".into()),
+            },
+            false,
+        )
+        .await?;
+
+    // Bookings at different fill levels on the next two weeks of mornings.
+    let guest = Caller::default();
+    let names = [
+        "Maria Garcia",
+        "David Cohen",
+        "Aiko Tanaka",
+        "Liam O'Brien",
+        "Fatima Haddad",
+        "Noah Schmidt",
+        "Sofia Rossi",
+        "Yosef Levi",
+    ];
+    let (_, slots) = ctx
+        .availability()
+        .slots(
+            old_city.id(),
+            today + Duration::days(2),
+            today + Duration::days(16),
+        )
+        .await?;
+    let mornings: Vec<_> = slots
+        .iter()
+        .filter(|s| s.schedule_id == Some(morning.id) && s.is_open())
+        .collect();
+    for (i, slot) in mornings.iter().enumerate() {
+        let target = match i % 5 {
+            0 => slot.max_capacity, // full
+            1 => slot.max_capacity - 2,
+            2 => slot.max_capacity / 2,
+            3 => 3,
+            _ => 0,
+        };
+        let mut booked = 0;
+        let mut n = 0;
+        while booked < target {
+            let adults = (target - booked).min(2 + (n % 3) as i64);
+            let children = i64::from(adults > 2 && n % 2 == 0);
+            let adults = adults - children;
+            let name = names[n % names.len()];
+            let email = format!(
+                "{}@example.com",
+                name.split(' ').next().unwrap_or("guest").to_lowercase()
+            );
+            let req = BookingRequest {
+                tour_id: old_city.id(),
+                booking_slot_id: slot.id,
+                num_adults: adults,
+                num_children: children,
+                num_infants: 0,
+                customer_name: Some(name.into()),
+                customer_email: Some(email),
+                special_requirements: (n % 4 == 0).then(|| "Vegetarian lunch".into()),
+                ..BookingRequest::default()
+            };
+            if ctx.bookings().create(req, &guest, None).await.is_err() {
+                break;
+            }
+            booked += adults + children;
+            n += 1;
+        }
+        if i == 0 {
+            for (k, who) in ["Ruth Ben-David", "Omar Nasser"].iter().enumerate() {
+                let email = format!(
+                    "{}@example.com",
+                    who.split(' ').next().unwrap_or("w").to_lowercase()
+                );
+                ctx.waitlist()
+                    .join(
+                        JoinRequest {
+                            tour_id: old_city.id(),
+                            booking_slot_id: None,
+                            requested_date: slot.slot_date,
+                            num_people: 2 + k as i64,
+                            customer_name: Some((*who).into()),
+                            customer_email: Some(email),
+                            customer_phone: None,
+                            notes: Some("Any time that day".into()),
+                        },
+                        &guest,
+                    )
+                    .await?;
+            }
+        }
+    }
+    Ok(Some(login))
+}

@@ -1,0 +1,583 @@
+//! The web UI in a real headless Chromium (Debian's chromium and
+//! chromedriver, installed by .ci/run when missing). Each test drives the
+//! pages as a person would — clicks and keystrokes — and checks the result
+//! through the API. Screenshots land in target/screenshots/ as artefacts.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use thirtyfour::prelude::*;
+use thirtyfour::{ChromiumLikeCapabilities, Key};
+
+use crate::both_backends;
+use crate::helpers::{Fixture, TestApp};
+
+both_backends!(
+    a_customer_books_through_the_flow,
+    a_full_day_shows_none_and_offers_the_waitlist,
+    keyboard_only_booking,
+    the_manage_page_cancels_and_the_calendar_shows_spots_back,
+    an_admin_creates_a_tour_and_schedule_that_the_calendar_shows,
+    main_pages_render_on_phone_and_desktop,
+);
+
+/// A chromedriver process and one browser session, closed on drop.
+struct Browser {
+    driver: Option<WebDriver>,
+    chromedriver: Child,
+    profile: PathBuf,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.chromedriver.kill();
+        let _ = self.chromedriver.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+fn find_binary(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .flat_map(|d| names.iter().map(move |n| d.join(n)))
+        .find(|p| p.is_file())
+}
+
+impl Browser {
+    /// None (the test is skipped) when Chromium is missing outside CI.
+    async fn start(width: u32, height: u32) -> Option<Browser> {
+        let (Some(driver_bin), Some(chrome_bin)) = (
+            find_binary(&["chromedriver"]),
+            find_binary(&["chromium", "chromium-browser", "google-chrome"]),
+        ) else {
+            if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+                panic!(
+                    "CI=true but chromium/chromedriver are not installed (.ci/run installs them)"
+                );
+            }
+            eprintln!("SKIPPED: chromium and chromedriver are not installed");
+            return None;
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+        let chromedriver = Command::new(driver_bin)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let profile =
+            std::env::temp_dir().join(format!("tourdesk-chrome-{}", rand::random::<u64>()));
+        let mut caps = DesiredCapabilities::chrome();
+        caps.set_binary(&chrome_bin.to_string_lossy())
+            .expect("binary");
+        for arg in [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+            "--disable-sync",
+            "--disable-quic",
+        ] {
+            caps.add_arg(arg).expect("arg");
+        }
+        caps.add_arg(&format!("--user-data-dir={}", profile.display()))
+            .expect("arg");
+        caps.add_arg(&format!("--window-size={width},{height}"))
+            .expect("arg");
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let driver = loop {
+            match WebDriver::new(&url, caps.clone()).await {
+                Ok(d) => break d,
+                Err(e) if Instant::now() > deadline => {
+                    panic!("cannot start a Chromium session: {e}")
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        };
+        Some(Browser {
+            driver: Some(driver),
+            chromedriver,
+            profile,
+        })
+    }
+
+    fn d(&self) -> &WebDriver {
+        self.driver.as_ref().expect("session")
+    }
+
+    async fn quit(mut self) {
+        if let Some(d) = self.driver.take() {
+            let _ = d.quit().await;
+        }
+    }
+
+    async fn goto(&self, url: &str) {
+        self.d().goto(url).await.expect("navigate");
+    }
+
+    /// Runs JS with `deep(path)` available: "a >>> b" crosses a shadow root.
+    async fn js(&self, body: &str, args: Vec<Value>) -> thirtyfour::session::scriptret::ScriptRet {
+        let script = format!(
+            "const deep = (p) => {{ let n = document; for (const part of p.split(' >>> ')) {{ if (!n) return null; \
+             n = (n.shadowRoot || n).querySelector(part); }} return n; }}; \
+             const active = () => {{ let a = document.activeElement; while (a && a.shadowRoot && a.shadowRoot.activeElement) a = a.shadowRoot.activeElement; return a; }}; {body}"
+        );
+        self.d().execute(script, args).await.expect("script")
+    }
+
+    /// Waits until the element at `path` exists, and returns it.
+    async fn wait(&self, path: &str) -> WebElement {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let r = self
+                .js("return deep(arguments[0]);", vec![json!(path)])
+                .await;
+            if !r.json().is_null() {
+                return r.element().expect("element");
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {path}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until the text at `path` contains `needle`; returns the text.
+    async fn wait_text(&self, path: &str, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let r = self
+                .js(
+                    "const n = deep(arguments[0]); return n ? n.textContent : null;",
+                    vec![json!(path)],
+                )
+                .await;
+            let text = r.json().as_str().unwrap_or("").to_owned();
+            if text.contains(needle) {
+                return text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for `{needle}` in {path}; it says `{text}`"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn click(&self, path: &str) {
+        let el = self.wait(path).await;
+        el.scroll_into_view().await.ok();
+        el.click()
+            .await
+            .unwrap_or_else(|e| panic!("click {path}: {e}"));
+    }
+
+    async fn type_into(&self, path: &str, text: &str) {
+        let el = self.wait(path).await;
+        el.clear().await.ok();
+        el.send_keys(text).await.expect("type");
+    }
+
+    async fn keys(&self, key: Key) {
+        self.d()
+            .action_chain()
+            .send_keys(key)
+            .perform()
+            .await
+            .expect("keys");
+    }
+
+    async fn type_keys(&self, text: &str) {
+        self.d()
+            .action_chain()
+            .send_keys(text)
+            .perform()
+            .await
+            .expect("keys");
+    }
+
+    /// A description of the focused element, across shadow roots.
+    async fn focused(&self) -> String {
+        let r = self
+            .js(
+                "const a = active(); return a ? a.outerHTML.slice(0, 200) : '';",
+                vec![],
+            )
+            .await;
+        r.json().as_str().unwrap_or("").to_owned()
+    }
+
+    /// Presses Tab until the focused element's HTML contains `needle`.
+    async fn tab_to(&self, needle: &str) {
+        for _ in 0..60 {
+            if self.focused().await.contains(needle) {
+                return;
+            }
+            self.keys(Key::Tab).await;
+        }
+        panic!(
+            "Tab never reached `{needle}`; focus is on {}",
+            self.focused().await
+        );
+    }
+
+    async fn screenshot(&self, name: &str, backend: tourdesk_store::Backend) {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
+        std::fs::create_dir_all(&dir).ok();
+        let file = dir.join(format!("{name}-{backend:?}.png").to_lowercase());
+        self.d().screenshot(&file).await.expect("screenshot");
+    }
+}
+
+const FLOW: &str = "booking-flow";
+const CAL: &str = "booking-flow >>> booking-calendar";
+
+/// Opens the tour page and shows the month of `date` in its calendar.
+async fn open_calendar_at(b: &Browser, app: &TestApp, tour: i64, date: &str) {
+    b.goto(&app.url(&format!("/tours/{tour}"))).await;
+    b.wait(&format!("{CAL} >>> table")).await;
+    for _ in 0..3 {
+        let found = b
+            .js(
+                "return !!deep(arguments[0]);",
+                vec![json!(format!("{CAL} >>> td[data-date='{date}']"))],
+            )
+            .await;
+        if found.json() == &json!(true) {
+            return;
+        }
+        b.click(&format!("{CAL} >>> [data-nav='1']")).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    panic!("{date} never appeared in the calendar");
+}
+
+async fn a_customer_books_through_the_flow(app: TestApp) {
+    let Some(b) = Browser::start(1280, 1000).await else {
+        return;
+    };
+    let f: Fixture = app.fixture(10).await;
+    open_calendar_at(&b, &app, f.tour, &f.dates[0]).await;
+    b.click(&format!("{CAL} >>> td[data-date='{}']", f.dates[0]))
+        .await;
+    b.wait_text(&format!("{CAL} >>> .slots"), "10 spots left")
+        .await;
+    b.screenshot("flow-1-date", app.backend).await;
+    b.click(&format!("{CAL} >>> .slot[data-slot='{}']", f.slots[0]))
+        .await;
+    b.click(&format!("{FLOW} >>> [data-act='next']")).await;
+    // Party: 2 adults (default) + 1 child, priced by the server.
+    b.click(&format!("{FLOW} >>> [data-inc='children']")).await;
+    b.wait_text(&format!("{FLOW} >>> [data-total]"), "222.75")
+        .await;
+    b.screenshot("flow-2-party", app.backend).await;
+    b.click(&format!("{FLOW} >>> [data-act='next']")).await;
+    // Inline validation: an invalid email is refused before review.
+    b.type_into(&format!("{FLOW} >>> #c-name"), "Ada Lovelace")
+        .await;
+    b.type_into(&format!("{FLOW} >>> #c-email"), "not-an-email")
+        .await;
+    b.click(&format!(
+        "{FLOW} >>> [data-form='contact'] button[type='submit']"
+    ))
+    .await;
+    b.wait_text(&format!("{FLOW} >>> #e-email"), "valid email")
+        .await;
+    b.type_into(&format!("{FLOW} >>> #c-email"), "ada@example.com")
+        .await;
+    b.click(&format!(
+        "{FLOW} >>> [data-form='contact'] button[type='submit']"
+    ))
+    .await;
+    b.wait_text(&format!("{FLOW} >>> dd[data-total]"), "222.75")
+        .await;
+    b.screenshot("flow-4-review", app.backend).await;
+    // Back and forward keep what was entered.
+    b.click(&format!("{FLOW} >>> [data-act='back']")).await;
+    let name = b
+        .js(
+            "return deep(arguments[0]).value;",
+            vec![json!(format!("{FLOW} >>> #c-name"))],
+        )
+        .await;
+    assert_eq!(name.json(), "Ada Lovelace");
+    b.click(&format!(
+        "{FLOW} >>> [data-form='contact'] button[type='submit']"
+    ))
+    .await;
+    b.click(&format!("{FLOW} >>> [data-act='confirm']")).await;
+    let reference = b
+        .wait_text(&format!("{FLOW} >>> [data-reference]"), "ST-")
+        .await;
+    b.screenshot("flow-5-done", app.backend).await;
+    let r = app
+        .get(&format!(
+            "/api/calendar/bookings/reference/{}?email=ada@example.com",
+            reference.trim()
+        ))
+        .await;
+    r.assert_status(200);
+    assert!(r.text.contains("\"total_amount\":222.75"), "{}", r.text);
+    assert_eq!(r.body["num_children"], 1);
+    assert_eq!(r.body["customer_name"], "Ada Lovelace");
+    b.quit().await;
+}
+
+async fn a_full_day_shows_none_and_offers_the_waitlist(app: TestApp) {
+    let Some(b) = Browser::start(1280, 1100).await else {
+        return;
+    };
+    let f = app.fixture(2).await;
+    app.book(f.tour, f.slots[0], 2, 0, 0)
+        .await
+        .assert_status(201);
+    open_calendar_at(&b, &app, f.tour, &f.dates[0]).await;
+    let cell = format!("{CAL} >>> td[data-date='{}']", f.dates[0]);
+    let class = b
+        .js("return deep(arguments[0]).className;", vec![json!(cell)])
+        .await;
+    assert_eq!(class.json(), "none");
+    b.wait_text(&cell, "Full").await;
+    b.click(&cell).await;
+    b.click(&format!("{FLOW} >>> [data-act='waitlist-open']"))
+        .await;
+    b.type_into(&format!("{FLOW} >>> #w-people"), "2").await;
+    b.type_into(&format!("{FLOW} >>> #w-name"), "Wendy Wait")
+        .await;
+    b.type_into(&format!("{FLOW} >>> #w-email"), "wendy@example.com")
+        .await;
+    b.screenshot("waitlist-form", app.backend).await;
+    b.click(&format!(
+        "{FLOW} >>> [data-form='waitlist'] button[type='submit']"
+    ))
+    .await;
+    b.wait_text(&format!("{FLOW} >>> .waitlist"), "You are on the waitlist")
+        .await;
+    let list = app
+        .get_as(
+            &f.admin,
+            &format!("/api/calendar/admin/waitlist?tour_id={}", f.tour),
+        )
+        .await;
+    assert_eq!(list.body[0]["customer_email"], "wendy@example.com");
+    assert_eq!(list.body[0]["num_people"], 2);
+    b.quit().await;
+}
+
+async fn keyboard_only_booking(app: TestApp) {
+    let Some(b) = Browser::start(1280, 1000).await else {
+        return;
+    };
+    let f = app.fixture(10).await;
+    open_calendar_at(&b, &app, f.tour, &f.dates[1]).await;
+    // Into the grid with Tab, then arrows to the day, Enter to choose it.
+    b.tab_to("role=\"gridcell\"").await;
+    for _ in 0..45 {
+        if b.focused()
+            .await
+            .contains(&format!("data-date=\"{}\"", f.dates[1]))
+        {
+            break;
+        }
+        b.keys(Key::Right).await;
+    }
+    assert!(
+        b.focused().await.contains(&f.dates[1]),
+        "arrows reach the day"
+    );
+    b.keys(Key::Enter).await;
+    b.wait(&format!("{CAL} >>> .slot[data-slot='{}']", f.slots[1]))
+        .await;
+    b.tab_to(&format!("data-slot=\"{}\"", f.slots[1])).await;
+    b.keys(Key::Enter).await;
+    b.tab_to("data-act=\"next\"").await;
+    b.keys(Key::Enter).await;
+    b.wait_text(&format!("{FLOW} >>> [data-total]"), "165.00")
+        .await; // 2 adults: 150 + 10 %
+    b.tab_to("data-act=\"next\"").await;
+    b.keys(Key::Enter).await;
+    b.tab_to("id=\"c-name\"").await;
+    b.type_keys("Kim Keys").await;
+    b.keys(Key::Tab).await;
+    b.type_keys("kim@example.com").await;
+    b.tab_to("type=\"submit\"").await;
+    b.keys(Key::Enter).await;
+    b.tab_to("data-act=\"confirm\"").await;
+    b.keys(Key::Enter).await;
+    let reference = b
+        .wait_text(&format!("{FLOW} >>> [data-reference]"), "ST-")
+        .await;
+    let r = app
+        .get(&format!(
+            "/api/calendar/bookings/reference/{}?email=kim@example.com",
+            reference.trim()
+        ))
+        .await;
+    r.assert_status(200);
+    assert_eq!(r.body["booking_slot_id"], f.slots[1]);
+    b.quit().await;
+}
+
+async fn the_manage_page_cancels_and_the_calendar_shows_spots_back(app: TestApp) {
+    let Some(b) = Browser::start(1280, 1400).await else {
+        return;
+    };
+    let f = app.fixture(10).await;
+    let r = app.book(f.tour, f.slots[0], 3, 0, 0).await;
+    let reference = r.body["booking_reference"]
+        .as_str()
+        .expect("ref")
+        .to_owned();
+    b.goto(&app.url("/manage")).await;
+    b.type_into("#reference", &reference).await;
+    b.type_into("#email", "GUEST@example.com").await;
+    b.click("#lookup button[type='submit']").await;
+    b.wait_text("[data-reference]", &reference).await;
+    b.screenshot("manage", app.backend).await;
+    b.type_into("#reason", "Flight moved").await;
+    b.click("#cancel button[type='submit']").await;
+    b.d()
+        .accept_alert()
+        .await
+        .expect("confirm the cancellation");
+    b.wait_text("#booking", "Your booking is cancelled").await;
+    let booking = app
+        .get_as(
+            &f.admin,
+            &format!("/api/calendar/bookings/{}", r.body["id"]),
+        )
+        .await;
+    assert_eq!(booking.body["status"], "cancelled");
+    assert_eq!(booking.body["cancellation_reason"], "Flight moved");
+    open_calendar_at(&b, &app, f.tour, &f.dates[0]).await;
+    b.click(&format!("{CAL} >>> td[data-date='{}']", f.dates[0]))
+        .await;
+    b.wait_text(
+        &format!("{CAL} >>> .slot[data-slot='{}']", f.slots[0]),
+        "10 spots left",
+    )
+    .await;
+    b.quit().await;
+}
+
+async fn an_admin_creates_a_tour_and_schedule_that_the_calendar_shows(app: TestApp) {
+    let Some(b) = Browser::start(1280, 1400).await else {
+        return;
+    };
+    app.ctx
+        .accounts()
+        .ensure_admin("boss@example.com", "admin password 123", "Boss")
+        .await
+        .expect("admin");
+    b.goto(&app.url("/admin")).await;
+    b.type_into("#email", "boss@example.com").await;
+    b.type_into("#password", "admin password 123").await;
+    b.click("#login button[type='submit']").await;
+    b.click("[data-tab='tours']").await;
+    b.type_into("[data-tour-form] input[name='name']", "Bethlehem Evening")
+        .await;
+    b.type_into("[data-tour-form] input[name='duration_minutes']", "120")
+        .await;
+    b.type_into("[data-tour-form] input[name='base_price']", "60")
+        .await;
+    b.click("[data-tour-form] button[type='submit']").await;
+    b.wait_text("#flash", "created").await;
+    let tours = app.get("/api/calendar/tours").await;
+    let tour = tours
+        .body
+        .as_array()
+        .and_then(|a| a.iter().find(|t| t["name"] == "Bethlehem Evening"))
+        .cloned()
+        .expect("tour via API");
+    let tour_id = tour["id"].as_i64().expect("id");
+    b.click("[data-tab='schedules']").await;
+    b.wait("#s-form").await;
+    b.type_into("#s-form input[name='name']", "Evenings").await;
+    // Every weekday, weekly.
+    for day in [
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+    ] {
+        b.click(&format!("#s-form input[name='{day}']")).await;
+    }
+    b.click("#s-form button[type='submit']").await;
+    b.wait_text("#flash", "created").await;
+    b.click("[data-schedule] [data-act='generate']").await;
+    b.wait_text("[data-schedule] [data-out]", "Created").await;
+    b.screenshot("admin-schedules", app.backend).await;
+    let slots = app
+        .get(&format!(
+            "/api/calendar/tours/{tour_id}/slots?start_date={}&end_date={}",
+            crate::helpers::day(0),
+            crate::helpers::day(30)
+        ))
+        .await;
+    assert!(
+        slots.body.as_array().is_some_and(|s| s.len() >= 28),
+        "generated: {}",
+        slots.text
+    );
+    let open_day = crate::helpers::day(3);
+    open_calendar_at(&b, &app, tour_id, &open_day).await;
+    b.wait_text(
+        &format!("{CAL} >>> td[data-date='{open_day}']"),
+        "Many spots",
+    )
+    .await;
+    b.screenshot("admin-new-tour-calendar", app.backend).await;
+    b.quit().await;
+}
+
+async fn main_pages_render_on_phone_and_desktop(app: TestApp) {
+    let f = app.fixture(6).await;
+    for (w, h, label) in [(390, 900, "phone"), (1280, 900, "desktop")] {
+        let Some(b) = Browser::start(w, h).await else {
+            return;
+        };
+        b.goto(&app.url("/")).await;
+        b.wait_text("#tours", "Next available").await;
+        b.screenshot(&format!("home-{label}"), app.backend).await;
+        // No horizontal scrolling at 390 px.
+        let overflow = b
+            .js(
+                "return document.documentElement.scrollWidth > window.innerWidth + 1;",
+                vec![],
+            )
+            .await;
+        assert_eq!(overflow.json(), false, "horizontal overflow on {label}");
+        open_calendar_at(&b, &app, f.tour, &f.dates[0]).await;
+        b.screenshot(&format!("tour-{label}"), app.backend).await;
+        let overflow = b
+            .js(
+                "return document.documentElement.scrollWidth > window.innerWidth + 1;",
+                vec![],
+            )
+            .await;
+        assert_eq!(
+            overflow.json(),
+            false,
+            "horizontal overflow on the tour page ({label})"
+        );
+        b.goto(&app.url("/account")).await;
+        b.wait("#login").await;
+        b.screenshot(&format!("account-{label}"), app.backend).await;
+        b.goto(&app.url("/admin")).await;
+        b.wait("#login").await;
+        // Every input on these pages has a label.
+        let unlabelled = b.js("return [...document.querySelectorAll('input')].filter(i => !(i.labels && i.labels.length) && !i.getAttribute('aria-label')).length;", vec![]).await;
+        assert_eq!(unlabelled.json(), 0, "unlabelled inputs on admin login");
+        b.quit().await;
+    }
+}

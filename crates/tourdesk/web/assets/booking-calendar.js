@@ -1,0 +1,273 @@
+// <booking-calendar tour-id min-date max-date initial-date>
+// A month grid coloured by availability (with a text cue, not colour alone),
+// keyboard navigable per the ARIA grid pattern, with the chosen day's
+// departures below. Events: `date-select` {date, slots}, `slot-select` {slot}.
+import { api, problem, money, parseDate, isoDate, formatDate, formatTime } from './api.js';
+
+const LEVEL_TEXT = { high: 'Many spots', medium: 'Some spots', low: 'Few spots', none: 'Full' };
+
+const STYLE = `
+:host { display: block; font-family: inherit; color: #1d2433; --c-high: #d6f5df; --c-high-ink: #14532d;
+  --c-medium: #fff1c2; --c-medium-ink: #6b4500; --c-low: #ffdcd0; --c-low-ink: #8a2a00; --c-none: #eceef2; --c-none-ink: #4b5567; }
+.head { display: flex; align-items: center; justify-content: space-between; gap: .5rem; margin-bottom: .5rem; }
+.head h3 { margin: 0; font-size: 1.1rem; }
+button { font: inherit; }
+.nav { min-width: 44px; min-height: 44px; border: 1px solid #8a94a6; background: #fff; border-radius: 8px; cursor: pointer; color: #1d2433; }
+.nav:disabled { opacity: .4; cursor: not-allowed; }
+table { width: 100%; border-collapse: separate; border-spacing: 3px; table-layout: fixed; }
+th { font-size: .75rem; color: #4b5567; font-weight: 600; padding: .2rem 0; }
+td { height: 3.6rem; border-radius: 8px; text-align: center; vertical-align: middle; cursor: pointer; border: 2px solid transparent;
+  background: #fff; padding: 0 .1rem; user-select: none; }
+td .n { display: block; font-weight: 700; }
+td .cue { display: block; font-size: .62rem; line-height: 1.1; min-height: .7rem; }
+td.out { visibility: hidden; }
+td.high { background: var(--c-high); color: var(--c-high-ink); }
+td.medium { background: var(--c-medium); color: var(--c-medium-ink); }
+td.low { background: var(--c-low); color: var(--c-low-ink); }
+td.none { background: var(--c-none); color: var(--c-none-ink); }
+td[aria-disabled="true"] { cursor: default; color: #6b7280; background: #f7f8fa; }
+td[aria-disabled="true"].none { background: var(--c-none); color: var(--c-none-ink); }
+td[aria-selected="true"] { border-color: #0b5cad; box-shadow: inset 0 0 0 2px #0b5cad; }
+td:focus-visible { outline: none; box-shadow: 0 0 0 3px #ffbf47; }
+.legend { display: flex; gap: .75rem; flex-wrap: wrap; font-size: .8rem; margin: .5rem 0; padding: 0; list-style: none; }
+.legend span { display: inline-block; width: .9rem; height: .9rem; border-radius: 3px; vertical-align: -2px; margin-right: .3rem; border: 1px solid #c4cad4; }
+.slots { margin-top: .75rem; min-height: 4rem; }
+.slots h4 { margin: .25rem 0 .5rem; font-size: 1rem; }
+.slot { display: flex; justify-content: space-between; align-items: center; gap: .5rem; width: 100%; text-align: left;
+  padding: .6rem .8rem; margin: .3rem 0; border: 1px solid #c4cad4; border-radius: 8px; background: #fff; cursor: pointer; min-height: 44px; color: #1d2433; }
+.slot[aria-pressed="true"] { border-color: #0b5cad; box-shadow: inset 0 0 0 2px #0b5cad; }
+.slot:disabled { cursor: not-allowed; opacity: .6; }
+.slot:focus-visible { outline: none; box-shadow: 0 0 0 3px #ffbf47; }
+.busy { opacity: .55; }
+.msg { color: #4b5567; }
+.error { color: #b42318; font-weight: 600; }
+.sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
+`;
+
+class BookingCalendar extends HTMLElement {
+  static observedAttributes = ['tour-id', 'min-date', 'max-date', 'initial-date'];
+
+  constructor() {
+    super();
+    this.attachShadow({ mode: 'open' });
+    this.month = null; // Date of the first of the shown month
+    this.days = {}; // monthly endpoint's availability
+    this.currency = 'USD';
+    this.focused = null; // iso date with the roving tabindex
+    this.selected = null;
+    this.selectedSlot = null;
+    this.slots = [];
+    this.loading = false;
+  }
+
+  connectedCallback() {
+    const start = this.getAttribute('initial-date') || this.getAttribute('min-date') || isoDate(new Date());
+    const d = parseDate(start);
+    this.month = new Date(d.getFullYear(), d.getMonth(), 1);
+    this.focused = isoDate(d);
+    this.render();
+    this.load();
+  }
+
+  attributeChangedCallback(name, old, value) {
+    if (old !== value && this.isConnected && name === 'tour-id') this.load();
+  }
+
+  get tourId() { return this.getAttribute('tour-id'); }
+  get minDate() { return this.getAttribute('min-date') || isoDate(new Date()); }
+  get maxDate() { return this.getAttribute('max-date'); }
+
+  /** Reloads the month and the selected day (e.g. after a slot filled up). */
+  async refresh() {
+    await this.load();
+    if (this.selected) await this.loadDay(this.selected, false);
+  }
+
+  async load() {
+    if (!this.tourId || !this.month) return;
+    this.loading = true;
+    this.render();
+    const y = this.month.getFullYear(), m = this.month.getMonth() + 1;
+    const r = await api(`/api/calendar/tours/${this.tourId}/monthly?year=${y}&month=${m}`);
+    this.loading = false;
+    if (r.ok) {
+      this.days = r.data.availability || {};
+      this.currency = r.data.currency || 'USD';
+      this.error = null;
+    } else {
+      this.days = {};
+      this.error = problem(r);
+    }
+    this.render();
+  }
+
+  dayState(iso) {
+    const info = this.days[iso];
+    if (iso < this.minDate) return { disabled: true, cue: '', why: 'past' };
+    if (this.maxDate && iso > this.maxDate) return { disabled: true, cue: '', why: 'not yet open' };
+    if (!info) return { disabled: true, cue: '', why: 'no departures' };
+    if (info.blackout) return { disabled: true, cue: 'Closed', level: 'none', why: `closed: ${info.blackout}` };
+    if (!info.num_bookable_slots) return { disabled: true, cue: 'Closed', level: 'none', why: 'not open for booking' };
+    if (!info.has_availability) return { disabled: false, cue: 'Full', level: 'none', why: 'fully booked' };
+    return { disabled: false, cue: LEVEL_TEXT[info.level] || '', level: info.level, why: LEVEL_TEXT[info.level]?.toLowerCase() + ' left' };
+  }
+
+  cells() {
+    const first = this.month;
+    const lead = (first.getDay() + 6) % 7; // Monday first
+    const out = [];
+    for (let i = 0; i < 42; i++) {
+      const d = new Date(first.getFullYear(), first.getMonth(), 1 - lead + i);
+      out.push({ d, iso: isoDate(d), inMonth: d.getMonth() === first.getMonth() });
+    }
+    return out;
+  }
+
+  render() {
+    if (!this.month) return;
+    const title = this.month.toLocaleDateString(undefined, { month: 'long', year: 'numeric' });
+    const minMonth = parseDate(this.minDate);
+    const prevDisabled = this.month <= new Date(minMonth.getFullYear(), minMonth.getMonth(), 1);
+    const maxMonth = this.maxDate ? parseDate(this.maxDate) : null;
+    const nextDisabled = maxMonth && this.month >= new Date(maxMonth.getFullYear(), maxMonth.getMonth(), 1);
+    const weekdays = [];
+    for (let i = 0; i < 7; i++) {
+      const d = new Date(2024, 0, 1 + i); // a Monday
+      weekdays.push(`<th scope="col" abbr="${d.toLocaleDateString(undefined, { weekday: 'long' })}">${d.toLocaleDateString(undefined, { weekday: 'short' })}</th>`);
+    }
+    const cells = this.cells();
+    if (!cells.some((c) => c.iso === this.focused && c.inMonth)) {
+      const firstOpen = cells.find((c) => c.inMonth && !this.dayState(c.iso).disabled);
+      this.focused = (firstOpen || cells.find((c) => c.inMonth)).iso;
+    }
+    let rows = '';
+    for (let r = 0; r < 6; r++) {
+      rows += '<tr>';
+      for (let c = 0; c < 7; c++) {
+        const cell = cells[r * 7 + c];
+        if (!cell.inMonth) { rows += '<td class="out" aria-hidden="true"></td>'; continue; }
+        const st = this.dayState(cell.iso);
+        const label = `${formatDate(cell.iso, { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric' })}, ${st.why}`;
+        rows += `<td role="gridcell" data-date="${cell.iso}" class="${st.level || ''}" tabindex="${cell.iso === this.focused ? 0 : -1}"
+          aria-label="${label}" aria-selected="${cell.iso === this.selected}" ${st.disabled ? 'aria-disabled="true"' : ''}>
+          <span class="n" aria-hidden="true">${cell.d.getDate()}</span><span class="cue" aria-hidden="true">${st.cue}</span></td>`;
+      }
+      rows += '</tr>';
+    }
+    const legend = ['high', 'medium', 'low', 'none'].map((l) =>
+      `<li><span style="background: var(--c-${l})"></span>${LEVEL_TEXT[l]}</li>`).join('');
+    this.shadowRoot.innerHTML = `<style>${STYLE}</style>
+      <div class="head">
+        <button class="nav" part="nav" data-nav="-1" aria-label="Previous month" ${prevDisabled ? 'disabled' : ''}>‹</button>
+        <h3 id="title" aria-live="polite">${title}</h3>
+        <button class="nav" part="nav" data-nav="1" aria-label="Next month" ${nextDisabled ? 'disabled' : ''}>›</button>
+      </div>
+      <table role="grid" aria-labelledby="title" aria-busy="${this.loading}" class="${this.loading ? 'busy' : ''}">
+        <thead><tr>${weekdays.join('')}</tr></thead><tbody>${rows}</tbody></table>
+      <ul class="legend" aria-label="Legend">${legend}</ul>
+      ${this.error ? `<p class="error" role="alert">${this.error}</p>` : ''}
+      <div class="slots" aria-live="polite">${this.renderSlots()}</div>`;
+    this.wire();
+  }
+
+  renderSlots() {
+    if (!this.selected) return '<p class="msg">Choose a date to see its departures.</p>';
+    const head = `<h4>${formatDate(this.selected, { weekday: 'long', day: 'numeric', month: 'long' })}</h4>`;
+    if (this.slotsLoading) return head + '<p class="msg">Loading departures…</p>';
+    const open = this.slots.filter((s) => !s.is_cancelled && s.is_available);
+    if (!open.length) return head + '<p class="msg">No departures this day.</p>';
+    return head + open.map((s) => {
+      const full = s.available_spots <= 0;
+      const spots = full ? 'Full' : `${s.available_spots} spot${s.available_spots === 1 ? '' : 's'} left`;
+      return `<button class="slot" data-slot="${s.id}" aria-pressed="${this.selectedSlot?.id === s.id}" ${full ? 'disabled' : ''}
+        aria-label="${formatTime(s.start_time)} to ${formatTime(s.end_time)}, ${spots}, ${money(s.price_per_person, s.currency)} per person">
+        <strong>${formatTime(s.start_time)}–${formatTime(s.end_time)}</strong><span>${spots}</span><span>${money(s.price_per_person, s.currency)}</span></button>`;
+    }).join('');
+  }
+
+  wire() {
+    const root = this.shadowRoot;
+    root.querySelectorAll('[data-nav]').forEach((b) => b.addEventListener('click', () => this.shiftMonth(Number(b.dataset.nav))));
+    const grid = root.querySelector('table');
+    grid.addEventListener('click', (e) => {
+      const td = e.target.closest('td[data-date]');
+      if (td) this.choose(td.dataset.date);
+    });
+    grid.addEventListener('keydown', (e) => this.onKey(e));
+    root.querySelectorAll('[data-slot]').forEach((b) => b.addEventListener('click', () => {
+      this.selectedSlot = this.slots.find((s) => String(s.id) === b.dataset.slot);
+      root.querySelector('.slots').innerHTML = this.renderSlots();
+      this.wire();
+      root.querySelector(`[data-slot="${b.dataset.slot}"]`)?.focus();
+      this.dispatchEvent(new CustomEvent('slot-select', { detail: { slot: this.selectedSlot, date: this.selected }, bubbles: true, composed: true }));
+    }));
+  }
+
+  async shiftMonth(delta, focusIso) {
+    this.month = new Date(this.month.getFullYear(), this.month.getMonth() + delta, 1);
+    if (focusIso) this.focused = focusIso;
+    await this.load();
+    this.focusCell();
+  }
+
+  focusCell() {
+    this.shadowRoot.querySelector(`td[data-date="${this.focused}"]`)?.focus();
+  }
+
+  onKey(e) {
+    const td = e.target.closest('td[data-date]');
+    if (!td) return;
+    const d = parseDate(td.dataset.date);
+    let next = null;
+    switch (e.key) {
+      case 'ArrowLeft': next = new Date(d.getFullYear(), d.getMonth(), d.getDate() - 1); break;
+      case 'ArrowRight': next = new Date(d.getFullYear(), d.getMonth(), d.getDate() + 1); break;
+      case 'ArrowUp': next = new Date(d.getFullYear(), d.getMonth(), d.getDate() - 7); break;
+      case 'ArrowDown': next = new Date(d.getFullYear(), d.getMonth(), d.getDate() + 7); break;
+      case 'Home': next = new Date(d.getFullYear(), d.getMonth(), d.getDate() - ((d.getDay() + 6) % 7)); break;
+      case 'End': next = new Date(d.getFullYear(), d.getMonth(), d.getDate() + (6 - ((d.getDay() + 6) % 7))); break;
+      case 'PageUp': next = new Date(d.getFullYear(), d.getMonth() - 1, Math.min(d.getDate(), 28)); break;
+      case 'PageDown': next = new Date(d.getFullYear(), d.getMonth() + 1, Math.min(d.getDate(), 28)); break;
+      case 'Enter': case ' ': e.preventDefault(); this.choose(td.dataset.date); return;
+      default: return;
+    }
+    e.preventDefault();
+    const iso = isoDate(next);
+    if (next.getMonth() !== this.month.getMonth() || next.getFullYear() !== this.month.getFullYear()) {
+      const delta = (next.getFullYear() - this.month.getFullYear()) * 12 + next.getMonth() - this.month.getMonth();
+      this.shiftMonth(delta, iso);
+    } else {
+      this.shadowRoot.querySelectorAll('td[data-date]').forEach((c) => c.setAttribute('tabindex', c.dataset.date === iso ? '0' : '-1'));
+      this.focused = iso;
+      this.focusCell();
+    }
+  }
+
+  async choose(iso) {
+    const st = this.dayState(iso);
+    if (st.disabled) return;
+    this.selected = iso;
+    this.focused = iso;
+    this.selectedSlot = null;
+    this.render();
+    this.focusCell();
+    await this.loadDay(iso, true);
+  }
+
+  async loadDay(iso, announce) {
+    this.slotsLoading = true;
+    this.shadowRoot.querySelector('.slots').innerHTML = this.renderSlots();
+    const r = await api(`/api/calendar/tours/${this.tourId}/slots?start_date=${iso}&end_date=${iso}`);
+    this.slotsLoading = false;
+    this.slots = r.ok ? r.data : [];
+    if (this.selectedSlot) this.selectedSlot = this.slots.find((s) => s.id === this.selectedSlot.id && s.available_spots > 0) || null;
+    this.shadowRoot.querySelector('.slots').innerHTML = this.renderSlots();
+    this.wire();
+    if (announce) {
+      this.dispatchEvent(new CustomEvent('date-select', { detail: { date: iso, slots: this.slots }, bubbles: true, composed: true }));
+    }
+  }
+}
+
+if (!customElements.get('booking-calendar')) customElements.define('booking-calendar', BookingCalendar);
+export { BookingCalendar };

@@ -1,0 +1,385 @@
+// <booking-flow tour-id>
+// The spec's five steps: date & time, party size (priced by the server),
+// customer information, review, confirmation. Back and forward keep what was
+// entered. A full day offers the waitlist; a slot that filled up meanwhile
+// returns to time selection with fresh availability.
+// Emits `booking-complete` {reference}.
+import { api, apiUrl, auth, problem, money, formatDate, formatTime, escapeHtml } from './api.js';
+import './booking-calendar.js';
+
+const STEPS = ['Date & time', 'Party', 'Your details', 'Review', 'Done'];
+
+const STYLE = `
+:host { display: block; color: #1d2433; font-family: inherit; }
+.steps { display: flex; gap: .25rem; list-style: none; padding: 0; margin: 0 0 1rem; flex-wrap: wrap; counter-reset: s; }
+.steps li { flex: 1 1 6rem; font-size: .85rem; padding: .4rem .5rem; border-bottom: 3px solid #d5dae3; color: #4b5567; }
+.steps li[aria-current="step"] { border-color: #0b5cad; color: #1d2433; font-weight: 700; }
+.steps li.done { border-color: #7fa9d6; }
+h2 { font-size: 1.25rem; margin: .2rem 0 .8rem; }
+h2:focus { outline: none; }
+label { display: block; font-weight: 600; margin: .7rem 0 .25rem; }
+.hint { font-weight: 400; color: #4b5567; font-size: .85rem; }
+input, textarea { font: inherit; padding: .5rem; border: 1px solid #8a94a6; border-radius: 6px; width: 100%; max-width: 26rem; min-height: 44px; color: #1d2433; background: #fff; box-sizing: border-box; }
+input[aria-invalid="true"] { border-color: #b42318; }
+input:focus-visible, textarea:focus-visible, button:focus-visible { outline: none; box-shadow: 0 0 0 3px #ffbf47; }
+.counter { display: flex; align-items: center; gap: .4rem; }
+.counter input { width: 5rem; text-align: center; }
+.counter button { width: 44px; height: 44px; font-size: 1.2rem; border: 1px solid #8a94a6; background: #fff; border-radius: 8px; cursor: pointer; color: #1d2433; }
+.actions { display: flex; gap: .6rem; margin-top: 1.2rem; flex-wrap: wrap; }
+.btn { font: inherit; font-weight: 600; border-radius: 8px; padding: .55rem 1.1rem; min-height: 44px; cursor: pointer; border: 1px solid #0b5cad; background: #0b5cad; color: #fff; }
+.btn.secondary { background: #fff; color: #0b5cad; }
+.btn:disabled { opacity: .5; cursor: not-allowed; }
+.field-error { color: #b42318; font-size: .9rem; margin: .2rem 0 0; min-height: 1.1rem; }
+.error { color: #b42318; font-weight: 600; }
+.ok { color: #1b6e3a; font-weight: 600; }
+.price { border: 1px solid #d5dae3; border-radius: 8px; padding: .6rem .8rem; max-width: 26rem; margin-top: 1rem; min-height: 7.5rem; }
+.price table { width: 100%; border-collapse: collapse; }
+.price td { padding: .15rem 0; } .price td:last-child { text-align: right; }
+.price tr.total td { border-top: 1px solid #d5dae3; font-weight: 700; padding-top: .35rem; }
+dl { display: grid; grid-template-columns: max-content 1fr; gap: .3rem 1rem; margin: 0; }
+dt { color: #4b5567; } dd { margin: 0; font-weight: 600; }
+.reference { font-size: 1.6rem; font-weight: 800; letter-spacing: .04em; margin: .3rem 0; }
+.waitlist { border: 1px dashed #c77700; background: #fff8ec; padding: .8rem; border-radius: 8px; margin-top: 1rem; }
+`;
+
+function uuid() {
+  return (crypto.randomUUID && crypto.randomUUID()) || `${Date.now()}-${Math.random().toString(16).slice(2)}`;
+}
+
+class BookingFlow extends HTMLElement {
+  constructor() {
+    super();
+    this.attachShadow({ mode: 'open' });
+    this.step = 0;
+    this.tour = null;
+    this.date = null;
+    this.pick = null;
+    this.daySlots = [];
+    this.party = { adults: 2, children: 0, infants: 0 };
+    this.quote = null;
+    this.quoteError = null;
+    this.contact = { name: '', email: '', phone: '', special: '', dietary: '', accessibility: '' };
+    this.errors = {};
+    this.message = null;
+    this.result = null;
+    this.waitlist = null; // {open, people, sent, error}
+    this.idemKey = uuid();
+  }
+
+  get tourId() { return this.getAttribute('tour-id'); }
+
+  async connectedCallback() {
+    this.render();
+    const r = await api(`/api/calendar/tours/${this.tourId}`);
+    if (r.ok) this.tour = r.data; else this.message = problem(r);
+    if (auth.token) {
+      const me = await api('/api/auth/me');
+      if (me.ok) {
+        this.contact.name ||= me.data.name;
+        this.contact.email ||= me.data.email;
+        this.contact.phone ||= me.data.phone || '';
+      }
+    }
+    this.render();
+  }
+
+  go(step) {
+    this.step = step;
+    this.message = null;
+    this.render();
+    this.shadowRoot.querySelector('h2')?.focus();
+  }
+
+  render() {
+    const steps = STEPS.map((s, i) => `<li ${i === this.step ? 'aria-current="step"' : ''} class="${i < this.step ? 'done' : ''}">${i + 1}. ${s}</li>`).join('');
+    const body = [this.stepDate, this.stepParty, this.stepContact, this.stepReview, this.stepDone][this.step].call(this);
+    this.shadowRoot.innerHTML = `<style>${STYLE}</style>
+      <nav aria-label="Booking steps"><ol class="steps">${steps}</ol></nav>
+      ${this.message ? `<p class="error" role="alert">${escapeHtml(this.message)}</p>` : ''}
+      <section>${body}</section>`;
+    this.wire();
+  }
+
+  stepDate() {
+    const chosen = this.pick
+      ? `<p class="ok">Chosen: ${formatDate(this.date)} at ${formatTime(this.pick.start_time)}</p>`
+      : '<p class="hint">Pick a day, then a departure time.</p>';
+    return `<h2 tabindex="-1">Choose a date and time</h2>
+      <booking-calendar tour-id="${this.tourId}" ${this.date ? `initial-date="${this.date}"` : ''}></booking-calendar>
+      ${chosen}${this.waitlistBlock()}
+      <div class="actions"><button class="btn" data-act="next" ${this.pick ? '' : 'disabled'}>Continue</button></div>`;
+  }
+
+  waitlistBlock() {
+    const w = this.waitlist;
+    if (!w) return '';
+    if (w.sent) return `<div class="waitlist" role="status"><p class="ok">You are on the waitlist for ${formatDate(this.date)}. We will hold spots for you when they free up.</p></div>`;
+    if (!w.open) {
+      return `<div class="waitlist"><p><strong>${formatDate(this.date)} is fully booked.</strong> Join the waitlist and we will hold spots for your whole party when some free up.</p>
+        <button class="btn secondary" data-act="waitlist-open">Join the waitlist</button></div>`;
+    }
+    return `<form class="waitlist" data-form="waitlist" novalidate>
+      <p><strong>Waitlist for ${formatDate(this.date)}</strong></p>
+      <label for="w-people">People</label><input id="w-people" name="people" type="number" min="1" max="50" value="${w.people}" required>
+      <label for="w-name">Full name</label><input id="w-name" name="name" autocomplete="name" value="${escapeHtml(this.contact.name)}" required>
+      <label for="w-email">Email</label><input id="w-email" name="email" type="email" autocomplete="email" value="${escapeHtml(this.contact.email)}" required>
+      <label for="w-notes">Notes <span class="hint">(optional)</span></label><input id="w-notes" name="notes">
+      ${w.error ? `<p class="error" role="alert">${escapeHtml(w.error)}</p>` : ''}
+      <div class="actions"><button class="btn" type="submit">Join the waitlist</button></div></form>`;
+  }
+
+  counter(key, label, hint, min) {
+    return `<label for="p-${key}">${label} <span class="hint">${hint}</span></label>
+      <div class="counter"><button type="button" data-dec="${key}" aria-label="One fewer ${label.toLowerCase()}">−</button>
+      <input id="p-${key}" data-party="${key}" type="number" inputmode="numeric" min="${min}" max="50" value="${this.party[key]}">
+      <button type="button" data-inc="${key}" aria-label="One more ${label.toLowerCase()}">+</button></div>`;
+  }
+
+  priceTable() {
+    if (this.quoteError) return `<p class="error" role="alert">${escapeHtml(this.quoteError)}</p>`;
+    const q = this.quote;
+    if (!q) return '<p class="hint">Calculating the price…</p>';
+    const c = q.currency;
+    const line = (label, n, each) => (n > 0 ? `<tr><td>${n} × ${label} (${money(each, c)})</td><td>${money(n * each, c)}</td></tr>` : '');
+    return `<table><tbody>
+      ${line('adult', q.num_adults, q.price_per_adult)}${line('child', q.num_children, q.price_per_child)}${line('infant', q.num_infants, q.price_per_infant)}
+      <tr><td>Subtotal</td><td>${money(q.subtotal, c)}</td></tr>
+      ${Number(q.discount_amount) > 0 ? `<tr><td>Discount</td><td>−${money(q.discount_amount, c)}</td></tr>` : ''}
+      <tr><td>Tax</td><td>${money(q.tax_amount, c)}</td></tr>
+      <tr class="total"><td>Total</td><td data-total>${money(q.total_amount, c)}</td></tr></tbody></table>`;
+  }
+
+  stepParty() {
+    return `<h2 tabindex="-1">How many people?</h2>
+      <p class="hint">${formatDate(this.date)} at ${formatTime(this.pick.start_time)} · ${this.pick.available_spots} spot(s) left</p>
+      ${this.counter('adults', 'Adults', '', 1)}
+      ${this.counter('children', 'Children', '(3–12)', 0)}
+      ${this.counter('infants', 'Infants', '(0–2, free, need a spot)', 0)}
+      <div class="price" aria-live="polite">${this.priceTable()}</div>
+      <div class="actions"><button class="btn secondary" data-act="back">Back</button>
+      <button class="btn" data-act="next" ${this.quote && !this.quoteError ? '' : 'disabled'}>Continue</button></div>`;
+  }
+
+  field(key, label, type, auto, required, hint = '') {
+    const err = this.errors[key];
+    const tag = type === 'textarea'
+      ? `<textarea id="c-${key}" data-contact="${key}" ${err ? 'aria-invalid="true"' : ''} aria-describedby="e-${key}">${escapeHtml(this.contact[key])}</textarea>`
+      : `<input id="c-${key}" data-contact="${key}" type="${type}" autocomplete="${auto}" value="${escapeHtml(this.contact[key])}"
+          ${required ? 'required aria-required="true"' : ''} ${err ? 'aria-invalid="true"' : ''} aria-describedby="e-${key}">`;
+    return `<label for="c-${key}">${label} ${hint ? `<span class="hint">${hint}</span>` : ''}</label>${tag}
+      <p class="field-error" id="e-${key}">${err ? escapeHtml(err) : ''}</p>`;
+  }
+
+  stepContact() {
+    return `<h2 tabindex="-1">Your details</h2><form data-form="contact" novalidate>
+      ${this.field('name', 'Full name', 'text', 'name', true)}
+      ${this.field('email', 'Email', 'email', 'email', true, '(for your confirmation)')}
+      ${this.field('phone', 'Phone', 'tel', 'tel', false, '(optional)')}
+      ${this.field('special', 'Special requirements', 'textarea', 'off', false, '(optional)')}
+      ${this.field('dietary', 'Dietary restrictions', 'text', 'off', false, '(optional)')}
+      ${this.field('accessibility', 'Accessibility needs', 'text', 'off', false, '(optional)')}
+      <div class="actions"><button class="btn secondary" type="button" data-act="back">Back</button>
+      <button class="btn" type="submit">Review booking</button></div></form>`;
+  }
+
+  stepReview() {
+    const q = this.quote;
+    const people = [`${this.party.adults} adult(s)`, this.party.children ? `${this.party.children} child(ren)` : '', this.party.infants ? `${this.party.infants} infant(s)` : ''].filter(Boolean).join(', ');
+    return `<h2 tabindex="-1">Review your booking</h2>
+      <dl><dt>Tour</dt><dd>${escapeHtml(this.tour?.name || '')}</dd>
+      <dt>Date</dt><dd>${formatDate(this.date, { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric' })}</dd>
+      <dt>Time</dt><dd>${formatTime(this.pick.start_time)}–${formatTime(this.pick.end_time)} <span class="hint">(${escapeHtml(this.tour?.timezone || '')})</span></dd>
+      <dt>People</dt><dd>${people}</dd>
+      <dt>Name</dt><dd>${escapeHtml(this.contact.name)}</dd><dt>Email</dt><dd>${escapeHtml(this.contact.email)}</dd>
+      ${this.contact.phone ? `<dt>Phone</dt><dd>${escapeHtml(this.contact.phone)}</dd>` : ''}
+      <dt>Total</dt><dd data-total>${money(q.total_amount, q.currency)}</dd></dl>
+      <div class="actions"><button class="btn secondary" data-act="back">Back</button>
+      <button class="btn" data-act="confirm">Confirm booking</button></div>`;
+  }
+
+  stepDone() {
+    const b = this.result;
+    const manage = `${apiUrl('/manage')}?reference=${encodeURIComponent(b.booking_reference)}&email=${encodeURIComponent(b.customer_email)}`;
+    return `<h2 tabindex="-1">Booked!</h2>
+      <p>Your booking reference:</p><p class="reference" data-reference>${escapeHtml(b.booking_reference)}</p>
+      <p>${escapeHtml(b.tour_name)} · ${formatDate(b.tour_date)} at ${formatTime(b.tour_time)} · ${b.total_people} people · ${money(b.total_amount, b.currency)}</p>
+      <p><a href="${manage}">View, change or cancel this booking</a></p>
+      <div class="actions"><button class="btn secondary" data-act="again">Book another</button></div>`;
+  }
+
+  wire() {
+    const root = this.shadowRoot;
+    root.querySelectorAll('[data-act]').forEach((b) => b.addEventListener('click', () => this.act(b.dataset.act)));
+    const cal = root.querySelector('booking-calendar');
+    if (cal) {
+      cal.addEventListener('date-select', (e) => {
+        this.date = e.detail.date;
+        this.daySlots = e.detail.slots;
+        this.pick = null;
+        const open = this.daySlots.filter((s) => !s.is_cancelled && s.is_available);
+        const full = open.length > 0 && open.every((s) => s.available_spots <= 0);
+        this.waitlist = full ? { open: false, people: this.party.adults + this.party.children + this.party.infants } : null;
+        this.updateDateStep();
+      });
+      cal.addEventListener('slot-select', (e) => {
+        this.pick = e.detail.slot;
+        this.date = e.detail.date;
+        this.updateDateStep();
+      });
+    }
+    root.querySelectorAll('[data-party]').forEach((i) => i.addEventListener('input', () => {
+      this.party[i.dataset.party] = Math.max(0, parseInt(i.value || '0', 10) || 0);
+      this.requote();
+    }));
+    root.querySelectorAll('[data-inc],[data-dec]').forEach((b) => b.addEventListener('click', () => {
+      const key = b.dataset.inc || b.dataset.dec;
+      const min = key === 'adults' ? 1 : 0;
+      this.party[key] = Math.max(min, this.party[key] + (b.dataset.inc ? 1 : -1));
+      root.querySelector(`[data-party="${key}"]`).value = this.party[key];
+      this.requote();
+    }));
+    root.querySelectorAll('[data-contact]').forEach((i) => i.addEventListener('input', () => { this.contact[i.dataset.contact] = i.value; }));
+    root.querySelectorAll('[data-contact]').forEach((i) => i.addEventListener('blur', () => this.validateField(i.dataset.contact)));
+    root.querySelector('[data-form="contact"]')?.addEventListener('submit', (e) => { e.preventDefault(); this.submitContact(); });
+    root.querySelector('[data-form="waitlist"]')?.addEventListener('submit', (e) => { e.preventDefault(); this.joinWaitlist(e.target); });
+  }
+
+  /** Updates the chosen-slot line and buttons without redrawing the calendar. */
+  updateDateStep() {
+    const root = this.shadowRoot;
+    const cal = root.querySelector('booking-calendar');
+    const section = root.querySelector('section');
+    [...section.children].forEach((el) => { if (el !== cal && el.tagName !== 'H2') el.remove(); });
+    const tmp = document.createElement('div');
+    tmp.innerHTML = this.stepDate();
+    [...tmp.children].forEach((el) => { if (el.tagName !== 'BOOKING-CALENDAR' && el.tagName !== 'H2') section.appendChild(el); });
+    root.querySelectorAll('section [data-act]').forEach((b) => b.addEventListener('click', () => this.act(b.dataset.act)));
+    root.querySelector('[data-form="waitlist"]')?.addEventListener('submit', (e) => { e.preventDefault(); this.joinWaitlist(e.target); });
+  }
+
+  validateField(key) {
+    const v = (this.contact[key] || '').trim();
+    let err = null;
+    if (key === 'name' && !v) err = 'Please enter your name.';
+    if (key === 'email' && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(v)) err = 'Please enter a valid email address.';
+    if (key === 'phone' && v && !/^\+?[0-9 ()\-.]{5,30}$/.test(v)) err = 'Use digits, spaces and + - ( ) only.';
+    this.errors[key] = err;
+    const input = this.shadowRoot.querySelector(`[data-contact="${key}"]`);
+    const out = this.shadowRoot.querySelector(`#e-${key}`);
+    if (input) input.setAttribute('aria-invalid', err ? 'true' : 'false');
+    if (out) out.textContent = err || '';
+    return !err;
+  }
+
+  submitContact() {
+    const ok = ['name', 'email', 'phone'].map((k) => this.validateField(k)).every(Boolean);
+    if (!ok) {
+      const first = ['name', 'email', 'phone'].find((k) => this.errors[k]);
+      this.shadowRoot.querySelector(`[data-contact="${first}"]`)?.focus();
+      return;
+    }
+    this.go(3);
+  }
+
+  requote() {
+    clearTimeout(this.quoteTimer);
+    this.quoteTimer = setTimeout(() => this.fetchQuote(), 200);
+  }
+
+  async fetchQuote() {
+    const r = await api('/api/calendar/quote', { method: 'POST', body: {
+      booking_slot_id: this.pick.id, num_adults: this.party.adults, num_children: this.party.children, num_infants: this.party.infants } });
+    const total = this.party.adults + this.party.children + this.party.infants;
+    if (r.ok && total > r.data.available_spots) {
+      this.quote = r.data;
+      this.quoteError = `Only ${r.data.available_spots} spot(s) left at this time; choose fewer people or another departure.`;
+    } else {
+      this.quote = r.ok ? r.data : null;
+      this.quoteError = r.ok ? null : problem(r);
+    }
+    if (this.step !== 1) return;
+    this.shadowRoot.querySelector('.price').innerHTML = this.priceTable();
+    const next = this.shadowRoot.querySelector('[data-act="next"]');
+    if (next) next.disabled = !(this.quote && !this.quoteError);
+  }
+
+  async act(what) {
+    if (what === 'back') return this.go(this.step - 1);
+    if (what === 'again') {
+      Object.assign(this, { slot: null, date: null, quote: null, result: null, waitlist: null, idemKey: uuid() });
+      return this.go(0);
+    }
+    if (what === 'waitlist-open') {
+      this.waitlist.open = true;
+      this.updateDateStep();
+      this.shadowRoot.querySelector('#w-people')?.focus();
+      return;
+    }
+    if (what === 'next' && this.step === 0) {
+      this.quote = null;
+      this.quoteError = null;
+      this.go(1);
+      return this.fetchQuote();
+    }
+    if (what === 'next' && this.step === 1) return this.go(2);
+    if (what === 'confirm') return this.confirm();
+  }
+
+  async confirm() {
+    const button = this.shadowRoot.querySelector('[data-act="confirm"]');
+    if (button) { button.disabled = true; button.textContent = 'Booking…'; }
+    const c = this.contact;
+    const r = await api('/api/calendar/bookings', {
+      method: 'POST',
+      headers: { 'idempotency-key': this.idemKey },
+      body: {
+        tour_id: Number(this.tourId), booking_slot_id: this.pick.id,
+        num_adults: this.party.adults, num_children: this.party.children, num_infants: this.party.infants,
+        customer_name: c.name.trim(), customer_email: c.email.trim(), customer_phone: c.phone.trim() || null,
+        special_requirements: c.special.trim() || null, dietary_restrictions: c.dietary.trim() || null,
+        accessibility_needs: c.accessibility.trim() || null,
+      },
+    });
+    if (r.ok) {
+      this.result = r.data;
+      this.go(4);
+      this.dispatchEvent(new CustomEvent('booking-complete', { detail: { reference: r.data.booking_reference }, bubbles: true, composed: true }));
+      return;
+    }
+    const code = r.data?.code;
+    if (code === 'capacity_exceeded' || code === 'slot_unavailable') {
+      // Someone else was faster: back to time selection with fresh numbers.
+      const why = problem(r);
+      this.pick = null;
+      this.idemKey = uuid();
+      this.go(0);
+      this.message = `Sorry, that departure just changed: ${why} Please choose again.`;
+      this.render();
+      this.shadowRoot.querySelector('booking-calendar')?.refresh();
+      this.shadowRoot.querySelector('[role="alert"]')?.focus?.();
+      return;
+    }
+    const field = r.data?.field || '';
+    this.idemKey = uuid();
+    if (field.startsWith('num_')) { this.go(1); this.message = problem(r); this.render(); return this.fetchQuote(); }
+    if (field.startsWith('customer_') || field.endsWith('requirements') || field.endsWith('restrictions') || field.endsWith('needs')) {
+      this.go(2); this.message = problem(r); this.render(); return;
+    }
+    this.message = problem(r);
+    this.render();
+  }
+
+  async joinWaitlist(form) {
+    const data = Object.fromEntries(new FormData(form));
+    this.contact.name = data.name; this.contact.email = data.email;
+    const r = await api('/api/calendar/waitlist', { method: 'POST', body: {
+      tour_id: Number(this.tourId), requested_date: this.date, num_people: Number(data.people),
+      customer_name: data.name, customer_email: data.email, notes: data.notes || null } });
+    if (r.ok) { this.waitlist.sent = true; this.waitlist.entry = r.data; } else { this.waitlist.error = problem(r); this.waitlist.people = Number(data.people); }
+    this.updateDateStep();
+    this.shadowRoot.querySelector('.waitlist')?.focus?.();
+  }
+}
+
+if (!customElements.get('booking-flow')) customElements.define('booking-flow', BookingFlow);
+export { BookingFlow };

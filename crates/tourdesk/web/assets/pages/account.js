@@ -1,0 +1,97 @@
+// /account: register, log in, my bookings (change, cancel), my waitlist
+// entries (claim when notified, leave).
+import { api, auth, problem, money, formatDate, formatTime, escapeHtml } from '../api.js';
+
+const box = document.getElementById('account');
+
+function loggedOut(message) {
+  box.innerHTML = `${message ? `<p class="error" role="alert">${escapeHtml(message)}</p>` : ''}
+  <div class="grid">
+    <form class="card" id="login" novalidate><h2>Log in</h2>
+      <label for="l-email">Email</label><input id="l-email" name="email" type="email" autocomplete="username" required>
+      <label for="l-password">Password</label><input id="l-password" name="password" type="password" autocomplete="current-password" required>
+      <p><button class="btn" type="submit">Log in</button></p><p class="error" role="alert" data-err></p></form>
+    <form class="card" id="register" novalidate><h2>Create an account</h2>
+      <label for="r-name">Full name</label><input id="r-name" name="name" autocomplete="name" required>
+      <label for="r-email">Email</label><input id="r-email" name="email" type="email" autocomplete="email" required>
+      <label for="r-phone">Phone <span class="muted">(optional)</span></label><input id="r-phone" name="phone" type="tel" autocomplete="tel">
+      <label for="r-password">Password <span class="muted">(at least 10 characters)</span></label><input id="r-password" name="password" type="password" autocomplete="new-password" minlength="10" required>
+      <p><button class="btn" type="submit">Create account</button></p><p class="error" role="alert" data-err></p></form>
+  </div>`;
+  const login = async (email, password, errEl) => {
+    const r = await api('/api/auth/login', { method: 'POST', body: { email, password } });
+    if (!r.ok) { errEl.textContent = problem(r); return; }
+    auth.token = r.data.access_token;
+    loggedIn();
+  };
+  document.getElementById('login').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const f = e.target;
+    login(f.email.value, f.password.value, f.querySelector('[data-err]'));
+  });
+  document.getElementById('register').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const f = e.target;
+    const r = await api('/api/auth/register', { method: 'POST', body: { name: f.name.value, email: f.email.value, password: f.password.value, phone: f.phone.value || null } });
+    if (!r.ok) { f.querySelector('[data-err]').textContent = problem(r); return; }
+    login(f.email.value, f.password.value, f.querySelector('[data-err]'));
+  });
+}
+
+function bookingRow(b) {
+  const changeable = b.status === 'pending' || b.status === 'confirmed';
+  return `<tr data-booking="${b.id}"><td><strong>${escapeHtml(b.booking_reference)}</strong><br>${escapeHtml(b.tour_name)}</td>
+    <td>${formatDate(b.tour_date)}<br>${formatTime(b.tour_time)}</td><td>${b.total_people}</td>
+    <td>${money(b.total_amount, b.currency)}</td><td><span class="pill ${b.status}">${b.status.replace('_', ' ')}</span></td>
+    <td>${changeable ? `<label class="sr-only" for="a-${b.id}">Adults</label>
+      <input id="a-${b.id}" type="number" min="1" max="50" value="${b.num_adults}" style="width:5rem" aria-label="Adults for ${b.booking_reference}">
+      <button class="btn secondary" data-resize="${b.id}">Change adults</button>
+      <button class="btn danger" data-cancel="${b.id}">Cancel</button>` : ''}</td></tr>`;
+}
+
+function entryRow(e, claimId) {
+  const notified = e.status === 'notified';
+  return `<tr data-entry="${e.id}" ${String(e.id) === claimId ? 'class="highlight"' : ''}>
+    <td>${formatDate(e.requested_date)}</td><td>${e.num_people}</td><td><span class="pill ${e.status}">${e.status}</span>
+    ${notified ? `<br><span class="muted">Held until ${new Date(e.notification_expires_at).toLocaleString()}</span>` : ''}</td>
+    <td>${notified ? `<form data-claim="${e.id}" class="row"><div><label for="ca-${e.id}">Adults</label><input id="ca-${e.id}" name="adults" type="number" min="1" max="${e.num_people}" value="${e.num_people}" style="width:5rem"></div>
+      <div><label for="cc-${e.id}">Children</label><input id="cc-${e.id}" name="children" type="number" min="0" max="${e.num_people}" value="0" style="width:5rem"></div>
+      <div><button class="btn" type="submit">Book these spots</button></div></form>` : ''}
+    ${e.status === 'active' || notified ? `<button class="btn secondary" data-leave="${e.id}">Leave waitlist</button>` : ''}</td></tr>`;
+}
+
+async function loggedIn(note) {
+  const me = await api('/api/auth/me');
+  if (!me.ok) { auth.token = null; return loggedOut(me.status === 401 ? 'Your session ended; please log in again.' : problem(me)); }
+  const [bookings, entries] = await Promise.all([api('/api/calendar/bookings/user/me'), api('/api/calendar/waitlist/me')]);
+  const claimId = new URLSearchParams(location.search).get('claim');
+  box.innerHTML = `<p>Logged in as <strong>${escapeHtml(me.data.name)}</strong> (${escapeHtml(me.data.email)}) <button class="btn secondary" id="logout">Log out</button></p>
+    ${note ? `<p class="ok" role="status">${escapeHtml(note)}</p>` : ''}<p id="acct-error" class="error" role="alert"></p>
+    <h2>My bookings</h2>${bookings.ok && bookings.data.length ? `<div class="table-wrap"><table><thead><tr><th>Booking</th><th>When</th><th>People</th><th>Total</th><th>Status</th><th>Actions</th></tr></thead>
+      <tbody>${bookings.data.map(bookingRow).join('')}</tbody></table></div>` : '<p class="muted">No bookings yet. <a href="/">Find a tour</a>.</p>'}
+    <h2>My waitlist</h2>${entries.ok && entries.data.length ? `<div class="table-wrap"><table><thead><tr><th>Date</th><th>People</th><th>Status</th><th>Actions</th></tr></thead>
+      <tbody>${entries.data.map((e) => entryRow(e, claimId)).join('')}</tbody></table></div>` : '<p class="muted">You are not waiting for any tour.</p>'}`;
+  const errEl = document.getElementById('acct-error');
+  document.getElementById('logout').addEventListener('click', async () => { await api('/api/auth/logout', { method: 'POST' }); auth.token = null; loggedOut(); });
+  box.querySelectorAll('[data-resize]').forEach((b) => b.addEventListener('click', async () => {
+    const id = b.dataset.resize;
+    const r = await api(`/api/calendar/bookings/${id}`, { method: 'PUT', body: { new_num_adults: Number(document.getElementById(`a-${id}`).value) } });
+    r.ok ? loggedIn('Booking changed.') : (errEl.textContent = problem(r));
+  }));
+  box.querySelectorAll('[data-cancel]').forEach((b) => b.addEventListener('click', async () => {
+    if (!confirm('Cancel this booking?')) return;
+    const r = await api(`/api/calendar/bookings/${b.dataset.cancel}`, { method: 'DELETE', body: {} });
+    r.ok ? loggedIn('Booking cancelled.') : (errEl.textContent = problem(r));
+  }));
+  box.querySelectorAll('[data-leave]').forEach((b) => b.addEventListener('click', async () => {
+    const r = await api(`/api/calendar/waitlist/${b.dataset.leave}`, { method: 'DELETE' });
+    r.ok ? loggedIn('You left the waitlist.') : (errEl.textContent = problem(r));
+  }));
+  box.querySelectorAll('[data-claim]').forEach((f) => f.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const r = await api(`/api/calendar/waitlist/${f.dataset.claim}/claim`, { method: 'POST', body: { num_adults: Number(f.adults.value), num_children: Number(f.children.value) } });
+    r.ok ? loggedIn(`Booked! Your reference is ${r.data.booking_reference}.`) : (errEl.textContent = problem(r));
+  }));
+}
+
+if (auth.token) loggedIn(); else loggedOut();

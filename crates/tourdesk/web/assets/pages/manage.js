@@ -1,0 +1,105 @@
+// /manage: reference + email → the booking, via the lookup and its manage
+// token: view it, change party size or time, cancel with a reason.
+import { api, problem, money, formatDate, formatTime, escapeHtml } from '../api.js';
+import '../booking-calendar.js';
+
+const form = document.getElementById('lookup');
+const out = document.getElementById('booking');
+const err = document.getElementById('lookup-error');
+let booking = null;
+let token = null;
+
+function statusPill(s) {
+  return `<span class="pill ${s}">${s.replace('_', ' ')}</span>`;
+}
+
+function render(note) {
+  const b = booking;
+  const changeable = b.status === 'pending' || b.status === 'confirmed';
+  out.innerHTML = `<article class="card" data-booking="${b.id}">
+    <h2>${escapeHtml(b.tour_name)} ${statusPill(b.status)}</h2>
+    ${note ? `<p class="ok" role="status">${escapeHtml(note)}</p>` : ''}
+    <p><strong data-reference>${escapeHtml(b.booking_reference)}</strong></p>
+    <p>${formatDate(b.tour_date, { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric' })}, ${formatTime(b.tour_time)}–${formatTime(b.tour_end_time)}</p>
+    <p>${b.num_adults} adult(s), ${b.num_children} child(ren), ${b.num_infants} infant(s) · total <strong data-total>${money(b.total_amount, b.currency)}</strong></p>
+    ${b.cancellation_reason ? `<p class="muted">Cancelled: ${escapeHtml(b.cancellation_reason)}</p>` : ''}
+    ${changeable ? `
+    <h3>Change party size</h3>
+    <form id="party" class="row" novalidate>
+      <div><label for="m-adults">Adults</label><input id="m-adults" type="number" min="1" max="50" value="${b.num_adults}"></div>
+      <div><label for="m-children">Children</label><input id="m-children" type="number" min="0" max="50" value="${b.num_children}"></div>
+      <div><label for="m-infants">Infants</label><input id="m-infants" type="number" min="0" max="50" value="${b.num_infants}"></div>
+      <div><button class="btn" type="submit">Save party size</button></div>
+    </form>
+    <h3>Change date or time</h3>
+    <booking-calendar tour-id="${b.tour_id}" initial-date="${b.tour_date}"></booking-calendar>
+    <p><button class="btn secondary" id="move" disabled>Move to the chosen departure</button></p>
+    <h3>Cancel</h3>
+    <form id="cancel" novalidate>
+      <label for="reason">Reason <span class="muted">(optional)</span></label><input id="reason" maxlength="1000">
+      <p><button class="btn danger" type="submit">Cancel this booking</button></p>
+    </form>` : ''}
+    <p id="action-error" class="error" role="alert"></p>
+  </article>`;
+  wire();
+}
+
+function wire() {
+  const actionError = document.getElementById('action-error');
+  document.getElementById('party')?.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const v = (id) => Number(document.getElementById(id).value || 0);
+    const r = await api(`/api/calendar/bookings/${booking.id}`, { method: 'PUT', manageToken: token,
+      body: { new_num_adults: v('m-adults'), new_num_children: v('m-children'), new_num_infants: v('m-infants') } });
+    if (r.ok) { booking = r.data.booking; render('Party size changed.'); } else actionError.textContent = problem(r);
+  });
+  let chosen = null;
+  const cal = out.querySelector('booking-calendar');
+  cal?.addEventListener('slot-select', (e) => {
+    chosen = e.detail.slot;
+    const move = document.getElementById('move');
+    move.disabled = chosen.id === booking.booking_slot_id;
+    move.textContent = `Move to ${formatDate(e.detail.date)} at ${formatTime(chosen.start_time)}`;
+  });
+  document.getElementById('move')?.addEventListener('click', async () => {
+    if (!chosen) return;
+    const r = await api(`/api/calendar/bookings/${booking.id}`, { method: 'PUT', manageToken: token, body: { new_slot_id: chosen.id } });
+    if (r.ok) { booking = r.data.booking; render('Moved to the new departure.'); } else actionError.textContent = problem(r);
+  });
+  document.getElementById('cancel')?.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    if (!confirm('Cancel this booking?')) return;
+    const reason = document.getElementById('reason').value.trim();
+    const r = await api(`/api/calendar/bookings/${booking.id}`, { method: 'DELETE', manageToken: token,
+      body: reason ? { cancellation_reason: reason } : {} });
+    if (r.ok) { booking = r.data; render('Your booking is cancelled.'); } else actionError.textContent = problem(r);
+  });
+}
+
+async function lookup(reference, email) {
+  err.textContent = '';
+  out.innerHTML = '<div class="card"><p class="skeleton" style="width:60%"></p><p class="skeleton"></p></div>';
+  const r = await api(`/api/calendar/bookings/reference/${encodeURIComponent(reference.trim().toUpperCase())}?email=${encodeURIComponent(email.trim())}`);
+  if (!r.ok) {
+    out.innerHTML = '';
+    err.textContent = r.status === 404 ? 'No booking matches this reference and email.' : problem(r);
+    return;
+  }
+  booking = r.data;
+  token = r.data.manage_token;
+  render();
+}
+
+form.addEventListener('submit', (e) => {
+  e.preventDefault();
+  const reference = form.reference.value, email = form.email.value;
+  if (!reference.trim() || !email.trim()) { err.textContent = 'Enter both the reference and the email.'; return; }
+  lookup(reference, email);
+});
+
+const params = new URLSearchParams(location.search);
+if (params.get('reference') && params.get('email')) {
+  form.reference.value = params.get('reference');
+  form.email.value = params.get('email');
+  lookup(params.get('reference'), params.get('email'));
+}

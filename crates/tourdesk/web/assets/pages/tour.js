@@ -1,0 +1,21 @@
+import { api, problem, money, escapeHtml } from '../api.js';
+import '../booking-flow.js';
+
+const id = location.pathname.split('/').filter(Boolean).pop();
+const r = await api(`/api/calendar/tours/${id}`);
+const name = document.getElementById('tour-name');
+const box = document.getElementById('flow-box');
+if (!r.ok) {
+  name.textContent = 'Tour not found';
+  document.getElementById('tour-meta').innerHTML = `<span class="error">${escapeHtml(problem(r))}</span>`;
+  box.remove();
+} else {
+  name.textContent = r.data.name;
+  document.title = `${r.data.name} · Tourdesk`;
+  document.getElementById('tour-meta').textContent =
+    `${r.data.duration_hours} hours · from ${money(r.data.base_price, r.data.currency)} per adult · times in ${r.data.timezone}`;
+  document.getElementById('tour-description').textContent = r.data.description;
+  const flow = document.createElement('booking-flow');
+  flow.setAttribute('tour-id', id);
+  box.appendChild(flow);
+}
