@@ -103,6 +103,6 @@ pub fn check(
     let key = client.ip.unwrap_or(IpAddr::from([0, 0, 0, 0]));
     limiter.check_key(&key).map_err(|not_until| {
         let wait = not_until.wait_time_from(DefaultClock::default().now());
-        ApiError::too_many_requests(wait.as_secs_f64().ceil().max(1.0) as u64)
+        ApiError::too_many_requests(wait.as_secs_f64().ceil().clamp(1.0, 86_400.0) as u32)
     })
 }

@@ -13,8 +13,10 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub detail: String,
-    pub extra: Map<String, Value>,
-    pub retry_after_secs: Option<u64>,
+    /// Extra fields of the body (e.g. `field`, `available_spots`), boxed to
+    /// keep the error small on the happy path.
+    pub extra: Option<Box<Map<String, Value>>>,
+    pub retry_after_secs: Option<u32>,
 }
 
 impl ApiError {
@@ -23,7 +25,7 @@ impl ApiError {
             status,
             code,
             detail: detail.into(),
-            extra: Map::new(),
+            extra: None,
             retry_after_secs: None,
         }
     }
@@ -33,13 +35,12 @@ impl ApiError {
     }
 
     pub fn invalid(field: &str, detail: impl Into<String>) -> Self {
-        let mut err = Self::new(
+        let err = Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "validation_error",
             format!("{field}: {}", detail.into()),
         );
-        err.extra.insert("field".into(), field.into());
-        err
+        err.with("field", field)
     }
 
     pub fn unauthorized(detail: impl Into<String>) -> Self {
@@ -50,7 +51,7 @@ impl ApiError {
         Self::new(StatusCode::FORBIDDEN, "forbidden", detail)
     }
 
-    pub fn too_many_requests(retry_after_secs: u64) -> Self {
+    pub fn too_many_requests(retry_after_secs: u32) -> Self {
         let mut err = Self::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
@@ -61,7 +62,9 @@ impl ApiError {
     }
 
     pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
-        self.extra.insert(key.to_owned(), value.into());
+        self.extra
+            .get_or_insert_with(Default::default)
+            .insert(key.to_owned(), value.into());
         self
     }
 }
@@ -71,7 +74,9 @@ impl IntoResponse for ApiError {
         let mut body = Map::new();
         body.insert("detail".into(), Value::String(self.detail));
         body.insert("code".into(), Value::String(self.code.into()));
-        body.extend(self.extra);
+        if let Some(extra) = self.extra {
+            body.extend(*extra);
+        }
         let mut response = (self.status, Json(Value::Object(body))).into_response();
         if let Some(secs) = self.retry_after_secs {
             response
@@ -93,7 +98,7 @@ impl From<ServiceError> for ApiError {
                 extra,
             } => {
                 let mut e = ApiError::new(StatusCode::BAD_REQUEST, code, message);
-                e.extra = extra;
+                e.extra = (!extra.is_empty()).then(|| Box::new(extra));
                 e
             }
             ServiceError::Conflict { code, message } => {
