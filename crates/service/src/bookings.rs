@@ -326,7 +326,16 @@ impl Bookings<'_> {
             accessibility_needs: access.as_deref(),
         };
         let (row, token) = self
-            .insert_new(&mut tx, &tour, &slot, &party, &contact, caller, now)
+            .insert_new(
+                &mut tx,
+                &tour,
+                &slot,
+                &party,
+                &contact,
+                caller.user_id(),
+                caller,
+                now,
+            )
             .await?;
         let id = row.id;
         if let Some(k) = &idem {
@@ -350,6 +359,7 @@ impl Bookings<'_> {
         slot: &SlotRow,
         party: &Party,
         contact: &Contact<'_>,
+        owner: Option<i64>,
         caller: &Caller,
         now: DateTime<Utc>,
     ) -> ServiceResult<(BookingRow, String)> {
@@ -361,7 +371,7 @@ impl Bookings<'_> {
                 tx,
                 &NewBooking {
                     booking_reference: &reference,
-                    user_id: caller.user_id(),
+                    user_id: owner,
                     tour_id: tour.id(),
                     booking_slot_id: slot.id,
                     num_adults: party.adults,

@@ -458,16 +458,8 @@ impl Waitlist<'_> {
         capacity::convert_hold(&mut tx, slot_id, entry.num_people, party.total(), now).await?;
         let slot = load_slot(&mut tx, slot_id).await?;
         let tour = load_tour(&mut tx, slot.tour_id).await?;
-        // The booking belongs to the entry's account, whoever claims it.
-        let owner = Caller {
-            user: match entry.user_id {
-                Some(uid) if caller.user_id() != Some(uid) => {
-                    Some(self.0.accounts().user(uid).await?)
-                }
-                _ => caller.user.clone(),
-            },
-            ..caller.clone()
-        };
+        // The booking belongs to the entry's account (none for a guest's
+        // entry), whoever claims it; the audit row records who did.
         let contact = Contact {
             name: &entry.customer_name,
             email: &entry.customer_email,
@@ -477,7 +469,16 @@ impl Waitlist<'_> {
             accessibility_needs: access.as_deref(),
         };
         let (booking, token) = bookings
-            .insert_new(&mut tx, &tour, &slot, &party, &contact, &owner, now)
+            .insert_new(
+                &mut tx,
+                &tour,
+                &slot,
+                &party,
+                &contact,
+                entry.user_id,
+                caller,
+                now,
+            )
             .await?;
         if !waitlist::mark_converted(&mut tx, id, booking.id, now).await? {
             return Err(ServiceError::conflict(

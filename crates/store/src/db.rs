@@ -121,7 +121,7 @@ impl Db {
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
             .pragma("temp_store", "memory")
-            .pragma("cache_size", "-16000");
+            .pragma("cache_size", "-4000");
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)

@@ -103,7 +103,8 @@ struct Worker {
     base: String,
     counter: Arc<AtomicU64>,
     tally: Tally,
-    mine: Vec<(i64, String)>,
+    /// Bookings this worker made: id, manage token, party size.
+    mine: Vec<(i64, String, i64)>,
 }
 
 impl Worker {
@@ -137,7 +138,7 @@ impl Worker {
                 if let Some(id) = body["id"].as_i64() {
                     self.tally.created.push((id, adults));
                     if let Some(t) = body["manage_token"].as_str() {
-                        self.mine.push((id, t.to_owned()));
+                        self.mine.push((id, t.to_owned(), adults));
                     }
                 }
             } else if status == 400 {
@@ -172,15 +173,19 @@ impl Worker {
         }
         let i = rand::random_range(0..self.mine.len());
         if rand::random_bool(0.5) {
-            let (id, token) = self.mine[i].clone();
+            // Toggle between 1 and 2 adults: always a real change.
+            let (id, token, adults) = self.mine[i].clone();
+            let next = if adults == 1 { 2 } else { 1 };
             let req = self
                 .client
                 .put(format!("{}/api/calendar/bookings/{id}", self.base))
                 .header("x-manage-token", token)
-                .json(&json!({"new_num_adults": rand::random_range(1..=2)}));
-            self.send(req).await;
+                .json(&json!({"new_num_adults": next}));
+            if let Some((200, _)) = self.send(req).await {
+                self.mine[i].2 = next;
+            }
         } else {
-            let (id, token) = self.mine.swap_remove(i);
+            let (id, token, _) = self.mine.swap_remove(i);
             let req = self
                 .client
                 .delete(format!("{}/api/calendar/bookings/{id}", self.base))

@@ -162,6 +162,13 @@ struct Server {
 
 impl Server {
     fn start(database_url: &str, clients: usize) -> anyhow::Result<Server> {
+        // PostgreSQL connections wait on I/O, so one per client helps; SQLite
+        // readers beyond the core count do not, and each holds a page cache.
+        let connections = if database_url.starts_with("sqlite") {
+            10
+        } else {
+            clients.clamp(4, 64)
+        };
         use std::io::{BufRead, BufReader};
         let exe = std::env::current_exe().context("locating the tourdesk binary")?;
         let mut child = std::process::Command::new(exe)

@@ -32,6 +32,11 @@ struct Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        // End the Chromium that chromedriver started (its direct child), even
+        // when a failed test never quit its session; its helpers follow it.
+        let _ = Command::new("pkill")
+            .args(["-TERM", "-P", &self.chromedriver.id().to_string()])
+            .status();
         let _ = self.chromedriver.kill();
         let _ = self.chromedriver.wait();
         let _ = std::fs::remove_dir_all(&self.profile);

@@ -37,9 +37,21 @@ async fn migrations_run_twice_without_error(app: TestApp) {
 }
 
 async fn unknown_routes_and_methods_answer_in_the_error_format(app: TestApp) {
-    app.get("/no/such/route")
+    app.get("/api/no/such/route")
         .await
         .assert_error(404, "not_found");
+    app.send(Method::POST, "/no/such/route", None, &[])
+        .await
+        .assert_error(404, "not_found");
+    // Pages outside the API answer a person with an HTML page.
+    let page = app.get("/no/such/page").await;
+    page.assert_status(404);
+    let html = page
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok());
+    assert!(html.is_some_and(|t| t.starts_with("text/html")), "{html:?}");
+    assert!(page.text.contains("Page not found"));
     app.send(Method::DELETE, "/healthz", None, &[])
         .await
         .assert_error(405, "method_not_allowed");

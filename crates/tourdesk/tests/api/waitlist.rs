@@ -21,7 +21,53 @@ both_backends!(
     manual_processing_when_automatic_is_off,
     concurrent_processors_never_notify_twice,
     claims_racing_cancellations_never_overbook,
+    an_admin_claiming_for_a_guest_leaves_the_booking_the_guests,
 );
+
+async fn an_admin_claiming_for_a_guest_leaves_the_booking_the_guests(app: TestApp) {
+    let f = app.fixture(2).await;
+    let booking = fill(&app, &f, f.slots[0], 2).await;
+    let id = join(&app, &f, &f.dates[0], 2, "guest-w@example.com")
+        .await
+        .body["id"]
+        .as_i64()
+        .expect("id");
+    cancel(&app, &booking).await;
+    let r = app
+        .post_as(
+            &f.admin,
+            &format!("/api/calendar/waitlist/{id}/claim"),
+            &json!({"num_adults": 2}),
+        )
+        .await;
+    r.assert_status(201);
+    assert_eq!(r.body["customer_email"], "guest-w@example.com");
+    let mine = app.get_as(&f.admin, "/api/calendar/bookings/user/me").await;
+    assert_eq!(mine.body, json!([]), "the admin does not become the owner");
+    let history = app
+        .get_as(
+            &f.admin,
+            &format!("/api/calendar/admin/bookings/{}/history", r.body["id"]),
+        )
+        .await;
+    assert!(
+        history.body[0]["actor"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("user:")),
+        "the audit names the admin"
+    );
+    // The guest reaches it with the fresh manage token the claim returned.
+    let token = r.body["manage_token"].as_str().expect("token");
+    app.send(
+        Method::GET,
+        &format!("/api/calendar/bookings/{}", r.body["id"]),
+        None,
+        &[("x-manage-token", token)],
+    )
+    .await
+    .assert_status(200);
+    app.assert_consistent().await;
+}
 
 async fn join(
     app: &TestApp,
