@@ -179,10 +179,7 @@ impl Server {
             .env("RUST_LOG", "warn,tourdesk=info")
             .env("BOOKING_ADVANCE_DAYS", "3650")
             .env("BOOKING_CUTOFF_HOURS", "0")
-            .env(
-                "DATABASE_MAX_CONNECTIONS",
-                (clients.clamp(4, 64)).to_string(),
-            )
+            .env("DATABASE_MAX_CONNECTIONS", connections.to_string())
             .env("SLOT_GENERATION_INTERVAL_MINUTES", "10080")
             .stderr(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null())
