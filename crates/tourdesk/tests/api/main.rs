@@ -8,5 +8,6 @@ mod availability;
 mod bookings;
 mod browser;
 mod catalog;
+mod extras;
 mod foundation;
 mod waitlist;

@@ -1,0 +1,181 @@
+//! The rolling slot horizon, cross-origin access for embedded components,
+//! and the demo operator.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::both_backends;
+use crate::helpers::{TestApp, day};
+
+both_backends!(
+    the_rolling_horizon_keeps_schedules_generated_ahead,
+    only_allowed_origins_may_call_the_api_from_a_browser,
+    the_demo_fills_an_empty_database_once,
+);
+
+async fn the_rolling_horizon_keeps_schedules_generated_ahead(app: TestApp) {
+    let admin = app.admin().await;
+    let tour = app.tour(&admin, json!({})).await;
+    app.schedule(&admin, tour, &day(0), json!({})).await;
+    let inactive = app
+        .schedule(&admin, tour, &day(0), json!({"start_time": "15:00:00"}))
+        .await;
+    app.delete_as(
+        &admin,
+        &format!("/api/calendar/admin/schedules/{inactive}"),
+        None,
+    )
+    .await
+    .assert_status(200);
+    let created = app.ctx.catalog().extend_horizon().await.expect("horizon");
+    // Today through BOOKING_ADVANCE_DAYS (90) ahead, in the tour's time zone,
+    // for the active schedule only.
+    assert!((90..=92).contains(&created), "created {created}");
+    assert_eq!(
+        app.ctx.catalog().extend_horizon().await.expect("again"),
+        0,
+        "idempotent"
+    );
+    let slots = app
+        .get(&format!(
+            "/api/calendar/tours/{tour}/slots?start_date={}&end_date={}",
+            day(-1),
+            day(100)
+        ))
+        .await;
+    let open = slots
+        .body
+        .as_array()
+        .expect("slots")
+        .iter()
+        .filter(|s| s["is_cancelled"] == false)
+        .count();
+    assert_eq!(open, created);
+}
+
+async fn only_allowed_origins_may_call_the_api_from_a_browser(app: TestApp) {
+    let Some(app2) = TestApp::spawn(app.backend, |c| {
+        c.allowed_origins = vec!["https://spirittours.example".into()]
+    })
+    .await
+    else {
+        return;
+    };
+    for (origin, allowed) in [
+        ("https://spirittours.example", true),
+        ("https://evil.example", false),
+    ] {
+        let r = app2
+            .send(
+                Method::OPTIONS,
+                "/api/calendar/bookings",
+                None,
+                &[
+                    ("origin", origin),
+                    ("access-control-request-method", "POST"),
+                    (
+                        "access-control-request-headers",
+                        "content-type,idempotency-key",
+                    ),
+                ],
+            )
+            .await;
+        let echoed = r
+            .headers
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        if allowed {
+            assert_eq!(echoed.as_deref(), Some(origin));
+            let headers = r
+                .headers
+                .get("access-control-allow-headers")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_lowercase();
+            assert!(headers.contains("idempotency-key"), "{headers}");
+        } else {
+            assert_eq!(echoed, None, "{origin} must not be allowed");
+        }
+    }
+    let r = app2
+        .send(
+            Method::GET,
+            "/api/calendar/tours",
+            None,
+            &[("origin", "https://spirittours.example")],
+        )
+        .await;
+    assert_eq!(
+        r.headers
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok()),
+        Some("https://spirittours.example")
+    );
+    // The default allows no other origin.
+    let r = app
+        .send(
+            Method::GET,
+            "/api/calendar/tours",
+            None,
+            &[("origin", "https://spirittours.example")],
+        )
+        .await;
+    assert!(r.headers.get("access-control-allow-origin").is_none());
+    // The components are served to any page that includes them.
+    let js = app.get("/assets/tourdesk.js").await;
+    js.assert_status(200);
+    assert!(
+        js.headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.starts_with("text/javascript"))
+    );
+}
+
+async fn the_demo_fills_an_empty_database_once(app: TestApp) {
+    let login = tourdesk::demo::seed(&app.ctx, None)
+        .await
+        .expect("seed")
+        .expect("seeded");
+    assert!(login.password.is_some());
+    let password = login.password.clone().unwrap_or_default();
+    let admin = app.login_token(&login.email, &password).await;
+    let tours = app.get("/api/calendar/tours").await;
+    let names: Vec<&str> = tours
+        .body
+        .as_array()
+        .expect("tours")
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"Jerusalem Old City Tour")
+            && names.contains(&"Dead Sea & Masada")
+            && names.contains(&"Galilee & Nazareth")
+    );
+    let bookings = app
+        .get_as(&admin, "/api/calendar/admin/bookings?limit=1")
+        .await;
+    assert!(
+        bookings.body["total"].as_i64().is_some_and(|n| n > 10),
+        "{}",
+        bookings.text
+    );
+    let waitlist = app.get_as(&admin, "/api/calendar/admin/waitlist").await;
+    assert_eq!(waitlist.body.as_array().map(Vec::len), Some(2));
+    let blackouts = app.get_as(&admin, "/api/calendar/admin/blackouts").await;
+    assert_eq!(blackouts.body.as_array().map(Vec::len), Some(1));
+    app.assert_consistent().await;
+    // A database that already holds tours is left as it is.
+    assert!(
+        tourdesk::demo::seed(&app.ctx, None)
+            .await
+            .expect("second")
+            .is_none()
+    );
+    let again = app
+        .get_as(&admin, "/api/calendar/admin/bookings?limit=1")
+        .await;
+    assert_eq!(again.body["total"], bookings.body["total"]);
+}
