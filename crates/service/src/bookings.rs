@@ -5,10 +5,10 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Value, json};
+use tourdesk_domain::Phone;
 use tourdesk_domain::availability::{BookingWindow, WindowRefusal};
 use tourdesk_domain::booking::{self, BookingStatus, Party, Pricing};
 use tourdesk_domain::contact::optional_text;
-use tourdesk_domain::{Email, PersonName, Phone};
 use tourdesk_store::audit::{self, LogRow, NewLog};
 use tourdesk_store::bookings::{self, BookingChange, BookingFilter, BookingRow, NewBooking};
 use tourdesk_store::slots::{self, SlotRow};
@@ -247,33 +247,8 @@ impl Bookings<'_> {
         idem: Option<IdempotencyKey>,
     ) -> ServiceResult<Created> {
         let party = self.party(req.num_adults, req.num_children, req.num_infants)?;
-        let (name, email) = match (
-            &caller.user,
-            req.customer_name.as_deref(),
-            req.customer_email.as_deref(),
-        ) {
-            (_, Some(n), Some(e)) => (n.to_owned(), e.to_owned()),
-            (Some(u), n, e) => (
-                n.unwrap_or(&u.name).to_owned(),
-                e.unwrap_or(&u.email).to_owned(),
-            ),
-            (None, None, _) => {
-                return Err(ServiceError::invalid(
-                    "customer_name",
-                    "is required for a guest booking",
-                ));
-            }
-            (None, _, None) => {
-                return Err(ServiceError::invalid(
-                    "customer_email",
-                    "is required for a guest booking",
-                ));
-            }
-        };
-        let name =
-            PersonName::parse(&name).map_err(|e| ServiceError::invalid("customer_name", e.0))?;
-        let email =
-            Email::parse(&email).map_err(|e| ServiceError::invalid("customer_email", e.0))?;
+        let (name, email) =
+            caller.contact(req.customer_name.as_deref(), req.customer_email.as_deref())?;
         let phone = match (req.customer_phone.as_deref(), &caller.user) {
             (Some(p), _) => Phone::parse_optional(Some(p))
                 .map_err(|e| ServiceError::invalid("customer_phone", e.0))?,

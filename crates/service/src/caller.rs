@@ -1,5 +1,7 @@
 //! Who is asking, and what they may touch.
 
+use tourdesk_domain::{Email, PersonName};
+
 use crate::accounts::{User, hash_secret};
 use crate::{ServiceError, ServiceResult};
 
@@ -54,6 +56,36 @@ impl Caller {
         } else {
             ServiceError::Forbidden(format!("this {what} is not yours"))
         }
+    }
+
+    /// The name and email something is booked under: the ones given, else
+    /// the account's; a guest must give both.
+    pub fn contact(
+        &self,
+        name: Option<&str>,
+        email: Option<&str>,
+    ) -> ServiceResult<(PersonName, Email)> {
+        let (name, email) = match (&self.user, name, email) {
+            (_, Some(n), Some(e)) => (n, e),
+            (Some(u), n, e) => (n.unwrap_or(&u.name), e.unwrap_or(&u.email)),
+            (None, None, _) => {
+                return Err(ServiceError::invalid(
+                    "customer_name",
+                    "is required without an account",
+                ));
+            }
+            (None, _, None) => {
+                return Err(ServiceError::invalid(
+                    "customer_email",
+                    "is required without an account",
+                ));
+            }
+        };
+        let name =
+            PersonName::parse(name).map_err(|e| ServiceError::invalid("customer_name", e.0))?;
+        let email =
+            Email::parse(email).map_err(|e| ServiceError::invalid("customer_email", e.0))?;
+        Ok((name, email))
     }
 
     pub fn require_admin(&self) -> ServiceResult<()> {

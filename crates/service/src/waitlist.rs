@@ -7,10 +7,10 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde_json::json;
+use tourdesk_domain::Phone;
 use tourdesk_domain::availability::WindowRefusal;
 use tourdesk_domain::booking::Party;
 use tourdesk_domain::contact::optional_text;
-use tourdesk_domain::{Email, PersonName, Phone};
 use tourdesk_store::audit;
 use tourdesk_store::blackouts;
 use tourdesk_store::bookings as booking_store;
@@ -167,33 +167,8 @@ impl Waitlist<'_> {
                 ),
             ));
         }
-        let (name, email) = match (
-            &caller.user,
-            req.customer_name.as_deref(),
-            req.customer_email.as_deref(),
-        ) {
-            (_, Some(n), Some(e)) => (n.to_owned(), e.to_owned()),
-            (Some(u), n, e) => (
-                n.unwrap_or(&u.name).to_owned(),
-                e.unwrap_or(&u.email).to_owned(),
-            ),
-            (None, None, _) => {
-                return Err(ServiceError::invalid(
-                    "customer_name",
-                    "is required without an account",
-                ));
-            }
-            (None, _, None) => {
-                return Err(ServiceError::invalid(
-                    "customer_email",
-                    "is required without an account",
-                ));
-            }
-        };
-        let name =
-            PersonName::parse(&name).map_err(|e| ServiceError::invalid("customer_name", e.0))?;
-        let email =
-            Email::parse(&email).map_err(|e| ServiceError::invalid("customer_email", e.0))?;
+        let (name, email) =
+            caller.contact(req.customer_name.as_deref(), req.customer_email.as_deref())?;
         let phone = Phone::parse_optional(req.customer_phone.as_deref())
             .map_err(|e| ServiceError::invalid("customer_phone", e.0))?;
         let notes = optional_text(req.notes.as_deref(), MAX_TEXT)
