@@ -128,6 +128,16 @@ pub async fn bookings_of_user(
     Ok(on!(tx, c => sqlx::query_as(SQL).bind(user_id).bind(status).fetch_all(c).await)?)
 }
 
+/// The admin list's WHERE clause ($1 tour, $2 status, $3..$4 tour dates,
+/// $5 slot), shared by the page query and its count.
+macro_rules! booking_filter {
+    () => {
+        "WHERE ($1 IS NULL OR b.tour_id = $1) AND ($2 IS NULL OR b.status = $2) \
+         AND ($3 IS NULL OR s.slot_date >= $3) AND ($4 IS NULL OR s.slot_date <= $4) \
+         AND ($5 IS NULL OR b.booking_slot_id = $5)"
+    };
+}
+
 /// The admin's filters; `None` means any.
 pub struct BookingFilter<'a> {
     pub tour_id: Option<i64>,
@@ -146,10 +156,8 @@ pub async fn list_bookings(
 ) -> StoreResult<Vec<BookingRow>> {
     const SQL: &str = concat!(
         booking_select!(),
-        "WHERE ($1 IS NULL OR b.tour_id = $1) AND ($2 IS NULL OR b.status = $2) \
-         AND ($3 IS NULL OR s.slot_date >= $3) AND ($4 IS NULL OR s.slot_date <= $4) \
-         AND ($5 IS NULL OR b.booking_slot_id = $5) \
-         ORDER BY b.created_at DESC, b.id DESC LIMIT $6 OFFSET $7"
+        booking_filter!(),
+        " ORDER BY b.created_at DESC, b.id DESC LIMIT $6 OFFSET $7"
     );
     Ok(on!(tx, c => sqlx::query_as(SQL)
         .bind(f.tour_id).bind(f.status).bind(f.start_date).bind(f.end_date).bind(f.slot_id)
@@ -157,10 +165,10 @@ pub async fn list_bookings(
 }
 
 pub async fn count_bookings(tx: &mut Tx, f: &BookingFilter<'_>) -> StoreResult<i64> {
-    const SQL: &str = "SELECT COUNT(*) FROM bookings b JOIN booking_slots s ON s.id = b.booking_slot_id \
-         WHERE ($1 IS NULL OR b.tour_id = $1) AND ($2 IS NULL OR b.status = $2) \
-         AND ($3 IS NULL OR s.slot_date >= $3) AND ($4 IS NULL OR s.slot_date <= $4) \
-         AND ($5 IS NULL OR b.booking_slot_id = $5)";
+    const SQL: &str = concat!(
+        "SELECT COUNT(*) FROM bookings b JOIN booking_slots s ON s.id = b.booking_slot_id ",
+        booking_filter!()
+    );
     Ok(on!(tx, c => sqlx::query_scalar(SQL)
         .bind(f.tour_id).bind(f.status).bind(f.start_date).bind(f.end_date).bind(f.slot_id)
         .fetch_one(c).await)?)
