@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::types::Json;
 
-use crate::{StoreResult, Tx, exec, on};
+use crate::{StoreResult, Tx, exec, locked, on};
 
 pub struct NewLog<'a> {
     pub booking_id: i64,
@@ -111,14 +111,13 @@ pub async fn list_events(
 /// rows are locked with SKIP LOCKED so several instances never take the same
 /// event; SQLite has one writer, so the transaction itself excludes others.
 pub async fn claim_undelivered(tx: &mut Tx, limit: i64) -> StoreResult<Vec<EventRow>> {
-    const PG: &str = "SELECT id, tour_id, event_type, payload, created_at, delivered_at FROM outbox_events \
-         WHERE delivered_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED";
-    const LITE: &str = "SELECT id, tour_id, event_type, payload, created_at, delivered_at FROM outbox_events \
-         WHERE delivered_at IS NULL ORDER BY id LIMIT $1";
-    Ok(match tx.conn() {
-        crate::ConnRef::Postgres(c) => sqlx::query_as(PG).bind(limit).fetch_all(c).await?,
-        crate::ConnRef::Sqlite(c) => sqlx::query_as(LITE).bind(limit).fetch_all(c).await?,
-    })
+    Ok(locked!(
+        tx,
+        "SELECT id, tour_id, event_type, payload, created_at, delivered_at FROM outbox_events \
+         WHERE delivered_at IS NULL ORDER BY id LIMIT $1",
+        "FOR UPDATE SKIP LOCKED",
+        |c, SQL| sqlx::query_as(SQL).bind(limit).fetch_all(c).await
+    )?)
 }
 
 pub async fn mark_delivered(tx: &mut Tx, id: i64, now: DateTime<Utc>) -> StoreResult<()> {

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 
-use crate::{StoreResult, Tx, exec, on};
+use crate::{StoreResult, Tx, exec, locked, on};
 
 /// A booking with what customers see of its tour and slot.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -388,10 +388,10 @@ pub async fn purge_idempotency_keys(tx: &mut Tx, before: DateTime<Utc>) -> Store
 /// concurrent changes to the same booking queue (SQLite already runs one
 /// writer at a time).
 pub async fn booking_for_update(tx: &mut Tx, id: i64) -> StoreResult<Option<BookingRow>> {
-    const PG: &str = concat!(booking_select!(), "WHERE b.id = $1 FOR UPDATE OF b");
-    const LITE: &str = concat!(booking_select!(), "WHERE b.id = $1");
-    Ok(match tx.conn() {
-        crate::ConnRef::Postgres(c) => sqlx::query_as(PG).bind(id).fetch_optional(c).await?,
-        crate::ConnRef::Sqlite(c) => sqlx::query_as(LITE).bind(id).fetch_optional(c).await?,
-    })
+    Ok(locked!(
+        tx,
+        concat!(booking_select!(), "WHERE b.id = $1"),
+        "FOR UPDATE OF b",
+        |c, SQL| sqlx::query_as(SQL).bind(id).fetch_optional(c).await
+    )?)
 }

@@ -45,3 +45,24 @@ macro_rules! exec {
             .map_err($crate::StoreError::from)
     };
 }
+
+/// Runs a query whose rows must not change under the caller: on PostgreSQL
+/// `$lock` (e.g. `FOR UPDATE SKIP LOCKED`) is appended to `$sql`; SQLite runs
+/// one writer at a time, so its transaction already excludes the others.
+/// `$sql` must expand to a string literal; `$q` names the final text in
+/// `$body`, which runs with `$c` bound to the engine's connection.
+#[macro_export]
+macro_rules! locked {
+    ($tx:expr, $sql:expr, $lock:literal, |$c:ident, $q:ident| $body:expr) => {
+        match $tx.conn() {
+            $crate::ConnRef::Postgres($c) => {
+                const $q: &str = concat!($sql, " ", $lock);
+                $body
+            }
+            $crate::ConnRef::Sqlite($c) => {
+                const $q: &str = $sql;
+                $body
+            }
+        }
+    };
+}

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::{ConnRef, StoreResult, Tx, exec, on};
+use crate::{StoreResult, Tx, exec, locked, on};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct WaitlistRow {
@@ -75,20 +75,16 @@ pub async fn entry_by_id(tx: &mut Tx, id: i64) -> StoreResult<Option<WaitlistRow
 
 /// Reads an entry for a change, locking it on PostgreSQL.
 pub async fn entry_for_update(tx: &mut Tx, id: i64) -> StoreResult<Option<WaitlistRow>> {
-    const PG: &str = concat!(
-        "SELECT ",
-        entry_cols!(),
-        " FROM waitlist_entries WHERE id = $1 FOR UPDATE"
-    );
-    const LITE: &str = concat!(
-        "SELECT ",
-        entry_cols!(),
-        " FROM waitlist_entries WHERE id = $1"
-    );
-    Ok(match tx.conn() {
-        ConnRef::Postgres(c) => sqlx::query_as(PG).bind(id).fetch_optional(c).await?,
-        ConnRef::Sqlite(c) => sqlx::query_as(LITE).bind(id).fetch_optional(c).await?,
-    })
+    Ok(locked!(
+        tx,
+        concat!(
+            "SELECT ",
+            entry_cols!(),
+            " FROM waitlist_entries WHERE id = $1"
+        ),
+        "FOR UPDATE",
+        |c, SQL| sqlx::query_as(SQL).bind(id).fetch_optional(c).await
+    )?)
 }
 
 pub async fn entries_of_user(tx: &mut Tx, user_id: i64) -> StoreResult<Vec<WaitlistRow>> {
@@ -125,40 +121,24 @@ pub async fn next_candidate(
     slot_id: i64,
     free: i64,
 ) -> StoreResult<Option<WaitlistRow>> {
-    const PG: &str = concat!(
-        "SELECT ",
-        entry_cols!(),
-        " FROM waitlist_entries WHERE tour_id = $1 AND requested_date = $2 AND status = 'active' \
-         AND (booking_slot_id IS NULL OR booking_slot_id = $3) AND num_people <= $4 \
-         ORDER BY priority DESC, created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED"
-    );
-    const LITE: &str = concat!(
-        "SELECT ",
-        entry_cols!(),
-        " FROM waitlist_entries WHERE tour_id = $1 AND requested_date = $2 AND status = 'active' \
-         AND (booking_slot_id IS NULL OR booking_slot_id = $3) AND num_people <= $4 \
-         ORDER BY priority DESC, created_at, id LIMIT 1"
-    );
-    Ok(match tx.conn() {
-        ConnRef::Postgres(c) => {
-            sqlx::query_as(PG)
-                .bind(tour_id)
-                .bind(date)
-                .bind(slot_id)
-                .bind(free)
-                .fetch_optional(c)
-                .await?
-        }
-        ConnRef::Sqlite(c) => {
-            sqlx::query_as(LITE)
-                .bind(tour_id)
-                .bind(date)
-                .bind(slot_id)
-                .bind(free)
-                .fetch_optional(c)
-                .await?
-        }
-    })
+    Ok(locked!(
+        tx,
+        concat!(
+            "SELECT ",
+            entry_cols!(),
+            " FROM waitlist_entries WHERE tour_id = $1 AND requested_date = $2 AND status = 'active' \
+             AND (booking_slot_id IS NULL OR booking_slot_id = $3) AND num_people <= $4 \
+             ORDER BY priority DESC, created_at, id LIMIT 1"
+        ),
+        "FOR UPDATE SKIP LOCKED",
+        |c, SQL| sqlx::query_as(SQL)
+            .bind(tour_id)
+            .bind(date)
+            .bind(slot_id)
+            .bind(free)
+            .fetch_optional(c)
+            .await
+    )?)
 }
 
 /// Marks an active entry notified with spots held on `slot_id`.
@@ -212,34 +192,17 @@ pub async fn expired_notifications(
     now: DateTime<Utc>,
     limit: i64,
 ) -> StoreResult<Vec<WaitlistRow>> {
-    const PG: &str = concat!(
-        "SELECT ",
-        entry_cols!(),
-        " FROM waitlist_entries WHERE status = 'notified' AND notification_expires_at <= $1 \
-         ORDER BY notification_expires_at, id LIMIT $2 FOR UPDATE SKIP LOCKED"
-    );
-    const LITE: &str = concat!(
-        "SELECT ",
-        entry_cols!(),
-        " FROM waitlist_entries WHERE status = 'notified' AND notification_expires_at <= $1 \
-         ORDER BY notification_expires_at, id LIMIT $2"
-    );
-    Ok(match tx.conn() {
-        ConnRef::Postgres(c) => {
-            sqlx::query_as(PG)
-                .bind(now)
-                .bind(limit)
-                .fetch_all(c)
-                .await?
-        }
-        ConnRef::Sqlite(c) => {
-            sqlx::query_as(LITE)
-                .bind(now)
-                .bind(limit)
-                .fetch_all(c)
-                .await?
-        }
-    })
+    Ok(locked!(
+        tx,
+        concat!(
+            "SELECT ",
+            entry_cols!(),
+            " FROM waitlist_entries WHERE status = 'notified' AND notification_expires_at <= $1 \
+             ORDER BY notification_expires_at, id LIMIT $2"
+        ),
+        "FOR UPDATE SKIP LOCKED",
+        |c, SQL| sqlx::query_as(SQL).bind(now).bind(limit).fetch_all(c).await
+    )?)
 }
 
 /// Entries tied to a slot: notified ones holding spots on it, and active
