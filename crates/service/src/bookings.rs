@@ -587,15 +587,12 @@ impl Bookings<'_> {
                 "the new departure is cancelled or closed",
             ));
         }
-        if !moving
-            && party.total() == old.total_people
-            && party
-                == (Party {
-                    adults: old.num_adults,
-                    children: old.num_children,
-                    infants: old.num_infants,
-                })
-        {
+        let old_party = Party {
+            adults: old.num_adults,
+            children: old.num_children,
+            infants: old.num_infants,
+        };
+        if !moving && party == old_party {
             return Err(ServiceError::invalid(
                 "new_slot_id",
                 "nothing to change: give a new slot or a new party size",
@@ -667,12 +664,7 @@ impl Bookings<'_> {
             ));
         }
         let new = load_booking(&mut tx, id).await?;
-        let kind = match (
-            moving,
-            party.total() != old.total_people
-                || party.adults != old.num_adults
-                || party.children != old.num_children,
-        ) {
+        let kind = match (moving, party != old_party) {
             (true, true) => "date_and_party_change",
             (true, false) => "date_change",
             _ => "party_change",
