@@ -121,3 +121,34 @@ pub async fn analyze(tx: &mut Tx) -> StoreResult<()> {
     exec!(tx, sqlx::query("ANALYZE"))?;
     Ok(())
 }
+
+/// Whether the database holds any operator data (tours, blackouts,
+/// bookings): the demo only seeds a database where this is false.
+pub async fn holds_operator_data(tx: &mut Tx) -> StoreResult<bool> {
+    const SQL: &str = "SELECT CAST((SELECT COUNT(*) FROM tours) + (SELECT COUNT(*) FROM blackout_dates) \
+         + (SELECT COUNT(*) FROM bookings) AS BIGINT)";
+    let n: i64 = on!(tx, c => sqlx::query_scalar(SQL).fetch_one(c).await)?;
+    Ok(n > 0)
+}
+
+/// Deletes every row of the operator's data (children before parents) in
+/// `tx`: how a failed demo seed undoes itself. Only for a database that
+/// held no operator data before (see [`holds_operator_data`]).
+pub async fn erase_operator_data(tx: &mut Tx) -> StoreResult<()> {
+    const TABLES: [&str; 10] = [
+        "DELETE FROM manage_tokens",
+        "DELETE FROM idempotency_keys",
+        "DELETE FROM outbox_events",
+        "DELETE FROM booking_modification_logs",
+        "DELETE FROM waitlist_entries",
+        "DELETE FROM bookings",
+        "DELETE FROM booking_slots",
+        "DELETE FROM blackout_dates",
+        "DELETE FROM tour_schedules",
+        "DELETE FROM tours",
+    ];
+    for sql in TABLES {
+        exec!(tx, sqlx::query(sqlx::AssertSqlSafe(sql)))?;
+    }
+    Ok(())
+}

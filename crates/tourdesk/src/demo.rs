@@ -2,14 +2,20 @@
 //! Spirit Tours-style tours in Asia/Jerusalem, schedules of several kinds,
 //! a holiday blackout, bookings at different fill levels, and a full
 //! departure with a waitlist — so a person opening the app sees a product.
+//!
+//! The data is valid whatever the date: every date is computed from the
+//! context's clock, the waitlist joins name the full departure (so a
+//! departure with room later that day never refuses them), and nothing is
+//! chosen by weekday. The seed is all or nothing: a failure erases what it
+//! wrote (the database held no operator data before) and is reported.
 
-use chrono::{Datelike, Duration, Utc, Weekday};
+use chrono::{Datelike, Duration, NaiveDate, Weekday};
 use tourdesk_domain::Role;
 use tourdesk_service::bookings::BookingRequest;
 use tourdesk_service::catalog::{BlackoutInput, ScheduleInput, TourInput};
 use tourdesk_service::waitlist::JoinRequest;
 use tourdesk_service::{Caller, Context};
-use tourdesk_store::tours;
+use tourdesk_store::bulk;
 
 /// The admin login the demo created or kept, to print.
 pub struct DemoLogin {
@@ -23,6 +29,7 @@ fn schedule(
     start: &str,
     recurrence: &str,
     capacity: i64,
+    valid_from: NaiveDate,
 ) -> ScheduleInput {
     ScheduleInput {
         tour_id: Some(tour_id),
@@ -31,21 +38,48 @@ fn schedule(
         recurrence: Some(recurrence.into()),
         max_capacity: Some(capacity),
         min_capacity: Some(2),
-        valid_from: Some(Utc::now().date_naive()),
+        valid_from: Some(valid_from),
         ..ScheduleInput::default()
     }
 }
 
-/// Seeds the demo unless the database already holds tours. Returns the
-/// admin login when it seeded.
+/// Seeds the demo unless the database already holds operator data.
+/// Returns the admin login when it seeded. All or nothing: on failure
+/// everything the seed wrote is erased before the error is returned.
 pub async fn seed(ctx: &Context, admin_email: Option<&str>) -> anyhow::Result<Option<DemoLogin>> {
     let mut conn = ctx.db.read().await?;
-    let existing = tours::count_tours(&mut conn).await?;
+    let occupied = bulk::holds_operator_data(&mut conn).await?;
     drop(conn);
-    if existing > 0 {
+    if occupied {
         return Ok(None);
     }
-    let login = match admin_email {
+    match seed_catalog(ctx).await {
+        Ok(()) => match admin_login(ctx, admin_email).await {
+            Ok(login) => Ok(Some(login)),
+            Err(e) => Err(undo(ctx, e).await),
+        },
+        Err(e) => Err(undo(ctx, e).await),
+    }
+}
+
+/// Erases a half-written demo; returns the error that stopped it.
+async fn undo(ctx: &Context, cause: anyhow::Error) -> anyhow::Error {
+    let erased = async {
+        let mut tx = ctx.db.begin().await?;
+        bulk::erase_operator_data(&mut tx).await?;
+        tx.commit().await
+    }
+    .await;
+    match erased {
+        Ok(()) => cause.context("the demo could not be seeded; nothing was kept"),
+        Err(e) => cause.context(format!(
+            "the demo could not be seeded, and erasing its partial data failed too ({e})"
+        )),
+    }
+}
+
+async fn admin_login(ctx: &Context, admin_email: Option<&str>) -> anyhow::Result<DemoLogin> {
+    Ok(match admin_email {
         Some(email) => DemoLogin {
             email: email.to_owned(),
             password: None,
@@ -64,7 +98,11 @@ pub async fn seed(ctx: &Context, admin_email: Option<&str>) -> anyhow::Result<Op
                 password: Some(password),
             }
         }
-    };
+    })
+}
+
+async fn seed_catalog(ctx: &Context) -> anyhow::Result<()> {
+    let today = ctx.clock.now().date_naive();
     let catalog = ctx.catalog();
     let tour = |name: &str, description: &str, minutes: i64, price: &str| TourInput {
         name: Some(name.into()),
@@ -107,9 +145,17 @@ pub async fn seed(ctx: &Context, admin_email: Option<&str>) -> anyhow::Result<Op
             "09:00:00",
             "daily",
             15,
+            today,
         ))
         .await?;
-    let mut afternoon = schedule(old_city.id(), "Afternoon walk", "14:00:00", "weekly", 12);
+    let mut afternoon = schedule(
+        old_city.id(),
+        "Afternoon walk",
+        "14:00:00",
+        "weekly",
+        12,
+        today,
+    );
     afternoon.weekdays = [
         Some(true),
         Some(false),
@@ -120,7 +166,14 @@ pub async fn seed(ctx: &Context, admin_email: Option<&str>) -> anyhow::Result<Op
         Some(true),
     ];
     catalog.create_schedule(afternoon).await?;
-    let mut sea = schedule(dead_sea.id(), "Masada sunrise", "04:30:00", "weekly", 20);
+    let mut sea = schedule(
+        dead_sea.id(),
+        "Masada sunrise",
+        "04:30:00",
+        "weekly",
+        20,
+        today,
+    );
     sea.weekdays = [
         Some(false),
         Some(true),
@@ -132,12 +185,11 @@ pub async fn seed(ctx: &Context, admin_email: Option<&str>) -> anyhow::Result<Op
     ];
     sea.price_override = Some(Some("159.00".into()));
     catalog.create_schedule(sea).await?;
-    let mut north = schedule(galilee.id(), "Galilee day", "07:30:00", "custom", 18);
+    let mut north = schedule(galilee.id(), "Galilee day", "07:30:00", "custom", 18, today);
     north.rrule = Some("FREQ=WEEKLY;BYDAY=MO,TH,SU".into());
     catalog.create_schedule(north).await?;
     catalog.extend_horizon().await?;
 
-    let today = Utc::now().date_naive();
     let holiday = (1..60)
         .map(|d| today + Duration::days(d))
         .find(|d| d.weekday() == Weekday::Sat && d.day() > 10)
@@ -210,9 +262,7 @@ pub async fn seed(ctx: &Context, admin_email: Option<&str>) -> anyhow::Result<Op
                 special_requirements: (n % 4 == 0).then(|| "Vegetarian lunch".into()),
                 ..BookingRequest::default()
             };
-            if ctx.bookings().create(req, &guest, None).await.is_err() {
-                break;
-            }
+            ctx.bookings().create(req, &guest, None).await?;
             booked += adults + children;
             n += 1;
         }
@@ -226,7 +276,9 @@ pub async fn seed(ctx: &Context, admin_email: Option<&str>) -> anyhow::Result<Op
                     .join(
                         JoinRequest {
                             tour_id: old_city.id(),
-                            booking_slot_id: None,
+                            // The full departure itself: a date-wide entry
+                            // is refused on a day that still has room later.
+                            booking_slot_id: Some(slot.id),
                             requested_date: slot.slot_date,
                             num_people: 2 + k as i64,
                             customer_name: Some((*who).into()),
@@ -240,5 +292,5 @@ pub async fn seed(ctx: &Context, admin_email: Option<&str>) -> anyhow::Result<Op
             }
         }
     }
-    Ok(Some(login))
+    Ok(())
 }

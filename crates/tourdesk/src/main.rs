@@ -133,18 +133,24 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     telemetry::init(config.log_format);
     let app = Application::build(config.clone()).await?;
     if config.demo {
+        let base = format!("http://{}:{}", config.bind_addr.ip(), app.port());
         match tourdesk::demo::seed(app.context(), config.admin_email.as_deref()).await? {
             Some(login) => {
                 let password = login.password.as_deref().unwrap_or("(your ADMIN_PASSWORD)");
-                println!(
-                    "Demo data created. Admin console: http://{}:{}/admin",
-                    config.bind_addr.ip(),
-                    app.port()
-                );
-                println!("  email:    {}", login.email);
-                println!("  password: {password}");
+                println!("Demo data created.");
+                println!("  customer site: {base}/");
+                println!("  admin console: {base}/admin");
+                println!("  email:         {}", login.email);
+                println!("  password:      {password}");
             }
-            None => println!("--demo: the database already holds tours; left as it is"),
+            None => {
+                println!("--demo: the database already holds tours; left as it is.");
+                println!("  customer site: {base}/");
+                println!(
+                    "  admin console: {base}/admin (log in with the admin printed when it was seeded,"
+                );
+                println!("  or set one: tourdesk user create --email EMAIL --name NAME --admin)");
+            }
         }
     }
     tracing::info!(

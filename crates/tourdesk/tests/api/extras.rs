@@ -6,11 +6,14 @@ use serde_json::json;
 
 use crate::both_backends;
 use crate::helpers::{TestApp, day};
+use chrono::{Duration, TimeZone, Utc};
 
 both_backends!(
     the_rolling_horizon_keeps_schedules_generated_ahead,
     only_allowed_origins_may_call_the_api_from_a_browser,
     the_demo_fills_an_empty_database_once,
+    the_demo_seeds_on_every_weekday_at_any_hour,
+    a_demo_that_fails_leaves_nothing_behind,
 );
 
 async fn the_rolling_horizon_keeps_schedules_generated_ahead(app: TestApp) {
@@ -178,4 +181,63 @@ async fn the_demo_fills_an_empty_database_once(app: TestApp) {
         .get_as(&admin, "/api/calendar/admin/bookings?limit=1")
         .await;
     assert_eq!(again.body["total"], bookings.body["total"]);
+}
+
+/// The demo is valid whatever the date: seeded on seven consecutive days
+/// (every weekday) at hours spread over the day, on a fresh database each
+/// time, it completes with its bookings, its waitlist and its blackout.
+async fn the_demo_seeds_on_every_weekday_at_any_hour(app: TestApp) {
+    let backend = app.backend;
+    drop(app);
+    let monday = Utc
+        .with_ymd_and_hms(2027, 3, 1, 0, 30, 0)
+        .single()
+        .expect("a date");
+    for k in 0..7 {
+        let Some(app) = TestApp::spawn(backend, |_| {}).await else {
+            return;
+        };
+        let at = monday + Duration::days(k) + Duration::hours(k * 3 + 1);
+        app.clock.freeze(at);
+        let login = tourdesk::demo::seed(&app.ctx, None)
+            .await
+            .unwrap_or_else(|e| panic!("the demo failed at {at}: {e:#}"))
+            .expect("seeded");
+        let admin = app
+            .login_token(&login.email, login.password.as_deref().unwrap_or_default())
+            .await;
+        let bookings = app
+            .get_as(&admin, "/api/calendar/admin/bookings?limit=1")
+            .await;
+        assert!(
+            bookings.body["total"].as_i64().is_some_and(|n| n > 10),
+            "{at}: {}",
+            bookings.text
+        );
+        let waitlist = app.get_as(&admin, "/api/calendar/admin/waitlist").await;
+        assert_eq!(waitlist.body.as_array().map(Vec::len), Some(2), "{at}");
+        app.assert_consistent().await;
+    }
+}
+
+/// A seed that fails half-way (here: a party larger than the configured
+/// maximum) erases what it wrote, so the next start can seed again.
+async fn a_demo_that_fails_leaves_nothing_behind(app: TestApp) {
+    let backend = app.backend;
+    drop(app);
+    let Some(app) = TestApp::spawn(backend, |c| c.max_booking_size = 2).await else {
+        return;
+    };
+    let err = tourdesk::demo::seed(&app.ctx, None)
+        .await
+        .err()
+        .expect("a party of 3 is over the maximum of 2");
+    assert!(format!("{err:#}").contains("nothing was kept"), "{err:#}");
+    assert_eq!(app.get("/api/calendar/tours").await.body, json!([]));
+    let mut conn = app.ctx.db.read().await.expect("a connection");
+    assert!(
+        !tourdesk_store::bulk::holds_operator_data(&mut conn)
+            .await
+            .expect("count")
+    );
 }
