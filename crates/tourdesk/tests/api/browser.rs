@@ -176,12 +176,22 @@ impl Browser {
         }
     }
 
+    /// Clicks the element at `path`; a component that re-rendered between
+    /// finding and clicking (a stale element) is looked up again.
     async fn click(&self, path: &str) {
-        let el = self.wait(path).await;
-        el.scroll_into_view().await.ok();
-        el.click()
-            .await
-            .unwrap_or_else(|e| panic!("click {path}: {e}"));
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let el = self.wait(path).await;
+            el.scroll_into_view().await.ok();
+            match el.click().await {
+                Ok(()) => return,
+                Err(e) if tries < 5 && e.to_string().contains("stale") => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("click {path}: {e}"),
+            }
+        }
     }
 
     async fn type_into(&self, path: &str, text: &str) {
@@ -345,11 +355,11 @@ async fn a_full_day_shows_none_and_offers_the_waitlist(app: TestApp) {
         .assert_status(201);
     open_calendar_at(&b, &app, f.tour, &f.dates[0]).await;
     let cell = format!("{CAL} >>> td[data-date='{}']", f.dates[0]);
+    b.wait_text(&cell, "Full").await;
     let class = b
         .js("return deep(arguments[0]).className;", vec![json!(cell)])
         .await;
     assert_eq!(class.json(), "none");
-    b.wait_text(&cell, "Full").await;
     b.click(&cell).await;
     b.click(&format!("{FLOW} >>> [data-act='waitlist-open']"))
         .await;

@@ -449,7 +449,24 @@ impl TestApp {
             .await;
         let r = self.generate(&admin, schedule, &day(3), &day(12)).await;
         r.assert_status(200);
-        let slots: Vec<&Value> = r.body["slots"].as_array().expect("slots").iter().collect();
+        // Listed rather than taken from the generation report: the rolling
+        // horizon job may have generated some of them first.
+        let r = self
+            .get(&format!(
+                "/api/calendar/tours/{tour}/slots?start_date={}&end_date={}",
+                day(3),
+                day(12)
+            ))
+            .await;
+        r.assert_status(200);
+        let slots: Vec<&Value> = r
+            .body
+            .as_array()
+            .expect("slots")
+            .iter()
+            .filter(|s| s["schedule_id"] == schedule)
+            .collect();
+        assert_eq!(slots.len(), 10, "the fixture has ten departures");
         Fixture {
             tour,
             schedule,
