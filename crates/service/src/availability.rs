@@ -11,8 +11,7 @@ use tourdesk_store::blackouts::{self, BlackoutRow};
 use tourdesk_store::slots::{self, SlotRow};
 use tourdesk_store::tours;
 
-use crate::bookings::Bookings;
-use crate::catalog::{Tour, load_tour};
+use crate::ledger::{self, Tour, load_tour};
 use crate::{Context, ServiceError, ServiceResult};
 
 /// Why a date is not available, in the order the checks run.
@@ -129,7 +128,7 @@ impl AvailabilityService<'_> {
             let why = format!("{} does not run on {date}{at}", tour.row.name);
             return Ok(refuse(Some(tour), Reason::NoSlots, why, false));
         }
-        let window = Bookings(self.0).window();
+        let window = ledger::window(self.0);
         let now = self.0.clock.now();
         let in_window: Vec<SlotRow> = day
             .iter()
@@ -204,10 +203,10 @@ impl AvailabilityService<'_> {
         let blackouts =
             blackouts::active_blackouts_between(&mut conn, tour_id, first, last).await?;
         drop(conn);
-        let window = Bookings(self.0).window();
+        let window = ledger::window(self.0);
         let now = self.0.clock.now();
         let mut days: BTreeMap<NaiveDate, Vec<&SlotRow>> = BTreeMap::new();
-        for s in all.iter().filter(|s| !s.is_cancelled) {
+        for s in all.iter().filter(|s| !s.looks_cancelled()) {
             days.entry(s.slot_date).or_default().push(s);
         }
         for date in first.iter_days().take_while(|d| *d <= last) {

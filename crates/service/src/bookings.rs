@@ -1,24 +1,29 @@
 //! The booking lifecycle: quote, create, read, modify, cancel, status
-//! changes, and the admin's lists and manifest. Every change runs in one
-//! transaction with its capacity move, audit row and outbox event; capacity
-//! moves only through `tourdesk_store::capacity`.
+//! changes, and the admin's lists and manifest. Each change is one
+//! transaction through the ledger (`crate::ledger`), which owns the lock
+//! order, the capacity moves, the audit rows and the outbox events; each
+//! is retried transparently on a transient conflict.
+//!
+//! Time rules: a customer may change a booking only until the departure's
+//! booking cutoff, and may cancel it until it starts; admins may do both
+//! at any time.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde_json::{Value, json};
-use tourdesk_domain::Phone;
-use tourdesk_domain::availability::{BookingWindow, WindowRefusal};
 use tourdesk_domain::booking::{self, BookingStatus, Party, Pricing};
 use tourdesk_domain::contact::optional_text;
-use tourdesk_store::audit::{self, LogRow, NewLog};
-use tourdesk_store::bookings::{self, BookingChange, BookingFilter, BookingRow, NewBooking};
-use tourdesk_store::slots::{self, SlotRow};
-use tourdesk_store::{Tx, capacity};
+use tourdesk_store::audit::{self, LogRow};
+use tourdesk_store::bookings::{self, BookingFilter, BookingRow};
+use tourdesk_store::slots::SlotRow;
 
 use crate::accounts::{hash_secret, new_secret};
 use crate::caller::Caller;
-use crate::catalog::{Tour, load_slot, load_tour};
-use crate::waitlist;
+use crate::ledger::{
+    self, Admission, Contact, Rebooking, Tour, load_booking, load_slot, load_tour,
+    not_found_is_invalid, status_of,
+};
 use crate::{Context, ServiceError, ServiceResult};
+
+pub use crate::ledger::MAX_TEXT;
 
 /// Who is coming and how to reach them, as a booking request carries it.
 #[derive(Debug, Clone, Default)]
@@ -41,16 +46,6 @@ pub struct BookingRequest {
 pub struct IdempotencyKey {
     pub key: String,
     pub request_hash: String,
-}
-
-/// A booking's contact details, validated.
-pub struct Contact<'a> {
-    pub name: &'a str,
-    pub email: &'a str,
-    pub phone: Option<&'a str>,
-    pub special_requirements: Option<&'a str>,
-    pub dietary_restrictions: Option<&'a str>,
-    pub accessibility_needs: Option<&'a str>,
 }
 
 #[derive(Debug, Clone)]
@@ -78,141 +73,13 @@ pub struct Quote {
     pub slot: SlotRow,
 }
 
-pub const MAX_TEXT: usize = 1000;
 const REPLAY_WINDOW_HOURS: i64 = 24;
-
-fn party_error(e: booking::PartyError) -> ServiceError {
-    ServiceError::invalid(e.field, e.message)
-}
-
-fn status_of(row: &BookingRow) -> ServiceResult<BookingStatus> {
-    row.status.parse().map_err(|e: String| {
-        ServiceError::Internal(tourdesk_store::StoreError::Config(format!(
-            "booking {}: {e}",
-            row.id
-        )))
-    })
-}
-
-/// What the audit trail keeps of a booking.
-pub fn snapshot(b: &BookingRow) -> Value {
-    json!({
-        "booking_slot_id": b.booking_slot_id,
-        "tour_date": b.tour_date,
-        "tour_time": b.tour_time,
-        "num_adults": b.num_adults,
-        "num_children": b.num_children,
-        "num_infants": b.num_infants,
-        "total_people": b.total_people,
-        "total_amount": b.total_amount,
-        "status": b.status,
-    })
-}
-
-fn event_payload(b: &BookingRow) -> Value {
-    json!({
-        "booking_id": b.id,
-        "booking_reference": b.booking_reference,
-        "tour_id": b.tour_id,
-        "booking_slot_id": b.booking_slot_id,
-        "tour_date": b.tour_date,
-        "tour_time": b.tour_time,
-        "status": b.status,
-        "total_people": b.total_people,
-        "customer_email": b.customer_email,
-    })
-}
 
 pub struct Bookings<'a>(pub(crate) &'a Context);
 
 impl Bookings<'_> {
     fn now(&self) -> DateTime<Utc> {
         self.0.clock.now()
-    }
-
-    pub fn window(&self) -> BookingWindow {
-        BookingWindow {
-            cutoff_hours: self.0.settings.booking_cutoff_hours,
-            advance_days: self.0.settings.booking_advance_days,
-        }
-    }
-
-    pub(crate) fn party(&self, adults: i64, children: i64, infants: i64) -> ServiceResult<Party> {
-        let s = &self.0.settings;
-        Party::new(
-            adults,
-            children,
-            infants,
-            i64::from(s.min_booking_size),
-            i64::from(s.max_booking_size),
-        )
-        .map_err(party_error)
-    }
-
-    fn price(&self, party: &Party, adult_price: i64) -> Pricing {
-        booking::price(
-            party,
-            adult_price,
-            self.0.settings.child_discount,
-            self.0.settings.tax_rate,
-        )
-    }
-
-    /// Refuses a slot that cannot be booked now: 409 `slot_unavailable`.
-    fn bookable(&self, slot: &SlotRow, tour: &Tour) -> ServiceResult<()> {
-        let refuse = |why: String| Err(ServiceError::conflict("slot_unavailable", why));
-        if slot.tour_id != tour.id() {
-            return refuse(format!(
-                "slot {} does not belong to tour {}",
-                slot.id,
-                tour.id()
-            ));
-        }
-        if !tour.row.is_active {
-            return refuse(format!("tour {} is not open for booking", tour.id()));
-        }
-        if slot.is_cancelled {
-            return refuse(format!(
-                "the {} {} departure is cancelled{}",
-                slot.slot_date,
-                slot.start_time,
-                slot.cancellation_reason
-                    .as_deref()
-                    .map(|r| format!(" ({r})"))
-                    .unwrap_or_default()
-            ));
-        }
-        if !slot.is_available {
-            return refuse(format!(
-                "the {} {} departure is closed for booking",
-                slot.slot_date, slot.start_time
-            ));
-        }
-        match self.window().check(slot.starts_at, self.now()) {
-            Ok(()) => Ok(()),
-            Err(WindowRefusal::TooSoon) => refuse(format!(
-                "bookings for the {} {} departure closed {} hours before it starts",
-                slot.slot_date, slot.start_time, self.0.settings.booking_cutoff_hours
-            )),
-            Err(WindowRefusal::TooFar) => refuse(format!(
-                "bookings open {} days ahead; the {} departure is further out",
-                self.0.settings.booking_advance_days, slot.slot_date
-            )),
-        }
-    }
-
-    fn capacity_exceeded(slot: &SlotRow, wanted: i64) -> ServiceError {
-        ServiceError::refused(
-            "capacity_exceeded",
-            format!(
-                "only {} spot(s) left on the {} {} departure; {wanted} requested",
-                slot.available_spots.max(0),
-                slot.slot_date,
-                slot.start_time
-            ),
-        )
-        .with("available_spots", slot.available_spots.max(0))
-        .with("waitlist_available", true)
     }
 
     /// The price of a party on a slot, computed by the server.
@@ -223,14 +90,13 @@ impl Bookings<'_> {
         children: i64,
         infants: i64,
     ) -> ServiceResult<Quote> {
-        let party = self.party(adults, children, infants)?;
+        let party = ledger::party(self.0, adults, children, infants)?;
         let mut conn = self.0.db.read().await?;
-        let slot = load_slot(&mut conn, slot_id).await.map_err(|e| match e {
-            ServiceError::NotFound(m) => ServiceError::invalid("booking_slot_id", m),
-            other => other,
-        })?;
+        let slot = load_slot(&mut conn, slot_id)
+            .await
+            .map_err(not_found_is_invalid("booking_slot_id"))?;
         let tour = load_tour(&mut conn, slot.tour_id).await?;
-        let pricing = self.price(&party, slot.price_per_person);
+        let pricing = ledger::quote_price(self.0, &party, &slot);
         Ok(Quote {
             pricing,
             party,
@@ -239,82 +105,87 @@ impl Bookings<'_> {
         })
     }
 
-    /// Creates a booking; see the module documentation for the guarantees.
+    /// Creates a booking: validates, then in one transaction claims the
+    /// Idempotency-Key, reserves the party on the departure (the
+    /// conditional UPDATE that locks, checks and returns it) and writes the
+    /// booking with its token, audit row and event.
     pub async fn create(
         &self,
         req: BookingRequest,
         caller: &Caller,
         idem: Option<IdempotencyKey>,
     ) -> ServiceResult<Created> {
-        let party = self.party(req.num_adults, req.num_children, req.num_infants)?;
+        let party = ledger::party(self.0, req.num_adults, req.num_children, req.num_infants)?;
         let (name, email) =
             caller.contact(req.customer_name.as_deref(), req.customer_email.as_deref())?;
-        let phone = match (req.customer_phone.as_deref(), &caller.user) {
-            (Some(p), _) => Phone::parse_optional(Some(p))
-                .map_err(|e| ServiceError::invalid("customer_phone", e.0))?,
-            (None, Some(u)) => u.phone.as_deref().and_then(|p| Phone::parse(p).ok()),
-            (None, None) => None,
-        };
+        let on_file = caller.user.as_ref().and_then(|u| u.phone.as_deref());
+        let phone = ledger::phone_or(req.customer_phone.as_deref(), on_file, "customer_phone")?;
         let text = |field: &'static str, v: &Option<String>| {
             optional_text(v.as_deref(), MAX_TEXT).map_err(|e| ServiceError::invalid(field, e.0))
         };
         let special = text("special_requirements", &req.special_requirements)?;
         let dietary = text("dietary_restrictions", &req.dietary_restrictions)?;
         let access = text("accessibility_needs", &req.accessibility_needs)?;
-        let scope = caller
-            .user_id()
-            .map(|id| format!("user:{id}"))
-            .unwrap_or_else(|| "guest".into());
-
-        let now = self.now();
-        let mut tx = self.0.db.begin().await?;
-        if let Some(k) = &idem
-            && !bookings::claim_idempotency_key(&mut tx, &scope, &k.key, &k.request_hash, now)
-                .await?
-        {
-            return self.replay(&mut tx, &scope, k).await;
-        }
-        let tour = load_tour(&mut tx, req.tour_id).await.map_err(|e| match e {
-            ServiceError::NotFound(m) => ServiceError::invalid("tour_id", m),
-            other => other,
-        })?;
-        let slot = slots::slot_by_id(&mut tx, req.booking_slot_id)
-            .await?
-            .ok_or_else(|| {
-                ServiceError::conflict(
-                    "slot_unavailable",
-                    format!("slot {} does not exist", req.booking_slot_id),
-                )
-            })?;
-        self.bookable(&slot, &tour)?;
-        if !capacity::reserve(&mut tx, slot.id, party.total(), now).await? {
-            let fresh = load_slot(&mut tx, slot.id).await?;
-            self.bookable(&fresh, &tour)?;
-            return Err(Self::capacity_exceeded(&fresh, party.total()));
-        }
         let contact = Contact {
             name: name.as_str(),
             email: email.as_str(),
-            phone: phone.as_ref().map(Phone::as_str),
+            phone: phone.as_ref().map(|p| p.as_str()),
             special_requirements: special.as_deref(),
             dietary_restrictions: dietary.as_deref(),
             accessibility_needs: access.as_deref(),
         };
-        let (row, token) = self
-            .insert_new(
-                &mut tx,
-                &tour,
-                &slot,
-                &party,
-                &contact,
-                caller.user_id(),
-                caller,
-                now,
-            )
-            .await?;
-        let id = row.id;
-        if let Some(k) = &idem {
-            bookings::complete_idempotency_key(&mut tx, &scope, &k.key, id, &token).await?;
+        let scope = caller
+            .user_id()
+            .map(|id| format!("user:{id}"))
+            .unwrap_or_else(|| "guest".into());
+        ledger::retry(|| self.create_once(&req, &party, &contact, caller, &scope, idem.as_ref()))
+            .await
+    }
+
+    async fn create_once(
+        &self,
+        req: &BookingRequest,
+        party: &Party,
+        contact: &Contact<'_>,
+        caller: &Caller,
+        scope: &str,
+        idem: Option<&IdempotencyKey>,
+    ) -> ServiceResult<Created> {
+        let now = self.now();
+        let mut tx = self.0.db.begin().await?;
+        if let Some(k) = idem
+            && !bookings::claim_idempotency_key(&mut tx, scope, &k.key, &k.request_hash, now)
+                .await?
+        {
+            return self.replay(&mut tx, scope, k).await;
+        }
+        let tour = load_tour(&mut tx, req.tour_id)
+            .await
+            .map_err(not_found_is_invalid("tour_id"))?;
+        let slot = ledger::reserve(
+            self.0,
+            &mut tx,
+            &tour,
+            req.booking_slot_id,
+            party.total(),
+            Admission::Customer,
+            now,
+        )
+        .await?;
+        let (row, token) = ledger::insert_booking(
+            self.0,
+            &mut tx,
+            &tour,
+            &slot,
+            party,
+            contact,
+            caller.user_id(),
+            caller,
+            now,
+        )
+        .await?;
+        if let Some(k) = idem {
+            bookings::complete_idempotency_key(&mut tx, scope, &k.key, row.id, &token).await?;
         }
         tx.commit().await?;
         Ok(Created {
@@ -324,77 +195,12 @@ impl Bookings<'_> {
         })
     }
 
-    /// Inserts a booking whose spots are already counted on `slot`, with
-    /// its manage token, audit row and outbox event.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) async fn insert_new(
+    async fn replay(
         &self,
-        tx: &mut Tx,
-        tour: &Tour,
-        slot: &SlotRow,
-        party: &Party,
-        contact: &Contact<'_>,
-        owner: Option<i64>,
-        caller: &Caller,
-        now: DateTime<Utc>,
-    ) -> ServiceResult<(BookingRow, String)> {
-        let pricing = self.price(party, slot.price_per_person);
-        let id = loop {
-            let reference =
-                booking::new_reference(&self.0.settings.booking_reference_prefix, tour.today(now));
-            let inserted = bookings::insert_booking(
-                tx,
-                &NewBooking {
-                    booking_reference: &reference,
-                    user_id: owner,
-                    tour_id: tour.id(),
-                    booking_slot_id: slot.id,
-                    num_adults: party.adults,
-                    num_children: party.children,
-                    num_infants: party.infants,
-                    price_per_adult: pricing.price_per_adult,
-                    price_per_child: pricing.price_per_child,
-                    price_per_infant: pricing.price_per_infant,
-                    subtotal: pricing.subtotal,
-                    discount_amount: pricing.discount_amount,
-                    tax_amount: pricing.tax_amount,
-                    total_amount: pricing.total_amount,
-                    currency: tour.currency.code(),
-                    customer_name: contact.name,
-                    customer_email: contact.email,
-                    customer_phone: contact.phone,
-                    special_requirements: contact.special_requirements,
-                    dietary_restrictions: contact.dietary_restrictions,
-                    accessibility_needs: contact.accessibility_needs,
-                    status: BookingStatus::Pending.as_str(),
-                },
-                now,
-            )
-            .await?;
-            if let Some(id) = inserted {
-                break id;
-            }
-        };
-        let token = new_secret("tdm");
-        bookings::insert_manage_token(tx, tour.id(), Some(id), None, &hash_secret(&token), now)
-            .await?;
-        let row = load_booking(tx, id).await?;
-        self.audit(
-            tx,
-            &row,
-            caller,
-            "created",
-            None,
-            Some(snapshot(&row)),
-            None,
-            now,
-        )
-        .await?;
-        audit::insert_event(tx, tour.id(), "booking.created", event_payload(&row), now).await?;
-        Ok((row, token))
-    }
-
-    async fn replay(&self, tx: &mut Tx, scope: &str, k: &IdempotencyKey) -> ServiceResult<Created> {
+        tx: &mut tourdesk_store::Tx,
+        scope: &str,
+        k: &IdempotencyKey,
+    ) -> ServiceResult<Created> {
         let row = bookings::idempotency_key(tx, scope, &k.key)
             .await?
             .ok_or_else(|| {
@@ -428,42 +234,14 @@ impl Bookings<'_> {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn audit(
-        &self,
-        tx: &mut Tx,
-        b: &BookingRow,
-        caller: &Caller,
-        kind: &str,
-        old: Option<Value>,
-        new: Option<Value>,
-        reason: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> ServiceResult<()> {
-        let actor = caller.actor();
-        audit::insert_log(
-            tx,
-            NewLog {
-                booking_id: b.id,
-                tour_id: b.tour_id,
-                modified_by: caller.user_id(),
-                actor: &actor,
-                modification_type: kind,
-                old_value: old,
-                new_value: new,
-                reason,
-                ip_address: caller.ip.as_deref(),
-                user_agent: caller.user_agent.as_deref(),
-            },
-            now,
-        )
-        .await?;
-        Ok(())
-    }
-
     /// Whether `caller` may see and change `b`: its owner, an admin, or
     /// whoever holds one of its manage tokens.
-    async fn authorize(&self, tx: &mut Tx, caller: &Caller, b: &BookingRow) -> ServiceResult<()> {
+    async fn authorize(
+        &self,
+        tx: &mut tourdesk_store::Tx,
+        caller: &Caller,
+        b: &BookingRow,
+    ) -> ServiceResult<()> {
         if caller.is_admin() || (caller.user_id().is_some() && caller.user_id() == b.user_id) {
             return Ok(());
         }
@@ -528,8 +306,38 @@ impl Bookings<'_> {
         Ok((row, token))
     }
 
-    /// Changes the slot and/or the party in one transaction: reserves only
-    /// what grows, releases what shrinks, re-prices, and audits old and new.
+    /// Refuses a customer's change once the departure's cutoff has passed
+    /// (`changes_closed`), and any customer action once it has started
+    /// (`departure_started`). Admins are not limited.
+    fn time_rules(&self, caller: &Caller, b: &BookingRow, changing: bool) -> ServiceResult<()> {
+        if caller.is_admin() {
+            return Ok(());
+        }
+        let now = self.now();
+        if now >= b.starts_at {
+            return Err(ServiceError::conflict(
+                "departure_started",
+                format!(
+                    "the {} {} departure has started; contact the operator",
+                    b.tour_date, b.tour_time
+                ),
+            ));
+        }
+        if changing && now >= ledger::window(self.0).closes_at(b.starts_at) {
+            return Err(ServiceError::conflict(
+                "changes_closed",
+                format!(
+                    "changes close {} hours before the departure; contact the operator",
+                    self.0.settings.booking_cutoff_hours
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Changes the departure and/or the party in one transaction: reserves
+    /// only what grows, releases what shrinks, re-prices, and audits old and
+    /// new. Both departures are locked (ascending id) before the booking.
     pub async fn modify(
         &self,
         id: i64,
@@ -538,12 +346,23 @@ impl Bookings<'_> {
     ) -> ServiceResult<BookingRow> {
         let notes = optional_text(m.notes.as_deref(), MAX_TEXT)
             .map_err(|e| ServiceError::invalid("modification_notes", e.0))?;
+        ledger::retry(|| self.modify_once(id, caller, &m, notes.as_deref())).await
+    }
+
+    async fn modify_once(
+        &self,
+        id: i64,
+        caller: &Caller,
+        m: &Modification,
+        notes: Option<&str>,
+    ) -> ServiceResult<BookingRow> {
         let now = self.now();
         let mut tx = self.0.db.begin().await?;
-        let old = bookings::booking_for_update(&mut tx, id)
-            .await?
-            .ok_or_else(|| ServiceError::not_found(format!("booking {id} not found")))?;
-        self.authorize(&mut tx, caller, &old).await?;
+        let peek = load_booking(&mut tx, id).await?;
+        self.authorize(&mut tx, caller, &peek).await?;
+        let to_id = m.new_slot_id.unwrap_or(peek.booking_slot_id);
+        let locked = ledger::lock_slots(&mut tx, &[peek.booking_slot_id, to_id]).await?;
+        let old = ledger::lock_booking(&mut tx, id, &[peek.booking_slot_id, to_id]).await?;
         let status = status_of(&old)?;
         if !status.is_changeable() {
             return Err(ServiceError::conflict(
@@ -551,42 +370,24 @@ impl Bookings<'_> {
                 format!("a {status} booking cannot be changed"),
             ));
         }
-        let party = self.party(
+        self.time_rules(caller, &old, true)?;
+        let party = ledger::party(
+            self.0,
             m.new_num_adults.unwrap_or(old.num_adults),
             m.new_num_children.unwrap_or(old.num_children),
             m.new_num_infants.unwrap_or(old.num_infants),
         )?;
-        let tour = load_tour(&mut tx, old.tour_id).await?;
-        let new_slot_id = m.new_slot_id.unwrap_or(old.booking_slot_id);
-        let moving = new_slot_id != old.booking_slot_id;
-        let new_slot = if moving {
-            let s = slots::slot_by_id(&mut tx, new_slot_id)
-                .await?
-                .ok_or_else(|| {
-                    ServiceError::conflict(
-                        "slot_unavailable",
-                        format!("slot {new_slot_id} does not exist"),
-                    )
-                })?;
-            if s.tour_id != old.tour_id {
-                return Err(ServiceError::conflict(
-                    "slot_unavailable",
-                    "the new slot belongs to another tour",
-                ));
-            }
-            s
-        } else {
-            load_slot(&mut tx, old.booking_slot_id).await?
-        };
-        let grows = party.total() > old.total_people;
-        if (moving || grows) && !caller.is_admin() {
-            self.bookable(&new_slot, &tour)?;
-        } else if moving && !new_slot.is_open() {
+        let to_id = m.new_slot_id.unwrap_or(old.booking_slot_id);
+        let to = locked.get(&to_id).ok_or_else(|| {
+            ServiceError::conflict("slot_unavailable", format!("slot {to_id} does not exist"))
+        })?;
+        if to.tour_id != old.tour_id {
             return Err(ServiceError::conflict(
                 "slot_unavailable",
-                "the new departure is cancelled or closed",
+                "the new slot belongs to another tour",
             ));
         }
+        let moving = to.id != old.booking_slot_id;
         let old_party = Party {
             adults: old.num_adults,
             children: old.num_children,
@@ -598,102 +399,27 @@ impl Bookings<'_> {
                 "nothing to change: give a new slot or a new party size",
             ));
         }
-
-        // Capacity: touch slots in ascending id order so that concurrent
-        // swaps between two slots cannot deadlock.
-        if moving {
-            let (new_id, old_id, n) = (new_slot.id, old.booking_slot_id, party.total());
-            if new_id < old_id {
-                if !capacity::reserve(&mut tx, new_id, n, now).await? {
-                    return Err(Self::capacity_exceeded(
-                        &load_slot(&mut tx, new_id).await?,
-                        n,
-                    ));
-                }
-                capacity::release(&mut tx, old_id, old.total_people, now).await?;
-            } else {
-                capacity::release(&mut tx, old_id, old.total_people, now).await?;
-                if !capacity::reserve(&mut tx, new_id, n, now).await? {
-                    return Err(Self::capacity_exceeded(
-                        &load_slot(&mut tx, new_id).await?,
-                        n,
-                    ));
-                }
-            }
+        let tour = load_tour(&mut tx, old.tour_id).await?;
+        let who = if caller.is_admin() {
+            Admission::Admin
         } else {
-            let delta = party.total() - old.total_people;
-            if delta > 0 && !capacity::reserve(&mut tx, new_slot.id, delta, now).await? {
-                let fresh = load_slot(&mut tx, new_slot.id).await?;
-                return Err(Self::capacity_exceeded(&fresh, delta));
-            }
-            if delta < 0 {
-                capacity::release(&mut tx, new_slot.id, -delta, now).await?;
-            }
-        }
-        // Same slot keeps the agreed price; a new slot is priced as it is now.
-        let adult_price = if moving {
-            new_slot.price_per_person
-        } else {
-            old.price_per_adult
+            Admission::Customer
         };
-        let pricing = self.price(&party, adult_price);
-        let applied = bookings::apply_change(
+        let new = ledger::rebook(
+            self.0,
             &mut tx,
-            id,
-            status.as_str(),
-            &BookingChange {
-                booking_slot_id: new_slot.id,
-                num_adults: party.adults,
-                num_children: party.children,
-                num_infants: party.infants,
-                price_per_adult: pricing.price_per_adult,
-                price_per_child: pricing.price_per_child,
-                price_per_infant: pricing.price_per_infant,
-                subtotal: pricing.subtotal,
-                discount_amount: pricing.discount_amount,
-                tax_amount: pricing.tax_amount,
-                total_amount: pricing.total_amount,
+            Rebooking {
+                old: &old,
+                tour: &tour,
+                to,
+                party,
+                who,
+                notes,
             },
-            now,
-        )
-        .await?;
-        if !applied {
-            return Err(ServiceError::conflict(
-                "invalid_status",
-                "the booking changed meanwhile; reload and retry",
-            ));
-        }
-        let new = load_booking(&mut tx, id).await?;
-        let kind = match (moving, party != old_party) {
-            (true, true) => "date_and_party_change",
-            (true, false) => "date_change",
-            _ => "party_change",
-        };
-        self.audit(
-            &mut tx,
-            &new,
             caller,
-            kind,
-            Some(snapshot(&old)),
-            Some(snapshot(&new)),
-            notes.as_deref(),
             now,
         )
         .await?;
-        audit::insert_event(
-            &mut tx,
-            new.tour_id,
-            "booking.modified",
-            event_payload(&new),
-            now,
-        )
-        .await?;
-        // Spots freed on the old slot (a move) or by a smaller party.
-        if moving {
-            waitlist::offer_freed_spots(self.0, &mut tx, old.booking_slot_id, false).await?;
-        } else if party.total() < old.total_people {
-            waitlist::offer_freed_spots(self.0, &mut tx, new_slot.id, false).await?;
-        }
         tx.commit().await?;
         Ok(new)
     }
@@ -708,24 +434,36 @@ impl Bookings<'_> {
     ) -> ServiceResult<BookingRow> {
         let reason = optional_text(reason, MAX_TEXT)
             .map_err(|e| ServiceError::invalid("cancellation_reason", e.0))?;
+        if refund.is_some() && !caller.is_admin() {
+            return Err(ServiceError::Forbidden(
+                "only an admin may set refund_amount".into(),
+            ));
+        }
+        ledger::retry(|| self.cancel_once(id, caller, reason.as_deref(), refund.as_deref())).await
+    }
+
+    async fn cancel_once(
+        &self,
+        id: i64,
+        caller: &Caller,
+        reason: Option<&str>,
+        refund: Option<&str>,
+    ) -> ServiceResult<BookingRow> {
+        let now = self.now();
         let mut tx = self.0.db.begin().await?;
-        let row = bookings::booking_for_update(&mut tx, id)
-            .await?
-            .ok_or_else(|| ServiceError::not_found(format!("booking {id} not found")))?;
-        self.authorize(&mut tx, caller, &row).await?;
+        let peek = load_booking(&mut tx, id).await?;
+        self.authorize(&mut tx, caller, &peek).await?;
+        ledger::lock_slots(&mut tx, &[peek.booking_slot_id]).await?;
+        let row = ledger::lock_booking(&mut tx, id, &[peek.booking_slot_id]).await?;
+        self.time_rules(caller, &row, false)?;
         let refund_minor = match refund {
             None => None,
-            Some(_) if !caller.is_admin() => {
-                return Err(ServiceError::Forbidden(
-                    "only an admin may set refund_amount".into(),
-                ));
-            }
             Some(text) => {
                 let currency = tourdesk_domain::Currency::parse(&row.currency).map_err(|e| {
                     ServiceError::Internal(tourdesk_store::StoreError::Config(e.to_string()))
                 })?;
                 let minor = currency
-                    .parse_amount(&text)
+                    .parse_amount(text)
                     .map_err(|e| ServiceError::invalid("refund_amount", e.to_string()))?;
                 if minor < 0 || minor > row.total_amount {
                     return Err(ServiceError::invalid(
@@ -736,17 +474,18 @@ impl Bookings<'_> {
                 Some(minor)
             }
         };
-        let done = self
-            .transition(
-                &mut tx,
-                &row,
-                caller,
-                BookingStatus::Cancelled,
-                reason.as_deref(),
-                refund_minor,
-                "cancellation",
-            )
-            .await?;
+        let done = ledger::transition(
+            self.0,
+            &mut tx,
+            &row,
+            caller,
+            BookingStatus::Cancelled,
+            reason,
+            refund_minor,
+            "cancellation",
+            now,
+        )
+        .await?;
         tx.commit().await?;
         Ok(done)
     }
@@ -765,12 +504,14 @@ impl Bookings<'_> {
             .map_err(|e: String| ServiceError::invalid("status", e))?;
         let reason =
             optional_text(reason, MAX_TEXT).map_err(|e| ServiceError::invalid("reason", e.0))?;
-        let mut tx = self.0.db.begin().await?;
-        let row = bookings::booking_for_update(&mut tx, id)
-            .await?
-            .ok_or_else(|| ServiceError::not_found(format!("booking {id} not found")))?;
-        let done = self
-            .transition(
+        ledger::retry(|| async {
+            let now = self.now();
+            let mut tx = self.0.db.begin().await?;
+            let peek = load_booking(&mut tx, id).await?;
+            ledger::lock_slots(&mut tx, &[peek.booking_slot_id]).await?;
+            let row = ledger::lock_booking(&mut tx, id, &[peek.booking_slot_id]).await?;
+            let done = ledger::transition(
+                self.0,
                 &mut tx,
                 &row,
                 caller,
@@ -778,72 +519,13 @@ impl Bookings<'_> {
                 reason.as_deref(),
                 None,
                 "status_change",
+                now,
             )
             .await?;
-        tx.commit().await?;
-        Ok(done)
-    }
-
-    /// Moves a booking to `to` inside `tx`: checks the transition, releases
-    /// capacity when leaving a capacity-holding status, audits, emits the
-    /// event and offers freed spots to the waitlist.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) async fn transition(
-        &self,
-        tx: &mut Tx,
-        row: &BookingRow,
-        caller: &Caller,
-        to: BookingStatus,
-        reason: Option<&str>,
-        refund: Option<i64>,
-        kind: &str,
-    ) -> ServiceResult<BookingRow> {
-        let from = status_of(row)?;
-        if !from.can_become(to) {
-            return Err(ServiceError::conflict(
-                "invalid_transition",
-                format!("a {from} booking cannot become {to}"),
-            ));
-        }
-        let now = self.now();
-        if !bookings::set_status(tx, row.id, from.as_str(), to.as_str(), reason, refund, now)
-            .await?
-        {
-            return Err(ServiceError::conflict(
-                "invalid_transition",
-                "the booking changed meanwhile; reload and retry",
-            ));
-        }
-        let releases = from.holds_capacity() && !to.holds_capacity();
-        if releases {
-            capacity::release(tx, row.booking_slot_id, row.total_people, now).await?;
-        }
-        let new = load_booking(tx, row.id).await?;
-        let mut new_value = snapshot(&new);
-        if let (Some(r), Some(obj)) = (refund, new_value.as_object_mut()) {
-            obj.insert("refund_amount".into(), json!(r));
-        }
-        self.audit(
-            tx,
-            &new,
-            caller,
-            kind,
-            Some(snapshot(row)),
-            Some(new_value),
-            reason,
-            now,
-        )
-        .await?;
-        let event = if to == BookingStatus::Cancelled {
-            "booking.cancelled"
-        } else {
-            "booking.status_changed"
-        };
-        audit::insert_event(tx, new.tour_id, event, event_payload(&new), now).await?;
-        if releases {
-            waitlist::offer_freed_spots(self.0, tx, row.booking_slot_id, false).await?;
-        }
-        Ok(new)
+            tx.commit().await?;
+            Ok(done)
+        })
+        .await
     }
 
     /// The admin's list: filters, newest first, one page and the total.
@@ -896,8 +578,8 @@ impl Bookings<'_> {
         Ok((slot, tour, rows))
     }
 
-    /// Cancels a slot and every active booking on it, each audited; waitlist
-    /// entries for it are cancelled and their holds released.
+    /// Cancels a departure and every active booking on it (see
+    /// `ledger::cancel_departure`).
     pub async fn cancel_slot(
         &self,
         slot_id: i64,
@@ -909,44 +591,18 @@ impl Bookings<'_> {
         if reason.is_empty() {
             return Err(ServiceError::invalid("reason", "is required"));
         }
-        let now = self.now();
-        let mut tx = self.0.db.begin().await?;
-        let slot = load_slot(&mut tx, slot_id).await?;
-        if slot.is_cancelled {
-            return Err(ServiceError::conflict(
-                "slot_cancelled",
-                format!("slot {slot_id} is already cancelled"),
-            ));
-        }
-        waitlist::withdraw_for_cancelled_slot(self.0, &mut tx, &slot, now).await?;
-        let ids: Vec<i64> = bookings::active_bookings_on_slot(&mut tx, slot_id)
-            .await?
-            .iter()
-            .map(|b| b.id)
-            .collect();
-        let mut cancelled = 0;
-        for id in ids {
-            let row = load_booking(&mut tx, id).await?;
-            let status = status_of(&row)?;
-            if status.can_become(BookingStatus::Cancelled) {
-                let message = format!("departure cancelled: {reason}");
-                self.transition(
-                    &mut tx,
-                    &row,
-                    caller,
-                    BookingStatus::Cancelled,
-                    Some(&message),
-                    None,
-                    "cancellation",
-                )
-                .await?;
-                cancelled += 1;
-            }
-        }
-        slots::cancel_slot(&mut tx, slot_id, reason, now).await?;
-        let slot = load_slot(&mut tx, slot_id).await?;
-        tx.commit().await?;
-        Ok((slot, cancelled))
+        let reason = optional_text(Some(reason), MAX_TEXT)
+            .map_err(|e| ServiceError::invalid("reason", e.0))?
+            .unwrap_or_default();
+        ledger::retry(|| async {
+            let now = self.now();
+            let mut tx = self.0.db.begin().await?;
+            let done =
+                ledger::cancel_departure(self.0, &mut tx, slot_id, caller, &reason, now).await?;
+            tx.commit().await?;
+            Ok(done)
+        })
+        .await
     }
 
     /// Cancels pending bookings older than PENDING_HOLD_MINUTES, as `system`.
@@ -961,25 +617,33 @@ impl Bookings<'_> {
         let system = Caller::system();
         let mut n = 0;
         for id in ids {
-            let mut tx = self.0.db.begin().await?;
-            let Some(row) = bookings::booking_for_update(&mut tx, id).await? else {
-                continue;
-            };
-            if row.status != BookingStatus::Pending.as_str() || row.created_at >= before {
-                continue; // confirmed or cancelled meanwhile
-            }
-            self.transition(
-                &mut tx,
-                &row,
-                &system,
-                BookingStatus::Cancelled,
-                Some("pending hold expired"),
-                None,
-                "cancellation",
-            )
+            let done = ledger::retry(|| async {
+                let mut tx = self.0.db.begin().await?;
+                let Some(peek) = bookings::booking_by_id(&mut tx, id).await? else {
+                    return Ok(false);
+                };
+                ledger::lock_slots(&mut tx, &[peek.booking_slot_id]).await?;
+                let row = ledger::lock_booking(&mut tx, id, &[peek.booking_slot_id]).await?;
+                if row.status != BookingStatus::Pending.as_str() || row.created_at >= before {
+                    return Ok(false); // confirmed or cancelled meanwhile
+                }
+                ledger::transition(
+                    self.0,
+                    &mut tx,
+                    &row,
+                    &system,
+                    BookingStatus::Cancelled,
+                    Some("pending hold expired"),
+                    None,
+                    "cancellation",
+                    self.now(),
+                )
+                .await?;
+                tx.commit().await?;
+                Ok(true)
+            })
             .await?;
-            tx.commit().await?;
-            n += 1;
+            n += usize::from(done);
         }
         Ok(n)
     }
@@ -1015,10 +679,4 @@ fn parse_status_filter(status: Option<&str>) -> ServiceResult<Option<BookingStat
             .map(Some)
             .map_err(|e: String| ServiceError::invalid("status_filter", e)),
     }
-}
-
-pub async fn load_booking(tx: &mut Tx, id: i64) -> ServiceResult<BookingRow> {
-    bookings::booking_by_id(tx, id)
-        .await?
-        .ok_or_else(|| ServiceError::not_found(format!("booking {id} not found")))
 }

@@ -1,17 +1,25 @@
 //! The catalogue an operator manages: tours, schedules, slot generation,
-//! blackouts and slot administration.
+//! blackouts and slot administration. What changes departures (schedule
+//! edits, blackouts, slot changes) goes through the ledger, which locks
+//! departures in id order and derives their closures.
 
 use chrono::{DateTime, Months, NaiveDate, NaiveTime, Utc};
-use chrono_tz::Tz;
 use tourdesk_domain::schedule::{self, FieldError, Pattern, Recurrence, Weekdays};
 use tourdesk_domain::{Currency, MoneyError};
 use tourdesk_store::blackouts::{self, BlackoutFields, BlackoutRow};
 use tourdesk_store::schedules::{self, ScheduleFields, ScheduleRow};
-use tourdesk_store::slots::{self, NewSlot, SlotRow};
-use tourdesk_store::tours::{self, TourFields, TourRow};
+use tourdesk_store::slots::{self, SlotRow};
+use tourdesk_store::tours::{self, TourFields};
 use tourdesk_store::{StoreError, Tx};
 
+use crate::caller::Caller;
+use crate::ledger::{self, ScheduleSync, not_found_is_invalid, weekdays_of};
+pub use crate::ledger::{GenerationReport, Tour, load_slot, load_tour, pattern_of};
 use crate::{Context, ServiceError, ServiceResult};
+
+fn corrupt(what: String) -> ServiceError {
+    ServiceError::Internal(StoreError::Config(what))
+}
 
 impl From<FieldError> for ServiceError {
     fn from(e: FieldError) -> Self {
@@ -21,47 +29,6 @@ impl From<FieldError> for ServiceError {
 
 fn money_error(field: &str, e: MoneyError) -> ServiceError {
     ServiceError::invalid(field, e.to_string())
-}
-
-fn corrupt(what: String) -> ServiceError {
-    ServiceError::Internal(StoreError::Config(what))
-}
-
-/// A tour with its currency and time zone parsed.
-#[derive(Debug, Clone)]
-pub struct Tour {
-    pub row: TourRow,
-    pub currency: Currency,
-    pub tz: Tz,
-}
-
-impl Tour {
-    pub fn from_row(row: TourRow) -> ServiceResult<Tour> {
-        let currency =
-            Currency::parse(&row.currency).map_err(|e| corrupt(format!("tour {}: {e}", row.id)))?;
-        let tz = row
-            .timezone
-            .parse::<Tz>()
-            .map_err(|e| corrupt(format!("tour {}: {e}", row.id)))?;
-        Ok(Tour { row, currency, tz })
-    }
-
-    pub fn id(&self) -> i64 {
-        self.row.id
-    }
-
-    /// Today's date where the tour runs.
-    pub fn today(&self, now: DateTime<Utc>) -> NaiveDate {
-        now.with_timezone(&self.tz).date_naive()
-    }
-}
-
-/// Loads a tour or answers 404.
-pub async fn load_tour(tx: &mut Tx, id: i64) -> ServiceResult<Tour> {
-    let row = tours::tour_by_id(tx, id)
-        .await?
-        .ok_or_else(|| ServiceError::not_found(format!("tour {id} not found")))?;
-    Tour::from_row(row)
 }
 
 /// A tour as an admin sends it; on update, absent fields keep their values.
@@ -101,12 +68,13 @@ pub struct ScheduleInput {
 
 pub const MAX_CAPACITY: i64 = 10_000;
 
-#[derive(Debug, Clone)]
-pub struct GenerationReport {
-    pub created: usize,
-    pub skipped_existing: usize,
-    pub skipped_blackout: usize,
-    pub slots: Vec<SlotRow>,
+/// How a schedule edit is applied.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ScheduleEdit {
+    /// Report what would change, keep nothing.
+    pub dry_run: bool,
+    /// Also move departures that have bookings (each booking is audited).
+    pub apply_to_booked: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -285,25 +253,49 @@ impl Catalog<'_> {
         Ok(row)
     }
 
+    /// Changes a schedule (absent fields keep their values) and makes its
+    /// future departures follow (see `ledger::sync_schedule`). With
+    /// `dry_run` nothing is kept: the same change runs in a transaction
+    /// that is rolled back, so the report is exactly what would happen.
     pub async fn update_schedule(
         &self,
         id: i64,
         input: ScheduleInput,
-    ) -> ServiceResult<ScheduleRow> {
-        let mut tx = self.0.db.begin().await?;
-        let current = load_schedule(&mut tx, id).await?;
-        if input.tour_id.is_some_and(|t| t != current.tour_id) {
-            return Err(ServiceError::invalid(
-                "tour_id",
-                "a schedule cannot move to another tour",
-            ));
-        }
-        let tour = load_tour(&mut tx, current.tour_id).await?;
-        let fields = merge_schedule(&tour, Some(&current), &input)?;
-        schedules::update_schedule(&mut tx, id, &fields.as_fields(), self.now()).await?;
-        let row = load_schedule(&mut tx, id).await?;
-        tx.commit().await?;
-        Ok(row)
+        opts: ScheduleEdit,
+        caller: &Caller,
+    ) -> ServiceResult<(ScheduleRow, ScheduleSync)> {
+        caller.require_admin()?;
+        ledger::retry(|| async {
+            let mut tx = self.0.db.begin().await?;
+            let current = load_schedule(&mut tx, id).await?;
+            if input.tour_id.is_some_and(|t| t != current.tour_id) {
+                return Err(ServiceError::invalid(
+                    "tour_id",
+                    "a schedule cannot move to another tour",
+                ));
+            }
+            let tour = load_tour(&mut tx, current.tour_id).await?;
+            let fields = merge_schedule(&tour, Some(&current), &input)?;
+            schedules::update_schedule(&mut tx, id, &fields.as_fields(), self.now()).await?;
+            let row = load_schedule(&mut tx, id).await?;
+            let sync = ledger::sync_schedule(
+                self.0,
+                &mut tx,
+                &tour,
+                &current,
+                &row,
+                opts.apply_to_booked,
+                caller,
+            )
+            .await?;
+            if opts.dry_run {
+                tx.rollback().await?;
+            } else {
+                tx.commit().await?;
+            }
+            Ok((row, sync))
+        })
+        .await
     }
 
     pub async fn schedule(&self, id: i64) -> ServiceResult<ScheduleRow> {
@@ -316,25 +308,28 @@ impl Catalog<'_> {
         Ok(schedules::list_schedules(&mut conn, tour_id).await?)
     }
 
-    /// Deactivates a schedule: no more slots are generated from it, and its
-    /// future slots that hold no bookings are cancelled; slots with bookings stay.
-    pub async fn deactivate_schedule(&self, id: i64) -> ServiceResult<(ScheduleRow, u64)> {
-        let mut tx = self.0.db.begin().await?;
-        let current = load_schedule(&mut tx, id).await?;
-        let tour = load_tour(&mut tx, current.tour_id).await?;
-        let now = self.now();
-        schedules::set_schedule_active(&mut tx, id, false, now).await?;
-        let cancelled = slots::cancel_free_future_slots_of_schedule(
-            &mut tx,
-            id,
-            tour.today(now),
-            "schedule withdrawn",
-            now,
-        )
-        .await?;
-        let row = load_schedule(&mut tx, id).await?;
-        tx.commit().await?;
-        Ok((row, cancelled))
+    /// Deactivates a schedule: nothing more is generated from it, and its
+    /// future departures without bookings are withdrawn (closed); booked
+    /// ones stay. Reactivating it (`is_active: true`) restores them.
+    /// Returns how many were withdrawn.
+    pub async fn deactivate_schedule(
+        &self,
+        id: i64,
+        caller: &Caller,
+    ) -> ServiceResult<(ScheduleRow, u64)> {
+        let input = ScheduleInput {
+            is_active: Some(false),
+            ..ScheduleInput::default()
+        };
+        let (row, sync) = self
+            .update_schedule(id, input, ScheduleEdit::default(), caller)
+            .await?;
+        let withdrawn = sync
+            .changes
+            .iter()
+            .filter(|c| c.actions.contains(&ledger::DepartureAction::Withdrawn))
+            .count();
+        Ok((row, u64::try_from(withdrawn).unwrap_or(u64::MAX)))
     }
 
     /// The dates a schedule would produce in a range, without writing
@@ -366,18 +361,21 @@ impl Catalog<'_> {
         end: NaiveDate,
     ) -> ServiceResult<GenerationReport> {
         check_range(start, end)?;
-        let mut tx = self.0.db.begin().await?;
-        let row = load_schedule(&mut tx, schedule_id).await?;
-        if !row.is_active {
-            return Err(ServiceError::conflict(
-                "schedule_inactive",
-                format!("schedule {schedule_id} is inactive"),
-            ));
-        }
-        let tour = load_tour(&mut tx, row.tour_id).await?;
-        let report = generate_in(&mut tx, &tour, &row, start, end, self.now()).await?;
-        tx.commit().await?;
-        Ok(report)
+        ledger::retry(|| async {
+            let mut tx = self.0.db.begin().await?;
+            let row = load_schedule(&mut tx, schedule_id).await?;
+            if !row.is_active {
+                return Err(ServiceError::conflict(
+                    "schedule_inactive",
+                    format!("schedule {schedule_id} is inactive"),
+                ));
+            }
+            let tour = load_tour(&mut tx, row.tour_id).await?;
+            let report = ledger::generate(&mut tx, &tour, &row, start, end, self.now()).await?;
+            tx.commit().await?;
+            Ok(report)
+        })
+        .await
     }
 
     /// Keeps every active schedule generated from today up to
@@ -389,13 +387,16 @@ impl Catalog<'_> {
         let mut created = 0;
         let days = u64::from(self.0.settings.booking_advance_days);
         for row in list {
-            let mut tx = self.0.db.begin().await?;
-            let tour = load_tour(&mut tx, row.tour_id).await?;
-            let today = tour.today(self.now());
-            let end = today + chrono::Days::new(days);
-            let report = generate_in(&mut tx, &tour, &row, today, end, self.now()).await?;
-            tx.commit().await?;
-            created += report.created;
+            created += ledger::retry(|| async {
+                let mut tx = self.0.db.begin().await?;
+                let tour = load_tour(&mut tx, row.tour_id).await?;
+                let today = tour.today(self.now());
+                let end = today + chrono::Days::new(days);
+                let report = ledger::generate(&mut tx, &tour, &row, today, end, self.now()).await?;
+                tx.commit().await?;
+                Ok(report.created)
+            })
+            .await?;
         }
         Ok(created)
     }
@@ -431,60 +432,48 @@ impl Catalog<'_> {
         }
         let name = required_text("name", &input.name, 200)?;
         let description = input.description.unwrap_or_default();
-        let mut tx = self.0.db.begin().await?;
-        if let Some(tour_id) = input.tour_id {
-            load_tour(&mut tx, tour_id).await.map_err(|e| match e {
-                ServiceError::NotFound(m) => ServiceError::invalid("tour_id", m),
-                other => other,
-            })?;
-        }
-        let conflicts =
-            slots::occupied_slots_between(&mut tx, input.tour_id, input.start_date, input.end_date)
-                .await?;
-        if dry_run {
-            let free = slots::count_free_slots_between(
+        ledger::retry(|| async {
+            let mut tx = self.0.db.begin().await?;
+            if let Some(tour_id) = input.tour_id {
+                load_tour(&mut tx, tour_id)
+                    .await
+                    .map_err(not_found_is_invalid("tour_id"))?;
+            }
+            let (tour_id, from, to) = (input.tour_id, input.start_date, input.end_date);
+            if !dry_run {
+                slots::lock_slots_between(&mut tx, tour_id, from, to).await?;
+            }
+            let conflicts = slots::occupied_slots_between(&mut tx, tour_id, from, to).await?;
+            let free = slots::count_free_slots_between(&mut tx, tour_id, from, to).await?;
+            if dry_run {
+                return Ok(BlackoutOutcome {
+                    blackout: None,
+                    cancelled_slots: free,
+                    conflicts,
+                });
+            }
+            let row = blackouts::insert_blackout(
                 &mut tx,
-                input.tour_id,
-                input.start_date,
-                input.end_date,
+                &BlackoutFields {
+                    tour_id,
+                    start_date: from,
+                    end_date: to,
+                    blackout_type: kind,
+                    name: &name,
+                    description: description.trim(),
+                },
+                self.now(),
             )
             .await?;
-            return Ok(BlackoutOutcome {
-                blackout: None,
+            ledger::refresh_blackouts(&mut tx, tour_id, from, to).await?;
+            tx.commit().await?;
+            Ok(BlackoutOutcome {
+                blackout: Some(row),
                 cancelled_slots: free,
                 conflicts,
-            });
-        }
-        let now = self.now();
-        let row = blackouts::insert_blackout(
-            &mut tx,
-            &BlackoutFields {
-                tour_id: input.tour_id,
-                start_date: input.start_date,
-                end_date: input.end_date,
-                blackout_type: kind,
-                name: &name,
-                description: description.trim(),
-            },
-            now,
-        )
-        .await?;
-        let cancelled = slots::cancel_free_slots_for_blackout(
-            &mut tx,
-            row.id,
-            input.tour_id,
-            input.start_date,
-            input.end_date,
-            &name,
-            now,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(BlackoutOutcome {
-            blackout: Some(row),
-            cancelled_slots: cancelled,
-            conflicts,
+            })
         })
+        .await
     }
 
     pub async fn blackouts(
@@ -496,18 +485,41 @@ impl Catalog<'_> {
         Ok(blackouts::list_blackouts(&mut conn, tour_id, include_inactive).await?)
     }
 
-    /// Deactivates a blackout and reopens the slots it cancelled (unless
-    /// another blackout still covers them); returns the number reopened.
+    /// Deactivates a blackout: the departures it alone closed reopen (their
+    /// closure is recomputed from the blackouts still active), and dates it
+    /// kept from being generated get their departures, up to the booking
+    /// horizon. Returns how many existing departures reopened.
     pub async fn remove_blackout(&self, id: i64) -> ServiceResult<u64> {
-        let mut tx = self.0.db.begin().await?;
-        blackouts::blackout_by_id(&mut tx, id)
-            .await?
-            .filter(|b| b.is_active)
-            .ok_or_else(|| ServiceError::not_found(format!("active blackout {id} not found")))?;
-        blackouts::deactivate_blackout(&mut tx, id).await?;
-        let reopened = slots::reopen_slots_of_blackout(&mut tx, id, self.now()).await?;
-        tx.commit().await?;
-        Ok(reopened)
+        ledger::retry(|| async {
+            let mut tx = self.0.db.begin().await?;
+            let b = blackouts::blackout_by_id(&mut tx, id)
+                .await?
+                .filter(|b| b.is_active)
+                .ok_or_else(|| {
+                    ServiceError::not_found(format!("active blackout {id} not found"))
+                })?;
+            slots::lock_slots_between(&mut tx, b.tour_id, b.start_date, b.end_date).await?;
+            let reopened = slots::count_reopened_by_removal(&mut tx, id).await?;
+            blackouts::deactivate_blackout(&mut tx, id).await?;
+            slots::refresh_blackouts(&mut tx, b.tour_id, b.start_date, b.end_date).await?;
+            let now = self.now();
+            for row in schedules::active_schedules(&mut tx).await? {
+                if b.tour_id.is_some_and(|t| t != row.tour_id) {
+                    continue;
+                }
+                let tour = load_tour(&mut tx, row.tour_id).await?;
+                let horizon = tour.today(now)
+                    + chrono::Days::new(u64::from(self.0.settings.booking_advance_days));
+                let from = b.start_date.max(tour.today(now));
+                let to = b.end_date.min(horizon);
+                if from <= to {
+                    ledger::generate(&mut tx, &tour, &row, from, to, now).await?;
+                }
+            }
+            tx.commit().await?;
+            Ok(reopened)
+        })
+        .await
     }
 
     // ---- slots ----
@@ -528,57 +540,43 @@ impl Catalog<'_> {
                 format!("must be between 1 and {MAX_CAPACITY}"),
             ));
         }
-        let mut tx = self.0.db.begin().await?;
-        let slot = load_slot(&mut tx, id).await?;
-        let tour = load_tour(&mut tx, slot.tour_id).await?;
-        let price = match &patch.price_per_person {
-            Some(p) => {
-                let minor = tour
-                    .currency
-                    .parse_amount(p)
-                    .map_err(|e| money_error("price_per_person", e))?;
-                if minor < 0 {
-                    return Err(ServiceError::invalid(
-                        "price_per_person",
-                        "must not be negative",
-                    ));
+        ledger::retry(|| async {
+            let mut tx = self.0.db.begin().await?;
+            let slot = ledger::lock_slots(&mut tx, &[id])
+                .await?
+                .remove(&id)
+                .ok_or_else(|| ServiceError::not_found(format!("slot {id} not found")))?;
+            let tour = load_tour(&mut tx, slot.tour_id).await?;
+            let price = match &patch.price_per_person {
+                Some(p) => {
+                    let minor = tour
+                        .currency
+                        .parse_amount(p)
+                        .map_err(|e| money_error("price_per_person", e))?;
+                    if minor < 0 {
+                        return Err(ServiceError::invalid(
+                            "price_per_person",
+                            "must not be negative",
+                        ));
+                    }
+                    Some(minor)
                 }
-                Some(minor)
-            }
-            None => None,
-        };
-        let result = slots::patch_slot(
-            &mut tx,
-            id,
-            patch.max_capacity,
-            price,
-            patch.is_available,
-            self.now(),
-        )
-        .await;
-        match result {
-            Err(StoreError::Check(_)) => {
-                return Err(ServiceError::conflict(
-                    "capacity_below_booked",
-                    format!(
-                        "slot {id} has {} booked and {} held; capacity cannot go below {}",
-                        slot.current_bookings,
-                        slot.held_spots,
-                        slot.current_bookings + slot.held_spots
-                    ),
-                ));
-            }
-            other => other?,
-        };
-        // More room (or a reopened slot) goes to the waitlist first.
-        if patch.max_capacity.is_some_and(|c| c > slot.max_capacity)
-            || patch.is_available == Some(true)
-        {
-            crate::waitlist::offer_freed_spots(self.0, &mut tx, id, false).await?;
-        }
-        let slot = load_slot(&mut tx, id).await?;
-        tx.commit().await?;
-        Ok(slot)
+                None => None,
+            };
+            let slot = ledger::patch_departure(
+                self.0,
+                &mut tx,
+                &slot,
+                patch.max_capacity,
+                price,
+                patch.is_available,
+                self.now(),
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(slot)
+        })
+        .await
     }
 
     /// Every tour's slots in a date range (at most 62 days): the admin's
@@ -634,39 +632,6 @@ pub async fn load_schedule(tx: &mut Tx, id: i64) -> ServiceResult<ScheduleRow> {
     schedules::schedule_by_id(tx, id)
         .await?
         .ok_or_else(|| ServiceError::not_found(format!("schedule {id} not found")))
-}
-
-pub async fn load_slot(tx: &mut Tx, id: i64) -> ServiceResult<SlotRow> {
-    slots::slot_by_id(tx, id)
-        .await?
-        .ok_or_else(|| ServiceError::not_found(format!("slot {id} not found")))
-}
-
-fn weekdays_of(row: &ScheduleRow) -> [bool; 7] {
-    [
-        row.monday,
-        row.tuesday,
-        row.wednesday,
-        row.thursday,
-        row.friday,
-        row.saturday,
-        row.sunday,
-    ]
-}
-
-pub fn pattern_of(row: &ScheduleRow) -> ServiceResult<Pattern> {
-    let recurrence: Recurrence = row
-        .recurrence
-        .parse()
-        .map_err(|e: String| corrupt(format!("schedule {}: {e}", row.id)))?;
-    Ok(Pattern::new(
-        recurrence,
-        Weekdays::from_flags(weekdays_of(row)),
-        row.rrule.as_deref(),
-        row.start_time,
-        row.valid_from,
-        row.valid_until,
-    )?)
 }
 
 /// A schedule's fields after merging input over the current row.
@@ -822,54 +787,4 @@ fn merge_schedule(
             .or(current.map(|c| c.is_active))
             .unwrap_or(true),
     })
-}
-
-async fn generate_in(
-    tx: &mut Tx,
-    tour: &Tour,
-    row: &ScheduleRow,
-    start: NaiveDate,
-    end: NaiveDate,
-    now: DateTime<Utc>,
-) -> ServiceResult<GenerationReport> {
-    let pattern = pattern_of(row)?;
-    let occurrences = pattern.occurrences(start, end)?;
-    let blackouts = blackouts::active_blackouts_between(tx, tour.id(), start, end).await?;
-    let blacked_out = |d: NaiveDate| {
-        blackouts
-            .iter()
-            .any(|b| b.start_date <= d && d <= b.end_date)
-    };
-    let price = row.price_override.unwrap_or(tour.row.base_price);
-    let mut report = GenerationReport {
-        created: 0,
-        skipped_existing: 0,
-        skipped_blackout: 0,
-        slots: Vec::new(),
-    };
-    for local in occurrences {
-        let placed = schedule::place(local, tour.tz, row.duration_minutes);
-        if blacked_out(placed.slot_date) {
-            report.skipped_blackout += 1;
-            continue;
-        }
-        let new = NewSlot {
-            tour_id: tour.id(),
-            schedule_id: Some(row.id),
-            slot_date: placed.slot_date,
-            start_time: placed.start_time,
-            end_time: placed.end_time,
-            starts_at: placed.starts_at,
-            max_capacity: row.max_capacity,
-            price_per_person: price,
-        };
-        match slots::insert_slot_if_absent(tx, &new, now).await? {
-            Some(slot) => {
-                report.created += 1;
-                report.slots.push(slot);
-            }
-            None => report.skipped_existing += 1,
-        }
-    }
-    Ok(report)
 }

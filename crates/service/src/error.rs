@@ -30,9 +30,30 @@ pub enum ServiceError {
     /// Authenticated, but not allowed (HTTP 403).
     #[error("{0}")]
     Forbidden(String),
+    /// Transactions got in each other's way (deadlock, serialization
+    /// failure): the ledger retries these; one that persists is answered
+    /// 503 with Retry-After.
+    #[error("{0}")]
+    Busy(String),
+    /// The database is unreachable or out of connections (HTTP 503 with
+    /// Retry-After): an outage, never the client's fault.
+    #[error("{0}")]
+    Unavailable(String),
     /// Something broke that the client cannot fix (HTTP 500).
     #[error("internal error: {0}")]
-    Internal(#[from] StoreError),
+    Internal(StoreError),
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Transient(err) => ServiceError::Busy(err.to_string()),
+            StoreError::Unavailable(err) => {
+                ServiceError::Unavailable(format!("the database is unavailable: {err}"))
+            }
+            other => ServiceError::Internal(other),
+        }
+    }
 }
 
 impl ServiceError {

@@ -1,5 +1,10 @@
 //! Tourdesk's use cases. Each public method of a service opens its own
 //! transaction and commits it, so one call is one atomic change.
+//!
+//! Every change to capacity and to booking, departure and waitlist state
+//! goes through [`ledger`], which states and follows one lock order and
+//! retries transient conflicts; the use-case modules (`bookings`,
+//! `waitlist`, `catalog`) never import each other.
 
 pub mod accounts;
 pub mod availability;
@@ -7,6 +12,7 @@ pub mod bookings;
 pub mod caller;
 pub mod catalog;
 mod error;
+pub mod ledger;
 pub mod notifications;
 mod settings;
 pub mod waitlist;

@@ -1,27 +1,29 @@
 //! The waitlist: a party-size queue per tour and date. When spots free up on
-//! a slot, the same transaction offers them to the first active entry (by
-//! priority, then age) whose whole party fits, and holds them for it until
-//! it claims or its window passes. A party that does not fit keeps its place.
+//! a departure, the same transaction offers them to the first active entry
+//! (by priority, then age) whose whole party fits, and holds them for it
+//! until it claims or its window passes (`ledger::offer_freed_spots`). A
+//! party that does not fit keeps its place. Every change goes through the
+//! ledger, departure locked before entry, and is retried on a transient
+//! conflict.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 use tourdesk_domain::Phone;
 use tourdesk_domain::availability::WindowRefusal;
 use tourdesk_domain::booking::Party;
 use tourdesk_domain::contact::optional_text;
+use tourdesk_store::Tx;
 use tourdesk_store::audit;
 use tourdesk_store::blackouts;
 use tourdesk_store::bookings as booking_store;
 use tourdesk_store::slots::{self, SlotRow};
 use tourdesk_store::waitlist::{self, NewEntry, WaitlistRow};
-use tourdesk_store::{Tx, capacity};
 
 use crate::accounts::{hash_secret, new_secret};
-use crate::bookings::{Bookings, Contact, MAX_TEXT};
 use crate::caller::Caller;
-use crate::catalog::{load_slot, load_tour};
+use crate::ledger::{self, Contact, MAX_TEXT, load_slot, load_tour, not_found_is_invalid};
 use crate::{Context, ServiceError, ServiceResult};
 
 #[derive(Debug, Clone, Default)]
@@ -45,101 +47,6 @@ pub struct ClaimRequest {
     pub special_requirements: Option<String>,
     pub dietary_restrictions: Option<String>,
     pub accessibility_needs: Option<String>,
-}
-
-/// Offers free spots on `slot_id` to the waitlist, inside `tx`, as long as
-/// an entry fits. Skipped when WAITLIST_AUTO_PROCESS is off, unless `manual`.
-/// Returns how many entries were notified.
-pub async fn offer_freed_spots(
-    ctx: &Context,
-    tx: &mut Tx,
-    slot_id: i64,
-    manual: bool,
-) -> ServiceResult<usize> {
-    if !manual && !ctx.settings.waitlist_auto_process {
-        return Ok(0);
-    }
-    let now = ctx.clock.now();
-    let window = Bookings(ctx).window();
-    let mut notified = 0;
-    loop {
-        let slot = load_slot(tx, slot_id).await?;
-        if !slot.is_open() || slot.available_spots <= 0 {
-            break;
-        }
-        let closes_at = window.closes_at(slot.starts_at);
-        if now >= closes_at {
-            break; // too late to book: nobody could claim in time
-        }
-        let Some(entry) = waitlist::next_candidate(
-            tx,
-            slot.tour_id,
-            slot.slot_date,
-            slot.id,
-            slot.available_spots,
-        )
-        .await?
-        else {
-            break;
-        };
-        if !capacity::hold(tx, slot.id, entry.num_people, now).await? {
-            break;
-        }
-        let expiry =
-            now + Duration::hours(i64::from(ctx.settings.waitlist_notification_expiry_hours));
-        let expires_at = expiry.min(closes_at);
-        if !waitlist::mark_notified(tx, entry.id, slot.id, now, expires_at).await? {
-            capacity::release_hold(tx, slot.id, entry.num_people, now).await?;
-            break;
-        }
-        audit::insert_event(
-            tx,
-            slot.tour_id,
-            "waitlist.notified",
-            json!({
-                "waitlist_entry_id": entry.id,
-                "tour_id": slot.tour_id,
-                "booking_slot_id": slot.id,
-                "slot_date": slot.slot_date,
-                "start_time": slot.start_time,
-                "num_people": entry.num_people,
-                "customer_email": entry.customer_email,
-                "expires_at": expires_at,
-                "claim_link": format!("/account?claim={}", entry.id),
-            }),
-            now,
-        )
-        .await?;
-        notified += 1;
-    }
-    Ok(notified)
-}
-
-/// When a slot is cancelled: entries holding spots on it or waiting for
-/// exactly it are cancelled and their holds released. Date-wide entries stay.
-pub async fn withdraw_for_cancelled_slot(
-    ctx: &Context,
-    tx: &mut Tx,
-    slot: &SlotRow,
-    now: DateTime<Utc>,
-) -> ServiceResult<()> {
-    let _ = ctx;
-    for entry in waitlist::entries_bound_to_slot(tx, slot.id).await? {
-        if waitlist::set_status(tx, entry.id, &entry.status, "cancelled", now).await? {
-            if entry.status == "notified" {
-                capacity::release_hold(tx, slot.id, entry.num_people, now).await?;
-            }
-            audit::insert_event(
-                tx,
-                slot.tour_id,
-                "waitlist.cancelled",
-                json!({"waitlist_entry_id": entry.id, "reason": "departure cancelled", "customer_email": entry.customer_email}),
-                now,
-            )
-            .await?;
-        }
-    }
-    Ok(())
 }
 
 pub struct Waitlist<'a>(pub(crate) &'a Context);
@@ -174,12 +81,27 @@ impl Waitlist<'_> {
         let notes = optional_text(req.notes.as_deref(), MAX_TEXT)
             .map_err(|e| ServiceError::invalid("notes", e.0))?;
 
+        let contact = JoinContact {
+            name: name.as_str(),
+            email: email.as_str(),
+            email_lower: email.normalized(),
+            phone: phone.as_ref().map(Phone::as_str),
+            notes: notes.as_deref(),
+        };
+        ledger::retry(|| self.join_once(&req, &contact, caller)).await
+    }
+
+    async fn join_once(
+        &self,
+        req: &JoinRequest,
+        contact: &JoinContact<'_>,
+        caller: &Caller,
+    ) -> ServiceResult<(WaitlistRow, Option<String>)> {
         let now = self.now();
         let mut tx = self.0.db.begin().await?;
-        let tour = load_tour(&mut tx, req.tour_id).await.map_err(|e| match e {
-            ServiceError::NotFound(m) => ServiceError::invalid("tour_id", m),
-            other => other,
-        })?;
+        let tour = load_tour(&mut tx, req.tour_id)
+            .await
+            .map_err(not_found_is_invalid("tour_id"))?;
         if !tour.row.is_active {
             return Err(ServiceError::conflict(
                 "tour_inactive",
@@ -227,7 +149,7 @@ impl Waitlist<'_> {
                 format!("{} does not run on {date}", tour.row.name),
             ));
         }
-        let window = Bookings(self.0).window();
+        let window = ledger::window(self.0);
         let in_window: Vec<&SlotRow> = candidates
             .iter()
             .filter(|s| window.check(s.starts_at, now).is_ok())
@@ -260,15 +182,13 @@ impl Waitlist<'_> {
             tour.id(),
             date,
             caller.user_id(),
-            &email.normalized(),
+            &contact.email_lower,
         )
         .await?
         {
-            return Err(ServiceError::conflict(
-                "already_waitlisted",
-                format!("you are already on the waitlist for {date}"),
-            ));
+            return Err(already_waitlisted(date));
         }
+        // The unique index backs the check above against concurrent joins.
         let row = waitlist::insert_entry(
             &mut tx,
             &NewEntry {
@@ -277,14 +197,21 @@ impl Waitlist<'_> {
                 booking_slot_id: req.booking_slot_id,
                 requested_date: date,
                 num_people: req.num_people,
-                customer_name: name.as_str(),
-                customer_email: email.as_str(),
-                customer_phone: phone.as_ref().map(Phone::as_str),
-                notes: notes.as_deref(),
+                customer_name: contact.name,
+                customer_email: contact.email,
+                customer_phone: contact.phone,
+                notes: contact.notes,
             },
             now,
         )
-        .await?;
+        .await
+        .map_err(|e| {
+            if e.is_unique("uq_waitlist_open_entry") {
+                already_waitlisted(date)
+            } else {
+                e.into()
+            }
+        })?;
         let token = if caller.user.is_none() {
             let t = new_secret("tdm");
             booking_store::insert_manage_token(
@@ -325,14 +252,6 @@ impl Waitlist<'_> {
         Err(caller.refusal("waitlist entry"))
     }
 
-    async fn locked(&self, tx: &mut Tx, id: i64, caller: &Caller) -> ServiceResult<WaitlistRow> {
-        let entry = waitlist::entry_for_update(tx, id)
-            .await?
-            .ok_or_else(|| ServiceError::not_found(format!("waitlist entry {id} not found")))?;
-        self.authorize(tx, caller, &entry).await?;
-        Ok(entry)
-    }
-
     pub async fn get(&self, id: i64, caller: &Caller) -> ServiceResult<WaitlistRow> {
         let mut conn = self.0.db.read().await?;
         let entry = waitlist::entry_by_id(&mut conn, id)
@@ -347,165 +266,185 @@ impl Waitlist<'_> {
         Ok(waitlist::entries_of_user(&mut conn, user_id).await?)
     }
 
+    /// Locks an entry for a change by `caller`: its held departure first
+    /// (if any), then the entry, re-checked (see the ledger's lock order).
+    async fn lock_for(
+        &self,
+        tx: &mut Tx,
+        id: i64,
+        caller: &Caller,
+    ) -> ServiceResult<(WaitlistRow, Option<SlotRow>)> {
+        let peek = waitlist::entry_by_id(tx, id)
+            .await?
+            .ok_or_else(|| ServiceError::not_found(format!("waitlist entry {id} not found")))?;
+        self.authorize(tx, caller, &peek).await?;
+        let held = match peek.held_slot_id {
+            Some(slot_id) => ledger::lock_slots(tx, &[slot_id]).await?.remove(&slot_id),
+            None => None,
+        };
+        let entry = ledger::lock_entry(tx, id, peek.held_slot_id).await?;
+        Ok((entry, held))
+    }
+
     /// Leaves the waitlist; held spots go back (and to the next entry).
     pub async fn cancel(&self, id: i64, caller: &Caller) -> ServiceResult<WaitlistRow> {
-        let now = self.now();
-        let mut tx = self.0.db.begin().await?;
-        let entry = self.locked(&mut tx, id, caller).await?;
-        if !matches!(entry.status.as_str(), "active" | "notified") {
-            return Err(ServiceError::conflict(
-                "invalid_status",
-                format!("a {} entry cannot be cancelled", entry.status),
-            ));
-        }
-        waitlist::set_status(&mut tx, id, &entry.status, "cancelled", now).await?;
-        if let (true, Some(slot_id)) = (entry.status == "notified", entry.held_slot_id) {
-            capacity::release_hold(&mut tx, slot_id, entry.num_people, now).await?;
-            offer_freed_spots(self.0, &mut tx, slot_id, false).await?;
-        }
-        audit::insert_event(&mut tx, entry.tour_id, "waitlist.cancelled",
-            json!({"waitlist_entry_id": id, "reason": "left the waitlist", "customer_email": entry.customer_email}), now).await?;
-        let entry = waitlist::entry_by_id(&mut tx, id)
-            .await?
-            .ok_or_else(|| ServiceError::not_found("entry vanished"))?;
-        tx.commit().await?;
-        Ok(entry)
+        ledger::retry(|| async {
+            let now = self.now();
+            let mut tx = self.0.db.begin().await?;
+            let (entry, held) = self.lock_for(&mut tx, id, caller).await?;
+            if !matches!(entry.status.as_str(), "active" | "notified") {
+                return Err(ServiceError::conflict(
+                    "invalid_status",
+                    format!("a {} entry cannot be cancelled", entry.status),
+                ));
+            }
+            ledger::end_entry(&mut tx, &entry, "cancelled", "left the waitlist", now).await?;
+            if let Some(slot) = held {
+                ledger::offer_freed_spots(self.0, &mut tx, slot.id, false).await?;
+            }
+            let entry = waitlist::entry_by_id(&mut tx, id)
+                .await?
+                .ok_or_else(|| ServiceError::not_found("entry vanished"))?;
+            tx.commit().await?;
+            Ok(entry)
+        })
+        .await
     }
 
     /// Turns held spots into a booking. The party may be smaller than the
-    /// entry's; the rest goes back to the waitlist.
+    /// entry's; the rest goes back to the waitlist. The departure must still
+    /// be open and bookable and the tour active.
     pub async fn claim(
         &self,
         id: i64,
         caller: &Caller,
         req: ClaimRequest,
     ) -> ServiceResult<(tourdesk_store::bookings::BookingRow, String)> {
-        let bookings = Bookings(self.0);
-        let party: Party = bookings.party(req.num_adults, req.num_children, req.num_infants)?;
+        let party: Party =
+            ledger::party(self.0, req.num_adults, req.num_children, req.num_infants)?;
         let text = |field: &'static str, v: &Option<String>| {
             optional_text(v.as_deref(), MAX_TEXT).map_err(|e| ServiceError::invalid(field, e.0))
         };
         let special = text("special_requirements", &req.special_requirements)?;
         let dietary = text("dietary_restrictions", &req.dietary_restrictions)?;
         let access = text("accessibility_needs", &req.accessibility_needs)?;
-        let now = self.now();
-        let mut tx = self.0.db.begin().await?;
-        let entry = self.locked(&mut tx, id, caller).await?;
-        let expired = entry.status == "expired"
-            || (entry.status == "notified"
-                && entry.notification_expires_at.is_none_or(|t| t <= now));
-        if expired {
-            return Err(ServiceError::conflict(
-                "claim_expired",
-                "the claim window has passed",
-            ));
+        if let Some(p) = req.customer_phone.as_deref() {
+            Phone::parse_optional(Some(p))
+                .map_err(|e| ServiceError::invalid("customer_phone", e.0))?;
         }
-        if entry.status != "notified" {
-            return Err(ServiceError::conflict(
-                "invalid_status",
-                format!(
-                    "only a notified entry can be claimed; this one is {}",
-                    entry.status
-                ),
-            ));
-        }
-        if party.total() > entry.num_people {
-            return Err(ServiceError::invalid(
-                "num_adults",
-                format!(
-                    "{} spots are held for you; this party has {}",
-                    entry.num_people,
-                    party.total()
-                ),
-            ));
-        }
-        let slot_id = entry.held_slot_id.ok_or_else(|| {
-            ServiceError::conflict("invalid_status", "nothing is held for this entry")
-        })?;
-        let phone = match req.customer_phone.as_deref() {
-            Some(p) => Phone::parse_optional(Some(p))
-                .map_err(|e| ServiceError::invalid("customer_phone", e.0))?,
-            None => entry
-                .customer_phone
-                .as_deref()
-                .and_then(|p| Phone::parse(p).ok()),
-        };
-        capacity::convert_hold(&mut tx, slot_id, entry.num_people, party.total(), now).await?;
-        let slot = load_slot(&mut tx, slot_id).await?;
-        let tour = load_tour(&mut tx, slot.tour_id).await?;
-        // The booking belongs to the entry's account (none for a guest's
-        // entry), whoever claims it; the audit row records who did.
-        let contact = Contact {
-            name: &entry.customer_name,
-            email: &entry.customer_email,
-            phone: phone.as_ref().map(Phone::as_str),
-            special_requirements: special.as_deref(),
-            dietary_restrictions: dietary.as_deref(),
-            accessibility_needs: access.as_deref(),
-        };
-        let (booking, token) = bookings
-            .insert_new(
-                &mut tx,
-                &tour,
-                &slot,
-                &party,
-                &contact,
-                entry.user_id,
-                caller,
-                now,
+        ledger::retry(|| async {
+            let now = self.now();
+            let mut tx = self.0.db.begin().await?;
+            let (entry, held) = self.lock_for(&mut tx, id, caller).await?;
+            let expired = entry.status == "expired"
+                || (entry.status == "notified"
+                    && entry.notification_expires_at.is_none_or(|t| t <= now));
+            if expired {
+                return Err(ServiceError::conflict(
+                    "claim_expired",
+                    "the claim window has passed",
+                ));
+            }
+            if entry.status != "notified" {
+                return Err(ServiceError::conflict(
+                    "invalid_status",
+                    format!(
+                        "only a notified entry can be claimed; this one is {}",
+                        entry.status
+                    ),
+                ));
+            }
+            if party.total() > entry.num_people {
+                return Err(ServiceError::invalid(
+                    "num_adults",
+                    format!(
+                        "{} spots are held for you; this party has {}",
+                        entry.num_people,
+                        party.total()
+                    ),
+                ));
+            }
+            let slot = held.ok_or_else(|| {
+                ServiceError::conflict("invalid_status", "nothing is held for this entry")
+            })?;
+            let phone = ledger::phone_or(
+                req.customer_phone.as_deref(),
+                entry.customer_phone.as_deref(),
+                "customer_phone",
+            )?;
+            let contact = Contact {
+                name: &entry.customer_name,
+                email: &entry.customer_email,
+                phone: phone.as_ref().map(Phone::as_str),
+                special_requirements: special.as_deref(),
+                dietary_restrictions: dietary.as_deref(),
+                accessibility_needs: access.as_deref(),
+            };
+            let done = ledger::claim(
+                self.0, &mut tx, &entry, &slot, &party, &contact, caller, now,
             )
             .await?;
-        if !waitlist::mark_converted(&mut tx, id, booking.id, now).await? {
-            return Err(ServiceError::conflict(
-                "invalid_status",
-                "the entry changed meanwhile; reload and retry",
-            ));
-        }
-        audit::insert_event(&mut tx, tour.id(), "waitlist.converted",
-            json!({"waitlist_entry_id": id, "booking_id": booking.id, "booking_reference": booking.booking_reference}), now).await?;
-        if party.total() < entry.num_people {
-            offer_freed_spots(self.0, &mut tx, slot_id, false).await?;
-        }
-        tx.commit().await?;
-        Ok((booking, token))
+            tx.commit().await?;
+            Ok(done)
+        })
+        .await
     }
 
     /// Expires notified entries past their window, releases their spots and
-    /// offers them to the next entries. Returns how many expired.
+    /// offers them to the next entries. One transaction per departure:
+    /// the departure is locked, then its entries, each re-checked. Returns
+    /// how many expired.
     pub async fn expire_due(&self) -> ServiceResult<usize> {
         let mut total = 0;
         loop {
-            let now = self.now();
-            let mut tx = self.0.db.begin().await?;
-            let due = waitlist::expired_notifications(&mut tx, now, 100).await?;
+            let mut conn = self.0.db.read().await?;
+            let due = waitlist::expired_notifications(&mut conn, self.now(), 100).await?;
+            drop(conn);
             if due.is_empty() {
                 break;
             }
-            let mut touched = BTreeSet::new();
+            let mut by_slot: BTreeMap<Option<i64>, Vec<i64>> = BTreeMap::new();
             for entry in &due {
-                if !waitlist::set_status(&mut tx, entry.id, "notified", "expired", now).await? {
-                    continue;
-                }
-                if let Some(slot_id) = entry.held_slot_id {
-                    capacity::release_hold(&mut tx, slot_id, entry.num_people, now).await?;
-                    touched.insert(slot_id);
-                }
-                audit::insert_event(
-                    &mut tx,
-                    entry.tour_id,
-                    "waitlist.expired",
-                    json!({"waitlist_entry_id": entry.id, "customer_email": entry.customer_email}),
-                    now,
-                )
-                .await?;
-                total += 1;
+                by_slot
+                    .entry(entry.held_slot_id)
+                    .or_default()
+                    .push(entry.id);
             }
-            for slot_id in touched {
-                offer_freed_spots(self.0, &mut tx, slot_id, false).await?;
+            let mut progressed = 0;
+            for (slot_id, ids) in by_slot {
+                progressed += ledger::retry(|| self.expire_on(slot_id, &ids)).await?;
             }
-            tx.commit().await?;
+            total += progressed;
+            if progressed == 0 {
+                break; // everything due was claimed or changed meanwhile
+            }
         }
         Ok(total)
+    }
+
+    async fn expire_on(&self, slot_id: Option<i64>, ids: &[i64]) -> ServiceResult<usize> {
+        let now = self.now();
+        let mut tx = self.0.db.begin().await?;
+        if let Some(slot_id) = slot_id {
+            ledger::lock_slots(&mut tx, &[slot_id]).await?;
+        }
+        let mut n = 0;
+        for &id in ids {
+            let Some(entry) = waitlist::entry_for_update(&mut tx, id).await? else {
+                continue;
+            };
+            let due = entry.status == "notified"
+                && entry.held_slot_id == slot_id
+                && entry.notification_expires_at.is_some_and(|t| t <= now);
+            if due && ledger::end_entry(&mut tx, &entry, "expired", "hold expired", now).await? {
+                n += 1;
+            }
+        }
+        if let Some(slot_id) = slot_id {
+            ledger::offer_freed_spots(self.0, &mut tx, slot_id, false).await?;
+        }
+        tx.commit().await?;
+        Ok(n)
     }
 
     pub async fn list(
@@ -552,10 +491,30 @@ impl Waitlist<'_> {
     /// Runs the waitlist step for a slot by hand (also when automatic
     /// processing is off); returns how many entries were notified.
     pub async fn process_slot(&self, slot_id: i64) -> ServiceResult<usize> {
-        let mut tx = self.0.db.begin().await?;
-        load_slot(&mut tx, slot_id).await?;
-        let n = offer_freed_spots(self.0, &mut tx, slot_id, true).await?;
-        tx.commit().await?;
-        Ok(n)
+        ledger::retry(|| async {
+            let mut tx = self.0.db.begin().await?;
+            load_slot(&mut tx, slot_id).await?;
+            ledger::lock_slots(&mut tx, &[slot_id]).await?;
+            let n = ledger::offer_freed_spots(self.0, &mut tx, slot_id, true).await?;
+            tx.commit().await?;
+            Ok(n)
+        })
+        .await
     }
+}
+
+/// A waitlist entry's validated contact details.
+struct JoinContact<'a> {
+    name: &'a str,
+    email: &'a str,
+    email_lower: String,
+    phone: Option<&'a str>,
+    notes: Option<&'a str>,
+}
+
+fn already_waitlisted(date: NaiveDate) -> ServiceError {
+    ServiceError::conflict(
+        "already_waitlisted",
+        format!("you are already on the waitlist for {date}"),
+    )
 }

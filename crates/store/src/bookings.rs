@@ -384,14 +384,36 @@ pub async fn purge_idempotency_keys(tx: &mut Tx, before: DateTime<Utc>) -> Store
     )
 }
 
-/// Reads a booking for a change, locking its row on PostgreSQL so that
-/// concurrent changes to the same booking queue (SQLite already runs one
-/// writer at a time).
-pub async fn booking_for_update(tx: &mut Tx, id: i64) -> StoreResult<Option<BookingRow>> {
+/// Locks a booking's row (PostgreSQL; SQLite has one writer) and returns
+/// the departure it is on. Locks the `bookings` table alone: the caller
+/// re-reads the whole row (with its tour and slot) after the lock, so a
+/// concurrent move can never make a locked booking look missing.
+pub async fn lock_booking(tx: &mut Tx, id: i64) -> StoreResult<Option<i64>> {
     Ok(locked!(
         tx,
-        concat!(booking_select!(), "WHERE b.id = $1"),
-        "FOR UPDATE OF b",
-        |c, SQL| sqlx::query_as(SQL).bind(id).fetch_optional(c).await
+        "SELECT booking_slot_id FROM bookings WHERE id = $1",
+        "FOR UPDATE",
+        |c, SQL| sqlx::query_scalar(SQL).bind(id).fetch_optional(c).await
     )?)
+}
+
+/// Locks the capacity-holding bookings of a departure in ascending id
+/// order; the caller holds the departure's lock, so none can join or leave.
+pub async fn lock_active_bookings_on_slot(tx: &mut Tx, slot_id: i64) -> StoreResult<Vec<i64>> {
+    Ok(locked!(
+        tx,
+        "SELECT id FROM bookings WHERE booking_slot_id = $1 \
+         AND status IN ('pending', 'confirmed', 'completed', 'no_show') ORDER BY id",
+        "FOR UPDATE",
+        |c, SQL| sqlx::query_scalar(SQL).bind(slot_id).fetch_all(c).await
+    )?)
+}
+
+/// Every booking on a departure, in id order (a schedule edit audits each).
+pub async fn bookings_on_slot(tx: &mut Tx, slot_id: i64) -> StoreResult<Vec<BookingRow>> {
+    const SQL: &str = concat!(
+        booking_select!(),
+        "WHERE b.booking_slot_id = $1 AND b.status IN ('pending', 'confirmed', 'completed', 'no_show') ORDER BY b.id"
+    );
+    Ok(on!(tx, c => sqlx::query_as(SQL).bind(slot_id).fetch_all(c).await)?)
 }

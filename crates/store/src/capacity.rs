@@ -5,14 +5,34 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::{StoreResult, Tx, exec, on};
+use crate::slots::SlotRow;
+use crate::{StoreResult, Tx, exec, on, slot_cols};
 
-/// Adds `n` booked people if the slot is open and has room; false otherwise.
-pub async fn reserve(tx: &mut Tx, slot_id: i64, n: i64, now: DateTime<Utc>) -> StoreResult<bool> {
-    const SQL: &str = "UPDATE booking_slots SET current_bookings = current_bookings + $2, updated_at = $3 \
-         WHERE id = $1 AND current_bookings + held_spots + $2 <= max_capacity \
-         AND NOT is_cancelled AND is_available";
-    Ok(exec!(tx, sqlx::query(SQL).bind(slot_id).bind(n).bind(now))? == 1)
+/// The condition under which a departure takes new people: open (see
+/// `SlotRow::is_open`). Written once for `reserve` and `hold`.
+macro_rules! open_departure {
+    () => {
+        "NOT is_cancelled AND is_available AND blackout_id IS NULL AND NOT withdrawn"
+    };
+}
+
+/// Adds `n` booked people if the slot is open and has room, and returns the
+/// updated, locked row (its price and times are what the booking is decided
+/// on); `None` when it is closed, full or missing.
+pub async fn reserve(
+    tx: &mut Tx,
+    slot_id: i64,
+    n: i64,
+    now: DateTime<Utc>,
+) -> StoreResult<Option<SlotRow>> {
+    const SQL: &str = concat!(
+        "UPDATE booking_slots SET current_bookings = current_bookings + $2, updated_at = $3 \
+         WHERE id = $1 AND current_bookings + held_spots + $2 <= max_capacity AND ",
+        open_departure!(),
+        " RETURNING ",
+        slot_cols!()
+    );
+    Ok(on!(tx, c => sqlx::query_as(SQL).bind(slot_id).bind(n).bind(now).fetch_optional(c).await)?)
 }
 
 /// Removes `n` booked people (a cancellation or a smaller party).
@@ -22,10 +42,14 @@ pub async fn release(tx: &mut Tx, slot_id: i64, n: i64, now: DateTime<Utc>) -> S
     Ok(())
 }
 
-/// Holds `n` spots for a notified waitlist entry if there is room.
+/// Holds `n` spots for a notified waitlist entry if the slot is open and
+/// has room.
 pub async fn hold(tx: &mut Tx, slot_id: i64, n: i64, now: DateTime<Utc>) -> StoreResult<bool> {
-    const SQL: &str = "UPDATE booking_slots SET held_spots = held_spots + $2, updated_at = $3 \
-         WHERE id = $1 AND current_bookings + held_spots + $2 <= max_capacity AND NOT is_cancelled";
+    const SQL: &str = concat!(
+        "UPDATE booking_slots SET held_spots = held_spots + $2, updated_at = $3 \
+         WHERE id = $1 AND current_bookings + held_spots + $2 <= max_capacity AND ",
+        open_departure!()
+    );
     Ok(exec!(tx, sqlx::query(SQL).bind(slot_id).bind(n).bind(now))? == 1)
 }
 

@@ -271,6 +271,17 @@ impl Tx {
         }
     }
 
+    /// Rolls a transaction back (a dry run); a plain connection simply goes
+    /// back to its pool.
+    pub async fn rollback(self) -> StoreResult<()> {
+        match self {
+            Tx::Sqlite(t) => t.rollback().await?,
+            Tx::Postgres(t) => t.rollback().await?,
+            Tx::SqliteConn(_) | Tx::PostgresConn(_) => {}
+        }
+        Ok(())
+    }
+
     /// Commits a transaction; a plain connection simply goes back to its pool.
     pub async fn commit(self) -> StoreResult<()> {
         match self {

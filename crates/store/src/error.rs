@@ -18,6 +18,14 @@ pub enum StoreError {
     /// A foreign key pointed at a missing row.
     #[error("foreign key violated: {0}")]
     ForeignKey(String),
+    /// Two transactions got in each other's way (deadlock, serialization
+    /// failure, lock timeout, a busy SQLite file): trying again can succeed.
+    #[error("transient database conflict: {0}")]
+    Transient(#[source] sqlx::Error),
+    /// The database cannot be reached or has no connection free: an outage,
+    /// not a bug.
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
     #[error("migration failed: {0}")]
@@ -26,9 +34,44 @@ pub enum StoreError {
     Config(String),
 }
 
+/// Worth another try: PostgreSQL's deadlock_detected,
+/// serialization_failure and lock_not_available; SQLite's BUSY and LOCKED
+/// (primary result codes 5 and 6, also as extended codes).
+fn is_transient(db: &dyn sqlx::error::DatabaseError, code: &str) -> bool {
+    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        return code.parse::<u32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6));
+    }
+    matches!(code, "40P01" | "40001" | "55P03")
+}
+
+/// SQLSTATE classes of a lost or refused connection (08), an
+/// administrator's shutdown or a crash (57P01..57P03), too many connections (53300).
+fn is_unavailable(db: &dyn sqlx::error::DatabaseError, code: &str) -> bool {
+    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        return false;
+    }
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(err: sqlx::Error) -> Self {
+        match &err {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => return StoreError::Unavailable(err),
+            _ => {}
+        }
         if let Some(db) = err.as_database_error() {
+            if let Some(code) = db.code() {
+                if is_transient(db, &code) {
+                    return StoreError::Transient(err);
+                }
+                if is_unavailable(db, &code) {
+                    return StoreError::Unavailable(err);
+                }
+            }
             let what = db
                 .constraint()
                 .map(str::to_owned)

@@ -31,6 +31,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "bookings support",
         include_str!("../migrations/0004_bookings_support.sql"),
     ),
+    (
+        5,
+        "derived closures",
+        include_str!("../migrations/0005_derived_closures.sql"),
+    ),
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

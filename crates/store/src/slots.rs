@@ -1,10 +1,16 @@
 //! Booking slots: bookable departures with capacity. Capacity counters move
 //! only through the conditional statements in `capacity.rs`; this file
-//! creates, reads and administers slots.
+//! creates, reads, locks and administers slots.
+//!
+//! Two closures are derived, never remembered: `blackout_id` (the active
+//! blackout covering the departure, set only by [`refresh_blackouts`]) and
+//! `withdrawn` (its schedule does not produce it now, set only by
+//! [`set_withdrawn`] from the schedule's occurrences). `is_cancelled` is
+//! the operator's departure cancel alone.
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 
-use crate::{StoreResult, Tx, exec, on};
+use crate::{StoreResult, Tx, exec, locked, on};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SlotRow {
@@ -24,12 +30,46 @@ pub struct SlotRow {
     pub is_available: bool,
     pub is_cancelled: bool,
     pub cancellation_reason: Option<String>,
+    /// The active blackout covering this departure, if any.
+    pub blackout_id: Option<i64>,
+    /// That blackout's name.
+    pub blackout_name: Option<String>,
+    /// Its schedule no longer produces it (inactive or edited away).
+    pub withdrawn: bool,
 }
 
 impl SlotRow {
-    /// Open for booking: not closed by the operator and not cancelled.
+    /// Open for booking: not closed by the operator, not cancelled, not
+    /// blacked out and still produced by its schedule.
     pub fn is_open(&self) -> bool {
-        self.is_available && !self.is_cancelled
+        self.is_available && !self.is_cancelled && self.blackout_id.is_none() && !self.withdrawn
+    }
+
+    /// How the departure shows to people: cancelled by the operator, or
+    /// closed by a blackout or its schedule while nobody is booked on it
+    /// (a booked one stays for its bookings and is listed as a conflict).
+    pub fn looks_cancelled(&self) -> bool {
+        self.is_cancelled || ((self.blackout_id.is_some() || self.withdrawn) && self.is_empty())
+    }
+
+    /// Why it looks cancelled or closed, for people.
+    pub fn closure_reason(&self) -> Option<String> {
+        if self.is_cancelled {
+            return self.cancellation_reason.clone();
+        }
+        if self.blackout_id.is_some() {
+            return Some(
+                self.blackout_name
+                    .clone()
+                    .unwrap_or_else(|| "blackout".into()),
+            );
+        }
+        self.withdrawn.then(|| "schedule withdrawn".into())
+    }
+
+    /// Holds no booked people and no held spots.
+    pub fn is_empty(&self) -> bool {
+        self.current_bookings == 0 && self.held_spots == 0
     }
 }
 
@@ -39,7 +79,8 @@ macro_rules! slot_cols {
     () => {
         "id, tour_id, schedule_id, slot_date, start_time, end_time, starts_at, max_capacity, current_bookings, \
          held_spots, max_capacity - current_bookings - held_spots AS available_spots, price_per_person, \
-         is_available, is_cancelled, cancellation_reason"
+         is_available, is_cancelled, cancellation_reason, blackout_id, \
+         (SELECT bd.name FROM blackout_dates bd WHERE bd.id = booking_slots.blackout_id) AS blackout_name, withdrawn"
     };
 }
 
@@ -54,8 +95,8 @@ pub struct NewSlot {
     pub price_per_person: i64,
 }
 
-/// Inserts a slot unless its schedule already has one at that date and
-/// time; `None` when it existed (generation is idempotent).
+/// Inserts a slot unless its schedule already has one on that date (at
+/// any time); `None` when it existed (generation is idempotent).
 pub async fn insert_slot_if_absent(
     tx: &mut Tx,
     s: &NewSlot,
@@ -64,7 +105,7 @@ pub async fn insert_slot_if_absent(
     const SQL: &str = concat!(
         "INSERT INTO booking_slots (tour_id, schedule_id, slot_date, start_time, end_time, starts_at, max_capacity, \
          price_per_person, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
-         ON CONFLICT (schedule_id, slot_date, start_time) DO NOTHING RETURNING ",
+         ON CONFLICT (schedule_id, slot_date) DO NOTHING RETURNING ",
         slot_cols!()
     );
     Ok(on!(tx, c => sqlx::query_as(SQL)
@@ -107,34 +148,8 @@ pub async fn all_slots_between(
     Ok(on!(tx, c => sqlx::query_as(SQL).bind(from).bind(to).fetch_all(c).await)?)
 }
 
-/// Cancels the open slots a blackout covers that hold no bookings and no
-/// waitlist holds; returns how many. `tour_id` None covers every tour.
-pub async fn cancel_free_slots_for_blackout(
-    tx: &mut Tx,
-    blackout_id: i64,
-    tour_id: Option<i64>,
-    from: NaiveDate,
-    to: NaiveDate,
-    reason: &str,
-    now: DateTime<Utc>,
-) -> StoreResult<u64> {
-    const SQL: &str = "UPDATE booking_slots SET is_cancelled = TRUE, cancellation_reason = $5, \
-         cancelled_by_blackout_id = $1, updated_at = $6 \
-         WHERE ($2 IS NULL OR tour_id = $2) AND slot_date >= $3 AND slot_date <= $4 \
-         AND NOT is_cancelled AND current_bookings = 0 AND held_spots = 0";
-    exec!(
-        tx,
-        sqlx::query(SQL)
-            .bind(blackout_id)
-            .bind(tour_id)
-            .bind(from)
-            .bind(to)
-            .bind(reason)
-            .bind(now)
-    )
-}
-
-/// Slots a blackout covers that still hold bookings or holds (not cancelled).
+/// Slots a blackout covers that still hold bookings or holds (not cancelled):
+/// the conflicts an operator decides about.
 pub async fn occupied_slots_between(
     tx: &mut Tx,
     tour_id: Option<i64>,
@@ -148,22 +163,6 @@ pub async fn occupied_slots_between(
          AND NOT is_cancelled AND (current_bookings > 0 OR held_spots > 0) ORDER BY slot_date, start_time, id"
     );
     Ok(on!(tx, c => sqlx::query_as(SQL).bind(tour_id).bind(from).bind(to).fetch_all(c).await)?)
-}
-
-/// Reopens the slots a blackout cancelled, unless another active blackout
-/// still covers them; returns how many.
-pub async fn reopen_slots_of_blackout(
-    tx: &mut Tx,
-    blackout_id: i64,
-    now: DateTime<Utc>,
-) -> StoreResult<u64> {
-    const SQL: &str = "UPDATE booking_slots SET is_cancelled = FALSE, cancellation_reason = NULL, \
-         cancelled_by_blackout_id = NULL, updated_at = $2 \
-         WHERE cancelled_by_blackout_id = $1 AND NOT EXISTS ( \
-             SELECT 1 FROM blackout_dates b WHERE b.is_active AND b.id <> $1 \
-             AND (b.tour_id IS NULL OR b.tour_id = booking_slots.tour_id) \
-             AND booking_slots.slot_date >= b.start_date AND booking_slots.slot_date <= b.end_date)";
-    exec!(tx, sqlx::query(SQL).bind(blackout_id).bind(now))
 }
 
 /// Changes a slot's capacity, price or open flag. A capacity below what is
@@ -202,7 +201,8 @@ pub async fn cancel_slot(
     Ok(exec!(tx, sqlx::query(SQL).bind(id).bind(reason).bind(now))? > 0)
 }
 
-/// Counts the open, unbooked slots in a range (what a blackout would cancel).
+/// Counts the unbooked slots in a range that are not cancelled, blacked out
+/// or withdrawn yet (what a new blackout closes).
 pub async fn count_free_slots_between(
     tx: &mut Tx,
     tour_id: Option<i64>,
@@ -210,28 +210,164 @@ pub async fn count_free_slots_between(
     to: NaiveDate,
 ) -> StoreResult<u64> {
     const SQL: &str = "SELECT COUNT(*) FROM booking_slots WHERE ($1 IS NULL OR tour_id = $1) \
-         AND slot_date >= $2 AND slot_date <= $3 AND NOT is_cancelled AND current_bookings = 0 AND held_spots = 0";
+         AND slot_date >= $2 AND slot_date <= $3 AND NOT is_cancelled AND blackout_id IS NULL AND NOT withdrawn \
+         AND current_bookings = 0 AND held_spots = 0";
     let n: i64 =
         on!(tx, c => sqlx::query_scalar(SQL).bind(tour_id).bind(from).bind(to).fetch_one(c).await)?;
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
-/// Cancels a schedule's slots from `from` on that hold no bookings or holds.
-pub async fn cancel_free_future_slots_of_schedule(
+/// Counts the unbooked, uncancelled slots a blackout closes that no other
+/// active blackout covers: what removing it reopens.
+pub async fn count_reopened_by_removal(tx: &mut Tx, blackout_id: i64) -> StoreResult<u64> {
+    const SQL: &str = "SELECT COUNT(*) FROM booking_slots WHERE blackout_id = $1 AND NOT is_cancelled \
+         AND NOT withdrawn AND current_bookings = 0 AND held_spots = 0 AND NOT EXISTS ( \
+             SELECT 1 FROM blackout_dates b WHERE b.is_active AND b.id <> $1 \
+             AND (b.tour_id IS NULL OR b.tour_id = booking_slots.tour_id) \
+             AND booking_slots.slot_date >= b.start_date AND booking_slots.slot_date <= b.end_date)";
+    let n: i64 = on!(tx, c => sqlx::query_scalar(SQL).bind(blackout_id).fetch_one(c).await)?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// Recomputes `blackout_id` from the active blackouts for the slots of
+/// `tour_id` (every tour when None) dated `from..=to`: the one statement
+/// that sets it. Callers lock those slots first ([`lock_slots_between`]).
+pub async fn refresh_blackouts(
     tx: &mut Tx,
-    schedule_id: i64,
+    tour_id: Option<i64>,
     from: NaiveDate,
-    reason: &str,
-    now: DateTime<Utc>,
+    to: NaiveDate,
 ) -> StoreResult<u64> {
-    const SQL: &str = "UPDATE booking_slots SET is_cancelled = TRUE, cancellation_reason = $3, updated_at = $4 \
-         WHERE schedule_id = $1 AND slot_date >= $2 AND NOT is_cancelled AND current_bookings = 0 AND held_spots = 0";
+    const SQL: &str = "UPDATE booking_slots SET blackout_id = ( \
+             SELECT MIN(b.id) FROM blackout_dates b WHERE b.is_active \
+             AND (b.tour_id IS NULL OR b.tour_id = booking_slots.tour_id) \
+             AND booking_slots.slot_date >= b.start_date AND booking_slots.slot_date <= b.end_date) \
+         WHERE ($1 IS NULL OR tour_id = $1) AND slot_date >= $2 AND slot_date <= $3";
+    exec!(tx, sqlx::query(SQL).bind(tour_id).bind(from).bind(to))
+}
+
+/// Marks a schedule's departure withdrawn (its schedule does not produce
+/// it now) or produced again.
+pub async fn set_withdrawn(
+    tx: &mut Tx,
+    id: i64,
+    withdrawn: bool,
+    now: DateTime<Utc>,
+) -> StoreResult<bool> {
+    const SQL: &str = "UPDATE booking_slots SET withdrawn = $2, updated_at = $3 WHERE id = $1 AND withdrawn <> $2";
+    Ok(exec!(tx, sqlx::query(SQL).bind(id).bind(withdrawn).bind(now))? > 0)
+}
+
+/// Moves a departure to a new local time (a schedule edit).
+#[allow(clippy::too_many_arguments)]
+pub async fn reschedule(
+    tx: &mut Tx,
+    id: i64,
+    slot_date: NaiveDate,
+    start_time: NaiveTime,
+    end_time: NaiveTime,
+    starts_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    const SQL: &str = "UPDATE booking_slots SET slot_date = $2, start_time = $3, end_time = $4, starts_at = $5, \
+         updated_at = $6 WHERE id = $1";
     exec!(
         tx,
         sqlx::query(SQL)
-            .bind(schedule_id)
-            .bind(from)
-            .bind(reason)
+            .bind(id)
+            .bind(slot_date)
+            .bind(start_time)
+            .bind(end_time)
+            .bind(starts_at)
             .bind(now)
-    )
+    )?;
+    Ok(())
+}
+
+/// A schedule's departures starting after `after`, in date order.
+pub async fn future_slots_of_schedule(
+    tx: &mut Tx,
+    schedule_id: i64,
+    after: DateTime<Utc>,
+) -> StoreResult<Vec<SlotRow>> {
+    const SQL: &str = concat!(
+        "SELECT ",
+        slot_cols!(),
+        " FROM booking_slots WHERE schedule_id = $1 AND starts_at > $2 ORDER BY slot_date, id"
+    );
+    Ok(on!(tx, c => sqlx::query_as(SQL).bind(schedule_id).bind(after).fetch_all(c).await)?)
+}
+
+// ---- locking reads (see the lock order in service/src/ledger.rs) ----
+
+/// Reads a slot and locks its row (PostgreSQL; SQLite has one writer).
+pub async fn lock_slot(tx: &mut Tx, id: i64) -> StoreResult<Option<SlotRow>> {
+    Ok(locked!(
+        tx,
+        concat!("SELECT ", slot_cols!(), " FROM booking_slots WHERE id = $1"),
+        "FOR UPDATE",
+        |c, SQL| sqlx::query_as(SQL).bind(id).fetch_optional(c).await
+    )?)
+}
+
+/// Locks every departure of a tour on a date, in ascending id order.
+pub async fn lock_slots_of_date(
+    tx: &mut Tx,
+    tour_id: i64,
+    date: NaiveDate,
+) -> StoreResult<Vec<SlotRow>> {
+    Ok(locked!(
+        tx,
+        concat!(
+            "SELECT ",
+            slot_cols!(),
+            " FROM booking_slots WHERE tour_id = $1 AND slot_date = $2 ORDER BY id"
+        ),
+        "FOR UPDATE",
+        |c, SQL| sqlx::query_as(SQL)
+            .bind(tour_id)
+            .bind(date)
+            .fetch_all(c)
+            .await
+    )?)
+}
+
+/// Locks the departures of `tour_id` (every tour when None) dated
+/// `from..=to`, in ascending id order; returns their ids.
+pub async fn lock_slots_between(
+    tx: &mut Tx,
+    tour_id: Option<i64>,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> StoreResult<Vec<i64>> {
+    Ok(locked!(
+        tx,
+        "SELECT id FROM booking_slots WHERE ($1 IS NULL OR tour_id = $1) AND slot_date >= $2 AND slot_date <= $3 \
+         ORDER BY id",
+        "FOR UPDATE",
+        |c, SQL| sqlx::query_scalar(SQL)
+            .bind(tour_id)
+            .bind(from)
+            .bind(to)
+            .fetch_all(c)
+            .await
+    )?)
+}
+
+/// Locks a schedule's departures starting after `after`, in ascending id order.
+pub async fn lock_future_slots_of_schedule(
+    tx: &mut Tx,
+    schedule_id: i64,
+    after: DateTime<Utc>,
+) -> StoreResult<Vec<i64>> {
+    Ok(locked!(
+        tx,
+        "SELECT id FROM booking_slots WHERE schedule_id = $1 AND starts_at > $2 ORDER BY id",
+        "FOR UPDATE",
+        |c, SQL| sqlx::query_scalar(SQL)
+            .bind(schedule_id)
+            .bind(after)
+            .fetch_all(c)
+            .await
+    )?)
 }

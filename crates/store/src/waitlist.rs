@@ -111,9 +111,10 @@ pub async fn has_open_entry(
 }
 
 /// The first active entry that can use `free` spots on a slot: slot-specific
-/// or date-wide for its tour and date, by priority (higher first) then age.
-/// On PostgreSQL rows another processor holds are skipped, so concurrent
-/// processors never pick the same entry.
+/// or date-wide for its tour and date, by priority (higher first) then age,
+/// locked. Locked rows are waited for, never skipped: skipping would pass
+/// over a higher-priority entry another request merely holds. (The caller
+/// holds the slot's lock, so processors of one slot already queue.)
 pub async fn next_candidate(
     tx: &mut Tx,
     tour_id: i64,
@@ -130,7 +131,7 @@ pub async fn next_candidate(
              AND (booking_slot_id IS NULL OR booking_slot_id = $3) AND num_people <= $4 \
              ORDER BY priority DESC, created_at, id LIMIT 1"
         ),
-        "FOR UPDATE SKIP LOCKED",
+        "FOR UPDATE",
         |c, SQL| sqlx::query_as(SQL)
             .bind(tour_id)
             .bind(date)
@@ -185,36 +186,47 @@ pub async fn mark_converted(
     Ok(exec!(tx, sqlx::query(SQL).bind(id).bind(booking_id).bind(now))? == 1)
 }
 
-/// Notified entries whose claim window has passed (locked, skipping rows
-/// another instance is expiring, on PostgreSQL).
+/// Notified entries whose claim window has passed, oldest first (not
+/// locked: the expiry job locks each entry's departure, then the entry).
 pub async fn expired_notifications(
     tx: &mut Tx,
     now: DateTime<Utc>,
     limit: i64,
+) -> StoreResult<Vec<WaitlistRow>> {
+    const SQL: &str = concat!(
+        "SELECT ",
+        entry_cols!(),
+        " FROM waitlist_entries WHERE status = 'notified' AND notification_expires_at <= $1 \
+         ORDER BY notification_expires_at, id LIMIT $2"
+    );
+    Ok(on!(tx, c => sqlx::query_as(SQL).bind(now).bind(limit).fetch_all(c).await)?)
+}
+
+/// Puts a notified entry back in the queue with its place (priority and
+/// age unchanged): its departure was cancelled before it could claim.
+pub async fn requeue(tx: &mut Tx, id: i64, now: DateTime<Utc>) -> StoreResult<bool> {
+    const SQL: &str = "UPDATE waitlist_entries SET status = 'active', held_slot_id = NULL, notified_at = NULL, \
+         notification_expires_at = NULL, updated_at = $2 WHERE id = $1 AND status = 'notified'";
+    Ok(exec!(tx, sqlx::query(SQL).bind(id).bind(now))? == 1)
+}
+
+/// Entries tied to a slot, locked in id order: notified ones holding spots
+/// on it, and active ones that asked for exactly it.
+pub async fn lock_entries_bound_to_slot(
+    tx: &mut Tx,
+    slot_id: i64,
 ) -> StoreResult<Vec<WaitlistRow>> {
     Ok(locked!(
         tx,
         concat!(
             "SELECT ",
             entry_cols!(),
-            " FROM waitlist_entries WHERE status = 'notified' AND notification_expires_at <= $1 \
-             ORDER BY notification_expires_at, id LIMIT $2"
+            " FROM waitlist_entries WHERE (status = 'notified' AND held_slot_id = $1) \
+             OR (status = 'active' AND booking_slot_id = $1) ORDER BY id"
         ),
-        "FOR UPDATE SKIP LOCKED",
-        |c, SQL| sqlx::query_as(SQL).bind(now).bind(limit).fetch_all(c).await
+        "FOR UPDATE",
+        |c, SQL| sqlx::query_as(SQL).bind(slot_id).fetch_all(c).await
     )?)
-}
-
-/// Entries tied to a slot: notified ones holding spots on it, and active
-/// ones that asked for exactly it.
-pub async fn entries_bound_to_slot(tx: &mut Tx, slot_id: i64) -> StoreResult<Vec<WaitlistRow>> {
-    const SQL: &str = concat!(
-        "SELECT ",
-        entry_cols!(),
-        " FROM waitlist_entries WHERE (status = 'notified' AND held_slot_id = $1) \
-         OR (status = 'active' AND booking_slot_id = $1) ORDER BY id"
-    );
-    Ok(on!(tx, c => sqlx::query_as(SQL).bind(slot_id).fetch_all(c).await)?)
 }
 
 /// The admin's view, by priority then age.

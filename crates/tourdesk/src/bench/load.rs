@@ -412,7 +412,7 @@ pub async fn ceiling(
                 let now = chrono::Utc::now();
                 let reference = format!("CEIL-{w}-{n}-{:x}", rand::random::<u32>());
                 let mut tx = db.begin().await?;
-                if !capacity::reserve(&mut tx, slot.id, 1, now).await? {
+                if capacity::reserve(&mut tx, slot.id, 1, now).await?.is_none() {
                     anyhow::bail!("the ceiling slot is full");
                 }
                 let id = bookings::insert_booking(

@@ -124,7 +124,7 @@ pub struct SlotDto {
 
 impl SlotDto {
     pub fn new(s: &SlotRow, currency: &Currency) -> SlotDto {
-        let open = s.is_available && !s.is_cancelled;
+        let open = s.is_open();
         SlotDto {
             id: s.id,
             slot_id: s.id,
@@ -141,8 +141,8 @@ impl SlotDto {
             price_per_person: Amount::new(currency, s.price_per_person),
             currency: currency.code().to_owned(),
             is_available: s.is_available,
-            is_cancelled: s.is_cancelled,
-            cancellation_reason: s.cancellation_reason.clone(),
+            is_cancelled: s.looks_cancelled(),
+            cancellation_reason: s.closure_reason(),
             level: if open {
                 level(s.available_spots, s.max_capacity)
             } else {

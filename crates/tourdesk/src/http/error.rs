@@ -106,6 +106,16 @@ impl From<ServiceError> for ApiError {
             }
             ServiceError::Unauthenticated(detail) => ApiError::unauthorized(detail),
             ServiceError::Forbidden(detail) => ApiError::forbidden(detail),
+            ServiceError::Busy(detail) | ServiceError::Unavailable(detail) => {
+                tracing::warn!(%detail, "service unavailable");
+                let mut e = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the service is busy or its database is unreachable; retry shortly",
+                );
+                e.retry_after_secs = Some(1);
+                e
+            }
             ServiceError::Internal(source) => {
                 tracing::error!(error = %source, "internal error");
                 ApiError::new(

@@ -153,39 +153,131 @@ async fn get_one(
     Ok(Json(dto(&state, &row).await?))
 }
 
-/// Changes a schedule; fields left out keep their values. Slots already
-/// generated keep their times; new generation follows the new rule.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EditQuery {
+    /// Report what would change; keep nothing.
+    #[serde(default)]
+    dry_run: bool,
+    /// Also move departures that have bookings (each booking is audited).
+    #[serde(default)]
+    apply_to_booked: bool,
+}
+
+/// One future departure a schedule edit changes (or would change).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DepartureChangeDto {
+    slot_id: i64,
+    #[schema(value_type = String, format = Date)]
+    slot_date: NaiveDate,
+    #[schema(value_type = String)]
+    start_time: NaiveTime,
+    /// `moved`, `kept_booked`, `capacity_changed`, `price_changed`,
+    /// `withdrawn`, `withdrawn_booked` or `restored`.
+    actions: Vec<&'static str>,
+    #[schema(value_type = Option<String>)]
+    new_start_time: Option<NaiveTime>,
+    max_capacity: i64,
+    new_capacity: Option<i64>,
+    #[schema(value_type = Option<f64>)]
+    new_price_per_person: Option<super::dto::Amount>,
+    /// People booked on it.
+    booked: i64,
+}
+
+/// The schedule after the edit, and what it did (or would do) to its
+/// future departures.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScheduleEdited {
+    #[serde(flatten)]
+    schedule: ScheduleDto,
+    dry_run: bool,
+    /// Future departures changed (or that would change).
+    departures: Vec<DepartureChangeDto>,
+    /// Departures added for dates the schedule now produces.
+    created_slots: usize,
+}
+
+/// Changes a schedule; fields left out keep their values. The change
+/// applies to its future departures: start time and duration move them (a
+/// booked one only with `apply_to_booked=true`, each booking audited),
+/// capacity applies (never below what is booked), price applies to new
+/// bookings, dates no longer produced are withdrawn unless booked, dates
+/// produced again are restored. `dry_run=true` reports all this and keeps
+/// nothing.
 #[utoipa::path(put, path = "/api/calendar/admin/schedules/{schedule_id}", tag = "admin", security(("bearer" = [])),
-    params(("schedule_id" = i64, Path)), request_body = ScheduleRequest,
-    responses((status = 200, body = ScheduleDto), (status = 401), (status = 403), (status = 404), (status = 422)))]
+    params(("schedule_id" = i64, Path), EditQuery), request_body = ScheduleRequest,
+    responses((status = 200, body = ScheduleEdited), (status = 401), (status = 403), (status = 404), (status = 422)))]
 async fn update(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    AdminUser(admin): AdminUser,
     Path(id): Path<i64>,
+    Query(q): Query<EditQuery>,
     Json(body): Json<ScheduleRequest>,
-) -> Result<Json<ScheduleDto>, ApiError> {
-    let row = state.ctx.catalog().update_schedule(id, body.into()).await?;
-    Ok(Json(dto(&state, &row).await?))
+) -> Result<Json<ScheduleEdited>, ApiError> {
+    let caller = tourdesk_service::Caller {
+        user: Some(admin),
+        ..Default::default()
+    };
+    let opts = tourdesk_service::catalog::ScheduleEdit {
+        dry_run: q.dry_run,
+        apply_to_booked: q.apply_to_booked,
+    };
+    let (row, sync) = state
+        .ctx
+        .catalog()
+        .update_schedule(id, body.into(), opts, &caller)
+        .await?;
+    let schedule = dto(&state, &row).await?;
+    let tour = state.ctx.catalog().tour(row.tour_id).await?;
+    let departures = sync
+        .changes
+        .iter()
+        .map(|c| DepartureChangeDto {
+            slot_id: c.slot.id,
+            slot_date: c.slot.slot_date,
+            start_time: c.slot.start_time,
+            actions: c.actions.iter().map(|a| a.as_str()).collect(),
+            new_start_time: c.new_start_time,
+            max_capacity: c.slot.max_capacity,
+            new_capacity: c.new_capacity,
+            new_price_per_person: c
+                .new_price
+                .map(|p| super::dto::Amount::new(&tour.currency, p)),
+            booked: c.booked,
+        })
+        .collect();
+    Ok(Json(ScheduleEdited {
+        schedule,
+        dry_run: q.dry_run,
+        departures,
+        created_slots: sync.created,
+    }))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DeactivatedSchedule {
     schedule: ScheduleDto,
-    /// Future slots without bookings that were cancelled.
+    /// Future departures without bookings that were withdrawn (closed).
     cancelled_slots: u64,
 }
 
 /// Deactivates a schedule: nothing more is generated from it and its future
-/// slots without bookings are cancelled; slots with bookings stay.
+/// departures without bookings are withdrawn; booked ones stay. Setting
+/// `is_active: true` again (PUT) restores them.
 #[utoipa::path(delete, path = "/api/calendar/admin/schedules/{schedule_id}", tag = "admin", security(("bearer" = [])),
     params(("schedule_id" = i64, Path)),
     responses((status = 200, body = DeactivatedSchedule), (status = 401), (status = 403), (status = 404)))]
 async fn deactivate(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    AdminUser(admin): AdminUser,
     Path(id): Path<i64>,
 ) -> Result<Json<DeactivatedSchedule>, ApiError> {
-    let (row, cancelled_slots) = state.ctx.catalog().deactivate_schedule(id).await?;
+    let caller = tourdesk_service::Caller {
+        user: Some(admin),
+        ..Default::default()
+    };
+    let (row, cancelled_slots) = state.ctx.catalog().deactivate_schedule(id, &caller).await?;
     Ok(Json(DeactivatedSchedule {
         schedule: dto(&state, &row).await?,
         cancelled_slots,

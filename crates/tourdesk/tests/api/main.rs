@@ -10,4 +10,7 @@ mod browser;
 mod catalog;
 mod extras;
 mod foundation;
+mod interleave;
+mod race;
 mod waitlist;
+mod writepath;

@@ -486,7 +486,10 @@ async fn leaving_releases_held_spots(app: TestApp) {
     )
     .await
     .assert_error(409, "invalid_status");
-    // Cancelling the slot withdraws the entry holding spots on it.
+    // Cancelling the departure releases the spots held on it; the
+    // date-wide entry goes back to the queue with its place (its age and
+    // priority unchanged) rather than being dropped.
+    let before = entry(&app, &f.admin, b).await;
     app.post_as(
         &f.admin,
         &format!("/api/calendar/admin/slots/{}/cancel", f.slots[0]),
@@ -494,7 +497,11 @@ async fn leaving_releases_held_spots(app: TestApp) {
     )
     .await
     .assert_status(200);
-    assert_eq!(entry(&app, &f.admin, b).await["status"], "cancelled");
+    let after = entry(&app, &f.admin, b).await;
+    assert_eq!(after["status"], "active");
+    assert_eq!(after["held_slot_id"], Value::Null);
+    assert_eq!(after["created_at"], before["created_at"]);
+    assert_eq!(after["priority"], before["priority"]);
     assert_eq!(app.slot(f.tour, f.slots[0]).await["held_spots"], 0);
     app.assert_consistent().await;
 }

@@ -1,0 +1,1348 @@
+//! The ledger: the only code that moves capacity or changes booking,
+//! departure (slot) and waitlist state. The use-case modules (`bookings`,
+//! `waitlist`, `catalog`) validate input, open a transaction and call in
+//! here; they never import each other, and this module imports none of them.
+//!
+//! # The rules every write transaction follows
+//!
+//! 1. **One lock order**, jobs included: departure rows first, in ascending
+//!    id; then booking rows, in ascending id; then waitlist rows. A use case
+//!    that must find out which departures it touches (a booking's, an entry's
+//!    held one) reads them without a lock, locks the departures, then locks
+//!    the booking or entry and checks it still points where it did; if it
+//!    moved meanwhile the attempt ends with [`ServiceError::Busy`] and
+//!    [`retry`] runs it again from the start.
+//! 2. **Locking reads lock one table** (no joins under `FOR UPDATE`), and
+//!    whatever is decided (sizes, departure, status, open or closed, price)
+//!    is decided on rows read after their lock in the same transaction. A
+//!    booking's reservation is the conditional UPDATE of invariant 2 with
+//!    `RETURNING`, so it locks, checks room and openness, and hands back the
+//!    row the rest of the decision is made on, in one round trip.
+//! 3. **Transient conflicts are retried**: a deadlock, serialization failure
+//!    or lock timeout reruns the whole transaction a bounded number of times
+//!    with jitter ([`retry`]); one that persists is a 503 with Retry-After,
+//!    never a 500.
+//! 4. **Closures are derived**: a departure is blacked out exactly when an
+//!    active blackout covers it (`slots::refresh_blackouts`, run under the
+//!    departures' locks whenever a blackout changes) and withdrawn exactly
+//!    when its schedule does not produce it ([`sync_schedule`]). Neither is
+//!    remembered from the event that caused it, so overlapping blackouts and
+//!    their removal in any order come out right. A departure that is
+//!    cancelled, closed, blacked out or withdrawn takes no new booking,
+//!    growth, move-in, claim or waitlist offer: the conditional UPDATEs in
+//!    `store::capacity` refuse it, whatever the caller checked before.
+//!
+//! On SQLite the single writer connection serialises every write
+//! transaction, so the locks are no-ops there; the code path is the same.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono_tz::Tz;
+use rand::Rng;
+use serde_json::{Value, json};
+use tourdesk_domain::availability::{BookingWindow, WindowRefusal};
+use tourdesk_domain::booking::{self, BookingStatus, Party, Pricing};
+use tourdesk_domain::schedule::{self, Pattern, Recurrence, Weekdays};
+use tourdesk_domain::{Currency, Phone};
+use tourdesk_store::audit::{self, NewLog};
+use tourdesk_store::bookings::{self, BookingChange, BookingRow, NewBooking};
+use tourdesk_store::schedules::ScheduleRow;
+use tourdesk_store::slots::{self, NewSlot, SlotRow};
+use tourdesk_store::tours::{self, TourRow};
+use tourdesk_store::waitlist::{self, WaitlistRow};
+use tourdesk_store::{StoreError, Tx, capacity};
+
+use crate::accounts::{hash_secret, new_secret};
+use crate::caller::Caller;
+use crate::{Context, ServiceError, ServiceResult};
+
+/// Longest free text a customer may attach (requirements, notes, reasons).
+pub const MAX_TEXT: usize = 1000;
+
+/// How many times a transaction that hit a transient conflict is run.
+const ATTEMPTS: u32 = 6;
+
+/// Runs `attempt` (one whole transaction) again while it fails with a
+/// transient conflict, with growing, jittered pauses; a conflict that
+/// persists becomes `Unavailable` (503). Every other outcome is returned
+/// as it is.
+pub async fn retry<T, F, Fut>(mut attempt: F) -> ServiceResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ServiceResult<T>>,
+{
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match attempt().await {
+            Err(ServiceError::Busy(why)) if tries < ATTEMPTS => {
+                let base = 2u64 << tries.min(6);
+                let pause = rand::rng().random_range(base / 2..=base);
+                tracing::debug!(%why, tries, "transient conflict; retrying");
+                tokio::time::sleep(StdDuration::from_millis(pause)).await;
+            }
+            Err(ServiceError::Busy(why)) => {
+                return Err(ServiceError::Unavailable(format!(
+                    "still conflicting after {ATTEMPTS} attempts: {why}"
+                )));
+            }
+            other => return other,
+        }
+    }
+}
+
+fn corrupt(what: String) -> ServiceError {
+    ServiceError::Internal(StoreError::Config(what))
+}
+
+/// A tour with its currency and time zone parsed.
+#[derive(Debug, Clone)]
+pub struct Tour {
+    pub row: TourRow,
+    pub currency: Currency,
+    pub tz: Tz,
+}
+
+impl Tour {
+    pub fn from_row(row: TourRow) -> ServiceResult<Tour> {
+        let currency =
+            Currency::parse(&row.currency).map_err(|e| corrupt(format!("tour {}: {e}", row.id)))?;
+        let tz = row
+            .timezone
+            .parse::<Tz>()
+            .map_err(|e| corrupt(format!("tour {}: {e}", row.id)))?;
+        Ok(Tour { row, currency, tz })
+    }
+
+    pub fn id(&self) -> i64 {
+        self.row.id
+    }
+
+    /// Today's date where the tour runs.
+    pub fn today(&self, now: DateTime<Utc>) -> NaiveDate {
+        now.with_timezone(&self.tz).date_naive()
+    }
+}
+
+/// Loads a tour or answers 404.
+pub async fn load_tour(tx: &mut Tx, id: i64) -> ServiceResult<Tour> {
+    let row = tours::tour_by_id(tx, id)
+        .await?
+        .ok_or_else(|| ServiceError::not_found(format!("tour {id} not found")))?;
+    Tour::from_row(row)
+}
+
+/// Loads a slot or answers 404.
+pub async fn load_slot(tx: &mut Tx, id: i64) -> ServiceResult<SlotRow> {
+    slots::slot_by_id(tx, id)
+        .await?
+        .ok_or_else(|| ServiceError::not_found(format!("slot {id} not found")))
+}
+
+/// Loads a booking or answers 404.
+pub async fn load_booking(tx: &mut Tx, id: i64) -> ServiceResult<BookingRow> {
+    bookings::booking_by_id(tx, id)
+        .await?
+        .ok_or_else(|| ServiceError::not_found(format!("booking {id} not found")))
+}
+
+/// A "not found" about a referenced id becomes an invalid `field`.
+pub fn not_found_is_invalid(field: &'static str) -> impl FnOnce(ServiceError) -> ServiceError {
+    move |e| match e {
+        ServiceError::NotFound(m) => ServiceError::invalid(field, m),
+        other => other,
+    }
+}
+
+pub fn status_of(row: &BookingRow) -> ServiceResult<BookingStatus> {
+    row.status
+        .parse()
+        .map_err(|e: String| corrupt(format!("booking {}: {e}", row.id)))
+}
+
+// ---- the operator's rules, from the context ----
+
+pub fn window(ctx: &Context) -> BookingWindow {
+    BookingWindow {
+        cutoff_hours: ctx.settings.booking_cutoff_hours,
+        advance_days: ctx.settings.booking_advance_days,
+    }
+}
+
+pub fn party(ctx: &Context, adults: i64, children: i64, infants: i64) -> ServiceResult<Party> {
+    let s = &ctx.settings;
+    Party::new(
+        adults,
+        children,
+        infants,
+        i64::from(s.min_booking_size),
+        i64::from(s.max_booking_size),
+    )
+    .map_err(|e| ServiceError::invalid(e.field, e.message))
+}
+
+pub fn price(ctx: &Context, party: &Party, adult_price: i64) -> Pricing {
+    booking::price(
+        party,
+        adult_price,
+        ctx.settings.child_discount,
+        ctx.settings.tax_rate,
+    )
+}
+
+// ---- locking (rule 1) ----
+
+/// Locks departures in ascending id order; returns them in that order.
+/// A missing id is skipped (the caller checks what it needs).
+pub async fn lock_slots(tx: &mut Tx, ids: &[i64]) -> ServiceResult<BTreeMap<i64, SlotRow>> {
+    let mut sorted = ids.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut out = BTreeMap::new();
+    for id in sorted {
+        if let Some(row) = slots::lock_slot(tx, id).await? {
+            out.insert(id, row);
+        }
+    }
+    Ok(out)
+}
+
+/// Locks a booking whose departure the caller has locked (`locked` holds
+/// the locked departures' ids) and re-reads it. If the booking moved to a
+/// departure outside `locked` since the caller looked, the attempt is
+/// abandoned as `Busy` and [`retry`] starts it again.
+pub async fn lock_booking(tx: &mut Tx, id: i64, locked: &[i64]) -> ServiceResult<BookingRow> {
+    let slot = bookings::lock_booking(tx, id)
+        .await?
+        .ok_or_else(|| ServiceError::not_found(format!("booking {id} not found")))?;
+    if !locked.contains(&slot) {
+        return Err(ServiceError::Busy(format!(
+            "booking {id} moved to departure {slot} meanwhile"
+        )));
+    }
+    load_booking(tx, id).await
+}
+
+/// Locks a waitlist entry after the departure it holds spots on (if the
+/// caller locked it; `held` is what the caller saw) and re-reads it; an
+/// entry whose hold changed meanwhile abandons the attempt as `Busy`.
+pub async fn lock_entry(tx: &mut Tx, id: i64, held: Option<i64>) -> ServiceResult<WaitlistRow> {
+    let entry = waitlist::entry_for_update(tx, id)
+        .await?
+        .ok_or_else(|| ServiceError::not_found(format!("waitlist entry {id} not found")))?;
+    if entry.held_slot_id != held {
+        return Err(ServiceError::Busy(format!(
+            "waitlist entry {id} changed meanwhile"
+        )));
+    }
+    Ok(entry)
+}
+
+// ---- admission: may this departure take people now? ----
+
+/// Who is asking for room on a departure, which decides the rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// A customer: the departure must be open and inside the booking window.
+    Customer,
+    /// An admin: the departure must be open; the window does not apply.
+    Admin,
+}
+
+/// Refuses a departure that cannot take people now: 409 `slot_unavailable`
+/// for customers, `slot_closed` for an admin on a closed departure.
+pub fn admit(
+    ctx: &Context,
+    slot: &SlotRow,
+    tour: &Tour,
+    who: Admission,
+    now: DateTime<Utc>,
+) -> ServiceResult<()> {
+    let code = match who {
+        Admission::Customer => "slot_unavailable",
+        Admission::Admin => "slot_closed",
+    };
+    let refuse = |why: String| Err(ServiceError::conflict(code, why));
+    let when = format!("the {} {} departure", slot.slot_date, slot.start_time);
+    if slot.tour_id != tour.id() {
+        return Err(ServiceError::conflict(
+            "slot_unavailable",
+            format!("slot {} does not belong to tour {}", slot.id, tour.id()),
+        ));
+    }
+    if !tour.row.is_active {
+        return refuse(format!("tour {} is not open for booking", tour.id()));
+    }
+    if slot.is_cancelled {
+        let why = slot
+            .cancellation_reason
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default();
+        return refuse(format!("{when} is cancelled{why}"));
+    }
+    if let Some(name) = &slot.blackout_name {
+        return refuse(format!("{when} falls on a blackout: {name}"));
+    }
+    if slot.blackout_id.is_some() {
+        return refuse(format!("{when} falls on a blackout"));
+    }
+    if slot.withdrawn {
+        return refuse(format!("{when} is no longer offered"));
+    }
+    if !slot.is_available {
+        return refuse(format!("{when} is closed for booking"));
+    }
+    if who == Admission::Admin {
+        return Ok(());
+    }
+    match window(ctx).check(slot.starts_at, now) {
+        Ok(()) => Ok(()),
+        Err(WindowRefusal::TooSoon) => refuse(format!(
+            "bookings for {when} closed {} hours before it starts",
+            ctx.settings.booking_cutoff_hours
+        )),
+        Err(WindowRefusal::TooFar) => refuse(format!(
+            "bookings open {} days ahead; the {} departure is further out",
+            ctx.settings.booking_advance_days, slot.slot_date
+        )),
+    }
+}
+
+/// 400 `capacity_exceeded`, with what is left.
+pub fn capacity_exceeded(slot: &SlotRow, wanted: i64) -> ServiceError {
+    ServiceError::refused(
+        "capacity_exceeded",
+        format!(
+            "only {} spot(s) left on the {} {} departure; {wanted} requested",
+            slot.available_spots.max(0),
+            slot.slot_date,
+            slot.start_time
+        ),
+    )
+    .with("available_spots", slot.available_spots.max(0))
+    .with("waitlist_available", true)
+}
+
+/// Adds `n` people to a departure: the conditional UPDATE locks the row,
+/// checks it is open with room, and returns it; the window and tour rules
+/// are then checked on that locked row. Refusals name the real reason
+/// (closed before full). The caller's transaction rolls back on error.
+pub async fn reserve(
+    ctx: &Context,
+    tx: &mut Tx,
+    tour: &Tour,
+    slot_id: i64,
+    n: i64,
+    who: Admission,
+    now: DateTime<Utc>,
+) -> ServiceResult<SlotRow> {
+    match capacity::reserve(tx, slot_id, n, now).await? {
+        Some(slot) => {
+            admit(ctx, &slot, tour, who, now)?;
+            Ok(slot)
+        }
+        None => {
+            let slot = slots::slot_by_id(tx, slot_id).await?.ok_or_else(|| {
+                ServiceError::conflict("slot_unavailable", format!("slot {slot_id} does not exist"))
+            })?;
+            admit(ctx, &slot, tour, who, now)?;
+            Err(capacity_exceeded(&slot, n))
+        }
+    }
+}
+
+// ---- audit and events ----
+
+/// What the audit trail keeps of a booking.
+pub fn snapshot(b: &BookingRow) -> Value {
+    json!({
+        "booking_slot_id": b.booking_slot_id,
+        "tour_date": b.tour_date,
+        "tour_time": b.tour_time,
+        "num_adults": b.num_adults,
+        "num_children": b.num_children,
+        "num_infants": b.num_infants,
+        "total_people": b.total_people,
+        "total_amount": b.total_amount,
+        "status": b.status,
+    })
+}
+
+fn event_payload(b: &BookingRow) -> Value {
+    json!({
+        "booking_id": b.id,
+        "booking_reference": b.booking_reference,
+        "tour_id": b.tour_id,
+        "booking_slot_id": b.booking_slot_id,
+        "tour_date": b.tour_date,
+        "tour_time": b.tour_time,
+        "status": b.status,
+        "total_people": b.total_people,
+        "customer_email": b.customer_email,
+    })
+}
+
+/// One audit row for a change to `b`, in the caller's transaction.
+#[allow(clippy::too_many_arguments)]
+pub async fn audit(
+    tx: &mut Tx,
+    b: &BookingRow,
+    caller: &Caller,
+    kind: &str,
+    old: Option<Value>,
+    new: Option<Value>,
+    reason: Option<&str>,
+    now: DateTime<Utc>,
+) -> ServiceResult<()> {
+    let actor = caller.actor();
+    audit::insert_log(
+        tx,
+        NewLog {
+            booking_id: b.id,
+            tour_id: b.tour_id,
+            modified_by: caller.user_id(),
+            actor: &actor,
+            modification_type: kind,
+            old_value: old,
+            new_value: new,
+            reason,
+            ip_address: caller.ip.as_deref(),
+            user_agent: caller.user_agent.as_deref(),
+        },
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn booking_event(
+    tx: &mut Tx,
+    kind: &str,
+    b: &BookingRow,
+    now: DateTime<Utc>,
+) -> ServiceResult<()> {
+    audit::insert_event(tx, b.tour_id, kind, event_payload(b), now).await?;
+    Ok(())
+}
+
+// ---- bookings ----
+
+/// A booking's contact details, validated.
+pub struct Contact<'a> {
+    pub name: &'a str,
+    pub email: &'a str,
+    pub phone: Option<&'a str>,
+    pub special_requirements: Option<&'a str>,
+    pub dietary_restrictions: Option<&'a str>,
+    pub accessibility_needs: Option<&'a str>,
+}
+
+/// Inserts a booking whose people are already counted on `slot` (locked by
+/// the caller), with its manage token, audit row and outbox event.
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_booking(
+    ctx: &Context,
+    tx: &mut Tx,
+    tour: &Tour,
+    slot: &SlotRow,
+    party: &Party,
+    contact: &Contact<'_>,
+    owner: Option<i64>,
+    caller: &Caller,
+    now: DateTime<Utc>,
+) -> ServiceResult<(BookingRow, String)> {
+    let pricing = price(ctx, party, slot.price_per_person);
+    let id = loop {
+        let reference =
+            booking::new_reference(&ctx.settings.booking_reference_prefix, tour.today(now));
+        let inserted = bookings::insert_booking(
+            tx,
+            &NewBooking {
+                booking_reference: &reference,
+                user_id: owner,
+                tour_id: tour.id(),
+                booking_slot_id: slot.id,
+                num_adults: party.adults,
+                num_children: party.children,
+                num_infants: party.infants,
+                price_per_adult: pricing.price_per_adult,
+                price_per_child: pricing.price_per_child,
+                price_per_infant: pricing.price_per_infant,
+                subtotal: pricing.subtotal,
+                discount_amount: pricing.discount_amount,
+                tax_amount: pricing.tax_amount,
+                total_amount: pricing.total_amount,
+                currency: tour.currency.code(),
+                customer_name: contact.name,
+                customer_email: contact.email,
+                customer_phone: contact.phone,
+                special_requirements: contact.special_requirements,
+                dietary_restrictions: contact.dietary_restrictions,
+                accessibility_needs: contact.accessibility_needs,
+                status: BookingStatus::Pending.as_str(),
+            },
+            now,
+        )
+        .await?;
+        if let Some(id) = inserted {
+            break id;
+        }
+    };
+    let token = new_secret("tdm");
+    bookings::insert_manage_token(tx, tour.id(), Some(id), None, &hash_secret(&token), now).await?;
+    let row = load_booking(tx, id).await?;
+    audit(
+        tx,
+        &row,
+        caller,
+        "created",
+        None,
+        Some(snapshot(&row)),
+        None,
+        now,
+    )
+    .await?;
+    booking_event(tx, "booking.created", &row, now).await?;
+    Ok((row, token))
+}
+
+/// A booking's new departure and party, decided by the caller on locked rows.
+pub struct Rebooking<'a> {
+    pub old: &'a BookingRow,
+    pub tour: &'a Tour,
+    /// The departure it ends on (locked); the same as the old one when not moving.
+    pub to: &'a SlotRow,
+    pub party: Party,
+    pub who: Admission,
+    pub notes: Option<&'a str>,
+}
+
+/// Moves and/or resizes a booking whose departures are locked: reserves
+/// only what grows, releases what shrinks, re-prices (a move takes the new
+/// departure's price, the same departure keeps the agreed one), audits old
+/// and new, emits the event and offers freed spots to the waitlist.
+pub async fn rebook(
+    ctx: &Context,
+    tx: &mut Tx,
+    r: Rebooking<'_>,
+    caller: &Caller,
+    now: DateTime<Utc>,
+) -> ServiceResult<BookingRow> {
+    let old = r.old;
+    let status = status_of(old)?;
+    let moving = r.to.id != old.booking_slot_id;
+    let n = r.party.total();
+    if moving {
+        reserve(ctx, tx, r.tour, r.to.id, n, r.who, now).await?;
+        capacity::release(tx, old.booking_slot_id, old.total_people, now).await?;
+    } else {
+        let delta = n - old.total_people;
+        if delta > 0 {
+            reserve(ctx, tx, r.tour, r.to.id, delta, r.who, now).await?;
+        } else if delta < 0 {
+            capacity::release(tx, r.to.id, -delta, now).await?;
+        }
+    }
+    let adult_price = if moving {
+        r.to.price_per_person
+    } else {
+        old.price_per_adult
+    };
+    let pricing = price(ctx, &r.party, adult_price);
+    let applied = bookings::apply_change(
+        tx,
+        old.id,
+        status.as_str(),
+        &BookingChange {
+            booking_slot_id: r.to.id,
+            num_adults: r.party.adults,
+            num_children: r.party.children,
+            num_infants: r.party.infants,
+            price_per_adult: pricing.price_per_adult,
+            price_per_child: pricing.price_per_child,
+            price_per_infant: pricing.price_per_infant,
+            subtotal: pricing.subtotal,
+            discount_amount: pricing.discount_amount,
+            tax_amount: pricing.tax_amount,
+            total_amount: pricing.total_amount,
+        },
+        now,
+    )
+    .await?;
+    if !applied {
+        // Impossible under the booking's lock; kept as a guard.
+        return Err(ServiceError::Busy(format!(
+            "booking {} changed meanwhile",
+            old.id
+        )));
+    }
+    let new = load_booking(tx, old.id).await?;
+    let old_party = Party {
+        adults: old.num_adults,
+        children: old.num_children,
+        infants: old.num_infants,
+    };
+    let kind = match (moving, r.party != old_party) {
+        (true, true) => "date_and_party_change",
+        (true, false) => "date_change",
+        _ => "party_change",
+    };
+    audit(
+        tx,
+        &new,
+        caller,
+        kind,
+        Some(snapshot(old)),
+        Some(snapshot(&new)),
+        r.notes,
+        now,
+    )
+    .await?;
+    booking_event(tx, "booking.modified", &new, now).await?;
+    if moving {
+        offer_freed_spots(ctx, tx, old.booking_slot_id, false).await?;
+    } else if n < old.total_people {
+        offer_freed_spots(ctx, tx, r.to.id, false).await?;
+    }
+    Ok(new)
+}
+
+/// Moves a locked booking (on a locked departure) to `to`: checks the
+/// transition, releases capacity when leaving a capacity-holding status,
+/// audits, emits the event and offers freed spots to the waitlist.
+#[allow(clippy::too_many_arguments)]
+pub async fn transition(
+    ctx: &Context,
+    tx: &mut Tx,
+    row: &BookingRow,
+    caller: &Caller,
+    to: BookingStatus,
+    reason: Option<&str>,
+    refund: Option<i64>,
+    kind: &str,
+    now: DateTime<Utc>,
+) -> ServiceResult<BookingRow> {
+    let from = status_of(row)?;
+    if !from.can_become(to) {
+        return Err(ServiceError::conflict(
+            "invalid_transition",
+            format!("a {from} booking cannot become {to}"),
+        ));
+    }
+    if !bookings::set_status(tx, row.id, from.as_str(), to.as_str(), reason, refund, now).await? {
+        return Err(ServiceError::Busy(format!(
+            "booking {} changed meanwhile",
+            row.id
+        )));
+    }
+    let releases = from.holds_capacity() && !to.holds_capacity();
+    if releases {
+        capacity::release(tx, row.booking_slot_id, row.total_people, now).await?;
+    }
+    let new = load_booking(tx, row.id).await?;
+    let mut new_value = snapshot(&new);
+    if let (Some(r), Some(obj)) = (refund, new_value.as_object_mut()) {
+        obj.insert("refund_amount".into(), json!(r));
+    }
+    audit(
+        tx,
+        &new,
+        caller,
+        kind,
+        Some(snapshot(row)),
+        Some(new_value),
+        reason,
+        now,
+    )
+    .await?;
+    let event = if to == BookingStatus::Cancelled {
+        "booking.cancelled"
+    } else {
+        "booking.status_changed"
+    };
+    booking_event(tx, event, &new, now).await?;
+    if releases {
+        offer_freed_spots(ctx, tx, row.booking_slot_id, false).await?;
+    }
+    Ok(new)
+}
+
+// ---- departures ----
+
+/// Cancels a departure: locks every departure of its tour and date (the
+/// ones its waitlist entries may move to), marks it cancelled *first*, then
+/// cancels every capacity-holding booking found under its lock (each
+/// audited), releases waitlist holds on it — date-wide entries go back to
+/// the queue with their place and are offered another departure that day,
+/// entries for exactly this departure are cancelled — and never offers the
+/// cancelled departure to anyone. Returns it and how many bookings were
+/// cancelled.
+pub async fn cancel_departure(
+    ctx: &Context,
+    tx: &mut Tx,
+    slot_id: i64,
+    caller: &Caller,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> ServiceResult<(SlotRow, usize)> {
+    let peek = load_slot(tx, slot_id).await?;
+    let day = slots::lock_slots_of_date(tx, peek.tour_id, peek.slot_date).await?;
+    let slot = day
+        .iter()
+        .find(|s| s.id == slot_id)
+        .ok_or_else(|| ServiceError::Busy(format!("departure {slot_id} moved meanwhile")))?;
+    if slot.is_cancelled {
+        return Err(ServiceError::conflict(
+            "slot_cancelled",
+            format!("slot {slot_id} is already cancelled"),
+        ));
+    }
+    slots::cancel_slot(tx, slot_id, reason, now).await?;
+    let message = format!("departure cancelled: {reason}");
+    let mut rows = Vec::new();
+    for id in bookings::lock_active_bookings_on_slot(tx, slot_id).await? {
+        rows.push(load_booking(tx, id).await?);
+    }
+    // A departure some of whose people are already marked as having come
+    // (or not shown up) has happened: cancelling it would leave them
+    // counted on a cancelled departure.
+    if let Some(done) = rows
+        .iter()
+        .find(|b| !status_of(b).is_ok_and(|s| s.can_become(BookingStatus::Cancelled)))
+    {
+        return Err(ServiceError::conflict(
+            "departure_has_run",
+            format!(
+                "booking {} on this departure is {}; a departure that has run cannot be cancelled",
+                done.booking_reference, done.status
+            ),
+        ));
+    }
+    let mut cancelled = 0;
+    for row in rows {
+        transition(
+            ctx,
+            tx,
+            &row,
+            caller,
+            BookingStatus::Cancelled,
+            Some(&message),
+            None,
+            "cancellation",
+            now,
+        )
+        .await?;
+        cancelled += 1;
+    }
+    for entry in waitlist::lock_entries_bound_to_slot(tx, slot_id).await? {
+        let date_wide = entry.booking_slot_id.is_none();
+        let done = if entry.status == "notified" && date_wide {
+            waitlist::requeue(tx, entry.id, now).await?
+        } else {
+            waitlist::set_status(tx, entry.id, &entry.status, "cancelled", now).await?
+        };
+        if !done {
+            continue;
+        }
+        if entry.status == "notified" {
+            capacity::release_hold(tx, slot_id, entry.num_people, now).await?;
+        }
+        let (kind, what) = if entry.status == "notified" && date_wide {
+            (
+                "waitlist.requeued",
+                "back in the queue: the departure was cancelled",
+            )
+        } else {
+            ("waitlist.cancelled", "departure cancelled")
+        };
+        audit::insert_event(
+            tx,
+            entry.tour_id,
+            kind,
+            json!({"waitlist_entry_id": entry.id, "reason": what, "booking_slot_id": slot_id}),
+            now,
+        )
+        .await?;
+    }
+    for other in day.iter().filter(|s| s.id != slot_id) {
+        offer_freed_spots(ctx, tx, other.id, false).await?;
+    }
+    let slot = load_slot(tx, slot_id).await?;
+    Ok((slot, cancelled))
+}
+
+/// Changes a locked departure's capacity, price or open flag. A capacity
+/// below what is booked and held is 409 `capacity_below_booked`, decided
+/// on the locked row; more room or a reopening is offered to the waitlist.
+pub async fn patch_departure(
+    ctx: &Context,
+    tx: &mut Tx,
+    slot: &SlotRow,
+    max_capacity: Option<i64>,
+    price: Option<i64>,
+    is_available: Option<bool>,
+    now: DateTime<Utc>,
+) -> ServiceResult<SlotRow> {
+    if let Some(cap) = max_capacity
+        && cap < slot.current_bookings + slot.held_spots
+    {
+        return Err(ServiceError::conflict(
+            "capacity_below_booked",
+            format!(
+                "slot {} has {} booked and {} held; capacity cannot go below {}",
+                slot.id,
+                slot.current_bookings,
+                slot.held_spots,
+                slot.current_bookings + slot.held_spots
+            ),
+        ));
+    }
+    slots::patch_slot(tx, slot.id, max_capacity, price, is_available, now).await?;
+    if max_capacity.is_some_and(|c| c > slot.max_capacity) || is_available == Some(true) {
+        offer_freed_spots(ctx, tx, slot.id, false).await?;
+    }
+    load_slot(tx, slot.id).await
+}
+
+// ---- the waitlist ----
+
+/// Offers free spots on a departure the caller has locked to the waitlist,
+/// as long as an entry fits: the first active entry (priority, then age)
+/// whose whole party fits gets the spots held until it claims or its
+/// window passes. Skipped when WAITLIST_AUTO_PROCESS is off, unless
+/// `manual`. A departure that is not open (cancelled, closed, blacked out,
+/// withdrawn) or past its cutoff is never offered. Returns how many
+/// entries were notified.
+pub async fn offer_freed_spots(
+    ctx: &Context,
+    tx: &mut Tx,
+    slot_id: i64,
+    manual: bool,
+) -> ServiceResult<usize> {
+    if !manual && !ctx.settings.waitlist_auto_process {
+        return Ok(0);
+    }
+    let now = ctx.clock.now();
+    let window = window(ctx);
+    let mut notified = 0;
+    loop {
+        let slot = load_slot(tx, slot_id).await?;
+        if !slot.is_open() || slot.available_spots <= 0 {
+            break;
+        }
+        let closes_at = window.closes_at(slot.starts_at);
+        if now >= closes_at {
+            break; // too late to book: nobody could claim in time
+        }
+        let Some(entry) = waitlist::next_candidate(
+            tx,
+            slot.tour_id,
+            slot.slot_date,
+            slot.id,
+            slot.available_spots,
+        )
+        .await?
+        else {
+            break;
+        };
+        if !capacity::hold(tx, slot.id, entry.num_people, now).await? {
+            break;
+        }
+        let expiry =
+            now + Duration::hours(i64::from(ctx.settings.waitlist_notification_expiry_hours));
+        let expires_at = expiry.min(closes_at);
+        if !waitlist::mark_notified(tx, entry.id, slot.id, now, expires_at).await? {
+            capacity::release_hold(tx, slot.id, entry.num_people, now).await?;
+            break;
+        }
+        audit::insert_event(
+            tx,
+            slot.tour_id,
+            "waitlist.notified",
+            json!({
+                "waitlist_entry_id": entry.id,
+                "tour_id": slot.tour_id,
+                "booking_slot_id": slot.id,
+                "slot_date": slot.slot_date,
+                "start_time": slot.start_time,
+                "num_people": entry.num_people,
+                "customer_email": entry.customer_email,
+                "expires_at": expires_at,
+                "claim_link": format!("/account?claim={}", entry.id),
+            }),
+            now,
+        )
+        .await?;
+        notified += 1;
+    }
+    Ok(notified)
+}
+
+/// Turns a locked entry's held spots (on its locked departure) into a
+/// booking of `party` (at most the held size); the rest goes back to the
+/// waitlist. The departure must still be open and bookable now and the
+/// tour active.
+#[allow(clippy::too_many_arguments)]
+pub async fn claim(
+    ctx: &Context,
+    tx: &mut Tx,
+    entry: &WaitlistRow,
+    slot: &SlotRow,
+    party: &Party,
+    contact: &Contact<'_>,
+    caller: &Caller,
+    now: DateTime<Utc>,
+) -> ServiceResult<(BookingRow, String)> {
+    let tour = load_tour(tx, slot.tour_id).await?;
+    admit(ctx, slot, &tour, Admission::Customer, now)?;
+    capacity::convert_hold(tx, slot.id, entry.num_people, party.total(), now).await?;
+    let slot = load_slot(tx, slot.id).await?;
+    // The booking belongs to the entry's account (none for a guest's
+    // entry), whoever claims it; the audit row records who did.
+    let (booking, token) = insert_booking(
+        ctx,
+        tx,
+        &tour,
+        &slot,
+        party,
+        contact,
+        entry.user_id,
+        caller,
+        now,
+    )
+    .await?;
+    if !waitlist::mark_converted(tx, entry.id, booking.id, now).await? {
+        return Err(ServiceError::Busy(format!(
+            "waitlist entry {} changed meanwhile",
+            entry.id
+        )));
+    }
+    audit::insert_event(tx, tour.id(), "waitlist.converted",
+        json!({"waitlist_entry_id": entry.id, "booking_id": booking.id, "booking_reference": booking.booking_reference}), now).await?;
+    if party.total() < entry.num_people {
+        offer_freed_spots(ctx, tx, slot.id, false).await?;
+    }
+    Ok((booking, token))
+}
+
+/// Ends a locked entry (`to` is `cancelled` or `expired`), releasing its
+/// hold on its locked departure. The caller offers the freed spots.
+pub async fn end_entry(
+    tx: &mut Tx,
+    entry: &WaitlistRow,
+    to: &str,
+    why: &str,
+    now: DateTime<Utc>,
+) -> ServiceResult<bool> {
+    if !waitlist::set_status(tx, entry.id, &entry.status, to, now).await? {
+        return Ok(false);
+    }
+    if let (true, Some(slot_id)) = (entry.status == "notified", entry.held_slot_id) {
+        capacity::release_hold(tx, slot_id, entry.num_people, now).await?;
+    }
+    let kind = if to == "expired" {
+        "waitlist.expired"
+    } else {
+        "waitlist.cancelled"
+    };
+    audit::insert_event(
+        tx,
+        entry.tour_id,
+        kind,
+        json!({"waitlist_entry_id": entry.id, "reason": why, "customer_email": entry.customer_email}),
+        now,
+    )
+    .await?;
+    Ok(true)
+}
+
+// ---- blackouts ----
+
+/// Locks the departures a blackout range covers and recomputes their
+/// blackout closure from the active blackouts (rule 4). Run after the
+/// blackout row itself was inserted or deactivated.
+pub async fn refresh_blackouts(
+    tx: &mut Tx,
+    tour_id: Option<i64>,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> ServiceResult<()> {
+    slots::lock_slots_between(tx, tour_id, from, to).await?;
+    slots::refresh_blackouts(tx, tour_id, from, to).await?;
+    Ok(())
+}
+
+// ---- schedules ----
+
+pub fn weekdays_of(row: &ScheduleRow) -> [bool; 7] {
+    [
+        row.monday,
+        row.tuesday,
+        row.wednesday,
+        row.thursday,
+        row.friday,
+        row.saturday,
+        row.sunday,
+    ]
+}
+
+pub fn pattern_of(row: &ScheduleRow) -> ServiceResult<Pattern> {
+    let recurrence: Recurrence = row
+        .recurrence
+        .parse()
+        .map_err(|e: String| corrupt(format!("schedule {}: {e}", row.id)))?;
+    Ok(Pattern::new(
+        recurrence,
+        Weekdays::from_flags(weekdays_of(row)),
+        row.rrule.as_deref(),
+        row.start_time,
+        row.valid_from,
+        row.valid_until,
+    )?)
+}
+
+/// What a schedule edit does to one future departure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DepartureAction {
+    /// Its time changes.
+    Moved,
+    /// Booked: its time would change, and stays (`apply_to_booked` not set).
+    KeptBooked,
+    /// Its capacity changes (never below what is booked and held).
+    CapacityChanged,
+    /// Its price per person changes (bookings keep their agreed price).
+    PriceChanged,
+    /// The schedule no longer produces it: closed to new bookings.
+    Withdrawn,
+    /// No longer produced, but booked: stays for its bookings.
+    WithdrawnBooked,
+    /// Produced again: reopened.
+    Restored,
+}
+
+impl DepartureAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DepartureAction::Moved => "moved",
+            DepartureAction::KeptBooked => "kept_booked",
+            DepartureAction::CapacityChanged => "capacity_changed",
+            DepartureAction::PriceChanged => "price_changed",
+            DepartureAction::Withdrawn => "withdrawn",
+            DepartureAction::WithdrawnBooked => "withdrawn_booked",
+            DepartureAction::Restored => "restored",
+        }
+    }
+}
+
+/// One future departure a schedule edit changes (or would change).
+#[derive(Debug, Clone)]
+pub struct DepartureChange {
+    pub slot: SlotRow,
+    pub actions: Vec<DepartureAction>,
+    pub new_start_time: Option<chrono::NaiveTime>,
+    pub new_capacity: Option<i64>,
+    pub new_price: Option<i64>,
+    /// People booked on it.
+    pub booked: i64,
+}
+
+/// What a schedule edit did (or, as a dry run, would do) to its future
+/// departures.
+#[derive(Debug, Clone, Default)]
+pub struct ScheduleSync {
+    pub changes: Vec<DepartureChange>,
+    /// Departures the edit adds (dates now produced that had none).
+    pub created: usize,
+}
+
+/// Makes a schedule's future departures (starting after now) follow `new`
+/// (the schedule as it is after the edit, already written; `old` as it
+/// was): the one place a schedule's edits flow to its departures. A dry run
+/// is this same function in a transaction that is rolled back.
+///
+/// - A date `new` still produces keeps its departure: a changed start time
+///   or duration moves it (a booked one only with `apply_to_booked`, each
+///   booking audited as `schedule_change`; `apply_to_booked` also moves
+///   booked departures an earlier edit left at their old time); a changed capacity applies,
+///   never below what is booked and held; a changed price applies to new
+///   bookings; a withdrawn departure is restored.
+/// - A date `new` no longer produces (or an inactive schedule): an unbooked
+///   departure is withdrawn (closed), a booked one stays for its bookings.
+/// - Dates `new` produces that have no departure yet are created up to the
+///   booking horizon (or the last existing departure, if later).
+#[allow(clippy::too_many_arguments)]
+pub async fn sync_schedule(
+    ctx: &Context,
+    tx: &mut Tx,
+    tour: &Tour,
+    old: &ScheduleRow,
+    new: &ScheduleRow,
+    apply_to_booked: bool,
+    caller: &Caller,
+) -> ServiceResult<ScheduleSync> {
+    let now = ctx.clock.now();
+    slots::lock_future_slots_of_schedule(tx, new.id, now).await?;
+    let existing = slots::future_slots_of_schedule(tx, new.id, now).await?;
+    let today = tour.today(now);
+    let horizon = today + Duration::days(i64::from(ctx.settings.booking_advance_days));
+    let last = existing
+        .iter()
+        .map(|s| s.slot_date)
+        .max()
+        .unwrap_or(horizon)
+        .max(horizon);
+    let produced: BTreeMap<NaiveDate, schedule::Placement> = if new.is_active {
+        pattern_of(new)?
+            .occurrences(today, last)?
+            .into_iter()
+            .map(|local| schedule::place(local, tour.tz, new.duration_minutes))
+            .map(|p| (p.slot_date, p))
+            .collect()
+    } else {
+        BTreeMap::new()
+    };
+    // Times follow the schedule when this edit changes them, or when the
+    // operator asks to bring booked departures in line.
+    let time_changed = old.start_time != new.start_time
+        || old.duration_minutes != new.duration_minutes
+        || apply_to_booked;
+    let capacity_changed = old.max_capacity != new.max_capacity;
+    let old_price = old.price_override.unwrap_or(tour.row.base_price);
+    let new_price = new.price_override.unwrap_or(tour.row.base_price);
+    let mut out = ScheduleSync::default();
+    for slot in existing {
+        let booked = slot.current_bookings;
+        let occupied = !slot.is_empty();
+        let mut change = DepartureChange {
+            booked,
+            actions: Vec::new(),
+            new_start_time: None,
+            new_capacity: None,
+            new_price: None,
+            slot,
+        };
+        let slot = &change.slot;
+        match produced.get(&slot.slot_date) {
+            None => {
+                if !slot.withdrawn {
+                    if occupied {
+                        change.actions.push(DepartureAction::WithdrawnBooked);
+                    } else {
+                        change.actions.push(DepartureAction::Withdrawn);
+                        slots::set_withdrawn(tx, slot.id, true, now).await?;
+                    }
+                }
+            }
+            Some(p) => {
+                if slot.withdrawn {
+                    change.actions.push(DepartureAction::Restored);
+                    slots::set_withdrawn(tx, slot.id, false, now).await?;
+                }
+                if time_changed && (slot.start_time != p.start_time || slot.end_time != p.end_time)
+                {
+                    change.new_start_time = Some(p.start_time);
+                    if occupied && !apply_to_booked {
+                        change.actions.push(DepartureAction::KeptBooked);
+                    } else {
+                        change.actions.push(DepartureAction::Moved);
+                        move_departure(tx, slot, p, caller, now).await?;
+                    }
+                }
+                if capacity_changed && slot.max_capacity != new.max_capacity {
+                    let floor = slot.current_bookings + slot.held_spots;
+                    let cap = new.max_capacity.max(floor);
+                    if cap != slot.max_capacity {
+                        change.new_capacity = Some(cap);
+                        change.actions.push(DepartureAction::CapacityChanged);
+                        slots::patch_slot(tx, slot.id, Some(cap), None, None, now).await?;
+                    }
+                }
+                if old_price != new_price && slot.price_per_person != new_price {
+                    change.new_price = Some(new_price);
+                    change.actions.push(DepartureAction::PriceChanged);
+                    slots::patch_slot(tx, slot.id, None, Some(new_price), None, now).await?;
+                }
+                if change.actions.contains(&DepartureAction::Restored)
+                    || change.new_capacity.is_some_and(|c| c > slot.max_capacity)
+                {
+                    offer_freed_spots(ctx, tx, slot.id, false).await?;
+                }
+            }
+        }
+        if !change.actions.is_empty() {
+            out.changes.push(change);
+        }
+    }
+    let start = today.max(new.valid_from);
+    if new.is_active && start <= last {
+        out.created = generate(tx, tour, new, start, last, now).await?.created;
+    }
+    Ok(out)
+}
+
+/// Moves a locked departure to a new placement and audits each of its
+/// bookings (`schedule_change`, as the caller).
+async fn move_departure(
+    tx: &mut Tx,
+    slot: &SlotRow,
+    p: &schedule::Placement,
+    caller: &Caller,
+    now: DateTime<Utc>,
+) -> ServiceResult<()> {
+    let before = bookings::bookings_on_slot(tx, slot.id).await?;
+    slots::reschedule(
+        tx,
+        slot.id,
+        p.slot_date,
+        p.start_time,
+        p.end_time,
+        p.starts_at,
+        now,
+    )
+    .await?;
+    for old in &before {
+        let new = load_booking(tx, old.id).await?;
+        audit(
+            tx,
+            &new,
+            caller,
+            "schedule_change",
+            Some(snapshot(old)),
+            Some(snapshot(&new)),
+            Some("the departure's schedule changed"),
+            now,
+        )
+        .await?;
+        booking_event(tx, "booking.modified", &new, now).await?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+pub struct GenerationReport {
+    pub created: usize,
+    pub skipped_existing: usize,
+    pub skipped_blackout: usize,
+    pub slots: Vec<SlotRow>,
+}
+
+/// Creates the departures a schedule produces in `start..=end` that it has
+/// no departure for yet (one per date, whatever its state), skipping
+/// blacked-out dates. Idempotent.
+pub async fn generate(
+    tx: &mut Tx,
+    tour: &Tour,
+    row: &ScheduleRow,
+    start: NaiveDate,
+    end: NaiveDate,
+    now: DateTime<Utc>,
+) -> ServiceResult<GenerationReport> {
+    let pattern = pattern_of(row)?;
+    let occurrences = pattern.occurrences(start, end)?;
+    let blackouts =
+        tourdesk_store::blackouts::active_blackouts_between(tx, tour.id(), start, end).await?;
+    let blacked_out = |d: NaiveDate| {
+        blackouts
+            .iter()
+            .any(|b| b.start_date <= d && d <= b.end_date)
+    };
+    let price = row.price_override.unwrap_or(tour.row.base_price);
+    let mut report = GenerationReport {
+        created: 0,
+        skipped_existing: 0,
+        skipped_blackout: 0,
+        slots: Vec::new(),
+    };
+    for local in occurrences {
+        let placed = schedule::place(local, tour.tz, row.duration_minutes);
+        if blacked_out(placed.slot_date) {
+            report.skipped_blackout += 1;
+            continue;
+        }
+        let new = NewSlot {
+            tour_id: tour.id(),
+            schedule_id: Some(row.id),
+            slot_date: placed.slot_date,
+            start_time: placed.start_time,
+            end_time: placed.end_time,
+            starts_at: placed.starts_at,
+            max_capacity: row.max_capacity,
+            price_per_person: price,
+        };
+        match slots::insert_slot_if_absent(tx, &new, now).await? {
+            Some(slot) => {
+                report.created += 1;
+                report.slots.push(slot);
+            }
+            None => report.skipped_existing += 1,
+        }
+    }
+    Ok(report)
+}
+
+/// A phone as given, else the one on file, validated.
+pub fn phone_or(
+    given: Option<&str>,
+    on_file: Option<&str>,
+    field: &'static str,
+) -> ServiceResult<Option<Phone>> {
+    match given {
+        Some(p) => Phone::parse_optional(Some(p)).map_err(|e| ServiceError::invalid(field, e.0)),
+        None => Ok(on_file.and_then(|p| Phone::parse(p).ok())),
+    }
+}
+
+/// The booking of `party` priced on `slot`, for quotes.
+pub fn quote_price(ctx: &Context, party: &Party, slot: &SlotRow) -> Pricing {
+    price(ctx, party, slot.price_per_person)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_transient_conflict_is_retried_until_it_clears() {
+        let calls = AtomicU32::new(0);
+        let out = retry(|| async {
+            if calls.fetch_add(1, Ordering::SeqCst) < 2 {
+                Err(ServiceError::Busy("deadlock detected".into()))
+            } else {
+                Ok(7)
+            }
+        })
+        .await;
+        assert!(matches!(out, Ok(7)));
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_conflict_that_persists_is_unavailable_not_internal() {
+        let calls = AtomicU32::new(0);
+        let out: ServiceResult<()> = retry(|| async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(ServiceError::Busy("deadlock detected".into()))
+        })
+        .await;
+        assert!(matches!(out, Err(ServiceError::Unavailable(_))), "{out:?}");
+        assert_eq!(calls.load(Ordering::SeqCst), ATTEMPTS);
+    }
+
+    #[tokio::test]
+    async fn other_errors_are_not_retried() {
+        let calls = AtomicU32::new(0);
+        let out: ServiceResult<()> = retry(|| async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(ServiceError::not_found("booking 1 not found"))
+        })
+        .await;
+        assert!(matches!(out, Err(ServiceError::NotFound(_))));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+}

@@ -1,0 +1,47 @@
+-- One sound write path (see service/src/ledger.rs).
+--
+-- 1. Closures are derived, not remembered. `blackout_id` is the active
+--    blackout covering a departure (the lowest id when several do), kept by
+--    one statement (`slots::refresh_blackouts`) whenever blackouts change;
+--    `withdrawn` is true while the departure's schedule does not produce it
+--    (inactive, or edited away). Neither touches `is_cancelled`, which now
+--    means only "cancelled by the operator". A departure is bookable only
+--    when it is available, not cancelled, not blacked out, not withdrawn.
+ALTER TABLE booking_slots ADD COLUMN blackout_id BIGINT REFERENCES blackout_dates (id);
+ALTER TABLE booking_slots ADD COLUMN withdrawn BOOLEAN NOT NULL DEFAULT FALSE;
+
+UPDATE booking_slots SET is_cancelled = FALSE, cancellation_reason = NULL, cancelled_by_blackout_id = NULL
+    WHERE cancelled_by_blackout_id IS NOT NULL;
+UPDATE booking_slots SET is_cancelled = FALSE, cancellation_reason = NULL, withdrawn = TRUE
+    WHERE is_cancelled AND cancellation_reason = 'schedule withdrawn';
+UPDATE booking_slots SET blackout_id = (
+    SELECT MIN(b.id) FROM blackout_dates b
+    WHERE b.is_active AND (b.tour_id IS NULL OR b.tour_id = booking_slots.tour_id)
+      AND booking_slots.slot_date >= b.start_date AND booking_slots.slot_date <= b.end_date);
+
+-- 2. A schedule has at most one departure per date: regeneration and edits
+--    can never create a second one. Earlier duplicates (edits of start time
+--    used to create them) keep the oldest row on the schedule; the others
+--    become stand-alone departures with their bookings intact.
+UPDATE booking_slots SET schedule_id = NULL
+    WHERE schedule_id IS NOT NULL AND EXISTS (
+        SELECT 1 FROM booking_slots o
+        WHERE o.schedule_id = booking_slots.schedule_id AND o.slot_date = booking_slots.slot_date
+          AND o.id < booking_slots.id);
+DROP INDEX uq_slot_schedule_date_time;
+CREATE UNIQUE INDEX uq_slot_schedule_date ON booking_slots (schedule_id, slot_date);
+
+-- 3. One open waitlist entry per person, tour and date. Earlier duplicates
+--    (concurrent joins could create them) are cancelled, newest first, and
+--    the held counters recomputed from the entries that remain.
+UPDATE waitlist_entries SET status = 'cancelled', held_slot_id = NULL
+    WHERE status IN ('active', 'notified') AND EXISTS (
+        SELECT 1 FROM waitlist_entries o
+        WHERE o.tour_id = waitlist_entries.tour_id AND o.requested_date = waitlist_entries.requested_date
+          AND LOWER(o.customer_email) = LOWER(waitlist_entries.customer_email)
+          AND o.status IN ('active', 'notified') AND o.id < waitlist_entries.id);
+UPDATE booking_slots SET held_spots = COALESCE((
+    SELECT SUM(w.num_people) FROM waitlist_entries w
+    WHERE w.status = 'notified' AND w.held_slot_id = booking_slots.id), 0);
+CREATE UNIQUE INDEX uq_waitlist_open_entry ON waitlist_entries (tour_id, requested_date, LOWER(customer_email))
+    WHERE status IN ('active', 'notified');
