@@ -71,6 +71,46 @@ impl fmt::Display for Email {
     }
 }
 
+/// Characters that render as nothing: zero-width spaces and joiners, the
+/// word joiner, the byte-order mark, soft hyphens, the Mongolian vowel
+/// separator and the bidirectional controls.
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+}
+
+/// Checks text a person typed: no control characters (NUL included; line
+/// breaks and tabs only where `multiline`), and something visible.
+fn clean(t: &str, multiline: bool) -> Result<(), Invalid> {
+    let allowed = |c: char| multiline && matches!(c, '\n' | '\r' | '\t');
+    if t.chars().any(|c| c.is_control() && !allowed(c)) {
+        return Err(invalid(if multiline {
+            "must not contain control characters (only line breaks and tabs)"
+        } else {
+            "must not contain control characters or line breaks"
+        }));
+    }
+    if t.chars().all(|c| c.is_whitespace() || is_invisible(c)) {
+        return Err(invalid("must contain visible characters"));
+    }
+    Ok(())
+}
+
+/// A required one-line text (a name, a title): trimmed, visible, at most
+/// `max` characters, no control characters.
+pub fn required_line(text: &str, max: usize) -> Result<String, Invalid> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Err(invalid("is required"));
+    }
+    if t.chars().count() > max {
+        return Err(invalid(format!("must be at most {max} characters")));
+    }
+    clean(t, false)?;
+    Ok(t.to_owned())
+}
+
 /// A person's name: not blank, at most 200 characters, no control characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PersonName(String);
@@ -83,16 +123,7 @@ impl PersonName {
         if t.is_empty() {
             return Err(invalid("is required"));
         }
-        if t.chars().count() > Self::MAX_LEN {
-            return Err(invalid(format!(
-                "must be at most {} characters",
-                Self::MAX_LEN
-            )));
-        }
-        if t.chars().any(char::is_control) {
-            return Err(invalid("must not contain control characters"));
-        }
-        Ok(PersonName(t.to_owned()))
+        Ok(PersonName(required_line(t, Self::MAX_LEN)?))
     }
 
     pub fn as_str(&self) -> &str {
@@ -172,15 +203,35 @@ impl fmt::Debug for Password {
     }
 }
 
-/// Free text a customer adds (requirements, notes): at most `max` characters.
+/// Free text a customer adds (requirements, notes): absent or empty means
+/// none; otherwise at most `max` characters, something visible, and no
+/// control characters but line breaks and tabs.
 pub fn optional_text(text: Option<&str>, max: usize) -> Result<Option<String>, Invalid> {
-    match text.map(str::trim) {
+    match text {
         None | Some("") => Ok(None),
-        Some(t) if t.chars().count() > max => {
-            Err(invalid(format!("must be at most {max} characters")))
+        Some(raw) => {
+            let t = raw.trim();
+            if t.chars().count() > max {
+                return Err(invalid(format!("must be at most {max} characters")));
+            }
+            clean(raw, true)?;
+            Ok(Some(t.to_owned()))
         }
-        Some(t) => Ok(Some(t.to_owned())),
     }
+}
+
+/// Free text an operator writes (a description): may be empty; otherwise
+/// at most `max` characters with no control characters but line breaks
+/// and tabs.
+pub fn description(text: &str, max: usize) -> Result<String, Invalid> {
+    let t = text.trim();
+    if t.chars().count() > max {
+        return Err(invalid(format!("must be at most {max} characters")));
+    }
+    if !t.is_empty() {
+        clean(t, true)?;
+    }
+    Ok(t.to_owned())
 }
 
 #[cfg(test)]
@@ -228,6 +279,29 @@ mod tests {
         assert!(Phone::parse("12").is_err());
         assert!(Phone::parse("1+2345678").is_err());
         assert_eq!(Phone::parse_optional(Some("  ")).unwrap(), None);
+    }
+
+    #[test]
+    fn text_refuses_control_and_invisible_characters() {
+        for bad in [
+            "A\u{0}da",
+            "Ada\u{7}",
+            "Ada\nLovelace",
+            "\u{200B}\u{200B}",
+            " \u{FEFF} ",
+        ] {
+            assert!(PersonName::parse(bad).is_err(), "{bad:?}");
+            assert!(required_line(bad, 200).is_err(), "{bad:?}");
+        }
+        assert!(optional_text(Some("Vegetarian\nno nuts"), 100).is_ok());
+        for bad in ["a\u{0}b", "\u{1b}[31m", "   ", "\u{200D}", "x\u{7f}"] {
+            assert!(optional_text(Some(bad), 100).is_err(), "{bad:?}");
+        }
+        assert_eq!(optional_text(Some(""), 10).unwrap(), None);
+        assert_eq!(optional_text(None, 10).unwrap(), None);
+        assert_eq!(description("", 10).unwrap(), "");
+        assert!(description("ok\u{0}", 10).is_err());
+        assert!(description("Line one\nLine two", 100).is_ok());
     }
 
     #[test]

@@ -159,6 +159,19 @@ impl Bookings<'_> {
         {
             return self.replay(&mut tx, scope, k).await;
         }
+        let cap = i64::from(self.0.settings.max_pending_per_email);
+        if caller.user.is_none()
+            && cap > 0
+            && bookings::pending_guest_bookings(&mut tx, &contact.email.to_lowercase()).await?
+                >= cap
+        {
+            return Err(ServiceError::Limited {
+                message: format!(
+                    "this email already holds {cap} unconfirmed bookings; confirm or cancel one first"
+                ),
+                retry_after_secs: 3600,
+            });
+        }
         let tour = load_tour(&mut tx, req.tour_id)
             .await
             .map_err(not_found_is_invalid("tour_id"))?;

@@ -105,17 +105,13 @@ pub struct SlotPatch {
 }
 
 fn required_text(field: &'static str, value: &str, max: usize) -> ServiceResult<String> {
-    let t = value.trim();
-    if t.is_empty() {
-        return Err(ServiceError::invalid(field, "is required"));
-    }
-    if t.chars().count() > max {
-        return Err(ServiceError::invalid(
-            field,
-            format!("must be at most {max} characters"),
-        ));
-    }
-    Ok(t.to_owned())
+    tourdesk_domain::contact::required_line(value, max)
+        .map_err(|e| ServiceError::invalid(field, e.0))
+}
+
+fn description_text(value: &str) -> ServiceResult<String> {
+    tourdesk_domain::contact::description(value, 5000)
+        .map_err(|e| ServiceError::invalid("description", e.0))
 }
 
 pub struct Catalog<'a>(pub(crate) &'a Context);
@@ -129,13 +125,7 @@ impl Catalog<'_> {
 
     pub async fn create_tour(&self, input: TourInput) -> ServiceResult<Tour> {
         let name = required_text("name", input.name.as_deref().unwrap_or_default(), 200)?;
-        let description = input.description.unwrap_or_default();
-        if description.chars().count() > 5000 {
-            return Err(ServiceError::invalid(
-                "description",
-                "must be at most 5000 characters",
-            ));
-        }
+        let description = description_text(&input.description.unwrap_or_default())?;
         let duration = input
             .duration_minutes
             .ok_or_else(|| ServiceError::invalid("duration_minutes", "is required"))?;
@@ -175,15 +165,10 @@ impl Catalog<'_> {
             Some(n) => required_text("name", n, 200)?,
             None => current.row.name.clone(),
         };
-        let description = input
-            .description
-            .unwrap_or_else(|| current.row.description.clone());
-        if description.chars().count() > 5000 {
-            return Err(ServiceError::invalid(
-                "description",
-                "must be at most 5000 characters",
-            ));
-        }
+        let description = match &input.description {
+            Some(d) => description_text(d)?,
+            None => current.row.description.clone(),
+        };
         let currency = match &input.currency {
             Some(c) => Currency::parse(c).map_err(|e| money_error("currency", e))?,
             None => current.currency.clone(),
@@ -431,7 +416,7 @@ impl Catalog<'_> {
             ));
         }
         let name = required_text("name", &input.name, 200)?;
-        let description = input.description.unwrap_or_default();
+        let description = description_text(input.description.as_deref().unwrap_or_default())?;
         ledger::retry(|| async {
             let mut tx = self.0.db.begin().await?;
             if let Some(tour_id) = input.tour_id {

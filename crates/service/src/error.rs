@@ -30,6 +30,12 @@ pub enum ServiceError {
     /// Authenticated, but not allowed (HTTP 403).
     #[error("{0}")]
     Forbidden(String),
+    /// Too many of something from one client (HTTP 429 with Retry-After).
+    #[error("{message}")]
+    Limited {
+        message: String,
+        retry_after_secs: u32,
+    },
     /// Transactions got in each other's way (deadlock, serialization
     /// failure): the ledger retries these; one that persists is answered
     /// 503 with Retry-After.

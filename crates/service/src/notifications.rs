@@ -30,11 +30,20 @@ impl Notifications<'_> {
         let events = audit::claim_undelivered(&mut tx, 100).await?;
         let now = self.0.clock.now();
         for e in &events {
+            // Ids only: the payload carries the customer's email and the
+            // booking reference, which together mint a manage token.
+            let booking_id = e.payload.0.get("booking_id").and_then(|v| v.as_i64());
+            let entry_id = e
+                .payload
+                .0
+                .get("waitlist_entry_id")
+                .and_then(|v| v.as_i64());
             tracing::info!(
                 notification = %e.event_type,
                 event_id = e.id,
                 tour_id = e.tour_id,
-                payload = %e.payload.0,
+                booking_id,
+                waitlist_entry_id = entry_id,
                 "notification"
             );
             audit::mark_delivered(&mut tx, e.id, now).await?;

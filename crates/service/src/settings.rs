@@ -16,6 +16,8 @@ pub struct Settings {
     pub tax_rate: Rate,
     pub booking_reference_prefix: String,
     pub auth_token_ttl_hours: u32,
+    /// Most pending guest bookings one email may hold; 0 is no cap.
+    pub max_pending_per_email: u32,
 }
 
 impl Default for Settings {
@@ -31,6 +33,7 @@ impl Default for Settings {
             tax_rate: Rate::from_ppm(100_000).unwrap_or(Rate::ZERO),
             booking_reference_prefix: "ST".into(),
             auth_token_ttl_hours: 24 * 7,
+            max_pending_per_email: 10,
         }
     }
 }

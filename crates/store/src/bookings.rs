@@ -384,6 +384,13 @@ pub async fn purge_idempotency_keys(tx: &mut Tx, before: DateTime<Utc>) -> Store
     )
 }
 
+/// How many pending guest bookings an email holds (the abuse cap).
+pub async fn pending_guest_bookings(tx: &mut Tx, email_lower: &str) -> StoreResult<i64> {
+    const SQL: &str = "SELECT COUNT(*) FROM bookings WHERE LOWER(customer_email) = $1 \
+         AND status = 'pending' AND user_id IS NULL";
+    Ok(on!(tx, c => sqlx::query_scalar(SQL).bind(email_lower).fetch_one(c).await)?)
+}
+
 /// Locks a booking's row (PostgreSQL; SQLite has one writer) and returns
 /// the departure it is on. Locks the `bookings` table alone: the caller
 /// re-reads the whole row (with its tour and slot) after the lock, so a

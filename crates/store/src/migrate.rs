@@ -36,6 +36,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "derived closures",
         include_str!("../migrations/0005_derived_closures.sql"),
     ),
+    (
+        6,
+        "pending by email",
+        include_str!("../migrations/0006_pending_by_email.sql"),
+    ),
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

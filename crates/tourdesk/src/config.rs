@@ -137,16 +137,36 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=100000))]
     pub rate_limit_lookup_per_minute: u32,
 
+    /// Booking creates and waitlist joins per client address per window
+    /// (admins are not limited); 0 turns the limit off.
+    #[arg(long, env = "RATE_LIMIT_BOOKING_PER_MINUTE", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(0..=100000))]
+    pub rate_limit_booking_per_minute: u32,
+
+    /// Booking creates and waitlist joins per customer email per window
+    /// (admins are not limited); 0 turns the limit off.
+    #[arg(long, env = "RATE_LIMIT_BOOKING_PER_EMAIL", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(0..=100000))]
+    pub rate_limit_booking_per_email: u32,
+
+    /// Most pending (unconfirmed) guest bookings one email may hold at once;
+    /// 0 turns the cap off.
+    #[arg(long, env = "MAX_PENDING_PER_EMAIL", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(0..=100000))]
+    pub max_pending_per_email: u32,
+
     /// Length of the rate-limit window in seconds (limits above are per window).
     #[arg(long, env = "RATE_LIMIT_WINDOW_SECONDS", default_value_t = 60,
           value_parser = clap::value_parser!(u32).range(1..=86400))]
     pub rate_limit_window_seconds: u32,
 
-    /// Take the client address from the first X-Forwarded-For entry (only
-    /// behind a proxy that sets it).
-    #[arg(long, env = "TRUST_PROXY", default_value_t = false,
-          value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
-    pub trust_proxy: bool,
+    /// How many proxies in front of Tourdesk append to X-Forwarded-For:
+    /// `false`/`0` ignores the header (the socket address is the client),
+    /// `true` means one, `N` means N. The client address is the entry N
+    /// places from the right (what the outermost trusted proxy saw), so
+    /// entries a client adds itself are never believed.
+    #[arg(long, env = "TRUST_PROXY", default_value = "false", value_parser = parse_trust_proxy)]
+    pub trust_proxy: u32,
 
     /// Origins (comma-separated, e.g. https://spirittours.com) whose pages may
     /// call the API from the browser: the embedded booking components. `*`
@@ -168,6 +188,18 @@ pub struct Config {
     /// Log lines as human-readable text or JSON.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+}
+
+fn parse_trust_proxy(v: &str) -> Result<u32, String> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "false" | "no" | "off" | "0" | "" => Ok(0),
+        "true" | "yes" | "on" => Ok(1),
+        n => n
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n <= 10)
+            .ok_or_else(|| format!("`{v}`: expected false, true or a number of proxies (0-10)")),
+    }
 }
 
 fn parse_reference_prefix(s: &str) -> Result<String, String> {

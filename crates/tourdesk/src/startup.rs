@@ -33,6 +33,7 @@ pub fn settings(config: &Config) -> Settings {
         tax_rate: config.tax_rate,
         booking_reference_prefix: config.booking_reference_prefix.clone(),
         auth_token_ttl_hours: config.auth_token_ttl_hours,
+        max_pending_per_email: config.max_pending_per_email,
     }
 }
 

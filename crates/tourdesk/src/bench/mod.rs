@@ -179,6 +179,10 @@ impl Server {
             .env("RUST_LOG", "warn,tourdesk=info")
             .env("BOOKING_ADVANCE_DAYS", "3650")
             .env("BOOKING_CUTOFF_HOURS", "0")
+            // The load generator is one address booking as few emails.
+            .env("RATE_LIMIT_BOOKING_PER_MINUTE", "0")
+            .env("RATE_LIMIT_BOOKING_PER_EMAIL", "0")
+            .env("MAX_PENDING_PER_EMAIL", "0")
             .env("DATABASE_MAX_CONNECTIONS", connections.to_string())
             .env("SLOT_GENERATION_INTERVAL_MINUTES", "10080")
             .stderr(std::process::Stdio::piped())

@@ -137,6 +137,8 @@ pub struct StatusRequest {
               (status = 409, description = "Transition not allowed"), (status = 422)))]
 async fn set_status(
     State(state): State<AppState>,
+    // Authorised before the body is parsed: anonymous callers get 401, not 422.
+    _admin: AdminUser,
     Who(caller): Who,
     Path(id): Path<i64>,
     Json(body): Json<StatusRequest>,
@@ -294,6 +296,8 @@ pub struct CancelledSlot {
               (status = 409, description = "Already cancelled"), (status = 422)))]
 async fn cancel_slot(
     State(state): State<AppState>,
+    // Authorised before the body is parsed: anonymous callers get 401, not 422.
+    _admin: AdminUser,
     Who(caller): Who,
     Path(slot_id): Path<i64>,
     Json(body): Json<CancelSlotRequest>,

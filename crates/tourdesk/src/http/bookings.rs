@@ -136,6 +136,7 @@ async fn create(
 ) -> Result<(StatusCode, Json<BookingDto>), ApiError> {
     let req: CreateBookingRequest = optional_json(&headers, &body)?
         .ok_or_else(|| ApiError::invalid("body", "send the booking as JSON"))?;
+    client::check_booking(&state.rate_limits, &caller, req.customer_email.as_deref())?;
     let idem = match headers.get("idempotency-key") {
         None => None,
         Some(v) => {

@@ -106,6 +106,14 @@ impl From<ServiceError> for ApiError {
             }
             ServiceError::Unauthenticated(detail) => ApiError::unauthorized(detail),
             ServiceError::Forbidden(detail) => ApiError::forbidden(detail),
+            ServiceError::Limited {
+                message,
+                retry_after_secs,
+            } => {
+                let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
+                e.retry_after_secs = Some(retry_after_secs);
+                e
+            }
             ServiceError::Busy(detail) | ServiceError::Unavailable(detail) => {
                 tracing::warn!(%detail, "service unavailable");
                 let mut e = ApiError::new(

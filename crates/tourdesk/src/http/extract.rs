@@ -49,7 +49,7 @@ pub fn optional_json<T: DeserializeOwned>(
     let is_json = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/json") || ct.contains("+json"));
+        .is_some_and(is_json_content_type);
     if !is_json {
         return Err(ApiError::new(
             axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -89,5 +89,48 @@ impl FromRequestParts<AppState> for Who {
             user_agent: client.user_agent,
             system: false,
         }))
+    }
+}
+
+/// `application/json`, optionally with `charset=utf-8`, and nothing else
+/// (`application/jsonfoo`, `text/json` and other charsets are not JSON here).
+pub fn is_json_content_type(value: &str) -> bool {
+    let mut parts = value.split(';').map(str::trim);
+    let essence = parts.next().unwrap_or_default();
+    essence.eq_ignore_ascii_case("application/json")
+        && parts.all(|p| {
+            p.is_empty()
+                || p.split_once('=').is_some_and(|(k, v)| {
+                    k.trim().eq_ignore_ascii_case("charset")
+                        && v.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
+                })
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_json_content_type;
+
+    #[test]
+    fn only_application_json_is_json() {
+        for ok in [
+            "application/json",
+            "Application/JSON",
+            "application/json; charset=utf-8",
+            "application/json;charset=\"UTF-8\"",
+        ] {
+            assert!(is_json_content_type(ok), "{ok}");
+        }
+        for bad in [
+            "application/jsonfoo",
+            "application/json-patch",
+            "text/json",
+            "application/vnd.api+json",
+            "application/json; charset=latin1",
+            "application/json; boundary=x",
+            "",
+        ] {
+            assert!(!is_json_content_type(bad), "{bad}");
+        }
     }
 }

@@ -22,11 +22,22 @@ impl<B> MakeSpan<B> for RequestSpan {
         tracing::info_span!(
             "request",
             method = %request.method(),
-            path = %request.uri().path(),
+            path = %loggable_path(request.uri().path()),
             request_id = %request_id,
         )
     }
 }
+
+/// The path as logged: a booking reference in it (the reference lookup)
+/// is replaced, so logs never carry what, with an email, opens a booking.
+fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    const LOOKUP: &str = "/api/calendar/bookings/reference/";
+    match path.strip_prefix(LOOKUP) {
+        Some(rest) if !rest.is_empty() => format!("{LOOKUP}{{reference}}").into(),
+        _ => path.into(),
+    }
+}
+
 
 pub type Trace = TraceLayer<
     SharedClassifier<ServerErrorsAsFailures>,
@@ -47,6 +58,94 @@ pub fn trace_layer() -> Trace {
         .on_body_chunk(())
         .on_eos(())
         .on_failure(())
+}
+
+/// A request body under `/api/` must be `application/json` (see
+/// [`super::extract::is_json_content_type`]); anything else is 415 before
+/// any handler runs.
+pub async fn json_only(request: Request<Body>, next: axum::middleware::Next) -> Response<Body> {
+    use axum::response::IntoResponse;
+    let has_body = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|n| n.trim() != "0")
+        || request.headers().contains_key(header::TRANSFER_ENCODING);
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap_or("\u{fffd}"));
+    let refused = request.uri().path().starts_with("/api/")
+        && match content_type {
+            Some(ct) => !super::extract::is_json_content_type(ct),
+            None => false,
+        }
+        && has_body;
+    if refused {
+        return super::error::ApiError::new(
+            axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the request body as JSON with `Content-Type: application/json`",
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+/// The policy for the pages and components this binary serves: scripts
+/// only from this origin (no inline script, no eval), nothing embedded
+/// from elsewhere. Styles allow inline because the web components style
+/// their shadow roots with `<style>` elements.
+const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+     img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; \
+     form-action 'self'";
+
+/// Pages that hold a session or a manage token: never framed by anyone.
+fn unframeable(path: &str) -> bool {
+    ["/admin", "/account", "/manage"]
+        .iter()
+        .any(|p| path == *p || path.starts_with(&format!("{p}/")))
+}
+
+/// Security headers on every response: `nosniff` and a same-origin
+/// referrer everywhere; a strict Content-Security-Policy on pages and API
+/// answers (the API's forbids everything: it is data, never rendered);
+/// `frame-ancestors 'none'` (and X-Frame-Options) on the console, the
+/// account and the manage pages. The customer pages and the embeddable
+/// components stay frameable and embeddable. The API documentation keeps
+/// its own (Swagger UI) behaviour.
+pub async fn security_headers(
+    request: Request<Body>,
+    next: axum::middleware::Next,
+) -> Response<Body> {
+    let path = request.uri().path().to_owned();
+    let mut response = next.run(request).await;
+    let h = response.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    if path.starts_with("/api/docs") {
+        return response;
+    }
+    let csp = if path.starts_with("/api/") || path == "/healthz" || path == "/readyz" {
+        "default-src 'none'; frame-ancestors 'none'".to_owned()
+    } else if unframeable(&path) {
+        format!("{PAGE_CSP}; frame-ancestors 'none'")
+    } else {
+        PAGE_CSP.to_owned()
+    };
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    if unframeable(&path) || path.starts_with("/api/") {
+        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
+    response
 }
 
 /// Error responses without a JSON or HTML body get the API's JSON body.
@@ -71,4 +170,19 @@ pub async fn json_errors(response: Response<Body>) -> Response<Body> {
     );
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(body))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn references_are_not_logged() {
+        assert_eq!(
+            super::loggable_path("/api/calendar/bookings/reference/ST-20261102-ACD347"),
+            "/api/calendar/bookings/reference/{reference}"
+        );
+        assert_eq!(
+            super::loggable_path("/api/calendar/bookings/7"),
+            "/api/calendar/bookings/7"
+        );
+    }
 }

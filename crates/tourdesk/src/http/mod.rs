@@ -118,6 +118,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+        .layer(axum::middleware::from_fn(middleware::json_only))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
@@ -127,6 +128,7 @@ pub fn router(state: AppState) -> Router {
         // Outside the limits, so their bare responses get the JSON format too.
         .layer(axum::middleware::map_response(middleware::json_errors))
         .layer(cors)
+        .layer(axum::middleware::from_fn(middleware::security_headers))
         .layer(request_id)
 }
 

@@ -104,6 +104,7 @@ async fn join(
     Who(caller): Who,
     Json(b): Json<JoinWaitlistRequest>,
 ) -> Result<(StatusCode, Json<WaitlistDto>), ApiError> {
+    super::client::check_booking(&state.rate_limits, &caller, b.customer_email.as_deref())?;
     let (row, token) = state
         .ctx
         .waitlist()

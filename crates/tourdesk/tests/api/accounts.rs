@@ -275,7 +275,7 @@ mod rate_limits {
     async fn forwarded_for_only_when_trusted(backend: Backend, trust: bool) {
         let Some(app) = TestApp::spawn(backend, |c| {
             c.rate_limit_login_per_minute = 1;
-            c.trust_proxy = trust;
+            c.trust_proxy = u32::from(trust);
         })
         .await
         else {
@@ -301,6 +301,23 @@ mod rate_limits {
             .await;
         if trust {
             b.assert_status(401); // another client address, another allowance
+            // Entries the client writes itself (left of what the trusted
+            // proxy appended) are not believed: one client, one allowance.
+            for spoofed in ["198.51.100.1, 203.0.113.3", "198.51.100.2, 203.0.113.3"] {
+                let r = app
+                    .send(
+                        Method::POST,
+                        "/api/auth/login",
+                        Some(&body),
+                        &[("x-forwarded-for", spoofed)],
+                    )
+                    .await;
+                if spoofed.starts_with("198.51.100.1") {
+                    r.assert_status(401);
+                } else {
+                    r.assert_error(429, "rate_limited");
+                }
+            }
         } else {
             b.assert_error(429, "rate_limited"); // the header is ignored: same socket
         }

@@ -263,6 +263,11 @@ impl TestApp {
         let mut config = Config::defaults();
         config.database_url = database.url.clone();
         config.bind_addr = "127.0.0.1:0".parse().expect("loopback address");
+        // Every test books from one address as few emails; the abuse limits
+        // have their own tests, which turn them on in `tweak`.
+        config.rate_limit_booking_per_minute = 0;
+        config.rate_limit_booking_per_email = 0;
+        config.max_pending_per_email = 0;
         tweak(&mut config);
         let clock = Arc::new(TestClock::default());
         let db = startup::open_database(&config)

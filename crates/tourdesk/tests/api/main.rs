@@ -14,3 +14,4 @@ mod interleave;
 mod race;
 mod waitlist;
 mod writepath;
+mod security;

@@ -605,8 +605,8 @@ const ADMIN_MIX: &[(Op, u32)] = &[
     (Op::Capacity, 8),
     (Op::OpenClose, 5),
     (Op::CancelDeparture, 12),
-    (Op::BlackoutCreate, 3),
-    (Op::BlackoutDelete, 3),
+    (Op::BlackoutCreate, 2),
+    (Op::BlackoutDelete, 4),
     (Op::ScheduleEdit, 2),
     (Op::ProcessWaitlist, 4),
     (Op::AdminClaim, 6),
@@ -1412,7 +1412,9 @@ impl Client {
 
     /// Each admin keeps at most two blackouts; past that it removes one.
     async fn blackout_create(&mut self) -> bool {
-        if self.blackouts.len() >= 2 {
+        // One blackout per admin client at a time, so that the few hot
+        // departures are not blacked out most of the run.
+        if !self.blackouts.is_empty() {
             self.remove_blackout().await
         } else {
             self.add_blackout().await

@@ -1,0 +1,380 @@
+//! Hostile input answered as the client's mistake: control characters and
+//! invisible-only text are 422 naming the field (on PostgreSQL a NUL used to
+//! be a 500), only `application/json` is JSON, and admin routes authorise
+//! before they read the body. Nothing is changed by a refused request.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::both_backends;
+use crate::helpers::{Fixture, TestApp};
+
+both_backends!(
+    control_characters_and_invisible_text_are_refused_in_every_text_field,
+    only_application_json_is_json,
+    admin_routes_authorise_before_reading_the_body,
+    every_response_carries_the_security_headers,
+);
+
+const BAD_TEXT: [&str; 5] = [
+    "Ada\u{0}Lovelace",
+    "bell\u{7}",
+    "\u{1b}[31mred",
+    "\u{200B}\u{200B}",
+    "   ",
+];
+
+async fn count_bookings(app: &TestApp, f: &Fixture) -> i64 {
+    let r = app
+        .get_as(&f.admin, "/api/calendar/admin/bookings?limit=1")
+        .await;
+    r.body["total"].as_i64().unwrap_or(-1)
+}
+
+async fn control_characters_and_invisible_text_are_refused_in_every_text_field(app: TestApp) {
+    let f = app.fixture(4).await;
+    let base = json!({"tour_id": f.tour, "booking_slot_id": f.slots[0], "num_adults": 1,
+                      "customer_name": "Ada Lovelace", "customer_email": "ada@example.com"});
+    for field in [
+        "customer_name",
+        "special_requirements",
+        "dietary_restrictions",
+        "accessibility_needs",
+    ] {
+        for bad in BAD_TEXT {
+            let mut body = base.clone();
+            body[field] = json!(bad);
+            let r = app.post("/api/calendar/bookings", &body).await;
+            r.assert_error(422, "validation_error");
+            assert_eq!(r.body["field"], field, "{bad:?}: {}", r.text);
+        }
+    }
+    // A name with a line break is refused; notes may have one.
+    let mut body = base.clone();
+    body["customer_name"] = json!("Ada\nLovelace");
+    app.post("/api/calendar/bookings", &body)
+        .await
+        .assert_error(422, "validation_error");
+    let mut body = base.clone();
+    body["special_requirements"] = json!("Vegetarian\nNo nuts");
+    let created = app.post("/api/calendar/bookings", &body).await;
+    created.assert_status(201);
+    assert_eq!(count_bookings(&app, &f).await, 1, "only the valid one");
+    let id = created.body["id"].as_i64().expect("id");
+    let token = created.body["manage_token"].as_str().expect("token");
+    // Modification notes and the cancellation reason, as the guest.
+    for bad in BAD_TEXT {
+        let r = app
+            .send(
+                Method::PUT,
+                &format!("/api/calendar/bookings/{id}"),
+                Some(&json!({"new_num_adults": 2, "modification_notes": bad})),
+                &[("x-manage-token", token)],
+            )
+            .await;
+        r.assert_error(422, "validation_error");
+        assert_eq!(r.body["field"], "modification_notes");
+        let r = app
+            .send(
+                Method::DELETE,
+                &format!("/api/calendar/bookings/{id}"),
+                Some(&json!({"cancellation_reason": bad})),
+                &[("x-manage-token", token)],
+            )
+            .await;
+        r.assert_error(422, "validation_error");
+        assert_eq!(r.body["field"], "cancellation_reason");
+    }
+    let b = app
+        .get_as(&f.admin, &format!("/api/calendar/bookings/{id}"))
+        .await;
+    assert_eq!(b.body["status"], "pending", "nothing changed: {}", b.text);
+    assert_eq!(b.body["num_adults"], 1);
+    // Waitlist notes (the departure is full first).
+    app.book(f.tour, f.slots[1], 4, 0, 0)
+        .await
+        .assert_status(201);
+    for bad in BAD_TEXT {
+        let r = app
+            .post(
+                "/api/calendar/waitlist",
+                &json!({"tour_id": f.tour, "requested_date": f.dates[1], "num_people": 1,
+                        "customer_name": "Wanda", "customer_email": "w@example.com", "notes": bad}),
+            )
+            .await;
+        r.assert_error(422, "validation_error");
+        assert_eq!(r.body["field"], "notes");
+    }
+    // The operator's texts: a tour name and description, a blackout name.
+    for bad in BAD_TEXT {
+        let r = app
+            .post_as(
+                &f.admin,
+                "/api/calendar/admin/tours",
+                &json!({"name": bad, "duration_minutes": 60, "base_price": 10}),
+            )
+            .await;
+        r.assert_error(422, "validation_error");
+        assert_eq!(r.body["field"], "name");
+        let r = app
+            .post_as(
+                &f.admin,
+                "/api/calendar/admin/blackouts",
+                &json!({"start_date": f.dates[5], "end_date": f.dates[5],
+                        "blackout_type": "weather", "name": bad}),
+            )
+            .await;
+        r.assert_error(422, "validation_error");
+        assert_eq!(r.body["field"], "name");
+    }
+    let r = app
+        .post_as(
+            &f.admin,
+            "/api/calendar/admin/tours",
+            &json!({"name": "Night walk", "description": "dark\u{0}", "duration_minutes": 60, "base_price": 10}),
+        )
+        .await;
+    r.assert_error(422, "validation_error");
+    assert_eq!(r.body["field"], "description");
+    let tours = app.get("/api/calendar/tours").await;
+    assert_eq!(tours.body.as_array().map(Vec::len), Some(1));
+    app.assert_consistent().await;
+}
+
+async fn only_application_json_is_json(app: TestApp) {
+    let f = app.fixture(4).await;
+    let body = json!({"tour_id": f.tour, "booking_slot_id": f.slots[0], "num_adults": 1,
+                      "customer_name": "Ada Lovelace", "customer_email": "ada@example.com"})
+    .to_string();
+    for ct in [
+        "application/jsonfoo",
+        "text/json",
+        "application/json; charset=latin1",
+        "text/plain",
+    ] {
+        let r = app
+            .client
+            .post(app.url("/api/calendar/bookings"))
+            .header("content-type", ct)
+            .body(body.clone())
+            .send()
+            .await
+            .expect("send");
+        let r = TestApp::read(r).await;
+        r.assert_error(415, "unsupported_media_type");
+    }
+    assert_eq!(count_bookings(&app, &f).await, 0);
+    for ct in ["application/json", "application/json; charset=UTF-8"] {
+        let r = app
+            .client
+            .post(app.url("/api/calendar/bookings"))
+            .header("content-type", ct)
+            .body(body.clone())
+            .send()
+            .await
+            .expect("send");
+        TestApp::read(r).await.assert_status(201);
+    }
+}
+
+async fn admin_routes_authorise_before_reading_the_body(app: TestApp) {
+    let f = app.fixture(4).await;
+    let garbage = json!({"nonsense": true});
+    let customer = app.customer("eve@example.com").await;
+    let routes: Vec<(Method, String)> = vec![
+        (
+            Method::POST,
+            format!("/api/calendar/admin/slots/{}/cancel", f.slots[0]),
+        ),
+        (Method::POST, "/api/calendar/admin/bookings/1/status".into()),
+        (
+            Method::PATCH,
+            format!("/api/calendar/admin/slots/{}", f.slots[0]),
+        ),
+        (Method::POST, "/api/calendar/admin/blackouts".into()),
+        (
+            Method::PUT,
+            format!("/api/calendar/admin/schedules/{}", f.schedule),
+        ),
+        (Method::POST, "/api/calendar/admin/tours".into()),
+    ];
+    for (method, path) in &routes {
+        let r = app.send(method.clone(), path, Some(&garbage), &[]).await;
+        r.assert_error(401, "unauthorized");
+        let auth = format!("Bearer {customer}");
+        let r = app
+            .send(
+                method.clone(),
+                path,
+                Some(&garbage),
+                &[("authorization", auth.as_str())],
+            )
+            .await;
+        r.assert_error(403, "forbidden");
+    }
+    let slot: Value = app.slot(f.tour, f.slots[0]).await;
+    assert_eq!(slot["is_cancelled"], false);
+}
+
+/// Nobody sells out the departures in a burst: booking creates and
+/// waitlist joins are limited per address and per email, and one email
+/// holds a bounded number of unconfirmed guest bookings.
+mod abuse_limits {
+    use serde_json::json;
+    use tourdesk_store::Backend;
+
+    use crate::helpers::TestApp;
+
+    fn booking(tour: i64, slot: i64, email: &str) -> serde_json::Value {
+        json!({"tour_id": tour, "booking_slot_id": slot, "num_adults": 1,
+               "customer_name": "Burst Buyer", "customer_email": email})
+    }
+
+    async fn per_address(backend: Backend) {
+        let Some(app) = TestApp::spawn(backend, |c| {
+            c.rate_limit_booking_per_minute = 3;
+            c.rate_limit_window_seconds = 600;
+        })
+        .await
+        else {
+            return;
+        };
+        let f = app.fixture(50).await;
+        for i in 0..3 {
+            app.post(
+                "/api/calendar/bookings",
+                &booking(f.tour, f.slots[0], &format!("b{i}@example.com")),
+            )
+            .await
+            .assert_status(201);
+        }
+        let r = app
+            .post(
+                "/api/calendar/bookings",
+                &booking(f.tour, f.slots[0], "b9@example.com"),
+            )
+            .await;
+        r.assert_error(429, "rate_limited");
+        assert!(r.headers.get("retry-after").is_some());
+        // Waitlist joins share the allowance.
+        app.post(
+            "/api/calendar/waitlist",
+            &json!({"tour_id": f.tour, "requested_date": f.dates[0], "num_people": 1,
+                    "customer_name": "W", "customer_email": "w@example.com"}),
+        )
+        .await
+        .assert_error(429, "rate_limited");
+        // The operator is not limited.
+        app.post_as(
+            &f.admin,
+            "/api/calendar/bookings",
+            &booking(f.tour, f.slots[0], "phone@example.com"),
+        )
+        .await
+        .assert_status(201);
+        let slot = app.slot(f.tour, f.slots[0]).await;
+        assert_eq!(slot["current_bookings"], 4, "the refused one took nothing");
+    }
+
+    async fn per_email_and_pending(backend: Backend) {
+        let Some(app) = TestApp::spawn(backend, |c| {
+            c.rate_limit_booking_per_email = 3;
+            c.max_pending_per_email = 2;
+            c.rate_limit_window_seconds = 600;
+        })
+        .await
+        else {
+            return;
+        };
+        let f = app.fixture(50).await;
+        for _ in 0..2 {
+            app.post(
+                "/api/calendar/bookings",
+                &booking(f.tour, f.slots[1], "Same@Example.com"),
+            )
+            .await
+            .assert_status(201);
+        }
+        // A third unconfirmed booking for the same email is refused.
+        app.post(
+            "/api/calendar/bookings",
+            &booking(f.tour, f.slots[1], "same@example.com"),
+        )
+        .await
+        .assert_error(429, "rate_limited");
+        // Another email is fine; then the per-email window is spent too.
+        app.post(
+            "/api/calendar/bookings",
+            &booking(f.tour, f.slots[1], "other@example.com"),
+        )
+        .await
+        .assert_status(201);
+        app.post(
+            "/api/calendar/bookings",
+            &booking(f.tour, f.slots[1], "same@example.com"),
+        )
+        .await
+        .assert_error(429, "rate_limited");
+        assert_eq!(app.slot(f.tour, f.slots[1]).await["current_bookings"], 3);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        per_address(Backend::Sqlite).await;
+        per_email_and_pending(Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        per_address(Backend::Postgres).await;
+        per_email_and_pending(Backend::Postgres).await;
+    }
+}
+
+async fn every_response_carries_the_security_headers(app: TestApp) {
+    let f = app.fixture(2).await;
+    let header = |r: &crate::helpers::TestResponse, name: &str| -> String {
+        r.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    let tour_page = format!("/tours/{}", f.tour);
+    let paths = [
+        "/",
+        tour_page.as_str(),
+        "/admin",
+        "/account",
+        "/manage",
+        "/assets/tourdesk.js",
+        "/api/calendar/tours",
+        "/api/no-such-route",
+        "/healthz",
+    ];
+    for path in paths {
+        let r = app.get(path).await;
+        assert_eq!(header(&r, "x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(header(&r, "referrer-policy"), "same-origin", "{path}");
+        let csp = header(&r, "content-security-policy");
+        if path.starts_with("/api/") || path == "/healthz" {
+            assert!(csp.contains("default-src 'none'"), "{path}: {csp}");
+        } else {
+            assert!(csp.contains("script-src 'self'"), "{path}: {csp}");
+            assert!(!csp.contains("unsafe-eval"), "{path}: {csp}");
+            assert!(
+                !csp.contains("script-src 'self' 'unsafe-inline'"),
+                "{path}: {csp}"
+            );
+        }
+        let unframeable = ["/admin", "/account", "/manage"].contains(&path);
+        assert_eq!(
+            csp.contains("frame-ancestors 'none'"),
+            unframeable || path.starts_with("/api/") || path == "/healthz",
+            "{path}: {csp}"
+        );
+        if unframeable {
+            assert_eq!(header(&r, "x-frame-options"), "DENY", "{path}");
+        }
+    }
+}
