@@ -24,7 +24,7 @@ both_backends!(
 );
 
 /// A chromedriver process and one browser session, closed on drop.
-struct Browser {
+pub(crate) struct Browser {
     driver: Option<WebDriver>,
     chromedriver: Child,
     profile: PathBuf,
@@ -52,7 +52,7 @@ fn find_binary(names: &[&str]) -> Option<PathBuf> {
 
 impl Browser {
     /// None (the test is skipped) when Chromium is missing outside CI.
-    async fn start(width: u32, height: u32) -> Option<Browser> {
+    pub(crate) async fn start(width: u32, height: u32) -> Option<Browser> {
         let (Some(driver_bin), Some(chrome_bin)) = (
             find_binary(&["chromedriver"]),
             find_binary(&["chromium", "chromium-browser", "google-chrome"]),
@@ -119,18 +119,22 @@ impl Browser {
         self.driver.as_ref().expect("session")
     }
 
-    async fn quit(mut self) {
+    pub(crate) async fn quit(mut self) {
         if let Some(d) = self.driver.take() {
             let _ = d.quit().await;
         }
     }
 
-    async fn goto(&self, url: &str) {
+    pub(crate) async fn goto(&self, url: &str) {
         self.d().goto(url).await.expect("navigate");
     }
 
     /// Runs JS with `deep(path)` available: "a >>> b" crosses a shadow root.
-    async fn js(&self, body: &str, args: Vec<Value>) -> thirtyfour::session::scriptret::ScriptRet {
+    pub(crate) async fn js(
+        &self,
+        body: &str,
+        args: Vec<Value>,
+    ) -> thirtyfour::session::scriptret::ScriptRet {
         let script = format!(
             "const deep = (p) => {{ let n = document; for (const part of p.split(' >>> ')) {{ if (!n) return null; \
              n = (n.shadowRoot || n).querySelector(part); }} return n; }}; \
@@ -140,7 +144,7 @@ impl Browser {
     }
 
     /// Waits until the element at `path` exists, and returns it.
-    async fn wait(&self, path: &str) -> WebElement {
+    pub(crate) async fn wait(&self, path: &str) -> WebElement {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             let r = self
@@ -178,7 +182,7 @@ impl Browser {
 
     /// Clicks the element at `path`; a component that re-rendered between
     /// finding and clicking (a stale element) is looked up again.
-    async fn click(&self, path: &str) {
+    pub(crate) async fn click(&self, path: &str) {
         let mut tries = 0;
         loop {
             tries += 1;

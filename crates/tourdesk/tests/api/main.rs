@@ -12,6 +12,7 @@ mod extras;
 mod foundation;
 mod interleave;
 mod race;
+mod security;
 mod waitlist;
 mod writepath;
-mod security;
+mod xss;

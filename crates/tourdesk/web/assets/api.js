@@ -63,6 +63,5 @@ export function formatTime(hms) {
   return (hms || '').slice(0, 5);
 }
 
-export function escapeHtml(s) {
-  return String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
-}
+// Building markup from data: see html.js (kept here for older imports).
+export { escapeHtml, html, raw, join, setHtml } from './html.js';

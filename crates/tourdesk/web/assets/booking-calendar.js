@@ -3,10 +3,11 @@
 // keyboard navigable per the ARIA grid pattern, with the chosen day's
 // departures below. Events: `date-select` {date, slots}, `slot-select` {slot}.
 import { api, problem, money, parseDate, isoDate, formatDate, formatTime } from './api.js';
+import { html, raw, setHtml } from './html.js';
 
 const LEVEL_TEXT = { high: 'Many spots', medium: 'Some spots', low: 'Few spots', none: 'Full' };
 
-const STYLE = `
+const STYLE = raw`
 :host { display: block; font-family: inherit; color: #1d2433; --c-high: #d6f5df; --c-high-ink: #14532d;
   --c-medium: #fff1c2; --c-medium-ink: #6b4500; --c-low: #ffdcd0; --c-low-ink: #8a2a00; --c-none: #eceef2; --c-none-ink: #4b5567; }
 .head { display: flex; align-items: center; justify-content: space-between; gap: .5rem; margin-bottom: .5rem; }
@@ -88,7 +89,7 @@ class BookingCalendar extends HTMLElement {
     this.loading = true;
     this.render();
     const y = this.month.getFullYear(), m = this.month.getMonth() + 1;
-    const r = await api(`/api/calendar/tours/${this.tourId}/monthly?year=${y}&month=${m}`);
+    const r = await api(`/api/calendar/tours/${encodeURIComponent(this.tourId)}/monthly?year=${y}&month=${m}`);
     this.loading = false;
     if (r.ok) {
       this.days = r.data.availability || {};
@@ -133,56 +134,56 @@ class BookingCalendar extends HTMLElement {
     const weekdays = [];
     for (let i = 0; i < 7; i++) {
       const d = new Date(2024, 0, 1 + i); // a Monday
-      weekdays.push(`<th scope="col" abbr="${d.toLocaleDateString(undefined, { weekday: 'long' })}">${d.toLocaleDateString(undefined, { weekday: 'short' })}</th>`);
+      weekdays.push(html`<th scope="col" abbr="${d.toLocaleDateString(undefined, { weekday: 'long' })}">${d.toLocaleDateString(undefined, { weekday: 'short' })}</th>`);
     }
     const cells = this.cells();
     if (!cells.some((c) => c.iso === this.focused && c.inMonth)) {
       const firstOpen = cells.find((c) => c.inMonth && !this.dayState(c.iso).disabled);
       this.focused = (firstOpen || cells.find((c) => c.inMonth)).iso;
     }
-    let rows = '';
+    const rows = [];
     for (let r = 0; r < 6; r++) {
-      rows += '<tr>';
+      const row = [];
       for (let c = 0; c < 7; c++) {
         const cell = cells[r * 7 + c];
-        if (!cell.inMonth) { rows += '<td class="out" aria-hidden="true"></td>'; continue; }
+        if (!cell.inMonth) { row.push(html`<td class="out" aria-hidden="true"></td>`); continue; }
         const st = this.dayState(cell.iso);
         const label = `${formatDate(cell.iso, { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric' })}, ${st.why}`;
-        rows += `<td role="gridcell" data-date="${cell.iso}" class="${st.level || ''}" tabindex="${cell.iso === this.focused ? 0 : -1}"
-          aria-label="${label}" aria-selected="${cell.iso === this.selected}" ${st.disabled ? 'aria-disabled="true"' : ''}>
-          <span class="n" aria-hidden="true">${cell.d.getDate()}</span><span class="cue" aria-hidden="true">${st.cue}</span></td>`;
+        row.push(html`<td role="gridcell" data-date="${cell.iso}" class="${st.level || ''}" tabindex="${cell.iso === this.focused ? 0 : -1}"
+          aria-label="${label}" aria-selected="${cell.iso === this.selected}" ${st.disabled ? html`aria-disabled="true"` : ''}>
+          <span class="n" aria-hidden="true">${cell.d.getDate()}</span><span class="cue" aria-hidden="true">${st.cue}</span></td>`);
       }
-      rows += '</tr>';
+      rows.push(html`<tr>${row}</tr>`);
     }
     const legend = ['high', 'medium', 'low', 'none'].map((l) =>
-      `<li><span style="background: var(--c-${l})"></span>${LEVEL_TEXT[l]}</li>`).join('');
-    this.shadowRoot.innerHTML = `<style>${STYLE}</style>
+      html`<li><span style="background: var(--c-${l})"></span>${LEVEL_TEXT[l]}</li>`);
+    setHtml(this.shadowRoot, html`<style>${STYLE}</style>
       <div class="head">
         <button class="nav" part="nav" data-nav="-1" aria-label="Previous month" ${prevDisabled ? 'disabled' : ''}>‹</button>
         <h3 id="title" aria-live="polite">${title}</h3>
         <button class="nav" part="nav" data-nav="1" aria-label="Next month" ${nextDisabled ? 'disabled' : ''}>›</button>
       </div>
       <table role="grid" aria-labelledby="title" aria-busy="${this.loading}" class="${this.loading ? 'busy' : ''}">
-        <thead><tr>${weekdays.join('')}</tr></thead><tbody>${rows}</tbody></table>
+        <thead><tr>${weekdays}</tr></thead><tbody>${rows}</tbody></table>
       <ul class="legend" aria-label="Legend">${legend}</ul>
-      ${this.error ? `<p class="error" role="alert">${this.error}</p>` : ''}
-      <div class="slots" aria-live="polite">${this.renderSlots()}</div>`;
+      ${this.error ? html`<p class="error" role="alert">${this.error}</p>` : ''}
+      <div class="slots" aria-live="polite">${this.renderSlots()}</div>`);
     this.wire();
   }
 
   renderSlots() {
-    if (!this.selected) return '<p class="msg">Choose a date to see its departures.</p>';
-    const head = `<h4>${formatDate(this.selected, { weekday: 'long', day: 'numeric', month: 'long' })}</h4>`;
-    if (this.slotsLoading) return head + '<p class="msg">Loading departures…</p>';
+    if (!this.selected) return html`<p class="msg">Choose a date to see its departures.</p>`;
+    const head = html`<h4>${formatDate(this.selected, { weekday: 'long', day: 'numeric', month: 'long' })}</h4>`;
+    if (this.slotsLoading) return html`${head}<p class="msg">Loading departures…</p>`;
     const open = this.slots.filter((s) => !s.is_cancelled && s.is_available);
-    if (!open.length) return head + '<p class="msg">No departures this day.</p>';
-    return head + open.map((s) => {
+    if (!open.length) return html`${head}<p class="msg">No departures this day.</p>`;
+    return html`${head}${open.map((s) => {
       const full = s.available_spots <= 0;
       const spots = full ? 'Full' : `${s.available_spots} spot${s.available_spots === 1 ? '' : 's'} left`;
-      return `<button class="slot" data-slot="${s.id}" aria-pressed="${this.selectedSlot?.id === s.id}" ${full ? 'disabled' : ''}
+      return html`<button class="slot" data-slot="${s.id}" aria-pressed="${this.selectedSlot?.id === s.id}" ${full ? 'disabled' : ''}
         aria-label="${formatTime(s.start_time)} to ${formatTime(s.end_time)}, ${spots}, ${money(s.price_per_person, s.currency)} per person">
         <strong>${formatTime(s.start_time)}–${formatTime(s.end_time)}</strong><span>${spots}</span><span>${money(s.price_per_person, s.currency)}</span></button>`;
-    }).join('');
+    })}`;
   }
 
   wire() {
@@ -196,9 +197,9 @@ class BookingCalendar extends HTMLElement {
     grid.addEventListener('keydown', (e) => this.onKey(e));
     root.querySelectorAll('[data-slot]').forEach((b) => b.addEventListener('click', () => {
       this.selectedSlot = this.slots.find((s) => String(s.id) === b.dataset.slot);
-      root.querySelector('.slots').innerHTML = this.renderSlots();
+      setHtml(root.querySelector('.slots'), this.renderSlots());
       this.wire();
-      root.querySelector(`[data-slot="${b.dataset.slot}"]`)?.focus();
+      root.querySelector(`[data-slot="${CSS.escape(b.dataset.slot)}"]`)?.focus();
       this.dispatchEvent(new CustomEvent('slot-select', { detail: { slot: this.selectedSlot, date: this.selected }, bubbles: true, composed: true }));
     }));
   }
@@ -256,12 +257,12 @@ class BookingCalendar extends HTMLElement {
 
   async loadDay(iso, announce) {
     this.slotsLoading = true;
-    this.shadowRoot.querySelector('.slots').innerHTML = this.renderSlots();
-    const r = await api(`/api/calendar/tours/${this.tourId}/slots?start_date=${iso}&end_date=${iso}`);
+    setHtml(this.shadowRoot.querySelector('.slots'), this.renderSlots());
+    const r = await api(`/api/calendar/tours/${encodeURIComponent(this.tourId)}/slots?start_date=${iso}&end_date=${iso}`);
     this.slotsLoading = false;
     this.slots = r.ok ? r.data : [];
     if (this.selectedSlot) this.selectedSlot = this.slots.find((s) => s.id === this.selectedSlot.id && s.available_spots > 0) || null;
-    this.shadowRoot.querySelector('.slots').innerHTML = this.renderSlots();
+    setHtml(this.shadowRoot.querySelector('.slots'), this.renderSlots());
     this.wire();
     if (announce) {
       this.dispatchEvent(new CustomEvent('date-select', { detail: { date: iso, slots: this.slots }, bubbles: true, composed: true }));

@@ -4,12 +4,13 @@
 // entered. A full day offers the waitlist; a slot that filled up meanwhile
 // returns to time selection with fresh availability.
 // Emits `booking-complete` {reference}.
-import { api, apiUrl, auth, problem, money, formatDate, formatTime, escapeHtml } from './api.js';
+import { api, apiUrl, auth, problem, money, formatDate, formatTime } from './api.js';
+import { html, raw, setHtml } from './html.js';
 import './booking-calendar.js';
 
 const STEPS = ['Date & time', 'Party', 'Your details', 'Review', 'Done'];
 
-const STYLE = `
+const STYLE = raw`
 :host { display: block; color: #1d2433; font-family: inherit; }
 .steps { display: flex; gap: .25rem; list-style: none; padding: 0; margin: 0 0 1rem; flex-wrap: wrap; counter-reset: s; }
 .steps li { flex: 1 1 6rem; font-size: .85rem; padding: .4rem .5rem; border-bottom: 3px solid #d5dae3; color: #4b5567; }
@@ -70,7 +71,7 @@ class BookingFlow extends HTMLElement {
 
   async connectedCallback() {
     this.render();
-    const r = await api(`/api/calendar/tours/${this.tourId}`);
+    const r = await api(`/api/calendar/tours/${encodeURIComponent(this.tourId)}`);
     if (r.ok) this.tour = r.data; else this.message = problem(r);
     if (auth.token) {
       const me = await api('/api/auth/me');
@@ -91,21 +92,21 @@ class BookingFlow extends HTMLElement {
   }
 
   render() {
-    const steps = STEPS.map((s, i) => `<li ${i === this.step ? 'aria-current="step"' : ''} class="${i < this.step ? 'done' : ''}">${i + 1}. ${s}</li>`).join('');
+    const steps = STEPS.map((s, i) => html`<li ${i === this.step ? html`aria-current="step"` : ''} class="${i < this.step ? 'done' : ''}">${i + 1}. ${s}</li>`);
     const body = [this.stepDate, this.stepParty, this.stepContact, this.stepReview, this.stepDone][this.step].call(this);
-    this.shadowRoot.innerHTML = `<style>${STYLE}</style>
+    setHtml(this.shadowRoot, html`<style>${STYLE}</style>
       <nav aria-label="Booking steps"><ol class="steps">${steps}</ol></nav>
-      ${this.message ? `<p class="error" role="alert">${escapeHtml(this.message)}</p>` : ''}
-      <section>${body}</section>`;
+      ${this.message ? html`<p class="error" role="alert">${this.message}</p>` : ''}
+      <section>${body}</section>`);
     this.wire();
   }
 
   stepDate() {
     const chosen = this.pick
-      ? `<p class="ok">Chosen: ${formatDate(this.date)} at ${formatTime(this.pick.start_time)}</p>`
-      : '<p class="hint">Pick a day, then a departure time.</p>';
-    return `<h2 tabindex="-1">Choose a date and time</h2>
-      <booking-calendar tour-id="${this.tourId}" ${this.date ? `initial-date="${this.date}"` : ''}></booking-calendar>
+      ? html`<p class="ok">Chosen: ${formatDate(this.date)} at ${formatTime(this.pick.start_time)}</p>`
+      : html`<p class="hint">Pick a day, then a departure time.</p>`;
+    return html`<h2 tabindex="-1">Choose a date and time</h2>
+      <booking-calendar tour-id="${this.tourId}" ${this.date ? html`initial-date="${this.date}"` : ''}></booking-calendar>
       ${chosen}${this.waitlistBlock()}
       <div class="actions"><button class="btn" data-act="next" ${this.pick ? '' : 'disabled'}>Continue</button></div>`;
   }
@@ -113,44 +114,44 @@ class BookingFlow extends HTMLElement {
   waitlistBlock() {
     const w = this.waitlist;
     if (!w) return '';
-    if (w.sent) return `<div class="waitlist" role="status"><p class="ok">You are on the waitlist for ${formatDate(this.date)}. We will hold spots for you when they free up.</p></div>`;
+    if (w.sent) return html`<div class="waitlist" role="status"><p class="ok">You are on the waitlist for ${formatDate(this.date)}. We will hold spots for you when they free up.</p></div>`;
     if (!w.open) {
-      return `<div class="waitlist"><p><strong>${formatDate(this.date)} is fully booked.</strong> Join the waitlist and we will hold spots for your whole party when some free up.</p>
+      return html`<div class="waitlist"><p><strong>${formatDate(this.date)} is fully booked.</strong> Join the waitlist and we will hold spots for your whole party when some free up.</p>
         <button class="btn secondary" data-act="waitlist-open">Join the waitlist</button></div>`;
     }
-    return `<form class="waitlist" data-form="waitlist" novalidate>
+    return html`<form class="waitlist" data-form="waitlist" novalidate>
       <p><strong>Waitlist for ${formatDate(this.date)}</strong></p>
       <label for="w-people">People</label><input id="w-people" name="people" type="number" min="1" max="50" value="${w.people}" required>
-      <label for="w-name">Full name</label><input id="w-name" name="name" autocomplete="name" value="${escapeHtml(this.contact.name)}" required>
-      <label for="w-email">Email</label><input id="w-email" name="email" type="email" autocomplete="email" value="${escapeHtml(this.contact.email)}" required>
+      <label for="w-name">Full name</label><input id="w-name" name="name" autocomplete="name" value="${this.contact.name}" required>
+      <label for="w-email">Email</label><input id="w-email" name="email" type="email" autocomplete="email" value="${this.contact.email}" required>
       <label for="w-notes">Notes <span class="hint">(optional)</span></label><input id="w-notes" name="notes">
-      ${w.error ? `<p class="error" role="alert">${escapeHtml(w.error)}</p>` : ''}
+      ${w.error ? html`<p class="error" role="alert">${w.error}</p>` : ''}
       <div class="actions"><button class="btn" type="submit">Join the waitlist</button></div></form>`;
   }
 
   counter(key, label, hint, min) {
-    return `<label for="p-${key}">${label} <span class="hint">${hint}</span></label>
+    return html`<label for="p-${key}">${label} <span class="hint">${hint}</span></label>
       <div class="counter"><button type="button" data-dec="${key}" aria-label="One fewer ${label.toLowerCase()}">−</button>
       <input id="p-${key}" data-party="${key}" type="number" inputmode="numeric" min="${min}" max="50" value="${this.party[key]}">
       <button type="button" data-inc="${key}" aria-label="One more ${label.toLowerCase()}">+</button></div>`;
   }
 
   priceTable() {
-    if (this.quoteError) return `<p class="error" role="alert">${escapeHtml(this.quoteError)}</p>`;
+    if (this.quoteError) return html`<p class="error" role="alert">${this.quoteError}</p>`;
     const q = this.quote;
-    if (!q) return '<p class="hint">Calculating the price…</p>';
+    if (!q) return html`<p class="hint">Calculating the price…</p>`;
     const c = q.currency;
-    const line = (label, n, each) => (n > 0 ? `<tr><td>${n} × ${label} (${money(each, c)})</td><td>${money(n * each, c)}</td></tr>` : '');
-    return `<table><tbody>
+    const line = (label, n, each) => (n > 0 ? html`<tr><td>${n} × ${label} (${money(each, c)})</td><td>${money(n * each, c)}</td></tr>` : '');
+    return html`<table><tbody>
       ${line('adult', q.num_adults, q.price_per_adult)}${line('child', q.num_children, q.price_per_child)}${line('infant', q.num_infants, q.price_per_infant)}
       <tr><td>Subtotal</td><td>${money(q.subtotal, c)}</td></tr>
-      ${Number(q.discount_amount) > 0 ? `<tr><td>Discount</td><td>−${money(q.discount_amount, c)}</td></tr>` : ''}
+      ${Number(q.discount_amount) > 0 ? html`<tr><td>Discount</td><td>−${money(q.discount_amount, c)}</td></tr>` : ''}
       <tr><td>Tax</td><td>${money(q.tax_amount, c)}</td></tr>
       <tr class="total"><td>Total</td><td data-total>${money(q.total_amount, c)}</td></tr></tbody></table>`;
   }
 
   stepParty() {
-    return `<h2 tabindex="-1">How many people?</h2>
+    return html`<h2 tabindex="-1">How many people?</h2>
       <p class="hint">${formatDate(this.date)} at ${formatTime(this.pick.start_time)} · ${this.pick.available_spots} spot(s) left</p>
       ${this.counter('adults', 'Adults', '', 1)}
       ${this.counter('children', 'Children', '(3–12)', 0)}
@@ -163,15 +164,15 @@ class BookingFlow extends HTMLElement {
   field(key, label, type, auto, required, hint = '') {
     const err = this.errors[key];
     const tag = type === 'textarea'
-      ? `<textarea id="c-${key}" data-contact="${key}" ${err ? 'aria-invalid="true"' : ''} aria-describedby="e-${key}">${escapeHtml(this.contact[key])}</textarea>`
-      : `<input id="c-${key}" data-contact="${key}" type="${type}" autocomplete="${auto}" value="${escapeHtml(this.contact[key])}"
-          ${required ? 'required aria-required="true"' : ''} ${err ? 'aria-invalid="true"' : ''} aria-describedby="e-${key}">`;
-    return `<label for="c-${key}">${label} ${hint ? `<span class="hint">${hint}</span>` : ''}</label>${tag}
-      <p class="field-error" id="e-${key}">${err ? escapeHtml(err) : ''}</p>`;
+      ? html`<textarea id="c-${key}" data-contact="${key}" ${err ? html`aria-invalid="true"` : ''} aria-describedby="e-${key}">${this.contact[key]}</textarea>`
+      : html`<input id="c-${key}" data-contact="${key}" type="${type}" autocomplete="${auto}" value="${this.contact[key]}"
+          ${required ? html`required aria-required="true"` : ''} ${err ? html`aria-invalid="true"` : ''} aria-describedby="e-${key}">`;
+    return html`<label for="c-${key}">${label} ${hint ? html`<span class="hint">${hint}</span>` : ''}</label>${tag}
+      <p class="field-error" id="e-${key}">${err || ''}</p>`;
   }
 
   stepContact() {
-    return `<h2 tabindex="-1">Your details</h2><form data-form="contact" novalidate>
+    return html`<h2 tabindex="-1">Your details</h2><form data-form="contact" novalidate>
       ${this.field('name', 'Full name', 'text', 'name', true)}
       ${this.field('email', 'Email', 'email', 'email', true, '(for your confirmation)')}
       ${this.field('phone', 'Phone', 'tel', 'tel', false, '(optional)')}
@@ -185,13 +186,13 @@ class BookingFlow extends HTMLElement {
   stepReview() {
     const q = this.quote;
     const people = [`${this.party.adults} adult(s)`, this.party.children ? `${this.party.children} child(ren)` : '', this.party.infants ? `${this.party.infants} infant(s)` : ''].filter(Boolean).join(', ');
-    return `<h2 tabindex="-1">Review your booking</h2>
-      <dl><dt>Tour</dt><dd>${escapeHtml(this.tour?.name || '')}</dd>
+    return html`<h2 tabindex="-1">Review your booking</h2>
+      <dl><dt>Tour</dt><dd>${this.tour?.name || ''}</dd>
       <dt>Date</dt><dd>${formatDate(this.date, { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric' })}</dd>
-      <dt>Time</dt><dd>${formatTime(this.pick.start_time)}–${formatTime(this.pick.end_time)} <span class="hint">(${escapeHtml(this.tour?.timezone || '')})</span></dd>
+      <dt>Time</dt><dd>${formatTime(this.pick.start_time)}–${formatTime(this.pick.end_time)} <span class="hint">(${this.tour?.timezone || ''})</span></dd>
       <dt>People</dt><dd>${people}</dd>
-      <dt>Name</dt><dd>${escapeHtml(this.contact.name)}</dd><dt>Email</dt><dd>${escapeHtml(this.contact.email)}</dd>
-      ${this.contact.phone ? `<dt>Phone</dt><dd>${escapeHtml(this.contact.phone)}</dd>` : ''}
+      <dt>Name</dt><dd>${this.contact.name}</dd><dt>Email</dt><dd>${this.contact.email}</dd>
+      ${this.contact.phone ? html`<dt>Phone</dt><dd>${this.contact.phone}</dd>` : ''}
       <dt>Total</dt><dd data-total>${money(q.total_amount, q.currency)}</dd></dl>
       <div class="actions"><button class="btn secondary" data-act="back">Back</button>
       <button class="btn" data-act="confirm">Confirm booking</button></div>`;
@@ -200,9 +201,9 @@ class BookingFlow extends HTMLElement {
   stepDone() {
     const b = this.result;
     const manage = `${apiUrl('/manage')}?reference=${encodeURIComponent(b.booking_reference)}&email=${encodeURIComponent(b.customer_email)}`;
-    return `<h2 tabindex="-1">Booked!</h2>
-      <p>Your booking reference:</p><p class="reference" data-reference>${escapeHtml(b.booking_reference)}</p>
-      <p>${escapeHtml(b.tour_name)} · ${formatDate(b.tour_date)} at ${formatTime(b.tour_time)} · ${b.total_people} people · ${money(b.total_amount, b.currency)}</p>
+    return html`<h2 tabindex="-1">Booked!</h2>
+      <p>Your booking reference:</p><p class="reference" data-reference>${b.booking_reference}</p>
+      <p>${b.tour_name} · ${formatDate(b.tour_date)} at ${formatTime(b.tour_time)} · ${b.total_people} people · ${money(b.total_amount, b.currency)}</p>
       <p><a href="${manage}">View, change or cancel this booking</a></p>
       <div class="actions"><button class="btn secondary" data-act="again">Book another</button></div>`;
   }
@@ -251,7 +252,7 @@ class BookingFlow extends HTMLElement {
     const section = root.querySelector('section');
     [...section.children].forEach((el) => { if (el !== cal && el.tagName !== 'H2') el.remove(); });
     const tmp = document.createElement('div');
-    tmp.innerHTML = this.stepDate();
+    setHtml(tmp, this.stepDate());
     [...tmp.children].forEach((el) => { if (el.tagName !== 'BOOKING-CALENDAR' && el.tagName !== 'H2') section.appendChild(el); });
     root.querySelectorAll('section [data-act]').forEach((b) => b.addEventListener('click', () => this.act(b.dataset.act)));
     root.querySelector('[data-form="waitlist"]')?.addEventListener('submit', (e) => { e.preventDefault(); this.joinWaitlist(e.target); });
@@ -298,7 +299,7 @@ class BookingFlow extends HTMLElement {
       this.quoteError = r.ok ? null : problem(r);
     }
     if (this.step !== 1) return;
-    this.shadowRoot.querySelector('.price').innerHTML = this.priceTable();
+    setHtml(this.shadowRoot.querySelector('.price'), this.priceTable());
     const next = this.shadowRoot.querySelector('[data-act="next"]');
     if (next) next.disabled = !(this.quote && !this.quoteError);
   }

@@ -1,11 +1,12 @@
 // /account: register, log in, my bookings (change, cancel), my waitlist
 // entries (claim when notified, leave).
-import { api, auth, problem, money, formatDate, formatTime, escapeHtml } from '../api.js';
+import { api, auth, problem, money, formatDate, formatTime } from '../api.js';
+import { html, setHtml } from '../html.js';
 
 const box = document.getElementById('account');
 
 function loggedOut(message) {
-  box.innerHTML = `${message ? `<p class="error" role="alert">${escapeHtml(message)}</p>` : ''}
+  setHtml(box, html`${message ? html`<p class="error" role="alert">${message}</p>` : ''}
   <div class="grid">
     <form class="card" id="login" novalidate><h2>Log in</h2>
       <label for="l-email">Email</label><input id="l-email" name="email" type="email" autocomplete="username" required>
@@ -17,7 +18,7 @@ function loggedOut(message) {
       <label for="r-phone">Phone <span class="muted">(optional)</span></label><input id="r-phone" name="phone" type="tel" autocomplete="tel">
       <label for="r-password">Password <span class="muted">(at least 10 characters)</span></label><input id="r-password" name="password" type="password" autocomplete="new-password" minlength="10" required>
       <p><button class="btn" type="submit">Create account</button></p><p class="error" role="alert" data-err></p></form>
-  </div>`;
+  </div>`);
   const login = async (email, password, errEl) => {
     const r = await api('/api/auth/login', { method: 'POST', body: { email, password } });
     if (!r.ok) { errEl.textContent = problem(r); return; }
@@ -40,10 +41,10 @@ function loggedOut(message) {
 
 function bookingRow(b) {
   const changeable = b.status === 'pending' || b.status === 'confirmed';
-  return `<tr data-booking="${b.id}"><td><strong>${escapeHtml(b.booking_reference)}</strong><br>${escapeHtml(b.tour_name)}</td>
+  return html`<tr data-booking="${b.id}"><td><strong>${b.booking_reference}</strong><br>${b.tour_name}</td>
     <td>${formatDate(b.tour_date)}<br>${formatTime(b.tour_time)}</td><td>${b.total_people}</td>
     <td>${money(b.total_amount, b.currency)}</td><td><span class="pill ${b.status}">${b.status.replace('_', ' ')}</span></td>
-    <td>${changeable ? `<label class="sr-only" for="a-${b.id}">Adults</label>
+    <td>${changeable ? html`<label class="sr-only" for="a-${b.id}">Adults</label>
       <input id="a-${b.id}" type="number" min="1" max="50" value="${b.num_adults}" style="width:5rem" aria-label="Adults for ${b.booking_reference}">
       <button class="btn secondary" data-resize="${b.id}">Change adults</button>
       <button class="btn danger" data-cancel="${b.id}">Cancel</button>` : ''}</td></tr>`;
@@ -51,13 +52,13 @@ function bookingRow(b) {
 
 function entryRow(e, claimId) {
   const notified = e.status === 'notified';
-  return `<tr data-entry="${e.id}" ${String(e.id) === claimId ? 'class="highlight"' : ''}>
+  return html`<tr data-entry="${e.id}" ${String(e.id) === claimId ? html`class="highlight"` : ''}>
     <td>${formatDate(e.requested_date)}</td><td>${e.num_people}</td><td><span class="pill ${e.status}">${e.status}</span>
-    ${notified ? `<br><span class="muted">Held until ${new Date(e.notification_expires_at).toLocaleString()}</span>` : ''}</td>
-    <td>${notified ? `<form data-claim="${e.id}" class="row"><div><label for="ca-${e.id}">Adults</label><input id="ca-${e.id}" name="adults" type="number" min="1" max="${e.num_people}" value="${e.num_people}" style="width:5rem"></div>
+    ${notified ? html`<br><span class="muted">Held until ${new Date(e.notification_expires_at).toLocaleString()}</span>` : ''}</td>
+    <td>${notified ? html`<form data-claim="${e.id}" class="row"><div><label for="ca-${e.id}">Adults</label><input id="ca-${e.id}" name="adults" type="number" min="1" max="${e.num_people}" value="${e.num_people}" style="width:5rem"></div>
       <div><label for="cc-${e.id}">Children</label><input id="cc-${e.id}" name="children" type="number" min="0" max="${e.num_people}" value="0" style="width:5rem"></div>
       <div><button class="btn" type="submit">Book these spots</button></div></form>` : ''}
-    ${e.status === 'active' || notified ? `<button class="btn secondary" data-leave="${e.id}">Leave waitlist</button>` : ''}</td></tr>`;
+    ${e.status === 'active' || notified ? html`<button class="btn secondary" data-leave="${e.id}">Leave waitlist</button>` : ''}</td></tr>`;
 }
 
 async function loggedIn(note) {
@@ -65,12 +66,12 @@ async function loggedIn(note) {
   if (!me.ok) { auth.token = null; return loggedOut(me.status === 401 ? 'Your session ended; please log in again.' : problem(me)); }
   const [bookings, entries] = await Promise.all([api('/api/calendar/bookings/user/me'), api('/api/calendar/waitlist/me')]);
   const claimId = new URLSearchParams(location.search).get('claim');
-  box.innerHTML = `<p>Logged in as <strong>${escapeHtml(me.data.name)}</strong> (${escapeHtml(me.data.email)}) <button class="btn secondary" id="logout">Log out</button></p>
-    ${note ? `<p class="ok" role="status">${escapeHtml(note)}</p>` : ''}<p id="acct-error" class="error" role="alert"></p>
-    <h2>My bookings</h2>${bookings.ok && bookings.data.length ? `<div class="table-wrap"><table><thead><tr><th>Booking</th><th>When</th><th>People</th><th>Total</th><th>Status</th><th>Actions</th></tr></thead>
-      <tbody>${bookings.data.map(bookingRow).join('')}</tbody></table></div>` : '<p class="muted">No bookings yet. <a href="/">Find a tour</a>.</p>'}
-    <h2>My waitlist</h2>${entries.ok && entries.data.length ? `<div class="table-wrap"><table><thead><tr><th>Date</th><th>People</th><th>Status</th><th>Actions</th></tr></thead>
-      <tbody>${entries.data.map((e) => entryRow(e, claimId)).join('')}</tbody></table></div>` : '<p class="muted">You are not waiting for any tour.</p>'}`;
+  setHtml(box, html`<p>Logged in as <strong>${me.data.name}</strong> (${me.data.email}) <button class="btn secondary" id="logout">Log out</button></p>
+    ${note ? html`<p class="ok" role="status">${note}</p>` : ''}<p id="acct-error" class="error" role="alert"></p>
+    <h2>My bookings</h2>${bookings.ok && bookings.data.length ? html`<div class="table-wrap"><table><thead><tr><th>Booking</th><th>When</th><th>People</th><th>Total</th><th>Status</th><th>Actions</th></tr></thead>
+      <tbody>${bookings.data.map(bookingRow)}</tbody></table></div>` : html`<p class="muted">No bookings yet. <a href="/">Find a tour</a>.</p>`}
+    <h2>My waitlist</h2>${entries.ok && entries.data.length ? html`<div class="table-wrap"><table><thead><tr><th>Date</th><th>People</th><th>Status</th><th>Actions</th></tr></thead>
+      <tbody>${entries.data.map((e) => entryRow(e, claimId))}</tbody></table></div>` : html`<p class="muted">You are not waiting for any tour.</p>`}`);
   const errEl = document.getElementById('acct-error');
   document.getElementById('logout').addEventListener('click', async () => { await api('/api/auth/logout', { method: 'POST' }); auth.token = null; loggedOut(); });
   box.querySelectorAll('[data-resize]').forEach((b) => b.addEventListener('click', async () => {

@@ -1,7 +1,8 @@
 // /admin: the operator's console. Hash routes: #slots (default), #tours,
 // #schedules, #blackouts, #bookings, #booking/ID, #waitlist,
 // #notifications, #manifest/ID.
-import { api, apiUrl, auth, problem, money, isoDate, parseDate, formatDate, formatTime, escapeHtml as h } from '../api.js';
+import { api, apiUrl, auth, problem, money, isoDate, parseDate, formatDate, formatTime } from '../api.js';
+import { html, join, setHtml } from '../html.js';
 
 const main = document.getElementById('main');
 const TABS = [['slots', 'Slots'], ['tours', 'Tours'], ['schedules', 'Schedules'], ['blackouts', 'Blackouts'],
@@ -11,7 +12,7 @@ let tours = [];
 
 const tourName = (id) => tours.find((t) => t.id === id)?.name || `Tour ${id}`;
 const tourOptions = (selected, any = 'All tours') =>
-  `<option value="">${any}</option>` + tours.map((t) => `<option value="${t.id}" ${String(t.id) === String(selected) ? 'selected' : ''}>${h(t.name)}</option>`).join('');
+  html`<option value="">${any}</option>${tours.map((t) => html`<option value="${t.id}" ${String(t.id) === String(selected) ? 'selected' : ''}>${t.name}</option>`)}`;
 const monday = (d) => new Date(d.getFullYear(), d.getMonth(), d.getDate() - ((d.getDay() + 6) % 7));
 const addDays = (d, n) => new Date(d.getFullYear(), d.getMonth(), d.getDate() + n);
 const say = (el, text, ok = false) => { el.className = ok ? 'ok' : 'error'; el.textContent = text; };
@@ -19,9 +20,9 @@ const say = (el, text, ok = false) => { el.className = ok ? 'ok' : 'error'; el.t
 let pendingFlash = null;
 
 function shell(active, body) {
-  main.innerHTML = `<div class="tabs no-print" role="tablist" aria-label="Console sections">${TABS.map(([k, label]) =>
-    `<button role="tab" aria-selected="${k === active}" data-tab="${k}">${label}</button>`).join('')}</div>
-    <p id="flash" role="status" aria-live="polite"></p><section id="view">${body}</section>`;
+  setHtml(main, html`<div class="tabs no-print" role="tablist" aria-label="Console sections">${TABS.map(([k, label]) =>
+    html`<button role="tab" aria-selected="${k === active}" data-tab="${k}">${label}</button>`)}</div>
+    <p id="flash" role="status" aria-live="polite"></p><section id="view">${body}</section>`);
   main.querySelectorAll('[data-tab]').forEach((b) => b.addEventListener('click', () => { location.hash = b.dataset.tab; }));
   if (pendingFlash && Date.now() - pendingFlash.at < 2000) {
     say(document.getElementById('flash'), pendingFlash.text, pendingFlash.ok);
@@ -37,11 +38,11 @@ const flash = (text, ok = true) => {
 
 async function login(message) {
   document.getElementById('logout').hidden = true;
-  main.innerHTML = `<form class="card" id="login" style="max-width:28rem" novalidate><h1>Admin login</h1>
-    ${message ? `<p class="error" role="alert">${h(message)}</p>` : ''}
+  setHtml(main, html`<form class="card" id="login" style="max-width:28rem" novalidate><h1>Admin login</h1>
+    ${message ? html`<p class="error" role="alert">${message}</p>` : ''}
     <label for="email">Email</label><input id="email" type="email" autocomplete="username" required>
     <label for="password">Password</label><input id="password" type="password" autocomplete="current-password" required>
-    <p><button class="btn" type="submit">Log in</button></p><p class="error" role="alert" id="login-error"></p></form>`;
+    <p><button class="btn" type="submit">Log in</button></p><p class="error" role="alert" id="login-error"></p></form>`);
   document.getElementById('login').addEventListener('submit', async (e) => {
     e.preventDefault();
     const r = await api('/api/auth/login', { method: 'POST', body: { email: document.getElementById('email').value, password: document.getElementById('password').value } });
@@ -58,7 +59,7 @@ async function slotsView() {
   const mode = params.get('mode') || 'week';
   const from = params.get('from') ? parseDate(params.get('from')) : (mode === 'week' ? monday(new Date()) : new Date());
   const to = mode === 'week' ? addDays(from, 6) : from;
-  const view = shell('slots', `<div class="row no-print">
+  const view = shell('slots', html`<div class="row no-print">
       <div><label for="from">${mode === 'week' ? 'Week of' : 'Day'}</label><input id="from" type="date" value="${isoDate(from)}"></div>
       <div><button class="btn secondary" data-shift="-1">‹ Previous</button> <button class="btn secondary" data-shift="1">Next ›</button></div>
       <div><button class="btn secondary" data-mode="${mode === 'week' ? 'day' : 'week'}">${mode === 'week' ? 'Day view' : 'Week view'}</button></div></div>
@@ -70,19 +71,19 @@ async function slotsView() {
   const r = await api(`/api/calendar/admin/slots?start_date=${isoDate(from)}&end_date=${isoDate(to)}`);
   const list = view.querySelector('#slot-list');
   if (!r.ok) return say(list, problem(r));
-  if (!r.data.length) { list.innerHTML = '<p class="muted">No departures in this period. Create a schedule and generate its slots.</p>'; return; }
+  if (!r.data.length) { setHtml(list, html`<p class="muted">No departures in this period. Create a schedule and generate its slots.</p>`); return; }
   const byDay = {};
   r.data.forEach((s) => (byDay[s.slot_date] ||= []).push(s));
-  list.innerHTML = Object.entries(byDay).map(([day, slots]) => `<h2>${formatDate(day, { weekday: 'long', day: 'numeric', month: 'long' })}</h2>
+  setHtml(list, html`${Object.entries(byDay).map(([day, slots]) => html`<h2>${formatDate(day, { weekday: 'long', day: 'numeric', month: 'long' })}</h2>
     <div class="table-wrap"><table><thead><tr><th>Time</th><th>Tour</th><th>Occupancy</th><th>Price</th><th>State</th><th class="no-print">Actions</th></tr></thead><tbody>
     ${slots.map((s) => {
       const booked = (100 * s.current_bookings) / s.max_capacity, held = (100 * s.held_spots) / s.max_capacity;
-      const state = s.is_cancelled ? `cancelled${s.cancellation_reason ? `: ${h(s.cancellation_reason)}` : ''}` : s.is_available ? 'open' : 'closed';
-      return `<tr data-slot="${s.id}"><td>${formatTime(s.start_time)}–${formatTime(s.end_time)}</td><td>${h(tourName(s.tour_id))}</td>
+      const state = s.is_cancelled ? `cancelled${s.cancellation_reason ? `: ${s.cancellation_reason}` : ''}` : s.is_available ? 'open' : 'closed';
+      return html`<tr data-slot="${s.id}"><td>${formatTime(s.start_time)}–${formatTime(s.end_time)}</td><td>${tourName(s.tour_id)}</td>
         <td><div class="bar" role="img" aria-label="${s.current_bookings} booked, ${s.held_spots} held of ${s.max_capacity}"><span style="width:${booked}%"></span></div>
           <span class="muted">${s.current_bookings} booked${s.held_spots ? `, ${s.held_spots} held` : ''} / ${s.max_capacity} · ${s.available_spots} left</span></td>
         <td>${money(s.price_per_person, s.currency)}</td><td>${state}</td>
-        <td class="no-print">${s.is_cancelled ? '' : `
+        <td class="no-print">${s.is_cancelled ? '' : html`
           <input aria-label="Capacity" type="number" min="1" value="${s.max_capacity}" style="width:5.5rem" data-cap>
           <button class="btn secondary" data-act="cap">Set capacity</button>
           <input aria-label="Price" type="number" min="0" step="0.01" value="${s.price_per_person}" style="width:6.5rem" data-price>
@@ -91,7 +92,7 @@ async function slotsView() {
           <button class="btn secondary" data-act="waitlist">Process waitlist</button>
           <button class="btn danger" data-act="cancel">Cancel departure</button>`}
           <a class="btn secondary" href="#manifest/${s.id}">Manifest</a></td></tr>`;
-    }).join('')}</tbody></table></div>`).join('');
+    })}</tbody></table></div>`)}`);
   list.querySelectorAll('tr[data-slot]').forEach((row) => row.querySelectorAll('[data-act]').forEach((b) => b.addEventListener('click', async () => {
     const id = row.dataset.slot, slot = r.data.find((s) => String(s.id) === id);
     let res;
@@ -112,26 +113,28 @@ async function slotsView() {
 
 // ---- tours ----
 function tourForm(t = {}) {
-  return `<form class="card" data-tour-form="${t.id || ''}" novalidate><h2>${t.id ? `Edit ${h(t.name)}` : 'New tour'}</h2>
-    <div class="row"><div><label>Name<input name="name" value="${h(t.name || '')}" required></label></div>
+  return html`<form class="card" data-tour-form="${t.id || ''}" novalidate><h2>${t.id ? `Edit ${t.name}` : 'New tour'}</h2>
+    <div class="row"><div><label>Name<input name="name" value="${t.name || ''}" required></label></div>
     <div><label>Duration (minutes)<input name="duration_minutes" type="number" min="1" value="${t.duration_minutes || 180}"></label></div>
     <div><label>Base price<input name="base_price" type="number" min="0" step="0.01" value="${t.base_price ?? ''}"></label></div>
-    <div><label>Currency<input name="currency" value="${h(t.currency || 'USD')}" maxlength="3" style="width:6rem"></label></div>
-    <div><label>Time zone<input name="timezone" value="${h(t.timezone || 'Asia/Jerusalem')}"></label></div>
+    <div><label>Currency<input name="currency" value="${t.currency || 'USD'}" maxlength="3" style="width:6rem"></label></div>
+    <div><label>Time zone<input name="timezone" value="${t.timezone || 'Asia/Jerusalem'}"></label></div>
     <div><label><input name="is_active" type="checkbox" style="width:auto;min-height:auto" ${t.is_active !== false ? 'checked' : ''}> Active (bookable)</label></div></div>
-    <label>Description<textarea name="description">${h(t.description || '')}</textarea></label>
+    <label>Description<textarea name="description">${t.description || ''}</textarea></label>
     <p><button class="btn" type="submit">${t.id ? 'Save tour' : 'Create tour'}</button></p><p data-err></p></form>`;
 }
 
 async function toursView() {
-  const view = shell('tours', `<div id="tour-list"></div>${tourForm()}`);
+  const view = shell('tours', html`<div id="tour-list"></div>${tourForm()}`);
   const render = () => {
-    view.querySelector('#tour-list').innerHTML = tours.length ? `<div class="table-wrap"><table><thead><tr><th>Tour</th><th>Duration</th><th>Price</th><th>Time zone</th><th>Status</th><th></th></tr></thead><tbody>
-      ${tours.map((t) => `<tr><td>${h(t.name)}</td><td>${t.duration_hours} h</td><td>${money(t.base_price, t.currency)}</td><td>${h(t.timezone)}</td>
-      <td>${t.is_active ? 'active' : 'inactive'}</td><td><button class="btn secondary" data-edit="${t.id}">Edit</button></td></tr>`).join('')}</tbody></table></div>` : '<p class="muted">No tours yet.</p>';
+    setHtml(view.querySelector('#tour-list'), tours.length ? html`<div class="table-wrap"><table><thead><tr><th>Tour</th><th>Duration</th><th>Price</th><th>Time zone</th><th>Status</th><th></th></tr></thead><tbody>
+      ${tours.map((t) => html`<tr><td>${t.name}</td><td>${t.duration_hours} h</td><td>${money(t.base_price, t.currency)}</td><td>${t.timezone}</td>
+      <td>${t.is_active ? 'active' : 'inactive'}</td><td><button class="btn secondary" data-edit="${t.id}">Edit</button></td></tr>`)}</tbody></table></div>` : html`<p class="muted">No tours yet.</p>`);
     view.querySelectorAll('[data-edit]').forEach((b) => b.addEventListener('click', () => {
       const t = tours.find((x) => String(x.id) === b.dataset.edit);
-      view.querySelector('[data-tour-form]').outerHTML = tourForm(t);
+      const form = document.createElement('template');
+      setHtml(form, tourForm(t));
+      view.querySelector('[data-tour-form]').replaceWith(form.content);
       wireForm();
       view.querySelector('[data-tour-form] input').focus();
     }));
@@ -157,7 +160,7 @@ async function schedulesView() {
   const params = new URLSearchParams(location.hash.split('?')[1] || '');
   const tourId = params.get('tour') || tours[0]?.id || '';
   const today = isoDate(new Date());
-  const view = shell('schedules', `<div class="row"><div><label for="s-tour">Tour</label><select id="s-tour">${tourOptions(tourId, 'Choose a tour')}</select></div></div>
+  const view = shell('schedules', html`<div class="row"><div><label for="s-tour">Tour</label><select id="s-tour">${tourOptions(tourId, 'Choose a tour')}</select></div></div>
     <div id="s-list"></div>
     <form class="card" id="s-form" novalidate><h2>New schedule</h2>
       <div class="row"><div><label>Name<input name="name" value="Morning departures"></label></div>
@@ -166,7 +169,7 @@ async function schedulesView() {
       <div><label>Recurrence<select name="recurrence"><option value="none">Once</option><option value="daily">Daily</option>
         <option value="weekly" selected>Weekly</option><option value="biweekly">Every two weeks</option><option value="monthly">Monthly</option>
         <option value="custom">Custom (RRULE)</option></select></label></div></div>
-      <fieldset><legend>Weekdays</legend>${DAYS.map((d) => `<label style="display:inline-block;margin-right:.8rem;font-weight:400"><input type="checkbox" name="${d}" style="width:auto;min-height:auto"> ${d[0].toUpperCase() + d.slice(1)}</label>`).join('')}</fieldset>
+      <fieldset><legend>Weekdays</legend>${DAYS.map((d) => html`<label style="display:inline-block;margin-right:.8rem;font-weight:400"><input type="checkbox" name="${d}" style="width:auto;min-height:auto"> ${d[0].toUpperCase() + d.slice(1)}</label>`)}</fieldset>
       <label>RRULE <span class="muted">(custom only, e.g. FREQ=WEEKLY;INTERVAL=3;BYDAY=MO,FR)</span><input name="rrule"></label>
       <div class="row"><div><label>Max capacity<input name="max_capacity" type="number" min="1" value="15"></label></div>
       <div><label>Min capacity<input name="min_capacity" type="number" min="0" value="1"></label></div>
@@ -177,26 +180,26 @@ async function schedulesView() {
   view.querySelector('#s-tour').addEventListener('change', (e) => { location.hash = `schedules?tour=${e.target.value}`; });
   const list = view.querySelector('#s-list');
   if (tourId) {
-    const r = await api(`/api/calendar/admin/schedules?tour_id=${tourId}`);
-    list.innerHTML = r.ok && r.data.length ? r.data.map((s) => `<article class="card" data-schedule="${s.id}" style="margin-bottom:.8rem">
-      <h2>${h(s.name)} ${s.is_active ? '' : '<span class="pill">inactive</span>'}</h2>
-      <p class="muted">${formatTime(s.start_time)} · ${s.duration_minutes} min · ${s.recurrence}${s.rrule ? ` (${h(s.rrule)})` : ''}
+    const r = await api(`/api/calendar/admin/schedules?tour_id=${encodeURIComponent(tourId)}`);
+    setHtml(list, r.ok && r.data.length ? html`${r.data.map((s) => html`<article class="card" data-schedule="${s.id}" style="margin-bottom:.8rem">
+      <h2>${s.name} ${s.is_active ? '' : html`<span class="pill">inactive</span>`}</h2>
+      <p class="muted">${formatTime(s.start_time)} · ${s.duration_minutes} min · ${s.recurrence}${s.rrule ? ` (${s.rrule})` : ''}
         ${['weekly', 'biweekly'].includes(s.recurrence) ? ' · ' + DAYS.filter((d) => s[d]).map((d) => d.slice(0, 3)).join(', ') : ''}
         · capacity ${s.max_capacity} · from ${s.valid_from}${s.valid_until ? ` to ${s.valid_until}` : ''}${s.price_override ? ` · ${s.price_override}` : ''}</p>
-      ${s.is_active ? `<div class="row"><div><label>From<input type="date" data-from value="${today}"></label></div>
+      ${s.is_active ? html`<div class="row"><div><label>From<input type="date" data-from value="${today}"></label></div>
         <div><label>To<input type="date" data-to value="${isoDate(addDays(new Date(), 30))}"></label></div>
         <div><button class="btn secondary" data-act="preview">Preview dates</button> <button class="btn" data-act="generate">Generate slots</button>
         <button class="btn danger" data-act="deactivate">Deactivate</button></div></div>` : ''}
-      <div data-out aria-live="polite"></div></article>`).join('') : '<p class="muted">No schedules for this tour yet.</p>';
+      <div data-out aria-live="polite"></div></article>`)}` : html`<p class="muted">No schedules for this tour yet.</p>`);
     list.querySelectorAll('[data-schedule]').forEach((card) => card.querySelectorAll('[data-act]').forEach((b) => b.addEventListener('click', async () => {
       const id = card.dataset.schedule, out = card.querySelector('[data-out]');
       const range = `start_date=${card.querySelector('[data-from]').value}&end_date=${card.querySelector('[data-to]').value}`;
       if (b.dataset.act === 'preview') {
         const r = await api(`/api/calendar/admin/schedules/${id}/preview?${range}`);
-        out.innerHTML = r.ok ? `<p>${r.data.length} departure(s):</p><p class="muted">${r.data.map((p) => `${formatDate(p.slot_date)} ${formatTime(p.start_time)}`).join(' · ') || 'none'}</p>` : `<p class="error">${h(problem(r))}</p>`;
+        setHtml(out, r.ok ? html`<p>${r.data.length} departure(s):</p><p class="muted">${r.data.map((p) => `${formatDate(p.slot_date)} ${formatTime(p.start_time)}`).join(' · ') || 'none'}</p>` : html`<p class="error">${problem(r)}</p>`);
       } else if (b.dataset.act === 'generate') {
         const r = await api(`/api/calendar/admin/schedules/${id}/generate-slots?${range}`, { method: 'POST' });
-        out.innerHTML = r.ok ? `<p class="ok">Created ${r.data.created} slot(s); ${r.data.skipped_existing} already existed; ${r.data.skipped_blackout} skipped for blackouts.</p>` : `<p class="error">${h(problem(r))}</p>`;
+        setHtml(out, r.ok ? html`<p class="ok">Created ${r.data.created} slot(s); ${r.data.skipped_existing} already existed; ${r.data.skipped_blackout} skipped for blackouts.</p>` : html`<p class="error">${problem(r)}</p>`);
       } else if (confirm('Deactivate this schedule? Its future slots without bookings are cancelled.')) {
         const r = await api(`/api/calendar/admin/schedules/${id}`, { method: 'DELETE' });
         r.ok ? (flash(`Schedule deactivated; ${r.data.cancelled_slots} empty future slot(s) cancelled.`), schedulesView()) : flash(problem(r), false);
@@ -222,7 +225,7 @@ async function schedulesView() {
 
 // ---- blackouts ----
 async function blackoutsView() {
-  const view = shell('blackouts', `<div id="b-list"></div>
+  const view = shell('blackouts', html`<div id="b-list"></div>
     <form class="card" id="b-form" novalidate><h2>New blackout</h2>
       <div class="row"><div><label>Tour<select name="tour_id">${tourOptions('', 'Every tour')}</select></label></div>
       <div><label>From<input name="start_date" type="date" required></label></div><div><label>To<input name="end_date" type="date" required></label></div>
@@ -231,9 +234,9 @@ async function blackoutsView() {
       <label>Description<input name="description"></label>
       <p><button class="btn secondary" type="submit">Check conflicts</button></p><div id="b-preview" aria-live="polite"></div></form>`);
   const r = await api('/api/calendar/admin/blackouts');
-  view.querySelector('#b-list').innerHTML = r.ok && r.data.length ? `<div class="table-wrap"><table><thead><tr><th>Name</th><th>Dates</th><th>Tour</th><th>Type</th><th></th></tr></thead><tbody>
-    ${r.data.map((b) => `<tr><td>${h(b.name)}</td><td>${formatDate(b.start_date)} – ${formatDate(b.end_date)}</td><td>${b.tour_id ? h(tourName(b.tour_id)) : 'every tour'}</td>
-    <td>${b.blackout_type}</td><td><button class="btn secondary" data-remove="${b.id}">Remove</button></td></tr>`).join('')}</tbody></table></div>` : '<p class="muted">No active blackouts.</p>';
+  setHtml(view.querySelector('#b-list'), r.ok && r.data.length ? html`<div class="table-wrap"><table><thead><tr><th>Name</th><th>Dates</th><th>Tour</th><th>Type</th><th></th></tr></thead><tbody>
+    ${r.data.map((b) => html`<tr><td>${b.name}</td><td>${formatDate(b.start_date)} – ${formatDate(b.end_date)}</td><td>${b.tour_id ? tourName(b.tour_id) : 'every tour'}</td>
+    <td>${b.blackout_type}</td><td><button class="btn secondary" data-remove="${b.id}">Remove</button></td></tr>`)}</tbody></table></div>` : html`<p class="muted">No active blackouts.</p>`);
   view.querySelectorAll('[data-remove]').forEach((b) => b.addEventListener('click', async () => {
     const res = await api(`/api/calendar/admin/blackouts/${b.dataset.remove}`, { method: 'DELETE' });
     res.ok ? (flash(`Blackout removed; ${res.data.reopened_slots} slot(s) reopened.`), blackoutsView()) : flash(problem(res), false);
@@ -245,14 +248,14 @@ async function blackoutsView() {
     e.preventDefault();
     const out = view.querySelector('#b-preview');
     const p = await api('/api/calendar/admin/blackouts?dry_run=true', { method: 'POST', body: body() });
-    if (!p.ok) { out.innerHTML = `<p class="error" role="alert">${h(problem(p))}</p>`; return; }
-    out.innerHTML = `<p>This cancels <strong>${p.data.cancelled_slots}</strong> empty departure(s).</p>
-      ${p.data.conflicts.length ? `<p class="error">${p.data.conflicts.length} departure(s) hold bookings and stay open for you to decide:</p>
-      <ul>${p.data.conflicts.map((c) => `<li>${formatDate(c.slot_date)} ${formatTime(c.start_time)} · ${h(tourName(c.tour_id))} · ${c.current_bookings} booked <a href="#manifest/${c.slot_id}">manifest</a></li>`).join('')}</ul>` : '<p>No booked departures are affected.</p>'}
-      <button class="btn" type="button" id="b-confirm">Create blackout</button>`;
+    if (!p.ok) { setHtml(out, html`<p class="error" role="alert">${problem(p)}</p>`); return; }
+    setHtml(out, html`<p>This cancels <strong>${p.data.cancelled_slots}</strong> empty departure(s).</p>
+      ${p.data.conflicts.length ? html`<p class="error">${p.data.conflicts.length} departure(s) hold bookings and stay open for you to decide:</p>
+      <ul>${p.data.conflicts.map((c) => html`<li>${formatDate(c.slot_date)} ${formatTime(c.start_time)} · ${tourName(c.tour_id)} · ${c.current_bookings} booked <a href="#manifest/${c.slot_id}">manifest</a></li>`)}</ul>` : html`<p>No booked departures are affected.</p>`}
+      <button class="btn" type="button" id="b-confirm">Create blackout</button>`);
     out.querySelector('#b-confirm').addEventListener('click', async () => {
       const c = await api('/api/calendar/admin/blackouts', { method: 'POST', body: body() });
-      c.ok ? (flash(`Blackout created; ${c.data.cancelled_slots} slot(s) cancelled.`), blackoutsView()) : (out.innerHTML = `<p class="error">${h(problem(c))}</p>`);
+      c.ok ? (flash(`Blackout created; ${c.data.cancelled_slots} slot(s) cancelled.`), blackoutsView()) : setHtml(out, html`<p class="error">${problem(c)}</p>`);
     });
   });
 }
@@ -261,9 +264,9 @@ async function blackoutsView() {
 async function bookingsView() {
   const p = new URLSearchParams(location.hash.split('?')[1] || '');
   const limit = 20, offset = Number(p.get('offset') || 0);
-  const view = shell('bookings', `<form class="row no-print" id="f">
+  const view = shell('bookings', html`<form class="row no-print" id="f">
       <div><label>Tour<select name="tour_id">${tourOptions(p.get('tour_id') || '')}</select></label></div>
-      <div><label>Status<select name="status_filter"><option value="">Any</option>${['pending', 'confirmed', 'cancelled', 'completed', 'no_show', 'refunded'].map((s) => `<option ${p.get('status_filter') === s ? 'selected' : ''}>${s}</option>`).join('')}</select></label></div>
+      <div><label>Status<select name="status_filter"><option value="">Any</option>${['pending', 'confirmed', 'cancelled', 'completed', 'no_show', 'refunded'].map((s) => html`<option ${p.get('status_filter') === s ? 'selected' : ''}>${s}</option>`)}</select></label></div>
       <div><label>Tour date from<input type="date" name="start_date" value="${p.get('start_date') || ''}"></label></div>
       <div><label>to<input type="date" name="end_date" value="${p.get('end_date') || ''}"></label></div>
       <div><button class="btn" type="submit">Filter</button></div></form><div id="list"><p class="skeleton"></p></div>`);
@@ -278,29 +281,29 @@ async function bookingsView() {
   const list = view.querySelector('#list');
   if (!r.ok) return say(list, problem(r));
   const page = (o) => { const n = new URLSearchParams(p); n.set('offset', o); return `#bookings?${n}`; };
-  list.innerHTML = `<p class="muted">${r.data.total} booking(s)</p>${r.data.bookings.length ? `<div class="table-wrap"><table><thead><tr><th>Reference</th><th>Customer</th><th>Tour</th><th>When</th><th>People</th><th>Total</th><th>Status</th></tr></thead><tbody>
-    ${r.data.bookings.map((b) => `<tr><td><a href="#booking/${b.id}">${h(b.booking_reference)}</a></td><td>${h(b.customer_name)}<br><span class="muted">${h(b.customer_email)}</span></td>
-    <td>${h(b.tour_name)}</td><td>${formatDate(b.tour_date)} ${formatTime(b.tour_time)}</td><td>${b.total_people}</td><td>${money(b.total_amount, b.currency)}</td>
-    <td><span class="pill ${b.status}">${b.status}</span></td></tr>`).join('')}</tbody></table></div>` : ''}
-    <p>${offset > 0 ? `<a class="btn secondary" href="${page(Math.max(0, offset - limit))}">‹ Newer</a>` : ''}
-    ${offset + limit < r.data.total ? `<a class="btn secondary" href="${page(offset + limit)}">Older ›</a>` : ''}</p>`;
+  setHtml(list, html`<p class="muted">${r.data.total} booking(s)</p>${r.data.bookings.length ? html`<div class="table-wrap"><table><thead><tr><th>Reference</th><th>Customer</th><th>Tour</th><th>When</th><th>People</th><th>Total</th><th>Status</th></tr></thead><tbody>
+    ${r.data.bookings.map((b) => html`<tr><td><a href="#booking/${b.id}">${b.booking_reference}</a></td><td>${b.customer_name}<br><span class="muted">${b.customer_email}</span></td>
+    <td>${b.tour_name}</td><td>${formatDate(b.tour_date)} ${formatTime(b.tour_time)}</td><td>${b.total_people}</td><td>${money(b.total_amount, b.currency)}</td>
+    <td><span class="pill ${b.status}">${b.status}</span></td></tr>`)}</tbody></table></div>` : ''}
+    <p>${offset > 0 ? html`<a class="btn secondary" href="${page(Math.max(0, offset - limit))}">‹ Newer</a>` : ''}
+    ${offset + limit < r.data.total ? html`<a class="btn secondary" href="${page(offset + limit)}">Older ›</a>` : ''}</p>`);
 }
 
 async function bookingDetail(id) {
-  const view = shell('bookings', '<p class="skeleton"></p>');
-  const [b, hist] = await Promise.all([api(`/api/calendar/bookings/${id}`), api(`/api/calendar/admin/bookings/${id}/history`)]);
+  const view = shell('bookings', html`<p class="skeleton"></p>`);
+  const [b, hist] = await Promise.all([api(`/api/calendar/bookings/${encodeURIComponent(id)}`), api(`/api/calendar/admin/bookings/${encodeURIComponent(id)}/history`)]);
   if (!b.ok) return say(view, problem(b));
-  const x = b.data;
-  view.innerHTML = `<p><a href="#bookings">← Bookings</a></p><h1>${h(x.booking_reference)} <span class="pill ${x.status}">${x.status}</span></h1>
-    <div class="card"><p><strong>${h(x.customer_name)}</strong> · ${h(x.customer_email)} ${x.customer_phone ? `· ${h(x.customer_phone)}` : ''}</p>
-    <p>${h(x.tour_name)} · ${formatDate(x.tour_date)} ${formatTime(x.tour_time)} · ${x.num_adults} adult(s), ${x.num_children} child(ren), ${x.num_infants} infant(s)</p>
+  const x = b.data, next = TRANSITIONS[x.status] || [];
+  setHtml(view, html`<p><a href="#bookings">← Bookings</a></p><h1>${x.booking_reference} <span class="pill ${x.status}">${x.status}</span></h1>
+    <div class="card"><p><strong>${x.customer_name}</strong> · ${x.customer_email} ${x.customer_phone ? `· ${x.customer_phone}` : ''}</p>
+    <p>${x.tour_name} · ${formatDate(x.tour_date)} ${formatTime(x.tour_time)} · ${x.num_adults} adult(s), ${x.num_children} child(ren), ${x.num_infants} infant(s)</p>
     <p>Subtotal ${money(x.subtotal, x.currency)} · tax ${money(x.tax_amount, x.currency)} · <strong>total ${money(x.total_amount, x.currency)}</strong>${x.refund_amount ? ` · refunded ${money(x.refund_amount, x.currency)}` : ''}</p>
-    ${[x.special_requirements, x.dietary_restrictions, x.accessibility_needs].filter(Boolean).map((t) => `<p class="muted">${h(t)}</p>`).join('')}
-    <div class="row">${(TRANSITIONS[x.status] || []).map((s) => `<button class="btn ${s === 'cancelled' ? 'danger' : 'secondary'}" data-status="${s}">Mark ${s.replace('_', ' ')}</button>`).join('') || '<p class="muted">No further status changes.</p>'}</div></div>
+    ${[x.special_requirements, x.dietary_restrictions, x.accessibility_needs].filter(Boolean).map((t) => html`<p class="muted">${t}</p>`)}
+    <div class="row">${next.length ? next.map((s) => html`<button class="btn ${s === 'cancelled' ? 'danger' : 'secondary'}" data-status="${s}">Mark ${s.replace('_', ' ')}</button>`) : html`<p class="muted">No further status changes.</p>`}</div></div>
     <h2>History</h2><div class="table-wrap"><table><thead><tr><th>When</th><th>Who</th><th>What</th><th>Change</th><th>Reason</th><th>From</th></tr></thead><tbody>
-    ${(hist.ok ? hist.data : []).map((e) => `<tr><td>${new Date(e.created_at).toLocaleString()}</td><td>${h(e.actor)}</td><td>${h(e.modification_type)}</td>
-      <td><code>${h(JSON.stringify(e.old_value || {}))}</code> → <code>${h(JSON.stringify(e.new_value || {}))}</code></td><td>${h(e.reason || '')}</td>
-      <td class="muted">${h(e.ip_address || '')}</td></tr>`).join('')}</tbody></table></div>`;
+    ${(hist.ok ? hist.data : []).map((e) => html`<tr><td>${new Date(e.created_at).toLocaleString()}</td><td>${e.actor}</td><td>${e.modification_type}</td>
+      <td><code>${JSON.stringify(e.old_value || {})}</code> → <code>${JSON.stringify(e.new_value || {})}</code></td><td>${e.reason || ''}</td>
+      <td class="muted">${e.ip_address || ''}</td></tr>`)}</tbody></table></div>`);
   view.querySelectorAll('[data-status]').forEach((btn) => btn.addEventListener('click', async () => {
     const reason = btn.dataset.status === 'cancelled' ? prompt('Reason for cancelling?') ?? '' : '';
     const r = await api(`/api/calendar/admin/bookings/${id}/status`, { method: 'POST', body: { status: btn.dataset.status, reason: reason || null } });
@@ -310,20 +313,20 @@ async function bookingDetail(id) {
 
 // ---- manifest ----
 async function manifestView(id) {
-  const view = shell('slots', '<p class="skeleton"></p>');
-  const r = await api(`/api/calendar/admin/slots/${id}/manifest`);
+  const view = shell('slots', html`<p class="skeleton"></p>`);
+  const r = await api(`/api/calendar/admin/slots/${encodeURIComponent(id)}/manifest`);
   if (!r.ok) return say(view, problem(r));
   const m = r.data;
-  view.innerHTML = `<h1>Manifest · ${h(m.tour_name)}</h1><p>${formatDate(m.slot.slot_date, { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric' })},
+  setHtml(view, html`<h1>Manifest · ${m.tour_name}</h1><p>${formatDate(m.slot.slot_date, { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric' })},
     ${formatTime(m.slot.start_time)}–${formatTime(m.slot.end_time)} · <strong>${m.total_people}</strong> of ${m.slot.max_capacity} people</p>
     <p class="no-print"><button class="btn" id="print">Print</button> <button class="btn secondary" id="csv">Download CSV</button></p>
-    ${m.bookings.length ? `<div class="table-wrap"><table><thead><tr><th>Reference</th><th>Name</th><th>Contact</th><th>A</th><th>C</th><th>I</th><th>Total</th><th>Requirements</th><th>Status</th></tr></thead><tbody>
-    ${m.bookings.map((b) => `<tr><td>${h(b.booking_reference)}</td><td>${h(b.customer_name)}</td><td>${h(b.customer_email)}<br>${h(b.customer_phone || '')}</td>
+    ${m.bookings.length ? html`<div class="table-wrap"><table><thead><tr><th>Reference</th><th>Name</th><th>Contact</th><th>A</th><th>C</th><th>I</th><th>Total</th><th>Requirements</th><th>Status</th></tr></thead><tbody>
+    ${m.bookings.map((b) => html`<tr><td>${b.booking_reference}</td><td>${b.customer_name}</td><td>${b.customer_email}<br>${b.customer_phone || ''}</td>
       <td>${b.num_adults}</td><td>${b.num_children}</td><td>${b.num_infants}</td><td><strong>${b.total_people}</strong></td>
-      <td>${[b.special_requirements, b.dietary_restrictions, b.accessibility_needs].filter(Boolean).map(h).join('<br>')}</td><td>${b.status}</td></tr>`).join('')}</tbody></table></div>` : '<p class="muted">Nobody is booked on this departure.</p>'}`;
+      <td>${join([b.special_requirements, b.dietary_restrictions, b.accessibility_needs].filter(Boolean), html`<br>`)}</td><td>${b.status}</td></tr>`)}</tbody></table></div>` : html`<p class="muted">Nobody is booked on this departure.</p>`}`);
   view.querySelector('#print').addEventListener('click', () => print());
   view.querySelector('#csv').addEventListener('click', async () => {
-    const res = await fetch(apiUrl(`/api/calendar/admin/slots/${id}/manifest`), { headers: { accept: 'text/csv', authorization: `Bearer ${auth.token}` } });
+    const res = await fetch(apiUrl(`/api/calendar/admin/slots/${encodeURIComponent(id)}/manifest`), { headers: { accept: 'text/csv', authorization: `Bearer ${auth.token}` } });
     const url = URL.createObjectURL(await res.blob());
     const a = Object.assign(document.createElement('a'), { href: url, download: `manifest-${m.slot.slot_date}-${id}.csv` });
     document.body.appendChild(a); a.click(); a.remove(); URL.revokeObjectURL(url);
@@ -333,18 +336,18 @@ async function manifestView(id) {
 // ---- waitlist and notifications ----
 async function waitlistView() {
   const p = new URLSearchParams(location.hash.split('?')[1] || '');
-  const view = shell('waitlist', `<form class="row" id="f"><div><label>Tour<select name="tour_id">${tourOptions(p.get('tour_id') || '')}</select></label></div>
+  const view = shell('waitlist', html`<form class="row" id="f"><div><label>Tour<select name="tour_id">${tourOptions(p.get('tour_id') || '')}</select></label></div>
     <div><label>Date<input type="date" name="date" value="${p.get('date') || ''}"></label></div>
-    <div><label>Status<select name="status"><option value="">Any</option>${['active', 'notified', 'converted', 'expired', 'cancelled'].map((s) => `<option ${p.get('status') === s ? 'selected' : ''}>${s}</option>`).join('')}</select></label></div>
+    <div><label>Status<select name="status"><option value="">Any</option>${['active', 'notified', 'converted', 'expired', 'cancelled'].map((s) => html`<option ${p.get('status') === s ? 'selected' : ''}>${s}</option>`)}</select></label></div>
     <div><button class="btn" type="submit">Filter</button></div></form><div id="list"></div>`);
   view.querySelector('#f').addEventListener('submit', (e) => { e.preventDefault(); location.hash = `waitlist?${new URLSearchParams([...new FormData(e.target)].filter(([, v]) => v))}`; });
   const r = await api(`/api/calendar/admin/waitlist?${p}`);
   const list = view.querySelector('#list');
   if (!r.ok) return say(list, problem(r));
-  list.innerHTML = r.data.length ? `<div class="table-wrap"><table><thead><tr><th>Date</th><th>Tour</th><th>Customer</th><th>People</th><th>Status</th><th>Priority</th></tr></thead><tbody>
-    ${r.data.map((e) => `<tr data-entry="${e.id}"><td>${formatDate(e.requested_date)}</td><td>${h(tourName(e.tour_id))}</td><td>${h(e.customer_name)}<br><span class="muted">${h(e.customer_email)}</span></td>
-    <td>${e.num_people}</td><td><span class="pill ${e.status}">${e.status}</span>${e.notification_expires_at && e.status === 'notified' ? `<br><span class="muted">until ${new Date(e.notification_expires_at).toLocaleString()}</span>` : ''}</td>
-    <td><input type="number" value="${e.priority}" style="width:5rem" aria-label="Priority"> <button class="btn secondary" data-prio>Set</button></td></tr>`).join('')}</tbody></table></div>` : '<p class="muted">Nobody is waiting.</p>';
+  setHtml(list, r.data.length ? html`<div class="table-wrap"><table><thead><tr><th>Date</th><th>Tour</th><th>Customer</th><th>People</th><th>Status</th><th>Priority</th></tr></thead><tbody>
+    ${r.data.map((e) => html`<tr data-entry="${e.id}"><td>${formatDate(e.requested_date)}</td><td>${tourName(e.tour_id)}</td><td>${e.customer_name}<br><span class="muted">${e.customer_email}</span></td>
+    <td>${e.num_people}</td><td><span class="pill ${e.status}">${e.status}</span>${e.notification_expires_at && e.status === 'notified' ? html`<br><span class="muted">until ${new Date(e.notification_expires_at).toLocaleString()}</span>` : ''}</td>
+    <td><input type="number" value="${e.priority}" style="width:5rem" aria-label="Priority"> <button class="btn secondary" data-prio>Set</button></td></tr>`)}</tbody></table></div>` : html`<p class="muted">Nobody is waiting.</p>`);
   list.querySelectorAll('[data-prio]').forEach((b) => b.addEventListener('click', async () => {
     const row = b.closest('tr');
     const res = await api(`/api/calendar/admin/waitlist/${row.dataset.entry}`, { method: 'PATCH', body: { priority: Number(row.querySelector('input').value) } });
@@ -353,12 +356,12 @@ async function waitlistView() {
 }
 
 async function notificationsView() {
-  const view = shell('notifications', '<p class="skeleton"></p>');
+  const view = shell('notifications', html`<p class="skeleton"></p>`);
   const r = await api('/api/calendar/admin/notifications?limit=200');
   if (!r.ok) return say(view, problem(r));
-  view.innerHTML = r.data.length ? `<div class="table-wrap"><table><thead><tr><th>When</th><th>Type</th><th>Tour</th><th>Details</th><th>Delivered</th></tr></thead><tbody>
-    ${r.data.map((n) => `<tr><td>${new Date(n.created_at).toLocaleString()}</td><td>${h(n.type)}</td><td>${h(tourName(n.tour_id))}</td>
-    <td><code>${h(JSON.stringify(n.payload))}</code></td><td>${n.delivered_at ? 'yes' : 'queued'}</td></tr>`).join('')}</tbody></table></div>` : '<p class="muted">No notifications yet.</p>';
+  setHtml(view, r.data.length ? html`<div class="table-wrap"><table><thead><tr><th>When</th><th>Type</th><th>Tour</th><th>Details</th><th>Delivered</th></tr></thead><tbody>
+    ${r.data.map((n) => html`<tr><td>${new Date(n.created_at).toLocaleString()}</td><td>${n.type}</td><td>${tourName(n.tour_id)}</td>
+    <td><code>${JSON.stringify(n.payload)}</code></td><td>${n.delivered_at ? 'yes' : 'queued'}</td></tr>`)}</tbody></table></div>` : html`<p class="muted">No notifications yet.</p>`);
 }
 
 async function loadTours() {

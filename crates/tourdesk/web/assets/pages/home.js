@@ -1,4 +1,5 @@
-import { api, problem, money, isoDate, formatDate, escapeHtml } from '../api.js';
+import { api, problem, money, isoDate, formatDate } from '../api.js';
+import { html, setHtml } from '../html.js';
 
 async function nextAvailable(tourId) {
   const today = new Date();
@@ -17,16 +18,16 @@ const box = document.getElementById('tours');
 const r = await api('/api/calendar/tours');
 box.setAttribute('aria-busy', 'false');
 if (!r.ok) {
-  box.innerHTML = `<p class="error" role="alert">${escapeHtml(problem(r))}</p>`;
+  setHtml(box, html`<p class="error" role="alert">${problem(r)}</p>`);
 } else if (!r.data.length) {
-  box.innerHTML = '<p class="muted">No tours are open for booking yet.</p>';
+  setHtml(box, html`<p class="muted">No tours are open for booking yet.</p>`);
 } else {
-  box.innerHTML = r.data.map((t) => `<article class="card" data-tour="${t.id}">
-      <h2><a href="/tours/${t.id}">${escapeHtml(t.name)}</a></h2>
+  setHtml(box, html`${r.data.map((t) => html`<article class="card" data-tour="${t.id}">
+      <h2><a href="/tours/${t.id}">${t.name}</a></h2>
       <p class="muted">${t.duration_hours} hours · from <strong>${money(t.base_price, t.currency)}</strong></p>
-      <p>${escapeHtml(t.description)}</p>
+      <p>${t.description}</p>
       <p class="next muted">Next available: <span class="skeleton" style="display:inline-block;width:7rem">&nbsp;</span></p>
-      <a class="btn" href="/tours/${t.id}">Book</a></article>`).join('');
+      <a class="btn" href="/tours/${t.id}">Book</a></article>`)}`);
   for (const t of r.data) {
     nextAvailable(t.id).then((day) => {
       const el = box.querySelector(`[data-tour="${t.id}"] .next`);

@@ -1,6 +1,7 @@
 // /manage: reference + email → the booking, via the lookup and its manage
 // token: view it, change party size or time, cancel with a reason.
-import { api, problem, money, formatDate, formatTime, escapeHtml } from '../api.js';
+import { api, problem, money, formatDate, formatTime } from '../api.js';
+import { html, setHtml } from '../html.js';
 import '../booking-calendar.js';
 
 const form = document.getElementById('lookup');
@@ -10,20 +11,20 @@ let booking = null;
 let token = null;
 
 function statusPill(s) {
-  return `<span class="pill ${s}">${s.replace('_', ' ')}</span>`;
+  return html`<span class="pill ${s}">${s.replace('_', ' ')}</span>`;
 }
 
 function render(note) {
   const b = booking;
   const changeable = b.status === 'pending' || b.status === 'confirmed';
-  out.innerHTML = `<article class="card" data-booking="${b.id}">
-    <h2>${escapeHtml(b.tour_name)} ${statusPill(b.status)}</h2>
-    ${note ? `<p class="ok" role="status">${escapeHtml(note)}</p>` : ''}
-    <p><strong data-reference>${escapeHtml(b.booking_reference)}</strong></p>
+  setHtml(out, html`<article class="card" data-booking="${b.id}">
+    <h2>${b.tour_name} ${statusPill(b.status)}</h2>
+    ${note ? html`<p class="ok" role="status">${note}</p>` : ''}
+    <p><strong data-reference>${b.booking_reference}</strong></p>
     <p>${formatDate(b.tour_date, { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric' })}, ${formatTime(b.tour_time)}–${formatTime(b.tour_end_time)}</p>
     <p>${b.num_adults} adult(s), ${b.num_children} child(ren), ${b.num_infants} infant(s) · total <strong data-total>${money(b.total_amount, b.currency)}</strong></p>
-    ${b.cancellation_reason ? `<p class="muted">Cancelled: ${escapeHtml(b.cancellation_reason)}</p>` : ''}
-    ${changeable ? `
+    ${b.cancellation_reason ? html`<p class="muted">Cancelled: ${b.cancellation_reason}</p>` : ''}
+    ${changeable ? html`
     <h3>Change party size</h3>
     <form id="party" class="row" novalidate>
       <div><label for="m-adults">Adults</label><input id="m-adults" type="number" min="1" max="50" value="${b.num_adults}"></div>
@@ -40,7 +41,7 @@ function render(note) {
       <p><button class="btn danger" type="submit">Cancel this booking</button></p>
     </form>` : ''}
     <p id="action-error" class="error" role="alert"></p>
-  </article>`;
+  </article>`);
   wire();
 }
 
@@ -78,10 +79,10 @@ function wire() {
 
 async function lookup(reference, email) {
   err.textContent = '';
-  out.innerHTML = '<div class="card"><p class="skeleton" style="width:60%"></p><p class="skeleton"></p></div>';
+  setHtml(out, html`<div class="card"><p class="skeleton" style="width:60%"></p><p class="skeleton"></p></div>`);
   const r = await api(`/api/calendar/bookings/reference/${encodeURIComponent(reference.trim().toUpperCase())}?email=${encodeURIComponent(email.trim())}`);
   if (!r.ok) {
-    out.innerHTML = '';
+    out.replaceChildren();
     err.textContent = r.status === 404 ? 'No booking matches this reference and email.' : problem(r);
     return;
   }

@@ -1,4 +1,5 @@
-import { api, problem, money, escapeHtml } from '../api.js';
+import { api, problem, money } from '../api.js';
+import { html, setHtml } from '../html.js';
 import '../booking-flow.js';
 
 const id = location.pathname.split('/').filter(Boolean).pop();
@@ -7,7 +8,7 @@ const name = document.getElementById('tour-name');
 const box = document.getElementById('flow-box');
 if (!r.ok) {
   name.textContent = 'Tour not found';
-  document.getElementById('tour-meta').innerHTML = `<span class="error">${escapeHtml(problem(r))}</span>`;
+  setHtml(document.getElementById('tour-meta'), html`<span class="error">${problem(r)}</span>`);
   box.remove();
 } else {
   name.textContent = r.data.name;
