@@ -38,7 +38,6 @@ fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-
 pub type Trace = TraceLayer<
     SharedClassifier<ServerErrorsAsFailures>,
     RequestSpan,
