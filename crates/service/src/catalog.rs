@@ -92,7 +92,8 @@ pub struct BlackoutOutcome {
     /// None on a dry run.
     pub blackout: Option<BlackoutRow>,
     pub cancelled_slots: u64,
-    /// Covered slots that hold bookings or waitlist holds: left open for the
+    /// Covered slots that hold bookings or waitlist holds: closed to new
+    /// people, their bookings kept, listed for the
     /// operator to decide.
     pub conflicts: Vec<SlotRow>,
 }
@@ -252,7 +253,11 @@ impl Catalog<'_> {
         caller.require_admin()?;
         ledger::retry(|| async {
             let mut tx = self.0.db.begin().await?;
-            let current = load_schedule(&mut tx, id).await?;
+            // The schedule row first: concurrent edits of one schedule queue,
+            // and each merges over (and syncs from) what the last one wrote.
+            let current = schedules::lock_schedule(&mut tx, id)
+                .await?
+                .ok_or_else(|| ServiceError::not_found(format!("schedule {id} not found")))?;
             if input.tour_id.is_some_and(|t| t != current.tour_id) {
                 return Err(ServiceError::invalid(
                     "tour_id",
@@ -389,8 +394,9 @@ impl Catalog<'_> {
     // ---- blackouts ----
 
     /// Creates a blackout (or, with `dry_run`, only reports what it would
-    /// do): covered slots without bookings are cancelled; covered slots with
-    /// bookings are listed as conflicts and left open.
+    /// do): every covered departure closes to new people (derived, see the
+    /// ledger); those with bookings keep them and are listed as conflicts;
+    /// waitlist holds on them go back to the queue.
     pub async fn create_blackout(
         &self,
         input: BlackoutInput,
@@ -450,7 +456,7 @@ impl Catalog<'_> {
                 self.now(),
             )
             .await?;
-            ledger::refresh_blackouts(&mut tx, tour_id, from, to).await?;
+            ledger::refresh_blackouts(&mut tx, tour_id, from, to, self.now()).await?;
             tx.commit().await?;
             Ok(BlackoutOutcome {
                 blackout: Some(row),

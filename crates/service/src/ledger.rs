@@ -802,6 +802,9 @@ pub async fn patch_departure(
         ));
     }
     slots::patch_slot(tx, slot.id, max_capacity, price, is_available, now).await?;
+    if is_available == Some(false) && slot.is_available {
+        requeue_holds(tx, slot.id, now).await?;
+    }
     if max_capacity.is_some_and(|c| c > slot.max_capacity) || is_available == Some(true) {
         offer_freed_spots(ctx, tx, slot.id, false).await?;
     }
@@ -960,19 +963,49 @@ pub async fn end_entry(
     Ok(true)
 }
 
+/// Puts every waitlist entry holding spots on a departure that just closed
+/// (blackout, withdrawal, the operator's close) back in the queue with its
+/// place, releasing the spots: an offer that can no longer be claimed is
+/// not left standing. The caller holds the departure's lock.
+pub async fn requeue_holds(tx: &mut Tx, slot_id: i64, now: DateTime<Utc>) -> ServiceResult<usize> {
+    let mut n = 0;
+    for entry in waitlist::lock_entries_bound_to_slot(tx, slot_id).await? {
+        if entry.status != "notified" || !waitlist::requeue(tx, entry.id, now).await? {
+            continue;
+        }
+        capacity::release_hold(tx, slot_id, entry.num_people, now).await?;
+        audit::insert_event(
+            tx,
+            entry.tour_id,
+            "waitlist.requeued",
+            json!({"waitlist_entry_id": entry.id, "reason": "back in the queue: the departure closed",
+                   "booking_slot_id": slot_id}),
+            now,
+        )
+        .await?;
+        n += 1;
+    }
+    Ok(n)
+}
+
 // ---- blackouts ----
 
 /// Locks the departures a blackout range covers and recomputes their
-/// blackout closure from the active blackouts (rule 4). Run after the
-/// blackout row itself was inserted or deactivated.
+/// blackout closure from the active blackouts (rule 4); waitlist holds on
+/// the ones now blacked out go back to the queue. Run after the blackout
+/// row itself was inserted or deactivated.
 pub async fn refresh_blackouts(
     tx: &mut Tx,
     tour_id: Option<i64>,
     from: NaiveDate,
     to: NaiveDate,
+    now: DateTime<Utc>,
 ) -> ServiceResult<()> {
     slots::lock_slots_between(tx, tour_id, from, to).await?;
     slots::refresh_blackouts(tx, tour_id, from, to).await?;
+    for id in slots::blacked_out_with_holds(tx, tour_id, from, to).await? {
+        requeue_holds(tx, id, now).await?;
+    }
     Ok(())
 }
 
@@ -1018,7 +1051,8 @@ pub enum DepartureAction {
     PriceChanged,
     /// The schedule no longer produces it: closed to new bookings.
     Withdrawn,
-    /// No longer produced, but booked: stays for its bookings.
+    /// No longer produced, but booked: closed to new people, stays for its
+    /// bookings.
     WithdrawnBooked,
     /// Produced again: reopened.
     Restored,
@@ -1085,8 +1119,7 @@ pub async fn sync_schedule(
     caller: &Caller,
 ) -> ServiceResult<ScheduleSync> {
     let now = ctx.clock.now();
-    slots::lock_future_slots_of_schedule(tx, new.id, now).await?;
-    let existing = slots::future_slots_of_schedule(tx, new.id, now).await?;
+    let existing = slots::lock_future_slots_of_schedule(tx, new.id, now).await?;
     let today = tour.today(now);
     let horizon = today + Duration::days(i64::from(ctx.settings.booking_advance_days));
     let last = existing
@@ -1129,12 +1162,15 @@ pub async fn sync_schedule(
         match produced.get(&slot.slot_date) {
             None => {
                 if !slot.withdrawn {
-                    if occupied {
-                        change.actions.push(DepartureAction::WithdrawnBooked);
+                    // Closed to new people either way; a booked one keeps
+                    // its bookings (and shows as open for them).
+                    change.actions.push(if occupied {
+                        DepartureAction::WithdrawnBooked
                     } else {
-                        change.actions.push(DepartureAction::Withdrawn);
-                        slots::set_withdrawn(tx, slot.id, true, now).await?;
-                    }
+                        DepartureAction::Withdrawn
+                    });
+                    slots::set_withdrawn(tx, slot.id, true, now).await?;
+                    requeue_holds(tx, slot.id, now).await?;
                 }
             }
             Some(p) => {

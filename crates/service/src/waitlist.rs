@@ -118,11 +118,18 @@ impl Waitlist<'_> {
                 format!("{date} is blacked out: {}", b.name),
             ));
         }
+        // The date's departures, locked: a cancellation committing between
+        // the "is it full?" check and the insert would otherwise offer its
+        // spots before this entry exists, leaving it waiting beside free seats.
+        let day = slots::lock_slots_of_date(&mut tx, tour.id(), date).await?;
         let candidates: Vec<SlotRow> = match req.booking_slot_id {
             Some(id) => {
-                let slot = slots::slot_by_id(&mut tx, id).await?.ok_or_else(|| {
-                    ServiceError::invalid("booking_slot_id", format!("slot {id} not found"))
-                })?;
+                let slot = match day.iter().find(|s| s.id == id) {
+                    Some(s) => s.clone(),
+                    None => slots::slot_by_id(&mut tx, id).await?.ok_or_else(|| {
+                        ServiceError::invalid("booking_slot_id", format!("slot {id} not found"))
+                    })?,
+                };
                 if slot.tour_id != tour.id() || slot.slot_date != date {
                     return Err(ServiceError::invalid(
                         "booking_slot_id",
@@ -137,11 +144,7 @@ impl Waitlist<'_> {
                 }
                 vec![slot]
             }
-            None => slots::slots_between(&mut tx, tour.id(), date, date)
-                .await?
-                .into_iter()
-                .filter(SlotRow::is_open)
-                .collect(),
+            None => day.into_iter().filter(SlotRow::is_open).collect(),
         };
         if candidates.is_empty() {
             return Err(ServiceError::conflict(

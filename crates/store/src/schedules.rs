@@ -114,6 +114,21 @@ pub async fn update_schedule(
     Ok(n > 0)
 }
 
+/// Reads a schedule and locks its row (an edit: concurrent edits of one
+/// schedule queue instead of overwriting each other).
+pub async fn lock_schedule(tx: &mut Tx, id: i64) -> StoreResult<Option<ScheduleRow>> {
+    Ok(crate::locked!(
+        tx,
+        concat!(
+            "SELECT ",
+            schedule_cols!(),
+            " FROM tour_schedules WHERE id = $1"
+        ),
+        "FOR UPDATE",
+        |c, SQL| sqlx::query_as(SQL).bind(id).fetch_optional(c).await
+    )?)
+}
+
 pub async fn schedule_by_id(tx: &mut Tx, id: i64) -> StoreResult<Option<ScheduleRow>> {
     const SQL: &str = concat!(
         "SELECT ",

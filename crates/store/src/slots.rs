@@ -246,6 +246,18 @@ pub async fn refresh_blackouts(
     exec!(tx, sqlx::query(SQL).bind(tour_id).bind(from).bind(to))
 }
 
+/// Blacked-out departures in a range that still hold waitlist spots.
+pub async fn blacked_out_with_holds(
+    tx: &mut Tx,
+    tour_id: Option<i64>,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> StoreResult<Vec<i64>> {
+    const SQL: &str = "SELECT id FROM booking_slots WHERE ($1 IS NULL OR tour_id = $1) AND slot_date >= $2 \
+         AND slot_date <= $3 AND blackout_id IS NOT NULL AND held_spots > 0 ORDER BY id";
+    Ok(on!(tx, c => sqlx::query_scalar(SQL).bind(tour_id).bind(from).bind(to).fetch_all(c).await)?)
+}
+
 /// Marks a schedule's departure withdrawn (its schedule does not produce
 /// it now) or produced again.
 pub async fn set_withdrawn(
@@ -282,20 +294,6 @@ pub async fn reschedule(
             .bind(now)
     )?;
     Ok(())
-}
-
-/// A schedule's departures starting after `after`, in date order.
-pub async fn future_slots_of_schedule(
-    tx: &mut Tx,
-    schedule_id: i64,
-    after: DateTime<Utc>,
-) -> StoreResult<Vec<SlotRow>> {
-    const SQL: &str = concat!(
-        "SELECT ",
-        slot_cols!(),
-        " FROM booking_slots WHERE schedule_id = $1 AND starts_at > $2 ORDER BY slot_date, id"
-    );
-    Ok(on!(tx, c => sqlx::query_as(SQL).bind(schedule_id).bind(after).fetch_all(c).await)?)
 }
 
 // ---- locking reads (see the lock order in service/src/ledger.rs) ----
@@ -354,20 +352,27 @@ pub async fn lock_slots_between(
     )?)
 }
 
-/// Locks a schedule's departures starting after `after`, in ascending id order.
+/// Locks a schedule's departures starting after `after` (ascending id) and
+/// returns them as locked, in date order.
 pub async fn lock_future_slots_of_schedule(
     tx: &mut Tx,
     schedule_id: i64,
     after: DateTime<Utc>,
-) -> StoreResult<Vec<i64>> {
-    Ok(locked!(
+) -> StoreResult<Vec<SlotRow>> {
+    let mut rows: Vec<SlotRow> = locked!(
         tx,
-        "SELECT id FROM booking_slots WHERE schedule_id = $1 AND starts_at > $2 ORDER BY id",
+        concat!(
+            "SELECT ",
+            slot_cols!(),
+            " FROM booking_slots WHERE schedule_id = $1 AND starts_at > $2 ORDER BY id"
+        ),
         "FOR UPDATE",
-        |c, SQL| sqlx::query_scalar(SQL)
+        |c, SQL| sqlx::query_as(SQL)
             .bind(schedule_id)
             .bind(after)
             .fetch_all(c)
             .await
-    )?)
+    )?;
+    rows.sort_by_key(|s| (s.slot_date, s.id));
+    Ok(rows)
 }

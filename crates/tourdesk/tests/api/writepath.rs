@@ -23,6 +23,7 @@ both_backends!(
     customers_cannot_change_after_the_cutoff_nor_cancel_after_the_start,
     a_claim_rechecks_the_departure_and_the_tour,
     one_person_gets_one_waitlist_entry_per_date,
+    closing_a_departure_returns_its_waitlist_holds_to_the_queue,
 );
 
 async fn guest_book(app: &TestApp, f: &Fixture, slot: i64, people: i64) -> (i64, String) {
@@ -311,8 +312,11 @@ async fn deactivating_then_reactivating_a_schedule_restores_its_departures(app: 
         .await
         .assert_error(409, "slot_unavailable");
     assert_eq!(app.slot(f.tour, f.slots[1]).await["is_cancelled"], true);
-    // The booked one stays for its booking.
+    // The booked one stays for its booking, but takes nobody new.
     assert_eq!(app.slot(f.tour, f.slots[0]).await["is_cancelled"], false);
+    app.book(f.tour, f.slots[0], 1, 0, 0)
+        .await
+        .assert_error(409, "slot_unavailable");
     let r = app
         .put_as(
             &f.admin,
@@ -556,7 +560,8 @@ async fn a_claim_rechecks_the_departure_and_the_tour(app: TestApp) {
     assert_eq!(entry(&app, &f, e).await["status"], "notified");
     let claim = json!({"num_adults": 2});
     let path = format!("/api/calendar/waitlist/{e}/claim");
-    // The operator closes the departure: the claim is refused.
+    // The operator closes the departure: the offer is withdrawn (the
+    // entry waits again) and the claim is refused; reopening offers again.
     app.patch_as(
         &f.admin,
         &format!("/api/calendar/admin/slots/{}", f.slots[0]),
@@ -566,7 +571,8 @@ async fn a_claim_rechecks_the_departure_and_the_tour(app: TestApp) {
     .assert_status(200);
     as_guest(&app, Method::POST, &path, &token, Some(&claim))
         .await
-        .assert_error(409, "slot_unavailable");
+        .assert_error(409, "invalid_status");
+    assert_eq!(entry(&app, &f, e).await["status"], "active");
     app.patch_as(
         &f.admin,
         &format!("/api/calendar/admin/slots/{}", f.slots[0]),
@@ -574,6 +580,7 @@ async fn a_claim_rechecks_the_departure_and_the_tour(app: TestApp) {
     )
     .await
     .assert_status(200);
+    assert_eq!(entry(&app, &f, e).await["status"], "notified");
     // The tour is withdrawn from sale: refused too.
     app.put_as(
         &f.admin,
@@ -613,4 +620,41 @@ async fn one_person_gets_one_waitlist_entry_per_date(app: TestApp) {
         )
         .await;
     r.assert_error(409, "already_waitlisted");
+}
+
+/// An offer on a departure that closes (a blackout, the operator's close)
+/// could never be claimed: the entry goes back to the queue with its place
+/// and the held spots are released.
+async fn closing_a_departure_returns_its_waitlist_holds_to_the_queue(app: TestApp) {
+    let f = app.fixture(2).await;
+    for (i, close_by_blackout) in [(0usize, true), (1, false)] {
+        let b = guest_book(&app, &f, f.slots[i], 2).await;
+        let e = join(&app, &f, &f.dates[i], None, &format!("w{i}@example.com")).await;
+        as_guest(
+            &app,
+            Method::DELETE,
+            &format!("/api/calendar/bookings/{}", b.0),
+            &b.1,
+            None,
+        )
+        .await
+        .assert_status(200);
+        assert_eq!(entry(&app, &f, e).await["status"], "notified");
+        if close_by_blackout {
+            blackout(&app, &f, &f.dates[i], "Storm").await;
+        } else {
+            app.patch_as(
+                &f.admin,
+                &format!("/api/calendar/admin/slots/{}", f.slots[i]),
+                &json!({"is_available": false}),
+            )
+            .await
+            .assert_status(200);
+        }
+        let after = entry(&app, &f, e).await;
+        assert_eq!(after["status"], "active", "{after}");
+        assert_eq!(after["held_slot_id"], Value::Null, "{after}");
+        assert_eq!(app.slot(f.tour, f.slots[i]).await["held_spots"], 0);
+    }
+    app.assert_consistent().await;
 }
