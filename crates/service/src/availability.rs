@@ -93,6 +93,7 @@ impl AvailabilityService<'_> {
         time: Option<NaiveTime>,
     ) -> ServiceResult<Availability> {
         self.party_size(num_people)?;
+        ledger::check_date("date", date)?;
         let refuse = |tour: Option<Tour>, r: Reason, why: String, waitlist: bool| Availability {
             tour,
             slots: Vec::new(),
@@ -185,10 +186,14 @@ impl AvailabilityService<'_> {
         if !(1..=12).contains(&month) {
             return Err(ServiceError::invalid("month", "must be between 1 and 12"));
         }
-        if !(1900..=9999).contains(&year) {
+        if !ledger::DATE_RANGE.contains(&year) {
             return Err(ServiceError::invalid(
                 "year",
-                "must be between 1900 and 9999",
+                format!(
+                    "must be between {} and {}",
+                    ledger::DATE_RANGE.start(),
+                    ledger::DATE_RANGE.end()
+                ),
             ));
         }
         let first = NaiveDate::from_ymd_opt(year, month, 1)
@@ -252,6 +257,8 @@ impl AvailabilityService<'_> {
         start: NaiveDate,
         end: NaiveDate,
     ) -> ServiceResult<(Tour, Vec<SlotRow>)> {
+        ledger::check_date("start_date", start)?;
+        ledger::check_date("end_date", end)?;
         if end < start {
             return Err(ServiceError::invalid(
                 "end_date",

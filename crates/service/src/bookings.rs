@@ -554,6 +554,12 @@ impl Bookings<'_> {
         if offset < 0 {
             return Err(ServiceError::invalid("offset", "must not be negative"));
         }
+        if let Some(d) = f.start_date {
+            ledger::check_date("start_date", d)?;
+        }
+        if let Some(d) = f.end_date {
+            ledger::check_date("end_date", d)?;
+        }
         if let (Some(a), Some(b)) = (f.start_date, f.end_date)
             && b < a
         {

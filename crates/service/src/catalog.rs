@@ -402,6 +402,8 @@ impl Catalog<'_> {
         input: BlackoutInput,
         dry_run: bool,
     ) -> ServiceResult<BlackoutOutcome> {
+        ledger::check_date("start_date", input.start_date)?;
+        ledger::check_date("end_date", input.end_date)?;
         if input.end_date < input.start_date {
             return Err(ServiceError::invalid(
                 "end_date",
@@ -573,6 +575,8 @@ impl Catalog<'_> {
     /// Every tour's slots in a date range (at most 62 days): the admin's
     /// week and day views.
     pub async fn all_slots(&self, from: NaiveDate, to: NaiveDate) -> ServiceResult<Vec<SlotRow>> {
+        ledger::check_date("start_date", from)?;
+        ledger::check_date("end_date", to)?;
         if to < from {
             return Err(ServiceError::invalid(
                 "end_date",
@@ -604,6 +608,8 @@ fn validate_tour_numbers(duration: i64, base_price: i64) -> ServiceResult<()> {
 }
 
 fn check_range(start: NaiveDate, end: NaiveDate) -> ServiceResult<()> {
+    ledger::check_date("start_date", start)?;
+    ledger::check_date("end_date", end)?;
     if end < start {
         return Err(ServiceError::invalid(
             "end_date",
@@ -732,6 +738,10 @@ fn merge_schedule(
         Some(v) => v,
         None => current.and_then(|c| c.valid_until),
     };
+    ledger::check_date("valid_from", valid_from)?;
+    if let Some(d) = valid_until {
+        ledger::check_date("valid_until", d)?;
+    }
     let rrule = match (&input.rrule, current) {
         (Some(r), _) => Some(r.clone()),
         (None, Some(c)) if recurrence == Recurrence::Custom => c.rrule.clone(),

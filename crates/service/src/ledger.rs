@@ -149,6 +149,27 @@ pub async fn load_booking(tx: &mut Tx, id: i64) -> ServiceResult<BookingRow> {
         .ok_or_else(|| ServiceError::not_found(format!("booking {id} not found")))
 }
 
+/// The dates Tourdesk accepts anywhere: outside them a date is a typo (and
+/// date arithmetic or storage could overflow), answered 422 naming the field.
+pub const DATE_RANGE: std::ops::RangeInclusive<i32> = 1900..=2999;
+
+/// Refuses a date outside [`DATE_RANGE`].
+pub fn check_date(field: &'static str, d: NaiveDate) -> ServiceResult<NaiveDate> {
+    use chrono::Datelike;
+    if DATE_RANGE.contains(&d.year()) {
+        Ok(d)
+    } else {
+        Err(ServiceError::invalid(
+            field,
+            format!(
+                "must be a date between {}-01-01 and {}-12-31",
+                DATE_RANGE.start(),
+                DATE_RANGE.end()
+            ),
+        ))
+    }
+}
+
 /// A "not found" about a referenced id becomes an invalid `field`.
 pub fn not_found_is_invalid(field: &'static str) -> impl FnOnce(ServiceError) -> ServiceError {
     move |e| match e {

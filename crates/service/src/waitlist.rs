@@ -74,6 +74,7 @@ impl Waitlist<'_> {
                 ),
             ));
         }
+        ledger::check_date("requested_date", req.requested_date)?;
         let (name, email) =
             caller.contact(req.customer_name.as_deref(), req.customer_email.as_deref())?;
         let phone = Phone::parse_optional(req.customer_phone.as_deref())
