@@ -193,8 +193,17 @@ async fn the_demo_seeds_on_every_weekday_at_any_hour(app: TestApp) {
         .with_ymd_and_hms(2027, 3, 1, 0, 30, 0)
         .single()
         .expect("a date");
+    // With the abuse limits at their defaults, as `serve --demo` runs (the
+    // harness turns them off for other tests).
+    let defaults = tourdesk::config::Config::defaults();
     for k in 0..7 {
-        let Some(app) = TestApp::spawn(backend, |_| {}).await else {
+        let Some(app) = TestApp::spawn(backend, |c| {
+            c.rate_limit_booking_per_minute = defaults.rate_limit_booking_per_minute;
+            c.rate_limit_booking_per_email = defaults.rate_limit_booking_per_email;
+            c.max_pending_per_email = defaults.max_pending_per_email;
+        })
+        .await
+        else {
             return;
         };
         let at = monday + Duration::days(k) + Duration::hours(k * 3 + 1);
