@@ -10,7 +10,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::dto::{PriceInput, ScheduleDto, SlotDto, double_option};
 use super::error::ApiError;
-use super::extract::{Json, Path, Query};
+use super::extract::{Json, Path, Query, Who};
 use super::{AdminUser, AppState};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -210,15 +210,12 @@ pub struct ScheduleEdited {
     responses((status = 200, body = ScheduleEdited), (status = 401), (status = 403), (status = 404), (status = 422)))]
 async fn update(
     State(state): State<AppState>,
-    AdminUser(admin): AdminUser,
+    _admin: AdminUser,
+    Who(caller): Who,
     Path(id): Path<i64>,
     Query(q): Query<EditQuery>,
     Json(body): Json<ScheduleRequest>,
 ) -> Result<Json<ScheduleEdited>, ApiError> {
-    let caller = tourdesk_service::Caller {
-        user: Some(admin),
-        ..Default::default()
-    };
     let opts = tourdesk_service::catalog::ScheduleEdit {
         dry_run: q.dry_run,
         apply_to_booked: q.apply_to_booked,
@@ -270,13 +267,10 @@ pub struct DeactivatedSchedule {
     responses((status = 200, body = DeactivatedSchedule), (status = 401), (status = 403), (status = 404)))]
 async fn deactivate(
     State(state): State<AppState>,
-    AdminUser(admin): AdminUser,
+    _admin: AdminUser,
+    Who(caller): Who,
     Path(id): Path<i64>,
 ) -> Result<Json<DeactivatedSchedule>, ApiError> {
-    let caller = tourdesk_service::Caller {
-        user: Some(admin),
-        ..Default::default()
-    };
     let (row, cancelled_slots) = state.ctx.catalog().deactivate_schedule(id, &caller).await?;
     Ok(Json(DeactivatedSchedule {
         schedule: dto(&state, &row).await?,
