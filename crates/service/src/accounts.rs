@@ -73,6 +73,22 @@ pub fn hash_secret(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
+/// The CSRF token that goes with a web session: derived from the session
+/// token (so nothing more is stored), useless without it, and unguessable
+/// by anyone who cannot read the session cookie.
+pub fn csrf_token(session_token: &str) -> String {
+    hash_secret(&format!("tourdesk-csrf-v1:{session_token}"))
+}
+
+/// Compares two secrets in time that does not depend on where they differ.
+pub fn secrets_match(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
 /// A new random secret with a recognisable prefix, 256 bits of entropy.
 pub fn new_secret(prefix: &str) -> String {
     let mut bytes = [0u8; 32];
@@ -226,6 +242,15 @@ impl Accounts<'_> {
                 "the access token is not live".into(),
             ))
         }
+    }
+
+    /// Revokes every session of the user ("log out everywhere"), the
+    /// current one included; returns how many were live.
+    pub async fn logout_everywhere(&self, user_id: i64) -> ServiceResult<u64> {
+        let mut tx = self.0.db.begin().await?;
+        let n = users::revoke_user_tokens(&mut tx, user_id, self.0.clock.now()).await?;
+        tx.commit().await?;
+        Ok(n)
     }
 
     /// Makes sure `email` is an admin with `password`: creates the account,

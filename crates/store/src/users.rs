@@ -111,3 +111,11 @@ pub async fn delete_expired_tokens(tx: &mut Tx, before: DateTime<Utc>) -> StoreR
     let done = exec!(tx, sqlx::query(SQL).bind(before))?;
     Ok(done)
 }
+
+/// Revokes every live token of a user ("log out everywhere"); returns how many.
+pub async fn revoke_user_tokens(tx: &mut Tx, user_id: i64, now: DateTime<Utc>) -> StoreResult<u64> {
+    const SQL: &str =
+        "UPDATE auth_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL";
+    let done = exec!(tx, sqlx::query(SQL).bind(user_id).bind(now))?;
+    Ok(done)
+}

@@ -13,6 +13,7 @@ mod foundation;
 mod interleave;
 mod race;
 mod security;
+mod sessions;
 mod waitlist;
 mod writepath;
 mod xss;
