@@ -12,7 +12,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use tourdesk_domain::booking::{self, BookingStatus, Party, Pricing};
 use tourdesk_domain::contact::optional_text;
 use tourdesk_store::audit::{self, LogRow};
-use tourdesk_store::bookings::{self, BookingFilter, BookingRow};
+use tourdesk_store::bookings::{self, BookingFilter, BookingRow, TokenKind};
 use tourdesk_store::slots::SlotRow;
 
 use crate::accounts::{hash_secret, new_secret};
@@ -75,6 +75,31 @@ pub struct Quote {
 
 const REPLAY_WINDOW_HOURS: i64 = 24;
 
+/// Where an Idempotency-Key lives: an account's keys are its own; a guest's
+/// are scoped to the client address, so another guest who learns (or
+/// guesses) a key and the body cannot replay it to get the booking and its
+/// manage token; from their address it is a new request.
+fn idempotency_scope(caller: &Caller) -> String {
+    match (caller.user_id(), caller.ip.as_deref()) {
+        (Some(id), _) => format!("user:{id}"),
+        (None, Some(ip)) => format!("guest:{ip}"),
+        (None, None) => "guest".into(),
+    }
+}
+
+/// The manage token a booking made with an Idempotency-Key gets, derived
+/// from a random per-key salt (stored) and the client's key (stored only as
+/// a hash): a retry presenting the key gets the same token back, while the
+/// table alone opens nothing.
+fn replay_token(salt: &str, scope: &str, key: &str) -> String {
+    format!(
+        "tdm_{}",
+        hash_secret(&format!(
+            "tourdesk-replay-v1\u{0}{salt}\u{0}{scope}\u{0}{key}"
+        ))
+    )
+}
+
 pub struct Bookings<'a>(pub(crate) &'a Context);
 
 impl Bookings<'_> {
@@ -134,10 +159,7 @@ impl Bookings<'_> {
             dietary_restrictions: dietary.as_deref(),
             accessibility_needs: access.as_deref(),
         };
-        let scope = caller
-            .user_id()
-            .map(|id| format!("user:{id}"))
-            .unwrap_or_else(|| "guest".into());
+        let scope = idempotency_scope(caller);
         ledger::retry(|| self.create_once(&req, &party, &contact, caller, &scope, idem.as_ref()))
             .await
     }
@@ -153,11 +175,23 @@ impl Bookings<'_> {
     ) -> ServiceResult<Created> {
         let now = self.now();
         let mut tx = self.0.db.begin().await?;
-        if let Some(k) = idem
-            && !bookings::claim_idempotency_key(&mut tx, scope, &k.key, &k.request_hash, now)
-                .await?
-        {
-            return self.replay(&mut tx, scope, k).await;
+        let key_hash = idem.map(|k| hash_secret(&k.key));
+        let mut derived_token = None;
+        if let (Some(k), Some(key_hash)) = (idem, key_hash.as_deref()) {
+            let salt = new_secret("salt");
+            if !bookings::claim_idempotency_key(
+                &mut tx,
+                scope,
+                key_hash,
+                &k.request_hash,
+                &salt,
+                now,
+            )
+            .await?
+            {
+                return self.replay(tx, scope, k).await;
+            }
+            derived_token = Some(replay_token(&salt, scope, &k.key));
         }
         let cap = i64::from(self.0.settings.max_pending_per_email);
         if caller.user.is_none()
@@ -195,11 +229,12 @@ impl Bookings<'_> {
             contact,
             caller.user_id(),
             caller,
+            derived_token,
             now,
         )
         .await?;
-        if let Some(k) = idem {
-            bookings::complete_idempotency_key(&mut tx, scope, &k.key, row.id, &token).await?;
+        if let Some(key_hash) = key_hash.as_deref() {
+            bookings::complete_idempotency_key(&mut tx, scope, key_hash, row.id).await?;
         }
         tx.commit().await?;
         Ok(Created {
@@ -211,11 +246,11 @@ impl Bookings<'_> {
 
     async fn replay(
         &self,
-        tx: &mut tourdesk_store::Tx,
+        mut tx: tourdesk_store::Tx,
         scope: &str,
         k: &IdempotencyKey,
     ) -> ServiceResult<Created> {
-        let row = bookings::idempotency_key(tx, scope, &k.key)
+        let row = bookings::idempotency_key(&mut tx, scope, &hash_secret(&k.key))
             .await?
             .ok_or_else(|| {
                 ServiceError::conflict(
@@ -235,17 +270,38 @@ impl Bookings<'_> {
                 "this key expired; use a new one",
             ));
         }
-        match (row.booking_id, row.manage_token) {
-            (Some(id), Some(token)) => Ok(Created {
-                booking: load_booking(tx, id).await?,
-                manage_token: token,
-                replayed: true,
-            }),
-            _ => Err(ServiceError::conflict(
+        let Some(id) = row.booking_id else {
+            return Err(ServiceError::conflict(
                 "idempotency_conflict",
                 "the first request with this key is still running; retry",
-            )),
-        }
+            ));
+        };
+        let booking = load_booking(&mut tx, id).await?;
+        let manage_token = match row.token_salt {
+            Some(salt) => replay_token(&salt, scope, &k.key),
+            // A key claimed before tokens were derived: its token was
+            // wiped, so the retry gets a fresh one.
+            None => {
+                let token = new_secret("tdm");
+                bookings::insert_manage_token(
+                    &mut tx,
+                    booking.tour_id,
+                    Some(id),
+                    None,
+                    TokenKind::Created,
+                    &hash_secret(&token),
+                    self.now(),
+                )
+                .await?;
+                token
+            }
+        };
+        tx.commit().await?;
+        Ok(Created {
+            booking,
+            manage_token,
+            replayed: true,
+        })
     }
 
     /// Whether `caller` may see and change `b`: its owner, an admin, or
@@ -259,12 +315,13 @@ impl Bookings<'_> {
         if caller.is_admin() || (caller.user_id().is_some() && caller.user_id() == b.user_id) {
             return Ok(());
         }
+        let valid_from = self.0.settings.manage_tokens_valid_from(self.now());
         if let Some(hash) = caller.token_hash()
-            && bookings::token_opens_booking(tx, b.id, &hash).await?
+            && bookings::token_opens_booking(tx, b.id, &hash, valid_from).await?
         {
             return Ok(());
         }
-        Err(caller.refusal("booking"))
+        Err(caller.refusal("booking", b.id))
     }
 
     pub async fn get(&self, id: i64, caller: &Caller) -> ServiceResult<BookingRow> {
@@ -306,12 +363,16 @@ impl Bookings<'_> {
         if row.customer_email.to_lowercase() != email.trim().to_lowercase() {
             return Err(not_found());
         }
+        // Each lookup's link replaces the one before: whoever found an old
+        // link (a forwarded email, a shared screen) loses it.
         let token = new_secret("tdm");
+        bookings::revoke_lookup_tokens(&mut tx, row.id, self.now()).await?;
         bookings::insert_manage_token(
             &mut tx,
             row.tour_id,
             Some(row.id),
             None,
+            TokenKind::Lookup,
             &hash_secret(&token),
             self.now(),
         )

@@ -46,16 +46,11 @@ impl Caller {
         self.manage_token.as_deref().map(hash_secret)
     }
 
-    /// The answer when this caller may not touch something: 401 without any
-    /// credentials, 403 with the wrong ones.
-    pub fn refusal(&self, what: &str) -> ServiceError {
-        if self.user.is_none() && self.manage_token.is_none() {
-            ServiceError::Unauthenticated(format!(
-                "log in, or send the {what}'s manage token in X-Manage-Token"
-            ))
-        } else {
-            ServiceError::Forbidden(format!("this {what} is not yours"))
-        }
+    /// The answer when this caller may not touch `what` `id`: exactly the
+    /// answer for an id that does not exist, so that nobody can learn which
+    /// ids exist by trying them (whether or not they send credentials).
+    pub fn refusal(&self, what: &str, id: i64) -> ServiceError {
+        ServiceError::not_found(format!("{what} {id} not found"))
     }
 
     /// The name and email something is booked under: the ones given, else

@@ -48,7 +48,7 @@ use tourdesk_domain::booking::{self, BookingStatus, Party, Pricing};
 use tourdesk_domain::schedule::{self, Pattern, Recurrence, Weekdays};
 use tourdesk_domain::{Currency, Phone};
 use tourdesk_store::audit::{self, NewLog};
-use tourdesk_store::bookings::{self, BookingChange, BookingRow, NewBooking};
+use tourdesk_store::bookings::{self, BookingChange, BookingRow, NewBooking, TokenKind};
 use tourdesk_store::schedules::ScheduleRow;
 use tourdesk_store::slots::{self, NewSlot, SlotRow};
 use tourdesk_store::tours::{self, TourRow};
@@ -463,7 +463,8 @@ pub struct Contact<'a> {
 }
 
 /// Inserts a booking whose people are already counted on `slot` (locked by
-/// the caller), with its manage token, audit row and outbox event.
+/// the caller), with its manage token (`token`, or a new random one), audit
+/// row and outbox event.
 #[allow(clippy::too_many_arguments)]
 pub async fn insert_booking(
     ctx: &Context,
@@ -474,6 +475,7 @@ pub async fn insert_booking(
     contact: &Contact<'_>,
     owner: Option<i64>,
     caller: &Caller,
+    token: Option<String>,
     now: DateTime<Utc>,
 ) -> ServiceResult<(BookingRow, String)> {
     let pricing = price(ctx, party, slot.price_per_person);
@@ -513,8 +515,17 @@ pub async fn insert_booking(
             break id;
         }
     };
-    let token = new_secret("tdm");
-    bookings::insert_manage_token(tx, tour.id(), Some(id), None, &hash_secret(&token), now).await?;
+    let token = token.unwrap_or_else(|| new_secret("tdm"));
+    bookings::insert_manage_token(
+        tx,
+        tour.id(),
+        Some(id),
+        None,
+        TokenKind::Created,
+        &hash_secret(&token),
+        now,
+    )
+    .await?;
     let row = load_booking(tx, id).await?;
     audit(
         tx,
@@ -936,6 +947,7 @@ pub async fn claim(
         contact,
         entry.user_id,
         caller,
+        None,
         now,
     )
     .await?;

@@ -18,6 +18,15 @@ pub struct Settings {
     pub auth_token_ttl_hours: u32,
     /// Most pending guest bookings one email may hold; 0 is no cap.
     pub max_pending_per_email: u32,
+    /// Days after the departure a manage token keeps working.
+    pub manage_token_days_after_departure: u32,
+}
+
+impl Settings {
+    /// Manage tokens of departures before this date no longer open anything.
+    pub fn manage_tokens_valid_from(&self, now: DateTime<Utc>) -> chrono::NaiveDate {
+        now.date_naive() - chrono::Days::new(u64::from(self.manage_token_days_after_departure))
+    }
 }
 
 impl Default for Settings {
@@ -34,6 +43,7 @@ impl Default for Settings {
             booking_reference_prefix: "ST".into(),
             auth_token_ttl_hours: 24 * 7,
             max_pending_per_email: 10,
+            manage_token_days_after_departure: 30,
         }
     }
 }

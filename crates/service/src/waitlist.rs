@@ -223,6 +223,7 @@ impl Waitlist<'_> {
                 tour.id(),
                 None,
                 Some(row.id),
+                booking_store::TokenKind::Created,
                 &hash_secret(&t),
                 now,
             )
@@ -248,12 +249,13 @@ impl Waitlist<'_> {
         if caller.is_admin() || (caller.user_id().is_some() && caller.user_id() == e.user_id) {
             return Ok(());
         }
+        let valid_from = self.0.settings.manage_tokens_valid_from(self.0.clock.now());
         if let Some(hash) = caller.token_hash()
-            && booking_store::token_opens_waitlist_entry(tx, e.id, &hash).await?
+            && booking_store::token_opens_waitlist_entry(tx, e.id, &hash, valid_from).await?
         {
             return Ok(());
         }
-        Err(caller.refusal("waitlist entry"))
+        Err(caller.refusal("waitlist entry", e.id))
     }
 
     pub async fn get(&self, id: i64, caller: &Caller) -> ServiceResult<WaitlistRow> {

@@ -275,46 +275,95 @@ pub async fn insert_manage_token(
     tour_id: i64,
     booking_id: Option<i64>,
     waitlist_entry_id: Option<i64>,
+    kind: TokenKind,
     token_hash: &str,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
-    const SQL: &str = "INSERT INTO manage_tokens (tour_id, booking_id, waitlist_entry_id, token_hash, created_at) \
-         VALUES ($1, $2, $3, $4, $5)";
+    const SQL: &str = "INSERT INTO manage_tokens (tour_id, booking_id, waitlist_entry_id, kind, token_hash, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)";
     exec!(
         tx,
         sqlx::query(SQL)
             .bind(tour_id)
             .bind(booking_id)
             .bind(waitlist_entry_id)
+            .bind(kind.as_str())
             .bind(token_hash)
             .bind(now)
     )?;
     Ok(())
 }
 
-/// Whether `token_hash` is a manage token of the booking.
+/// Which flow issued a manage token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// Handed out when the booking or waitlist entry was made.
+    Created,
+    /// Minted by a reference + email lookup; the next lookup revokes it.
+    Lookup,
+}
+
+impl TokenKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Created => "created",
+            TokenKind::Lookup => "lookup",
+        }
+    }
+}
+
+/// Revokes the live tokens earlier lookups issued for a booking.
+pub async fn revoke_lookup_tokens(
+    tx: &mut Tx,
+    booking_id: i64,
+    now: DateTime<Utc>,
+) -> StoreResult<u64> {
+    const SQL: &str = "UPDATE manage_tokens SET revoked_at = $2 \
+         WHERE booking_id = $1 AND kind = 'lookup' AND revoked_at IS NULL";
+    exec!(tx, sqlx::query(SQL).bind(booking_id).bind(now))
+}
+
+/// Whether `token_hash` is a live manage token of the booking: not revoked,
+/// and the booking's departure is on or after `departed_since` (tokens
+/// expire a configured time after the departure).
 pub async fn token_opens_booking(
     tx: &mut Tx,
     booking_id: i64,
     token_hash: &str,
+    departed_since: NaiveDate,
 ) -> StoreResult<bool> {
-    const SQL: &str =
-        "SELECT COUNT(*) FROM manage_tokens WHERE booking_id = $1 AND token_hash = $2";
-    let n: i64 =
-        on!(tx, c => sqlx::query_scalar(SQL).bind(booking_id).bind(token_hash).fetch_one(c).await)?;
+    const SQL: &str = "SELECT COUNT(*) FROM manage_tokens t \
+         JOIN bookings b ON b.id = t.booking_id \
+         JOIN booking_slots s ON s.id = b.booking_slot_id \
+         WHERE t.booking_id = $1 AND t.token_hash = $2 AND t.revoked_at IS NULL \
+         AND s.slot_date >= $3";
+    let n: i64 = on!(tx, c => sqlx::query_scalar(SQL)
+        .bind(booking_id)
+        .bind(token_hash)
+        .bind(departed_since)
+        .fetch_one(c)
+        .await)?;
     Ok(n > 0)
 }
 
-/// Whether `token_hash` is a manage token of the waitlist entry.
+/// Whether `token_hash` is a live manage token of the waitlist entry (not
+/// revoked, its date on or after `departed_since`).
 pub async fn token_opens_waitlist_entry(
     tx: &mut Tx,
     entry_id: i64,
     token_hash: &str,
+    departed_since: NaiveDate,
 ) -> StoreResult<bool> {
-    const SQL: &str =
-        "SELECT COUNT(*) FROM manage_tokens WHERE waitlist_entry_id = $1 AND token_hash = $2";
-    let n: i64 =
-        on!(tx, c => sqlx::query_scalar(SQL).bind(entry_id).bind(token_hash).fetch_one(c).await)?;
+    const SQL: &str = "SELECT COUNT(*) FROM manage_tokens t \
+         JOIN waitlist_entries w ON w.id = t.waitlist_entry_id \
+         WHERE t.waitlist_entry_id = $1 AND t.token_hash = $2 AND t.revoked_at IS NULL \
+         AND w.requested_date >= $3";
+    let n: i64 = on!(tx, c => sqlx::query_scalar(SQL)
+        .bind(entry_id)
+        .bind(token_hash)
+        .bind(departed_since)
+        .fetch_one(c)
+        .await)?;
     Ok(n > 0)
 }
 
@@ -322,27 +371,31 @@ pub async fn token_opens_waitlist_entry(
 pub struct IdempotencyRow {
     pub request_hash: String,
     pub booking_id: Option<i64>,
-    pub manage_token: Option<String>,
+    /// The salt the manage token is derived from (with the client's key,
+    /// which is stored only as a hash). NULL on rows from before 0007.
+    pub token_salt: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
-/// Claims `(scope, key)` for this request; false when it was claimed before
-/// (on PostgreSQL this waits for a concurrent claimer to finish).
+/// Claims `(scope, key_hash)` for this request; false when it was claimed
+/// before (on PostgreSQL this waits for a concurrent claimer to finish).
 pub async fn claim_idempotency_key(
     tx: &mut Tx,
     scope: &str,
-    key: &str,
+    key_hash: &str,
     request_hash: &str,
+    token_salt: &str,
     now: DateTime<Utc>,
 ) -> StoreResult<bool> {
-    const SQL: &str = "INSERT INTO idempotency_keys (scope, idem_key, request_hash, created_at) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (scope, idem_key) DO NOTHING";
+    const SQL: &str = "INSERT INTO idempotency_keys (scope, idem_key, request_hash, token_salt, created_at) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (scope, idem_key) DO NOTHING";
     Ok(exec!(
         tx,
         sqlx::query(SQL)
             .bind(scope)
-            .bind(key)
+            .bind(key_hash)
             .bind(request_hash)
+            .bind(token_salt)
             .bind(now)
     )? == 1)
 }
@@ -352,7 +405,7 @@ pub async fn idempotency_key(
     scope: &str,
     key: &str,
 ) -> StoreResult<Option<IdempotencyRow>> {
-    const SQL: &str = "SELECT request_hash, booking_id, manage_token, created_at FROM idempotency_keys \
+    const SQL: &str = "SELECT request_hash, booking_id, token_salt, created_at FROM idempotency_keys \
          WHERE scope = $1 AND idem_key = $2";
     Ok(on!(tx, c => sqlx::query_as(SQL).bind(scope).bind(key).fetch_optional(c).await)?)
 }
@@ -360,18 +413,14 @@ pub async fn idempotency_key(
 pub async fn complete_idempotency_key(
     tx: &mut Tx,
     scope: &str,
-    key: &str,
+    key_hash: &str,
     booking_id: i64,
-    manage_token: &str,
 ) -> StoreResult<()> {
-    const SQL: &str = "UPDATE idempotency_keys SET booking_id = $3, manage_token = $4 WHERE scope = $1 AND idem_key = $2";
+    const SQL: &str =
+        "UPDATE idempotency_keys SET booking_id = $3 WHERE scope = $1 AND idem_key = $2";
     exec!(
         tx,
-        sqlx::query(SQL)
-            .bind(scope)
-            .bind(key)
-            .bind(booking_id)
-            .bind(manage_token)
+        sqlx::query(SQL).bind(scope).bind(key_hash).bind(booking_id)
     )?;
     Ok(())
 }

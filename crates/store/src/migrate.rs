@@ -41,6 +41,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "pending by email",
         include_str!("../migrations/0006_pending_by_email.sql"),
     ),
+    (
+        7,
+        "token lifecycle",
+        include_str!("../migrations/0007_token_lifecycle.sql"),
+    ),
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

@@ -155,6 +155,13 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(0..=100000))]
     pub max_pending_per_email: u32,
 
+    /// Days after the departure (or the waitlisted date) that a booking's or
+    /// waitlist entry's manage token keeps working; afterwards the guest
+    /// link opens nothing.
+    #[arg(long, env = "MANAGE_TOKEN_DAYS_AFTER_DEPARTURE", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub manage_token_days_after_departure: u32,
+
     /// Length of the rate-limit window in seconds (limits above are per window).
     #[arg(long, env = "RATE_LIMIT_WINDOW_SECONDS", default_value_t = 60,
           value_parser = clap::value_parser!(u32).range(1..=86400))]

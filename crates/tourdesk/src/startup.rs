@@ -34,6 +34,7 @@ pub fn settings(config: &Config) -> Settings {
         booking_reference_prefix: config.booking_reference_prefix.clone(),
         auth_token_ttl_hours: config.auth_token_ttl_hours,
         max_pending_per_email: config.max_pending_per_email,
+        manage_token_days_after_departure: config.manage_token_days_after_departure,
     }
 }
 

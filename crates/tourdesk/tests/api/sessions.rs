@@ -7,6 +7,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::both_backends;
+use tourdesk_store::Backend;
+
 use crate::helpers::{TestApp, TestResponse};
 
 both_backends!(
@@ -16,6 +18,11 @@ both_backends!(
     log_out_everywhere_ends_every_session_of_the_user,
     a_stale_cookie_makes_a_guest_not_an_error,
     the_session_cookie_is_secure_behind_an_https_proxy,
+    no_manage_token_or_idempotency_key_is_kept_in_plaintext,
+    another_guest_cannot_replay_a_guest_idempotency_key,
+    a_lookup_revokes_the_links_earlier_lookups_issued,
+    manage_tokens_expire_a_configured_time_after_the_departure,
+    an_id_that_is_not_yours_answers_like_one_that_does_not_exist,
 );
 
 const PASSWORD: &str = "correct horse battery";
@@ -318,4 +325,287 @@ async fn the_session_cookie_is_secure_behind_an_https_proxy(app: TestApp) {
     assert!(set_cookie(&r, "tourdesk_session").contains("; Secure"));
     assert!(set_cookie(&r, "tourdesk_csrf").contains("; Secure"));
     behind.stop().await;
+}
+
+/// Every text the token tables hold, one string per row.
+async fn token_tables(app: &TestApp) -> Vec<String> {
+    use sqlx::Connection;
+    let sql = [
+        "SELECT COALESCE(idem_key, '') || '|' || COALESCE(manage_token, '') || '|' || \
+         COALESCE(token_salt, '') || '|' || request_hash FROM idempotency_keys",
+        "SELECT token_hash || '|' || kind FROM manage_tokens",
+    ];
+    let mut rows = Vec::new();
+    for q in sql {
+        let found: Vec<String> = match app.backend {
+            Backend::Sqlite => {
+                let mut c = sqlx::SqliteConnection::connect(&app.database.url)
+                    .await
+                    .expect("open the test database");
+                sqlx::query_scalar(q).fetch_all(&mut c).await.expect(q)
+            }
+            Backend::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&app.database.url)
+                    .await
+                    .expect("open the test database");
+                sqlx::query_scalar(q).fetch_all(&mut c).await.expect(q)
+            }
+        };
+        rows.extend(found);
+    }
+    rows
+}
+
+fn guest_booking(tour: i64, slot: i64) -> Value {
+    json!({"tour_id": tour, "booking_slot_id": slot, "num_adults": 2,
+           "customer_name": "Ada Lovelace", "customer_email": "ada@example.com"})
+}
+
+async fn book_with_key(app: &TestApp, body: &Value, key: &str, from: Option<&str>) -> TestResponse {
+    let mut headers = vec![("idempotency-key", key)];
+    if let Some(ip) = from {
+        headers.push(("x-forwarded-for", ip));
+    }
+    app.send(Method::POST, "/api/calendar/bookings", Some(body), &headers)
+        .await
+}
+
+async fn opens(app: &TestApp, id: i64, token: &str) -> u16 {
+    app.send(
+        Method::GET,
+        &format!("/api/calendar/bookings/{id}"),
+        None,
+        &[("x-manage-token", token)],
+    )
+    .await
+    .status
+    .as_u16()
+}
+
+async fn no_manage_token_or_idempotency_key_is_kept_in_plaintext(app: TestApp) {
+    let f = app.fixture(10).await;
+    let key = "checkout-7f3a9c1e-2b44-4d0e-9a51-0c6e8f2d1b77";
+    let body = guest_booking(f.tour, f.slots[0]);
+    let first = book_with_key(&app, &body, key, None).await;
+    first.assert_status(201);
+    let token = first.body["manage_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let id = first.body["id"].as_i64().expect("id");
+
+    // A legitimate retry still gets the booking and a token that works.
+    let again = book_with_key(&app, &body, key, None).await;
+    again.assert_status(201);
+    assert_eq!(again.body["id"], id);
+    assert_eq!(again.body["manage_token"], token.as_str());
+    assert_eq!(opens(&app, id, &token).await, 200);
+    assert_eq!(
+        app.slot(f.tour, f.slots[0]).await["current_bookings"],
+        2,
+        "the retry booked nothing more"
+    );
+
+    // A lookup's token is not kept either.
+    let reference = first.body["booking_reference"].as_str().expect("reference");
+    let looked = app
+        .get(&format!(
+            "/api/calendar/bookings/reference/{reference}?email=ada@example.com"
+        ))
+        .await;
+    looked.assert_status(200);
+    let lookup_token = looked.body["manage_token"].as_str().expect("token");
+
+    let rows = token_tables(&app).await;
+    assert!(!rows.is_empty());
+    for row in &rows {
+        for secret in [token.as_str(), lookup_token, key] {
+            assert!(!row.contains(secret), "{secret} kept in plaintext: {row}");
+        }
+    }
+}
+
+async fn another_guest_cannot_replay_a_guest_idempotency_key(app: TestApp) {
+    let mut app2 = TestApp::spawn(app.backend, |c| c.trust_proxy = 1)
+        .await
+        .expect("a server behind a proxy");
+    let f = app2.fixture(10).await;
+    let body = guest_booking(f.tour, f.slots[0]);
+    let first = book_with_key(&app2, &body, "order-1", Some("203.0.113.1")).await;
+    first.assert_status(201);
+    let token = first.body["manage_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+
+    // Someone else, from another address, with the same key and body, does
+    // not get the first guest's booking or token.
+    let other = book_with_key(&app2, &body, "order-1", Some("198.51.100.7")).await;
+    assert_ne!(other.body["id"], first.body["id"], "{}", other.text);
+    assert_ne!(other.body["manage_token"], token.as_str(), "{}", other.text);
+
+    // The first guest's retry still replays.
+    let retry = book_with_key(&app2, &body, "order-1", Some("203.0.113.1")).await;
+    retry.assert_status(201);
+    assert_eq!(retry.body["id"], first.body["id"]);
+    assert_eq!(retry.body["manage_token"], token.as_str());
+    app2.stop().await;
+}
+
+async fn a_lookup_revokes_the_links_earlier_lookups_issued(app: TestApp) {
+    let f = app.fixture(10).await;
+    let made = app
+        .post("/api/calendar/bookings", &guest_booking(f.tour, f.slots[0]))
+        .await;
+    made.assert_status(201);
+    let id = made.body["id"].as_i64().expect("id");
+    let created_token = made.body["manage_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let reference = made.body["booking_reference"].as_str().expect("reference");
+    let path = format!("/api/calendar/bookings/reference/{reference}?email=ADA@example.com");
+    let first = app.get(&path).await.body["manage_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    assert_eq!(opens(&app, id, &first).await, 200);
+    let second = app.get(&path).await.body["manage_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    assert_ne!(first, second);
+    assert_eq!(
+        opens(&app, id, &first).await,
+        404,
+        "the older lookup's link is revoked"
+    );
+    assert_eq!(opens(&app, id, &second).await, 200);
+    assert_eq!(
+        opens(&app, id, &created_token).await,
+        200,
+        "the booking's own link stays"
+    );
+    // A revoked link cannot change anything either.
+    app.send(
+        Method::POST,
+        &format!("/api/calendar/bookings/{id}/cancel"),
+        Some(&json!({"reason": "x"})),
+        &[("x-manage-token", first.as_str())],
+    )
+    .await
+    .assert_status(404);
+    assert_eq!(app.slot(f.tour, f.slots[0]).await["current_bookings"], 2);
+}
+
+async fn manage_tokens_expire_a_configured_time_after_the_departure(app: TestApp) {
+    let f = app.fixture(10).await;
+    let made = app
+        .post("/api/calendar/bookings", &guest_booking(f.tour, f.slots[0]))
+        .await;
+    made.assert_status(201);
+    let id = made.body["id"].as_i64().expect("id");
+    let token = made.body["manage_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let departure = chrono::NaiveDate::parse_from_str(&f.dates[0], "%Y-%m-%d").expect("date");
+    let noon = |d: chrono::NaiveDate| d.and_hms_opt(12, 0, 0).expect("noon").and_utc();
+    // 30 days (the default) after the departure the link still opens it...
+    app.clock.freeze(noon(departure + chrono::Days::new(30)));
+    assert_eq!(opens(&app, id, &token).await, 200);
+    // ...the day after, it opens nothing; an admin still sees the booking.
+    app.clock.freeze(noon(departure + chrono::Days::new(31)));
+    assert_eq!(opens(&app, id, &token).await, 404);
+    let admin = app.admin().await;
+    app.get_as(&admin, &format!("/api/calendar/bookings/{id}"))
+        .await
+        .assert_status(200);
+}
+
+async fn an_id_that_is_not_yours_answers_like_one_that_does_not_exist(app: TestApp) {
+    let f = app.fixture(10).await;
+    let ada = app.customer("ada@example.com").await;
+    let bob = app.customer("bob@example.com").await;
+    let mine = app
+        .post_as(
+            &ada,
+            "/api/calendar/bookings",
+            &json!({"tour_id": f.tour, "booking_slot_id": f.slots[0], "num_adults": 1}),
+        )
+        .await;
+    mine.assert_status(201);
+    let id = mine.body["id"].as_i64().expect("id");
+    let missing = id + 1000;
+    let guest = app
+        .post("/api/calendar/bookings", &guest_booking(f.tour, f.slots[1]))
+        .await;
+    let guest_token = guest.body["manage_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+
+    let ask = |token: Option<&str>, manage: Option<&str>, target: i64| {
+        let app = &app;
+        let (token, manage) = (token.map(str::to_owned), manage.map(str::to_owned));
+        async move {
+            let auth = token.map(|t| format!("Bearer {t}"));
+            let mut headers = Vec::new();
+            if let Some(a) = auth.as_deref() {
+                headers.push(("authorization", a));
+            }
+            if let Some(m) = manage.as_deref() {
+                headers.push(("x-manage-token", m));
+            }
+            let r = app
+                .send(
+                    Method::GET,
+                    &format!("/api/calendar/bookings/{target}"),
+                    None,
+                    &headers,
+                )
+                .await;
+            // The answer, with the id itself taken out of the text.
+            (
+                r.status.as_u16(),
+                r.text.replace(&target.to_string(), "<id>"),
+            )
+        }
+    };
+    for (token, manage) in [
+        (None, None),
+        (Some(bob.as_str()), None),
+        (None, Some(guest_token.as_str())),
+        (None, Some("tdm_not_a_token")),
+    ] {
+        let exists = ask(token, manage, id).await;
+        let absent = ask(token, manage, missing).await;
+        assert_eq!(exists.0, 404, "{exists:?}");
+        assert_eq!(exists, absent);
+    }
+    assert_eq!(ask(Some(&ada), None, id).await.0, 200);
+
+    // The same for waitlist entries (of a full departure).
+    app.book(f.tour, f.slots[2], 10, 0, 0)
+        .await
+        .assert_status(201);
+    let entry = app
+        .post_as(
+            &ada,
+            "/api/calendar/waitlist",
+            &json!({"tour_id": f.tour, "requested_date": f.dates[2], "num_people": 2}),
+        )
+        .await;
+    entry.assert_status(201);
+    let eid = entry.body["id"].as_i64().expect("id");
+    for target in [eid, eid + 1000] {
+        let r = app
+            .get_as(&bob, &format!("/api/calendar/waitlist/{target}"))
+            .await;
+        r.assert_error(404, "not_found");
+        assert_eq!(
+            r.body["detail"],
+            format!("waitlist entry {target} not found")
+        );
+    }
 }
