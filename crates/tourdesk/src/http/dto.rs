@@ -32,19 +32,30 @@ impl Serialize for Amount {
 }
 
 /// A price as clients send it: a JSON number (`75.5`) or a decimal string
-/// (`"75.50"`); parsed exactly against the tour's currency.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum PriceInput {
-    Number(serde_json::Number),
-    Text(String),
+/// (`"75.50"`); parsed exactly against the tour's currency. The number is
+/// kept as the client wrote it (never through a float), so `1e-400` is
+/// refused as not a plain decimal instead of being read as 0, and
+/// `0.1 + 0.2`-style binary rounding never reaches a price.
+#[derive(Debug, Deserialize)]
+#[serde(transparent)]
+pub struct PriceInput(Box<RawValue>);
+
+impl Clone for PriceInput {
+    fn clone(&self) -> Self {
+        PriceInput(self.0.clone())
+    }
 }
 
 impl PriceInput {
+    /// The decimal text: a string's contents, or the number as written.
+    /// Anything else (`true`, `{}`) comes back as written and fails to parse
+    /// as an amount, which names the field.
     pub fn text(&self) -> String {
-        match self {
-            PriceInput::Number(n) => n.to_string(),
-            PriceInput::Text(t) => t.clone(),
+        let raw = self.0.get().trim();
+        if raw.starts_with('"') {
+            serde_json::from_str::<String>(raw).unwrap_or_else(|_| raw.to_owned())
+        } else {
+            raw.to_owned()
         }
     }
 }

@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::{Fixture, TestApp};
+use crate::helpers::{Fixture, TestApp, TestResponse};
 
 both_backends!(
     control_characters_and_invisible_text_are_refused_in_every_text_field,
@@ -15,6 +15,7 @@ both_backends!(
     admin_routes_authorise_before_reading_the_body,
     every_response_carries_the_security_headers,
     dates_outside_1900_to_2999_are_refused_everywhere,
+    prices_that_round_to_nothing_or_overflow_are_refused,
 );
 
 const BAD_TEXT: [&str; 5] = [
@@ -432,4 +433,87 @@ async fn dates_outside_1900_to_2999_are_refused_everywhere(app: TestApp) {
     }
     let listed = app.get_as(&f.admin, "/api/calendar/admin/blackouts").await;
     assert_eq!(listed.body, json!([]), "nothing was written");
+}
+
+/// Sends `raw` as the JSON body, byte for byte (a `serde_json::Value` would
+/// already have rounded `1e-400` to 0).
+async fn send_raw(
+    app: &TestApp,
+    token: &str,
+    method: Method,
+    path: &str,
+    raw: &str,
+) -> TestResponse {
+    let resp = app
+        .client
+        .request(method, app.url(path))
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(raw.to_owned())
+        .send()
+        .await
+        .expect("send");
+    TestApp::read(resp).await
+}
+
+async fn prices_that_round_to_nothing_or_overflow_are_refused(app: TestApp) {
+    let f = app.fixture(5).await;
+    let tours_before = app.get("/api/calendar/tours").await.text;
+    let slot_before = app.slot(f.tour, f.slots[0]).await;
+    for number in [
+        "1e-400",
+        "1e400",
+        "1e-2",
+        "7.5e1",
+        "\"1e-400\"",
+        "99999999999999999999999",
+        "true",
+    ] {
+        let r = send_raw(
+            &app,
+            &f.admin,
+            Method::POST,
+            "/api/calendar/admin/tours",
+            &format!(r#"{{"name": "Night walk", "duration_minutes": 90, "base_price": {number}}}"#),
+        )
+        .await;
+        r.assert_error(422, "validation_error");
+        assert_eq!(r.body["field"], "base_price", "{number}: {}", r.text);
+
+        let r = send_raw(
+            &app,
+            &f.admin,
+            Method::PATCH,
+            &format!("/api/calendar/admin/slots/{}", f.slots[0]),
+            &format!(r#"{{"price_per_person": {number}}}"#),
+        )
+        .await;
+        assert_eq!(r.status.as_u16(), 422, "{number}: {}", r.text);
+        assert_eq!(r.body["field"], "price_per_person", "{number}: {}", r.text);
+
+        let r = send_raw(
+            &app,
+            &f.admin,
+            Method::PUT,
+            &format!("/api/calendar/admin/schedules/{}", f.schedule),
+            &format!(r#"{{"price_override": {number}}}"#),
+        )
+        .await;
+        assert_eq!(r.status.as_u16(), 422, "{number}: {}", r.text);
+        assert_eq!(r.body["field"], "price_override", "{number}: {}", r.text);
+    }
+    assert_eq!(app.get("/api/calendar/tours").await.text, tours_before);
+    assert_eq!(app.slot(f.tour, f.slots[0]).await, slot_before);
+    // Plain decimals, as numbers or strings, still work.
+    for ok in ["80", "80.5", "\"80.50\""] {
+        send_raw(
+            &app,
+            &f.admin,
+            Method::POST,
+            "/api/calendar/admin/tours",
+            &format!(r#"{{"name": "Night walk", "duration_minutes": 90, "base_price": {ok}}}"#),
+        )
+        .await
+        .assert_status(201);
+    }
 }
