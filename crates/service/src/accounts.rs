@@ -59,6 +59,15 @@ pub struct Session {
     pub user: User,
 }
 
+/// What a registration answers: the validated request, the same whether an
+/// account was created or the email already had one.
+#[derive(Debug, Clone)]
+pub struct Registered {
+    pub email: String,
+    pub name: String,
+    pub phone: Option<String>,
+}
+
 pub struct Registration<'a> {
     pub email: &'a str,
     pub password: &'a str,
@@ -142,16 +151,32 @@ fn parse_email(text: &str) -> ServiceResult<Email> {
 pub struct Accounts<'a>(pub(crate) &'a Context);
 
 impl Accounts<'_> {
-    /// Creates a customer account.
-    pub async fn register(&self, r: Registration<'_>) -> ServiceResult<User> {
+    /// Creates a customer account. The answer is the same whether or not
+    /// the email already has an account (which is then left untouched), so
+    /// registration cannot be used to learn who has one: both cost a
+    /// password hash, both return the validated request.
+    pub async fn register(&self, r: Registration<'_>) -> ServiceResult<Registered> {
         let email = parse_email(r.email)?;
         let name = PersonName::parse(r.name).map_err(|e| ServiceError::invalid("name", e.0))?;
         let phone =
             Phone::parse_optional(r.phone).map_err(|e| ServiceError::invalid("phone", e.0))?;
         let password = Password::parse(r.password, &email)
             .map_err(|e| ServiceError::invalid("password", e.0))?;
-        self.insert(&email, &name, phone.as_ref(), Role::Customer, &password)
+        match self
+            .insert(&email, &name, phone.as_ref(), Role::Customer, &password)
             .await
+        {
+            Ok(_)
+            | Err(ServiceError::Conflict {
+                code: "email_taken",
+                ..
+            }) => Ok(Registered {
+                email: email.as_str().to_owned(),
+                name: name.as_str().to_owned(),
+                phone: phone.map(|p| p.as_str().to_owned()),
+            }),
+            Err(e) => Err(e),
+        }
     }
 
     async fn insert(

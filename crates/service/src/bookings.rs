@@ -16,7 +16,7 @@ use tourdesk_store::bookings::{self, BookingFilter, BookingRow, TokenKind};
 use tourdesk_store::slots::SlotRow;
 
 use crate::accounts::{hash_secret, new_secret};
-use crate::caller::Caller;
+use crate::caller::{Admin, Caller};
 use crate::ledger::{
     self, Admission, Contact, Rebooking, Tour, load_booking, load_slot, load_tour,
     not_found_is_invalid, status_of,
@@ -569,11 +569,12 @@ impl Bookings<'_> {
     pub async fn change_status(
         &self,
         id: i64,
-        caller: &Caller,
+        admin: &Admin,
         to: &str,
         reason: Option<&str>,
     ) -> ServiceResult<BookingRow> {
-        caller.require_admin()?;
+        let caller = admin.caller();
+
         let to: BookingStatus = to
             .parse()
             .map_err(|e: String| ServiceError::invalid("status", e))?;
@@ -606,6 +607,7 @@ impl Bookings<'_> {
     /// The admin's list: filters, newest first, one page and the total.
     pub async fn list(
         &self,
+        _admin: &Admin,
         f: &AdminFilter,
         limit: i64,
         offset: i64,
@@ -644,14 +646,18 @@ impl Bookings<'_> {
         Ok((rows, total))
     }
 
-    pub async fn history(&self, id: i64) -> ServiceResult<Vec<LogRow>> {
+    pub async fn history(&self, _admin: &Admin, id: i64) -> ServiceResult<Vec<LogRow>> {
         let mut conn = self.0.db.read().await?;
         load_booking(&mut conn, id).await?;
         Ok(audit::logs_of_booking(&mut conn, id).await?)
     }
 
     /// Who is coming on a slot.
-    pub async fn manifest(&self, slot_id: i64) -> ServiceResult<(SlotRow, Tour, Vec<BookingRow>)> {
+    pub async fn manifest(
+        &self,
+        _admin: &Admin,
+        slot_id: i64,
+    ) -> ServiceResult<(SlotRow, Tour, Vec<BookingRow>)> {
         let mut conn = self.0.db.read().await?;
         let slot = load_slot(&mut conn, slot_id).await?;
         let tour = load_tour(&mut conn, slot.tour_id).await?;
@@ -664,10 +670,11 @@ impl Bookings<'_> {
     pub async fn cancel_slot(
         &self,
         slot_id: i64,
-        caller: &Caller,
+        admin: &Admin,
         reason: &str,
     ) -> ServiceResult<(SlotRow, usize)> {
-        caller.require_admin()?;
+        let caller = admin.caller();
+
         let reason = reason.trim();
         if reason.is_empty() {
             return Err(ServiceError::invalid("reason", "is required"));

@@ -83,7 +83,15 @@ impl Caller {
         Ok((name, email))
     }
 
-    pub fn require_admin(&self) -> ServiceResult<()> {
+    /// The admin capability for this caller: 401 without an account, 403
+    /// for a customer. Admin-only use cases take an [`Admin`], so none can
+    /// be reached without passing through here (or [`Admin::system`]).
+    pub fn into_admin(self) -> ServiceResult<Admin> {
+        self.require_admin()?;
+        Ok(Admin { caller: self })
+    }
+
+    fn require_admin(&self) -> ServiceResult<()> {
         if self.is_admin() {
             Ok(())
         } else if self.user.is_none() {
@@ -95,5 +103,82 @@ impl Caller {
                 "this needs an admin account".into(),
             ))
         }
+    }
+}
+
+/// Proof that the caller may run an admin-only use case: an authenticated
+/// admin (from [`Caller::into_admin`], which checks) or the operator's own
+/// processes ([`Admin::system`]: background jobs, the CLI, the demo seed).
+/// Its field is private, so no other code can make one: a handler that
+/// forgets its admin extractor does not compile rather than open a route.
+///
+/// ```compile_fail
+/// // Outside this module an Admin cannot be made up:
+/// let forged = tourdesk_service::Admin { caller: tourdesk_service::Caller::default() };
+/// ```
+#[derive(Debug, Clone)]
+pub struct Admin {
+    caller: Caller,
+}
+
+impl Admin {
+    /// The operator's own processes (jobs, CLI, demo seed); never built
+    /// from a request.
+    pub fn system() -> Admin {
+        Admin {
+            caller: Caller::system(),
+        }
+    }
+
+    /// Who is acting, for audit rows.
+    pub fn caller(&self) -> &Caller {
+        &self.caller
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ServiceError;
+
+    #[test]
+    fn only_admins_and_the_system_get_the_admin_capability() {
+        assert!(matches!(
+            Caller::default().into_admin(),
+            Err(ServiceError::Unauthenticated(_))
+        ));
+        let customer = Caller {
+            manage_token: Some("tdm_x".into()),
+            ..Caller::default()
+        };
+        assert!(matches!(
+            customer.into_admin(),
+            Err(ServiceError::Unauthenticated(_))
+        ));
+        let user = |role| User {
+            id: 7,
+            email: "a@example.com".into(),
+            name: "A".into(),
+            phone: None,
+            role,
+            created_at: chrono::Utc::now(),
+        };
+        let customer = Caller {
+            user: Some(user(tourdesk_domain::Role::Customer)),
+            ..Caller::default()
+        };
+        assert!(matches!(
+            customer.into_admin(),
+            Err(ServiceError::Forbidden(_))
+        ));
+        let admin = Caller {
+            user: Some(user(tourdesk_domain::Role::Admin)),
+            ip: Some("192.0.2.1".into()),
+            ..Caller::default()
+        };
+        let cap = admin.into_admin().expect("an admin");
+        assert_eq!(cap.caller().ip.as_deref(), Some("192.0.2.1"));
+        assert!(Caller::system().into_admin().is_ok());
+        assert!(Admin::system().caller().is_admin());
     }
 }

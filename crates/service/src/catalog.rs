@@ -12,7 +12,7 @@ use tourdesk_store::slots::{self, SlotRow};
 use tourdesk_store::tours::{self, TourFields};
 use tourdesk_store::{StoreError, Tx};
 
-use crate::caller::Caller;
+use crate::caller::Admin;
 use crate::ledger::{self, ScheduleSync, not_found_is_invalid, weekdays_of};
 pub use crate::ledger::{GenerationReport, Tour, load_slot, load_tour, pattern_of};
 use crate::{Context, ServiceError, ServiceResult};
@@ -124,7 +124,7 @@ impl Catalog<'_> {
 
     // ---- tours ----
 
-    pub async fn create_tour(&self, input: TourInput) -> ServiceResult<Tour> {
+    pub async fn create_tour(&self, _admin: &Admin, input: TourInput) -> ServiceResult<Tour> {
         let name = required_text("name", input.name.as_deref().unwrap_or_default(), 200)?;
         let description = description_text(&input.description.unwrap_or_default())?;
         let duration = input
@@ -159,7 +159,12 @@ impl Catalog<'_> {
         Tour::from_row(row)
     }
 
-    pub async fn update_tour(&self, id: i64, input: TourInput) -> ServiceResult<Tour> {
+    pub async fn update_tour(
+        &self,
+        _admin: &Admin,
+        id: i64,
+        input: TourInput,
+    ) -> ServiceResult<Tour> {
         let mut tx = self.0.db.begin().await?;
         let current = load_tour(&mut tx, id).await?;
         let name = match &input.name {
@@ -213,7 +218,17 @@ impl Catalog<'_> {
         load_tour(&mut conn, id).await
     }
 
-    pub async fn tours(&self, active_only: bool) -> ServiceResult<Vec<Tour>> {
+    /// The active tours, as the public sees them.
+    pub async fn tours(&self) -> ServiceResult<Vec<Tour>> {
+        self.list_tours(true).await
+    }
+
+    /// Every tour, active or not.
+    pub async fn all_tours(&self, _admin: &Admin) -> ServiceResult<Vec<Tour>> {
+        self.list_tours(false).await
+    }
+
+    async fn list_tours(&self, active_only: bool) -> ServiceResult<Vec<Tour>> {
         let mut conn = self.0.db.read().await?;
         tours::list_tours(&mut conn, active_only)
             .await?
@@ -224,7 +239,11 @@ impl Catalog<'_> {
 
     // ---- schedules ----
 
-    pub async fn create_schedule(&self, input: ScheduleInput) -> ServiceResult<ScheduleRow> {
+    pub async fn create_schedule(
+        &self,
+        _admin: &Admin,
+        input: ScheduleInput,
+    ) -> ServiceResult<ScheduleRow> {
         let tour_id = input
             .tour_id
             .ok_or_else(|| ServiceError::invalid("tour_id", "is required"))?;
@@ -248,9 +267,10 @@ impl Catalog<'_> {
         id: i64,
         input: ScheduleInput,
         opts: ScheduleEdit,
-        caller: &Caller,
+        admin: &Admin,
     ) -> ServiceResult<(ScheduleRow, ScheduleSync)> {
-        caller.require_admin()?;
+        let caller = admin.caller();
+
         ledger::retry(|| async {
             let mut tx = self.0.db.begin().await?;
             // The schedule row first: concurrent edits of one schedule queue,
@@ -288,12 +308,16 @@ impl Catalog<'_> {
         .await
     }
 
-    pub async fn schedule(&self, id: i64) -> ServiceResult<ScheduleRow> {
+    pub async fn schedule(&self, _admin: &Admin, id: i64) -> ServiceResult<ScheduleRow> {
         let mut conn = self.0.db.read().await?;
         load_schedule(&mut conn, id).await
     }
 
-    pub async fn schedules(&self, tour_id: Option<i64>) -> ServiceResult<Vec<ScheduleRow>> {
+    pub async fn schedules(
+        &self,
+        _admin: &Admin,
+        tour_id: Option<i64>,
+    ) -> ServiceResult<Vec<ScheduleRow>> {
         let mut conn = self.0.db.read().await?;
         Ok(schedules::list_schedules(&mut conn, tour_id).await?)
     }
@@ -305,14 +329,14 @@ impl Catalog<'_> {
     pub async fn deactivate_schedule(
         &self,
         id: i64,
-        caller: &Caller,
+        admin: &Admin,
     ) -> ServiceResult<(ScheduleRow, u64)> {
         let input = ScheduleInput {
             is_active: Some(false),
             ..ScheduleInput::default()
         };
         let (row, sync) = self
-            .update_schedule(id, input, ScheduleEdit::default(), caller)
+            .update_schedule(id, input, ScheduleEdit::default(), admin)
             .await?;
         let withdrawn = sync
             .changes
@@ -326,6 +350,7 @@ impl Catalog<'_> {
     /// anything (the admin console's preview).
     pub async fn preview_schedule(
         &self,
+        _admin: &Admin,
         id: i64,
         start: NaiveDate,
         end: NaiveDate,
@@ -346,6 +371,7 @@ impl Catalog<'_> {
     /// exist yet, skipping blacked-out dates. Idempotent.
     pub async fn generate_slots(
         &self,
+        _admin: &Admin,
         schedule_id: i64,
         start: NaiveDate,
         end: NaiveDate,
@@ -399,6 +425,7 @@ impl Catalog<'_> {
     /// waitlist holds on them go back to the queue.
     pub async fn create_blackout(
         &self,
+        _admin: &Admin,
         input: BlackoutInput,
         dry_run: bool,
     ) -> ServiceResult<BlackoutOutcome> {
@@ -471,6 +498,7 @@ impl Catalog<'_> {
 
     pub async fn blackouts(
         &self,
+        _admin: &Admin,
         tour_id: Option<i64>,
         include_inactive: bool,
     ) -> ServiceResult<Vec<BlackoutRow>> {
@@ -482,7 +510,7 @@ impl Catalog<'_> {
     /// closure is recomputed from the blackouts still active), and dates it
     /// kept from being generated get their departures, up to the booking
     /// horizon. Returns how many existing departures reopened.
-    pub async fn remove_blackout(&self, id: i64) -> ServiceResult<u64> {
+    pub async fn remove_blackout(&self, _admin: &Admin, id: i64) -> ServiceResult<u64> {
         ledger::retry(|| async {
             let mut tx = self.0.db.begin().await?;
             let b = blackouts::blackout_by_id(&mut tx, id)
@@ -524,7 +552,12 @@ impl Catalog<'_> {
 
     /// Changes capacity, price or the open flag. Capacity below what is
     /// booked and held is a 409; nothing changes then.
-    pub async fn patch_slot(&self, id: i64, patch: SlotPatch) -> ServiceResult<SlotRow> {
+    pub async fn patch_slot(
+        &self,
+        _admin: &Admin,
+        id: i64,
+        patch: SlotPatch,
+    ) -> ServiceResult<SlotRow> {
         if let Some(cap) = patch.max_capacity
             && !(1..=MAX_CAPACITY).contains(&cap)
         {
@@ -574,7 +607,12 @@ impl Catalog<'_> {
 
     /// Every tour's slots in a date range (at most 62 days): the admin's
     /// week and day views.
-    pub async fn all_slots(&self, from: NaiveDate, to: NaiveDate) -> ServiceResult<Vec<SlotRow>> {
+    pub async fn all_slots(
+        &self,
+        _admin: &Admin,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> ServiceResult<Vec<SlotRow>> {
         ledger::check_date("start_date", from)?;
         ledger::check_date("end_date", to)?;
         if to < from {

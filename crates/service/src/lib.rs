@@ -17,7 +17,7 @@ pub mod notifications;
 mod settings;
 pub mod waitlist;
 
-pub use caller::Caller;
+pub use caller::{Admin, Caller};
 pub use error::{ServiceError, ServiceResult};
 pub use settings::{Clock, Settings, SystemClock};
 

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use tourdesk_store::audit::{self, EventRow};
 
+use crate::caller::Admin;
 use crate::{Context, ServiceError, ServiceResult};
 
 pub struct Notifications<'a>(pub(crate) &'a Context);
@@ -12,6 +13,7 @@ pub struct Notifications<'a>(pub(crate) &'a Context);
 impl Notifications<'_> {
     pub async fn list(
         &self,
+        _admin: &Admin,
         event_type: Option<&str>,
         since: Option<DateTime<Utc>>,
         limit: i64,

@@ -22,7 +22,7 @@ use tourdesk_store::slots::{self, SlotRow};
 use tourdesk_store::waitlist::{self, NewEntry, WaitlistRow};
 
 use crate::accounts::{hash_secret, new_secret};
-use crate::caller::Caller;
+use crate::caller::{Admin, Caller};
 use crate::ledger::{self, Contact, MAX_TEXT, load_slot, load_tour, not_found_is_invalid};
 use crate::{Context, ServiceError, ServiceResult};
 
@@ -455,6 +455,7 @@ impl Waitlist<'_> {
 
     pub async fn list(
         &self,
+        _admin: &Admin,
         tour_id: Option<i64>,
         date: Option<NaiveDate>,
         status: Option<&str>,
@@ -474,7 +475,12 @@ impl Waitlist<'_> {
         Ok(waitlist::list_entries(&mut conn, tour_id, date, status, 1000).await?)
     }
 
-    pub async fn set_priority(&self, id: i64, priority: i64) -> ServiceResult<WaitlistRow> {
+    pub async fn set_priority(
+        &self,
+        _admin: &Admin,
+        id: i64,
+        priority: i64,
+    ) -> ServiceResult<WaitlistRow> {
         if !(-1000..=1000).contains(&priority) {
             return Err(ServiceError::invalid(
                 "priority",
@@ -496,7 +502,7 @@ impl Waitlist<'_> {
 
     /// Runs the waitlist step for a slot by hand (also when automatic
     /// processing is off); returns how many entries were notified.
-    pub async fn process_slot(&self, slot_id: i64) -> ServiceResult<usize> {
+    pub async fn process_slot(&self, _admin: &Admin, slot_id: i64) -> ServiceResult<usize> {
         ledger::retry(|| async {
             let mut tx = self.0.db.begin().await?;
             load_slot(&mut tx, slot_id).await?;

@@ -14,7 +14,7 @@ use tourdesk_domain::Role;
 use tourdesk_service::bookings::BookingRequest;
 use tourdesk_service::catalog::{BlackoutInput, ScheduleInput, TourInput};
 use tourdesk_service::waitlist::JoinRequest;
-use tourdesk_service::{Caller, Context};
+use tourdesk_service::{Admin, Caller, Context};
 use tourdesk_store::bulk;
 
 /// The admin login the demo created or kept, to print.
@@ -104,6 +104,8 @@ async fn admin_login(ctx: &Context, admin_email: Option<&str>) -> anyhow::Result
 async fn seed_catalog(ctx: &Context) -> anyhow::Result<()> {
     let today = ctx.clock.now().date_naive();
     let catalog = ctx.catalog();
+    // The demo is the operator setting up, not a request.
+    let admin = Admin::system();
     let tour = |name: &str, description: &str, minutes: i64, price: &str| TourInput {
         name: Some(name.into()),
         description: Some(description.into()),
@@ -114,39 +116,51 @@ async fn seed_catalog(ctx: &Context) -> anyhow::Result<()> {
         is_active: Some(true),
     };
     let old_city = catalog
-        .create_tour(tour(
-            "Jerusalem Old City Tour",
-            "The four quarters, the Western Wall and the Via Dolorosa with a licensed guide.",
-            180,
-            "75.00",
-        ))
+        .create_tour(
+            &admin,
+            tour(
+                "Jerusalem Old City Tour",
+                "The four quarters, the Western Wall and the Via Dolorosa with a licensed guide.",
+                180,
+                "75.00",
+            ),
+        )
         .await?;
     let dead_sea = catalog
-        .create_tour(tour(
-            "Dead Sea & Masada",
-            "Sunrise at Masada, then a float in the Dead Sea.",
-            600,
-            "149.00",
-        ))
+        .create_tour(
+            &admin,
+            tour(
+                "Dead Sea & Masada",
+                "Sunrise at Masada, then a float in the Dead Sea.",
+                600,
+                "149.00",
+            ),
+        )
         .await?;
     let galilee = catalog
-        .create_tour(tour(
-            "Galilee & Nazareth",
-            "Capernaum, the Mount of Beatitudes and the old city of Nazareth.",
-            540,
-            "129.00",
-        ))
+        .create_tour(
+            &admin,
+            tour(
+                "Galilee & Nazareth",
+                "Capernaum, the Mount of Beatitudes and the old city of Nazareth.",
+                540,
+                "129.00",
+            ),
+        )
         .await?;
 
     let morning = catalog
-        .create_schedule(schedule(
-            old_city.id(),
-            "Morning walk",
-            "09:00:00",
-            "daily",
-            15,
-            today,
-        ))
+        .create_schedule(
+            &admin,
+            schedule(
+                old_city.id(),
+                "Morning walk",
+                "09:00:00",
+                "daily",
+                15,
+                today,
+            ),
+        )
         .await?;
     let mut afternoon = schedule(
         old_city.id(),
@@ -165,7 +179,7 @@ async fn seed_catalog(ctx: &Context) -> anyhow::Result<()> {
         Some(false),
         Some(true),
     ];
-    catalog.create_schedule(afternoon).await?;
+    catalog.create_schedule(&admin, afternoon).await?;
     let mut sea = schedule(
         dead_sea.id(),
         "Masada sunrise",
@@ -184,10 +198,10 @@ async fn seed_catalog(ctx: &Context) -> anyhow::Result<()> {
         Some(false),
     ];
     sea.price_override = Some(Some("159.00".into()));
-    catalog.create_schedule(sea).await?;
+    catalog.create_schedule(&admin, sea).await?;
     let mut north = schedule(galilee.id(), "Galilee day", "07:30:00", "custom", 18, today);
     north.rrule = Some("FREQ=WEEKLY;BYDAY=MO,TH,SU".into());
-    catalog.create_schedule(north).await?;
+    catalog.create_schedule(&admin, north).await?;
     catalog.extend_horizon().await?;
 
     let holiday = (1..60)
@@ -196,6 +210,7 @@ async fn seed_catalog(ctx: &Context) -> anyhow::Result<()> {
         .unwrap_or(today + Duration::days(30));
     catalog
         .create_blackout(
+            &admin,
             BlackoutInput {
                 tour_id: None,
                 start_date: holiday,

@@ -13,7 +13,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::dto::{BookingDto, SlotDto};
 use super::error::ApiError;
-use super::extract::{Json, Path, Query, Who};
+use super::extract::{Json, Path, Query};
 use super::{AdminUser, AppState};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -56,7 +56,7 @@ pub struct BookingPage {
     params(ListQuery), responses((status = 200, body = BookingPage), (status = 401), (status = 403), (status = 422)))]
 async fn list(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    AdminUser(admin): AdminUser,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<BookingPage>, ApiError> {
     let limit = q.limit.unwrap_or(50);
@@ -68,7 +68,11 @@ async fn list(
         end_date: q.end_date,
         slot_id: q.booking_slot_id,
     };
-    let (rows, total) = state.ctx.bookings().list(&filter, limit, offset).await?;
+    let (rows, total) = state
+        .ctx
+        .bookings()
+        .list(&admin, &filter, limit, offset)
+        .await?;
     Ok(Json(BookingPage {
         total,
         limit,
@@ -99,10 +103,10 @@ pub struct HistoryEntry {
     responses((status = 200, body = Vec<HistoryEntry>), (status = 401), (status = 403), (status = 404)))]
 async fn history(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    AdminUser(admin): AdminUser,
     Path(id): Path<i64>,
 ) -> Result<Json<Vec<HistoryEntry>>, ApiError> {
-    let rows = state.ctx.bookings().history(id).await?;
+    let rows = state.ctx.bookings().history(&admin, id).await?;
     Ok(Json(
         rows.into_iter()
             .map(|r| HistoryEntry {
@@ -138,15 +142,14 @@ pub struct StatusRequest {
 async fn set_status(
     State(state): State<AppState>,
     // Authorised before the body is parsed: anonymous callers get 401, not 422.
-    _admin: AdminUser,
-    Who(caller): Who,
+    AdminUser(admin): AdminUser,
     Path(id): Path<i64>,
     Json(body): Json<StatusRequest>,
 ) -> Result<Json<BookingDto>, ApiError> {
     let row = state
         .ctx
         .bookings()
-        .change_status(id, &caller, &body.status, body.reason.as_deref())
+        .change_status(id, &admin, &body.status, body.reason.as_deref())
         .await?;
     Ok(Json(BookingDto::new(&row)))
 }
@@ -198,11 +201,11 @@ fn csv_field(value: &str) -> String {
               (status = 401), (status = 403), (status = 404)))]
 async fn manifest(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    AdminUser(admin): AdminUser,
     Path(slot_id): Path<i64>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (slot, tour, rows) = state.ctx.bookings().manifest(slot_id).await?;
+    let (slot, tour, rows) = state.ctx.bookings().manifest(&admin, slot_id).await?;
     let entries: Vec<ManifestEntry> = rows
         .iter()
         .map(|b| ManifestEntry {
@@ -297,15 +300,14 @@ pub struct CancelledSlot {
 async fn cancel_slot(
     State(state): State<AppState>,
     // Authorised before the body is parsed: anonymous callers get 401, not 422.
-    _admin: AdminUser,
-    Who(caller): Who,
+    AdminUser(admin): AdminUser,
     Path(slot_id): Path<i64>,
     Json(body): Json<CancelSlotRequest>,
 ) -> Result<Json<CancelledSlot>, ApiError> {
     let (slot, cancelled_bookings) = state
         .ctx
         .bookings()
-        .cancel_slot(slot_id, &caller, &body.reason)
+        .cancel_slot(slot_id, &admin, &body.reason)
         .await?;
     let tour = state.ctx.catalog().tour(slot.tour_id).await?;
     Ok(Json(CancelledSlot {
@@ -327,10 +329,10 @@ pub struct ProcessedWaitlist {
     responses((status = 200, body = ProcessedWaitlist), (status = 401), (status = 403), (status = 404)))]
 async fn process_waitlist(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    AdminUser(admin): AdminUser,
     Path(slot_id): Path<i64>,
 ) -> Result<Json<ProcessedWaitlist>, ApiError> {
-    let notified = state.ctx.waitlist().process_slot(slot_id).await?;
+    let notified = state.ctx.waitlist().process_slot(&admin, slot_id).await?;
     Ok(Json(ProcessedWaitlist { notified }))
 }
 

@@ -36,18 +36,18 @@ pub struct RangeQuery {
     params(RangeQuery), responses((status = 200, body = Vec<SlotDto>), (status = 401), (status = 403), (status = 422)))]
 async fn list(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    AdminUser(admin): AdminUser,
     Query(q): Query<RangeQuery>,
 ) -> Result<Json<Vec<SlotDto>>, ApiError> {
     let slots = state
         .ctx
         .catalog()
-        .all_slots(q.start_date, q.end_date)
+        .all_slots(&admin, q.start_date, q.end_date)
         .await?;
     let currencies: HashMap<i64, _> = state
         .ctx
         .catalog()
-        .tours(false)
+        .all_tours(&admin)
         .await?
         .into_iter()
         .map(|t| (t.id(), t.currency))
@@ -78,7 +78,7 @@ pub struct SlotPatchRequest {
               (status = 409, description = "Capacity below what is booked and held"), (status = 422)))]
 async fn patch(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    AdminUser(admin): AdminUser,
     Path(id): Path<i64>,
     Json(body): Json<SlotPatchRequest>,
 ) -> Result<Json<SlotDto>, ApiError> {
@@ -86,6 +86,7 @@ async fn patch(
         .ctx
         .catalog()
         .patch_slot(
+            &admin,
             id,
             SlotPatch {
                 max_capacity: body.max_capacity,

@@ -11,15 +11,15 @@ use axum::response::{AppendHeaders, IntoResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tourdesk_domain::Role;
-use tourdesk_service::ServiceError;
 use tourdesk_service::accounts::{Registration, Session, User, csrf_token, secrets_match};
+use tourdesk_service::{Admin, ServiceError};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::AppState;
 use super::client::{self, ClientInfo};
 use super::error::ApiError;
-use super::extract::Json;
+use super::extract::{Json, Who};
 
 /// The cookie the web UI's session travels in: `HttpOnly`, so no script
 /// (injected or not) can read it.
@@ -138,19 +138,21 @@ impl FromRequestParts<AppState> for CurrentUser {
     }
 }
 
-/// A logged-in admin (401 without a token, 403 for customers).
-pub struct AdminUser(pub User);
+/// A logged-in admin (401 without a token, 403 for customers), as the
+/// service's [`Admin`] capability, which every admin-only use case requires:
+/// the check is made here, once, and cannot be skipped by a handler.
+pub struct AdminUser(pub Admin);
 
 impl FromRequestParts<AppState> for AdminUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let CurrentUser(user) = CurrentUser::from_request_parts(parts, state).await?;
-        if user.is_admin() {
-            Ok(AdminUser(user))
-        } else {
-            Err(ApiError::forbidden("this needs an admin account"))
-        }
+        CurrentUser::from_request_parts(parts, state).await?;
+        let Who(caller) = Who::from_request_parts(parts, state).await?;
+        let admin = caller
+            .into_admin()
+            .map_err(|_| ApiError::forbidden("this needs an admin account"))?;
+        Ok(AdminUser(admin))
     }
 }
 
@@ -195,20 +197,34 @@ impl From<User> for UserResponse {
     }
 }
 
-/// Creates a customer account.
+#[derive(Serialize, ToSchema)]
+pub struct RegisterResponse {
+    email: String,
+    name: String,
+    phone: Option<String>,
+    /// Always `customer`.
+    role: Role,
+    detail: &'static str,
+}
+
+const REGISTERED: &str = "You can now log in with this email and password. If the email \
+already had an account, that account is unchanged: log in with its password.";
+
+/// Creates a customer account. The answer is the same whether or not the
+/// email already has an account (an existing account is left untouched), so
+/// nobody can learn who has an account here; log in to get the account.
 #[utoipa::path(post, path = "/api/auth/register", tag = "auth", request_body = RegisterRequest,
     responses(
-        (status = 201, body = UserResponse),
-        (status = 409, description = "The email is taken"),
+        (status = 201, body = RegisterResponse),
         (status = 422, description = "A field is invalid"),
         (status = 429, description = "Too many registrations from this address")))]
 async fn register(
     State(state): State<AppState>,
     client: ClientInfo,
     Json(body): Json<RegisterRequest>,
-) -> Result<(StatusCode, Json<UserResponse>), ApiError> {
+) -> Result<(StatusCode, Json<RegisterResponse>), ApiError> {
     client::check(&state.rate_limits.register, &client)?;
-    let user = state
+    let done = state
         .ctx
         .accounts()
         .register(Registration {
@@ -218,7 +234,16 @@ async fn register(
             phone: body.phone.as_deref(),
         })
         .await?;
-    Ok((StatusCode::CREATED, Json(user.into())))
+    Ok((
+        StatusCode::CREATED,
+        Json(RegisterResponse {
+            email: done.email,
+            name: done.name,
+            phone: done.phone,
+            role: Role::Customer,
+            detail: REGISTERED,
+        }),
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -78,7 +78,7 @@ pub struct BlackoutResponse {
               (status = 401), (status = 403), (status = 422)))]
 async fn create(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    AdminUser(admin): AdminUser,
     Query(q): Query<CreateQuery>,
     Json(body): Json<BlackoutRequest>,
 ) -> Result<(StatusCode, Json<BlackoutResponse>), ApiError> {
@@ -86,6 +86,7 @@ async fn create(
         .ctx
         .catalog()
         .create_blackout(
+            &admin,
             BlackoutInput {
                 tour_id: body.tour_id,
                 start_date: body.start_date,
@@ -139,13 +140,13 @@ pub struct ListQuery {
     params(ListQuery), responses((status = 200, body = Vec<BlackoutDto>), (status = 401), (status = 403)))]
 async fn list(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    AdminUser(admin): AdminUser,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Vec<BlackoutDto>>, ApiError> {
     let rows = state
         .ctx
         .catalog()
-        .blackouts(q.tour_id, q.include_inactive)
+        .blackouts(&admin, q.tour_id, q.include_inactive)
         .await?;
     Ok(Json(rows.iter().map(BlackoutDto::from).collect()))
 }
@@ -163,9 +164,9 @@ pub struct RemovedBlackout {
     responses((status = 200, body = RemovedBlackout), (status = 401), (status = 403), (status = 404)))]
 async fn remove(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    AdminUser(admin): AdminUser,
     Path(id): Path<i64>,
 ) -> Result<Json<RemovedBlackout>, ApiError> {
-    let reopened_slots = state.ctx.catalog().remove_blackout(id).await?;
+    let reopened_slots = state.ctx.catalog().remove_blackout(&admin, id).await?;
     Ok(Json(RemovedBlackout { reopened_slots }))
 }

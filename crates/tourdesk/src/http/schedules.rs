@@ -10,7 +10,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::dto::{PriceInput, ScheduleDto, SlotDto, double_option};
 use super::error::ApiError;
-use super::extract::{Json, Path, Query, Who};
+use super::extract::{Json, Path, Query};
 use super::{AdminUser, AppState};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -100,10 +100,14 @@ async fn dto(
     responses((status = 201, body = ScheduleDto), (status = 401), (status = 403), (status = 422)))]
 async fn create(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    AdminUser(admin): AdminUser,
     Json(body): Json<ScheduleRequest>,
 ) -> Result<(StatusCode, Json<ScheduleDto>), ApiError> {
-    let row = state.ctx.catalog().create_schedule(body.into()).await?;
+    let row = state
+        .ctx
+        .catalog()
+        .create_schedule(&admin, body.into())
+        .await?;
     Ok((StatusCode::CREATED, Json(dto(&state, &row).await?)))
 }
 
@@ -120,11 +124,11 @@ pub struct ListQuery {
     responses((status = 200, body = Vec<ScheduleDto>), (status = 401), (status = 403)))]
 async fn list(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    AdminUser(admin): AdminUser,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Vec<ScheduleDto>>, ApiError> {
-    let rows = state.ctx.catalog().schedules(q.tour_id).await?;
-    let tours = state.ctx.catalog().tours(false).await?;
+    let rows = state.ctx.catalog().schedules(&admin, q.tour_id).await?;
+    let tours = state.ctx.catalog().all_tours(&admin).await?;
     let currency = |tour_id: i64| {
         tours
             .iter()
@@ -146,10 +150,10 @@ async fn list(
     responses((status = 200, body = ScheduleDto), (status = 401), (status = 403), (status = 404)))]
 async fn get_one(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    AdminUser(admin): AdminUser,
     Path(id): Path<i64>,
 ) -> Result<Json<ScheduleDto>, ApiError> {
-    let row = state.ctx.catalog().schedule(id).await?;
+    let row = state.ctx.catalog().schedule(&admin, id).await?;
     Ok(Json(dto(&state, &row).await?))
 }
 
@@ -210,8 +214,7 @@ pub struct ScheduleEdited {
     responses((status = 200, body = ScheduleEdited), (status = 401), (status = 403), (status = 404), (status = 422)))]
 async fn update(
     State(state): State<AppState>,
-    _admin: AdminUser,
-    Who(caller): Who,
+    AdminUser(admin): AdminUser,
     Path(id): Path<i64>,
     Query(q): Query<EditQuery>,
     Json(body): Json<ScheduleRequest>,
@@ -223,7 +226,7 @@ async fn update(
     let (row, sync) = state
         .ctx
         .catalog()
-        .update_schedule(id, body.into(), opts, &caller)
+        .update_schedule(id, body.into(), opts, &admin)
         .await?;
     let schedule = dto(&state, &row).await?;
     let tour = state.ctx.catalog().tour(row.tour_id).await?;
@@ -267,11 +270,10 @@ pub struct DeactivatedSchedule {
     responses((status = 200, body = DeactivatedSchedule), (status = 401), (status = 403), (status = 404)))]
 async fn deactivate(
     State(state): State<AppState>,
-    _admin: AdminUser,
-    Who(caller): Who,
+    AdminUser(admin): AdminUser,
     Path(id): Path<i64>,
 ) -> Result<Json<DeactivatedSchedule>, ApiError> {
-    let (row, cancelled_slots) = state.ctx.catalog().deactivate_schedule(id, &caller).await?;
+    let (row, cancelled_slots) = state.ctx.catalog().deactivate_schedule(id, &admin).await?;
     Ok(Json(DeactivatedSchedule {
         schedule: dto(&state, &row).await?,
         cancelled_slots,
@@ -305,16 +307,16 @@ pub struct GenerationResponse {
               (status = 409, description = "The schedule is inactive"), (status = 422)))]
 async fn generate(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    AdminUser(admin): AdminUser,
     Path(id): Path<i64>,
     Query(q): Query<RangeQuery>,
 ) -> Result<Json<GenerationResponse>, ApiError> {
     let report = state
         .ctx
         .catalog()
-        .generate_slots(id, q.start_date, q.end_date)
+        .generate_slots(&admin, id, q.start_date, q.end_date)
         .await?;
-    let row = state.ctx.catalog().schedule(id).await?;
+    let row = state.ctx.catalog().schedule(&admin, id).await?;
     let tour = state.ctx.catalog().tour(row.tour_id).await?;
     Ok(Json(GenerationResponse {
         created: report.created,
@@ -345,14 +347,14 @@ pub struct PreviewEntry {
     responses((status = 200, body = Vec<PreviewEntry>), (status = 401), (status = 403), (status = 404), (status = 422)))]
 async fn preview(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    AdminUser(admin): AdminUser,
     Path(id): Path<i64>,
     Query(q): Query<RangeQuery>,
 ) -> Result<Json<Vec<PreviewEntry>>, ApiError> {
     let placements = state
         .ctx
         .catalog()
-        .preview_schedule(id, q.start_date, q.end_date)
+        .preview_schedule(&admin, id, q.start_date, q.end_date)
         .await?;
     Ok(Json(
         placements

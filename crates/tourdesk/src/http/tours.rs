@@ -53,7 +53,7 @@ impl From<TourRequest> for TourInput {
 #[utoipa::path(get, path = "/api/calendar/tours", tag = "tours",
     responses((status = 200, body = Vec<TourDto>)))]
 async fn list_public(State(state): State<AppState>) -> Result<Json<Vec<TourDto>>, ApiError> {
-    let tours = state.ctx.catalog().tours(true).await?;
+    let tours = state.ctx.catalog().tours().await?;
     Ok(Json(tours.iter().map(TourDto::from).collect()))
 }
 
@@ -78,10 +78,10 @@ async fn get_public(
     responses((status = 201, body = TourDto), (status = 401), (status = 403), (status = 422)))]
 async fn create(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    AdminUser(admin): AdminUser,
     Json(body): Json<TourRequest>,
 ) -> Result<(StatusCode, Json<TourDto>), ApiError> {
-    let tour = state.ctx.catalog().create_tour(body.into()).await?;
+    let tour = state.ctx.catalog().create_tour(&admin, body.into()).await?;
     Ok((StatusCode::CREATED, Json(TourDto::from(&tour))))
 }
 
@@ -90,9 +90,9 @@ async fn create(
     responses((status = 200, body = Vec<TourDto>), (status = 401), (status = 403)))]
 async fn list_admin(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    AdminUser(admin): AdminUser,
 ) -> Result<Json<Vec<TourDto>>, ApiError> {
-    let tours = state.ctx.catalog().tours(false).await?;
+    let tours = state.ctx.catalog().all_tours(&admin).await?;
     Ok(Json(tours.iter().map(TourDto::from).collect()))
 }
 
@@ -102,7 +102,7 @@ async fn list_admin(
     responses((status = 200, body = TourDto), (status = 401), (status = 403), (status = 404)))]
 async fn get_admin(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    AdminUser(_admin): AdminUser,
     Path(id): Path<i64>,
 ) -> Result<Json<TourDto>, ApiError> {
     Ok(Json(TourDto::from(&state.ctx.catalog().tour(id).await?)))
@@ -114,10 +114,14 @@ async fn get_admin(
     responses((status = 200, body = TourDto), (status = 401), (status = 403), (status = 404), (status = 422)))]
 async fn update(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    AdminUser(admin): AdminUser,
     Path(id): Path<i64>,
     Json(body): Json<TourRequest>,
 ) -> Result<Json<TourDto>, ApiError> {
-    let tour = state.ctx.catalog().update_tour(id, body.into()).await?;
+    let tour = state
+        .ctx
+        .catalog()
+        .update_tour(&admin, id, body.into())
+        .await?;
     Ok(Json(TourDto::from(&tour)))
 }

@@ -229,13 +229,13 @@ pub struct AdminQuery {
     params(AdminQuery), responses((status = 200, body = Vec<WaitlistDto>), (status = 401), (status = 403), (status = 422)))]
 async fn admin_list(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    AdminUser(admin): AdminUser,
     Query(q): Query<AdminQuery>,
 ) -> Result<Json<Vec<WaitlistDto>>, ApiError> {
     let rows = state
         .ctx
         .waitlist()
-        .list(q.tour_id, q.date, q.status.as_deref())
+        .list(&admin, q.tour_id, q.date, q.status.as_deref())
         .await?;
     Ok(Json(rows.iter().map(WaitlistDto::from).collect()))
 }
@@ -253,12 +253,16 @@ pub struct PriorityBody {
     responses((status = 200, body = WaitlistDto), (status = 401), (status = 403), (status = 404), (status = 422)))]
 async fn admin_patch(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    AdminUser(admin): AdminUser,
     Path(id): Path<i64>,
     Json(b): Json<PriorityBody>,
 ) -> Result<Json<WaitlistDto>, ApiError> {
     Ok(Json(WaitlistDto::from(
-        &state.ctx.waitlist().set_priority(id, b.priority).await?,
+        &state
+            .ctx
+            .waitlist()
+            .set_priority(&admin, id, b.priority)
+            .await?,
     )))
 }
 
@@ -289,14 +293,14 @@ pub struct NotificationDto {
     params(NotificationQuery), responses((status = 200, body = Vec<NotificationDto>), (status = 401), (status = 403), (status = 422)))]
 async fn notifications(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    AdminUser(admin): AdminUser,
     Query(q): Query<NotificationQuery>,
 ) -> Result<Json<Vec<NotificationDto>>, ApiError> {
     let limit = q.limit.unwrap_or(100);
     let rows = state
         .ctx
         .notifications()
-        .list(q.event_type.as_deref(), q.since, limit)
+        .list(&admin, q.event_type.as_deref(), q.since, limit)
         .await?;
     Ok(Json(
         rows.into_iter()

@@ -11,7 +11,7 @@ use crate::helpers::TestApp;
 both_backends!(
     register_login_me_logout,
     registration_refuses_bad_input,
-    duplicate_email_is_a_conflict_case_insensitively,
+    registering_a_taken_email_reveals_nothing_and_changes_nothing,
     failed_logins_do_not_reveal_whether_the_email_exists,
     bad_tokens_are_401_never_500,
     tokens_expire,
@@ -25,7 +25,8 @@ async fn register_login_me_logout(app: TestApp) {
     r.assert_status(201);
     assert_eq!(r.body["email"], "Ada@Example.com");
     assert_eq!(r.body["role"], "customer");
-    assert!(r.body["id"].as_i64().is_some());
+    // No id: the answer must not differ from an already-registered email's.
+    assert!(r.body.get("id").is_none(), "{}", r.text);
     assert!(r.body.get("password_hash").is_none());
 
     let r = app.login("ada@example.com", "correct horse battery").await;
@@ -135,13 +136,32 @@ async fn registration_refuses_bad_input(app: TestApp) {
         .assert_error(401, "unauthorized");
 }
 
-async fn duplicate_email_is_a_conflict_case_insensitively(app: TestApp) {
+/// Registering an email that has an account answers exactly as a new one
+/// (no `email_taken`: that told anyone who has an account here) and leaves
+/// the existing account as it was, case-insensitively.
+async fn registering_a_taken_email_reveals_nothing_and_changes_nothing(app: TestApp) {
+    let fresh = app
+        .register("new@example.com", "another password 1", "Sam 2")
+        .await;
+    fresh.assert_status(201);
     app.register("sam@example.com", "correct horse battery", "Sam")
         .await
         .assert_status(201);
-    app.register("SAM@example.com", "another password 1", "Sam 2")
+    let taken = app
+        .register("SAM@example.com", "another password 1", "Sam 2")
+        .await;
+    taken.assert_status(201);
+    // Same status, same fields, same words: only the echoed email differs.
+    assert_eq!(
+        taken.text.replace("SAM@example.com", "<email>"),
+        fresh.text.replace("new@example.com", "<email>")
+    );
+    app.login("sam@example.com", "another password 1")
         .await
-        .assert_error(409, "email_taken");
+        .assert_error(401, "unauthorized");
+    let r = app.login("SAM@example.com", "correct horse battery").await;
+    r.assert_status(200);
+    assert_eq!(r.body["user"]["name"], "Sam");
 }
 
 async fn failed_logins_do_not_reveal_whether_the_email_exists(app: TestApp) {
@@ -224,7 +244,10 @@ async fn admin_bootstrap_is_idempotent_across_restarts(app: TestApp) {
     // Still one account.
     app.register("boss@example.com", "correct horse battery", "Boss")
         .await
-        .assert_error(409, "email_taken");
+        .assert_status(201);
+    app.login("boss@example.com", "correct horse battery")
+        .await
+        .assert_error(401, "unauthorized");
 }
 
 mod rate_limits {

@@ -565,7 +565,10 @@ async fn concurrent_processors_never_notify_twice(app: TestApp) {
         let app = app.clone();
         let slot = f.slots[0];
         tasks.push(tokio::spawn(async move {
-            app.ctx.waitlist().process_slot(slot).await
+            app.ctx
+                .waitlist()
+                .process_slot(&tourdesk_service::Admin::system(), slot)
+                .await
         }));
     }
     let mut notified = 0;
