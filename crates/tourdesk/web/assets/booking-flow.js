@@ -4,7 +4,7 @@
 // entered. A full day offers the waitlist; a slot that filled up meanwhile
 // returns to time selection with fresh availability.
 // Emits `booking-complete` {reference}.
-import { api, apiUrl, auth, problem, money, formatDate, formatTime } from './api.js';
+import { api, apiUrl, session, problem, money, formatDate, formatTime } from './api.js';
 import { html, raw, setHtml } from './html.js';
 import './booking-calendar.js';
 
@@ -73,8 +73,11 @@ class BookingFlow extends HTMLElement {
     this.render();
     const r = await api(`/api/calendar/tours/${encodeURIComponent(this.tourId)}`);
     if (r.ok) this.tour = r.data; else this.message = problem(r);
-    if (auth.token) {
-      const me = await api('/api/auth/me');
+    // On the Tourdesk site a logged-in customer's booking goes to their
+    // account (the session cookie travels with it); embedded elsewhere, or
+    // logged out, this is a guest booking.
+    if (session.present) {
+      const me = await session.me();
       if (me.ok) {
         this.contact.name ||= me.data.name;
         this.contact.email ||= me.data.email;

@@ -1,7 +1,7 @@
 // /admin: the operator's console. Hash routes: #slots (default), #tours,
 // #schedules, #blackouts, #bookings, #booking/ID, #waitlist,
 // #notifications, #manifest/ID.
-import { api, apiUrl, auth, problem, money, isoDate, parseDate, formatDate, formatTime } from '../api.js';
+import { api, session, loggedOutEverywhere, problem, money, isoDate, parseDate, formatDate, formatTime } from '../api.js';
 import { html, join, setHtml } from '../html.js';
 
 const main = document.getElementById('main');
@@ -36,21 +36,39 @@ const flash = (text, ok = true) => {
   if (el) say(el, text, ok);
 };
 
-async function login(message) {
+/** The login form; `message` is an error, `note` a confirmation (logged out). */
+async function login(message, note) {
   document.getElementById('logout').hidden = true;
-  setHtml(main, html`<form class="card" id="login" style="max-width:28rem" novalidate><h1>Admin login</h1>
+  document.getElementById('logout-all').hidden = true;
+  window.onhashchange = null;
+  setHtml(main, html`<form class="card narrow-card" id="login" novalidate><h1>Admin login</h1>
+    ${note ? html`<p class="ok" role="status">${note}</p>` : ''}
     ${message ? html`<p class="error" role="alert">${message}</p>` : ''}
     <label for="email">Email</label><input id="email" type="email" autocomplete="username" required>
     <label for="password">Password</label><input id="password" type="password" autocomplete="current-password" required>
     <p><button class="btn" type="submit">Log in</button></p><p class="error" role="alert" id="login-error"></p></form>`);
   document.getElementById('login').addEventListener('submit', async (e) => {
     e.preventDefault();
-    const r = await api('/api/auth/login', { method: 'POST', body: { email: document.getElementById('email').value, password: document.getElementById('password').value } });
+    const button = e.target.querySelector('button[type="submit"]');
+    button.disabled = true;
+    const r = await session.login(document.getElementById('email').value, document.getElementById('password').value);
+    button.disabled = false;
     if (!r.ok) return say(document.getElementById('login-error'), problem(r));
-    if (r.data.user.role !== 'admin') return say(document.getElementById('login-error'), 'This account is not an admin.');
-    auth.token = r.data.access_token;
+    if (r.data.user.role !== 'admin') {
+      // Do not leave a customer logged in by a visit to the console.
+      await session.logout();
+      return say(document.getElementById('login-error'), 'This account is not an admin.');
+    }
     start();
   });
+}
+
+/** Logs out here, or everywhere; back to the login form with what happened. */
+async function logOut(everywhere) {
+  if (everywhere && !confirm('Log out on every device and browser where this account is logged in, this one included?')) return;
+  const r = everywhere ? await session.logoutEverywhere() : await session.logout();
+  if (!r.ok && r.status !== 401) return flash(`You are still logged in: ${problem(r)}`, false);
+  login(null, everywhere ? loggedOutEverywhere(r.data?.sessions_ended) : 'You are logged out.');
 }
 
 // ---- slots: week and day views ----
@@ -326,8 +344,9 @@ async function manifestView(id) {
       <td>${join([b.special_requirements, b.dietary_restrictions, b.accessibility_needs].filter(Boolean), html`<br>`)}</td><td>${b.status}</td></tr>`)}</tbody></table></div>` : html`<p class="muted">Nobody is booked on this departure.</p>`}`);
   view.querySelector('#print').addEventListener('click', () => print());
   view.querySelector('#csv').addEventListener('click', async () => {
-    const res = await fetch(apiUrl(`/api/calendar/admin/slots/${encodeURIComponent(id)}/manifest`), { headers: { accept: 'text/csv', authorization: `Bearer ${auth.token}` } });
-    const url = URL.createObjectURL(await res.blob());
+    const res = await api(`/api/calendar/admin/slots/${encodeURIComponent(id)}/manifest`, { accept: 'text/csv' });
+    if (!res.ok) return flash(problem(res), false);
+    const url = URL.createObjectURL(new Blob([res.data], { type: 'text/csv' }));
     const a = Object.assign(document.createElement('a'), { href: url, download: `manifest-${m.slot.slot_date}-${id}.csv` });
     document.body.appendChild(a); a.click(); a.remove(); URL.revokeObjectURL(url);
   });
@@ -385,13 +404,14 @@ async function route() {
 }
 
 async function start() {
-  if (!auth.token) return login();
-  const me = await api('/api/auth/me');
-  if (!me.ok) { auth.token = null; return login(me.status === 401 ? null : problem(me)); }
-  if (me.data.role !== 'admin') return login('This account is not an admin.');
-  const out = document.getElementById('logout');
+  const me = await session.me();
+  if (!me.ok) return login(me.status === 401 ? null : problem(me));
+  if (me.data.role !== 'admin') return login('This account is not an admin. Log in with an admin account.');
+  const out = document.getElementById('logout'), everywhere = document.getElementById('logout-all');
   out.hidden = false;
-  out.onclick = async () => { await api('/api/auth/logout', { method: 'POST' }); auth.token = null; login(); };
+  everywhere.hidden = false;
+  out.onclick = () => logOut(false);
+  everywhere.onclick = () => logOut(true);
   await loadTours();
   window.onhashchange = route;
   route();
