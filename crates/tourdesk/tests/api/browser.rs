@@ -424,7 +424,15 @@ pub(crate) async fn show_month_of(b: &Browser, cal: &str, date: &str) {
         ))
         .await;
     }
-    panic!("{date} never appeared in the calendar");
+    let shown = b
+        .js(
+            "const t = deep(arguments[0]); return t ? t.textContent : null;",
+            vec![title],
+        )
+        .await
+        .json()
+        .clone();
+    panic!("{date} never appeared in the calendar at {cal}; it shows {shown}");
 }
 
 async fn a_customer_books_through_the_flow(app: TestApp) {
@@ -440,6 +448,37 @@ async fn a_customer_books_through_the_flow(app: TestApp) {
     b.screenshot("flow-1-date", app.backend).await;
     b.click(&format!("{CAL} >>> .slot[data-slot='{}']", f.slots[0]))
         .await;
+    // One click moves one month, however often the departures were redrawn.
+    let month = format!(
+        "(() => {{ const m = deep({}).month; return m.getFullYear() * 12 + m.getMonth(); }})()",
+        json!(CAL)
+    );
+    let loaded = format!(
+        "deep({}).getAttribute('aria-busy') === 'false'",
+        json!(format!("{CAL} >>> table"))
+    );
+    let mut shown = b
+        .js(&format!("return {month};"), vec![])
+        .await
+        .json()
+        .as_i64()
+        .expect("month");
+    for step in [1, -1] {
+        b.click(&format!("{CAL} >>> [data-nav='{step}']")).await;
+        b.wait_until(&format!("{month} !== {shown} && {loaded}"))
+            .await;
+        let now = b
+            .js(&format!("return {month};"), vec![])
+            .await
+            .json()
+            .as_i64();
+        assert_eq!(
+            now,
+            Some(shown + step),
+            "one click moved from month {shown} to {now:?}"
+        );
+        shown += step;
+    }
     b.click(&format!("{FLOW} >>> [data-act='next']")).await;
     // Party: 2 adults (default) + 1 child, priced by the server.
     b.click(&format!("{FLOW} >>> [data-inc='children']")).await;

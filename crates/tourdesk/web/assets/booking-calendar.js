@@ -186,6 +186,7 @@ class BookingCalendar extends HTMLElement {
     })}`;
   }
 
+  /** Listeners for a full render: the month navigation and the grid. */
   wire() {
     const root = this.shadowRoot;
     root.querySelectorAll('[data-nav]').forEach((b) => b.addEventListener('click', () => this.shiftMonth(Number(b.dataset.nav))));
@@ -195,10 +196,19 @@ class BookingCalendar extends HTMLElement {
       if (td) this.choose(td.dataset.date);
     });
     grid.addEventListener('keydown', (e) => this.onKey(e));
+    this.wireSlots();
+  }
+
+  /**
+   * Listeners for the departures list alone, after it is redrawn on its own
+   * (wiring the month navigation again would make one click move two months).
+   */
+  wireSlots() {
+    const root = this.shadowRoot;
     root.querySelectorAll('[data-slot]').forEach((b) => b.addEventListener('click', () => {
       this.selectedSlot = this.slots.find((s) => String(s.id) === b.dataset.slot);
       setHtml(root.querySelector('.slots'), this.renderSlots());
-      this.wire();
+      this.wireSlots();
       root.querySelector(`[data-slot="${CSS.escape(b.dataset.slot)}"]`)?.focus();
       this.dispatchEvent(new CustomEvent('slot-select', { detail: { slot: this.selectedSlot, date: this.selected }, bubbles: true, composed: true }));
     }));
@@ -263,7 +273,7 @@ class BookingCalendar extends HTMLElement {
     this.slots = r.ok ? r.data : [];
     if (this.selectedSlot) this.selectedSlot = this.slots.find((s) => s.id === this.selectedSlot.id && s.available_spots > 0) || null;
     setHtml(this.shadowRoot.querySelector('.slots'), this.renderSlots());
-    this.wire();
+    this.wireSlots();
     if (announce) {
       this.dispatchEvent(new CustomEvent('date-select', { detail: { date: iso, slots: this.slots }, bubbles: true, composed: true }));
     }
