@@ -45,7 +45,7 @@ function bookingRow(b) {
     <td>${formatDate(b.tour_date)}<br>${formatTime(b.tour_time)}</td><td>${b.total_people}</td>
     <td>${money(b.total_amount, b.currency)}</td><td><span class="pill ${b.status}">${b.status.replace('_', ' ')}</span></td>
     <td>${changeable ? html`<label class="sr-only" for="a-${b.id}">Adults</label>
-      <input id="a-${b.id}" type="number" min="1" max="50" value="${b.num_adults}" style="width:5rem" aria-label="Adults for ${b.booking_reference}">
+      <input id="a-${b.id}" type="number" min="1" max="50" value="${b.num_adults}" class="w-5rem" aria-label="Adults for ${b.booking_reference}">
       <button class="btn secondary" data-resize="${b.id}">Change adults</button>
       <button class="btn danger" data-cancel="${b.id}">Cancel</button>` : ''}</td></tr>`;
 }
@@ -55,8 +55,8 @@ function entryRow(e, claimId) {
   return html`<tr data-entry="${e.id}" ${String(e.id) === claimId ? html`class="highlight"` : ''}>
     <td>${formatDate(e.requested_date)}</td><td>${e.num_people}</td><td><span class="pill ${e.status}">${e.status}</span>
     ${notified ? html`<br><span class="muted">Held until ${new Date(e.notification_expires_at).toLocaleString()}</span>` : ''}</td>
-    <td>${notified ? html`<form data-claim="${e.id}" class="row"><div><label for="ca-${e.id}">Adults</label><input id="ca-${e.id}" name="adults" type="number" min="1" max="${e.num_people}" value="${e.num_people}" style="width:5rem"></div>
-      <div><label for="cc-${e.id}">Children</label><input id="cc-${e.id}" name="children" type="number" min="0" max="${e.num_people}" value="0" style="width:5rem"></div>
+    <td>${notified ? html`<form data-claim="${e.id}" class="row"><div><label for="ca-${e.id}">Adults</label><input id="ca-${e.id}" name="adults" type="number" min="1" max="${e.num_people}" value="${e.num_people}" class="w-5rem"></div>
+      <div><label for="cc-${e.id}">Children</label><input id="cc-${e.id}" name="children" type="number" min="0" max="${e.num_people}" value="0" class="w-5rem"></div>
       <div><button class="btn" type="submit">Book these spots</button></div></form>` : ''}
     ${e.status === 'active' || notified ? html`<button class="btn secondary" data-leave="${e.id}">Leave waitlist</button>` : ''}</td></tr>`;
 }

@@ -98,19 +98,21 @@ async function slotsView() {
       const booked = (100 * s.current_bookings) / s.max_capacity, held = (100 * s.held_spots) / s.max_capacity;
       const state = s.is_cancelled ? `cancelled${s.cancellation_reason ? `: ${s.cancellation_reason}` : ''}` : s.is_available ? 'open' : 'closed';
       return html`<tr data-slot="${s.id}"><td>${formatTime(s.start_time)}–${formatTime(s.end_time)}</td><td>${tourName(s.tour_id)}</td>
-        <td><div class="bar" role="img" aria-label="${s.current_bookings} booked, ${s.held_spots} held of ${s.max_capacity}"><span style="width:${booked}%"></span></div>
+        <td><div class="bar" role="img" aria-label="${s.current_bookings} booked, ${s.held_spots} held of ${s.max_capacity}"><span data-share="${booked}"></span></div>
           <span class="muted">${s.current_bookings} booked${s.held_spots ? `, ${s.held_spots} held` : ''} / ${s.max_capacity} · ${s.available_spots} left</span></td>
         <td>${money(s.price_per_person, s.currency)}</td><td>${state}</td>
         <td class="no-print">${s.is_cancelled ? '' : html`
-          <input aria-label="Capacity" type="number" min="1" value="${s.max_capacity}" style="width:5.5rem" data-cap>
+          <input aria-label="Capacity" type="number" min="1" value="${s.max_capacity}" class="w-5-5rem" data-cap>
           <button class="btn secondary" data-act="cap">Set capacity</button>
-          <input aria-label="Price" type="number" min="0" step="0.01" value="${s.price_per_person}" style="width:6.5rem" data-price>
+          <input aria-label="Price" type="number" min="0" step="0.01" value="${s.price_per_person}" class="w-6-5rem" data-price>
           <button class="btn secondary" data-act="price">Set price</button>
           <button class="btn secondary" data-act="toggle">${s.is_available ? 'Close' : 'Open'}</button>
           <button class="btn secondary" data-act="waitlist">Process waitlist</button>
           <button class="btn danger" data-act="cancel">Cancel departure</button>`}
           <a class="btn secondary" href="#manifest/${s.id}">Manifest</a></td></tr>`;
     })}</tbody></table></div>`)}`);
+  // Occupancy through the CSSOM: the page's policy refuses style attributes.
+  list.querySelectorAll('.bar > span[data-share]').forEach((bar) => { bar.style.width = `${Math.min(100, Number(bar.dataset.share))}%`; });
   list.querySelectorAll('tr[data-slot]').forEach((row) => row.querySelectorAll('[data-act]').forEach((b) => b.addEventListener('click', async () => {
     const id = row.dataset.slot, slot = r.data.find((s) => String(s.id) === id);
     let res;
@@ -135,9 +137,9 @@ function tourForm(t = {}) {
     <div class="row"><div><label>Name<input name="name" value="${t.name || ''}" required></label></div>
     <div><label>Duration (minutes)<input name="duration_minutes" type="number" min="1" value="${t.duration_minutes || 180}"></label></div>
     <div><label>Base price<input name="base_price" type="number" min="0" step="0.01" value="${t.base_price ?? ''}"></label></div>
-    <div><label>Currency<input name="currency" value="${t.currency || 'USD'}" maxlength="3" style="width:6rem"></label></div>
+    <div><label>Currency<input name="currency" value="${t.currency || 'USD'}" maxlength="3" class="w-6rem"></label></div>
     <div><label>Time zone<input name="timezone" value="${t.timezone || 'Asia/Jerusalem'}"></label></div>
-    <div><label><input name="is_active" type="checkbox" style="width:auto;min-height:auto" ${t.is_active !== false ? 'checked' : ''}> Active (bookable)</label></div></div>
+    <div><label><input name="is_active" type="checkbox" ${t.is_active !== false ? 'checked' : ''}> Active (bookable)</label></div></div>
     <label>Description<textarea name="description">${t.description || ''}</textarea></label>
     <p><button class="btn" type="submit">${t.id ? 'Save tour' : 'Create tour'}</button></p><p data-err></p></form>`;
 }
@@ -187,7 +189,7 @@ async function schedulesView() {
       <div><label>Recurrence<select name="recurrence"><option value="none">Once</option><option value="daily">Daily</option>
         <option value="weekly" selected>Weekly</option><option value="biweekly">Every two weeks</option><option value="monthly">Monthly</option>
         <option value="custom">Custom (RRULE)</option></select></label></div></div>
-      <fieldset><legend>Weekdays</legend>${DAYS.map((d) => html`<label style="display:inline-block;margin-right:.8rem;font-weight:400"><input type="checkbox" name="${d}" style="width:auto;min-height:auto"> ${d[0].toUpperCase() + d.slice(1)}</label>`)}</fieldset>
+      <fieldset><legend>Weekdays</legend>${DAYS.map((d) => html`<label class="inline-choice"><input type="checkbox" name="${d}"> ${d[0].toUpperCase() + d.slice(1)}</label>`)}</fieldset>
       <label>RRULE <span class="muted">(custom only, e.g. FREQ=WEEKLY;INTERVAL=3;BYDAY=MO,FR)</span><input name="rrule"></label>
       <div class="row"><div><label>Max capacity<input name="max_capacity" type="number" min="1" value="15"></label></div>
       <div><label>Min capacity<input name="min_capacity" type="number" min="0" value="1"></label></div>
@@ -199,7 +201,7 @@ async function schedulesView() {
   const list = view.querySelector('#s-list');
   if (tourId) {
     const r = await api(`/api/calendar/admin/schedules?tour_id=${encodeURIComponent(tourId)}`);
-    setHtml(list, r.ok && r.data.length ? html`${r.data.map((s) => html`<article class="card" data-schedule="${s.id}" style="margin-bottom:.8rem">
+    setHtml(list, r.ok && r.data.length ? html`${r.data.map((s) => html`<article class="card stacked" data-schedule="${s.id}">
       <h2>${s.name} ${s.is_active ? '' : html`<span class="pill">inactive</span>`}</h2>
       <p class="muted">${formatTime(s.start_time)} · ${s.duration_minutes} min · ${s.recurrence}${s.rrule ? ` (${s.rrule})` : ''}
         ${['weekly', 'biweekly'].includes(s.recurrence) ? ' · ' + DAYS.filter((d) => s[d]).map((d) => d.slice(0, 3)).join(', ') : ''}
@@ -366,7 +368,7 @@ async function waitlistView() {
   setHtml(list, r.data.length ? html`<div class="table-wrap"><table><thead><tr><th>Date</th><th>Tour</th><th>Customer</th><th>People</th><th>Status</th><th>Priority</th></tr></thead><tbody>
     ${r.data.map((e) => html`<tr data-entry="${e.id}"><td>${formatDate(e.requested_date)}</td><td>${tourName(e.tour_id)}</td><td>${e.customer_name}<br><span class="muted">${e.customer_email}</span></td>
     <td>${e.num_people}</td><td><span class="pill ${e.status}">${e.status}</span>${e.notification_expires_at && e.status === 'notified' ? html`<br><span class="muted">until ${new Date(e.notification_expires_at).toLocaleString()}</span>` : ''}</td>
-    <td><input type="number" value="${e.priority}" style="width:5rem" aria-label="Priority"> <button class="btn secondary" data-prio>Set</button></td></tr>`)}</tbody></table></div>` : html`<p class="muted">Nobody is waiting.</p>`);
+    <td><input type="number" value="${e.priority}" class="w-5rem" aria-label="Priority"> <button class="btn secondary" data-prio>Set</button></td></tr>`)}</tbody></table></div>` : html`<p class="muted">Nobody is waiting.</p>`);
   list.querySelectorAll('[data-prio]').forEach((b) => b.addEventListener('click', async () => {
     const row = b.closest('tr');
     const res = await api(`/api/calendar/admin/waitlist/${row.dataset.entry}`, { method: 'PATCH', body: { priority: Number(row.querySelector('input').value) } });
