@@ -282,6 +282,47 @@ impl Browser {
     }
 }
 
+/// Installed before any page script runs: records every Content-Security-
+/// Policy violation the page reports (the event is composed, so violations
+/// inside shadow roots reach the document too).
+const CSP_RECORDER: &str = "window.__cspViolations = [];
+document.addEventListener('securitypolicyviolation', (e) => {
+  window.__cspViolations.push(`${e.effectiveDirective || e.violatedDirective}: blocked ${e.blockedURI || '(inline)'} \
+at ${e.sourceFile || location.href}:${e.lineNumber} ${e.sample || ''}`.trim());
+}, true);";
+
+impl Browser {
+    /// From now on every page records its CSP violations from its first
+    /// script on; read them with [`Browser::csp_violations`].
+    pub(crate) async fn record_csp_violations(&self) {
+        self.d()
+            .cdp()
+            .send_raw(
+                "Page.addScriptToEvaluateOnNewDocument",
+                json!({ "source": CSP_RECORDER }),
+            )
+            .await
+            .expect("install the CSP recorder");
+    }
+
+    /// The CSP violations the current page reported since the last call
+    /// (after letting queued violation events fire).
+    pub(crate) async fn csp_violations(&self) -> Vec<String> {
+        let v = self
+            .js_async(
+                "setTimeout(() => setTimeout(() => done(window.__cspViolations ? \
+                 window.__cspViolations.splice(0) : ['the CSP recorder is not installed on ' + location.href])));",
+                vec![],
+            )
+            .await;
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .map(|x| x.as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+}
+
 /// An operator's own website on another origin (another port of 127.0.0.1:
 /// same site, so the browser's Tourdesk cookies are visible to it) that
 /// embeds the components with the one script tag the README gives, under a
