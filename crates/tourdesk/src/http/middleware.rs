@@ -92,10 +92,11 @@ pub async fn json_only(request: Request<Body>, next: axum::middleware::Next) -> 
 }
 
 /// The policy for the pages and components this binary serves: scripts
-/// only from this origin (no inline script, no eval), nothing embedded
-/// from elsewhere. Styles allow inline because the web components style
-/// their shadow roots with `<style>` elements.
-const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+/// and styles only from this origin (no inline script or eval, no `style`
+/// attribute or `<style>` element), nothing embedded from elsewhere. The
+/// web components style their shadow roots with constructed stylesheets
+/// (`adoptedStyleSheets`), which are not inline styles.
+const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
      img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; \
      form-action 'self'";
 

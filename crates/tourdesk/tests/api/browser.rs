@@ -115,7 +115,7 @@ impl Browser {
         })
     }
 
-    fn d(&self) -> &WebDriver {
+    pub(crate) fn d(&self) -> &WebDriver {
         self.driver.as_ref().expect("session")
     }
 
@@ -158,8 +158,35 @@ impl Browser {
         }
     }
 
+    /// Runs asynchronous JS: `body` ends by calling `done(value)`.
+    pub(crate) async fn js_async(&self, body: &str, args: Vec<Value>) -> Value {
+        let script = format!("const done = arguments[arguments.length - 1]; {body}");
+        self.d()
+            .execute_async(script, args)
+            .await
+            .expect("async script")
+            .json()
+            .clone()
+    }
+
+    /// Waits until the JS expression `condition` is true.
+    pub(crate) async fn wait_until(&self, condition: &str) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let r = self.js(&format!("return !!({condition});"), vec![]).await;
+            if r.json() == &json!(true) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {condition}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Waits until the text at `path` contains `needle`; returns the text.
-    async fn wait_text(&self, path: &str, needle: &str) -> String {
+    pub(crate) async fn wait_text(&self, path: &str, needle: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             let r = self
@@ -198,7 +225,7 @@ impl Browser {
         }
     }
 
-    async fn type_into(&self, path: &str, text: &str) {
+    pub(crate) async fn type_into(&self, path: &str, text: &str) {
         let el = self.wait(path).await;
         el.clear().await.ok();
         el.send_keys(text).await.expect("type");
@@ -247,7 +274,7 @@ impl Browser {
         );
     }
 
-    async fn screenshot(&self, name: &str, backend: tourdesk_store::Backend) {
+    pub(crate) async fn screenshot(&self, name: &str, backend: tourdesk_store::Backend) {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
         std::fs::create_dir_all(&dir).ok();
         let file = dir.join(format!("{name}-{backend:?}.png").to_lowercase());
@@ -255,27 +282,198 @@ impl Browser {
     }
 }
 
-const FLOW: &str = "booking-flow";
-const CAL: &str = "booking-flow >>> booking-calendar";
+/// Installed before any page script runs: records every Content-Security-
+/// Policy violation the page reports (the event is composed, so violations
+/// inside shadow roots reach the document too).
+const CSP_RECORDER: &str = "window.__cspViolations = [];
+document.addEventListener('securitypolicyviolation', (e) => {
+  window.__cspViolations.push(`${e.effectiveDirective || e.violatedDirective}: blocked ${e.blockedURI || '(inline)'} \
+at ${e.sourceFile || location.href}:${e.lineNumber} ${e.sample || ''}`.trim());
+}, true);";
+
+impl Browser {
+    /// From now on every page records its CSP violations from its first
+    /// script on; read them with [`Browser::csp_violations`].
+    pub(crate) async fn record_csp_violations(&self) {
+        self.d()
+            .cdp()
+            .send_raw(
+                "Page.addScriptToEvaluateOnNewDocument",
+                json!({ "source": CSP_RECORDER }),
+            )
+            .await
+            .expect("install the CSP recorder");
+    }
+
+    /// The CSP violations the current page reported since the last call
+    /// (after letting queued violation events fire).
+    pub(crate) async fn csp_violations(&self) -> Vec<String> {
+        let v = self
+            .js_async(
+                "setTimeout(() => setTimeout(() => done(window.__cspViolations ? \
+                 window.__cspViolations.splice(0) : ['the CSP recorder is not installed on ' + location.href])));",
+                vec![],
+            )
+            .await;
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .map(|x| x.as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+}
+
+/// An operator's own website on another origin (another port of 127.0.0.1:
+/// same site, so the browser's Tourdesk cookies are visible to it) that
+/// embeds the components with the one script tag the README gives, under a
+/// strict CSP of its own: scripts from itself and Tourdesk, styles from
+/// itself only.
+pub(crate) struct OperatorSite {
+    pub(crate) origin: String,
+    listener: Option<tokio::net::TcpListener>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for OperatorSite {
+    fn drop(&mut self) {
+        if let Some(s) = self.server.take() {
+            s.abort();
+        }
+    }
+}
+
+impl OperatorSite {
+    /// Takes a port; start Tourdesk with this origin allowed, then `serve`.
+    pub(crate) async fn bind() -> OperatorSite {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the operator's site");
+        let port = listener.local_addr().expect("address").port();
+        OperatorSite {
+            origin: format!("http://127.0.0.1:{port}"),
+            listener: Some(listener),
+            server: None,
+        }
+    }
+
+    /// Serves `/`: a page embedding `<booking-flow>` and `<booking-calendar>`
+    /// for `tour` from the Tourdesk server at `tourdesk`.
+    pub(crate) fn serve(&mut self, tourdesk: &str, tour: i64) {
+        use axum::http::header;
+        let page = format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Spirit Tours</title>\
+             <link rel=\"stylesheet\" href=\"/site.css\">\
+             <script type=\"module\" src=\"{tourdesk}/assets/tourdesk.js\"></script></head>\
+             <body><h1>Spirit Tours</h1><h2>Book the tour</h2><booking-flow tour-id=\"{tour}\"></booking-flow>\
+             <h2>Availability</h2><booking-calendar id=\"calendar\" tour-id=\"{tour}\"></booking-calendar></body></html>"
+        );
+        let csp = format!(
+            "default-src 'self'; script-src 'self' {tourdesk}; connect-src {tourdesk}; style-src 'self'; \
+             img-src 'self'; object-src 'none'; base-uri 'none'"
+        );
+        let app = axum::Router::new()
+            .route(
+                "/",
+                axum::routing::get(move || async move {
+                    (
+                        [
+                            (header::CONTENT_TYPE, "text/html; charset=utf-8".to_owned()),
+                            (header::CONTENT_SECURITY_POLICY, csp),
+                        ],
+                        page,
+                    )
+                }),
+            )
+            .route(
+                "/site.css",
+                axum::routing::get(|| async {
+                    (
+                        [(header::CONTENT_TYPE, "text/css")],
+                        "body { margin: 1rem 2rem; font-family: Georgia, serif; color: #222; background: #fdfcf7; }",
+                    )
+                }),
+            );
+        let listener = self.listener.take().expect("serve once");
+        self.server = Some(tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        }));
+    }
+
+    pub(crate) fn url(&self) -> String {
+        format!("{}/", self.origin)
+    }
+}
+
+pub(crate) const FLOW: &str = "booking-flow";
+pub(crate) const CAL: &str = "booking-flow >>> booking-calendar";
+
+/// Logs in to the console through its form, as an operator does, and waits
+/// for the console to show.
+pub(crate) async fn log_in_to_console(b: &Browser, app: &TestApp, email: &str, password: &str) {
+    b.goto(&app.url("/admin")).await;
+    b.type_into("#login #email", email).await;
+    b.type_into("#login #password", password).await;
+    b.click("#login button[type='submit']").await;
+    b.wait("[data-tab='slots']").await;
+}
+
+/// Logs in on /account through its form, as a customer does, and waits for
+/// the account to show.
+pub(crate) async fn log_in_to_account(b: &Browser, app: &TestApp, email: &str, password: &str) {
+    b.goto(&app.url("/account")).await;
+    b.type_into("#login #l-email", email).await;
+    b.type_into("#login #l-password", password).await;
+    b.click("#login button[type='submit']").await;
+    b.wait_text("#account", "Logged in as").await;
+}
 
 /// Opens the tour page and shows the month of `date` in its calendar.
-async fn open_calendar_at(b: &Browser, app: &TestApp, tour: i64, date: &str) {
+pub(crate) async fn open_calendar_at(b: &Browser, app: &TestApp, tour: i64, date: &str) {
     b.goto(&app.url(&format!("/tours/{tour}"))).await;
-    b.wait(&format!("{CAL} >>> table")).await;
+    show_month_of(b, CAL, date).await;
+}
+
+/// Shows the month of `date` in the calendar at `cal` (on the current page).
+pub(crate) async fn show_month_of(b: &Browser, cal: &str, date: &str) {
+    let loaded = format!(
+        "deep({t}) && deep({t}).getAttribute('aria-busy') === 'false'",
+        t = json!(format!("{cal} >>> table"))
+    );
+    let title = json!(format!("{cal} >>> #title"));
     for _ in 0..3 {
+        b.wait_until(&loaded).await;
         let found = b
             .js(
                 "return !!deep(arguments[0]);",
-                vec![json!(format!("{CAL} >>> td[data-date='{date}']"))],
+                vec![json!(format!("{cal} >>> td[data-date='{date}']"))],
             )
             .await;
         if found.json() == &json!(true) {
             return;
         }
-        b.click(&format!("{CAL} >>> [data-nav='1']")).await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        let before = b
+            .js(
+                "return deep(arguments[0]).textContent;",
+                vec![title.clone()],
+            )
+            .await
+            .json()
+            .clone();
+        b.click(&format!("{cal} >>> [data-nav='1']")).await;
+        b.wait_until(&format!(
+            "deep({title})?.textContent !== {before} && ({loaded})"
+        ))
+        .await;
     }
-    panic!("{date} never appeared in the calendar");
+    let shown = b
+        .js(
+            "const t = deep(arguments[0]); return t ? t.textContent : null;",
+            vec![title],
+        )
+        .await
+        .json()
+        .clone();
+    panic!("{date} never appeared in the calendar at {cal}; it shows {shown}");
 }
 
 async fn a_customer_books_through_the_flow(app: TestApp) {
@@ -291,6 +489,37 @@ async fn a_customer_books_through_the_flow(app: TestApp) {
     b.screenshot("flow-1-date", app.backend).await;
     b.click(&format!("{CAL} >>> .slot[data-slot='{}']", f.slots[0]))
         .await;
+    // One click moves one month, however often the departures were redrawn.
+    let month = format!(
+        "(() => {{ const m = deep({}).month; return m.getFullYear() * 12 + m.getMonth(); }})()",
+        json!(CAL)
+    );
+    let loaded = format!(
+        "deep({}).getAttribute('aria-busy') === 'false'",
+        json!(format!("{CAL} >>> table"))
+    );
+    let mut shown = b
+        .js(&format!("return {month};"), vec![])
+        .await
+        .json()
+        .as_i64()
+        .expect("month");
+    for step in [1, -1] {
+        b.click(&format!("{CAL} >>> [data-nav='{step}']")).await;
+        b.wait_until(&format!("{month} !== {shown} && {loaded}"))
+            .await;
+        let now = b
+            .js(&format!("return {month};"), vec![])
+            .await
+            .json()
+            .as_i64();
+        assert_eq!(
+            now,
+            Some(shown + step),
+            "one click moved from month {shown} to {now:?}"
+        );
+        shown += step;
+    }
     b.click(&format!("{FLOW} >>> [data-act='next']")).await;
     // Party: 2 adults (default) + 1 child, priced by the server.
     b.click(&format!("{FLOW} >>> [data-inc='children']")).await;
@@ -495,10 +724,7 @@ async fn an_admin_creates_a_tour_and_schedule_that_the_calendar_shows(app: TestA
         .ensure_admin("boss@example.com", "admin password 123", "Boss")
         .await
         .expect("admin");
-    b.goto(&app.url("/admin")).await;
-    b.type_into("#email", "boss@example.com").await;
-    b.type_into("#password", "admin password 123").await;
-    b.click("#login button[type='submit']").await;
+    log_in_to_console(&b, &app, "boss@example.com", "admin password 123").await;
     b.click("[data-tab='tours']").await;
     b.type_into("[data-tour-form] input[name='name']", "Bethlehem Evening")
         .await;

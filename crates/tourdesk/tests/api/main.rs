@@ -7,6 +7,8 @@ mod accounts;
 mod availability;
 mod bookings;
 mod browser;
+mod browser_csp;
+mod browser_sessions;
 mod catalog;
 mod extras;
 mod foundation;

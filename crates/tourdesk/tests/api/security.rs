@@ -368,6 +368,9 @@ async fn every_response_carries_the_security_headers(app: TestApp) {
                 !csp.contains("script-src 'self' 'unsafe-inline'"),
                 "{path}: {csp}"
             );
+            // Styles from this origin only: no style attribute, no <style>.
+            assert!(csp.contains("style-src 'self';"), "{path}: {csp}");
+            assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
         }
         let unframeable = ["/admin", "/account", "/manage"].contains(&path);
         assert_eq!(

@@ -14,7 +14,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::browser::Browser;
+use crate::browser::{Browser, log_in_to_account, log_in_to_console};
 use crate::helpers::TestApp;
 
 both_backends!(injected_data_is_shown_as_text_and_never_runs);
@@ -373,14 +373,14 @@ async fn injected_data_is_shown_as_text_and_never_runs(app: TestApp) {
     )
     .await;
 
-    // The admin console, with the token where it keeps it.
-    c.open(&app.url("/admin")).await;
-    b.wait("#login").await;
-    b.js(
-        "localStorage.setItem('tourdesk.token', arguments[0]);",
-        vec![json!(admin)],
-    )
-    .await;
+    // The admin console, logged in through its form as an operator does.
+    app.ctx
+        .accounts()
+        .ensure_admin("xss-admin@example.com", "admin password 123", "Operator")
+        .await
+        .expect("admin");
+    c.open("about:blank").await;
+    log_in_to_console(&b, &app, "xss-admin@example.com", "admin password 123").await;
     let routes: Vec<(String, String, Vec<&str>)> = vec![
         (
             format!("slots?mode=week&from={}", f.dates[0]),
@@ -502,13 +502,14 @@ async fn injected_data_is_shown_as_text_and_never_runs(app: TestApp) {
         .await;
     }
 
-    // The customer's own account page.
-    b.js(
-        "localStorage.setItem('tourdesk.token', arguments[0]);",
-        vec![json!(customer)],
-    )
-    .await;
-    c.open(&app.url("/account")).await;
+    // The customer's own account page: the operator logs out of the
+    // console, the customer logs in through the account page's form.
+    c.open(&app.url("/admin")).await;
+    b.wait_until("!document.querySelector('#logout').hidden")
+        .await;
+    b.click("#logout").await;
+    b.wait("#login").await;
+    log_in_to_account(&b, &app, "c@example.com", "correct horse battery").await;
     c.check("/account", &exists("#account table"), &[DQ_ATTR, SVG])
         .await;
 

@@ -3,11 +3,12 @@
 // keyboard navigable per the ARIA grid pattern, with the chosen day's
 // departures below. Events: `date-select` {date, slots}, `slot-select` {slot}.
 import { api, problem, money, parseDate, isoDate, formatDate, formatTime } from './api.js';
-import { html, raw, setHtml } from './html.js';
+import { html, setHtml } from './html.js';
+import { shadowStyles } from './shadow-styles.js';
 
 const LEVEL_TEXT = { high: 'Many spots', medium: 'Some spots', low: 'Few spots', none: 'Full' };
 
-const STYLE = raw`
+const STYLE = `
 :host { display: block; font-family: inherit; color: #1d2433; --c-high: #d6f5df; --c-high-ink: #14532d;
   --c-medium: #fff1c2; --c-medium-ink: #6b4500; --c-low: #ffdcd0; --c-low-ink: #8a2a00; --c-none: #eceef2; --c-none-ink: #4b5567; }
 .head { display: flex; align-items: center; justify-content: space-between; gap: .5rem; margin-bottom: .5rem; }
@@ -31,7 +32,9 @@ td[aria-disabled="true"].none { background: var(--c-none); color: var(--c-none-i
 td[aria-selected="true"] { border-color: #0b5cad; box-shadow: inset 0 0 0 2px #0b5cad; }
 td:focus-visible { outline: none; box-shadow: 0 0 0 3px #ffbf47; }
 .legend { display: flex; gap: .75rem; flex-wrap: wrap; font-size: .8rem; margin: .5rem 0; padding: 0; list-style: none; }
-.legend span { display: inline-block; width: .9rem; height: .9rem; border-radius: 3px; vertical-align: -2px; margin-right: .3rem; border: 1px solid #c4cad4; }
+.legend .swatch { display: inline-block; width: .9rem; height: .9rem; border-radius: 3px; vertical-align: -2px; margin-right: .3rem; border: 1px solid #c4cad4; }
+.swatch.high { background: var(--c-high); } .swatch.medium { background: var(--c-medium); }
+.swatch.low { background: var(--c-low); } .swatch.none { background: var(--c-none); }
 .slots { margin-top: .75rem; min-height: 4rem; }
 .slots h4 { margin: .25rem 0 .5rem; font-size: 1rem; }
 .slot { display: flex; justify-content: space-between; align-items: center; gap: .5rem; width: 100%; text-align: left;
@@ -44,6 +47,7 @@ td:focus-visible { outline: none; box-shadow: 0 0 0 3px #ffbf47; }
 .error { color: #b42318; font-weight: 600; }
 .sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
 `;
+const applyStyles = shadowStyles(STYLE);
 
 class BookingCalendar extends HTMLElement {
   static observedAttributes = ['tour-id', 'min-date', 'max-date', 'initial-date'];
@@ -156,9 +160,8 @@ class BookingCalendar extends HTMLElement {
       rows.push(html`<tr>${row}</tr>`);
     }
     const legend = ['high', 'medium', 'low', 'none'].map((l) =>
-      html`<li><span style="background: var(--c-${l})"></span>${LEVEL_TEXT[l]}</li>`);
-    setHtml(this.shadowRoot, html`<style>${STYLE}</style>
-      <div class="head">
+      html`<li><span class="swatch ${l}"></span>${LEVEL_TEXT[l]}</li>`);
+    setHtml(this.shadowRoot, html`<div class="head">
         <button class="nav" part="nav" data-nav="-1" aria-label="Previous month" ${prevDisabled ? 'disabled' : ''}>‹</button>
         <h3 id="title" aria-live="polite">${title}</h3>
         <button class="nav" part="nav" data-nav="1" aria-label="Next month" ${nextDisabled ? 'disabled' : ''}>›</button>
@@ -168,6 +171,7 @@ class BookingCalendar extends HTMLElement {
       <ul class="legend" aria-label="Legend">${legend}</ul>
       ${this.error ? html`<p class="error" role="alert">${this.error}</p>` : ''}
       <div class="slots" aria-live="polite">${this.renderSlots()}</div>`);
+    applyStyles(this.shadowRoot);
     this.wire();
   }
 
@@ -186,6 +190,7 @@ class BookingCalendar extends HTMLElement {
     })}`;
   }
 
+  /** Listeners for a full render: the month navigation and the grid. */
   wire() {
     const root = this.shadowRoot;
     root.querySelectorAll('[data-nav]').forEach((b) => b.addEventListener('click', () => this.shiftMonth(Number(b.dataset.nav))));
@@ -195,10 +200,19 @@ class BookingCalendar extends HTMLElement {
       if (td) this.choose(td.dataset.date);
     });
     grid.addEventListener('keydown', (e) => this.onKey(e));
+    this.wireSlots();
+  }
+
+  /**
+   * Listeners for the departures list alone, after it is redrawn on its own
+   * (wiring the month navigation again would make one click move two months).
+   */
+  wireSlots() {
+    const root = this.shadowRoot;
     root.querySelectorAll('[data-slot]').forEach((b) => b.addEventListener('click', () => {
       this.selectedSlot = this.slots.find((s) => String(s.id) === b.dataset.slot);
       setHtml(root.querySelector('.slots'), this.renderSlots());
-      this.wire();
+      this.wireSlots();
       root.querySelector(`[data-slot="${CSS.escape(b.dataset.slot)}"]`)?.focus();
       this.dispatchEvent(new CustomEvent('slot-select', { detail: { slot: this.selectedSlot, date: this.selected }, bubbles: true, composed: true }));
     }));
@@ -263,7 +277,7 @@ class BookingCalendar extends HTMLElement {
     this.slots = r.ok ? r.data : [];
     if (this.selectedSlot) this.selectedSlot = this.slots.find((s) => s.id === this.selectedSlot.id && s.available_spots > 0) || null;
     setHtml(this.shadowRoot.querySelector('.slots'), this.renderSlots());
-    this.wire();
+    this.wireSlots();
     if (announce) {
       this.dispatchEvent(new CustomEvent('date-select', { detail: { date: iso, slots: this.slots }, bubbles: true, composed: true }));
     }

@@ -4,13 +4,14 @@
 // entered. A full day offers the waitlist; a slot that filled up meanwhile
 // returns to time selection with fresh availability.
 // Emits `booking-complete` {reference}.
-import { api, apiUrl, auth, problem, money, formatDate, formatTime } from './api.js';
-import { html, raw, setHtml } from './html.js';
+import { api, apiUrl, session, problem, money, formatDate, formatTime } from './api.js';
+import { html, setHtml } from './html.js';
+import { shadowStyles } from './shadow-styles.js';
 import './booking-calendar.js';
 
 const STEPS = ['Date & time', 'Party', 'Your details', 'Review', 'Done'];
 
-const STYLE = raw`
+const STYLE = `
 :host { display: block; color: #1d2433; font-family: inherit; }
 .steps { display: flex; gap: .25rem; list-style: none; padding: 0; margin: 0 0 1rem; flex-wrap: wrap; counter-reset: s; }
 .steps li { flex: 1 1 6rem; font-size: .85rem; padding: .4rem .5rem; border-bottom: 3px solid #d5dae3; color: #4b5567; }
@@ -42,6 +43,7 @@ dt { color: #4b5567; } dd { margin: 0; font-weight: 600; }
 .reference { font-size: 1.6rem; font-weight: 800; letter-spacing: .04em; margin: .3rem 0; }
 .waitlist { border: 1px dashed #c77700; background: #fff8ec; padding: .8rem; border-radius: 8px; margin-top: 1rem; }
 `;
+const applyStyles = shadowStyles(STYLE);
 
 function uuid() {
   return (crypto.randomUUID && crypto.randomUUID()) || `${Date.now()}-${Math.random().toString(16).slice(2)}`;
@@ -73,8 +75,11 @@ class BookingFlow extends HTMLElement {
     this.render();
     const r = await api(`/api/calendar/tours/${encodeURIComponent(this.tourId)}`);
     if (r.ok) this.tour = r.data; else this.message = problem(r);
-    if (auth.token) {
-      const me = await api('/api/auth/me');
+    // On the Tourdesk site a logged-in customer's booking goes to their
+    // account (the session cookie travels with it); embedded elsewhere, or
+    // logged out, this is a guest booking.
+    if (session.present) {
+      const me = await session.me();
       if (me.ok) {
         this.contact.name ||= me.data.name;
         this.contact.email ||= me.data.email;
@@ -94,10 +99,10 @@ class BookingFlow extends HTMLElement {
   render() {
     const steps = STEPS.map((s, i) => html`<li ${i === this.step ? html`aria-current="step"` : ''} class="${i < this.step ? 'done' : ''}">${i + 1}. ${s}</li>`);
     const body = [this.stepDate, this.stepParty, this.stepContact, this.stepReview, this.stepDone][this.step].call(this);
-    setHtml(this.shadowRoot, html`<style>${STYLE}</style>
-      <nav aria-label="Booking steps"><ol class="steps">${steps}</ol></nav>
+    setHtml(this.shadowRoot, html`<nav aria-label="Booking steps"><ol class="steps">${steps}</ol></nav>
       ${this.message ? html`<p class="error" role="alert">${this.message}</p>` : ''}
       <section>${body}</section>`);
+    applyStyles(this.shadowRoot);
     this.wire();
   }
 

@@ -7,11 +7,15 @@
 // that are themselves made by `html` (or `raw`) are inserted as they are, and
 // arrays are joined with each item treated the same way, so fragments nest.
 // null and undefined give nothing. `raw` is for constant markup written in
-// this code (a stylesheet), never for data. `setHtml` is the one way markup
+// this code, never for data. `setHtml` is the one way markup
 // reaches the page: it accepts fragments only, never plain strings.
 //
 // Escaping does not make a URL safe: never interpolate data at the start of an
 // href or src (use fixed prefixes like href="#booking/${id}").
+//
+// No `style` attribute either: the pages' Content-Security-Policy
+// (`style-src 'self'`) refuses inline styles. Use a class from tourdesk.css,
+// or set a computed value through the CSSOM (`el.style.width = ...`).
 
 const ESCAPES = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;', '`': '&#96;' };
 

@@ -1,12 +1,13 @@
 // /account: register, log in, my bookings (change, cancel), my waitlist
 // entries (claim when notified, leave).
-import { api, auth, problem, money, formatDate, formatTime } from '../api.js';
+import { api, session, loggedOutEverywhere, problem, money, formatDate, formatTime } from '../api.js';
 import { html, setHtml } from '../html.js';
 
 const box = document.getElementById('account');
 
-function loggedOut(message) {
-  setHtml(box, html`${message ? html`<p class="error" role="alert">${message}</p>` : ''}
+/** The login and registration forms; `message` is an error, `note` a confirmation. */
+function loggedOut(message, note) {
+  setHtml(box, html`${note ? html`<p class="ok" role="status">${note}</p>` : ''}${message ? html`<p class="error" role="alert">${message}</p>` : ''}
   <div class="grid">
     <form class="card" id="login" novalidate><h2>Log in</h2>
       <label for="l-email">Email</label><input id="l-email" name="email" type="email" autocomplete="username" required>
@@ -20,9 +21,8 @@ function loggedOut(message) {
       <p><button class="btn" type="submit">Create account</button></p><p class="error" role="alert" data-err></p></form>
   </div>`);
   const login = async (email, password, errEl) => {
-    const r = await api('/api/auth/login', { method: 'POST', body: { email, password } });
+    const r = await session.login(email, password);
     if (!r.ok) { errEl.textContent = problem(r); return; }
-    auth.token = r.data.access_token;
     loggedIn();
   };
   document.getElementById('login').addEventListener('submit', (e) => {
@@ -45,7 +45,7 @@ function bookingRow(b) {
     <td>${formatDate(b.tour_date)}<br>${formatTime(b.tour_time)}</td><td>${b.total_people}</td>
     <td>${money(b.total_amount, b.currency)}</td><td><span class="pill ${b.status}">${b.status.replace('_', ' ')}</span></td>
     <td>${changeable ? html`<label class="sr-only" for="a-${b.id}">Adults</label>
-      <input id="a-${b.id}" type="number" min="1" max="50" value="${b.num_adults}" style="width:5rem" aria-label="Adults for ${b.booking_reference}">
+      <input id="a-${b.id}" type="number" min="1" max="50" value="${b.num_adults}" class="w-5rem" aria-label="Adults for ${b.booking_reference}">
       <button class="btn secondary" data-resize="${b.id}">Change adults</button>
       <button class="btn danger" data-cancel="${b.id}">Cancel</button>` : ''}</td></tr>`;
 }
@@ -55,25 +55,37 @@ function entryRow(e, claimId) {
   return html`<tr data-entry="${e.id}" ${String(e.id) === claimId ? html`class="highlight"` : ''}>
     <td>${formatDate(e.requested_date)}</td><td>${e.num_people}</td><td><span class="pill ${e.status}">${e.status}</span>
     ${notified ? html`<br><span class="muted">Held until ${new Date(e.notification_expires_at).toLocaleString()}</span>` : ''}</td>
-    <td>${notified ? html`<form data-claim="${e.id}" class="row"><div><label for="ca-${e.id}">Adults</label><input id="ca-${e.id}" name="adults" type="number" min="1" max="${e.num_people}" value="${e.num_people}" style="width:5rem"></div>
-      <div><label for="cc-${e.id}">Children</label><input id="cc-${e.id}" name="children" type="number" min="0" max="${e.num_people}" value="0" style="width:5rem"></div>
+    <td>${notified ? html`<form data-claim="${e.id}" class="row"><div><label for="ca-${e.id}">Adults</label><input id="ca-${e.id}" name="adults" type="number" min="1" max="${e.num_people}" value="${e.num_people}" class="w-5rem"></div>
+      <div><label for="cc-${e.id}">Children</label><input id="cc-${e.id}" name="children" type="number" min="0" max="${e.num_people}" value="0" class="w-5rem"></div>
       <div><button class="btn" type="submit">Book these spots</button></div></form>` : ''}
     ${e.status === 'active' || notified ? html`<button class="btn secondary" data-leave="${e.id}">Leave waitlist</button>` : ''}</td></tr>`;
 }
 
-async function loggedIn(note) {
-  const me = await api('/api/auth/me');
-  if (!me.ok) { auth.token = null; return loggedOut(me.status === 401 ? 'Your session ended; please log in again.' : problem(me)); }
+/** The account; `wasIn` says the person was logged in a moment ago (a 401 then means the session ended). */
+async function loggedIn(note, wasIn = true) {
+  const me = await session.me();
+  if (!me.ok) return loggedOut(me.status === 401 ? (wasIn ? 'Your session ended; please log in again.' : null) : problem(me));
   const [bookings, entries] = await Promise.all([api('/api/calendar/bookings/user/me'), api('/api/calendar/waitlist/me')]);
   const claimId = new URLSearchParams(location.search).get('claim');
-  setHtml(box, html`<p>Logged in as <strong>${me.data.name}</strong> (${me.data.email}) <button class="btn secondary" id="logout">Log out</button></p>
+  setHtml(box, html`<div class="row account-bar"><p>Logged in as <strong>${me.data.name}</strong> (${me.data.email})</p>
+    <p><button class="btn secondary" type="button" id="logout">Log out</button>
+    <button class="btn secondary" type="button" id="logout-all">Log out everywhere</button></p></div>
     ${note ? html`<p class="ok" role="status">${note}</p>` : ''}<p id="acct-error" class="error" role="alert"></p>
     <h2>My bookings</h2>${bookings.ok && bookings.data.length ? html`<div class="table-wrap"><table><thead><tr><th>Booking</th><th>When</th><th>People</th><th>Total</th><th>Status</th><th>Actions</th></tr></thead>
       <tbody>${bookings.data.map(bookingRow)}</tbody></table></div>` : html`<p class="muted">No bookings yet. <a href="/">Find a tour</a>.</p>`}
     <h2>My waitlist</h2>${entries.ok && entries.data.length ? html`<div class="table-wrap"><table><thead><tr><th>Date</th><th>People</th><th>Status</th><th>Actions</th></tr></thead>
       <tbody>${entries.data.map((e) => entryRow(e, claimId))}</tbody></table></div>` : html`<p class="muted">You are not waiting for any tour.</p>`}`);
   const errEl = document.getElementById('acct-error');
-  document.getElementById('logout').addEventListener('click', async () => { await api('/api/auth/logout', { method: 'POST' }); auth.token = null; loggedOut(); });
+  document.getElementById('logout').addEventListener('click', async () => {
+    const r = await session.logout();
+    r.ok ? loggedOut(null, 'You are logged out.') : (errEl.textContent = `You are still logged in: ${problem(r)}`);
+  });
+  document.getElementById('logout-all').addEventListener('click', async () => {
+    if (!confirm('Log out on every device and browser where you are logged in, this one included?')) return;
+    const r = await session.logoutEverywhere();
+    if (r.ok || r.status === 401) loggedOut(null, loggedOutEverywhere(r.data?.sessions_ended));
+    else errEl.textContent = `You are still logged in: ${problem(r)}`;
+  });
   box.querySelectorAll('[data-resize]').forEach((b) => b.addEventListener('click', async () => {
     const id = b.dataset.resize;
     const r = await api(`/api/calendar/bookings/${id}`, { method: 'PUT', body: { new_num_adults: Number(document.getElementById(`a-${id}`).value) } });
@@ -95,4 +107,4 @@ async function loggedIn(note) {
   }));
 }
 
-if (auth.token) loggedIn(); else loggedOut();
+loggedIn(null, false);

@@ -1,7 +1,7 @@
 // /admin: the operator's console. Hash routes: #slots (default), #tours,
 // #schedules, #blackouts, #bookings, #booking/ID, #waitlist,
 // #notifications, #manifest/ID.
-import { api, apiUrl, auth, problem, money, isoDate, parseDate, formatDate, formatTime } from '../api.js';
+import { api, session, loggedOutEverywhere, problem, money, isoDate, parseDate, formatDate, formatTime } from '../api.js';
 import { html, join, setHtml } from '../html.js';
 
 const main = document.getElementById('main');
@@ -36,21 +36,39 @@ const flash = (text, ok = true) => {
   if (el) say(el, text, ok);
 };
 
-async function login(message) {
+/** The login form; `message` is an error, `note` a confirmation (logged out). */
+async function login(message, note) {
   document.getElementById('logout').hidden = true;
-  setHtml(main, html`<form class="card" id="login" style="max-width:28rem" novalidate><h1>Admin login</h1>
+  document.getElementById('logout-all').hidden = true;
+  window.onhashchange = null;
+  setHtml(main, html`<form class="card narrow-card" id="login" novalidate><h1>Admin login</h1>
+    ${note ? html`<p class="ok" role="status">${note}</p>` : ''}
     ${message ? html`<p class="error" role="alert">${message}</p>` : ''}
     <label for="email">Email</label><input id="email" type="email" autocomplete="username" required>
     <label for="password">Password</label><input id="password" type="password" autocomplete="current-password" required>
     <p><button class="btn" type="submit">Log in</button></p><p class="error" role="alert" id="login-error"></p></form>`);
   document.getElementById('login').addEventListener('submit', async (e) => {
     e.preventDefault();
-    const r = await api('/api/auth/login', { method: 'POST', body: { email: document.getElementById('email').value, password: document.getElementById('password').value } });
+    const button = e.target.querySelector('button[type="submit"]');
+    button.disabled = true;
+    const r = await session.login(document.getElementById('email').value, document.getElementById('password').value);
+    button.disabled = false;
     if (!r.ok) return say(document.getElementById('login-error'), problem(r));
-    if (r.data.user.role !== 'admin') return say(document.getElementById('login-error'), 'This account is not an admin.');
-    auth.token = r.data.access_token;
+    if (r.data.user.role !== 'admin') {
+      // Do not leave a customer logged in by a visit to the console.
+      await session.logout();
+      return say(document.getElementById('login-error'), 'This account is not an admin.');
+    }
     start();
   });
+}
+
+/** Logs out here, or everywhere; back to the login form with what happened. */
+async function logOut(everywhere) {
+  if (everywhere && !confirm('Log out on every device and browser where this account is logged in, this one included?')) return;
+  const r = everywhere ? await session.logoutEverywhere() : await session.logout();
+  if (!r.ok && r.status !== 401) return flash(`You are still logged in: ${problem(r)}`, false);
+  login(null, everywhere ? loggedOutEverywhere(r.data?.sessions_ended) : 'You are logged out.');
 }
 
 // ---- slots: week and day views ----
@@ -80,19 +98,21 @@ async function slotsView() {
       const booked = (100 * s.current_bookings) / s.max_capacity, held = (100 * s.held_spots) / s.max_capacity;
       const state = s.is_cancelled ? `cancelled${s.cancellation_reason ? `: ${s.cancellation_reason}` : ''}` : s.is_available ? 'open' : 'closed';
       return html`<tr data-slot="${s.id}"><td>${formatTime(s.start_time)}–${formatTime(s.end_time)}</td><td>${tourName(s.tour_id)}</td>
-        <td><div class="bar" role="img" aria-label="${s.current_bookings} booked, ${s.held_spots} held of ${s.max_capacity}"><span style="width:${booked}%"></span></div>
+        <td><div class="bar" role="img" aria-label="${s.current_bookings} booked, ${s.held_spots} held of ${s.max_capacity}"><span data-share="${booked}"></span></div>
           <span class="muted">${s.current_bookings} booked${s.held_spots ? `, ${s.held_spots} held` : ''} / ${s.max_capacity} · ${s.available_spots} left</span></td>
         <td>${money(s.price_per_person, s.currency)}</td><td>${state}</td>
         <td class="no-print">${s.is_cancelled ? '' : html`
-          <input aria-label="Capacity" type="number" min="1" value="${s.max_capacity}" style="width:5.5rem" data-cap>
+          <input aria-label="Capacity" type="number" min="1" value="${s.max_capacity}" class="w-5-5rem" data-cap>
           <button class="btn secondary" data-act="cap">Set capacity</button>
-          <input aria-label="Price" type="number" min="0" step="0.01" value="${s.price_per_person}" style="width:6.5rem" data-price>
+          <input aria-label="Price" type="number" min="0" step="0.01" value="${s.price_per_person}" class="w-6-5rem" data-price>
           <button class="btn secondary" data-act="price">Set price</button>
           <button class="btn secondary" data-act="toggle">${s.is_available ? 'Close' : 'Open'}</button>
           <button class="btn secondary" data-act="waitlist">Process waitlist</button>
           <button class="btn danger" data-act="cancel">Cancel departure</button>`}
           <a class="btn secondary" href="#manifest/${s.id}">Manifest</a></td></tr>`;
     })}</tbody></table></div>`)}`);
+  // Occupancy through the CSSOM: the page's policy refuses style attributes.
+  list.querySelectorAll('.bar > span[data-share]').forEach((bar) => { bar.style.width = `${Math.min(100, Number(bar.dataset.share))}%`; });
   list.querySelectorAll('tr[data-slot]').forEach((row) => row.querySelectorAll('[data-act]').forEach((b) => b.addEventListener('click', async () => {
     const id = row.dataset.slot, slot = r.data.find((s) => String(s.id) === id);
     let res;
@@ -117,9 +137,9 @@ function tourForm(t = {}) {
     <div class="row"><div><label>Name<input name="name" value="${t.name || ''}" required></label></div>
     <div><label>Duration (minutes)<input name="duration_minutes" type="number" min="1" value="${t.duration_minutes || 180}"></label></div>
     <div><label>Base price<input name="base_price" type="number" min="0" step="0.01" value="${t.base_price ?? ''}"></label></div>
-    <div><label>Currency<input name="currency" value="${t.currency || 'USD'}" maxlength="3" style="width:6rem"></label></div>
+    <div><label>Currency<input name="currency" value="${t.currency || 'USD'}" maxlength="3" class="w-6rem"></label></div>
     <div><label>Time zone<input name="timezone" value="${t.timezone || 'Asia/Jerusalem'}"></label></div>
-    <div><label><input name="is_active" type="checkbox" style="width:auto;min-height:auto" ${t.is_active !== false ? 'checked' : ''}> Active (bookable)</label></div></div>
+    <div><label><input name="is_active" type="checkbox" ${t.is_active !== false ? 'checked' : ''}> Active (bookable)</label></div></div>
     <label>Description<textarea name="description">${t.description || ''}</textarea></label>
     <p><button class="btn" type="submit">${t.id ? 'Save tour' : 'Create tour'}</button></p><p data-err></p></form>`;
 }
@@ -169,7 +189,7 @@ async function schedulesView() {
       <div><label>Recurrence<select name="recurrence"><option value="none">Once</option><option value="daily">Daily</option>
         <option value="weekly" selected>Weekly</option><option value="biweekly">Every two weeks</option><option value="monthly">Monthly</option>
         <option value="custom">Custom (RRULE)</option></select></label></div></div>
-      <fieldset><legend>Weekdays</legend>${DAYS.map((d) => html`<label style="display:inline-block;margin-right:.8rem;font-weight:400"><input type="checkbox" name="${d}" style="width:auto;min-height:auto"> ${d[0].toUpperCase() + d.slice(1)}</label>`)}</fieldset>
+      <fieldset><legend>Weekdays</legend>${DAYS.map((d) => html`<label class="inline-choice"><input type="checkbox" name="${d}"> ${d[0].toUpperCase() + d.slice(1)}</label>`)}</fieldset>
       <label>RRULE <span class="muted">(custom only, e.g. FREQ=WEEKLY;INTERVAL=3;BYDAY=MO,FR)</span><input name="rrule"></label>
       <div class="row"><div><label>Max capacity<input name="max_capacity" type="number" min="1" value="15"></label></div>
       <div><label>Min capacity<input name="min_capacity" type="number" min="0" value="1"></label></div>
@@ -181,7 +201,7 @@ async function schedulesView() {
   const list = view.querySelector('#s-list');
   if (tourId) {
     const r = await api(`/api/calendar/admin/schedules?tour_id=${encodeURIComponent(tourId)}`);
-    setHtml(list, r.ok && r.data.length ? html`${r.data.map((s) => html`<article class="card" data-schedule="${s.id}" style="margin-bottom:.8rem">
+    setHtml(list, r.ok && r.data.length ? html`${r.data.map((s) => html`<article class="card stacked" data-schedule="${s.id}">
       <h2>${s.name} ${s.is_active ? '' : html`<span class="pill">inactive</span>`}</h2>
       <p class="muted">${formatTime(s.start_time)} · ${s.duration_minutes} min · ${s.recurrence}${s.rrule ? ` (${s.rrule})` : ''}
         ${['weekly', 'biweekly'].includes(s.recurrence) ? ' · ' + DAYS.filter((d) => s[d]).map((d) => d.slice(0, 3)).join(', ') : ''}
@@ -326,8 +346,9 @@ async function manifestView(id) {
       <td>${join([b.special_requirements, b.dietary_restrictions, b.accessibility_needs].filter(Boolean), html`<br>`)}</td><td>${b.status}</td></tr>`)}</tbody></table></div>` : html`<p class="muted">Nobody is booked on this departure.</p>`}`);
   view.querySelector('#print').addEventListener('click', () => print());
   view.querySelector('#csv').addEventListener('click', async () => {
-    const res = await fetch(apiUrl(`/api/calendar/admin/slots/${encodeURIComponent(id)}/manifest`), { headers: { accept: 'text/csv', authorization: `Bearer ${auth.token}` } });
-    const url = URL.createObjectURL(await res.blob());
+    const res = await api(`/api/calendar/admin/slots/${encodeURIComponent(id)}/manifest`, { accept: 'text/csv' });
+    if (!res.ok) return flash(problem(res), false);
+    const url = URL.createObjectURL(new Blob([res.data], { type: 'text/csv' }));
     const a = Object.assign(document.createElement('a'), { href: url, download: `manifest-${m.slot.slot_date}-${id}.csv` });
     document.body.appendChild(a); a.click(); a.remove(); URL.revokeObjectURL(url);
   });
@@ -347,7 +368,7 @@ async function waitlistView() {
   setHtml(list, r.data.length ? html`<div class="table-wrap"><table><thead><tr><th>Date</th><th>Tour</th><th>Customer</th><th>People</th><th>Status</th><th>Priority</th></tr></thead><tbody>
     ${r.data.map((e) => html`<tr data-entry="${e.id}"><td>${formatDate(e.requested_date)}</td><td>${tourName(e.tour_id)}</td><td>${e.customer_name}<br><span class="muted">${e.customer_email}</span></td>
     <td>${e.num_people}</td><td><span class="pill ${e.status}">${e.status}</span>${e.notification_expires_at && e.status === 'notified' ? html`<br><span class="muted">until ${new Date(e.notification_expires_at).toLocaleString()}</span>` : ''}</td>
-    <td><input type="number" value="${e.priority}" style="width:5rem" aria-label="Priority"> <button class="btn secondary" data-prio>Set</button></td></tr>`)}</tbody></table></div>` : html`<p class="muted">Nobody is waiting.</p>`);
+    <td><input type="number" value="${e.priority}" class="w-5rem" aria-label="Priority"> <button class="btn secondary" data-prio>Set</button></td></tr>`)}</tbody></table></div>` : html`<p class="muted">Nobody is waiting.</p>`);
   list.querySelectorAll('[data-prio]').forEach((b) => b.addEventListener('click', async () => {
     const row = b.closest('tr');
     const res = await api(`/api/calendar/admin/waitlist/${row.dataset.entry}`, { method: 'PATCH', body: { priority: Number(row.querySelector('input').value) } });
@@ -385,13 +406,14 @@ async function route() {
 }
 
 async function start() {
-  if (!auth.token) return login();
-  const me = await api('/api/auth/me');
-  if (!me.ok) { auth.token = null; return login(me.status === 401 ? null : problem(me)); }
-  if (me.data.role !== 'admin') return login('This account is not an admin.');
-  const out = document.getElementById('logout');
+  const me = await session.me();
+  if (!me.ok) return login(me.status === 401 ? null : problem(me));
+  if (me.data.role !== 'admin') return login('This account is not an admin. Log in with an admin account.');
+  const out = document.getElementById('logout'), everywhere = document.getElementById('logout-all');
   out.hidden = false;
-  out.onclick = async () => { await api('/api/auth/logout', { method: 'POST' }); auth.token = null; login(); };
+  everywhere.hidden = false;
+  out.onclick = () => logOut(false);
+  everywhere.onclick = () => logOut(true);
   await loadTours();
   window.onhashchange = route;
   route();

@@ -26,7 +26,7 @@ if (!r.ok) {
       <h2><a href="/tours/${t.id}">${t.name}</a></h2>
       <p class="muted">${t.duration_hours} hours · from <strong>${money(t.base_price, t.currency)}</strong></p>
       <p>${t.description}</p>
-      <p class="next muted">Next available: <span class="skeleton" style="display:inline-block;width:7rem">&nbsp;</span></p>
+      <p class="next muted">Next available: <span class="skeleton inline w-7rem">&nbsp;</span></p>
       <a class="btn" href="/tours/${t.id}">Book</a></article>`)}`);
   for (const t of r.data) {
     nextAvailable(t.id).then((day) => {

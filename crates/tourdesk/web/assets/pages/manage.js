@@ -79,7 +79,7 @@ function wire() {
 
 async function lookup(reference, email) {
   err.textContent = '';
-  setHtml(out, html`<div class="card"><p class="skeleton" style="width:60%"></p><p class="skeleton"></p></div>`);
+  setHtml(out, html`<div class="card"><p class="skeleton w-60"></p><p class="skeleton"></p></div>`);
   const r = await api(`/api/calendar/bookings/reference/${encodeURIComponent(reference.trim().toUpperCase())}?email=${encodeURIComponent(email.trim())}`);
   if (!r.ok) {
     out.replaceChildren();
