@@ -162,6 +162,12 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub manage_token_days_after_departure: u32,
 
+    /// Seconds a stopping server waits for requests in flight before it
+    /// closes the connections still open.
+    #[arg(long, env = "SHUTDOWN_GRACE_SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(0..=3600))]
+    pub shutdown_grace_seconds: u32,
+
     /// Length of the rate-limit window in seconds (limits above are per window).
     #[arg(long, env = "RATE_LIMIT_WINDOW_SECONDS", default_value_t = 60,
           value_parser = clap::value_parser!(u32).range(1..=86400))]

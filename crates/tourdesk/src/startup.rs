@@ -2,7 +2,6 @@
 //! the tests start it the same way: build, read the port, run until stopped.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -107,14 +106,9 @@ impl Application {
         let db = state.ctx.db.clone();
         let mut jobs = Jobs::default();
         crate::jobs::schedule_all(&mut jobs, &state);
+        let grace = std::time::Duration::from_secs(u64::from(state.config.shutdown_grace_seconds));
         let app = http::router(state);
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("serving HTTP")?;
+        crate::server::serve(listener, app, shutdown, grace).await;
         jobs.stop().await;
         db.close().await;
         Ok(())

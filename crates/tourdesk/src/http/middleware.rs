@@ -59,6 +59,49 @@ pub fn trace_layer() -> Trace {
         .on_failure(())
 }
 
+/// Most headers a request may carry, and most bytes of header names and
+/// values together; more is 431 in the JSON error format.
+pub const MAX_HEADERS: usize = 100;
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+/// Longest request target (path and query); longer is 414.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+
+/// Refuses an oversized request head with the API's JSON error, before
+/// anything else reads it (hyper's own limits are set far higher, see
+/// [`crate::server`], so they are not what answers).
+pub async fn head_limits(request: Request<Body>, next: axum::middleware::Next) -> Response<Body> {
+    use axum::response::IntoResponse;
+    let headers = request.headers();
+    let bytes: usize = headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len())
+        .sum();
+    if headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
+        return super::error::ApiError::new(
+            axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!(
+                "the request headers are too large: at most {MAX_HEADERS} headers and \
+                 {MAX_HEADER_BYTES} bytes in all"
+            ),
+        )
+        .into_response();
+    }
+    let uri_len = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |pq| pq.as_str().len());
+    if uri_len > MAX_URI_BYTES {
+        return super::error::ApiError::new(
+            axum::http::StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            format!("the request path and query are longer than {MAX_URI_BYTES} bytes"),
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
 /// A request body under `/api/` must be `application/json` (see
 /// [`super::extract::is_json_content_type`]); anything else is 415 before
 /// any handler runs.

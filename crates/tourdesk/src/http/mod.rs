@@ -128,6 +128,7 @@ pub fn router(state: AppState) -> Router {
         // Outside the limits, so their bare responses get the JSON format too.
         .layer(axum::middleware::map_response(middleware::json_errors))
         .layer(cors)
+        .layer(axum::middleware::from_fn(middleware::head_limits))
         .layer(axum::middleware::from_fn(middleware::security_headers))
         .layer(request_id)
 }

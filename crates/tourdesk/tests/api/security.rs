@@ -16,6 +16,8 @@ both_backends!(
     every_response_carries_the_security_headers,
     dates_outside_1900_to_2999_are_refused_everywhere,
     prices_that_round_to_nothing_or_overflow_are_refused,
+    oversized_request_heads_get_json_errors,
+    a_client_that_never_finishes_its_head_is_cut_off,
 );
 
 const BAD_TEXT: [&str; 5] = [
@@ -519,4 +521,75 @@ async fn prices_that_round_to_nothing_or_overflow_are_refused(app: TestApp) {
         .await
         .assert_status(201);
     }
+}
+
+async fn oversized_request_heads_get_json_errors(app: TestApp) {
+    let f = app.fixture(5).await;
+    let before = count_bookings(&app, &f).await;
+    let body = json!({"tour_id": f.tour, "booking_slot_id": f.slots[0], "num_adults": 1,
+                      "customer_name": "Ada Lovelace", "customer_email": "ada@example.com"});
+    let send = |headers: Vec<(String, String)>, path: String| {
+        let app = &app;
+        let body = body.clone();
+        async move {
+            let mut req = app.client.post(app.url(&path)).json(&body);
+            for (k, v) in headers {
+                req = req.header(k, v);
+            }
+            TestApp::read(req.send().await.expect("send")).await
+        }
+    };
+    let many: Vec<_> = (0..150)
+        .map(|i| (format!("x-extra-{i}"), "1".to_owned()))
+        .collect();
+    let big = vec![("x-big".to_owned(), "a".repeat(40 * 1024))];
+    for headers in [many, big] {
+        let r = send(headers, "/api/calendar/bookings".into()).await;
+        r.assert_error(431, "headers_too_large");
+        assert!(
+            r.body["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("headers"))
+        );
+        assert_eq!(r.headers["x-content-type-options"], "nosniff");
+    }
+    let long = format!("/api/calendar/bookings?x={}", "a".repeat(9 * 1024));
+    send(vec![], long).await.assert_error(414, "uri_too_long");
+    assert_eq!(count_bookings(&app, &f).await, before, "nothing was booked");
+    // Just under the limits is served.
+    let fine: Vec<_> = (0..80)
+        .map(|i| (format!("x-extra-{i}"), "b".repeat(100)))
+        .collect();
+    send(fine, "/api/calendar/bookings".into())
+        .await
+        .assert_status(201);
+}
+
+/// A client that opens a connection and sends its head a byte at a time
+/// (or not at all) is disconnected after the header read timeout instead
+/// of holding the connection forever; everyone else is served meanwhile.
+async fn a_client_that_never_finishes_its_head_is_cut_off(app: TestApp) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = app.address.trim_start_matches("http://").to_owned();
+    let mut slow = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("write");
+    app.get("/healthz").await.assert_status(200);
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(
+        tourdesk::server::HEADER_READ_TIMEOUT + std::time::Duration::from_secs(10),
+        slow.read_to_end(&mut buf),
+    )
+    .await;
+    assert!(
+        read.is_ok(),
+        "the connection was still open {} s later",
+        tourdesk::server::HEADER_READ_TIMEOUT.as_secs() + 10
+    );
+    let text = String::from_utf8_lossy(&buf);
+    assert!(!text.contains("200 OK"), "{text}");
+    app.get("/healthz").await.assert_status(200);
 }
