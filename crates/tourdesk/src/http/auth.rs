@@ -64,34 +64,44 @@ fn is_unsafe(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-/// The session token a request is authenticated with: the bearer token, or
-/// the web session cookie. A cookie on a state-changing request must come
-/// with its CSRF token in `X-CSRF-Token` (403 `csrf_failed` otherwise): a
-/// page on another site can make the browser send the cookie (were it not
-/// `SameSite=Strict`), but it cannot read the token.
-fn session_token(parts: &Parts) -> Result<Option<String>, ApiError> {
+/// How a request carries its session.
+enum Credential {
+    Bearer(String),
+    Cookie(String),
+}
+
+/// The session a request is authenticated with: the bearer token, or the
+/// web session cookie (the bearer wins when both are sent).
+fn credential(parts: &Parts) -> Result<Option<Credential>, ApiError> {
     if let Some(token) = bearer(parts)? {
-        return Ok(Some(token));
+        return Ok(Some(Credential::Bearer(token)));
     }
-    let Some(token) = cookie(parts, SESSION_COOKIE) else {
-        return Ok(None);
-    };
-    if is_unsafe(&parts.method) {
-        let sent = parts
-            .headers
-            .get(CSRF_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        if !secrets_match(sent.trim(), &csrf_token(&token)) {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "csrf_failed",
-                "a request made with the session cookie must carry the session's CSRF token \
-                 (the `tourdesk_csrf` cookie) in the X-CSRF-Token header",
-            ));
-        }
+    Ok(cookie(parts, SESSION_COOKIE).map(Credential::Cookie))
+}
+
+/// A cookie session on a state-changing request must come with its CSRF
+/// token in `X-CSRF-Token` (403 `csrf_failed` otherwise): a page on another
+/// site can make a browser send a cookie (were it not `SameSite=Strict`),
+/// but it cannot read the token.
+fn check_csrf(parts: &Parts, session: &str) -> Result<(), ApiError> {
+    if !is_unsafe(&parts.method) {
+        return Ok(());
     }
-    Ok(Some(token))
+    let sent = parts
+        .headers
+        .get(CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if secrets_match(sent.trim(), &csrf_token(session)) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "csrf_failed",
+            "a request made with the session cookie must carry the session's CSRF token \
+             (the `tourdesk_csrf` cookie) in the X-CSRF-Token header",
+        ))
+    }
 }
 
 /// The user behind the request's token, if any. A bearer token that is
@@ -107,18 +117,24 @@ impl FromRequestParts<AppState> for MaybeUser {
         if let Some(user) = parts.extensions.get::<User>() {
             return Ok(MaybeUser(Some(user.clone())));
         }
-        let from_cookie = parts.headers.get(AUTHORIZATION).is_none();
-        match session_token(parts)? {
-            None => Ok(MaybeUser(None)),
-            Some(token) => match state.ctx.accounts().authenticate(&token).await {
-                Ok(user) => {
-                    parts.extensions.insert(user.clone());
-                    Ok(MaybeUser(Some(user)))
+        let user = match credential(parts)? {
+            None => return Ok(MaybeUser(None)),
+            Some(Credential::Bearer(token)) => state.ctx.accounts().authenticate(&token).await?,
+            Some(Credential::Cookie(token)) => {
+                match state.ctx.accounts().authenticate(&token).await {
+                    Ok(user) => {
+                        check_csrf(parts, &token)?;
+                        user
+                    }
+                    // A dead cookie gives no rights, so it needs no CSRF
+                    // token either: the caller is a guest.
+                    Err(ServiceError::Unauthenticated(_)) => return Ok(MaybeUser(None)),
+                    Err(e) => return Err(e.into()),
                 }
-                Err(ServiceError::Unauthenticated(_)) if from_cookie => Ok(MaybeUser(None)),
-                Err(e) => Err(e.into()),
-            },
-        }
+            }
+        };
+        parts.extensions.insert(user.clone());
+        Ok(MaybeUser(Some(user)))
     }
 }
 
@@ -384,9 +400,18 @@ async fn logout(
     State(state): State<AppState>,
     parts: Parts,
 ) -> Result<impl IntoResponse, ApiError> {
-    let token = session_token(&parts)?.ok_or_else(|| {
-        ApiError::unauthorized("send the token to revoke as `Authorization: Bearer <token>`")
-    })?;
+    let token = match credential(&parts)? {
+        Some(Credential::Bearer(token)) => token,
+        Some(Credential::Cookie(token)) => {
+            check_csrf(&parts, &token)?;
+            token
+        }
+        None => {
+            return Err(ApiError::unauthorized(
+                "send the token to revoke as `Authorization: Bearer <token>`",
+            ));
+        }
+    };
     state.ctx.accounts().logout(&token).await?;
     Ok((StatusCode::NO_CONTENT, clear_cookies()))
 }
