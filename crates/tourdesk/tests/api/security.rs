@@ -384,6 +384,50 @@ async fn every_response_carries_the_security_headers(app: TestApp) {
             assert_eq!(header(&r, "x-frame-options"), "DENY", "{path}");
         }
     }
+    // Every operation of the API, as a stranger and as the admin, whatever
+    // it answers (2xx, 401, 404, 415, 422...): the headers are there.
+    let doc = app.get_openapi().await.body;
+    let ops = doc["paths"].as_object().expect("paths").clone();
+    let mut checked = 0;
+    for (template, item) in ops {
+        let path = template
+            .split('/')
+            .map(|seg| {
+                if seg.starts_with('{') {
+                    f.tour.to_string()
+                } else {
+                    seg.to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        for method in ["get", "post", "put", "patch", "delete"] {
+            if item.get(method).is_none() {
+                continue;
+            }
+            let m = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+            for auth in [None, Some(format!("Bearer {}", f.admin))] {
+                let mut headers = Vec::new();
+                if let Some(a) = auth.as_deref() {
+                    headers.push(("authorization", a));
+                }
+                let r = app.send(m.clone(), &path, None, &headers).await;
+                let what = format!("{method} {path} -> {}", r.status);
+                assert_eq!(header(&r, "x-content-type-options"), "nosniff", "{what}");
+                assert_eq!(header(&r, "referrer-policy"), "same-origin", "{what}");
+                assert!(
+                    header(&r, "content-security-policy").contains("frame-ancestors 'none'"),
+                    "{what}"
+                );
+                assert!(r.status.as_u16() < 500, "{what}: {}", r.text);
+                if r.status.is_client_error() {
+                    assert!(r.body["code"].is_string(), "{what}: not JSON: {}", r.text);
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 60, "only {checked} operations checked");
 }
 
 /// A date outside 1900-2999 is a typo, answered 422 naming the field; near
