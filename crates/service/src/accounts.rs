@@ -301,37 +301,45 @@ impl Accounts<'_> {
         let email = parse_email(email)?;
         let password = Password::parse(password, &email)
             .map_err(|e| ServiceError::invalid("password", e.0))?;
-        let mut conn = self.0.db.read().await?;
-        let existing = users::user_by_email(&mut conn, &email.normalized()).await?;
-        drop(conn);
-        match existing {
-            None => {
+        // Several instances may bootstrap the same admin at once: whoever
+        // loses the insert race finds the winner's row and updates it.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let mut conn = self.0.db.read().await?;
+            let existing = users::user_by_email(&mut conn, &email.normalized()).await?;
+            drop(conn);
+            let Some(row) = existing else {
                 let name =
                     PersonName::parse(name).map_err(|e| ServiceError::invalid("name", e.0))?;
-                self.insert(&email, &name, None, role, &password).await
-            }
-            Some(row) => {
-                let keeps_password =
-                    verify_password(password.expose().to_owned(), row.password_hash.clone()).await;
-                let hash = if keeps_password {
-                    None
-                } else {
-                    Some(hash_password(password.expose().to_owned()).await?)
-                };
-                let mut tx = self.0.db.begin().await?;
-                users::update_user_access(
-                    &mut tx,
-                    row.id,
-                    role.as_str(),
-                    hash.as_deref(),
-                    self.0.clock.now(),
-                )
-                .await?;
-                let row = users::user_by_id(&mut tx, row.id).await?;
-                tx.commit().await?;
-                let row = row.ok_or_else(|| ServiceError::not_found("the user vanished"))?;
-                User::try_from(row)
-            }
+                match self.insert(&email, &name, None, role, &password).await {
+                    Err(ServiceError::Conflict {
+                        code: "email_taken",
+                        ..
+                    }) if attempts < 3 => continue,
+                    other => return other,
+                }
+            };
+            let keeps_password =
+                verify_password(password.expose().to_owned(), row.password_hash.clone()).await;
+            let hash = if keeps_password {
+                None
+            } else {
+                Some(hash_password(password.expose().to_owned()).await?)
+            };
+            let mut tx = self.0.db.begin().await?;
+            users::update_user_access(
+                &mut tx,
+                row.id,
+                role.as_str(),
+                hash.as_deref(),
+                self.0.clock.now(),
+            )
+            .await?;
+            let row = users::user_by_id(&mut tx, row.id).await?;
+            tx.commit().await?;
+            let row = row.ok_or_else(|| ServiceError::not_found("the user vanished"))?;
+            return User::try_from(row);
         }
     }
 

@@ -16,6 +16,7 @@ both_backends!(
     bad_tokens_are_401_never_500,
     tokens_expire,
     admin_bootstrap_is_idempotent_across_restarts,
+    instances_starting_together_all_bootstrap_the_admin,
 );
 
 async fn register_login_me_logout(app: TestApp) {
@@ -361,4 +362,37 @@ mod rate_limits {
         forwarded_for_only_when_trusted(Backend::Postgres, true).await;
         forwarded_for_only_when_trusted(Backend::Postgres, false).await;
     }
+}
+
+/// Issue #14: several instances started together on a fresh database with
+/// ADMIN_EMAIL all start (the bootstrap used to check, then insert, and the
+/// losers exited with "an account with this email already exists").
+async fn instances_starting_together_all_bootstrap_the_admin(app: TestApp) {
+    let starts = (0..8).map(|_| {
+        let mut config = Config::defaults();
+        config.database_url = app.database.url.clone();
+        config.bind_addr = "127.0.0.1:0".parse().expect("addr");
+        config.admin_email = Some("chief@example.com".into());
+        config.admin_password = Some("admin password 789".into());
+        tokio::spawn(async move {
+            let started = Application::build(config).await;
+            if let Ok(a) = &started {
+                a.context().db.close().await;
+            }
+            started.map(|_| ()).map_err(|e| e.to_string())
+        })
+    });
+    let mut failures = Vec::new();
+    for s in starts.collect::<Vec<_>>() {
+        if let Err(e) = s.await.expect("join") {
+            failures.push(e);
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "instances failed to start: {failures:?}"
+    );
+    let r = app.login("chief@example.com", "admin password 789").await;
+    r.assert_status(200);
+    assert_eq!(r.body["user"]["role"], "admin");
 }
