@@ -1,15 +1,67 @@
 //! Extractors whose rejections speak the API's error format.
 
-use axum::extract::FromRequest;
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequest, FromRequestParts};
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
 
-/// `axum::Json`, with rejections as [`ApiError`]s.
-#[derive(Debug, Clone, Copy, Default, FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// `axum::Json`, with rejections as [`ApiError`]s, and one leniency: a
+/// number with a zero fraction (`2.0`) is taken where an integer is
+/// expected, as JSON Schema (and so the OpenAPI document) counts it as an
+/// integer.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        // The content type, the size limit and the syntax, as axum checks them.
+        let axum::Json(raw) =
+            axum::Json::<Box<serde_json::value::RawValue>>::from_request(req, state).await?;
+        parse_json(raw.get().as_bytes()).map(Json)
+    }
+}
+
+/// Deserializes a JSON document. When that fails, it is tried once more
+/// with every integral number (`2.0`, `1e2`) written as an integer, and the
+/// first error stands if that does not help.
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let first = match axum::Json::<T>::from_bytes(bytes) {
+        Ok(axum::Json(value)) => return Ok(value),
+        Err(e) => e,
+    };
+    if let axum::extract::rejection::JsonRejection::JsonDataError(_) = &first
+        && let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(bytes)
+        && integral_numbers_as_integers(&mut value)
+        && let Ok(parsed) = serde_json::from_value::<T>(value)
+    {
+        return Ok(parsed);
+    }
+    Err(first.into())
+}
+
+/// Rewrites floats without a fraction that fit an `i64` as integers;
+/// whether anything changed.
+fn integral_numbers_as_integers(value: &mut serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() < 9.0e18 => {
+                *value = Value::from(f as i64);
+                true
+            }
+            _ => false,
+        },
+        Value::Array(items) => items.iter_mut().fold(false, |changed, v| {
+            integral_numbers_as_integers(v) | changed
+        }),
+        Value::Object(map) => map.values_mut().fold(false, |changed, v| {
+            integral_numbers_as_integers(v) | changed
+        }),
+        _ => false,
+    }
+}
 
 impl<T: serde::Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
@@ -38,7 +90,7 @@ use super::auth::MaybeUser;
 use super::client::ClientInfo;
 
 /// Parses a JSON body read as bytes (for handlers that also need the raw
-/// body); an empty body is `None`.
+/// body); an empty body, or `null`, is `None`.
 pub fn optional_json<T: DeserializeOwned>(
     headers: &HeaderMap,
     body: &Bytes,
@@ -57,9 +109,7 @@ pub fn optional_json<T: DeserializeOwned>(
             "send the request body as JSON with `Content-Type: application/json`",
         ));
     }
-    axum::Json::<T>::from_bytes(body)
-        .map(|axum::Json(v)| Some(v))
-        .map_err(ApiError::from)
+    parse_json::<Option<T>>(body)
 }
 
 /// The caller as the service layer sees it: the user behind the bearer

@@ -10,6 +10,7 @@ mod browser;
 mod browser_csp;
 mod browser_sessions;
 mod catalog;
+mod contract;
 mod extras;
 mod foundation;
 mod interleave;
