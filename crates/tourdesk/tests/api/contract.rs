@@ -9,9 +9,22 @@ use crate::both_backends;
 use crate::helpers::{TestApp, day};
 
 both_backends!(
+    a_nul_byte_in_a_login_email_is_a_wrong_login_not_a_server_error,
     a_delete_with_a_null_body_cancels_like_an_empty_one,
     integers_written_with_a_zero_fraction_are_integers,
 );
+
+async fn a_nul_byte_in_a_login_email_is_a_wrong_login_not_a_server_error(app: TestApp) {
+    app.customer("ada@example.com").await;
+    for email in ["ada\u{0}@example.com", "\u{0}", "ada@example.com\u{0}"] {
+        app.login(email, "correct horse battery")
+            .await
+            .assert_error(401, "unauthorized");
+    }
+    app.login("ada@example.com", "correct horse battery")
+        .await
+        .assert_status(200);
+}
 
 async fn a_delete_with_a_null_body_cancels_like_an_empty_one(app: TestApp) {
     let f = app.fixture(5).await;
