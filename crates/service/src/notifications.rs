@@ -21,6 +21,14 @@ impl Notifications<'_> {
         if !(1..=500).contains(&limit) {
             return Err(ServiceError::invalid("limit", "must be between 1 and 500"));
         }
+        if let Some(t) = event_type
+            && !is_event_type(t)
+        {
+            return Err(ServiceError::invalid(
+                "type",
+                "must be an event type such as booking.created (1 to 64 of a-z, 0-9, _ and .)",
+            ));
+        }
         let mut conn = self.0.db.read().await?;
         Ok(audit::list_events(&mut conn, event_type, since, limit).await?)
     }
@@ -53,4 +61,12 @@ impl Notifications<'_> {
         tx.commit().await?;
         Ok(events.len())
     }
+}
+
+/// What an event type looks like (`booking.created`, `waitlist.notified`).
+pub fn is_event_type(text: &str) -> bool {
+    (1..=64).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.')
 }

@@ -10,6 +10,7 @@ use crate::helpers::{TestApp, day};
 
 both_backends!(
     a_nul_byte_in_a_login_email_is_a_wrong_login_not_a_server_error,
+    a_nul_byte_in_a_notification_type_is_422_naming_it,
     a_delete_with_a_null_body_cancels_like_an_empty_one,
     integers_written_with_a_zero_fraction_are_integers,
 );
@@ -24,6 +25,27 @@ async fn a_nul_byte_in_a_login_email_is_a_wrong_login_not_a_server_error(app: Te
     app.login("ada@example.com", "correct horse battery")
         .await
         .assert_status(200);
+}
+
+async fn a_nul_byte_in_a_notification_type_is_422_naming_it(app: TestApp) {
+    let admin = app.admin().await;
+    for bad in ["a%00b", "%00", "booking%0Acreated", "Booking.Created"] {
+        let r = app
+            .get_as(
+                &admin,
+                &format!("/api/calendar/admin/notifications?type={bad}"),
+            )
+            .await;
+        r.assert_error(422, "validation_error");
+        assert_eq!(r.body["field"], "type", "{}", r.text);
+    }
+    let r = app
+        .get_as(
+            &admin,
+            "/api/calendar/admin/notifications?type=booking.created",
+        )
+        .await;
+    r.assert_status(200);
 }
 
 async fn a_delete_with_a_null_body_cancels_like_an_empty_one(app: TestApp) {
