@@ -93,7 +93,7 @@ impl AvailabilityService<'_> {
         time: Option<NaiveTime>,
     ) -> ServiceResult<Availability> {
         self.party_size(num_people)?;
-        ledger::check_date("date", date)?;
+        ledger::check_date("requested_date", date)?;
         let refuse = |tour: Option<Tour>, r: Reason, why: String, waitlist: bool| Availability {
             tour,
             slots: Vec::new(),

@@ -451,7 +451,15 @@ impl Bookings<'_> {
             m.new_num_adults.unwrap_or(old.num_adults),
             m.new_num_children.unwrap_or(old.num_children),
             m.new_num_infants.unwrap_or(old.num_infants),
-        )?;
+        )
+        .map_err(|e| match e {
+            // The request names the party `new_num_adults`, ...
+            ServiceError::Invalid { field, message } => ServiceError::Invalid {
+                field: format!("new_{field}"),
+                message,
+            },
+            other => other,
+        })?;
         let to_id = m.new_slot_id.unwrap_or(old.booking_slot_id);
         let to = locked.get(&to_id).ok_or_else(|| {
             ServiceError::conflict("slot_unavailable", format!("slot {to_id} does not exist"))

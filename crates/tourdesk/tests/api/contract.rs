@@ -11,6 +11,8 @@ use crate::helpers::{TestApp, day};
 both_backends!(
     a_nul_byte_in_a_login_email_is_a_wrong_login_not_a_server_error,
     a_nul_byte_in_a_notification_type_is_422_naming_it,
+    the_availability_check_names_requested_date,
+    a_modification_names_the_fields_it_was_sent,
     a_delete_with_a_null_body_cancels_like_an_empty_one,
     integers_written_with_a_zero_fraction_are_integers,
 );
@@ -46,6 +48,48 @@ async fn a_nul_byte_in_a_notification_type_is_422_naming_it(app: TestApp) {
         )
         .await;
     r.assert_status(200);
+}
+
+async fn the_availability_check_names_requested_date(app: TestApp) {
+    let f = app.fixture(5).await;
+    for bad in ["3000-01-01", "1899-12-31"] {
+        let r = app
+            .post(
+                "/api/calendar/availability",
+                &json!({"tour_id": f.tour, "requested_date": bad, "num_people": 1}),
+            )
+            .await;
+        r.assert_error(422, "validation_error");
+        assert_eq!(r.body["field"], "requested_date", "{}", r.text);
+    }
+}
+
+async fn a_modification_names_the_fields_it_was_sent(app: TestApp) {
+    let f = app.fixture(60).await;
+    let r = app.book(f.tour, f.slots[0], 2, 0, 0).await;
+    r.assert_status(201);
+    let id = r.body["id"].as_i64().expect("id");
+    let token = r.body["manage_token"].as_str().expect("token").to_owned();
+    let cases = [
+        (json!({"new_num_adults": 0}), "new_num_adults"),
+        (json!({"new_num_adults": 51}), "new_num_adults"),
+        (json!({"new_num_children": -1}), "new_num_children"),
+        (json!({"new_num_infants": -1}), "new_num_infants"),
+    ];
+    for (body, field) in cases {
+        let r = app
+            .send(
+                Method::PUT,
+                &format!("/api/calendar/bookings/{id}"),
+                Some(&body),
+                &[("x-manage-token", token.as_str())],
+            )
+            .await;
+        r.assert_error(422, "validation_error");
+        assert_eq!(r.body["field"], field, "{body}: {}", r.text);
+    }
+    let s = app.slot(f.tour, f.slots[0]).await;
+    assert_eq!(s["current_bookings"], 2, "refusals change nothing");
 }
 
 async fn a_delete_with_a_null_body_cancels_like_an_empty_one(app: TestApp) {
