@@ -14,6 +14,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::dto::{BookingDto, SlotDto};
 use super::error::ApiError;
 use super::extract::{Json, Path, Query};
+use super::openapi;
 use super::{AdminUser, AppState};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -30,16 +31,20 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     tour_id: Option<i64>,
+    #[param(value_type = Option<openapi::StatusFilter>)]
     status_filter: Option<String>,
     /// Tour dates from (inclusive).
-    #[param(value_type = Option<String>, format = Date)]
+    #[param(value_type = Option<openapi::Date>)]
     start_date: Option<NaiveDate>,
-    /// Tour dates to (inclusive).
-    #[param(value_type = Option<String>, format = Date)]
+    /// Tour dates to (inclusive); not before `start_date`.
+    #[param(value_type = Option<openapi::Date>)]
     end_date: Option<NaiveDate>,
     booking_slot_id: Option<i64>,
     /// 1 to 500; default 50.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
+    /// Default 0.
+    #[param(minimum = 0)]
     offset: Option<i64>,
 }
 
@@ -53,7 +58,7 @@ pub struct BookingPage {
 
 /// Bookings with the spec's filters, newest first, a page at a time.
 #[utoipa::path(get, path = "/api/calendar/admin/bookings", tag = "admin", security(("bearer" = [])),
-    params(ListQuery), responses((status = 200, body = BookingPage), (status = 401), (status = 403), (status = 422)))]
+    params(ListQuery), responses((status = 200, body = BookingPage), (status = 403)))]
 async fn list(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
@@ -100,7 +105,7 @@ pub struct HistoryEntry {
 /// A booking's audit trail, oldest first.
 #[utoipa::path(get, path = "/api/calendar/admin/bookings/{booking_id}/history", tag = "admin", security(("bearer" = [])),
     params(("booking_id" = i64, Path)),
-    responses((status = 200, body = Vec<HistoryEntry>), (status = 401), (status = 403), (status = 404)))]
+    responses((status = 200, body = Vec<HistoryEntry>), (status = 403), (status = 404)))]
 async fn history(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
@@ -128,17 +133,18 @@ async fn history(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatusRequest {
-    /// confirmed, cancelled, completed, no_show or refunded, as the status
-    /// machine allows.
+    /// The new status, as BOOKING_STATUS_TRANSITIONS allow (409 otherwise).
+    #[schema(value_type = openapi::BookingStatus)]
     status: String,
+    #[schema(value_type = Option<openapi::Note>)]
     reason: Option<String>,
 }
 
 /// Moves a booking along BOOKING_STATUS_TRANSITIONS; anything else is 409.
 #[utoipa::path(post, path = "/api/calendar/admin/bookings/{booking_id}/status", tag = "admin", security(("bearer" = [])),
     params(("booking_id" = i64, Path)), request_body = StatusRequest,
-    responses((status = 200, body = BookingDto), (status = 401), (status = 403), (status = 404),
-              (status = 409, description = "Transition not allowed"), (status = 422)))]
+    responses((status = 200, body = BookingDto), (status = 403), (status = 404),
+              (status = 409, description = "`invalid_transition`: the status machine does not allow it")))]
 async fn set_status(
     State(state): State<AppState>,
     // Authorised before the body is parsed: anonymous callers get 401, not 422.
@@ -196,9 +202,9 @@ fn csv_field(value: &str) -> String {
 /// Who is coming on a slot: JSON, or CSV with `Accept: text/csv`.
 #[utoipa::path(get, path = "/api/calendar/admin/slots/{slot_id}/manifest", tag = "admin", security(("bearer" = [])),
     params(("slot_id" = i64, Path)),
-    responses((status = 200, body = Manifest, content_type = "application/json"),
-              (status = 200, description = "CSV with Accept: text/csv", content_type = "text/csv"),
-              (status = 401), (status = 403), (status = 404)))]
+    responses((status = 200, description = "The manifest: JSON, or CSV with `Accept: text/csv`",
+               content((Manifest = "application/json"), (String = "text/csv"))),
+              (status = 403), (status = 404)))]
 async fn manifest(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
@@ -283,6 +289,7 @@ async fn manifest(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CancelSlotRequest {
+    #[schema(value_type = openapi::Reason)]
     reason: String,
 }
 
@@ -295,8 +302,8 @@ pub struct CancelledSlot {
 /// Cancels a departure and every active booking on it, each audited.
 #[utoipa::path(post, path = "/api/calendar/admin/slots/{slot_id}/cancel", tag = "admin", security(("bearer" = [])),
     params(("slot_id" = i64, Path)), request_body = CancelSlotRequest,
-    responses((status = 200, body = CancelledSlot), (status = 401), (status = 403), (status = 404),
-              (status = 409, description = "Already cancelled"), (status = 422)))]
+    responses((status = 200, body = CancelledSlot), (status = 403), (status = 404),
+              (status = 409, description = "Already cancelled, or `departure_has_run`")))]
 async fn cancel_slot(
     State(state): State<AppState>,
     // Authorised before the body is parsed: anonymous callers get 401, not 422.
@@ -326,7 +333,7 @@ pub struct ProcessedWaitlist {
 /// processing is off).
 #[utoipa::path(post, path = "/api/calendar/admin/slots/{slot_id}/process-waitlist", tag = "admin", security(("bearer" = [])),
     params(("slot_id" = i64, Path)),
-    responses((status = 200, body = ProcessedWaitlist), (status = 401), (status = 403), (status = 404)))]
+    responses((status = 200, body = ProcessedWaitlist), (status = 403), (status = 404)))]
 async fn process_waitlist(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,

@@ -13,6 +13,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::dto::{PriceInput, SlotDto};
 use super::error::ApiError;
 use super::extract::{Json, Path, Query};
+use super::openapi;
 use super::{AdminUser, AppState};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -24,16 +25,16 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RangeQuery {
-    #[param(value_type = String, format = Date)]
+    #[param(value_type = openapi::Date)]
     start_date: NaiveDate,
-    /// Inclusive; at most 62 days after `start_date`.
-    #[param(value_type = String, format = Date)]
+    /// Inclusive; not before `start_date` and at most 62 days after it.
+    #[param(value_type = openapi::Date)]
     end_date: NaiveDate,
 }
 
 /// Every tour's slots in a date range, including closed and cancelled ones.
 #[utoipa::path(get, path = "/api/calendar/admin/slots", tag = "admin", security(("bearer" = [])),
-    params(RangeQuery), responses((status = 200, body = Vec<SlotDto>), (status = 401), (status = 403), (status = 422)))]
+    params(RangeQuery), responses((status = 200, body = Vec<SlotDto>), (status = 403)))]
 async fn list(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
@@ -63,9 +64,10 @@ async fn list(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SlotPatchRequest {
-    /// Not below what is booked and held (409 otherwise).
+    /// 1 to 10000, and not below what is booked and held (409 otherwise).
+    #[schema(minimum = 1, maximum = 10000)]
     max_capacity: Option<i64>,
-    #[schema(value_type = Option<f64>)]
+    #[schema(value_type = Option<openapi::Price>)]
     price_per_person: Option<PriceInput>,
     /// False closes the slot to new bookings.
     is_available: Option<bool>,
@@ -74,8 +76,8 @@ pub struct SlotPatchRequest {
 /// Changes a slot's capacity, price or open flag.
 #[utoipa::path(patch, path = "/api/calendar/admin/slots/{slot_id}", tag = "admin", security(("bearer" = [])),
     params(("slot_id" = i64, Path)), request_body = SlotPatchRequest,
-    responses((status = 200, body = SlotDto), (status = 401), (status = 403), (status = 404),
-              (status = 409, description = "Capacity below what is booked and held"), (status = 422)))]
+    responses((status = 200, body = SlotDto), (status = 403), (status = 404),
+              (status = 409, description = "Capacity below what is booked and held")))]
 async fn patch(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,

@@ -20,6 +20,7 @@ use super::AppState;
 use super::client::{self, ClientInfo};
 use super::error::ApiError;
 use super::extract::{Json, Who};
+use super::openapi;
 
 /// The cookie the web UI's session travels in: `HttpOnly`, so no script
 /// (injected or not) can read it.
@@ -184,11 +185,14 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[derive(Deserialize, ToSchema)]
 pub struct RegisterRequest {
-    #[schema(example = "ada@example.com")]
+    #[schema(value_type = openapi::Email)]
     email: String,
     /// At least 10 characters, not the email.
+    #[schema(value_type = openapi::Password)]
     password: String,
+    #[schema(value_type = openapi::Name)]
     name: String,
+    #[schema(value_type = Option<openapi::Phone>)]
     phone: Option<String>,
 }
 
@@ -232,7 +236,7 @@ already had an account, that account is unchanged: log in with its password.";
 #[utoipa::path(post, path = "/api/auth/register", tag = "auth", request_body = RegisterRequest,
     responses(
         (status = 201, body = RegisterResponse),
-        (status = 422, description = "A field is invalid"),
+        (status = 422, description = "A field is invalid; `field` names it"),
         (status = 429, description = "Too many registrations from this address")))]
 async fn register(
     State(state): State<AppState>,
@@ -394,7 +398,8 @@ fn clear_cookies() -> AppendHeaders<[(axum::http::HeaderName, HeaderValue); 2]> 
 /// Ends the session this request is made with (bearer token or web session
 /// cookie) and clears the session cookies.
 #[utoipa::path(post, path = "/api/auth/logout", tag = "auth", security(("bearer" = [])),
-    responses((status = 204, description = "Revoked"), (status = 401),
+    responses((status = 204, description = "Revoked"),
+        (status = 401, description = "No session, or not a valid one"),
         (status = 403, description = "A cookie session without its CSRF token")))]
 async fn logout(
     State(state): State<AppState>,

@@ -14,6 +14,7 @@ use super::AppState;
 use super::dto::{Amount, SlotDto, hours};
 use super::error::ApiError;
 use super::extract::{Json, Path, Query};
+use super::openapi;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -25,11 +26,12 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct AvailabilityRequest {
     tour_id: i64,
-    #[schema(value_type = String, format = Date, example = "2025-12-25")]
+    #[schema(value_type = openapi::Date)]
     requested_date: NaiveDate,
+    #[schema(value_type = openapi::PartySize)]
     num_people: i64,
     /// Only the slot starting at this time.
-    #[schema(value_type = Option<String>, example = "09:00:00")]
+    #[schema(value_type = Option<openapi::Time>)]
     requested_time: Option<NaiveTime>,
 }
 
@@ -73,7 +75,7 @@ pub struct AvailabilityResponse {
 /// Can this party go on this date? Refusals are `available: false` with a
 /// reason, in the spec's order of checks.
 #[utoipa::path(post, path = "/api/calendar/availability", tag = "calendar", request_body = AvailabilityRequest,
-    responses((status = 200, body = AvailabilityResponse), (status = 422, description = "Party size or date malformed")))]
+    responses((status = 200, body = AvailabilityResponse), (status = 422, description = "Party size or date malformed; `field` names it")))]
 async fn check(
     State(state): State<AppState>,
     Json(body): Json<AvailabilityRequest>,
@@ -121,8 +123,11 @@ async fn check(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct MonthQuery {
+    /// 1900 to 2999.
+    #[param(minimum = 1900, maximum = 2999)]
     year: i32,
     /// 1 to 12.
+    #[param(minimum = 1, maximum = 12)]
     month: u32,
 }
 
@@ -158,7 +163,7 @@ pub struct MonthlyResponse {
 /// The month at a glance, day by day, for the calendar.
 #[utoipa::path(get, path = "/api/calendar/tours/{tour_id}/monthly", tag = "calendar",
     params(("tour_id" = i64, Path), MonthQuery),
-    responses((status = 200, body = MonthlyResponse), (status = 404), (status = 422)))]
+    responses((status = 200, body = MonthlyResponse), (status = 404)))]
 async fn monthly(
     State(state): State<AppState>,
     Path(tour_id): Path<i64>,
@@ -197,17 +202,17 @@ async fn monthly(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RangeQuery {
-    #[param(value_type = String, format = Date)]
+    #[param(value_type = openapi::Date)]
     start_date: NaiveDate,
-    /// Inclusive; at most 366 days after `start_date`.
-    #[param(value_type = String, format = Date)]
+    /// Inclusive; not before `start_date` and at most 366 days after it.
+    #[param(value_type = openapi::Date)]
     end_date: NaiveDate,
 }
 
 /// All of a tour's slots in a date range, with live numbers.
 #[utoipa::path(get, path = "/api/calendar/tours/{tour_id}/slots", tag = "calendar",
     params(("tour_id" = i64, Path), RangeQuery),
-    responses((status = 200, body = Vec<SlotDto>), (status = 404), (status = 422)))]
+    responses((status = 200, body = Vec<SlotDto>), (status = 404)))]
 async fn slots(
     State(state): State<AppState>,
     Path(tour_id): Path<i64>,

@@ -11,6 +11,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::dto::BlackoutDto;
 use super::error::ApiError;
 use super::extract::{Json, Path, Query};
+use super::openapi;
 use super::{AdminUser, AppState};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -25,13 +26,16 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct BlackoutRequest {
     /// Omit (or null) for a blackout of every tour.
     tour_id: Option<i64>,
-    #[schema(value_type = String, format = Date)]
+    #[schema(value_type = openapi::Date)]
     start_date: NaiveDate,
-    #[schema(value_type = String, format = Date)]
+    /// Not before `start_date`, and at most 3 years after it.
+    #[schema(value_type = openapi::Date)]
     end_date: NaiveDate,
-    /// holiday, maintenance, weather or custom.
+    #[schema(value_type = openapi::BlackoutType)]
     blackout_type: String,
+    #[schema(value_type = openapi::Name)]
     name: String,
+    #[schema(value_type = Option<openapi::Description>)]
     description: Option<String>,
 }
 
@@ -75,7 +79,7 @@ pub struct BlackoutResponse {
 #[utoipa::path(post, path = "/api/calendar/admin/blackouts", tag = "admin", security(("bearer" = [])),
     params(CreateQuery), request_body = BlackoutRequest,
     responses((status = 201, body = BlackoutResponse), (status = 200, description = "Dry run", body = BlackoutResponse),
-              (status = 401), (status = 403), (status = 422)))]
+              (status = 403)))]
 async fn create(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
@@ -137,7 +141,7 @@ pub struct ListQuery {
 
 /// Blackouts, by start date.
 #[utoipa::path(get, path = "/api/calendar/admin/blackouts", tag = "admin", security(("bearer" = [])),
-    params(ListQuery), responses((status = 200, body = Vec<BlackoutDto>), (status = 401), (status = 403)))]
+    params(ListQuery), responses((status = 200, body = Vec<BlackoutDto>), (status = 403)))]
 async fn list(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
@@ -161,7 +165,8 @@ pub struct RemovedBlackout {
 /// unless another blackout still covers them.
 #[utoipa::path(delete, path = "/api/calendar/admin/blackouts/{blackout_id}", tag = "admin", security(("bearer" = [])),
     params(("blackout_id" = i64, Path)),
-    responses((status = 200, body = RemovedBlackout), (status = 401), (status = 403), (status = 404)))]
+    responses((status = 200, body = RemovedBlackout), (status = 403),
+              (status = 404, description = "No active blackout with this id")))]
 async fn remove(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,

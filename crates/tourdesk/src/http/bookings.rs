@@ -14,6 +14,7 @@ use super::client::{self, ClientInfo};
 use super::dto::{Amount, BookingDto, PriceInput};
 use super::error::ApiError;
 use super::extract::{Json, Path, Query, Who, optional_json};
+use super::openapi;
 use super::{AppState, CurrentUser};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -28,10 +29,13 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct QuoteRequest {
     booking_slot_id: i64,
+    #[schema(value_type = openapi::PartySize)]
     num_adults: i64,
     #[serde(default)]
+    #[schema(value_type = openapi::ExtraPeople)]
     num_children: i64,
     #[serde(default)]
+    #[schema(value_type = openapi::ExtraPeople)]
     num_infants: i64,
 }
 
@@ -64,7 +68,8 @@ pub struct QuoteResponse {
 /// The price of a party on a slot, computed by the server (the booking
 /// flow never computes prices itself).
 #[utoipa::path(post, path = "/api/calendar/quote", tag = "bookings", request_body = QuoteRequest,
-    responses((status = 200, body = QuoteResponse), (status = 422)))]
+    responses((status = 200, body = QuoteResponse),
+              (status = 422, description = "No such slot, or the party is invalid; `field` names it")))]
 async fn quote(
     State(state): State<AppState>,
     Json(body): Json<QuoteRequest>,
@@ -103,18 +108,28 @@ async fn quote(
 pub struct CreateBookingRequest {
     tour_id: i64,
     booking_slot_id: i64,
+    #[schema(value_type = openapi::PartySize)]
     num_adults: i64,
     #[serde(default)]
+    #[schema(value_type = openapi::ExtraPeople)]
     num_children: i64,
     #[serde(default)]
+    #[schema(value_type = openapi::ExtraPeople)]
     num_infants: i64,
     /// Required without a bearer token; defaults to the account's name.
+    #[schema(value_type = Option<openapi::Name>)]
     customer_name: Option<String>,
     /// Required without a bearer token; defaults to the account's email.
+    #[schema(value_type = Option<openapi::Email>)]
     customer_email: Option<String>,
+    /// Defaults to the account's phone.
+    #[schema(value_type = Option<openapi::Phone>)]
     customer_phone: Option<String>,
+    #[schema(value_type = Option<openapi::Note>)]
     special_requirements: Option<String>,
+    #[schema(value_type = Option<openapi::Note>)]
     dietary_restrictions: Option<String>,
+    #[schema(value_type = Option<openapi::Note>)]
     accessibility_needs: Option<String>,
 }
 
@@ -122,12 +137,15 @@ pub struct CreateBookingRequest {
 /// without one it is a guest booking. The same `Idempotency-Key` with the
 /// same body within 24 hours returns the first booking and creates nothing.
 #[utoipa::path(post, path = "/api/calendar/bookings", tag = "bookings", request_body = CreateBookingRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    security((), ("bearer" = [])),
+    params(("Idempotency-Key" = Option<openapi::IdempotencyKey>, Header, description = "Makes retries safe")),
     responses(
         (status = 201, body = BookingDto),
-        (status = 400, description = "capacity_exceeded: not enough room (with available_spots and waitlist_available)"),
-        (status = 409, description = "slot_unavailable: missing, cancelled, closed or outside the booking window"),
-        (status = 422, description = "A field is invalid, or the Idempotency-Key was used with another body")))]
+        (status = 400, description = "`capacity_exceeded`: not enough room (with `available_spots` and `waitlist_available`)"),
+        (status = 409, description = "`slot_unavailable`: missing, cancelled, closed or outside the booking window; \
+`tour_inactive`; `idempotency_conflict`: the first request with this key is still running"),
+        (status = 422, description = "A field is invalid (`field` names it), or the Idempotency-Key was used with another body"),
+        (status = 429, description = "Too many bookings from this address or email, or too many unconfirmed bookings for this email")))]
 async fn create(
     State(state): State<AppState>,
     Who(caller): Who,
@@ -186,8 +204,11 @@ async fn create(
 /// A booking, for its owner, an admin, or the holder of its manage token
 /// (`X-Manage-Token`).
 #[utoipa::path(get, path = "/api/calendar/bookings/{booking_id}", tag = "bookings",
+    security((), ("bearer" = [])),
     params(("booking_id" = i64, Path), ("X-Manage-Token" = Option<String>, Header)),
-    responses((status = 200, body = BookingDto), (status = 401), (status = 403), (status = 404)))]
+    responses((status = 200, body = BookingDto),
+              (status = 401, description = "Neither a token nor a manage token, or an invalid token"),
+              (status = 403, description = "Not this caller's booking"), (status = 404)))]
 async fn get_one(
     State(state): State<AppState>,
     Who(caller): Who,
@@ -209,7 +230,9 @@ pub struct LookupQuery {
 /// same 404; the lookup is rate limited per address.
 #[utoipa::path(get, path = "/api/calendar/bookings/reference/{reference}", tag = "bookings",
     params(("reference" = String, Path), LookupQuery),
-    responses((status = 200, body = BookingDto), (status = 404), (status = 429)))]
+    responses((status = 200, body = BookingDto),
+              (status = 404, description = "No booking with this reference and email"),
+              (status = 429, description = "Too many lookups from this address")))]
 async fn by_reference(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -225,10 +248,15 @@ async fn by_reference(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ModifyRequest {
+    /// Another departure of the same tour.
     new_slot_id: Option<i64>,
+    #[schema(value_type = Option<openapi::PartySize>)]
     new_num_adults: Option<i64>,
+    #[schema(value_type = Option<openapi::ExtraPeople>)]
     new_num_children: Option<i64>,
+    #[schema(value_type = Option<openapi::ExtraPeople>)]
     new_num_infants: Option<i64>,
+    #[schema(value_type = Option<openapi::Note>)]
     modification_notes: Option<String>,
 }
 
@@ -242,10 +270,14 @@ pub struct ModifyResponse {
 
 /// Changes the slot and/or party size in one step; the price follows.
 #[utoipa::path(put, path = "/api/calendar/bookings/{booking_id}", tag = "bookings",
+    security((), ("bearer" = [])),
     params(("booking_id" = i64, Path), ("X-Manage-Token" = Option<String>, Header)), request_body = ModifyRequest,
-    responses((status = 200, body = ModifyResponse), (status = 400, description = "capacity_exceeded"),
-              (status = 401), (status = 403), (status = 404),
-              (status = 409, description = "Not changeable, or the new slot is unavailable"), (status = 422)))]
+    responses((status = 200, body = ModifyResponse), (status = 400, description = "`capacity_exceeded`"),
+              (status = 401, description = "Neither a token nor a manage token, or an invalid token"),
+              (status = 403, description = "Not this caller's booking"), (status = 404),
+              (status = 409, description = "Not changeable (`invalid_status`, `changes_closed`, `departure_started`), \
+or the new slot is unavailable (`slot_unavailable`)"),
+              (status = 422, description = "A field is invalid, or nothing would change; `field` names it")))]
 async fn modify(
     State(state): State<AppState>,
     Who(caller): Who,
@@ -278,17 +310,22 @@ async fn modify(
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CancelRequest {
+    #[schema(value_type = Option<openapi::Note>)]
     cancellation_reason: Option<String>,
-    /// Admins only: the amount refunded.
-    #[schema(value_type = Option<f64>)]
+    /// Admins only: the amount refunded, at most the booking's total.
+    #[schema(value_type = Option<openapi::Price>)]
     refund_amount: Option<PriceInput>,
 }
 
 /// Cancels a booking and releases its spots (to the waitlist first).
 #[utoipa::path(delete, path = "/api/calendar/bookings/{booking_id}", tag = "bookings",
+    security((), ("bearer" = [])),
     params(("booking_id" = i64, Path), ("X-Manage-Token" = Option<String>, Header)), request_body = Option<CancelRequest>,
-    responses((status = 200, body = BookingDto), (status = 401), (status = 403), (status = 404),
-              (status = 409, description = "Already cancelled, or no longer cancellable")))]
+    responses((status = 200, body = BookingDto),
+              (status = 401, description = "Neither a token nor a manage token, or an invalid token"),
+              (status = 403, description = "Not this caller's booking, or `refund_amount` from a non-admin"),
+              (status = 404),
+              (status = 409, description = "Already cancelled, or no longer cancellable (`departure_started`)")))]
 async fn cancel(
     State(state): State<AppState>,
     Who(caller): Who,
@@ -314,12 +351,13 @@ async fn cancel(
 #[into_params(parameter_in = Query)]
 pub struct MineQuery {
     /// Only bookings in this status.
+    #[param(value_type = Option<openapi::StatusFilter>)]
     status_filter: Option<String>,
 }
 
 /// The logged-in user's bookings, newest first.
 #[utoipa::path(get, path = "/api/calendar/bookings/user/me", tag = "bookings", security(("bearer" = [])),
-    params(MineQuery), responses((status = 200, body = Vec<BookingDto>), (status = 401), (status = 422)))]
+    params(MineQuery), responses((status = 200, body = Vec<BookingDto>)))]
 async fn mine(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,

@@ -14,6 +14,7 @@ pub mod error;
 pub mod extract;
 mod health;
 mod middleware;
+pub mod openapi;
 mod schedules;
 mod tours;
 mod waitlist;
@@ -55,7 +56,9 @@ pub use client::{ClientInfo, RateLimits};
     info(
         title = "Tourdesk API",
         description = "Booking and availability calendar for tour operators. \
-Errors are `{\"detail\": ..., \"code\": ...}`; amounts are decimal numbers in the tour's currency.",
+Errors are `{\"detail\": ..., \"code\": ...}` (the `Error` schema); amounts are decimal \
+numbers in the tour's currency. Every operation lists the errors it can answer; 503 (with \
+`Retry-After`) means the database is unavailable or busy.",
     ),
     tags(
         (name = "health", description = "Liveness and readiness"),
@@ -99,13 +102,17 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(waitlist::router())
 }
 
-/// The OpenAPI document, as served at `/api/openapi.json`.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    api().split_for_parts().1
+/// The OpenAPI document, as served at `/api/openapi.json` by a server with
+/// this configuration (party-size bounds follow it).
+pub fn openapi(config: &Config) -> utoipa::openapi::OpenApi {
+    let mut doc = api().split_for_parts().1;
+    openapi::complete(&mut doc, config);
+    doc
 }
 
 pub fn router(state: AppState) -> Router {
-    let (api_routes, openapi) = api().split_for_parts();
+    let (api_routes, mut openapi) = api().split_for_parts();
+    openapi::complete(&mut openapi, &state.config);
     let request_id = ServiceBuilder::new()
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(middleware::trace_layer())

@@ -11,6 +11,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::dto::{PriceInput, ScheduleDto, SlotDto, double_option};
 use super::error::ApiError;
 use super::extract::{Json, Path, Query};
+use super::openapi;
 use super::{AdminUser, AppState};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -26,17 +27,21 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleRequest {
+    /// The tour (on PUT, if given, the schedule's own tour).
     tour_id: Option<i64>,
-    #[schema(example = "Summer Morning Tours")]
+    #[schema(value_type = Option<openapi::Name>, example = "Summer Morning Tours")]
     name: Option<String>,
-    #[schema(value_type = Option<String>, example = "09:00:00")]
+    /// Local time in the tour's time zone.
+    #[schema(value_type = Option<openapi::Time>)]
     start_time: Option<NaiveTime>,
-    /// Default: the tour's duration.
+    /// 1 to 20160 (14 days); default: the tour's duration.
+    #[schema(minimum = 1, maximum = 20160)]
     duration_minutes: Option<i64>,
-    /// none, daily, weekly, biweekly, monthly or custom.
-    #[schema(example = "weekly")]
+    /// `weekly` and `biweekly` need at least one weekday; `custom` needs `rrule`.
+    #[schema(value_type = Option<openapi::Recurrence>, example = "weekly")]
     recurrence: Option<String>,
-    /// RFC 5545 RRULE for `custom`, e.g. FREQ=WEEKLY;INTERVAL=3;BYDAY=MO,FR.
+    /// Only for `custom` (empty or null otherwise).
+    #[schema(value_type = Option<openapi::Rrule>)]
     rrule: Option<String>,
     monday: Option<bool>,
     tuesday: Option<bool>,
@@ -45,18 +50,30 @@ pub struct ScheduleRequest {
     friday: Option<bool>,
     saturday: Option<bool>,
     sunday: Option<bool>,
+    /// 1 to 10000.
+    #[schema(minimum = 1, maximum = 10000)]
     max_capacity: Option<i64>,
+    /// 0 to `max_capacity`; default 1.
+    #[schema(minimum = 0, maximum = 10000)]
     min_capacity: Option<i64>,
-    #[schema(value_type = Option<String>, format = Date)]
+    #[schema(value_type = Option<openapi::Date>)]
     valid_from: Option<NaiveDate>,
+    /// Not before `valid_from`; null clears it.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>, format = Date)]
+    #[schema(value_type = Option<openapi::Date>)]
     valid_until: Option<Option<NaiveDate>>,
+    /// The departures' price instead of the tour's; null clears it.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<f64>, example = 85.00)]
+    #[schema(value_type = Option<openapi::Price>)]
     price_override: Option<Option<PriceInput>>,
     is_active: Option<bool>,
 }
+
+openapi::create_body!(
+    /// A new schedule: [`ScheduleRequest`] with what a schedule cannot do without.
+    NewSchedule = ScheduleRequest,
+    ["tour_id", "name", "start_time", "recurrence", "max_capacity", "valid_from"]
+);
 
 impl From<ScheduleRequest> for ScheduleInput {
     fn from(r: ScheduleRequest) -> Self {
@@ -96,8 +113,8 @@ async fn dto(
 
 /// Creates a schedule (the spec's body).
 #[utoipa::path(post, path = "/api/calendar/admin/schedules", tag = "admin", security(("bearer" = [])),
-    request_body = ScheduleRequest,
-    responses((status = 201, body = ScheduleDto), (status = 401), (status = 403), (status = 422)))]
+    request_body = NewSchedule,
+    responses((status = 201, body = ScheduleDto), (status = 403)))]
 async fn create(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
@@ -121,7 +138,7 @@ pub struct ListQuery {
 /// Schedules, optionally of one tour.
 #[utoipa::path(get, path = "/api/calendar/admin/schedules", tag = "admin", security(("bearer" = [])),
     params(ListQuery),
-    responses((status = 200, body = Vec<ScheduleDto>), (status = 401), (status = 403)))]
+    responses((status = 200, body = Vec<ScheduleDto>), (status = 403)))]
 async fn list(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
@@ -147,7 +164,7 @@ async fn list(
 /// One schedule.
 #[utoipa::path(get, path = "/api/calendar/admin/schedules/{schedule_id}", tag = "admin", security(("bearer" = [])),
     params(("schedule_id" = i64, Path)),
-    responses((status = 200, body = ScheduleDto), (status = 401), (status = 403), (status = 404)))]
+    responses((status = 200, body = ScheduleDto), (status = 403), (status = 404)))]
 async fn get_one(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
@@ -211,7 +228,7 @@ pub struct ScheduleEdited {
 /// nothing.
 #[utoipa::path(put, path = "/api/calendar/admin/schedules/{schedule_id}", tag = "admin", security(("bearer" = [])),
     params(("schedule_id" = i64, Path), EditQuery), request_body = ScheduleRequest,
-    responses((status = 200, body = ScheduleEdited), (status = 401), (status = 403), (status = 404), (status = 422)))]
+    responses((status = 200, body = ScheduleEdited), (status = 403), (status = 404)))]
 async fn update(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
@@ -267,7 +284,7 @@ pub struct DeactivatedSchedule {
 /// `is_active: true` again (PUT) restores them.
 #[utoipa::path(delete, path = "/api/calendar/admin/schedules/{schedule_id}", tag = "admin", security(("bearer" = [])),
     params(("schedule_id" = i64, Path)),
-    responses((status = 200, body = DeactivatedSchedule), (status = 401), (status = 403), (status = 404)))]
+    responses((status = 200, body = DeactivatedSchedule), (status = 403), (status = 404)))]
 async fn deactivate(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
@@ -283,10 +300,10 @@ async fn deactivate(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RangeQuery {
-    #[param(value_type = String, format = Date)]
+    #[param(value_type = openapi::Date)]
     start_date: NaiveDate,
-    /// Inclusive; at most 3 years after `start_date`.
-    #[param(value_type = String, format = Date)]
+    /// Inclusive; not before `start_date` and at most 3 years after it.
+    #[param(value_type = openapi::Date)]
     end_date: NaiveDate,
 }
 
@@ -303,8 +320,8 @@ pub struct GenerationResponse {
 /// slots are skipped, and so are blacked-out dates.
 #[utoipa::path(post, path = "/api/calendar/admin/schedules/{schedule_id}/generate-slots", tag = "admin",
     security(("bearer" = [])), params(("schedule_id" = i64, Path), RangeQuery),
-    responses((status = 200, body = GenerationResponse), (status = 401), (status = 403), (status = 404),
-              (status = 409, description = "The schedule is inactive"), (status = 422)))]
+    responses((status = 200, body = GenerationResponse), (status = 403), (status = 404),
+              (status = 409, description = "`schedule_inactive`: the schedule is inactive")))]
 async fn generate(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
@@ -344,7 +361,7 @@ pub struct PreviewEntry {
 /// The dates and times the schedule would generate in a range (nothing is written).
 #[utoipa::path(get, path = "/api/calendar/admin/schedules/{schedule_id}/preview", tag = "admin",
     security(("bearer" = [])), params(("schedule_id" = i64, Path), RangeQuery),
-    responses((status = 200, body = Vec<PreviewEntry>), (status = 401), (status = 403), (status = 404), (status = 422)))]
+    responses((status = 200, body = Vec<PreviewEntry>), (status = 403), (status = 404)))]
 async fn preview(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,

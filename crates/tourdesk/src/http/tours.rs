@@ -10,6 +10,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::dto::{PriceInput, TourDto};
 use super::error::ApiError;
 use super::extract::{Json, Path};
+use super::openapi;
 use super::{AdminUser, AppState};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -23,17 +24,29 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TourRequest {
+    #[schema(value_type = Option<openapi::Name>)]
     name: Option<String>,
+    #[schema(value_type = Option<openapi::Description>)]
     description: Option<String>,
+    /// 1 to 20160 (14 days).
+    #[schema(minimum = 1, maximum = 20160)]
     duration_minutes: Option<i64>,
-    #[schema(value_type = Option<f64>, example = 75.00)]
+    #[schema(value_type = Option<openapi::Price>)]
     base_price: Option<PriceInput>,
     /// ISO 4217 code; default USD.
+    #[schema(value_type = Option<openapi::CurrencyCode>)]
     currency: Option<String>,
     /// IANA time zone; default Asia/Jerusalem.
+    #[schema(value_type = Option<openapi::TimeZone>)]
     timezone: Option<String>,
     is_active: Option<bool>,
 }
+
+openapi::create_body!(
+    /// A new tour: [`TourRequest`] with its name, duration and price.
+    NewTour = TourRequest,
+    ["name", "duration_minutes", "base_price"]
+);
 
 impl From<TourRequest> for TourInput {
     fn from(r: TourRequest) -> Self {
@@ -74,8 +87,8 @@ async fn get_public(
 
 /// Creates a tour.
 #[utoipa::path(post, path = "/api/calendar/admin/tours", tag = "admin", security(("bearer" = [])),
-    request_body = TourRequest,
-    responses((status = 201, body = TourDto), (status = 401), (status = 403), (status = 422)))]
+    request_body = NewTour,
+    responses((status = 201, body = TourDto), (status = 403)))]
 async fn create(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
@@ -87,7 +100,7 @@ async fn create(
 
 /// Every tour, active or not.
 #[utoipa::path(get, path = "/api/calendar/admin/tours", tag = "admin", security(("bearer" = [])),
-    responses((status = 200, body = Vec<TourDto>), (status = 401), (status = 403)))]
+    responses((status = 200, body = Vec<TourDto>), (status = 403)))]
 async fn list_admin(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
@@ -99,7 +112,7 @@ async fn list_admin(
 /// One tour, active or not.
 #[utoipa::path(get, path = "/api/calendar/admin/tours/{tour_id}", tag = "admin", security(("bearer" = [])),
     params(("tour_id" = i64, Path)),
-    responses((status = 200, body = TourDto), (status = 401), (status = 403), (status = 404)))]
+    responses((status = 200, body = TourDto), (status = 403), (status = 404)))]
 async fn get_admin(
     State(state): State<AppState>,
     AdminUser(_admin): AdminUser,
@@ -111,7 +124,7 @@ async fn get_admin(
 /// Changes a tour; fields left out keep their values.
 #[utoipa::path(put, path = "/api/calendar/admin/tours/{tour_id}", tag = "admin", security(("bearer" = [])),
     params(("tour_id" = i64, Path)), request_body = TourRequest,
-    responses((status = 200, body = TourDto), (status = 401), (status = 403), (status = 404), (status = 422)))]
+    responses((status = 200, body = TourDto), (status = 403), (status = 404)))]
 async fn update(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,

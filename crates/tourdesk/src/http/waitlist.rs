@@ -13,6 +13,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::dto::BookingDto;
 use super::error::ApiError;
 use super::extract::{Json, Path, Query, Who};
+use super::openapi;
 use super::{AdminUser, AppState, CurrentUser};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -83,22 +84,32 @@ impl From<&WaitlistRow> for WaitlistDto {
 #[serde(deny_unknown_fields)]
 pub struct JoinWaitlistRequest {
     tour_id: i64,
-    #[schema(value_type = String, format = Date)]
+    #[schema(value_type = openapi::Date)]
     requested_date: NaiveDate,
+    #[schema(value_type = openapi::PartySize)]
     num_people: i64,
-    /// Wait for this departure only; without it, any departure that date.
+    /// Wait for this departure (of that tour and date) only; without it,
+    /// any departure that date.
     booking_slot_id: Option<i64>,
+    /// Required without a bearer token; defaults to the account's name.
+    #[schema(value_type = Option<openapi::Name>)]
     customer_name: Option<String>,
+    /// Required without a bearer token; defaults to the account's email.
+    #[schema(value_type = Option<openapi::Email>)]
     customer_email: Option<String>,
+    #[schema(value_type = Option<openapi::Phone>)]
     customer_phone: Option<String>,
+    #[schema(value_type = Option<openapi::Note>)]
     notes: Option<String>,
 }
 
 /// Joins the waitlist of a full departure (or a full date).
 #[utoipa::path(post, path = "/api/calendar/waitlist", tag = "waitlist", request_body = JoinWaitlistRequest,
+    security((), ("bearer" = [])),
     responses((status = 201, body = WaitlistDto),
-              (status = 409, description = "spots_available, already_waitlisted, date_blacked_out, outside_window, no_slots"),
-              (status = 422)))]
+              (status = 409, description = "`spots_available`, `already_waitlisted`, `date_blacked_out`, `outside_window`, \
+`no_slots`, `tour_inactive` or `slot_unavailable`"),
+              (status = 429, description = "Too many joins from this address or email")))]
 async fn join(
     State(state): State<AppState>,
     Who(caller): Who,
@@ -129,7 +140,7 @@ async fn join(
 
 /// The logged-in user's waitlist entries, newest first.
 #[utoipa::path(get, path = "/api/calendar/waitlist/me", tag = "waitlist", security(("bearer" = [])),
-    responses((status = 200, body = Vec<WaitlistDto>), (status = 401)))]
+    responses((status = 200, body = Vec<WaitlistDto>)))]
 async fn mine(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -140,8 +151,11 @@ async fn mine(
 
 /// One entry, for its owner, an admin or its manage token.
 #[utoipa::path(get, path = "/api/calendar/waitlist/{entry_id}", tag = "waitlist",
+    security((), ("bearer" = [])),
     params(("entry_id" = i64, Path), ("X-Manage-Token" = Option<String>, Header)),
-    responses((status = 200, body = WaitlistDto), (status = 401), (status = 403), (status = 404)))]
+    responses((status = 200, body = WaitlistDto),
+              (status = 401, description = "Neither a token nor a manage token, or an invalid token"),
+              (status = 403, description = "Not this caller's entry"), (status = 404)))]
 async fn get_one(
     State(state): State<AppState>,
     Who(caller): Who,
@@ -154,8 +168,12 @@ async fn get_one(
 
 /// Leaves the waitlist; spots held for the entry go to the next one.
 #[utoipa::path(delete, path = "/api/calendar/waitlist/{entry_id}", tag = "waitlist",
+    security((), ("bearer" = [])),
     params(("entry_id" = i64, Path), ("X-Manage-Token" = Option<String>, Header)),
-    responses((status = 200, body = WaitlistDto), (status = 401), (status = 403), (status = 404), (status = 409)))]
+    responses((status = 200, body = WaitlistDto),
+              (status = 401, description = "Neither a token nor a manage token, or an invalid token"),
+              (status = 403, description = "Not this caller's entry"), (status = 404),
+              (status = 409, description = "The entry has already ended")))]
 async fn leave(
     State(state): State<AppState>,
     Who(caller): Who,
@@ -169,23 +187,35 @@ async fn leave(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClaimBody {
+    /// The party, at most the entry's `num_people` in all.
+    #[schema(value_type = openapi::PartySize)]
     num_adults: i64,
     #[serde(default)]
+    #[schema(value_type = openapi::ExtraPeople)]
     num_children: i64,
     #[serde(default)]
+    #[schema(value_type = openapi::ExtraPeople)]
     num_infants: i64,
+    #[schema(value_type = Option<openapi::Phone>)]
     customer_phone: Option<String>,
+    #[schema(value_type = Option<openapi::Note>)]
     special_requirements: Option<String>,
+    #[schema(value_type = Option<openapi::Note>)]
     dietary_restrictions: Option<String>,
+    #[schema(value_type = Option<openapi::Note>)]
     accessibility_needs: Option<String>,
 }
 
 /// Books the spots held for a notified entry (at most its `num_people`);
 /// unused spots go to the next entry. After the window: 409 `claim_expired`.
 #[utoipa::path(post, path = "/api/calendar/waitlist/{entry_id}/claim", tag = "waitlist",
+    security((), ("bearer" = [])),
     params(("entry_id" = i64, Path), ("X-Manage-Token" = Option<String>, Header)), request_body = ClaimBody,
-    responses((status = 201, body = BookingDto), (status = 401), (status = 403), (status = 404),
-              (status = 409, description = "claim_expired, or not notified"), (status = 422)))]
+    responses((status = 201, body = BookingDto),
+              (status = 401, description = "Neither a token nor a manage token, or an invalid token"),
+              (status = 403, description = "Not this caller's entry"), (status = 404),
+              (status = 409, description = "`claim_expired`, or the entry is not notified (`invalid_status`)"),
+              (status = 422, description = "A field is invalid, or the party is larger than the spots held; `field` names it")))]
 async fn claim(
     State(state): State<AppState>,
     Who(caller): Who,
@@ -219,14 +249,15 @@ async fn claim(
 #[into_params(parameter_in = Query)]
 pub struct AdminQuery {
     tour_id: Option<i64>,
-    #[param(value_type = Option<String>, format = Date)]
+    #[param(value_type = Option<openapi::Date>)]
     date: Option<NaiveDate>,
+    #[param(value_type = Option<openapi::WaitlistStatus>)]
     status: Option<String>,
 }
 
 /// Waitlist entries, by date, priority and age.
 #[utoipa::path(get, path = "/api/calendar/admin/waitlist", tag = "admin", security(("bearer" = [])),
-    params(AdminQuery), responses((status = 200, body = Vec<WaitlistDto>), (status = 401), (status = 403), (status = 422)))]
+    params(AdminQuery), responses((status = 200, body = Vec<WaitlistDto>), (status = 403)))]
 async fn admin_list(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
@@ -244,13 +275,14 @@ async fn admin_list(
 #[serde(deny_unknown_fields)]
 pub struct PriorityBody {
     /// Higher goes first; -1000 to 1000.
+    #[schema(minimum = -1000, maximum = 1000)]
     priority: i64,
 }
 
 /// Changes an entry's priority.
 #[utoipa::path(patch, path = "/api/calendar/admin/waitlist/{entry_id}", tag = "admin", security(("bearer" = [])),
     params(("entry_id" = i64, Path)), request_body = PriorityBody,
-    responses((status = 200, body = WaitlistDto), (status = 401), (status = 403), (status = 404), (status = 422)))]
+    responses((status = 200, body = WaitlistDto), (status = 403), (status = 404)))]
 async fn admin_patch(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
@@ -269,11 +301,14 @@ async fn admin_patch(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct NotificationQuery {
-    /// e.g. waitlist.notified, booking.created.
+    /// An event type, e.g. waitlist.notified, booking.created.
     #[serde(rename = "type")]
+    #[param(pattern = r"^[a-z0-9_.]{1,64}$")]
     event_type: Option<String>,
+    /// Only notifications created at or after this instant (RFC 3339).
     since: Option<DateTime<Utc>>,
     /// 1 to 500; default 100.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
 }
 
@@ -290,7 +325,7 @@ pub struct NotificationDto {
 
 /// Notifications (the outbox), newest first.
 #[utoipa::path(get, path = "/api/calendar/admin/notifications", tag = "admin", security(("bearer" = [])),
-    params(NotificationQuery), responses((status = 200, body = Vec<NotificationDto>), (status = 401), (status = 403), (status = 422)))]
+    params(NotificationQuery), responses((status = 200, body = Vec<NotificationDto>), (status = 403)))]
 async fn notifications(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
