@@ -13,6 +13,7 @@ mod catalog;
 mod contract;
 mod extras;
 mod foundation;
+mod fuzz;
 mod interleave;
 mod race;
 mod security;
