@@ -34,10 +34,10 @@ pub struct ListQuery {
     #[param(value_type = Option<openapi::StatusFilter>)]
     status_filter: Option<String>,
     /// Tour dates from (inclusive).
-    #[param(value_type = Option<openapi::Date>)]
+    #[param(value_type = Option<openapi::CalendarDate>)]
     start_date: Option<NaiveDate>,
     /// Tour dates to (inclusive); not before `start_date`.
-    #[param(value_type = Option<openapi::Date>)]
+    #[param(value_type = Option<openapi::CalendarDate>)]
     end_date: Option<NaiveDate>,
     booking_slot_id: Option<i64>,
     /// 1 to 500; default 50.

@@ -25,10 +25,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RangeQuery {
-    #[param(value_type = openapi::Date)]
+    #[param(value_type = openapi::CalendarDate)]
     start_date: NaiveDate,
     /// Inclusive; not before `start_date` and at most 62 days after it.
-    #[param(value_type = openapi::Date)]
+    #[param(value_type = openapi::CalendarDate)]
     end_date: NaiveDate,
 }
 

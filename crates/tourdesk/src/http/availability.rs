@@ -26,7 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct AvailabilityRequest {
     tour_id: i64,
-    #[schema(value_type = openapi::Date)]
+    #[schema(value_type = openapi::CalendarDate)]
     requested_date: NaiveDate,
     #[schema(value_type = openapi::PartySize)]
     num_people: i64,
@@ -202,10 +202,10 @@ async fn monthly(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RangeQuery {
-    #[param(value_type = openapi::Date)]
+    #[param(value_type = openapi::CalendarDate)]
     start_date: NaiveDate,
     /// Inclusive; not before `start_date` and at most 366 days after it.
-    #[param(value_type = openapi::Date)]
+    #[param(value_type = openapi::CalendarDate)]
     end_date: NaiveDate,
 }
 

@@ -26,10 +26,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct BlackoutRequest {
     /// Omit (or null) for a blackout of every tour.
     tour_id: Option<i64>,
-    #[schema(value_type = openapi::Date)]
+    #[schema(value_type = openapi::CalendarDate)]
     start_date: NaiveDate,
     /// Not before `start_date`, and at most 3 years after it.
-    #[schema(value_type = openapi::Date)]
+    #[schema(value_type = openapi::CalendarDate)]
     end_date: NaiveDate,
     #[schema(value_type = openapi::BlackoutType)]
     blackout_type: String,

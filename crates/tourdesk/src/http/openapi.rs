@@ -144,8 +144,9 @@ macro_rules! input_kind {
 }
 
 input_kind!(
-    /// A calendar date the server accepts.
-    Date => string("A date, YYYY-MM-DD, from 1900-01-01 to 2999-12-31.")
+    /// A calendar date the server accepts. (Not named `Date`: utoipa takes
+    /// a type of that name for chrono's and inlines a plain string.)
+    CalendarDate => string("A date, YYYY-MM-DD, from 1900-01-01 to 2999-12-31.")
         .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date)))
         .pattern(Some(DATE_PATTERN))
         .examples(["2026-12-25"])
@@ -367,7 +368,7 @@ pub fn input_schemas() -> Vec<(String, RefOr<Schema>)> {
     }
     vec![
         entry::<ErrorBody>(),
-        entry::<Date>(),
+        entry::<CalendarDate>(),
         entry::<Time>(),
         entry::<Email>(),
         entry::<Password>(),

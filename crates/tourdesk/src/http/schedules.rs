@@ -56,11 +56,11 @@ pub struct ScheduleRequest {
     /// 0 to `max_capacity`; default 1.
     #[schema(minimum = 0, maximum = 10000)]
     min_capacity: Option<i64>,
-    #[schema(value_type = Option<openapi::Date>)]
+    #[schema(value_type = Option<openapi::CalendarDate>)]
     valid_from: Option<NaiveDate>,
     /// Not before `valid_from`; null clears it.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<openapi::Date>)]
+    #[schema(value_type = Option<openapi::CalendarDate>)]
     valid_until: Option<Option<NaiveDate>>,
     /// The departures' price instead of the tour's; null clears it.
     #[serde(default, deserialize_with = "double_option")]
@@ -300,10 +300,10 @@ async fn deactivate(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RangeQuery {
-    #[param(value_type = openapi::Date)]
+    #[param(value_type = openapi::CalendarDate)]
     start_date: NaiveDate,
     /// Inclusive; not before `start_date` and at most 3 years after it.
-    #[param(value_type = openapi::Date)]
+    #[param(value_type = openapi::CalendarDate)]
     end_date: NaiveDate,
 }
 

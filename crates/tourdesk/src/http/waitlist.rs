@@ -84,7 +84,7 @@ impl From<&WaitlistRow> for WaitlistDto {
 #[serde(deny_unknown_fields)]
 pub struct JoinWaitlistRequest {
     tour_id: i64,
-    #[schema(value_type = openapi::Date)]
+    #[schema(value_type = openapi::CalendarDate)]
     requested_date: NaiveDate,
     #[schema(value_type = openapi::PartySize)]
     num_people: i64,
@@ -249,7 +249,7 @@ async fn claim(
 #[into_params(parameter_in = Query)]
 pub struct AdminQuery {
     tour_id: Option<i64>,
-    #[param(value_type = Option<openapi::Date>)]
+    #[param(value_type = Option<openapi::CalendarDate>)]
     date: Option<NaiveDate>,
     #[param(value_type = Option<openapi::WaitlistStatus>)]
     status: Option<String>,

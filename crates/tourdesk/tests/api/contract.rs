@@ -13,6 +13,7 @@ use crate::helpers::{TestApp, day};
 both_backends!(
     every_operation_declares_its_errors_with_their_body,
     party_limits_in_the_document_follow_the_configuration,
+    dates_in_bodies_and_queries_carry_the_accepted_range,
     a_nul_byte_in_a_login_email_is_a_wrong_login_not_a_server_error,
     a_nul_byte_in_a_notification_type_is_422_naming_it,
     the_availability_check_names_requested_date,
@@ -135,6 +136,41 @@ async fn party_limits_in_the_document_follow_the_configuration(app: TestApp) {
         "{}",
         schemas["PartySize"]
     );
+}
+
+/// Every date a request takes is the `CalendarDate` component (1900-01-01
+/// to 2999-12-31), in bodies and in query strings alike; a component named
+/// `Date` had been inlined by utoipa as a plain `format: date` string.
+async fn dates_in_bodies_and_queries_carry_the_accepted_range(app: TestApp) {
+    let doc = app.get_openapi().await.body;
+    let date = &doc["components"]["schemas"]["CalendarDate"];
+    assert_eq!(date["format"], "date");
+    assert!(date["pattern"].as_str().is_some_and(|p| p.contains("02-29")));
+    let reference = json!("#/components/schemas/CalendarDate");
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(
+        schemas["AvailabilityRequest"]["properties"]["requested_date"]["$ref"],
+        reference
+    );
+    assert_eq!(
+        schemas["BlackoutRequest"]["properties"]["end_date"]["$ref"],
+        reference
+    );
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for method in METHODS {
+            for p in item[method]["parameters"].as_array().into_iter().flatten() {
+                let name = p["name"].as_str().unwrap_or_default();
+                if name.ends_with("date") {
+                    let schema = &p["schema"];
+                    let refs = schema["$ref"] == reference
+                        || schema["oneOf"]
+                            .as_array()
+                            .is_some_and(|o| o.iter().any(|s| s["$ref"] == reference));
+                    assert!(refs, "{method} {path} {name}: {schema}");
+                }
+            }
+        }
+    }
 }
 
 /// PostgreSQL cannot hold a NUL in text: a login whose email had one was
