@@ -246,12 +246,14 @@ input_kind!(
              decimal string (\"75.50\"), with at most as many decimals as the currency has \
              (2 for most; 0 for JPY, KRW, ...; 3 for KWD, BHD, ...).",
         ))
+        // No `multipleOf: 0.01`: validators compute it in floating point
+        // and call 19.99 invalid; the decimals depend on the tour's currency
+        // anyway, as the description says.
         .item(
             ObjectBuilder::new()
                 .schema_type(Type::Number)
                 .minimum(Some(0))
                 .maximum(Some(999_999_999_999_i64))
-                .multiple_of(Some(0.01))
                 .build(),
         )
         .item(
