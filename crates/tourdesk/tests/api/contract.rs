@@ -145,7 +145,11 @@ async fn dates_in_bodies_and_queries_carry_the_accepted_range(app: TestApp) {
     let doc = app.get_openapi().await.body;
     let date = &doc["components"]["schemas"]["CalendarDate"];
     assert_eq!(date["format"], "date");
-    assert!(date["pattern"].as_str().is_some_and(|p| p.contains("02-29")));
+    assert!(
+        date["pattern"]
+            .as_str()
+            .is_some_and(|p| p.contains("02-29"))
+    );
     let reference = json!("#/components/schemas/CalendarDate");
     let schemas = &doc["components"]["schemas"];
     assert_eq!(
