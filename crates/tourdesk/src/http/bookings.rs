@@ -207,8 +207,8 @@ async fn create(
     security((), ("bearer" = [])),
     params(("booking_id" = i64, Path), ("X-Manage-Token" = Option<String>, Header)),
     responses((status = 200, body = BookingDto),
-              (status = 401, description = "Neither a token nor a manage token, or an invalid token"),
-              (status = 403, description = "Not this caller's booking"), (status = 404)))]
+              (status = 401, description = "An invalid bearer token"),
+              (status = 404, description = "No such booking, or not this caller's (the same answer)")))]
 async fn get_one(
     State(state): State<AppState>,
     Who(caller): Who,
@@ -273,8 +273,8 @@ pub struct ModifyResponse {
     security((), ("bearer" = [])),
     params(("booking_id" = i64, Path), ("X-Manage-Token" = Option<String>, Header)), request_body = ModifyRequest,
     responses((status = 200, body = ModifyResponse), (status = 400, description = "`capacity_exceeded`"),
-              (status = 401, description = "Neither a token nor a manage token, or an invalid token"),
-              (status = 403, description = "Not this caller's booking"), (status = 404),
+              (status = 401, description = "An invalid bearer token"),
+              (status = 404, description = "No such booking, or not this caller's (the same answer)"),
               (status = 409, description = "Not changeable (`invalid_status`, `changes_closed`, `departure_started`), \
 or the new slot is unavailable (`slot_unavailable`)"),
               (status = 422, description = "A field is invalid, or nothing would change; `field` names it")))]
@@ -322,9 +322,9 @@ pub struct CancelRequest {
     security((), ("bearer" = [])),
     params(("booking_id" = i64, Path), ("X-Manage-Token" = Option<String>, Header)), request_body = Option<CancelRequest>,
     responses((status = 200, body = BookingDto),
-              (status = 401, description = "Neither a token nor a manage token, or an invalid token"),
-              (status = 403, description = "Not this caller's booking, or `refund_amount` from a non-admin"),
-              (status = 404),
+              (status = 401, description = "An invalid bearer token"),
+              (status = 403, description = "`refund_amount` from a non-admin"),
+              (status = 404, description = "No such booking, or not this caller's (the same answer)"),
               (status = 409, description = "Already cancelled, or no longer cancellable (`departure_started`)")))]
 async fn cancel(
     State(state): State<AppState>,

@@ -6,10 +6,13 @@
 //! Handlers' `#[utoipa::path]` annotations list only what is particular to
 //! the operation (its 400/403/404/409/429 and what they mean); what follows
 //! from the operation's shape is added here, once:
-//! - 401 when it takes a bearer token (required or optional),
+//! - 401 when it takes a bearer token (required or optional), and 403
+//!   `csrf_failed` when it also changes state (a session cookie without its
+//!   CSRF token),
 //! - 413, 415 and 422 when it takes a body, 422 when it takes path or query
 //!   parameters,
-//! - 408 and 503 (with `Retry-After`) everywhere but the liveness probe.
+//! - 414 and 431 (an oversized request head) everywhere, 408 and 503 (with
+//!   `Retry-After`) everywhere but the probes.
 
 use std::borrow::Cow;
 
@@ -483,9 +486,11 @@ fn default_description(status: &str) -> &'static str {
         "408" => "The request took longer than 30 s",
         "409" => "The request conflicts with the current state",
         "413" => "The request body is larger than 1 MiB",
+        "414" => "The request path and query are longer than 8 KiB",
         "415" => "The request body is not `application/json`",
         "422" => "Malformed input; `field` names it",
         "429" => "Too many requests; retry after `Retry-After` seconds",
+        "431" => "The request headers are too large (more than 100, or 32 KiB in all)",
         "503" => "The database is unavailable or busy; retry after `Retry-After` seconds",
         _ => "Error",
     }
@@ -550,8 +555,13 @@ pub fn complete(doc: &mut OpenApi, config: &Config) {
             item.delete.as_mut(),
             item.patch.as_mut(),
         ];
-        for op in ops.into_iter().flatten() {
-            complete_operation(path, op);
+        let ops = ["get", "put", "post", "delete", "patch"]
+            .into_iter()
+            .zip(ops);
+        for (method, op) in ops {
+            if let Some(op) = op {
+                complete_operation(path, method, op);
+            }
         }
     }
 }
@@ -561,11 +571,32 @@ fn set_bounds(o: &mut Object, min: i64, max: i64) {
     o.maximum = Some(max.max(min).into());
 }
 
-fn complete_operation(path: &str, op: &mut Operation) {
+/// What a 403 also means on an operation that changes state with a session.
+const CSRF_FAILED: &str = "`csrf_failed`: a session cookie without its CSRF token";
+
+fn complete_operation(path: &str, method: &str, op: &mut Operation) {
     let probe = path == "/healthz" || path == "/readyz";
-    let mut derived: Vec<&str> = Vec::new();
-    if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
+    let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+    let changes_state = method != "get";
+    let mut derived: Vec<&str> = vec!["414", "431"];
+    if secured {
         derived.push("401");
+    }
+    if secured && changes_state {
+        match op.responses.responses.get_mut("403") {
+            Some(RefOr::T(r)) if !r.description.contains("csrf_failed") => {
+                r.description = match r.description.as_str() {
+                    "" => format!("{}; or {CSRF_FAILED}", default_description("403")),
+                    d => format!("{d}; or {CSRF_FAILED}"),
+                };
+            }
+            Some(_) => {}
+            None => {
+                op.responses
+                    .responses
+                    .insert("403".to_owned(), error_response("403", Some(CSRF_FAILED)));
+            }
+        }
     }
     if op.request_body.is_some() {
         derived.extend(["413", "415", "422"]);

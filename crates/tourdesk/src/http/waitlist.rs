@@ -154,8 +154,8 @@ async fn mine(
     security((), ("bearer" = [])),
     params(("entry_id" = i64, Path), ("X-Manage-Token" = Option<String>, Header)),
     responses((status = 200, body = WaitlistDto),
-              (status = 401, description = "Neither a token nor a manage token, or an invalid token"),
-              (status = 403, description = "Not this caller's entry"), (status = 404)))]
+              (status = 401, description = "An invalid bearer token"),
+              (status = 404, description = "No such entry, or not this caller's (the same answer)")))]
 async fn get_one(
     State(state): State<AppState>,
     Who(caller): Who,
@@ -171,8 +171,8 @@ async fn get_one(
     security((), ("bearer" = [])),
     params(("entry_id" = i64, Path), ("X-Manage-Token" = Option<String>, Header)),
     responses((status = 200, body = WaitlistDto),
-              (status = 401, description = "Neither a token nor a manage token, or an invalid token"),
-              (status = 403, description = "Not this caller's entry"), (status = 404),
+              (status = 401, description = "An invalid bearer token"),
+              (status = 404, description = "No such entry, or not this caller's (the same answer)"),
               (status = 409, description = "The entry has already ended")))]
 async fn leave(
     State(state): State<AppState>,
@@ -212,8 +212,8 @@ pub struct ClaimBody {
     security((), ("bearer" = [])),
     params(("entry_id" = i64, Path), ("X-Manage-Token" = Option<String>, Header)), request_body = ClaimBody,
     responses((status = 201, body = BookingDto),
-              (status = 401, description = "Neither a token nor a manage token, or an invalid token"),
-              (status = 403, description = "Not this caller's entry"), (status = 404),
+              (status = 401, description = "An invalid bearer token"),
+              (status = 404, description = "No such entry, or not this caller's (the same answer)"),
               (status = 409, description = "`claim_expired`, or the entry is not notified (`invalid_status`)"),
               (status = 422, description = "A field is invalid, or the party is larger than the spots held; `field` names it")))]
 async fn claim(

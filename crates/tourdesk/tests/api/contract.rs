@@ -60,8 +60,20 @@ async fn every_operation_declares_its_errors_with_their_body(app: TestApp) {
                 "{at}: 503 without Retry-After"
             );
         }
+        assert!(
+            has("414") && has("431"),
+            "{at}: no 414/431 for an oversized head"
+        );
         if op["security"].as_array().is_some_and(|s| !s.is_empty()) {
             assert!(has("401"), "{at} takes a token but declares no 401");
+            if method != "get" {
+                assert!(
+                    responses["403"]["description"]
+                        .as_str()
+                        .is_some_and(|d| d.contains("csrf_failed")),
+                    "{at} changes state with a session but declares no 403 csrf_failed"
+                );
+            }
         }
         if op.get("requestBody").is_some() {
             for s in ["413", "415", "422"] {
