@@ -23,44 +23,104 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     }
 }
 
-/// Deserializes a JSON document. When that fails, it is tried once more
-/// with every integral number (`2.0`, `1e2`) written as an integer, and the
-/// first error stands if that does not help.
+/// Deserializes a JSON document. When that fails on the data (not the
+/// syntax), it is tried once more with every integral number (`2.0`, `1e2`)
+/// written as an integer, and the first error stands if that does not help.
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let first = match axum::Json::<T>::from_bytes(bytes) {
         Ok(axum::Json(value)) => return Ok(value),
         Err(e) => e,
     };
     if let axum::extract::rejection::JsonRejection::JsonDataError(_) = &first
-        && let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(bytes)
-        && integral_numbers_as_integers(&mut value)
-        && let Ok(parsed) = serde_json::from_value::<T>(value)
+        && let Ok(text) = std::str::from_utf8(bytes)
+        && let Some(rewritten) = integral_numbers_as_integers(text)
+        && let Ok(axum::Json(parsed)) = axum::Json::<T>::from_bytes(rewritten.as_bytes())
     {
         return Ok(parsed);
     }
     Err(first.into())
 }
 
-/// Rewrites floats without a fraction that fit an `i64` as integers;
-/// whether anything changed.
-fn integral_numbers_as_integers(value: &mut serde_json::Value) -> bool {
-    use serde_json::Value;
-    match value {
-        Value::Number(n) if !n.is_i64() && !n.is_u64() => match n.as_f64() {
-            Some(f) if f.fract() == 0.0 && f.abs() < 9.0e18 => {
-                *value = Value::from(f as i64);
-                true
+/// The JSON text with every number that is an integer written with a
+/// fraction or an exponent (`2.0`, `1e2`, `2.50e1`) written as one (`2`,
+/// `100`, `25`); `None` when there is none. Decided on the digits, never
+/// through a float, so `0.5` and `1e-400` (a price must refuse it, not read
+/// it as 0) stay as they are, and so does every other byte.
+fn integral_numbers_as_integers(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let (mut i, mut copied) = (0, 0);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
             }
-            _ => false,
-        },
-        Value::Array(items) => items.iter_mut().fold(false, |changed, v| {
-            integral_numbers_as_integers(v) | changed
-        }),
-        Value::Object(map) => map.values_mut().fold(false, |changed, v| {
-            integral_numbers_as_integers(v) | changed
-        }),
-        _ => false,
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                while i < bytes.len()
+                    && matches!(bytes[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                {
+                    i += 1;
+                }
+                if let Some(integer) = text.get(start..i).and_then(integer_literal) {
+                    out.push_str(&text[copied..start]);
+                    out.push_str(&integer);
+                    copied = i;
+                }
+            }
+            _ => i += 1,
+        }
     }
+    if copied == 0 {
+        return None;
+    }
+    out.push_str(&text[copied..]);
+    Some(out)
+}
+
+/// A number literal with a fraction or an exponent, as integer digits when
+/// its value is an integer that fits an `i64`.
+fn integer_literal(number: &str) -> Option<String> {
+    let (negative, unsigned) = match number.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, number),
+    };
+    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
+        Some(at) => (&unsigned[..at], unsigned[at + 1..].parse::<i64>().ok()?),
+        None if unsigned.contains('.') => (unsigned, 0),
+        None => return None,
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if int.is_empty() || !all_digits(int) || !all_digits(frac) || exponent.abs() > 40 {
+        return None;
+    }
+    // The value is `digits` × 10^shift.
+    let digits = format!("{int}{frac}");
+    let shift = exponent - i64::try_from(frac.len()).ok()?;
+    let integer = if shift >= 0 {
+        format!("{digits}{}", "0".repeat(usize::try_from(shift).ok()?))
+    } else {
+        let drop = usize::try_from(-shift).ok()?;
+        let keep = digits.len().saturating_sub(drop);
+        if !digits[keep..].bytes().all(|b| b == b'0') {
+            return None;
+        }
+        digits[..keep].to_owned()
+    };
+    let integer = integer.trim_start_matches('0');
+    if integer.len() > 18 {
+        return None;
+    }
+    Some(match (integer, negative) {
+        ("", _) => "0".to_owned(),
+        (i, true) => format!("-{i}"),
+        (i, false) => i.to_owned(),
+    })
 }
 
 impl<T: serde::Serialize> IntoResponse for Json<T> {
@@ -159,7 +219,37 @@ pub fn is_json_content_type(value: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::is_json_content_type;
+    use super::{integer_literal, integral_numbers_as_integers, is_json_content_type};
+
+    #[test]
+    fn integral_numbers_are_rewritten_on_their_digits() {
+        for (number, integer) in [
+            ("2.0", Some("2")),
+            ("1e2", Some("100")),
+            ("2.50e1", Some("25")),
+            ("-3.000", Some("-3")),
+            ("-0.0", Some("0")),
+            ("0e5", Some("0")),
+            ("1E+1", Some("10")),
+            ("1200e-2", Some("12")),
+            ("0.5", None),
+            ("1e-400", None),
+            ("1.5e-1", None),
+            ("1e30", None),
+            ("7", None),
+            ("-", None),
+        ] {
+            assert_eq!(integer_literal(number).as_deref(), integer, "{number}");
+        }
+        assert_eq!(
+            integral_numbers_as_integers(
+                r#"{"a": 2.0, "b": "3.0", "c\"": [1e1, 0.5], "p": 1e-400}"#
+            )
+            .as_deref(),
+            Some(r#"{"a": 2, "b": "3.0", "c\"": [10, 0.5], "p": 1e-400}"#)
+        );
+        assert_eq!(integral_numbers_as_integers(r#"{"a": 2, "b": 0.5}"#), None);
+    }
 
     #[test]
     fn only_application_json_is_json() {

@@ -317,6 +317,33 @@ async fn integers_written_with_a_zero_fraction_are_integers(app: TestApp) {
         .await;
     r.assert_status(201);
     assert_eq!(r.body["total_people"], 3);
+    // Decided on the digits, never through a float: beside an integer
+    // written 60.0, a price is kept exactly as written, so 1e-400 is still
+    // refused rather than read as 0.
+    let tour = |price: &str| {
+        serde_json::from_str::<Value>(&format!(
+            r#"{{"name": "Float", "duration_minutes": 60.0, "base_price": {price}}}"#
+        ))
+        .expect("a body")
+    };
+    let r = app
+        .post_as(&f.admin, "/api/calendar/admin/tours", &tour("75"))
+        .await;
+    r.assert_status(201);
+    assert_eq!(r.body["duration_minutes"], 60);
+    assert_eq!(r.body["base_price"], json!(75.0));
+    let raw = app
+        .client
+        .post(app.url("/api/calendar/admin/tours"))
+        .bearer_auth(&f.admin)
+        .header("content-type", "application/json")
+        .body(r#"{"name": "Float", "duration_minutes": 60.0, "base_price": 1e-400}"#)
+        .send()
+        .await
+        .expect("send");
+    let r = TestApp::read(raw).await;
+    r.assert_error(422, "validation_error");
+    assert_eq!(r.body["field"], "base_price", "{}", r.text);
     let r = app
         .post(
             "/api/calendar/quote",
