@@ -63,7 +63,7 @@ use crate::{Context, ServiceError, ServiceResult};
 pub const MAX_TEXT: usize = 1000;
 
 /// How many times a transaction that hit a transient conflict is run.
-const ATTEMPTS: u32 = 6;
+const ATTEMPTS: u32 = 8;
 
 /// Runs `attempt` (one whole transaction) again while it fails with a
 /// transient conflict, with growing, jittered pauses; a conflict that
@@ -79,7 +79,7 @@ where
         tries += 1;
         match attempt().await {
             Err(ServiceError::Busy(why)) if tries < ATTEMPTS => {
-                let base = 2u64 << tries.min(6);
+                let base = 2u64 << tries.min(7);
                 let pause = rand::rng().random_range(base / 2..=base);
                 tracing::debug!(%why, tries, "transient conflict; retrying");
                 tokio::time::sleep(StdDuration::from_millis(pause)).await;
