@@ -45,6 +45,10 @@ pub enum ServiceError {
     /// Retry-After): an outage, never the client's fault.
     #[error("{0}")]
     Unavailable(String),
+    /// The database's disk is full; nothing was changed (HTTP 507 with
+    /// Retry-After).
+    #[error("{0}")]
+    StorageFull(String),
     /// Something broke that the client cannot fix (HTTP 500).
     #[error("internal error: {0}")]
     Internal(StoreError),
@@ -54,9 +58,10 @@ impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Transient(err) => ServiceError::Busy(err.to_string()),
-            StoreError::Unavailable(err) => {
-                ServiceError::Unavailable(format!("the database is unavailable: {err}"))
+            StoreError::Unavailable(why) => {
+                ServiceError::Unavailable(format!("the database is unavailable: {why}"))
             }
+            StoreError::StorageFull(why) => ServiceError::StorageFull(why),
             other => ServiceError::Internal(other),
         }
     }

@@ -5,9 +5,26 @@
 //! fails with "database is locked"), plus a pool of read-only connections;
 //! WAL, `busy_timeout`, `foreign_keys=ON`, `synchronous=FULL` by default.
 //! PostgreSQL: one pool, READ COMMITTED transactions.
+//!
+//! What production does to a database file is handled here:
+//! - a missing SQLite file is created only when asked ([`DbOptions::create`]);
+//!   a configured database that has vanished is refused, never silently
+//!   replaced by an empty one;
+//! - before anything else, the data folder and file are checked writable,
+//!   so a read-only file or mount is named at start, not at the first booking;
+//! - the writer connection is handed back only in autocommit mode: a
+//!   transaction that could not be rolled back (SQLite rolls back by itself on
+//!   a full disk, and the driver's own ROLLBACK then fails) costs the
+//!   connection, which the pool replaces, instead of wedging every later write;
+//! - the file's identity (device, inode) is checked before every commit, so
+//!   a database deleted or replaced under the running server refuses writes
+//!   (503) instead of acknowledging what a restart would lose;
+//! - [`Db::check_writable`] commits a one-row write: readiness means a write
+//!   can succeed now (disk not full, not read-only, writer not stuck).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::pool::PoolConnection;
@@ -50,6 +67,9 @@ pub struct DbOptions {
     pub sqlite_synchronous_full: bool,
     /// How long a request may wait for a connection before failing.
     pub acquire_timeout: Duration,
+    /// Create the SQLite file (and its folder) when missing. Off by default:
+    /// a configured database that is not there is an error, not a new start.
+    pub create: bool,
 }
 
 impl DbOptions {
@@ -59,6 +79,7 @@ impl DbOptions {
             max_connections: 10,
             sqlite_synchronous_full: true,
             acquire_timeout: Duration::from_secs(10),
+            create: false,
         }
     }
 }
@@ -68,14 +89,47 @@ enum Pools {
     Sqlite {
         writer: SqlitePool,
         readers: SqlitePool,
+        file: Arc<SqliteFile>,
     },
     Postgres(PgPool),
+}
+
+/// The SQLite database file as it was when the server opened it (opaque).
+#[derive(Debug)]
+pub struct SqliteFile {
+    path: PathBuf,
+    /// (device, inode): a file deleted or replaced gets a different one.
+    identity: (u64, u64),
+}
+
+impl SqliteFile {
+    fn identity_of(path: &Path) -> std::io::Result<(u64, u64)> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(path)?;
+        Ok((meta.dev(), meta.ino()))
+    }
+
+    /// Fails when the file at the path is no longer the one opened.
+    fn check(&self) -> StoreResult<()> {
+        match Self::identity_of(&self.path) {
+            Ok(id) if id == self.identity => Ok(()),
+            Ok(_) => Err(StoreError::Unavailable(format!(
+                "the database file {} was replaced while the server ran; restart it to use the new file",
+                self.path.display()
+            ))),
+            Err(e) => Err(StoreError::Unavailable(format!(
+                "the database file {} is gone ({e}); it was deleted or moved while the server ran",
+                self.path.display()
+            ))),
+        }
+    }
 }
 
 /// A handle on the database; cheap to clone.
 #[derive(Clone)]
 pub struct Db {
     pools: Pools,
+    created: bool,
 }
 
 impl std::fmt::Debug for Db {
@@ -97,20 +151,13 @@ impl Db {
     async fn connect_sqlite(opts: &DbOptions) -> StoreResult<Db> {
         let base = SqliteConnectOptions::from_str(&opts.url)
             .map_err(|e| StoreError::Config(format!("DATABASE_URL: {e}")))?;
-        let file = base.get_filename().to_path_buf();
-        if file.as_os_str().is_empty() || file == Path::new(":memory:") {
+        let path = base.get_filename().to_path_buf();
+        if path.as_os_str().is_empty() || path == Path::new(":memory:") {
             return Err(StoreError::Config(
                 "DATABASE_URL: an in-memory SQLite database is not supported; name a file".into(),
             ));
         }
-        if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError::Config(format!(
-                    "DATABASE_URL: cannot create the data folder {}: {e}",
-                    dir.display()
-                ))
-            })?;
-        }
+        let created = prepare_sqlite_file(&path, opts)?;
         let base = base
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(if opts.sqlite_synchronous_full {
@@ -121,12 +168,40 @@ impl Db {
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
             .pragma("temp_store", "memory")
-            .pragma("cache_size", "-4000");
+            .pragma("cache_size", "-4000")
+            // Never again: a replacement connection must not conjure up an
+            // empty database where the real one vanished.
+            .create_if_missing(false);
+        if created {
+            let first = SqliteConnection::connect_with(&base.clone().create_if_missing(true))
+                .await
+                .map_err(|e| open_error(&opts.url, e))?;
+            first.close().await.map_err(|e| open_error(&opts.url, e))?;
+        }
+        let identity = SqliteFile::identity_of(&path).map_err(|e| {
+            StoreError::Config(format!("DATABASE_URL: cannot read {}: {e}", path.display()))
+        })?;
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
             .acquire_timeout(opts.acquire_timeout.max(Duration::from_secs(30)))
-            .connect_with(base.clone().create_if_missing(true))
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    // A dropped transaction's ROLLBACK is queued on the
+                    // connection; the ping runs after it. If it failed, the
+                    // driver still counts a transaction open and would refuse
+                    // every later BEGIN: drop the connection instead.
+                    conn.ping().await?;
+                    let clean = !conn.is_in_transaction();
+                    if !clean {
+                        tracing::warn!(
+                            "the SQLite writer connection was left inside a transaction; replacing it"
+                        );
+                    }
+                    Ok(clean)
+                })
+            })
+            .connect_with(base.clone())
             .await
             .map_err(|e| open_error(&opts.url, e))?;
         let readers = SqlitePoolOptions::new()
@@ -134,7 +209,12 @@ impl Db {
             .acquire_timeout(opts.acquire_timeout)
             .connect_lazy_with(base.read_only(true));
         Ok(Db {
-            pools: Pools::Sqlite { writer, readers },
+            pools: Pools::Sqlite {
+                writer,
+                readers,
+                file: Arc::new(SqliteFile { path, identity }),
+            },
+            created,
         })
     }
 
@@ -163,7 +243,13 @@ impl Db {
             .map_err(|e| open_error(&opts.url, e))?;
         Ok(Db {
             pools: Pools::Postgres(pool),
+            created: false,
         })
+    }
+
+    /// True when this start created the SQLite database file.
+    pub fn created(&self) -> bool {
+        self.created
     }
 
     pub fn backend(&self) -> Backend {
@@ -187,7 +273,10 @@ impl Db {
     /// the first statement (`BEGIN IMMEDIATE`).
     pub async fn begin(&self) -> StoreResult<Tx> {
         Ok(match &self.pools {
-            Pools::Sqlite { writer, .. } => Tx::Sqlite(writer.begin_with("BEGIN IMMEDIATE").await?),
+            Pools::Sqlite { writer, file, .. } => {
+                file.check()?;
+                Tx::Sqlite(writer.begin_with("BEGIN IMMEDIATE").await?, file.clone())
+            }
             Pools::Postgres(pool) => Tx::Postgres(pool.begin().await?),
         })
     }
@@ -208,14 +297,106 @@ impl Db {
         Ok(())
     }
 
+    /// Proves a write can succeed now by committing one: a one-row update
+    /// of `health_probe`. Fails with the reason when the disk is full, the
+    /// database is read-only, deleted or replaced, or the writer is stuck.
+    pub async fn check_writable(&self) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        let at = chrono::Utc::now().to_rfc3339();
+        crate::on!(tx, c => sqlx::query("UPDATE health_probe SET checked_at = $1 WHERE id = 1")
+            .bind(&at)
+            .execute(&mut *c)
+            .await
+            .map(|_| ()))?;
+        tx.commit().await
+    }
+
     pub async fn close(&self) {
         match &self.pools {
-            Pools::Sqlite { writer, readers } => {
+            Pools::Sqlite {
+                writer, readers, ..
+            } => {
                 readers.close().await;
                 writer.close().await;
             }
             Pools::Postgres(pool) => pool.close().await,
         }
+    }
+}
+
+/// Checks the SQLite file can be used before any connection opens it:
+/// present (or created when asked), in a folder and a file that can be
+/// written. Returns whether the file is new.
+fn prepare_sqlite_file(path: &Path, opts: &DbOptions) -> StoreResult<bool> {
+    let shown = path.display();
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let exists = match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() => true,
+        Ok(_) => {
+            return Err(StoreError::Config(format!(
+                "DATABASE_URL: {shown} is not a file"
+            )));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => {
+            return Err(StoreError::Config(format!(
+                "DATABASE_URL: cannot read {shown}: {e}"
+            )));
+        }
+    };
+    if !exists {
+        if !opts.create {
+            return Err(StoreError::Config(format!(
+                "DATABASE_URL: there is no database at {shown}; if it was moved or deleted, restore it \
+                 (see `tourdesk restore`); to start a new, empty one, run with --create"
+            )));
+        }
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Config(format!(
+                "DATABASE_URL: cannot create the data folder {}: {}",
+                dir.display(),
+                describe_io(&e)
+            ))
+        })?;
+    }
+    // SQLite writes its journal beside the file, so the folder must take
+    // new files too.
+    let probe = dir.join(format!(".tourdesk-write-check-{}", std::process::id()));
+    std::fs::File::create(&probe)
+        .and_then(|_| std::fs::remove_file(&probe))
+        .map_err(|e| {
+            StoreError::Config(format!(
+                "DATABASE_URL: the data folder {} cannot be written: {}",
+                dir.display(),
+                describe_io(&e)
+            ))
+        })?;
+    if exists {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| {
+                StoreError::Config(format!(
+                    "DATABASE_URL: the database file {shown} cannot be written: {}",
+                    describe_io(&e)
+                ))
+            })?;
+    }
+    Ok(!exists)
+}
+
+/// An I/O error as an operator reads it: "read-only" said plainly.
+fn describe_io(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::ReadOnlyFilesystem => format!("it is on a read-only file system ({e})"),
+        std::io::ErrorKind::PermissionDenied => {
+            format!("it is read-only for this user ({e})")
+        }
+        _ => e.to_string(),
     }
 }
 
@@ -242,7 +423,7 @@ pub fn redact_url(url: &str) -> String {
 
 /// A unit of work: a write transaction, or a plain connection for reads.
 pub enum Tx {
-    Sqlite(Transaction<'static, Sqlite>),
+    Sqlite(Transaction<'static, Sqlite>, Arc<SqliteFile>),
     Postgres(Transaction<'static, Postgres>),
     SqliteConn(PoolConnection<Sqlite>),
     PostgresConn(PoolConnection<Postgres>),
@@ -257,7 +438,7 @@ pub enum ConnRef<'a> {
 impl Tx {
     pub fn conn(&mut self) -> ConnRef<'_> {
         match self {
-            Tx::Sqlite(t) => ConnRef::Sqlite(t),
+            Tx::Sqlite(t, _) => ConnRef::Sqlite(t),
             Tx::Postgres(t) => ConnRef::Postgres(t),
             Tx::SqliteConn(c) => ConnRef::Sqlite(c),
             Tx::PostgresConn(c) => ConnRef::Postgres(c),
@@ -266,7 +447,7 @@ impl Tx {
 
     pub fn backend(&self) -> Backend {
         match self {
-            Tx::Sqlite(_) | Tx::SqliteConn(_) => Backend::Sqlite,
+            Tx::Sqlite(..) | Tx::SqliteConn(_) => Backend::Sqlite,
             Tx::Postgres(_) | Tx::PostgresConn(_) => Backend::Postgres,
         }
     }
@@ -275,7 +456,7 @@ impl Tx {
     /// back to its pool.
     pub async fn rollback(self) -> StoreResult<()> {
         match self {
-            Tx::Sqlite(t) => t.rollback().await?,
+            Tx::Sqlite(t, _) => t.rollback().await?,
             Tx::Postgres(t) => t.rollback().await?,
             Tx::SqliteConn(_) | Tx::PostgresConn(_) => {}
         }
@@ -283,9 +464,17 @@ impl Tx {
     }
 
     /// Commits a transaction; a plain connection simply goes back to its pool.
+    /// A SQLite transaction whose file was deleted or replaced meanwhile is
+    /// rolled back instead: its writes would be lost at the next start.
     pub async fn commit(self) -> StoreResult<()> {
         match self {
-            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Sqlite(t, file) => {
+                if let Err(e) = file.check() {
+                    let _ = t.rollback().await;
+                    return Err(e);
+                }
+                t.commit().await?
+            }
             Tx::Postgres(t) => t.commit().await?,
             Tx::SqliteConn(_) | Tx::PostgresConn(_) => {}
         }
@@ -296,6 +485,70 @@ impl Tx {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn temp_sqlite() -> (PathBuf, DbOptions) {
+        let dir = std::env::temp_dir().join(format!("tourdesk-db-{:016x}", rand_u64()));
+        let mut opts = DbOptions::new(format!("sqlite://{}/t.db", dir.display()));
+        opts.create = true;
+        (dir, opts)
+    }
+
+    fn rand_u64() -> u64 {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .elapsed()
+                .map_or(0, |d| d.as_nanos()),
+        );
+        h.finish()
+    }
+
+    /// What a full disk does: SQLite rolls the transaction back by itself,
+    /// the driver's own ROLLBACK then fails. The writer must not stay
+    /// "inside a transaction" (every later BEGIN refused) until a restart.
+    #[tokio::test]
+    async fn the_writer_recovers_from_a_transaction_sqlite_ended_itself() {
+        let (dir, opts) = temp_sqlite();
+        let db = Db::connect(&opts).await.expect("connect");
+        db.migrate().await.expect("migrate");
+        for _ in 0..3 {
+            let mut tx = db.begin().await.expect("begin");
+            crate::on!(tx, c => c.execute("ROLLBACK").await.map(|_| ()))
+                .expect("end it behind sqlx's back");
+            assert!(
+                tx.commit().await.is_err(),
+                "COMMIT without a transaction fails"
+            );
+            db.check_writable()
+                .await
+                .expect("the next write succeeds on a fresh writer");
+        }
+        db.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_missing_database_is_created_only_when_asked() {
+        let (dir, mut opts) = temp_sqlite();
+        opts.create = false;
+        let err = Db::connect(&opts).await.err().map(|e| e.to_string());
+        assert!(
+            err.as_deref()
+                .is_some_and(|e| e.contains("DATABASE_URL") && e.contains("--create")),
+            "{err:?}"
+        );
+        assert!(!dir.exists(), "nothing was created");
+        opts.create = true;
+        let db = Db::connect(&opts).await.expect("create");
+        assert!(db.created());
+        db.close().await;
+        opts.create = false;
+        let db = Db::connect(&opts).await.expect("reopen");
+        assert!(!db.created());
+        db.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
 
     #[test]
     fn scheme_decides_the_backend() {

@@ -22,10 +22,14 @@ pub enum StoreError {
     /// failure, lock timeout, a busy SQLite file): trying again can succeed.
     #[error("transient database conflict: {0}")]
     Transient(#[source] sqlx::Error),
-    /// The database cannot be reached or has no connection free: an outage,
-    /// not a bug.
+    /// The database cannot be reached, has no connection free, or its
+    /// storage refuses writes (read-only, I/O error, the file deleted or
+    /// replaced under the server): an outage, not a bug.
     #[error("database unavailable: {0}")]
-    Unavailable(#[source] sqlx::Error),
+    Unavailable(String),
+    /// The disk holding the database is full: nothing was written.
+    #[error("the database's disk is full: {0}")]
+    StorageFull(String),
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
     #[error("migration failed: {0}")]
@@ -44,13 +48,30 @@ fn is_transient(db: &dyn sqlx::error::DatabaseError, code: &str) -> bool {
     matches!(code, "40P01" | "40001" | "55P03")
 }
 
-/// SQLSTATE classes of a lost or refused connection (08), an
-/// administrator's shutdown or a crash (57P01..57P03), too many connections (53300).
+/// The environment's fault rather than a bug. SQLite: NOMEM (7), READONLY
+/// (8), IOERR (10), CORRUPT (11), CANTOPEN (14), NOTADB (26). PostgreSQL: a
+/// lost or refused connection (class 08), an administrator's shutdown or a
+/// crash (57P01..57P03), insufficient resources (class 53: too many
+/// connections, out of memory), a system or I/O error (class 58), a
+/// read-only server (25006, e.g. a standby).
 fn is_unavailable(db: &dyn sqlx::error::DatabaseError, code: &str) -> bool {
     if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
-        return false;
+        return code
+            .parse::<u32>()
+            .is_ok_and(|n| matches!(n & 0xff, 7 | 8 | 10 | 11 | 14 | 26));
     }
-    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
+    code.starts_with("08")
+        || code.starts_with("53")
+        || code.starts_with("58")
+        || matches!(code, "57P01" | "57P02" | "57P03" | "25006")
+}
+
+/// SQLite's FULL (13); PostgreSQL's disk_full (53100).
+fn is_storage_full(db: &dyn sqlx::error::DatabaseError, code: &str) -> bool {
+    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        return code.parse::<u32>().is_ok_and(|n| n & 0xff == 13);
+    }
+    code == "53100"
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -60,7 +81,7 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::PoolClosed
             | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
-            | sqlx::Error::WorkerCrashed => return StoreError::Unavailable(err),
+            | sqlx::Error::WorkerCrashed => return StoreError::Unavailable(err.to_string()),
             _ => {}
         }
         if let Some(db) = err.as_database_error() {
@@ -68,8 +89,11 @@ impl From<sqlx::Error> for StoreError {
                 if is_transient(db, &code) {
                     return StoreError::Transient(err);
                 }
+                if is_storage_full(db, &code) {
+                    return StoreError::StorageFull(db.message().to_owned());
+                }
                 if is_unavailable(db, &code) {
-                    return StoreError::Unavailable(err);
+                    return StoreError::Unavailable(err.to_string());
                 }
             }
             let what = db

@@ -46,6 +46,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "token lifecycle",
         include_str!("../migrations/0007_token_lifecycle.sql"),
     ),
+    (
+        8,
+        "health probe",
+        include_str!("../migrations/0008_health_probe.sql"),
+    ),
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

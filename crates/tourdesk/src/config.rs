@@ -164,9 +164,28 @@ pub struct Config {
 
     /// Seconds a stopping server waits for requests in flight before it
     /// closes the connections still open.
-    #[arg(long, env = "SHUTDOWN_GRACE_SECONDS", default_value_t = 30,
+    #[arg(long, env = "SHUTDOWN_TIMEOUT_SECONDS", default_value_t = 30,
           value_parser = clap::value_parser!(u32).range(0..=3600))]
-    pub shutdown_grace_seconds: u32,
+    pub shutdown_timeout_seconds: u32,
+
+    /// Most client connections served at once; more wait in the listen
+    /// queue until one closes (keeps file descriptors for the database).
+    #[arg(long, env = "HTTP_MAX_CONNECTIONS", default_value_t = 4096,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub http_max_connections: u32,
+
+    /// Seconds a request may run before the client is answered 408. A
+    /// change already started still completes; retrying with the same
+    /// Idempotency-Key tells the outcome.
+    #[arg(long, env = "REQUEST_TIMEOUT_SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub request_timeout_seconds: u32,
+
+    /// Create the SQLite database file when it does not exist. Without it a
+    /// missing database stops the start: one that vanished is never silently
+    /// replaced by an empty one. `--demo` implies it.
+    #[arg(long, env = "DATABASE_CREATE")]
+    pub create: bool,
 
     /// Length of the rate-limit window in seconds (limits above are per window).
     #[arg(long, env = "RATE_LIMIT_WINDOW_SECONDS", default_value_t = 60,

@@ -49,7 +49,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match command {
         Command::Serve(config) => serve(*config).await,
         Command::Migrate(args) => {
-            let config = args.config();
+            let mut config = args.db.config();
+            config.create = args.create;
             telemetry::init(config.log_format);
             let db = startup::open_database(&config).await?;
             db.close().await;

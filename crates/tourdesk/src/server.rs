@@ -8,8 +8,13 @@
 //!   gets the JSON error format (431/414) like every other 4xx. Only a head
 //!   beyond hyper's ceiling (1 MiB or 1,000 headers) still gets hyper's bare
 //!   431, since hyper answers those before any service runs.
+//! - An idle keep-alive connection is closed after [`HEADER_READ_TIMEOUT`]
+//!   too (hyper starts that timer whenever it waits for a request head).
+//! - At most [`Limits::max_connections`] connections are served at once; the
+//!   rest wait in the kernel's listen queue, so a flood of idle clients
+//!   cannot take every file descriptor the database needs.
 //! - Shutdown stops accepting, lets requests in flight finish, and closes
-//!   whatever is still open after the grace period.
+//!   whatever is still open after [`Limits::shutdown_timeout`].
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -21,8 +26,10 @@ use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
+use std::sync::Arc;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tower::ServiceExt;
 
@@ -32,18 +39,36 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 const HYPER_MAX_HEADERS: usize = 1000;
 const HYPER_MAX_BUF: usize = 1024 * 1024;
 
+/// The server's own limits (from the configuration).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// How long shutdown waits for connections to finish before closing them.
+    pub shutdown_timeout: Duration,
+    /// How many connections are served at once.
+    pub max_connections: usize,
+}
+
 /// Serves `app` on `listener` until `shutdown` resolves, then drains
-/// connections for at most `grace`.
+/// connections for at most `limits.shutdown_timeout`.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     shutdown: impl Future<Output = ()>,
-    grace: Duration,
+    limits: Limits,
 ) {
+    let grace = limits.shutdown_timeout;
     let (stop_tx, stop_rx) = watch::channel(());
     let mut connections = JoinSet::new();
     let mut shutdown = pin!(shutdown);
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     loop {
+        let permit = tokio::select! {
+            permit = slots.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => break, // never closed
+            },
+            () = &mut shutdown => break,
+        };
         let (stream, remote) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(conn) => conn,
@@ -66,6 +91,7 @@ pub async fn serve(
         });
         let mut stop = stop_rx.clone();
         connections.spawn(async move {
+            let _permit = permit;
             let mut builder = Builder::new(TokioExecutor::new());
             builder
                 .http1()

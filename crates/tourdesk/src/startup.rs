@@ -37,13 +37,27 @@ pub fn settings(config: &Config) -> Settings {
     }
 }
 
-/// Opens (creating if needed) and migrates the configured database.
+/// Opens and migrates the configured database, creating a missing SQLite
+/// file only with `--create` (or `--demo`), then proves it takes writes.
 pub async fn open_database(config: &Config) -> anyhow::Result<Db> {
     let mut opts = DbOptions::new(config.database_url.clone());
     opts.max_connections = config.database_max_connections;
     opts.sqlite_synchronous_full = config.sqlite_synchronous == SqliteSync::Full;
+    opts.create = config.create || config.demo;
     let db = Db::connect(&opts).await?;
+    if db.created() {
+        tracing::info!(
+            database = %tourdesk_store::redact_url(&config.database_url),
+            "created a new, empty database"
+        );
+    }
     db.migrate().await.context("migrating the database")?;
+    db.check_writable().await.map_err(|e| {
+        anyhow::anyhow!(
+            "DATABASE_URL: {} does not take writes: {e}",
+            tourdesk_store::redact_url(&config.database_url)
+        )
+    })?;
     Ok(db)
 }
 
@@ -67,7 +81,16 @@ impl Application {
                 .accounts()
                 .ensure_admin(email, password, "Administrator")
                 .await
-                .map_err(|e| anyhow::anyhow!("ADMIN_EMAIL: cannot set up the admin: {e}"))?;
+                .map_err(|e| match e {
+                    tourdesk_service::ServiceError::Invalid { .. }
+                    | tourdesk_service::ServiceError::Conflict { .. }
+                    | tourdesk_service::ServiceError::Refused { .. } => {
+                        anyhow::anyhow!("ADMIN_EMAIL: cannot set up the admin: {e}")
+                    }
+                    other => {
+                        anyhow::anyhow!("DATABASE_URL: cannot store the admin account: {other}")
+                    }
+                })?;
             tracing::info!(email = %admin.email, "admin account ready");
         }
         let listener = TcpListener::bind(config.bind_addr).await.map_err(|e| {
@@ -106,9 +129,15 @@ impl Application {
         let db = state.ctx.db.clone();
         let mut jobs = Jobs::default();
         crate::jobs::schedule_all(&mut jobs, &state);
-        let grace = std::time::Duration::from_secs(u64::from(state.config.shutdown_grace_seconds));
+        let limits = crate::server::Limits {
+            shutdown_timeout: std::time::Duration::from_secs(u64::from(
+                state.config.shutdown_timeout_seconds,
+            )),
+            max_connections: usize::try_from(state.config.http_max_connections)
+                .unwrap_or(usize::MAX),
+        };
         let app = http::router(state);
-        crate::server::serve(listener, app, shutdown, grace).await;
+        crate::server::serve(listener, app, shutdown, limits).await;
         jobs.stop().await;
         db.close().await;
         Ok(())

@@ -5,7 +5,16 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The binary with a clean environment, allowed to create a new database
+/// (most tests start on a fresh one).
 fn tourdesk() -> Command {
+    let mut cmd = bare_tourdesk();
+    cmd.env("DATABASE_CREATE", "true");
+    cmd
+}
+
+/// The binary with a clean environment, as an operator's later start.
+fn bare_tourdesk() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tourdesk"));
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default());
@@ -102,13 +111,70 @@ fn database_problems_name_the_database() {
     );
 }
 
+/// A configured database that is not there is never silently replaced by an
+/// empty one: the start refuses (one line, naming DATABASE_URL and the way
+/// to create one); `--create` creates it, and later starts need no flag.
+#[test]
+fn a_missing_database_is_created_only_when_asked() {
+    let (dir, url) = temp_db();
+    for args in [&["serve"][..], &["migrate"][..]] {
+        fails_with_one_line(
+            bare_tourdesk().env("DATABASE_URL", &url).args(args),
+            "--create",
+        );
+        fails_with_one_line(
+            bare_tourdesk().env("DATABASE_URL", &url).args(args),
+            "DATABASE_URL",
+        );
+    }
+    let db_file = dir.0.join("t.db");
+    assert!(!db_file.exists(), "a refused start created the database");
+    let out = bare_tourdesk()
+        .env("DATABASE_URL", &url)
+        .args(["migrate", "--create"])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(db_file.exists());
+    let out = bare_tourdesk()
+        .env("DATABASE_URL", &url)
+        .arg("migrate")
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "a later start needs no flag: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The data folder deleted: refused again, not recreated.
+    std::fs::remove_dir_all(&dir.0).expect("rm -rf the data folder");
+    fails_with_one_line(
+        bare_tourdesk().env("DATABASE_URL", &url).arg("serve"),
+        "there is no database",
+    );
+    assert!(
+        !dir.0.exists(),
+        "the refused start recreated the data folder"
+    );
+}
+
 #[test]
 fn a_port_in_use_is_reported() {
     let (_d, url) = temp_db();
+    let created = tourdesk()
+        .env("DATABASE_URL", &url)
+        .arg("migrate")
+        .output()
+        .expect("run");
+    assert!(created.status.success());
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = taken.local_addr().expect("addr").to_string();
     fails_with_one_line(
-        tourdesk()
+        bare_tourdesk()
             .env("DATABASE_URL", &url)
             .args(["serve", "--bind", &addr]),
         "BIND_ADDR",

@@ -264,6 +264,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<bool> {
 async fn run_on(args: &BenchArgs, url: &str, scenarios: &[Scenario]) -> anyhow::Result<Report> {
     let mut opts = DbOptions::new(url);
     opts.max_connections = args.clients.clamp(4, 64) as u32;
+    opts.create = true;
     let db = Db::connect(&opts).await?;
     db.migrate().await?;
     let backend = match db.backend() {

@@ -20,7 +20,7 @@ pub enum Command {
     /// Run the HTTP server, web UI and background jobs (the default).
     Serve(Box<Config>),
     /// Apply pending database migrations and exit.
-    Migrate(DatabaseArgs),
+    Migrate(MigrateArgs),
     /// Recompute every slot's counters from its bookings and waitlist holds
     /// and report any drift (exit status 1 if there is some).
     Check(DatabaseArgs),
@@ -69,6 +69,15 @@ pub struct DatabaseArgs {
         default_value = "sqlite://data/tourdesk.db"
     )]
     pub database_url: String,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+    /// Create the SQLite database file when it does not exist.
+    #[arg(long, env = "DATABASE_CREATE")]
+    pub create: bool,
 }
 
 impl DatabaseArgs {

@@ -124,6 +124,16 @@ impl From<ServiceError> for ApiError {
                 e.retry_after_secs = Some(1);
                 e
             }
+            ServiceError::StorageFull(detail) => {
+                tracing::error!(%detail, "the database's disk is full");
+                let mut e = ApiError::new(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "storage_full",
+                    "the server has run out of storage; nothing was changed; retry later",
+                );
+                e.retry_after_secs = Some(30);
+                e
+            }
             ServiceError::Internal(source) => {
                 tracing::error!(error = %source, "internal error");
                 ApiError::new(
@@ -222,6 +232,9 @@ pub fn generic_body(status: StatusCode) -> Value {
     };
     let detail = match status {
         StatusCode::PAYLOAD_TOO_LARGE => "the request body is larger than 1 MiB".to_owned(),
+        StatusCode::REQUEST_TIMEOUT => "the request took too long to answer; a change it started \
+            still completes: retry with the same Idempotency-Key to learn the outcome"
+            .to_owned(),
         s => s.canonical_reason().unwrap_or("error").to_owned(),
     };
     json!({ "detail": detail, "code": code })

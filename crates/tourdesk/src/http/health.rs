@@ -36,21 +36,28 @@ async fn healthz() -> Json<Health> {
     })
 }
 
-/// Readiness: 200 when the database answers, 503 with the reason when not.
+/// Readiness: 200 when the database answers and a write can succeed now
+/// (a one-row write is committed: a full disk, a read-only or vanished
+/// database file, or a stuck writer all fail it); 503 with the reason when not.
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses(
         (status = 200, description = "Ready to serve", body = Health),
-        (status = 503, description = "The database does not answer", body = Health)))]
+        (status = 503, description = "The database does not answer or cannot take writes", body = Health)))]
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     let database = match state.ctx.db.backend() {
         tourdesk_store::Backend::Sqlite => "sqlite",
         tourdesk_store::Backend::Postgres => "postgres",
     };
-    let ping = tokio::time::timeout(std::time::Duration::from_secs(3), state.ctx.db.ping()).await;
-    let reason = match ping {
+    let db = &state.ctx.db;
+    let probe = tokio::time::timeout(std::time::Duration::from_secs(3), async {
+        db.ping().await?;
+        db.check_writable().await
+    })
+    .await;
+    let reason = match probe {
         Ok(Ok(())) => None,
-        Ok(Err(e)) => Some(format!("database error: {e}")),
-        Err(_) => Some("the database did not answer within 3 s".to_owned()),
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(_) => Some("the database did not take a write within 3 s".to_owned()),
     };
     match reason {
         None => (

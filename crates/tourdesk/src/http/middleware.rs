@@ -105,6 +105,28 @@ pub async fn head_limits(request: Request<Body>, next: axum::middleware::Next) -
 /// A request body under `/api/` must be `application/json` (see
 /// [`super::extract::is_json_content_type`]); anything else is 415 before
 /// any handler runs.
+/// A state-changing request runs to its end even when its client stops
+/// waiting: the request timeout answering 408, or the client hanging up,
+/// would otherwise drop the handler between its write and its answer (a
+/// booking stored, yet answered as failed). Spawned, the write completes or
+/// never starts, and a retry with the same `Idempotency-Key` learns which.
+pub async fn finish_writes(request: Request<Body>, next: axum::middleware::Next) -> Response<Body> {
+    if request.method().is_safe() {
+        return next.run(request).await;
+    }
+    match tokio::spawn(next.run(request)).await {
+        Ok(response) => response,
+        Err(e) => {
+            tracing::error!(error = %e, "a request handler ended abnormally");
+            let mut response = Response::new(Body::from(
+                generic_body(axum::http::StatusCode::INTERNAL_SERVER_ERROR).to_string(),
+            ));
+            *response.status_mut() = axum::http::StatusCode::INTERNAL_SERVER_ERROR;
+            response
+        }
+    }
+}
+
 pub async fn json_only(request: Request<Body>, next: axum::middleware::Next) -> Response<Body> {
     use axum::response::IntoResponse;
     let has_body = request

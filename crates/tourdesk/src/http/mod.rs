@@ -118,6 +118,7 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::trace_layer())
         .layer(PropagateRequestIdLayer::x_request_id());
     let cors = cors_layer(&state.config.allowed_origins);
+    let request_timeout = state.config.request_timeout_seconds;
     Router::new()
         .merge(api_routes)
         .merge(crate::web::router())
@@ -128,9 +129,10 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(middleware::json_only))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(middleware::finish_writes))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(30),
+            Duration::from_secs(u64::from(request_timeout)),
         ))
         // Outside the limits, so their bare responses get the JSON format too.
         .layer(axum::middleware::map_response(middleware::json_errors))

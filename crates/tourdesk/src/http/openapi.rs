@@ -12,7 +12,8 @@
 //! - 413, 415 and 422 when it takes a body, 422 when it takes path or query
 //!   parameters,
 //! - 414 and 431 (an oversized request head) everywhere, 408 and 503 (with
-//!   `Retry-After`) everywhere but the probes.
+//!   `Retry-After`) everywhere but the probes, and 507 `storage_full` (with
+//!   `Retry-After`) on every operation that changes state.
 
 use std::borrow::Cow;
 
@@ -483,7 +484,10 @@ fn default_description(status: &str) -> &'static str {
         "401" => "Missing or invalid credentials (`Authorization: Bearer <token>`)",
         "403" => "Not allowed for this account",
         "404" => "Not found",
-        "408" => "The request took longer than 30 s",
+        "408" => {
+            "The request took longer than `REQUEST_TIMEOUT_SECONDS` (30 s by default); a change it \
+             started still completes: retry with the same `Idempotency-Key` to learn the outcome"
+        }
         "409" => "The request conflicts with the current state",
         "413" => "The request body is larger than 1 MiB",
         "414" => "The request path and query are longer than 8 KiB",
@@ -491,7 +495,14 @@ fn default_description(status: &str) -> &'static str {
         "422" => "Malformed input; `field` names it",
         "429" => "Too many requests; retry after `Retry-After` seconds",
         "431" => "The request headers are too large (more than 100, or 32 KiB in all)",
-        "503" => "The database is unavailable or busy; retry after `Retry-After` seconds",
+        "503" => {
+            "The database is unavailable, busy or refuses writes (read-only, deleted); nothing was \
+             changed; retry after `Retry-After` seconds"
+        }
+        "507" => {
+            "`storage_full`: the server's disk is full; nothing was changed; retry after \
+             `Retry-After` seconds"
+        }
         _ => "Error",
     }
 }
@@ -506,7 +517,7 @@ fn error_response(status: &str, description: Option<&str>) -> RefOr<utoipa::open
             "Error",
         )))),
     );
-    if status == "429" || status == "503" {
+    if matches!(status, "429" | "503" | "507") {
         response = response.header(
             "Retry-After",
             HeaderBuilder::new()
@@ -609,6 +620,9 @@ fn complete_operation(path: &str, method: &str, op: &mut Operation) {
     }
     if !probe {
         derived.extend(["408", "503"]);
+    }
+    if !probe && changes_state {
+        derived.push("507");
     }
     let responses = &mut op.responses.responses;
     for status in derived {

@@ -256,13 +256,31 @@ pub struct TestApp {
 impl TestApp {
     /// Starts the app on a fresh database; `tweak` adjusts the configuration.
     pub async fn spawn(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Option<TestApp> {
+        let database = TestDatabase::create(backend).await?;
+        Some(Self::spawn_with(database, tweak).await)
+    }
+
+    /// A second server on the database of another test app (that app owns
+    /// the database and drops it).
+    pub async fn spawn_on(backend: Backend, url: &str, tweak: impl FnOnce(&mut Config)) -> TestApp {
+        let database = TestDatabase {
+            url: url.to_owned(),
+            backend,
+            sqlite_dir: None,
+            pg_name: None,
+        };
+        Self::spawn_with(database, tweak).await
+    }
+
+    async fn spawn_with(database: TestDatabase, tweak: impl FnOnce(&mut Config)) -> TestApp {
         if std::env::var_os("TEST_LOG").is_some() {
             tourdesk::telemetry::init(tourdesk::config::LogFormat::Text);
         }
-        let database = TestDatabase::create(backend).await?;
+        let backend = database.backend;
         let mut config = Config::defaults();
         config.database_url = database.url.clone();
         config.bind_addr = "127.0.0.1:0".parse().expect("loopback address");
+        config.create = true;
         // Every test books from one address as few emails; the abuse limits
         // have their own tests, which turn them on in `tweak`.
         config.rate_limit_booking_per_minute = 0;
@@ -283,7 +301,7 @@ impl TestApp {
         let server = tokio::spawn(app.run_until_stopped(async move {
             let _ = rx.await;
         }));
-        Some(TestApp {
+        TestApp {
             clock,
             address,
             client: reqwest::Client::new(),
@@ -293,7 +311,7 @@ impl TestApp {
             shutdown: Some(tx),
             server: Some(server),
             database,
-        })
+        }
     }
 
     /// Stops the server gracefully and waits for it.

@@ -18,6 +18,7 @@ mod interleave;
 mod race;
 mod security;
 mod sessions;
+mod storage;
 mod waitlist;
 mod writepath;
 mod xss;
