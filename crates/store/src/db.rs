@@ -350,8 +350,8 @@ fn prepare_sqlite_file(path: &Path, opts: &DbOptions) -> StoreResult<bool> {
     if !exists {
         if !opts.create {
             return Err(StoreError::Config(format!(
-                "DATABASE_URL: there is no database at {shown}; if it was moved or deleted, restore it \
-                 (see `tourdesk restore`); to start a new, empty one, run with --create"
+                "DATABASE_URL: the database {shown} does not exist; if it was moved or deleted, \
+                 restore it (see `tourdesk restore`); to start a new, empty one, run with --create"
             )));
         }
         std::fs::create_dir_all(dir).map_err(|e| {

@@ -154,7 +154,7 @@ fn a_missing_database_is_created_only_when_asked() {
     std::fs::remove_dir_all(&dir.0).expect("rm -rf the data folder");
     fails_with_one_line(
         bare_tourdesk().env("DATABASE_URL", &url).arg("serve"),
-        "there is no database",
+        "does not exist",
     );
     assert!(
         !dir.0.exists(),

@@ -629,17 +629,12 @@ async fn half_sent_header_does_not_hold_shutdown() {
          (SHUTDOWN_TIMEOUT_SECONDS=2): exit {status:?} after {:.2} s",
         took.as_secs_f64()
     );
-    if took > Duration::from_secs(5) {
-        println!(
-            "  WARNING: {:.2} s is more than SHUTDOWN_TIMEOUT_SECONDS=2 plus 3 s; the connections \
-             were probably closed by a timeout other than the shutdown's",
-            took.as_secs_f64()
-        );
-    }
     let status = status.expect("the server did not exit within 60 s of SIGTERM");
     assert!(status.success(), "exit status after SIGTERM: {status}");
+    // Below the 10 s header-read timeout: the shutdown's own deadline
+    // closed the connections, not another timeout.
     assert!(
-        took < Duration::from_secs(15),
+        took < Duration::from_secs(8),
         "shutdown took {took:?} with SHUTDOWN_TIMEOUT_SECONDS=2"
     );
     drop((half, idle));
