@@ -637,3 +637,59 @@ async fn a_client_that_never_finishes_its_head_is_cut_off(app: TestApp) {
     assert!(!text.contains("200 OK"), "{text}");
     app.get("/healthz").await.assert_status(200);
 }
+
+/// `HTTP_MAX_CONNECTIONS` caps the connections served at once (the next
+/// waits in the listen queue until one closes, so idle clients cannot take
+/// every file descriptor), and an idle keep-alive connection is closed after
+/// the header read timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_are_capped_and_idle_ones_closed() {
+    use std::time::{Duration, Instant};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Some(app) = TestApp::spawn(tourdesk_store::Backend::Sqlite, |c| {
+        c.http_max_connections = 2;
+    })
+    .await
+    else {
+        return;
+    };
+    let addr = app.address.trim_start_matches("http://").to_owned();
+    async fn ask(stream: &mut tokio::net::TcpStream) -> String {
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .expect("write");
+        let mut buf = vec![0u8; 4096];
+        let n = stream.read(&mut buf).await.expect("read");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+    let connect = || tokio::net::TcpStream::connect(addr.clone());
+    let mut first = connect().await.expect("connect");
+    assert!(ask(&mut first).await.starts_with("HTTP/1.1 200"));
+    let mut second = connect().await.expect("connect");
+    assert!(ask(&mut second).await.starts_with("HTTP/1.1 200"));
+    let idle_since = Instant::now();
+    // A third is accepted by the kernel but not served while two are open.
+    let mut third = connect().await.expect("connect");
+    let waiting = tokio::time::timeout(Duration::from_millis(800), ask(&mut third)).await;
+    assert!(
+        waiting.is_err(),
+        "a third connection was served beyond the cap"
+    );
+    drop(first);
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(10), third.read(&mut buf))
+        .await
+        .expect("served once a slot freed")
+        .expect("read");
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    // The idle keep-alive connection is closed by the server.
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(
+        tourdesk::server::HEADER_READ_TIMEOUT + Duration::from_secs(10),
+        second.read_to_end(&mut rest),
+    )
+    .await;
+    assert!(closed.is_ok(), "an idle keep-alive connection stayed open");
+    assert!(idle_since.elapsed() >= tourdesk::server::HEADER_READ_TIMEOUT - Duration::from_secs(1));
+}
