@@ -114,7 +114,8 @@ pub async fn finish_writes(request: Request<Body>, next: axum::middleware::Next)
     if request.method().is_safe() {
         return next.run(request).await;
     }
-    match tokio::spawn(next.run(request)).await {
+    use tracing::Instrument;
+    match tokio::spawn(next.run(request).in_current_span()).await {
         Ok(response) => response,
         Err(e) => {
             tracing::error!(error = %e, "a request handler ended abnormally");
