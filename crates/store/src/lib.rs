@@ -15,6 +15,7 @@ pub mod capacity;
 mod db;
 mod error;
 mod migrate;
+pub mod retention;
 pub mod schedules;
 pub mod slots;
 pub mod tours;
