@@ -8,6 +8,7 @@
 //! Placeholders are `$1, $2, ...`, which both engines accept.
 
 pub mod audit;
+pub mod backup;
 pub mod blackouts;
 pub mod bookings;
 pub mod bulk;
