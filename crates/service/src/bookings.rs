@@ -73,8 +73,6 @@ pub struct Quote {
     pub slot: SlotRow,
 }
 
-const REPLAY_WINDOW_HOURS: i64 = 24;
-
 /// Where an Idempotency-Key lives: an account's keys are its own; a guest's
 /// are scoped to the client address, so another guest who learns (or
 /// guesses) a key and the body cannot replay it to get the booking and its
@@ -264,7 +262,7 @@ impl Bookings<'_> {
                 "this key was already used with a different request body",
             ));
         }
-        if row.created_at < self.now() - chrono::Duration::hours(REPLAY_WINDOW_HOURS) {
+        if row.created_at < self.0.settings.idempotency_keys_valid_from(self.now()) {
             return Err(ServiceError::invalid(
                 "Idempotency-Key",
                 "this key expired; use a new one",
@@ -741,18 +739,6 @@ impl Bookings<'_> {
             .await?;
             n += usize::from(done);
         }
-        Ok(n)
-    }
-
-    /// Forgets idempotency keys past their replay window.
-    pub async fn purge_idempotency_keys(&self) -> ServiceResult<u64> {
-        let mut tx = self.0.db.begin().await?;
-        let n = bookings::purge_idempotency_keys(
-            &mut tx,
-            self.now() - chrono::Duration::hours(REPLAY_WINDOW_HOURS),
-        )
-        .await?;
-        tx.commit().await?;
         Ok(n)
     }
 }

@@ -14,6 +14,7 @@ pub mod catalog;
 mod error;
 pub mod ledger;
 pub mod notifications;
+pub mod retention;
 mod settings;
 pub mod waitlist;
 
@@ -60,6 +61,10 @@ impl Context {
 
     pub fn notifications(&self) -> notifications::Notifications<'_> {
         notifications::Notifications(self)
+    }
+
+    pub fn retention(&self) -> retention::Retention<'_> {
+        retention::Retention(self)
     }
 
     pub fn waitlist(&self) -> waitlist::Waitlist<'_> {

@@ -3,6 +3,9 @@
 use chrono::{DateTime, Utc};
 use tourdesk_domain::Rate;
 
+/// How long an Idempotency-Key replays its booking.
+const IDEMPOTENCY_REPLAY_HOURS: i64 = 24;
+
 /// Booking rules, as configured (see the README's configuration table).
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -26,6 +29,12 @@ impl Settings {
     /// Manage tokens of departures before this date no longer open anything.
     pub fn manage_tokens_valid_from(&self, now: DateTime<Utc>) -> chrono::NaiveDate {
         now.date_naive() - chrono::Days::new(u64::from(self.manage_token_days_after_departure))
+    }
+
+    /// Idempotency keys claimed before this no longer replay (the promised
+    /// replay window is 24 hours); retention deletes them.
+    pub fn idempotency_keys_valid_from(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now - chrono::Duration::hours(IDEMPOTENCY_REPLAY_HOURS)
     }
 }
 

@@ -425,14 +425,6 @@ pub async fn complete_idempotency_key(
     Ok(())
 }
 
-/// Forgets keys older than `before` (replays are promised for 24 hours).
-pub async fn purge_idempotency_keys(tx: &mut Tx, before: DateTime<Utc>) -> StoreResult<u64> {
-    exec!(
-        tx,
-        sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1").bind(before)
-    )
-}
-
 /// How many pending guest bookings an email holds (the abuse cap).
 pub async fn pending_guest_bookings(tx: &mut Tx, email_lower: &str) -> StoreResult<i64> {
     const SQL: &str = "SELECT COUNT(*) FROM bookings WHERE LOWER(customer_email) = $1 \

@@ -8,6 +8,7 @@
 //! Placeholders are `$1, $2, ...`, which both engines accept.
 
 pub mod audit;
+pub mod backup;
 pub mod blackouts;
 pub mod bookings;
 pub mod bulk;
@@ -15,6 +16,7 @@ pub mod capacity;
 mod db;
 mod error;
 mod migrate;
+pub mod retention;
 pub mod schedules;
 pub mod slots;
 pub mod tours;

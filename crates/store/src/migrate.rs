@@ -53,6 +53,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
 ];
 
+/// The newest schema version this build knows.
+pub(crate) fn latest_version() -> i64 {
+    MIGRATIONS.last().map(|(v, _, _)| *v).unwrap_or(0)
+}
+
 fn render(sql: &str, backend: Backend) -> String {
     let (id, ts, json) = match backend {
         Backend::Sqlite => ("INTEGER PRIMARY KEY AUTOINCREMENT", "TEXT", "TEXT"),

@@ -105,13 +105,6 @@ pub async fn revoke_token(tx: &mut Tx, token_hash: &str, now: DateTime<Utc>) -> 
     Ok(done > 0)
 }
 
-/// Deletes tokens that expired before `before`; returns how many.
-pub async fn delete_expired_tokens(tx: &mut Tx, before: DateTime<Utc>) -> StoreResult<u64> {
-    const SQL: &str = "DELETE FROM auth_tokens WHERE expires_at < $1";
-    let done = exec!(tx, sqlx::query(SQL).bind(before))?;
-    Ok(done)
-}
-
 /// Revokes every live token of a user ("log out everywhere"); returns how many.
 pub async fn revoke_user_tokens(tx: &mut Tx, user_id: i64, now: DateTime<Utc>) -> StoreResult<u64> {
     const SQL: &str =

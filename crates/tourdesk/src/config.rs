@@ -162,6 +162,26 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub manage_token_days_after_departure: u32,
 
+    /// Days a delivered notification (outbox event) is kept after its
+    /// delivery; the retention job deletes older ones. Undelivered events
+    /// are never deleted.
+    #[arg(long, env = "OUTBOX_RETENTION_DAYS", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..=36500))]
+    pub outbox_retention_days: u32,
+
+    /// Minutes between rounds of the retention job, which deletes delivered
+    /// outbox events past OUTBOX_RETENTION_DAYS, expired idempotency keys,
+    /// dead manage tokens and dead login/session tokens (it also runs at start).
+    #[arg(long, env = "RETENTION_INTERVAL_MINUTES", default_value_t = 60,
+          value_parser = clap::value_parser!(u32).range(1..=10080))]
+    pub retention_interval_minutes: u32,
+
+    /// Rows the retention job deletes per transaction; between two batches
+    /// bookings get the database.
+    #[arg(long, env = "RETENTION_BATCH_SIZE", default_value_t = 500,
+          value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub retention_batch_size: u32,
+
     /// Seconds a stopping server waits for requests in flight before it
     /// closes the connections still open.
     #[arg(long, env = "SHUTDOWN_TIMEOUT_SECONDS", default_value_t = 30,

@@ -62,6 +62,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::User { command } => user(command).await,
         Command::Check(args) => check(args).await,
+        Command::Backup(args) => tourdesk::cli::backup::backup(&args).await,
+        Command::Restore(args) => tourdesk::cli::backup::restore(&args).await,
         Command::Bench(args) => {
             if tourdesk::bench::run(*args).await? {
                 Ok(())

@@ -1,5 +1,7 @@
 //! The command line: `tourdesk [serve]`, `migrate`, and the admin tools.
 
+pub mod backup;
+
 use clap::{Parser, Subcommand};
 
 use crate::config::Config;
@@ -24,6 +26,12 @@ pub enum Command {
     /// Recompute every slot's counters from its bookings and waitlist holds
     /// and report any drift (exit status 1 if there is some).
     Check(DatabaseArgs),
+    /// Copy the SQLite database to FILE while the server runs: a consistent
+    /// snapshot, verified, never overwriting a file (PostgreSQL: pg_dump).
+    Backup(backup::BackupArgs),
+    /// Replace the SQLite database with a verified backup, then migrate it
+    /// (PostgreSQL: pg_restore).
+    Restore(backup::RestoreArgs),
     /// Measure throughput, latency, memory and correctness against the
     /// database's own ceiling (see the README's Performance section).
     Bench(Box<crate::bench::BenchArgs>),

@@ -7,6 +7,10 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tourdesk_service::Admin;
+use tourdesk_service::retention::RetentionPolicy;
+
+use crate::config::Config;
 
 /// The running jobs, and the signal that stops them.
 pub struct Jobs {
@@ -111,11 +115,22 @@ pub fn schedule_all(jobs: &mut Jobs, state: &crate::http::AppState) {
         }
     });
     let ctx = state.ctx.clone();
-    jobs.every("idempotency-purge", Duration::from_secs(3600), move || {
+    let policy = retention_policy(&state.config);
+    let every = Duration::from_secs(60 * u64::from(state.config.retention_interval_minutes));
+    jobs.every("retention", every, move || {
         let ctx = ctx.clone();
         async move {
-            if let Err(e) = ctx.bookings().purge_idempotency_keys().await {
-                tracing::error!(error = %e, "idempotency purge failed");
+            match ctx.retention().prune(&Admin::system(), &policy).await {
+                Ok(p) if p.total() == 0 => tracing::debug!("retention: nothing to prune"),
+                Ok(p) => tracing::info!(
+                    outbox_events = p.outbox_events,
+                    idempotency_keys = p.idempotency_keys,
+                    manage_tokens = p.manage_tokens,
+                    auth_tokens = p.auth_tokens,
+                    batches = p.batches,
+                    "retention: pruned rows past their period"
+                ),
+                Err(e) => tracing::error!(error = %e, "retention job failed"),
             }
         }
     });
@@ -124,4 +139,12 @@ pub fn schedule_all(jobs: &mut Jobs, state: &crate::http::AppState) {
         let limits = limits.clone();
         async move { limits.shrink() }
     });
+}
+
+/// What the retention job keeps, as configured.
+pub fn retention_policy(config: &Config) -> RetentionPolicy {
+    RetentionPolicy {
+        outbox_retention_days: config.outbox_retention_days,
+        batch_size: config.retention_batch_size,
+    }
 }

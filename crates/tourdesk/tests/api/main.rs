@@ -16,6 +16,7 @@ mod foundation;
 mod fuzz;
 mod interleave;
 mod race;
+mod retention;
 mod security;
 mod sessions;
 mod storage;
