@@ -450,6 +450,20 @@ pub async fn booking_event(
     Ok(())
 }
 
+/// `booking.modified`, carrying what the booking was before (the email
+/// shows old → new).
+pub async fn booking_changed_event(
+    tx: &mut Tx,
+    old: &BookingRow,
+    new: &BookingRow,
+    now: DateTime<Utc>,
+) -> ServiceResult<()> {
+    let mut payload = event_payload(new);
+    payload["previous"] = snapshot(old);
+    audit::insert_event(tx, new.tour_id, "booking.modified", payload, now).await?;
+    Ok(())
+}
+
 // ---- bookings ----
 
 /// A booking's contact details, validated.
@@ -634,7 +648,7 @@ pub async fn rebook(
         now,
     )
     .await?;
-    booking_event(tx, "booking.modified", &new, now).await?;
+    booking_changed_event(tx, old, &new, now).await?;
     if moving {
         offer_freed_spots(ctx, tx, old.booking_slot_id, false).await?;
     } else if n < old.total_people {
@@ -1286,7 +1300,7 @@ async fn move_departure(
             now,
         )
         .await?;
-        booking_event(tx, "booking.modified", &new, now).await?;
+        booking_changed_event(tx, old, &new, now).await?;
     }
     Ok(())
 }

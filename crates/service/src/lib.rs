@@ -13,6 +13,7 @@ pub mod caller;
 pub mod catalog;
 mod error;
 pub mod ledger;
+pub mod mail;
 pub mod notifications;
 pub mod retention;
 mod settings;
@@ -32,6 +33,8 @@ pub struct Context {
     pub db: Db,
     pub settings: Arc<Settings>,
     pub clock: Arc<dyn Clock>,
+    /// How customer email is addressed and whether it is sent.
+    pub mail: Arc<mail::MailSettings>,
 }
 
 impl Context {
@@ -40,7 +43,12 @@ impl Context {
             db,
             settings: Arc::new(settings),
             clock: Arc::new(SystemClock),
+            mail: Arc::new(mail::MailSettings::default()),
         }
+    }
+
+    pub fn mail(&self) -> mail::Mail<'_> {
+        mail::Mail(self)
     }
 
     pub fn accounts(&self) -> accounts::Accounts<'_> {

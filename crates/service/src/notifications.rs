@@ -1,6 +1,6 @@
-//! Delivering the outbox. For now each event is written to the log and kept
-//! as a notification record admins can list; email and webhooks will read
-//! the same outbox later.
+//! Delivering the outbox: each event is logged (ids only), turned into the
+//! customer email it means (rendered and stored in the same transaction;
+//! see [`crate::mail`]), and kept as a notification record admins can list.
 
 use chrono::{DateTime, Utc};
 use tourdesk_store::audit::{self, EventRow};
@@ -39,7 +39,16 @@ impl Notifications<'_> {
         let mut tx = self.0.db.begin().await?;
         let events = audit::claim_undelivered(&mut tx, 100).await?;
         let now = self.0.clock.now();
+        let today = now.date_naive();
         for e in &events {
+            let data = crate::mail::EventData::load(&mut tx, e, today).await?;
+            match crate::mail::render_event(e, &data, &self.0.mail, now) {
+                Ok(rendered) => {
+                    crate::mail::store_rendered(&mut tx, e, &rendered, &self.0.mail, now).await?
+                }
+                // A template bug must not hold up the outbox: logged, skipped.
+                Err(err) => tracing::error!(event_id = e.id, error = %err, "cannot render email"),
+            }
             // Ids only: the payload carries the customer's email and the
             // booking reference, which together mint a manage token.
             let booking_id = e.payload.0.get("booking_id").and_then(|v| v.as_i64());

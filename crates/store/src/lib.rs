@@ -15,6 +15,7 @@ pub mod bulk;
 pub mod capacity;
 mod db;
 mod error;
+pub mod messages;
 mod migrate;
 pub mod retention;
 pub mod schedules;

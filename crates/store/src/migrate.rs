@@ -51,6 +51,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "health probe",
         include_str!("../migrations/0008_health_probe.sql"),
     ),
+    (
+        9,
+        "email messages",
+        include_str!("../migrations/0009_email_messages.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.

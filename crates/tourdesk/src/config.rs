@@ -231,6 +231,39 @@ pub struct Config {
     )]
     pub allowed_origins: Vec<String>,
 
+    /// SMTP server for customer email: `smtp://user:pass@host:587` (STARTTLS)
+    /// or `smtps://user:pass@host:465` (TLS); `smtp://host:25?tls=none` for
+    /// a local relay. Unset: email is rendered and kept for preview only.
+    #[arg(long, env = "SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+
+    /// The sender of customer email (`Spirit Tours <bookings@spirittours.com>`).
+    #[arg(
+        long,
+        env = "MAIL_FROM",
+        default_value = "Tourdesk <no-reply@localhost>"
+    )]
+    pub mail_from: String,
+
+    /// The origin links in email point at (`https://book.spirittours.com`).
+    /// Default: the BIND_ADDR's address over http.
+    #[arg(long, env = "PUBLIC_BASE_URL")]
+    pub public_base_url: Option<String>,
+
+    /// The operator's name shown in email.
+    #[arg(long, env = "OPERATOR_NAME", default_value = "Tourdesk")]
+    pub operator_name: String,
+
+    /// Where customers' questions go: shown in email and used as Reply-To.
+    #[arg(long, env = "SUPPORT_EMAIL")]
+    pub support_email: Option<String>,
+
+    /// Attempts to send one email before it is dead-lettered (shown to
+    /// admins with a retry action); retries back off 1, 2, 4, ... minutes.
+    #[arg(long, env = "EMAIL_MAX_ATTEMPTS", default_value_t = 8,
+          value_parser = clap::value_parser!(u32).range(1..=50))]
+    pub email_max_attempts: u32,
+
     /// Fill an empty database with a demo operator (tours, schedules,
     /// bookings, a waitlist) and print the admin login. Never touches a
     /// database that already holds tours.
@@ -294,6 +327,7 @@ impl Config {
                 ));
             }
         }
+        crate::mail::validate(self)?;
         match (&self.admin_email, &self.admin_password) {
             (Some(_), None) => return Err("ADMIN_EMAIL is set but ADMIN_PASSWORD is not".into()),
             (None, Some(_)) => return Err("ADMIN_PASSWORD is set but ADMIN_EMAIL is not".into()),

@@ -8,6 +8,7 @@ pub mod config;
 pub mod demo;
 pub mod http;
 pub mod jobs;
+pub mod mail;
 pub mod server;
 pub mod startup;
 pub mod telemetry;

@@ -97,7 +97,19 @@ impl Application {
             anyhow::anyhow!("BIND_ADDR: cannot listen on {}: {e}", config.bind_addr)
         })?;
         let port = listener.local_addr()?.port();
+        let mail = crate::mail::settings(&config, port);
+        let mail_sender = crate::mail::Sender::from_config(&config, &mail)
+            .map_err(anyhow::Error::msg)?
+            .map(Arc::new);
+        if mail_sender.is_none() {
+            tracing::info!(
+                "email delivery is off (no SMTP_URL): messages are rendered and kept for preview \
+                 in the console's Messages page"
+            );
+        }
+        ctx.mail = Arc::new(mail);
         let state = AppState {
+            mail_sender,
             ctx,
             rate_limits: Arc::new(RateLimits::new(&config)),
             config: Arc::new(config),

@@ -96,6 +96,21 @@ fn invalid_values_name_the_variable() {
 }
 
 #[test]
+fn email_settings_name_the_variable() {
+    let (_d, url) = temp_db();
+    for (var, value) in [
+        ("SMTP_URL", "http://mail.example.com"),
+        ("SMTP_URL", "smtp://[::1"),
+        ("MAIL_FROM", "not an address"),
+        ("SUPPORT_EMAIL", "nobody"),
+        ("PUBLIC_BASE_URL", "ftp://example.com"),
+        ("PUBLIC_BASE_URL", "https://example.com/booking"),
+    ] {
+        fails_with_one_line(tourdesk().env("DATABASE_URL", &url).env(var, value), var);
+    }
+}
+
+#[test]
 fn database_problems_name_the_database() {
     fails_with_one_line(
         tourdesk().env("DATABASE_URL", "mysql://root@localhost/x"),

@@ -198,6 +198,15 @@ pub async fn security_headers(
     if path.starts_with("/api/docs") {
         return response;
     }
+    // A handler that sets its own policy (the sandboxed email preview)
+    // keeps it, and may be framed by the console only.
+    if h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("SAMEORIGIN"),
+        );
+        return response;
+    }
     let csp = if path.starts_with("/api/") || path == "/healthz" || path == "/readyz" {
         "default-src 'none'; frame-ancestors 'none'".to_owned()
     } else if unframeable(&path) {

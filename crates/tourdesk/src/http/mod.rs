@@ -13,6 +13,7 @@ pub mod dto;
 pub mod error;
 pub mod extract;
 mod health;
+mod messages;
 mod middleware;
 pub mod openapi;
 mod schedules;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub ctx: Context,
     pub config: Arc<Config>,
     pub rate_limits: Arc<RateLimits>,
+    /// Sends customer email; `None` without `SMTP_URL`.
+    pub mail_sender: Option<Arc<crate::mail::Sender>>,
 }
 
 pub use auth::{AdminUser, CurrentUser, MaybeUser};
@@ -100,6 +103,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(bookings::router())
         .merge(admin_bookings::router())
         .merge(waitlist::router())
+        .merge(messages::router())
 }
 
 /// The OpenAPI document, as served at `/api/openapi.json` by a server with

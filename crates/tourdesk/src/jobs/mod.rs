@@ -134,6 +134,14 @@ pub fn schedule_all(jobs: &mut Jobs, state: &crate::http::AppState) {
             }
         }
     });
+    if let Some(sender) = state.mail_sender.clone() {
+        let ctx = state.ctx.clone();
+        jobs.every("email-sender", Duration::from_secs(2), move || {
+            let ctx = ctx.clone();
+            let sender = sender.clone();
+            async move { while sender.round(&ctx).await == 20 {} }
+        });
+    }
     let limits = state.rate_limits.clone();
     jobs.every("rate-limit-shrink", Duration::from_secs(60), move || {
         let limits = limits.clone();

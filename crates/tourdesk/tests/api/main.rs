@@ -11,6 +11,7 @@ mod browser_csp;
 mod browser_sessions;
 mod catalog;
 mod contract;
+mod email;
 mod extras;
 mod foundation;
 mod fuzz;

@@ -1,0 +1,196 @@
+//! Email messages rendered from the outbox (`email_messages`): stored once
+//! per event and kind, then claimed for sending with a lease so several
+//! instances never send one message at the same time, and a crash between
+//! sending and marking only repeats a send (the message keeps its id, and
+//! so its `Message-ID`, for receivers to drop the duplicate).
+
+use chrono::{DateTime, Utc};
+
+use crate::{StoreResult, Tx, exec, locked, on};
+
+pub struct NewMessage<'a> {
+    pub event_id: i64,
+    pub tour_id: i64,
+    pub kind: &'a str,
+    pub to_email: &'a str,
+    pub subject: &'a str,
+    pub text_body: &'a str,
+    pub html_body: &'a str,
+    pub ics: Option<&'a str>,
+    /// `queued` (to send) or `held` (no SMTP server: kept for preview).
+    pub status: &'a str,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MessageRow {
+    pub id: i64,
+    pub event_id: i64,
+    pub tour_id: i64,
+    pub kind: String,
+    pub to_email: String,
+    pub subject: String,
+    pub text_body: String,
+    pub html_body: String,
+    pub ics: Option<String>,
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+const COLUMNS: &str = "id, event_id, tour_id, kind, to_email, subject, text_body, html_body, ics, status, \
+     attempts, next_attempt_at, last_error, created_at, sent_at";
+
+/// Stores a message unless this event already produced one of this kind
+/// (an event delivered twice renders twice, but is stored once).
+pub async fn insert_message(
+    tx: &mut Tx,
+    m: NewMessage<'_>,
+    now: DateTime<Utc>,
+) -> StoreResult<bool> {
+    const SQL: &str = "INSERT INTO email_messages (event_id, tour_id, kind, to_email, subject, text_body, \
+         html_body, ics, status, attempts, next_attempt_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $10) \
+         ON CONFLICT (event_id, kind) DO NOTHING";
+    let n = exec!(
+        tx,
+        sqlx::query(SQL)
+            .bind(m.event_id)
+            .bind(m.tour_id)
+            .bind(m.kind)
+            .bind(m.to_email)
+            .bind(m.subject)
+            .bind(m.text_body)
+            .bind(m.html_body)
+            .bind(m.ics)
+            .bind(m.status)
+            .bind(now)
+    )?;
+    Ok(n == 1)
+}
+
+/// Claims up to `limit` queued messages that are due, counting the attempt
+/// and leasing each until `lease_until` (a crashed sender's messages come
+/// due again then). PostgreSQL skips rows another instance is claiming.
+pub async fn claim_due(
+    tx: &mut Tx,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+    limit: i64,
+) -> StoreResult<Vec<MessageRow>> {
+    let ids: Vec<i64> = locked!(
+        tx,
+        "SELECT id FROM email_messages WHERE status = 'queued' AND next_attempt_at <= $1 \
+         ORDER BY next_attempt_at, id LIMIT $2",
+        "FOR UPDATE SKIP LOCKED",
+        |c, SQL| sqlx::query_scalar(SQL)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(c)
+            .await
+    )?;
+    let mut rows = Vec::with_capacity(ids.len());
+    for id in ids {
+        let sql = format!(
+            "UPDATE email_messages SET attempts = attempts + 1, next_attempt_at = $2 \
+             WHERE id = $1 RETURNING {COLUMNS}"
+        );
+        let row: MessageRow = on!(tx, c => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(id)
+            .bind(lease_until)
+            .fetch_one(c)
+            .await)?;
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+pub async fn mark_sent(tx: &mut Tx, id: i64, now: DateTime<Utc>) -> StoreResult<()> {
+    exec!(
+        tx,
+        sqlx::query(
+            "UPDATE email_messages SET status = 'sent', sent_at = $2, last_error = NULL \
+             WHERE id = $1 AND status = 'queued'"
+        )
+        .bind(id)
+        .bind(now)
+    )?;
+    Ok(())
+}
+
+/// Records a failed attempt: due again at `retry_at`, or dead-lettered
+/// when `retry_at` is `None`.
+pub async fn mark_failed(
+    tx: &mut Tx,
+    id: i64,
+    error: &str,
+    retry_at: Option<DateTime<Utc>>,
+) -> StoreResult<()> {
+    match retry_at {
+        Some(at) => exec!(
+            tx,
+            sqlx::query(
+                "UPDATE email_messages SET last_error = $2, next_attempt_at = $3 \
+                 WHERE id = $1 AND status = 'queued'"
+            )
+            .bind(id)
+            .bind(error)
+            .bind(at)
+        )?,
+        None => exec!(
+            tx,
+            sqlx::query(
+                "UPDATE email_messages SET last_error = $2, status = 'dead' \
+                 WHERE id = $1 AND status = 'queued'"
+            )
+            .bind(id)
+            .bind(error)
+        )?,
+    };
+    Ok(())
+}
+
+/// Puts a dead (or held) message back in the queue with fresh attempts.
+pub async fn requeue(tx: &mut Tx, id: i64, now: DateTime<Utc>) -> StoreResult<bool> {
+    let n = exec!(
+        tx,
+        sqlx::query(
+            "UPDATE email_messages SET status = 'queued', attempts = 0, next_attempt_at = $2 \
+             WHERE id = $1 AND status IN ('dead', 'held')"
+        )
+        .bind(id)
+        .bind(now)
+    )?;
+    Ok(n == 1)
+}
+
+pub async fn message_by_id(tx: &mut Tx, id: i64) -> StoreResult<Option<MessageRow>> {
+    let sql = format!("SELECT {COLUMNS} FROM email_messages WHERE id = $1");
+    Ok(
+        on!(tx, c => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(id).fetch_optional(c).await)?,
+    )
+}
+
+/// The newest messages first, optionally of one status and/or recipient.
+pub async fn list_messages(
+    tx: &mut Tx,
+    status: Option<&str>,
+    to_email: Option<&str>,
+    limit: i64,
+) -> StoreResult<Vec<MessageRow>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM email_messages \
+         WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR LOWER(to_email) = LOWER($2)) \
+         ORDER BY id DESC LIMIT $3"
+    );
+    Ok(
+        on!(tx, c => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+        .bind(status)
+        .bind(to_email)
+        .bind(limit)
+        .fetch_all(c)
+        .await)?,
+    )
+}

@@ -1,0 +1,535 @@
+//! Customer email over a real SMTP conversation (#15): an SMTP server runs
+//! inside the test process (mailin-embedded) and the tests assert what
+//! arrives: recipients, subject, both parts, the Message-ID, and links that
+//! work when followed against the running server. Without SMTP the messages
+//! are kept for the console's preview; a failing server is retried and then
+//! dead-lettered.
+
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mail_parser::{MessageParser, MimeHeaders};
+use serde_json::{Value, json};
+
+use crate::both_backends;
+use crate::helpers::TestApp;
+
+both_backends!(
+    a_booking_confirmation_arrives_with_both_parts_and_a_working_link,
+    without_smtp_messages_are_kept_for_preview,
+    an_unreachable_server_is_retried_then_dead_lettered,
+    a_refused_recipient_is_dead_lettered_at_once,
+    a_cancelled_departure_apologises_and_offers_other_departures,
+    a_waitlist_offer_says_how_many_and_until_when,
+);
+
+/// One message as the SMTP server received it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub from: String,
+    pub to: Vec<String>,
+    pub data: Vec<u8>,
+}
+
+/// An SMTP server on a free port, keeping what it receives. Recipients
+/// containing "refuse" are refused with 550.
+#[derive(Clone)]
+pub struct SmtpSink {
+    pub port: u16,
+    inbox: Arc<Mutex<Vec<Received>>>,
+}
+
+#[derive(Clone)]
+struct Handler {
+    inbox: Arc<Mutex<Vec<Received>>>,
+    current: Option<Received>,
+}
+
+impl mailin_embedded::Handler for Handler {
+    fn rcpt(&mut self, to: &str) -> mailin_embedded::Response {
+        if to.contains("refuse") {
+            mailin_embedded::response::NO_MAILBOX
+        } else {
+            mailin_embedded::response::OK
+        }
+    }
+
+    fn data_start(
+        &mut self,
+        _domain: &str,
+        from: &str,
+        _is8bit: bool,
+        to: &[String],
+    ) -> mailin_embedded::Response {
+        self.current = Some(Received {
+            from: from.to_owned(),
+            to: to.to_vec(),
+            data: Vec::new(),
+        });
+        mailin_embedded::response::OK
+    }
+
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        if let Some(c) = self.current.as_mut() {
+            c.data.extend_from_slice(buf);
+        }
+        Ok(())
+    }
+
+    fn data_end(&mut self) -> mailin_embedded::Response {
+        if let (Some(c), Ok(mut inbox)) = (self.current.take(), self.inbox.lock()) {
+            inbox.push(c);
+        }
+        mailin_embedded::response::OK
+    }
+}
+
+impl SmtpSink {
+    pub fn start() -> SmtpSink {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind SMTP");
+        let port = listener.local_addr().expect("addr").port();
+        let inbox = Arc::new(Mutex::new(Vec::new()));
+        let handler = Handler {
+            inbox: inbox.clone(),
+            current: None,
+        };
+        let mut server = mailin_embedded::Server::new(handler);
+        server.with_name("smtp.test").with_tcp_listener(listener);
+        std::thread::spawn(move || {
+            let _ = server.serve();
+        });
+        SmtpSink { port, inbox }
+    }
+
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}?tls=none", self.port)
+    }
+
+    /// Waits for a message to `to` whose subject contains `subject`.
+    pub async fn wait_for(&self, to: &str, subject: &str) -> Received {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let found = self.inbox.lock().ok().and_then(|inbox| {
+                inbox
+                    .iter()
+                    .find(|m| {
+                        m.to.iter().any(|t| t == to)
+                            && MessageParser::default()
+                                .parse(&m.data)
+                                .and_then(|p| p.subject().map(|s| s.contains(subject)))
+                                .unwrap_or(false)
+                    })
+                    .cloned()
+            });
+            if let Some(m) = found {
+                return m;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no email to {to} with `{subject}` arrived; inbox: {:?}",
+                self.subjects()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn subjects(&self) -> Vec<(Vec<String>, String)> {
+        self.inbox
+            .lock()
+            .map(|inbox| {
+                inbox
+                    .iter()
+                    .map(|m| {
+                        let subject = MessageParser::default()
+                            .parse(&m.data)
+                            .and_then(|p| p.subject().map(str::to_owned))
+                            .unwrap_or_default();
+                        (m.to.clone(), subject)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn count_to(&self, to: &str) -> usize {
+        self.inbox
+            .lock()
+            .map(|i| i.iter().filter(|m| m.to.iter().any(|t| t == to)).count())
+            .unwrap_or(0)
+    }
+}
+
+/// The parts of a received message.
+pub struct Parsed {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    pub message_id: String,
+    pub content_types: Vec<String>,
+}
+
+pub fn parse(m: &Received) -> Parsed {
+    let p = MessageParser::default()
+        .parse(&m.data)
+        .expect("a MIME message");
+    Parsed {
+        subject: p.subject().unwrap_or_default().to_owned(),
+        text: p.body_text(0).map(|t| t.into_owned()).unwrap_or_default(),
+        html: p.body_html(0).map(|t| t.into_owned()).unwrap_or_default(),
+        message_id: p.message_id().unwrap_or_default().to_owned(),
+        content_types: p
+            .parts
+            .iter()
+            .filter_map(|part| part.content_type())
+            .map(|ct| format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or_default()))
+            .collect(),
+    }
+}
+
+/// The test's app stopped (its jobs would deliver the outbox without SMTP)
+/// and a server with SMTP started on its database.
+async fn spawn_with_smtp(app: &mut TestApp, sink: &SmtpSink) -> TestApp {
+    app.stop().await;
+    let url = sink.url();
+    TestApp::spawn_on(app.backend, &app.database.url, |c| {
+        c.smtp_url = Some(url);
+        c.mail_from = "Spirit Tours <bookings@spirit.test>".into();
+        c.operator_name = "Spirit Tours".into();
+        c.support_email = Some("help@spirit.test".into());
+    })
+    .await
+}
+
+async fn book(app: &TestApp, f: &crate::helpers::Fixture, email: &str, adults: i64) -> Value {
+    let r = app
+        .post(
+            "/api/calendar/bookings",
+            &json!({"tour_id": f.tour, "booking_slot_id": f.slots[0], "num_adults": adults,
+                    "num_children": 1, "customer_name": "Mail Maria", "customer_email": email}),
+        )
+        .await;
+    r.assert_status(201);
+    r.body
+}
+
+async fn messages(app: &TestApp, admin: &str, query: &str) -> Vec<Value> {
+    let r = app
+        .get_as(admin, &format!("/api/calendar/admin/messages?{query}"))
+        .await;
+    r.assert_status(200);
+    r.body.as_array().cloned().unwrap_or_default()
+}
+
+/// Polls the admin list until a message to `to` of `kind` shows `status`.
+async fn wait_for_message(app: &TestApp, admin: &str, to: &str, kind: &str, status: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let list = messages(app, admin, &format!("email={to}")).await;
+        if let Some(m) = list
+            .iter()
+            .find(|m| m["kind"] == kind && m["status"] == status)
+        {
+            return m.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {kind} message to {to} became {status}: {list:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn a_booking_confirmation_arrives_with_both_parts_and_a_working_link(app: TestApp) {
+    let f = app.fixture(10).await;
+    let sink = SmtpSink::start();
+    let mut app = app;
+    let mailer = spawn_with_smtp(&mut app, &sink).await;
+    let booking = book(&mailer, &f, "maria@example.com", 2).await;
+    let reference = booking["booking_reference"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let got = sink
+        .wait_for("maria@example.com", "We have your booking")
+        .await;
+    assert_eq!(got.from, "bookings@spirit.test");
+    let m = parse(&got);
+    assert!(
+        m.content_types.iter().any(|c| c == "multipart/alternative"),
+        "{:?}",
+        m.content_types
+    );
+    assert!(m.content_types.iter().any(|c| c == "text/plain"));
+    assert!(m.content_types.iter().any(|c| c == "text/html"));
+    assert!(
+        m.message_id.starts_with("tourdesk-message-"),
+        "{}",
+        m.message_id
+    );
+    for part in [&m.text, &m.html] {
+        assert!(part.contains(&reference), "the reference is in every part");
+        assert!(part.contains("Mail Maria"));
+        assert!(part.contains("2 adults, 1 child"), "{part}");
+        assert!(part.contains("Spirit Tours"));
+    }
+    // The departure's local time with its zone named.
+    assert!(
+        m.text.contains("(UTC") || m.text.contains('('),
+        "{}",
+        m.text
+    );
+    // Escaped in HTML, never raw markup from a customer's name.
+    assert!(!m.html.contains("<script"));
+    // The manage link works when followed.
+    let link = regex::Regex::new(r"https?://[^\s]+/manage\?reference=[^\s&]+&email=[^\s]+")
+        .expect("regex")
+        .find(&m.text)
+        .map(|l| l.as_str().to_owned())
+        .expect("a manage link in the text part");
+    let path = link
+        .split_once("/manage")
+        .map(|(_, p)| format!("/manage{p}"))
+        .unwrap_or_default();
+    let page = mailer
+        .client
+        .get(mailer.url(&path))
+        .send()
+        .await
+        .expect("GET the link");
+    assert_eq!(page.status(), 200);
+    let query = path
+        .split_once('?')
+        .map(|(_, q)| q.to_owned())
+        .unwrap_or_default();
+    let pairs: std::collections::HashMap<String, String> = query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.replace("%40", "@").replace("%2B", "+")))
+        .collect();
+    let lookup = mailer
+        .get(&format!(
+            "/api/calendar/bookings/reference/{}?email={}",
+            pairs["reference"], pairs["email"]
+        ))
+        .await;
+    lookup.assert_status(200);
+    assert_eq!(lookup.body["booking_reference"], reference.as_str());
+    // Recorded as sent, once.
+    let admin = mailer.admin().await;
+    let sent = wait_for_message(
+        &mailer,
+        &admin,
+        "maria@example.com",
+        "booking_created",
+        "sent",
+    )
+    .await;
+    assert_eq!(sent["attempts"], 1);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(sink.count_to("maria@example.com"), 1, "sent exactly once");
+}
+
+async fn without_smtp_messages_are_kept_for_preview(app: TestApp) {
+    let f = app.fixture(10).await;
+    book(&app, &f, "held@example.com", 1).await;
+    let m = wait_for_message(
+        &app,
+        &f.admin,
+        "held@example.com",
+        "booking_created",
+        "held",
+    )
+    .await;
+    let id = m["id"].as_i64().expect("id");
+    let one = app
+        .get_as(&f.admin, &format!("/api/calendar/admin/messages/{id}"))
+        .await;
+    one.assert_status(200);
+    assert!(
+        one.body["text_body"]
+            .as_str()
+            .is_some_and(|t| t.contains("Mail Maria"))
+    );
+    let html = app
+        .get_as(&f.admin, &format!("/api/calendar/admin/messages/{id}/html"))
+        .await;
+    html.assert_status(200);
+    assert!(html.text.contains("<html"));
+    let csp = html.headers["content-security-policy"]
+        .to_str()
+        .unwrap_or_default();
+    assert!(
+        csp.contains("sandbox") && csp.contains("default-src 'none'"),
+        "{csp}"
+    );
+    app.post_as(
+        &f.admin,
+        &format!("/api/calendar/admin/messages/{id}/retry"),
+        &json!({}),
+    )
+    .await
+    .assert_error(409, "email_off");
+    // Customers cannot read them.
+    let customer = app.customer("nosy@example.com").await;
+    app.get_as(&customer, "/api/calendar/admin/messages")
+        .await
+        .assert_status(403);
+    app.get("/api/calendar/admin/messages")
+        .await
+        .assert_status(401);
+}
+
+async fn an_unreachable_server_is_retried_then_dead_lettered(app: TestApp) {
+    let f = app.fixture(10).await;
+    // A port nothing listens on.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port");
+    let mut app = app;
+    app.stop().await;
+    let mailer = TestApp::spawn_on(app.backend, &app.database.url, |c| {
+        c.smtp_url = Some(format!("smtp://127.0.0.1:{port}?tls=none"));
+        c.email_max_attempts = 2;
+    })
+    .await;
+    let started = Instant::now();
+    book(&mailer, &f, "later@example.com", 1).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "a failing SMTP server never slows a booking"
+    );
+    let first = wait_for_message(
+        &mailer,
+        &f.admin,
+        "later@example.com",
+        "booking_created",
+        "queued",
+    )
+    .await;
+    // Wait for the first failed attempt, then move past its backoff.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let list = messages(&mailer, &f.admin, "email=later@example.com").await;
+        let m = list
+            .iter()
+            .find(|m| m["id"] == first["id"])
+            .cloned()
+            .unwrap_or_default();
+        if m["attempts"] == 1 && m["last_error"].is_string() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no failed attempt recorded: {m}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    mailer.clock.advance(chrono::Duration::minutes(2));
+    let dead = wait_for_message(
+        &mailer,
+        &f.admin,
+        "later@example.com",
+        "booking_created",
+        "dead",
+    )
+    .await;
+    assert_eq!(dead["attempts"], 2);
+    assert!(dead["last_error"].as_str().is_some_and(|e| !e.is_empty()));
+    // An admin's retry puts it back in the queue with fresh attempts.
+    let r = mailer
+        .post_as(
+            &f.admin,
+            &format!("/api/calendar/admin/messages/{}/retry", dead["id"]),
+            &json!({}),
+        )
+        .await;
+    r.assert_status(200);
+    assert_eq!(r.body["status"], "queued");
+    assert_eq!(r.body["attempts"], 0);
+    mailer
+        .post_as(
+            &f.admin,
+            &format!("/api/calendar/admin/messages/{}/retry", dead["id"]),
+            &json!({}),
+        )
+        .await
+        .assert_error(409, "not_retryable");
+}
+
+async fn a_refused_recipient_is_dead_lettered_at_once(app: TestApp) {
+    let f = app.fixture(10).await;
+    let sink = SmtpSink::start();
+    let mut app = app;
+    let mailer = spawn_with_smtp(&mut app, &sink).await;
+    book(&mailer, &f, "refuse-me@example.com", 1).await;
+    let dead = wait_for_message(
+        &mailer,
+        &f.admin,
+        "refuse-me@example.com",
+        "booking_created",
+        "dead",
+    )
+    .await;
+    assert_eq!(dead["attempts"], 1, "a permanent refusal is not retried");
+}
+
+async fn a_cancelled_departure_apologises_and_offers_other_departures(app: TestApp) {
+    let f = app.fixture(10).await;
+    let sink = SmtpSink::start();
+    let mut app = app;
+    let mailer = spawn_with_smtp(&mut app, &sink).await;
+    book(&mailer, &f, "sorry@example.com", 2).await;
+    sink.wait_for("sorry@example.com", "We have your booking")
+        .await;
+    mailer
+        .post_as(
+            &f.admin,
+            &format!("/api/calendar/admin/slots/{}/cancel", f.slots[0]),
+            &json!({"reason": "Storm warning"}),
+        )
+        .await
+        .assert_status(200);
+    let got = sink.wait_for("sorry@example.com", "is cancelled").await;
+    let m = parse(&got);
+    assert!(m.subject.starts_with("We are sorry"), "{}", m.subject);
+    assert!(m.text.contains("Storm warning"), "{}", m.text);
+    assert!(
+        m.text.contains(&format!("/tours/{}?date=", f.tour)),
+        "other departures with rebook links: {}",
+        m.text
+    );
+    assert!(m.html.contains("We apologise"));
+}
+
+async fn a_waitlist_offer_says_how_many_and_until_when(app: TestApp) {
+    let f = app.fixture(2).await;
+    let sink = SmtpSink::start();
+    let mut app = app;
+    let mailer = spawn_with_smtp(&mut app, &sink).await;
+    let first = book(&mailer, &f, "full@example.com", 1).await;
+    let date = first["tour_date"].as_str().unwrap_or_default().to_owned();
+    let r = mailer
+        .post(
+            "/api/calendar/waitlist",
+            &json!({"tour_id": f.tour, "requested_date": date, "num_people": 2,
+                    "customer_name": "Wanda Wait", "customer_email": "wanda@example.com"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    sink.wait_for("wanda@example.com", "You are on the waitlist")
+        .await;
+    mailer
+        .delete_as(
+            &f.admin,
+            &format!("/api/calendar/bookings/{}", first["id"]),
+            Some(&json!({"cancellation_reason": "changed plans"})),
+        )
+        .await
+        .assert_status(200);
+    let got = sink
+        .wait_for("wanda@example.com", "Spots are held for you")
+        .await;
+    let m = parse(&got);
+    assert!(m.text.contains("2 people"), "{}", m.text);
+    assert!(m.text.contains("held for you until"), "{}", m.text);
+    assert!(m.text.contains("/account?claim="), "{}", m.text);
+}
