@@ -11,6 +11,7 @@ pub mod audit;
 pub mod blackouts;
 pub mod bookings;
 pub mod bulk;
+pub mod calendar;
 pub mod capacity;
 mod db;
 mod error;

@@ -51,6 +51,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "health probe",
         include_str!("../migrations/0008_health_probe.sql"),
     ),
+    (
+        10,
+        "calendar feeds",
+        include_str!("../migrations/0010_calendar_feeds.sql"),
+    ),
 ];
 
 fn render(sql: &str, backend: Backend) -> String {
