@@ -6,6 +6,7 @@ mod helpers;
 mod accounts;
 mod availability;
 mod bookings;
+mod calendar_files;
 mod browser;
 mod browser_csp;
 mod browser_sessions;
