@@ -80,8 +80,11 @@ impl Calendars<'_> {
     /// 404. Cancelled departures stay in it (STATUS:CANCELLED) until their
     /// date has passed, so subscribed calendars drop them.
     pub async fn departures_feed(&self, tour_id: i64, token: &str) -> ServiceResult<CalendarFile> {
-        let refused =
-            || ServiceError::not_found(format!("no departures feed of tour {tour_id} opens with this token"));
+        let refused = || {
+            ServiceError::not_found(format!(
+                "no departures feed of tour {tour_id} opens with this token"
+            ))
+        };
         let mut conn = self.0.db.read().await?;
         let token = token.trim();
         if token.is_empty()
@@ -139,7 +142,11 @@ impl Calendars<'_> {
     }
 
     /// The tour's feed tokens (never their secrets), revoked ones included.
-    pub async fn feed_tokens(&self, _admin: &Admin, tour_id: i64) -> ServiceResult<Vec<FeedTokenRow>> {
+    pub async fn feed_tokens(
+        &self,
+        _admin: &Admin,
+        tour_id: i64,
+    ) -> ServiceResult<Vec<FeedTokenRow>> {
         let mut conn = self.0.db.read().await?;
         load_tour(&mut conn, tour_id).await?;
         Ok(calendar::feed_tokens_of_tour(&mut conn, tour_id).await?)
@@ -191,7 +198,11 @@ pub fn booking_calendar(
         format!("Booking {}", booking.booking_reference),
         format!(
             "Party: {}",
-            party(booking.num_adults, booking.num_children, booking.num_infants)
+            party(
+                booking.num_adults,
+                booking.num_children,
+                booking.num_infants
+            )
         ),
         format!("Status: {}", booking.status.replace('_', " ")),
     ];
@@ -255,7 +266,9 @@ pub fn departure_event(tour: &Tour, d: &DepartureRow) -> ics::Event {
         let why = s
             .closure_reason()
             .unwrap_or_else(|| "closed by the operator".into());
-        lines.push(format!("Closed to new bookings ({why}); it runs for those booked"));
+        lines.push(format!(
+            "Closed to new bookings ({why}); it runs for those booked"
+        ));
     }
     push_tour_description(&mut lines, tour);
     ics::Event {
@@ -312,10 +325,7 @@ pub fn party(adults: i64, children: i64, infants: i64) -> String {
 /// or run for days end on the right day.
 fn local_times(d: &DepartureRow) -> (NaiveDateTime, NaiveDateTime) {
     let start = d.slot.slot_date.and_time(d.slot.start_time);
-    (
-        start,
-        local_end(start, d.slot.end_time, d.duration_minutes),
-    )
+    (start, local_end(start, d.slot.end_time, d.duration_minutes))
 }
 
 fn local_end(start: NaiveDateTime, end_time: NaiveTime, minutes: i64) -> NaiveDateTime {
@@ -352,7 +362,10 @@ mod tests {
         assert_eq!(local_end(at(10, 22, 0), time(1, 0), 180), at(11, 1, 0));
         // Exactly a day, and three days.
         assert_eq!(local_end(at(10, 9, 0), time(9, 0), 1440), at(11, 9, 0));
-        assert_eq!(local_end(at(10, 9, 0), time(11, 0), 3 * 1440 + 120), at(13, 11, 0));
+        assert_eq!(
+            local_end(at(10, 9, 0), time(11, 0), 3 * 1440 + 120),
+            at(13, 11, 0)
+        );
         // Over a DST change the wall clock shows an hour more or less.
         assert_eq!(local_end(at(29, 0, 30), time(4, 30), 180), at(29, 4, 30));
         // A schedule that got longer later: the departure keeps its end.

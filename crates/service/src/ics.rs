@@ -304,7 +304,7 @@ fn write_vtimezone(
     out.push_str("BEGIN:VTIMEZONE\r\n");
     push(out, Property::new("TZID", tz.name()));
     push(out, Property::new("X-LIC-LOCATION", tz.name()));
-    if !changes.first().is_some_and(|c| c.at <= first_event) {
+    if changes.first().is_none_or(|c| c.at > first_event) {
         let rule = observance(tz, from);
         write_observance(out, from, &rule, &rule);
     }
@@ -327,7 +327,10 @@ fn write_observance(out: &mut String, at: DateTime<Utc>, before: &Observance, af
         out,
         Property::new("DTSTART", local.format("%Y%m%dT%H%M%S").to_string()),
     );
-    push(out, Property::new("TZOFFSETFROM", utc_offset(before.offset)));
+    push(
+        out,
+        Property::new("TZOFFSETFROM", utc_offset(before.offset)),
+    );
     push(out, Property::new("TZOFFSETTO", utc_offset(after.offset)));
     if let Some(name) = &after.name {
         push(out, Property::new("TZNAME", name.as_str()));
@@ -417,13 +420,25 @@ mod tests {
         let found = onsets(tz, from, to);
         assert_eq!(found.len(), 2, "{found:?}");
         // Spring forward: 01:00 UTC, +01:00 -> +02:00.
-        assert_eq!(found[0].at, Utc.with_ymd_and_hms(2026, 3, 29, 1, 0, 0).unwrap());
-        assert_eq!((found[0].before.offset, found[0].after.offset), (3600, 7200));
+        assert_eq!(
+            found[0].at,
+            Utc.with_ymd_and_hms(2026, 3, 29, 1, 0, 0).unwrap()
+        );
+        assert_eq!(
+            (found[0].before.offset, found[0].after.offset),
+            (3600, 7200)
+        );
         assert!(found[0].after.daylight);
         assert_eq!(found[0].after.name.as_deref(), Some("CEST"));
         // Fall back: 01:00 UTC, +02:00 -> +01:00.
-        assert_eq!(found[1].at, Utc.with_ymd_and_hms(2026, 10, 25, 1, 0, 0).unwrap());
-        assert_eq!((found[1].before.offset, found[1].after.offset), (7200, 3600));
+        assert_eq!(
+            found[1].at,
+            Utc.with_ymd_and_hms(2026, 10, 25, 1, 0, 0).unwrap()
+        );
+        assert_eq!(
+            (found[1].before.offset, found[1].after.offset),
+            (7200, 3600)
+        );
         assert!(!found[1].after.daylight);
         let tokyo: Tz = "Asia/Tokyo".parse().unwrap();
         assert!(onsets(tokyo, from, to).is_empty());
@@ -442,7 +457,10 @@ mod tests {
         let parsed = read_calendar(&unfolded).expect("parses");
         assert_eq!(calendar_prop(&parsed, "METHOD").as_deref(), Some("PUBLISH"));
         // Escaped in the file by the crate, read back as written.
-        assert!(text.contains("X-WR-CALNAME:Old City\\, walking\\; tour\r\n"), "{text}");
+        assert!(
+            text.contains("X-WR-CALNAME:Old City\\, walking\\; tour\r\n"),
+            "{text}"
+        );
         assert!(text.contains("SUMMARY:Walk\\, talk\\; eat\r\n"), "{text}");
         assert_eq!(
             calendar_prop(&parsed, "X-WR-CALNAME").as_deref(),
@@ -456,20 +474,30 @@ mod tests {
         // (Mar 8 2026, 02:00 local) are both there with their offsets.
         let daylight = component(&zones[0].components, "DAYLIGHT");
         let standard = component(&zones[0].components, "STANDARD");
-        assert!(daylight.iter().any(|d| prop(d, "DTSTART").as_deref() == Some("20260308T020000")
-            && prop(d, "TZOFFSETFROM").as_deref() == Some("-0500")
-            && prop(d, "TZOFFSETTO").as_deref() == Some("-0400")
-            && prop(d, "TZNAME").as_deref() == Some("EDT")));
-        assert!(standard.iter().any(|s| prop(s, "DTSTART").as_deref() == Some("20251102T020000")
-            && prop(s, "TZOFFSETFROM").as_deref() == Some("-0400")
-            && prop(s, "TZOFFSETTO").as_deref() == Some("-0500")));
+        assert!(
+            daylight
+                .iter()
+                .any(|d| prop(d, "DTSTART").as_deref() == Some("20260308T020000")
+                    && prop(d, "TZOFFSETFROM").as_deref() == Some("-0500")
+                    && prop(d, "TZOFFSETTO").as_deref() == Some("-0400")
+                    && prop(d, "TZNAME").as_deref() == Some("EDT"))
+        );
+        assert!(
+            standard
+                .iter()
+                .any(|s| prop(s, "DTSTART").as_deref() == Some("20251102T020000")
+                    && prop(s, "TZOFFSETFROM").as_deref() == Some("-0400")
+                    && prop(s, "TZOFFSETTO").as_deref() == Some("-0500"))
+        );
         let events = component(&parsed.components, "VEVENT");
         assert_eq!(events.len(), 1);
         let e = events[0];
         let start = e.find_prop("DTSTART").expect("DTSTART");
         assert_eq!(start.val.as_str(), "20260307T093000");
-        assert!(start.params.iter().any(|p| p.key == "TZID"
-            && p.val.as_ref().map(|v| v.as_str()) == Some("America/New_York")));
+        assert!(
+            start.params.iter().any(|p| p.key == "TZID"
+                && p.val.as_ref().map(|v| v.as_str()) == Some("America/New_York"))
+        );
         assert_eq!(prop(e, "SEQUENCE").as_deref(), Some("3"));
         assert_eq!(prop(e, "STATUS").as_deref(), Some("CONFIRMED"));
         assert_eq!(prop(e, "DTSTAMP").as_deref(), Some("20260105T120000Z"));

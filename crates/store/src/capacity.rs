@@ -63,8 +63,7 @@ pub async fn release_hold(
     n: i64,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
-    const SQL: &str =
-        "UPDATE booking_slots SET held_spots = held_spots - $2, updated_at = $3, revision = revision + 1 \
+    const SQL: &str = "UPDATE booking_slots SET held_spots = held_spots - $2, updated_at = $3, revision = revision + 1 \
          WHERE id = $1";
     exec!(tx, sqlx::query(SQL).bind(slot_id).bind(n).bind(now))?;
     Ok(())

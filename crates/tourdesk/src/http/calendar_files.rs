@@ -47,7 +47,9 @@ fn calendar_response(file: CalendarFile) -> Response {
     )
         .into_response();
     if let Ok(v) = HeaderValue::from_str(&disposition) {
-        response.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+        response
+            .headers_mut()
+            .insert(header::CONTENT_DISPOSITION, v);
     }
     response
 }

@@ -302,9 +302,7 @@ fn at_nine(d: NaiveDate) -> NaiveDateTime {
     d.and_hms_opt(9, 0, 0).expect("09:00")
 }
 
-async fn a_booking_file_shows_local_time_with_its_zone_on_both_sides_of_a_dst_change(
-    app: TestApp,
-) {
+async fn a_booking_file_shows_local_time_with_its_zone_on_both_sides_of_a_dst_change(app: TestApp) {
     let t = dst_tour(&app).await;
     let mut offsets = Vec::new();
     for days in [-2, 2] {
@@ -369,9 +367,8 @@ async fn a_booking_file_shows_local_time_with_its_zone_on_both_sides_of_a_dst_ch
         .transitions
         .iter()
         .find(|tr| {
-            value(&tr.properties, "DTSTART").is_some_and(|s| {
-                s.starts_with(&t.change.format("%Y%m%d").to_string())
-            })
+            value(&tr.properties, "DTSTART")
+                .is_some_and(|s| s.starts_with(&t.change.format("%Y%m%d").to_string()))
         })
         .unwrap_or_else(|| panic!("no observance begins on {}: {}", t.change, r.text));
     assert_eq!(
@@ -434,7 +431,12 @@ async fn a_booking_file_grows_its_sequence_with_each_change_and_cancels(app: Tes
     let text = fetch().await;
     assert_eq!(sequence(&text), 1);
     let e = parse(&text);
-    assert!(events(&e)[0].get_description().unwrap().contains("3 adults"));
+    assert!(
+        events(&e)[0]
+            .get_description()
+            .unwrap()
+            .contains("3 adults")
+    );
 
     // The operator confirms it.
     app.post_as(
@@ -490,7 +492,9 @@ async fn a_booking_file_grows_its_sequence_with_each_change_and_cancels(app: Tes
     let times = times_by_uid(&text, &uid);
     assert_eq!(
         times.start,
-        (t.change + Duration::days(2)).and_hms_opt(10, 0, 0).unwrap()
+        (t.change + Duration::days(2))
+            .and_hms_opt(10, 0, 0)
+            .unwrap()
     );
 
     // Cancelled: a METHOD:CANCEL for the same UID with a higher SEQUENCE.
@@ -511,7 +515,10 @@ async fn a_booking_file_grows_its_sequence_with_each_change_and_cancels(app: Tes
     assert_eq!(e.get_sequence(), Some(5));
     assert!(e.get_description().unwrap().contains("Plans changed"));
     let other = parse_independently(&text);
-    assert_eq!(value(&other.properties, "METHOD").as_deref(), Some("CANCEL"));
+    assert_eq!(
+        value(&other.properties, "METHOD").as_deref(),
+        Some("CANCEL")
+    );
     assert_eq!(
         value(&other.events[0].properties, "STATUS").as_deref(),
         Some("CANCELLED")
@@ -573,7 +580,9 @@ async fn feed_tokens_are_created_listed_and_revoked_by_admins(app: TestApp) {
     app.post_as(&customer, &tokens(t.tour), &json!({}))
         .await
         .assert_status(403);
-    app.post(&tokens(t.tour), &json!({})).await.assert_status(401);
+    app.post(&tokens(t.tour), &json!({}))
+        .await
+        .assert_status(401);
     app.post_as(&t.admin, &tokens(987_654), &json!({}))
         .await
         .assert_error(404, "not_found");
@@ -592,7 +601,10 @@ async fn feed_tokens_are_created_listed_and_revoked_by_admins(app: TestApp) {
     assert_eq!(r.body["active"], true);
     assert_eq!(
         r.body["feed_url"],
-        format!("/api/calendar/tours/{}/departures.ics?token={maria}", t.tour)
+        format!(
+            "/api/calendar/tours/{}/departures.ics?token={maria}",
+            t.tour
+        )
     );
     let feed_url = r.body["feed_url"].as_str().unwrap().to_owned();
     // No body at all is fine too.
@@ -623,9 +635,8 @@ async fn feed_tokens_are_created_listed_and_revoked_by_admins(app: TestApp) {
     assert_eq!(hashes, vec![sha(&maria), sha(&desk), sha(&toledo)]);
 
     // The token opens its own tour's feed, and nothing else.
-    let feed = |tour: i64, token: &str| {
-        format!("/api/calendar/tours/{tour}/departures.ics?token={token}")
-    };
+    let feed =
+        |tour: i64, token: &str| format!("/api/calendar/tours/{tour}/departures.ics?token={token}");
     let ok = app.get(&feed_url).await;
     assert_calendar(&ok, &format!("tour-{}-departures.ics", t.tour));
     assert_calendar(
@@ -647,9 +658,13 @@ async fn feed_tokens_are_created_listed_and_revoked_by_admins(app: TestApp) {
         .assert_error(422, "validation_error");
 
     // Revoked through the other tour: no such token there.
-    app.delete_as(&t.admin, &format!("{}/{maria_id}", tokens(other_tour)), None)
-        .await
-        .assert_error(404, "not_found");
+    app.delete_as(
+        &t.admin,
+        &format!("{}/{maria_id}", tokens(other_tour)),
+        None,
+    )
+    .await
+    .assert_error(404, "not_found");
     app.delete_as(&customer, &format!("{}/{maria_id}", tokens(t.tour)), None)
         .await
         .assert_status(403);
@@ -726,7 +741,10 @@ async fn the_departures_feed_counts_people_and_follows_changes(app: TestApp) {
         "Madrid de los Austrias, on foot (0 of 15 booked)"
     );
     let description = by_uid[uid(t.slot(2)).as_str()].get_description().unwrap();
-    assert!(description.contains("Booked: 6 of 15 places"), "{description}");
+    assert!(
+        description.contains("Booked: 6 of 15 places"),
+        "{description}"
+    );
     assert!(description.contains("Free: 9"), "{description}");
     // Local times with TZID on both sides of the change, as placed.
     for days in [-3, -2, -1, 0, 1, 2, 3] {
@@ -734,7 +752,10 @@ async fn the_departures_feed_counts_people_and_follows_changes(app: TestApp) {
         let times = times_by_uid(&text, &uid(slot));
         assert_eq!(times.start, at_nine(t.change + Duration::days(days)));
         assert_eq!(times.start_utc, t.starts[&slot], "departure {days:+}");
-        assert_eq!(by_uid[uid(slot).as_str()].get_status(), Some(EventStatus::Confirmed));
+        assert_eq!(
+            by_uid[uid(slot).as_str()].get_status(),
+            Some(EventStatus::Confirmed)
+        );
     }
     let seq = |text: &str, slot: i64| {
         events(&parse(text))
@@ -799,12 +820,19 @@ async fn the_departures_feed_counts_people_and_follows_changes(app: TestApp) {
             .contains("Strike on the metro")
     );
     let other = parse_independently(&text);
-    assert_eq!(value(&other.properties, "METHOD").as_deref(), Some("PUBLISH"));
+    assert_eq!(
+        value(&other.properties, "METHOD").as_deref(),
+        Some("PUBLISH")
+    );
     assert_eq!(other.timezones.len(), 1);
 
     // Days later, departures in the past have left the feed.
     let noon_before_change = TZ
-        .from_local_datetime(&(t.change - Duration::days(1)).and_hms_opt(12, 0, 0).unwrap())
+        .from_local_datetime(
+            &(t.change - Duration::days(1))
+                .and_hms_opt(12, 0, 0)
+                .unwrap(),
+        )
         .single()
         .unwrap()
         .with_timezone(&Utc);
