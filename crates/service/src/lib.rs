@@ -9,9 +9,11 @@
 pub mod accounts;
 pub mod availability;
 pub mod bookings;
+pub mod calendar;
 pub mod caller;
 pub mod catalog;
 mod error;
+pub mod ics;
 pub mod ledger;
 pub mod mail;
 pub mod notifications;
@@ -53,6 +55,10 @@ impl Context {
 
     pub fn accounts(&self) -> accounts::Accounts<'_> {
         accounts::Accounts(self)
+    }
+
+    pub fn calendars(&self) -> calendar::Calendars<'_> {
+        calendar::Calendars(self)
     }
 
     pub fn catalog(&self) -> catalog::Catalog<'_> {

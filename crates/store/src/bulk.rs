@@ -99,7 +99,8 @@ pub async fn insert_bookings(
 /// Sets every slot's `current_bookings` from its capacity-holding bookings.
 pub async fn recount_slots(tx: &mut Tx) -> StoreResult<u64> {
     const SQL: &str = "UPDATE booking_slots SET current_bookings = COALESCE((SELECT SUM(total_people) FROM bookings b \
-         WHERE b.booking_slot_id = booking_slots.id AND b.status IN ('pending', 'confirmed', 'completed', 'no_show')), 0)";
+         WHERE b.booking_slot_id = booking_slots.id AND b.status IN ('pending', 'confirmed', 'completed', 'no_show')), 0), \
+         revision = revision + 1";
     exec!(tx, sqlx::query(SQL))
 }
 
@@ -135,7 +136,8 @@ pub async fn holds_operator_data(tx: &mut Tx) -> StoreResult<bool> {
 /// `tx`: how a failed demo seed undoes itself. Only for a database that
 /// held no operator data before (see [`holds_operator_data`]).
 pub async fn erase_operator_data(tx: &mut Tx) -> StoreResult<()> {
-    const TABLES: [&str; 10] = [
+    const TABLES: [&str; 11] = [
+        "DELETE FROM calendar_feed_tokens",
         "DELETE FROM manage_tokens",
         "DELETE FROM idempotency_keys",
         "DELETE FROM outbox_events",

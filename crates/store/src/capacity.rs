@@ -1,7 +1,8 @@
 //! The only statements that move a slot's counters (design invariant 2).
 //! Each is one conditional UPDATE; callers run it in the same transaction as
 //! the booking row, its audit row and its outbox event, and never compute a
-//! new count in application code.
+//! new count in application code. Like every change to a slot, each adds
+//! one to its `revision` (the SEQUENCE of its calendar event).
 
 use chrono::{DateTime, Utc};
 
@@ -26,7 +27,8 @@ pub async fn reserve(
     now: DateTime<Utc>,
 ) -> StoreResult<Option<SlotRow>> {
     const SQL: &str = concat!(
-        "UPDATE booking_slots SET current_bookings = current_bookings + $2, updated_at = $3 \
+        "UPDATE booking_slots SET current_bookings = current_bookings + $2, updated_at = $3, \
+         revision = revision + 1 \
          WHERE id = $1 AND current_bookings + held_spots + $2 <= max_capacity AND ",
         open_departure!(),
         " RETURNING ",
@@ -37,7 +39,8 @@ pub async fn reserve(
 
 /// Removes `n` booked people (a cancellation or a smaller party).
 pub async fn release(tx: &mut Tx, slot_id: i64, n: i64, now: DateTime<Utc>) -> StoreResult<()> {
-    const SQL: &str = "UPDATE booking_slots SET current_bookings = current_bookings - $2, updated_at = $3 WHERE id = $1";
+    const SQL: &str = "UPDATE booking_slots SET current_bookings = current_bookings - $2, updated_at = $3, \
+         revision = revision + 1 WHERE id = $1";
     exec!(tx, sqlx::query(SQL).bind(slot_id).bind(n).bind(now))?;
     Ok(())
 }
@@ -46,7 +49,7 @@ pub async fn release(tx: &mut Tx, slot_id: i64, n: i64, now: DateTime<Utc>) -> S
 /// has room.
 pub async fn hold(tx: &mut Tx, slot_id: i64, n: i64, now: DateTime<Utc>) -> StoreResult<bool> {
     const SQL: &str = concat!(
-        "UPDATE booking_slots SET held_spots = held_spots + $2, updated_at = $3 \
+        "UPDATE booking_slots SET held_spots = held_spots + $2, updated_at = $3, revision = revision + 1 \
          WHERE id = $1 AND current_bookings + held_spots + $2 <= max_capacity AND ",
         open_departure!()
     );
@@ -60,8 +63,8 @@ pub async fn release_hold(
     n: i64,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
-    const SQL: &str =
-        "UPDATE booking_slots SET held_spots = held_spots - $2, updated_at = $3 WHERE id = $1";
+    const SQL: &str = "UPDATE booking_slots SET held_spots = held_spots - $2, updated_at = $3, revision = revision + 1 \
+         WHERE id = $1";
     exec!(tx, sqlx::query(SQL).bind(slot_id).bind(n).bind(now))?;
     Ok(())
 }
@@ -76,7 +79,8 @@ pub async fn convert_hold(
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
     const SQL: &str = "UPDATE booking_slots SET held_spots = held_spots - $2, \
-         current_bookings = current_bookings + $3, updated_at = $4 WHERE id = $1";
+         current_bookings = current_bookings + $3, updated_at = $4, revision = revision + 1 \
+         WHERE id = $1";
     exec!(
         tx,
         sqlx::query(SQL)

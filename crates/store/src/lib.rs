@@ -12,6 +12,7 @@ pub mod backup;
 pub mod blackouts;
 pub mod bookings;
 pub mod bulk;
+pub mod calendar;
 pub mod capacity;
 mod db;
 mod error;

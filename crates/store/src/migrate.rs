@@ -56,6 +56,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "email messages",
         include_str!("../migrations/0009_email_messages.sql"),
     ),
+    (
+        10,
+        "calendar feeds",
+        include_str!("../migrations/0010_calendar_feeds.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.

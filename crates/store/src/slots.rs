@@ -177,7 +177,7 @@ pub async fn patch_slot(
 ) -> StoreResult<bool> {
     const SQL: &str = "UPDATE booking_slots SET max_capacity = COALESCE($2, max_capacity), \
          price_per_person = COALESCE($3, price_per_person), is_available = COALESCE($4, is_available), \
-         updated_at = $5 WHERE id = $1";
+         updated_at = $5, revision = revision + 1 WHERE id = $1";
     Ok(exec!(
         tx,
         sqlx::query(SQL)
@@ -196,8 +196,8 @@ pub async fn cancel_slot(
     reason: &str,
     now: DateTime<Utc>,
 ) -> StoreResult<bool> {
-    const SQL: &str = "UPDATE booking_slots SET is_cancelled = TRUE, cancellation_reason = $2, updated_at = $3 \
-         WHERE id = $1 AND NOT is_cancelled";
+    const SQL: &str = "UPDATE booking_slots SET is_cancelled = TRUE, cancellation_reason = $2, updated_at = $3, \
+         revision = revision + 1 WHERE id = $1 AND NOT is_cancelled";
     Ok(exec!(tx, sqlx::query(SQL).bind(id).bind(reason).bind(now))? > 0)
 }
 
@@ -231,18 +231,30 @@ pub async fn count_reopened_by_removal(tx: &mut Tx, blackout_id: i64) -> StoreRe
 
 /// Recomputes `blackout_id` from the active blackouts for the slots of
 /// `tour_id` (every tour when None) dated `from..=to`: the one statement
-/// that sets it. Callers lock those slots first ([`lock_slots_between`]).
+/// that sets it. Only slots whose closure changes are written (and get a
+/// new revision); returns how many. Callers lock those slots first
+/// ([`lock_slots_between`]).
 pub async fn refresh_blackouts(
     tx: &mut Tx,
     tour_id: Option<i64>,
     from: NaiveDate,
     to: NaiveDate,
 ) -> StoreResult<u64> {
-    const SQL: &str = "UPDATE booking_slots SET blackout_id = ( \
-             SELECT MIN(b.id) FROM blackout_dates b WHERE b.is_active \
+    macro_rules! covering {
+        () => {
+            "(SELECT MIN(b.id) FROM blackout_dates b WHERE b.is_active \
              AND (b.tour_id IS NULL OR b.tour_id = booking_slots.tour_id) \
-             AND booking_slots.slot_date >= b.start_date AND booking_slots.slot_date <= b.end_date) \
-         WHERE ($1 IS NULL OR tour_id = $1) AND slot_date >= $2 AND slot_date <= $3";
+             AND booking_slots.slot_date >= b.start_date AND booking_slots.slot_date <= b.end_date)"
+        };
+    }
+    const SQL: &str = concat!(
+        "UPDATE booking_slots SET blackout_id = ",
+        covering!(),
+        ", revision = revision + 1 \
+         WHERE ($1 IS NULL OR tour_id = $1) AND slot_date >= $2 AND slot_date <= $3 \
+         AND blackout_id IS DISTINCT FROM ",
+        covering!()
+    );
     exec!(tx, sqlx::query(SQL).bind(tour_id).bind(from).bind(to))
 }
 
@@ -266,7 +278,8 @@ pub async fn set_withdrawn(
     withdrawn: bool,
     now: DateTime<Utc>,
 ) -> StoreResult<bool> {
-    const SQL: &str = "UPDATE booking_slots SET withdrawn = $2, updated_at = $3 WHERE id = $1 AND withdrawn <> $2";
+    const SQL: &str = "UPDATE booking_slots SET withdrawn = $2, updated_at = $3, revision = revision + 1 \
+         WHERE id = $1 AND withdrawn <> $2";
     Ok(exec!(tx, sqlx::query(SQL).bind(id).bind(withdrawn).bind(now))? > 0)
 }
 
@@ -282,7 +295,7 @@ pub async fn reschedule(
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
     const SQL: &str = "UPDATE booking_slots SET slot_date = $2, start_time = $3, end_time = $4, starts_at = $5, \
-         updated_at = $6 WHERE id = $1";
+         updated_at = $6, revision = revision + 1 WHERE id = $1";
     exec!(
         tx,
         sqlx::query(SQL)

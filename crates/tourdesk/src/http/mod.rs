@@ -8,6 +8,7 @@ mod auth;
 mod availability;
 mod blackouts;
 mod bookings;
+mod calendar_files;
 mod client;
 pub mod dto;
 pub mod error;
@@ -70,6 +71,7 @@ numbers in the tour's currency. Every operation lists the errors it can answer; 
         (name = "calendar", description = "Availability: the check, month views and slots"),
         (name = "bookings", description = "Booking, changing and cancelling"),
         (name = "waitlist", description = "Waiting for a full departure"),
+        (name = "calendar files", description = "iCalendar files: a booking's event, a tour's departures feed"),
         (name = "admin", description = "The operator's console: tours, schedules, slots, blackouts"),
     ),
     modifiers(&BearerAuth)
@@ -104,6 +106,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(admin_bookings::router())
         .merge(waitlist::router())
         .merge(messages::router())
+        .merge(calendar_files::router())
 }
 
 /// The OpenAPI document, as served at `/api/openapi.json` by a server with

@@ -9,6 +9,7 @@ mod bookings;
 mod browser;
 mod browser_csp;
 mod browser_sessions;
+mod calendar_files;
 mod catalog;
 mod contract;
 mod email;
