@@ -67,6 +67,8 @@ pub struct Rendered {
     pub subject: String,
     pub text_body: String,
     pub html_body: String,
+    /// The booking's calendar file, attached.
+    pub ics: Option<String>,
 }
 
 const TEMPLATES: &[(&str, &str)] = &[
@@ -317,6 +319,8 @@ pub(crate) struct EventData {
     /// For a booking on a cancelled departure: later departures with room.
     pub alternatives: Vec<SlotRow>,
     pub departure_cancelled: bool,
+    /// The booking as an iCalendar file (the same as `GET .../ics`).
+    pub ics: Option<String>,
 }
 
 impl EventData {
@@ -362,14 +366,40 @@ impl EventData {
                     .collect();
             }
         }
+        let ics = match &booking {
+            Some(b) if e.event_type != "booking.status_changed" || b.status == "confirmed" => {
+                booking_ics(tx, b, now_of(e)).await?
+            }
+            _ => None,
+        };
         Ok(EventData {
             booking,
             entry,
             tour,
             alternatives,
             departure_cancelled,
+            ics,
         })
     }
+}
+
+/// When the event happened: the calendar file's DTSTAMP.
+fn now_of(e: &EventRow) -> DateTime<Utc> {
+    e.created_at
+}
+
+async fn booking_ics(
+    tx: &mut Tx,
+    b: &BookingRow,
+    at: DateTime<Utc>,
+) -> ServiceResult<Option<String>> {
+    let changes = tourdesk_store::calendar::booking_changes(tx, b.id).await?;
+    let Some(departure) = tourdesk_store::calendar::departure(tx, b.booking_slot_id).await? else {
+        return Ok(None);
+    };
+    let tour = crate::ledger::load_tour(tx, b.tour_id).await?;
+    let cal = crate::calendar::booking_calendar(b, &tour, &departure, &changes, at)?;
+    Ok(Some(crate::ics::render(&cal)))
 }
 
 /// The messages an event means for its customer (none for most admin-side
@@ -403,6 +433,7 @@ pub(crate) fn render_event(
             subject,
             text_body: body.trim_start_matches('\n').to_owned(),
             html_body: html,
+            ics: None,
         })
     };
     let common = context! {
@@ -424,11 +455,19 @@ pub(crate) fn render_event(
             .map(|r| money(&b.currency, r));
         let ctx =
             context! { b => view, manage_link => manage_link, refund => refund, ..common.clone() };
+        let with_ics = |mut r: Rendered| {
+            r.ics = data.ics.clone();
+            r
+        };
         match e.event_type.as_str() {
-            "booking.created" => out.push(render("booking_created", &b.customer_email, ctx)?),
-            "booking.status_changed" if b.status == "confirmed" => {
-                out.push(render("booking_confirmed", &b.customer_email, ctx)?)
+            "booking.created" => {
+                out.push(with_ics(render("booking_created", &b.customer_email, ctx)?))
             }
+            "booking.status_changed" if b.status == "confirmed" => out.push(with_ics(render(
+                "booking_confirmed",
+                &b.customer_email,
+                ctx,
+            )?)),
             "booking.modified" => {
                 let old = e.payload.0.get("previous").map(|p| {
                     let n = |k: &str| p.get(k).and_then(Value::as_i64).unwrap_or(0);
@@ -448,11 +487,11 @@ pub(crate) fn render_event(
                         party => party(n("num_adults"), n("num_children"), n("num_infants")),
                     }
                 });
-                out.push(render(
+                out.push(with_ics(render(
                     "booking_changed",
                     &b.customer_email,
                     context! { old => old, ..ctx },
-                )?)
+                )?))
             }
             "booking.cancelled" => {
                 let reason = b.cancellation_reason.clone();
@@ -468,17 +507,17 @@ pub(crate) fn render_event(
                             }
                         })
                         .collect();
-                    out.push(render(
+                    out.push(with_ics(render(
                         "departure_cancelled",
                         &b.customer_email,
                         context! { reason => reason, alternatives => alternatives, ..ctx },
-                    )?)
+                    )?))
                 } else {
-                    out.push(render(
+                    out.push(with_ics(render(
                         "booking_cancelled",
                         &b.customer_email,
                         context! { reason => reason, ..ctx },
-                    )?)
+                    )?))
                 }
             }
             _ => {}
@@ -538,7 +577,7 @@ pub(crate) async fn store_rendered(
                 subject: &r.subject,
                 text_body: &r.text_body,
                 html_body: &r.html_body,
-                ics: None,
+                ics: r.ics.as_deref(),
                 status: if cfg.delivery_enabled {
                     "queued"
                 } else {

@@ -149,13 +149,22 @@ impl Sender {
             .singlepart(SinglePart::plain(m.text_body.clone()))
             .singlepart(SinglePart::html(m.html_body.clone()));
         let body = match &m.ics {
-            Some(ics) => MultiPart::mixed().multipart(body).singlepart(
-                Attachment::new("booking.ics".into()).body(
-                    ics.clone(),
-                    ContentType::parse("text/calendar; charset=utf-8; method=PUBLISH")
+            Some(ics) => {
+                let method = if ics.contains("\nMETHOD:CANCEL") {
+                    "CANCEL"
+                } else {
+                    "PUBLISH"
+                };
+                MultiPart::mixed().multipart(body).singlepart(
+                    Attachment::new("booking.ics".into()).body(
+                        ics.clone(),
+                        ContentType::parse(&format!(
+                            "text/calendar; charset=utf-8; method={method}"
+                        ))
                         .map_err(|e| e.to_string())?,
-                ),
-            ),
+                    ),
+                )
+            }
             None => body,
         };
         builder.multipart(body).map_err(|e| e.to_string())

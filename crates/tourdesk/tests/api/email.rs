@@ -163,6 +163,8 @@ impl SmtpSink {
 /// The parts of a received message.
 pub struct Parsed {
     pub subject: String,
+    /// The attached calendar file, if any.
+    pub ics: Option<String>,
     pub text: String,
     pub html: String,
     pub message_id: String,
@@ -173,7 +175,15 @@ pub fn parse(m: &Received) -> Parsed {
     let p = MessageParser::default()
         .parse(&m.data)
         .expect("a MIME message");
+    let ics = p
+        .attachments()
+        .find(|a| {
+            a.content_type()
+                .is_some_and(|ct| ct.subtype() == Some("calendar"))
+        })
+        .and_then(|a| a.text_contents().map(str::to_owned));
     Parsed {
+        ics,
         subject: p.subject().unwrap_or_default().to_owned(),
         text: p.body_text(0).map(|t| t.into_owned()).unwrap_or_default(),
         html: p.body_html(0).map(|t| t.into_owned()).unwrap_or_default(),
@@ -273,6 +283,14 @@ async fn a_booking_confirmation_arrives_with_both_parts_and_a_working_link(app: 
         assert!(part.contains("2 adults, 1 child"), "{part}");
         assert!(part.contains("Spirit Tours"));
     }
+    // The calendar file is attached, parsed back by a real parser.
+    let ics = m.ics.as_deref().expect("an .ics attachment");
+    let cal: icalendar::Calendar = ics.parse().expect("the attachment parses as iCalendar");
+    assert!(!cal.components.is_empty());
+    assert!(
+        ics.contains("UID:booking-") && ics.contains("DTSTART;TZID="),
+        "{ics}"
+    );
     // The departure's local time with its zone named.
     assert!(
         m.text.contains("(UTC") || m.text.contains('('),
