@@ -22,6 +22,7 @@ both_backends!(
     a_refused_recipient_is_dead_lettered_at_once,
     a_cancelled_departure_apologises_and_offers_other_departures,
     a_waitlist_offer_says_how_many_and_until_when,
+    the_console_lists_and_previews_messages,
 );
 
 /// One message as the SMTP server received it.
@@ -550,4 +551,44 @@ async fn a_waitlist_offer_says_how_many_and_until_when(app: TestApp) {
     assert!(m.text.contains("2 people"), "{}", m.text);
     assert!(m.text.contains("held for you until"), "{}", m.text);
     assert!(m.text.contains("/account?claim="), "{}", m.text);
+}
+
+/// The console's Messages page, in a real browser: the held confirmation is
+/// listed, and opening it shows the text part and the HTML preview.
+async fn the_console_lists_and_previews_messages(app: TestApp) {
+    use crate::browser::{Browser, log_in_to_console};
+    let Some(b) = Browser::start(1280, 1400).await else {
+        return;
+    };
+    let f = app.fixture(10).await;
+    book(&app, &f, "preview@example.com", 1).await;
+    wait_for_message(
+        &app,
+        &f.admin,
+        "preview@example.com",
+        "booking_created",
+        "held",
+    )
+    .await;
+    app.ctx
+        .accounts()
+        .ensure_admin("boss@example.com", "admin password 123", "Boss")
+        .await
+        .expect("admin");
+    log_in_to_console(&b, &app, "boss@example.com", "admin password 123").await;
+    b.click("[data-tab='messages']").await;
+    b.wait_text("#list", "preview@example.com").await;
+    b.wait_text("#list", "not sent: email is off").await;
+    b.click("#list a[href^='#message/']").await;
+    b.wait_text("#view", "Mail Maria").await;
+    b.wait("iframe.email-preview").await;
+    let loaded = b
+        .js(
+            "const f = document.querySelector('iframe.email-preview'); \
+             return f.getAttribute('src') + '|' + f.hasAttribute('sandbox');",
+            vec![],
+        )
+        .await;
+    let text = loaded.json().as_str().unwrap_or_default().to_owned();
+    assert!(text.ends_with("/html|true"), "{text}");
 }
