@@ -101,6 +101,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/email/en/booking_confirmed.html"),
     ),
     (
+        "booking_reminder.txt",
+        include_str!("../templates/email/en/booking_reminder.txt"),
+    ),
+    (
+        "booking_reminder.html",
+        include_str!("../templates/email/en/booking_reminder.html"),
+    ),
+    (
         "booking_changed.txt",
         include_str!("../templates/email/en/booking_changed.txt"),
     ),
@@ -463,6 +471,9 @@ pub(crate) fn render_event(
             "booking.created" => {
                 out.push(with_ics(render("booking_created", &b.customer_email, ctx)?))
             }
+            "booking.reminder" if matches!(b.status.as_str(), "pending" | "confirmed") => out.push(
+                with_ics(render("booking_reminder", &b.customer_email, ctx)?),
+            ),
             "booking.status_changed" if b.status == "confirmed" => out.push(with_ics(render(
                 "booking_confirmed",
                 &b.customer_email,
@@ -603,6 +614,37 @@ const LEASE_MINUTES: i64 = 5;
 pub struct Mail<'a>(pub(crate) &'a Context);
 
 impl Mail<'_> {
+    /// Queues the reminder of every booking departing within `hours` that
+    /// has not had one (an outbox event `booking.reminder` each, rendered
+    /// like every other message). A booking made inside that window gets
+    /// none: its confirmation just arrived. Returns how many.
+    pub async fn queue_reminders(&self, _admin: &Admin, hours: u32) -> ServiceResult<usize> {
+        if hours == 0 {
+            return Ok(0);
+        }
+        let now = self.0.clock.now();
+        let until = now + Duration::hours(i64::from(hours));
+        let mut total = 0;
+        loop {
+            let mut tx = self.0.db.begin().await?;
+            let ids = messages::take_due_reminders(&mut tx, now, until, 200).await?;
+            for id in &ids {
+                let Some(b) = bookings::booking_by_id(&mut tx, *id).await? else {
+                    continue;
+                };
+                if b.created_at > b.starts_at - Duration::hours(i64::from(hours)) {
+                    continue;
+                }
+                crate::ledger::booking_event(&mut tx, "booking.reminder", &b, now).await?;
+                total += 1;
+            }
+            tx.commit().await?;
+            if ids.len() < 200 {
+                return Ok(total);
+            }
+        }
+    }
+
     /// Claims up to `limit` due messages for sending (each leased for a few
     /// minutes, so a crashed sender's messages come due again).
     pub async fn claim_due(&self, limit: i64) -> ServiceResult<Vec<MessageRow>> {

@@ -194,3 +194,39 @@ pub async fn list_messages(
         .await)?,
     )
 }
+
+/// Marks up to `limit` bookings due a reminder (pending or confirmed,
+/// departing between `now` and `until`, booked before `booked_before`, not
+/// reminded yet) as reminded, returning their ids. On PostgreSQL rows being
+/// marked by another instance are skipped.
+pub async fn take_due_reminders(
+    tx: &mut Tx,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+    limit: i64,
+) -> StoreResult<Vec<i64>> {
+    let ids: Vec<i64> = locked!(
+        tx,
+        "SELECT b.id FROM bookings b WHERE b.reminded_at IS NULL \
+         AND b.status IN ('pending', 'confirmed') \
+         AND b.booking_slot_id IN (SELECT s.id FROM booking_slots s \
+             WHERE s.starts_at > $1 AND s.starts_at <= $2) \
+         ORDER BY b.id LIMIT $3",
+        "FOR UPDATE OF b SKIP LOCKED",
+        |c, SQL| sqlx::query_scalar(SQL)
+            .bind(now)
+            .bind(until)
+            .bind(limit)
+            .fetch_all(c)
+            .await
+    )?;
+    for id in &ids {
+        exec!(
+            tx,
+            sqlx::query("UPDATE bookings SET reminded_at = $2 WHERE id = $1")
+                .bind(id)
+                .bind(now)
+        )?;
+    }
+    Ok(ids)
+}

@@ -61,6 +61,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "calendar feeds",
         include_str!("../migrations/0010_calendar_feeds.sql"),
     ),
+    (
+        11,
+        "booking reminders",
+        include_str!("../migrations/0011_booking_reminders.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.

@@ -264,6 +264,12 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=50))]
     pub email_max_attempts: u32,
 
+    /// Hours before a departure that its customers get a reminder email
+    /// (once; not for bookings made inside that window); 0 = no reminders.
+    #[arg(long, env = "REMINDER_HOURS", default_value_t = 24,
+          value_parser = clap::value_parser!(u32).range(0..=720))]
+    pub reminder_hours: u32,
+
     /// Fill an empty database with a demo operator (tours, schedules,
     /// bookings, a waitlist) and print the admin login. Never touches a
     /// database that already holds tours.

@@ -134,6 +134,21 @@ pub fn schedule_all(jobs: &mut Jobs, state: &crate::http::AppState) {
             }
         }
     });
+    let reminder_hours = state.config.reminder_hours;
+    if reminder_hours > 0 {
+        let ctx = state.ctx.clone();
+        jobs.every("reminders", Duration::from_secs(60), move || {
+            let ctx = ctx.clone();
+            async move {
+                let admin = tourdesk_service::Admin::system();
+                match ctx.mail().queue_reminders(&admin, reminder_hours).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(queued = n, "departure reminders queued"),
+                    Err(e) => tracing::error!(error = %e, "reminder job failed"),
+                }
+            }
+        });
+    }
     if let Some(sender) = state.mail_sender.clone() {
         let ctx = state.ctx.clone();
         jobs.every("email-sender", Duration::from_secs(2), move || {

@@ -23,6 +23,7 @@ both_backends!(
     a_cancelled_departure_apologises_and_offers_other_departures,
     a_waitlist_offer_says_how_many_and_until_when,
     the_console_lists_and_previews_messages,
+    a_reminder_is_sent_once_before_the_departure,
 );
 
 /// One message as the SMTP server received it.
@@ -591,4 +592,70 @@ async fn the_console_lists_and_previews_messages(app: TestApp) {
         .await;
     let text = loaded.json().as_str().unwrap_or_default().to_owned();
     assert!(text.ends_with("/html|true"), "{text}");
+}
+
+/// `REMINDER_HOURS` before the departure its customers get one reminder;
+/// a second round sends none, and a booking made inside the window gets none.
+async fn a_reminder_is_sent_once_before_the_departure(app: TestApp) {
+    let f = app.fixture(10).await;
+    let early = book(&app, &f, "early@example.com", 1).await;
+    let starts_at = app.slot(f.tour, f.slots[0]).await["starts_at"]
+        .as_str()
+        .and_then(|s| s.parse::<chrono::DateTime<chrono::Utc>>().ok())
+        .or_else(|| {
+            early["starts_at"]
+                .as_str()
+                .and_then(|s| s.parse::<chrono::DateTime<chrono::Utc>>().ok())
+        });
+    let admin = tourdesk_service::Admin::system();
+    let mail = app.ctx.mail();
+    assert_eq!(
+        mail.queue_reminders(&admin, 48).await.expect("round"),
+        0,
+        "too early"
+    );
+    // 47 hours before the departure (bookings close 24 hours before it).
+    let starts_at = match starts_at {
+        Some(t) => t,
+        None => {
+            let date = early["tour_date"].as_str().unwrap_or_default();
+            let time = early["tour_time"].as_str().unwrap_or("09:00:00");
+            format!("{date}T{time}Z").parse().expect("a start time")
+        }
+    };
+    app.clock.freeze(starts_at - chrono::Duration::hours(47));
+    // Booked inside the window: no reminder for this one.
+    let late = app
+        .post(
+            "/api/calendar/bookings",
+            &json!({"tour_id": f.tour, "booking_slot_id": f.slots[0], "num_adults": 1,
+                    "customer_name": "Late Larry", "customer_email": "late@example.com"}),
+        )
+        .await;
+    assert_eq!(late.status, 201, "{}", late.body);
+    assert_eq!(mail.queue_reminders(&admin, 48).await.expect("round"), 1);
+    assert_eq!(
+        mail.queue_reminders(&admin, 48).await.expect("round"),
+        0,
+        "sent once"
+    );
+    let m = wait_for_message(
+        &app,
+        &f.admin,
+        "early@example.com",
+        "booking_reminder",
+        "held",
+    )
+    .await;
+    assert!(
+        m["subject"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("See you soon")),
+        "{m}"
+    );
+    let none = messages(&app, &f.admin, "email=late@example.com").await;
+    assert!(
+        none.iter().all(|m| m["kind"] != "booking_reminder"),
+        "{none:?}"
+    );
 }
