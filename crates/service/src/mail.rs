@@ -69,7 +69,13 @@ pub struct Rendered {
     pub html_body: String,
     /// The booking's calendar file, attached.
     pub ics: Option<String>,
+    /// The waitlist entry its claim link opens.
+    pub waitlist_entry_id: Option<i64>,
 }
+
+/// Stands in a stored claim link for the manage token minted when the
+/// email is sent (no token is ever stored in plaintext).
+pub const CLAIM_TOKEN_PLACEHOLDER: &str = "TOKEN-MADE-WHEN-SENT";
 
 const TEMPLATES: &[(&str, &str)] = &[
     (
@@ -442,6 +448,7 @@ pub(crate) fn render_event(
             text_body: body.trim_start_matches('\n').to_owned(),
             html_body: html,
             ics: None,
+            waitlist_entry_id: None,
         })
     };
     let common = context! {
@@ -552,7 +559,10 @@ pub(crate) fn render_event(
                 .map(|t| local_instant(&tour.timezone, t))
                 .unwrap_or_default(),
         };
-        let claim_link = format!("{base}/account?claim={}", w.id);
+        let claim_link = format!(
+            "{base}/manage?waitlist={}#token={CLAIM_TOKEN_PLACEHOLDER}",
+            w.id
+        );
         let ctx = context! { w => view, claim_link => claim_link, ..common.clone() };
         match e.event_type.as_str() {
             "waitlist.joined" => out.push(render("waitlist_joined", &w.customer_email, ctx)?),
@@ -560,7 +570,9 @@ pub(crate) fn render_event(
             "waitlist.notified"
                 if w.status == "notified" && w.notification_expires_at.is_none_or(|t| t > now) =>
             {
-                out.push(render("waitlist_offer", &w.customer_email, ctx)?)
+                let mut r = render("waitlist_offer", &w.customer_email, ctx)?;
+                r.waitlist_entry_id = Some(w.id);
+                out.push(r)
             }
             "waitlist.expired" => out.push(render("waitlist_expired", &w.customer_email, ctx)?),
             _ => {}
@@ -589,6 +601,7 @@ pub(crate) async fn store_rendered(
                 text_body: &r.text_body,
                 html_body: &r.html_body,
                 ics: r.ics.as_deref(),
+                waitlist_entry_id: r.waitlist_entry_id,
                 status: if cfg.delivery_enabled {
                     "queued"
                 } else {
@@ -650,8 +663,31 @@ impl Mail<'_> {
     pub async fn claim_due(&self, limit: i64) -> ServiceResult<Vec<MessageRow>> {
         let now = self.0.clock.now();
         let mut tx = self.0.db.begin().await?;
-        let rows = messages::claim_due(&mut tx, now, now + Duration::minutes(LEASE_MINUTES), limit)
+        let mut rows =
+            messages::claim_due(&mut tx, now, now + Duration::minutes(LEASE_MINUTES), limit)
+                .await?;
+        // A claim link gets its manage token now, kept only as a hash.
+        for m in rows.iter_mut() {
+            let Some(entry) = m.waitlist_entry_id else {
+                continue;
+            };
+            if !m.text_body.contains(CLAIM_TOKEN_PLACEHOLDER) {
+                continue;
+            }
+            let token = crate::accounts::new_secret("tdm");
+            bookings::insert_manage_token(
+                &mut tx,
+                m.tour_id,
+                None,
+                Some(entry),
+                bookings::TokenKind::Email,
+                &crate::accounts::hash_secret(&token),
+                now,
+            )
             .await?;
+            m.text_body = m.text_body.replace(CLAIM_TOKEN_PLACEHOLDER, &token);
+            m.html_body = m.html_body.replace(CLAIM_TOKEN_PLACEHOLDER, &token);
+        }
         tx.commit().await?;
         Ok(rows)
     }

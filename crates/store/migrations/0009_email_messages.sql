@@ -2,8 +2,10 @@
 -- when its event is delivered, then sent (or kept for preview when no SMTP
 -- server is configured). No foreign key to outbox_events: retention prunes
 -- delivered events, the message keeps its own copy of what it says.
--- Nothing secret is stored: links carry the booking reference and email,
--- which the customer already has.
+-- Nothing secret is stored: booking links carry the reference and email,
+-- which the customer already has; a waitlist offer's claim link gets its
+-- manage token when the email is sent (only its hash is kept, in
+-- manage_tokens), so the stored body holds a placeholder.
 CREATE TABLE email_messages (
     id {{id}},
     event_id BIGINT NOT NULL,
@@ -14,6 +16,7 @@ CREATE TABLE email_messages (
     text_body TEXT NOT NULL,
     html_body TEXT NOT NULL,
     ics TEXT,
+    waitlist_entry_id BIGINT,
     status TEXT NOT NULL CHECK (status IN ('queued', 'sent', 'dead', 'held')),
     attempts BIGINT NOT NULL DEFAULT 0,
     next_attempt_at {{ts}} NOT NULL,

@@ -301,6 +301,8 @@ pub enum TokenKind {
     Created,
     /// Minted by a reference + email lookup; the next lookup revokes it.
     Lookup,
+    /// Minted for a link in an email when the email is sent.
+    Email,
 }
 
 impl TokenKind {
@@ -308,6 +310,7 @@ impl TokenKind {
         match self {
             TokenKind::Created => "created",
             TokenKind::Lookup => "lookup",
+            TokenKind::Email => "email",
         }
     }
 }

@@ -17,6 +17,9 @@ pub struct NewMessage<'a> {
     pub text_body: &'a str,
     pub html_body: &'a str,
     pub ics: Option<&'a str>,
+    /// The waitlist entry a claim link in it opens (its token is minted
+    /// when the message is sent).
+    pub waitlist_entry_id: Option<i64>,
     /// `queued` (to send) or `held` (no SMTP server: kept for preview).
     pub status: &'a str,
 }
@@ -32,6 +35,7 @@ pub struct MessageRow {
     pub text_body: String,
     pub html_body: String,
     pub ics: Option<String>,
+    pub waitlist_entry_id: Option<i64>,
     pub status: String,
     pub attempts: i64,
     pub next_attempt_at: DateTime<Utc>,
@@ -40,7 +44,7 @@ pub struct MessageRow {
     pub sent_at: Option<DateTime<Utc>>,
 }
 
-const COLUMNS: &str = "id, event_id, tour_id, kind, to_email, subject, text_body, html_body, ics, status, \
+const COLUMNS: &str = "id, event_id, tour_id, kind, to_email, subject, text_body, html_body, ics, waitlist_entry_id, status, \
      attempts, next_attempt_at, last_error, created_at, sent_at";
 
 /// Stores a message unless this event already produced one of this kind
@@ -51,8 +55,8 @@ pub async fn insert_message(
     now: DateTime<Utc>,
 ) -> StoreResult<bool> {
     const SQL: &str = "INSERT INTO email_messages (event_id, tour_id, kind, to_email, subject, text_body, \
-         html_body, ics, status, attempts, next_attempt_at, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $10) \
+         html_body, ics, waitlist_entry_id, status, attempts, next_attempt_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, $11) \
          ON CONFLICT (event_id, kind) DO NOTHING";
     let n = exec!(
         tx,
@@ -65,6 +69,7 @@ pub async fn insert_message(
             .bind(m.text_body)
             .bind(m.html_body)
             .bind(m.ics)
+            .bind(m.waitlist_entry_id)
             .bind(m.status)
             .bind(now)
     )?;

@@ -24,6 +24,7 @@ both_backends!(
     a_waitlist_offer_says_how_many_and_until_when,
     the_console_lists_and_previews_messages,
     a_reminder_is_sent_once_before_the_departure,
+    a_guest_claims_a_waitlist_offer_from_the_email,
 );
 
 /// One message as the SMTP server received it.
@@ -551,7 +552,114 @@ async fn a_waitlist_offer_says_how_many_and_until_when(app: TestApp) {
     let m = parse(&got);
     assert!(m.text.contains("2 people"), "{}", m.text);
     assert!(m.text.contains("held for you until"), "{}", m.text);
-    assert!(m.text.contains("/account?claim="), "{}", m.text);
+    // The claim link carries a manage token minted when the email was sent
+    // (the stored message keeps a placeholder, never the token).
+    let (entry, token) = claim_link(&m.text);
+    let stored = messages(&mailer, &f.admin, "email=wanda@example.com").await;
+    let offer = stored
+        .iter()
+        .find(|m| m["kind"] == "waitlist_offer")
+        .expect("stored");
+    let body = mailer
+        .get_as(
+            &f.admin,
+            &format!("/api/calendar/admin/messages/{}", offer["id"]),
+        )
+        .await;
+    assert!(!body.text.contains(&token), "the token is not stored");
+    // Followed without an account: the entry opens, the spots are claimed.
+    let seen = mailer
+        .send(
+            reqwest::Method::GET,
+            &format!("/api/calendar/waitlist/{entry}"),
+            None,
+            &[("x-manage-token", &token)],
+        )
+        .await;
+    seen.assert_status(200);
+    assert_eq!(seen.body["status"], "notified");
+    let claimed = mailer
+        .send(
+            reqwest::Method::POST,
+            &format!("/api/calendar/waitlist/{entry}/claim"),
+            Some(&json!({"num_adults": 2})),
+            &[("x-manage-token", &token)],
+        )
+        .await;
+    claimed.assert_status(201);
+    assert_eq!(claimed.body["customer_email"], "wanda@example.com");
+}
+
+/// The waitlist entry id and token of the claim link in an email's text.
+pub fn claim_link(text: &str) -> (i64, String) {
+    let re = regex::Regex::new(r"/manage\?waitlist=(\d+)#token=(tdm_[0-9a-f]+)").expect("regex");
+    let c = re
+        .captures(text)
+        .unwrap_or_else(|| panic!("no claim link in: {text}"));
+    (c[1].parse().expect("id"), c[2].to_owned())
+}
+
+/// Done-when of #15: a guest joins a waitlist, receives the offer email,
+/// follows its link in a real browser and claims the held spots without an
+/// account, driven only by the email.
+async fn a_guest_claims_a_waitlist_offer_from_the_email(app: TestApp) {
+    use crate::browser::Browser;
+    let Some(b) = Browser::start(1280, 1400).await else {
+        return;
+    };
+    let f = app.fixture(2).await;
+    let sink = SmtpSink::start();
+    let mut app = app;
+    let mailer = spawn_with_smtp(&mut app, &sink).await;
+    let first = book(&mailer, &f, "full@example.com", 1).await;
+    let date = first["tour_date"].as_str().unwrap_or_default().to_owned();
+    mailer
+        .post(
+            "/api/calendar/waitlist",
+            &json!({"tour_id": f.tour, "requested_date": date, "num_people": 2,
+                    "customer_name": "Gina Guest", "customer_email": "gina@example.com"}),
+        )
+        .await
+        .assert_status(201);
+    mailer
+        .delete_as(
+            &f.admin,
+            &format!("/api/calendar/bookings/{}", first["id"]),
+            Some(&json!({"cancellation_reason": "changed plans"})),
+        )
+        .await
+        .assert_status(200);
+    let got = sink
+        .wait_for("gina@example.com", "Spots are held for you")
+        .await;
+    let m = parse(&got);
+    let link = regex::Regex::new(r"https?://\S+/manage\?waitlist=\d+#token=tdm_[0-9a-f]+")
+        .expect("regex")
+        .find(&m.text)
+        .map(|l| l.as_str().to_owned())
+        .expect("a claim link");
+    b.goto(&link).await;
+    b.wait_text("#booking", "held for you until").await;
+    b.click("#claim button[type='submit']").await;
+    let text = b.wait_text("#booking", "Booked.").await;
+    let list = mailer
+        .get_as(&f.admin, "/api/calendar/admin/bookings")
+        .await;
+    let gina = list.body["bookings"]
+        .as_array()
+        .or_else(|| list.body["items"].as_array())
+        .into_iter()
+        .flatten()
+        .find(|b| b["customer_email"] == "gina@example.com")
+        .cloned();
+    let reference = gina
+        .as_ref()
+        .and_then(|g| g["booking_reference"].as_str())
+        .expect("Gina's booking exists");
+    assert!(
+        text.contains(reference),
+        "the page shows {reference}: {text}"
+    );
 }
 
 /// The console's Messages page, in a real browser: the held confirmation is

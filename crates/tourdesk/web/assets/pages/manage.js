@@ -1,5 +1,7 @@
 // /manage: reference + email → the booking, via the lookup and its manage
 // token: view it, change party size or time, cancel with a reason.
+// /manage?waitlist=ID#token=T (the link in a waitlist offer email): the
+// entry, its held spots and their expiry; claim them or leave the list.
 import { api, problem, money, formatDate, formatTime } from '../api.js';
 import { html, setHtml } from '../html.js';
 import '../booking-calendar.js';
@@ -98,7 +100,54 @@ form.addEventListener('submit', (e) => {
   lookup(reference, email);
 });
 
+// ---- a waitlist entry, from the link in its offer email ----
+async function showEntry(id, entryToken, note) {
+  const r = await api(`/api/calendar/waitlist/${encodeURIComponent(id)}`, { manageToken: entryToken });
+  if (!r.ok) {
+    out.replaceChildren();
+    err.textContent = r.status === 404 ? 'This waitlist link no longer opens anything: it may have expired.' : problem(r);
+    return;
+  }
+  const w = r.data;
+  const until = w.notification_expires_at ? new Date(w.notification_expires_at) : null;
+  const claimable = w.status === 'notified' && until && until > new Date();
+  setHtml(out, html`<article class="card" data-entry="${w.id}">
+    <h2>Waitlist ${statusPill(w.status)}</h2>
+    ${note ? html`<p class="ok" role="status">${note}</p>` : ''}
+    <p>${formatDate(w.requested_date, { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric' })} · ${w.num_people} ${w.num_people === 1 ? 'person' : 'people'} · ${w.customer_name}</p>
+    ${claimable ? html`<p><strong>${w.num_people} spot(s) are held for you until ${until.toLocaleString()}.</strong></p>
+    <form id="claim" class="row" novalidate>
+      <div><label for="c-adults">Adults</label><input id="c-adults" type="number" min="1" max="${w.num_people}" value="${w.num_people}"></div>
+      <div><label for="c-children">Children</label><input id="c-children" type="number" min="0" max="${w.num_people}" value="0"></div>
+      <div><label for="c-infants">Infants</label><input id="c-infants" type="number" min="0" max="${w.num_people}" value="0"></div>
+      <div><button class="btn" type="submit">Claim and book</button></div>
+    </form>` : w.status === 'active' ? html`<p>You are on the list; we will write as soon as spots free up.</p>` : ''}
+    ${w.status === 'active' || w.status === 'notified' ? html`<p><button class="btn secondary" id="leave">Leave the waitlist</button></p>` : ''}
+    <p id="action-error" class="error" role="alert"></p>
+  </article>`);
+  const actionError = document.getElementById('action-error');
+  document.getElementById('claim')?.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const n = (sel) => Number(document.getElementById(sel).value);
+    const res = await api(`/api/calendar/waitlist/${w.id}/claim`, { method: 'POST', manageToken: entryToken,
+      body: { num_adults: n('c-adults'), num_children: n('c-children'), num_infants: n('c-infants') } });
+    if (!res.ok) { actionError.textContent = problem(res); return; }
+    booking = res.data;
+    token = res.data.manage_token || entryToken;
+    render('Booked. Keep your booking reference.');
+  });
+  document.getElementById('leave')?.addEventListener('click', async () => {
+    const res = await api(`/api/calendar/waitlist/${w.id}`, { method: 'DELETE', manageToken: entryToken });
+    if (!res.ok) { actionError.textContent = problem(res); return; }
+    showEntry(id, entryToken, 'You have left the waitlist.');
+  });
+}
+
 const params = new URLSearchParams(location.search);
+const entryToken = new URLSearchParams(location.hash.slice(1)).get('token');
+if (params.get('waitlist') && entryToken) {
+  showEntry(params.get('waitlist'), entryToken);
+}
 if (params.get('reference') && params.get('email')) {
   form.reference.value = params.get('reference');
   form.email.value = params.get('email');
