@@ -108,6 +108,16 @@ impl Application {
             );
         }
         ctx.mail = Arc::new(mail);
+        // The rolling horizon's first round, done before any request is
+        // taken (the job then runs every SLOT_GENERATION_INTERVAL_MINUTES),
+        // so no request races a start-up generation.
+        match ctx.catalog().extend_horizon().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(created = n, "slot horizon extended"),
+            Err(e) => {
+                tracing::error!(error = %e, "slot horizon at start-up failed; the job retries")
+            }
+        }
         let state = AppState {
             mail_sender,
             ctx,

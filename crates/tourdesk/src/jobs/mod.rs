@@ -29,7 +29,25 @@ impl Default for Jobs {
 
 impl Jobs {
     /// Runs `round` now and then every `every`, until stopped.
-    pub fn every<F, Fut>(&mut self, name: &'static str, every: Duration, mut round: F)
+    pub fn every<F, Fut>(&mut self, name: &'static str, every: Duration, round: F)
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.spawn(name, every, false, round);
+    }
+
+    /// Runs `round` every `every`, the first time after one period (for a
+    /// job whose first round start-up has already done).
+    pub fn after_each<F, Fut>(&mut self, name: &'static str, every: Duration, round: F)
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.spawn(name, every, true, round);
+    }
+
+    fn spawn<F, Fut>(&mut self, name: &'static str, every: Duration, wait_first: bool, mut round: F)
     where
         F: FnMut() -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
@@ -37,6 +55,12 @@ impl Jobs {
         let mut stop = self.stop.subscribe();
         self.handles.push(tokio::spawn(async move {
             tracing::debug!(job = name, "started");
+            if wait_first {
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
+                    _ = stop.changed() => return,
+                }
+            }
             loop {
                 round().await;
                 tokio::select! {
@@ -63,7 +87,9 @@ impl Jobs {
 pub fn schedule_all(jobs: &mut Jobs, state: &crate::http::AppState) {
     let ctx = state.ctx.clone();
     let every = Duration::from_secs(60 * u64::from(state.config.slot_generation_interval_minutes));
-    jobs.every("slot-horizon", every, move || {
+    // Its first round ran at start-up (`Application::build_with`), before
+    // the server took requests.
+    jobs.after_each("slot-horizon", every, move || {
         let ctx = ctx.clone();
         async move {
             match ctx.catalog().extend_horizon().await {

@@ -25,6 +25,7 @@ both_backends!(
     the_console_lists_and_previews_messages,
     a_reminder_is_sent_once_before_the_departure,
     a_guest_claims_a_waitlist_offer_from_the_email,
+    confirmed_changed_cancelled_and_expired_each_get_their_email,
 );
 
 /// One message as the SMTP server received it.
@@ -766,4 +767,113 @@ async fn a_reminder_is_sent_once_before_the_departure(app: TestApp) {
         none.iter().all(|m| m["kind"] != "booking_reminder"),
         "{none:?}"
     );
+}
+
+/// The rest of the message types, over SMTP: confirmed by an admin,
+/// changed (old → new), cancelled by the customer (with the refund), and a
+/// held offer that expired.
+async fn confirmed_changed_cancelled_and_expired_each_get_their_email(app: TestApp) {
+    let f = app.fixture(2).await;
+    let sink = SmtpSink::start();
+    let mut app = app;
+    let mailer = spawn_with_smtp(&mut app, &sink).await;
+    let b = book(&mailer, &f, "life@example.com", 1).await;
+    let id = b["id"].as_i64().expect("id");
+    let token = b["manage_token"].as_str().unwrap_or_default().to_owned();
+    sink.wait_for("life@example.com", "We have your booking")
+        .await;
+    mailer
+        .post_as(
+            &f.admin,
+            &format!("/api/calendar/admin/bookings/{id}/status"),
+            &json!({"status": "confirmed"}),
+        )
+        .await
+        .assert_status(200);
+    let confirmed = parse(
+        &sink
+            .wait_for("life@example.com", "Your booking is confirmed")
+            .await,
+    );
+    assert!(confirmed.text.contains("confirmed"));
+    assert!(
+        confirmed
+            .ics
+            .as_deref()
+            .is_some_and(|i| i.contains("STATUS:CONFIRMED"))
+    );
+    // Moved to the next departure: the email shows before and now.
+    mailer
+        .send(
+            reqwest::Method::PUT,
+            &format!("/api/calendar/bookings/{id}"),
+            Some(&json!({"new_slot_id": f.slots[1]})),
+            &[("x-manage-token", &token)],
+        )
+        .await
+        .assert_status(200);
+    let changed = parse(
+        &sink
+            .wait_for("life@example.com", "Your booking has changed")
+            .await,
+    );
+    assert!(
+        changed.text.contains("Before:") && changed.text.contains("Now:"),
+        "{}",
+        changed.text
+    );
+    mailer
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/api/calendar/bookings/{id}"),
+            Some(&json!({"cancellation_reason": "sick"})),
+            &[("x-manage-token", &token)],
+        )
+        .await
+        .assert_status(200);
+    let cancelled = parse(
+        &sink
+            .wait_for("life@example.com", "Your booking is cancelled")
+            .await,
+    );
+    assert!(cancelled.text.contains("sick"), "{}", cancelled.text);
+    assert!(
+        cancelled
+            .ics
+            .as_deref()
+            .is_some_and(|i| i.contains("METHOD:CANCEL"))
+    );
+    // A held offer that nobody claims expires, and its customer is told.
+    let full = book(&mailer, &f, "full@example.com", 1).await;
+    mailer
+        .post(
+            "/api/calendar/waitlist",
+            &json!({"tour_id": f.tour, "requested_date": full["tour_date"], "num_people": 2,
+                    "customer_name": "Slow Sue", "customer_email": "sue@example.com"}),
+        )
+        .await
+        .assert_status(201);
+    mailer
+        .delete_as(
+            &f.admin,
+            &format!("/api/calendar/bookings/{}", full["id"]),
+            Some(&json!({"cancellation_reason": "changed plans"})),
+        )
+        .await
+        .assert_status(200);
+    sink.wait_for("sue@example.com", "Spots are held for you")
+        .await;
+    mailer.clock.advance(chrono::Duration::hours(25));
+    mailer
+        .ctx
+        .waitlist()
+        .expire_due()
+        .await
+        .expect("expiry round");
+    let expired = parse(
+        &sink
+            .wait_for("sue@example.com", "Your held spots have expired")
+            .await,
+    );
+    assert!(expired.text.contains("next person"), "{}", expired.text);
 }
