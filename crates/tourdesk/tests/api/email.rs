@@ -527,29 +527,7 @@ async fn a_waitlist_offer_says_how_many_and_until_when(app: TestApp) {
     let sink = SmtpSink::start();
     let mut app = app;
     let mailer = spawn_with_smtp(&mut app, &sink).await;
-    let first = book(&mailer, &f, "full@example.com", 1).await;
-    let date = first["tour_date"].as_str().unwrap_or_default().to_owned();
-    let r = mailer
-        .post(
-            "/api/calendar/waitlist",
-            &json!({"tour_id": f.tour, "requested_date": date, "num_people": 2,
-                    "customer_name": "Wanda Wait", "customer_email": "wanda@example.com"}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    sink.wait_for("wanda@example.com", "You are on the waitlist")
-        .await;
-    mailer
-        .delete_as(
-            &f.admin,
-            &format!("/api/calendar/bookings/{}", first["id"]),
-            Some(&json!({"cancellation_reason": "changed plans"})),
-        )
-        .await
-        .assert_status(200);
-    let got = sink
-        .wait_for("wanda@example.com", "Spots are held for you")
-        .await;
+    let got = offer_for(&mailer, &sink, &f, "Wanda Wait", "wanda@example.com").await;
     let m = parse(&got);
     assert!(m.text.contains("2 people"), "{}", m.text);
     assert!(m.text.contains("held for you until"), "{}", m.text);
@@ -591,6 +569,37 @@ async fn a_waitlist_offer_says_how_many_and_until_when(app: TestApp) {
     assert_eq!(claimed.body["customer_email"], "wanda@example.com");
 }
 
+/// Fills the first departure (capacity 2) with one booking, puts `email` on
+/// its date's waitlist for 2 people, cancels the booking, and returns the
+/// offer email the SMTP server received.
+async fn offer_for(
+    mailer: &TestApp,
+    sink: &SmtpSink,
+    f: &crate::helpers::Fixture,
+    name: &str,
+    email: &str,
+) -> Received {
+    let first = book(mailer, f, "full@example.com", 1).await;
+    let r = mailer
+        .post(
+            "/api/calendar/waitlist",
+            &json!({"tour_id": f.tour, "requested_date": first["tour_date"], "num_people": 2,
+                    "customer_name": name, "customer_email": email}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    sink.wait_for(email, "You are on the waitlist").await;
+    mailer
+        .delete_as(
+            &f.admin,
+            &format!("/api/calendar/bookings/{}", first["id"]),
+            Some(&json!({"cancellation_reason": "changed plans"})),
+        )
+        .await
+        .assert_status(200);
+    sink.wait_for(email, "Spots are held for you").await
+}
+
 /// The waitlist entry id and token of the claim link in an email's text.
 pub fn claim_link(text: &str) -> (i64, String) {
     let re = regex::Regex::new(r"/manage\?waitlist=(\d+)#token=(tdm_[0-9a-f]+)").expect("regex");
@@ -612,27 +621,7 @@ async fn a_guest_claims_a_waitlist_offer_from_the_email(app: TestApp) {
     let sink = SmtpSink::start();
     let mut app = app;
     let mailer = spawn_with_smtp(&mut app, &sink).await;
-    let first = book(&mailer, &f, "full@example.com", 1).await;
-    let date = first["tour_date"].as_str().unwrap_or_default().to_owned();
-    mailer
-        .post(
-            "/api/calendar/waitlist",
-            &json!({"tour_id": f.tour, "requested_date": date, "num_people": 2,
-                    "customer_name": "Gina Guest", "customer_email": "gina@example.com"}),
-        )
-        .await
-        .assert_status(201);
-    mailer
-        .delete_as(
-            &f.admin,
-            &format!("/api/calendar/bookings/{}", first["id"]),
-            Some(&json!({"cancellation_reason": "changed plans"})),
-        )
-        .await
-        .assert_status(200);
-    let got = sink
-        .wait_for("gina@example.com", "Spots are held for you")
-        .await;
+    let got = offer_for(&mailer, &sink, &f, "Gina Guest", "gina@example.com").await;
     let m = parse(&got);
     let link = regex::Regex::new(r"https?://\S+/manage\?waitlist=\d+#token=tdm_[0-9a-f]+")
         .expect("regex")
@@ -844,25 +833,7 @@ async fn confirmed_changed_cancelled_and_expired_each_get_their_email(app: TestA
             .is_some_and(|i| i.contains("METHOD:CANCEL"))
     );
     // A held offer that nobody claims expires, and its customer is told.
-    let full = book(&mailer, &f, "full@example.com", 1).await;
-    mailer
-        .post(
-            "/api/calendar/waitlist",
-            &json!({"tour_id": f.tour, "requested_date": full["tour_date"], "num_people": 2,
-                    "customer_name": "Slow Sue", "customer_email": "sue@example.com"}),
-        )
-        .await
-        .assert_status(201);
-    mailer
-        .delete_as(
-            &f.admin,
-            &format!("/api/calendar/bookings/{}", full["id"]),
-            Some(&json!({"cancellation_reason": "changed plans"})),
-        )
-        .await
-        .assert_status(200);
-    sink.wait_for("sue@example.com", "Spots are held for you")
-        .await;
+    offer_for(&mailer, &sink, &f, "Slow Sue", "sue@example.com").await;
     mailer.clock.advance(chrono::Duration::hours(25));
     mailer
         .ctx
