@@ -3,7 +3,8 @@
 //! `RETENTION_INTERVAL_MINUTES`; tests run a round directly.
 //!
 //! What goes (see `tourdesk_store::retention` for the exact conditions):
-//! delivered outbox events `OUTBOX_RETENTION_DAYS` after delivery,
+//! delivered outbox events `OUTBOX_RETENTION_DAYS` after delivery, and
+//! email messages sent (or held for preview) that long ago,
 //! idempotency keys past their replay window, manage tokens that are
 //! revoked or past `MANAGE_TOKEN_DAYS_AFTER_DEPARTURE`, and login/session
 //! tokens that are revoked or expired. Undelivered events and the audit
@@ -44,6 +45,7 @@ impl Default for RetentionPolicy {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Pruned {
     pub outbox_events: u64,
+    pub email_messages: u64,
     pub idempotency_keys: u64,
     pub manage_tokens: u64,
     pub auth_tokens: u64,
@@ -53,7 +55,11 @@ pub struct Pruned {
 
 impl Pruned {
     pub fn total(&self) -> u64 {
-        self.outbox_events + self.idempotency_keys + self.manage_tokens + self.auth_tokens
+        self.outbox_events
+            + self.email_messages
+            + self.idempotency_keys
+            + self.manage_tokens
+            + self.auth_tokens
     }
 }
 
@@ -61,6 +67,8 @@ impl Pruned {
 enum Dead {
     /// Delivered before this.
     Events(DateTime<Utc>),
+    /// Sent or held before this.
+    Messages(DateTime<Utc>),
     /// Claimed before this.
     IdempotencyKeys(DateTime<Utc>),
     /// Revoked, or of a departure before this date.
@@ -83,6 +91,9 @@ impl Retention<'_> {
         let events_before = now - chrono::Duration::days(i64::from(policy.outbox_retention_days));
         pruned.outbox_events = self
             .drain(Dead::Events(events_before), policy, &mut pruned.batches)
+            .await?;
+        pruned.email_messages = self
+            .drain(Dead::Messages(events_before), policy, &mut pruned.batches)
             .await?;
         pruned.idempotency_keys = self
             .drain(
@@ -133,6 +144,9 @@ impl Retention<'_> {
         let n = match dead {
             Dead::Events(before) => {
                 retention::delete_delivered_events(&mut tx, before, limit).await?
+            }
+            Dead::Messages(before) => {
+                retention::delete_old_messages(&mut tx, before, limit).await?
             }
             Dead::IdempotencyKeys(before) => {
                 retention::delete_idempotency_keys(&mut tx, before, limit).await?

@@ -35,6 +35,21 @@ pub async fn delete_delivered_events(
     exec!(tx, sqlx::query(SQL).bind(before).bind(limit))
 }
 
+/// Deletes up to `limit` email messages that were sent, or held for preview
+/// (email off), before `before`. Queued and dead-lettered ones stay: one
+/// still has to go, the other waits for an admin.
+pub async fn delete_old_messages(
+    tx: &mut Tx,
+    before: DateTime<Utc>,
+    limit: i64,
+) -> StoreResult<u64> {
+    const SQL: &str = "DELETE FROM email_messages WHERE id IN (\
+         SELECT id FROM email_messages \
+         WHERE (status = 'sent' AND sent_at < $1) OR (status = 'held' AND created_at < $1) \
+         ORDER BY id LIMIT $2)";
+    exec!(tx, sqlx::query(SQL).bind(before).bind(limit))
+}
+
 /// Deletes up to `limit` idempotency keys created before `before`.
 pub async fn delete_idempotency_keys(
     tx: &mut Tx,

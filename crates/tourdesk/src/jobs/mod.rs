@@ -150,6 +150,7 @@ pub fn schedule_all(jobs: &mut Jobs, state: &crate::http::AppState) {
                 Ok(p) if p.total() == 0 => tracing::debug!("retention: nothing to prune"),
                 Ok(p) => tracing::info!(
                     outbox_events = p.outbox_events,
+                    email_messages = p.email_messages,
                     idempotency_keys = p.idempotency_keys,
                     manage_tokens = p.manage_tokens,
                     auth_tokens = p.auth_tokens,

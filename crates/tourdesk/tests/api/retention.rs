@@ -222,6 +222,13 @@ async fn rows_past_their_period_go_and_the_rest_stays(app: TestApp) {
     // The admin, the customer's two sessions.
     assert_eq!(start.auth, 3);
     assert!(start.audit >= 3, "{start:?}");
+    // Email is off: each delivered event's message is held for preview.
+    let held = scalar(
+        &app,
+        "SELECT COUNT(*) FROM email_messages WHERE status = 'held'",
+    )
+    .await;
+    assert_eq!(held, 4, "a message per delivered event");
 
     // Now: only what is revoked is dead.
     let p = round().await;
@@ -268,7 +275,10 @@ async fn rows_past_their_period_go_and_the_rest_stays(app: TestApp) {
         "{} events in batches of 2: {p:?}",
         p.outbox_events
     );
-    assert_eq!(p.total(), p.outbox_events, "{p:?}");
+    // Their held messages go with them.
+    assert_eq!(p.email_messages as i64, held, "{p:?}");
+    assert_eq!(p.total(), p.outbox_events + p.email_messages, "{p:?}");
+    assert_eq!(scalar(&app, "SELECT COUNT(*) FROM email_messages").await, 0);
     let now = rows(&app).await;
     assert_eq!((now.outbox, now.undelivered), (1, 1), "{now:?}");
     assert!(opens(&ctx, early, &early_token).await);
