@@ -818,6 +818,23 @@ pub async fn cancel_departure(
         offer_freed_spots(ctx, tx, other.id, false).await?;
     }
     let slot = load_slot(tx, slot_id).await?;
+    // For webhooks: one event for the departure (its bookings each have
+    // their own `booking.cancelled`, which is what customers are emailed).
+    audit::insert_event(
+        tx,
+        slot.tour_id,
+        "departure.cancelled",
+        json!({
+            "booking_slot_id": slot.id,
+            "tour_id": slot.tour_id,
+            "slot_date": slot.slot_date,
+            "start_time": slot.start_time,
+            "reason": reason,
+            "cancelled_bookings": cancelled,
+        }),
+        now,
+    )
+    .await?;
     Ok((slot, cancelled))
 }
 

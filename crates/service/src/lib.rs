@@ -20,6 +20,7 @@ pub mod notifications;
 pub mod retention;
 mod settings;
 pub mod waitlist;
+pub mod webhooks;
 
 pub use caller::{Admin, Caller};
 pub use error::{ServiceError, ServiceResult};
@@ -79,6 +80,10 @@ impl Context {
 
     pub fn retention(&self) -> retention::Retention<'_> {
         retention::Retention(self)
+    }
+
+    pub fn webhooks(&self) -> webhooks::Webhooks<'_> {
+        webhooks::Webhooks(self)
     }
 
     pub fn waitlist(&self) -> waitlist::Waitlist<'_> {

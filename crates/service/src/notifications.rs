@@ -1,6 +1,8 @@
 //! Delivering the outbox: each event is logged (ids only), turned into the
 //! customer email it means (rendered and stored in the same transaction;
-//! see [`crate::mail`]), and kept as a notification record admins can list.
+//! see [`crate::mail`]) and into a delivery for every webhook subscribed to
+//! it (see [`crate::webhooks`]), and kept as a notification record admins
+//! can list.
 
 use chrono::{DateTime, Utc};
 use tourdesk_store::audit::{self, EventRow};
@@ -65,6 +67,7 @@ impl Notifications<'_> {
                 waitlist_entry_id = entry_id,
                 "notification"
             );
+            crate::webhooks::fan_out(&mut tx, e, now).await?;
             audit::mark_delivered(&mut tx, e.id, now).await?;
         }
         tx.commit().await?;

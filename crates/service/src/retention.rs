@@ -46,6 +46,7 @@ impl Default for RetentionPolicy {
 pub struct Pruned {
     pub outbox_events: u64,
     pub email_messages: u64,
+    pub webhook_deliveries: u64,
     pub idempotency_keys: u64,
     pub manage_tokens: u64,
     pub auth_tokens: u64,
@@ -57,6 +58,7 @@ impl Pruned {
     pub fn total(&self) -> u64 {
         self.outbox_events
             + self.email_messages
+            + self.webhook_deliveries
             + self.idempotency_keys
             + self.manage_tokens
             + self.auth_tokens
@@ -69,6 +71,8 @@ enum Dead {
     Events(DateTime<Utc>),
     /// Sent or held before this.
     Messages(DateTime<Utc>),
+    /// Webhook deliveries delivered before this.
+    Deliveries(DateTime<Utc>),
     /// Claimed before this.
     IdempotencyKeys(DateTime<Utc>),
     /// Revoked, or of a departure before this date.
@@ -94,6 +98,9 @@ impl Retention<'_> {
             .await?;
         pruned.email_messages = self
             .drain(Dead::Messages(events_before), policy, &mut pruned.batches)
+            .await?;
+        pruned.webhook_deliveries = self
+            .drain(Dead::Deliveries(events_before), policy, &mut pruned.batches)
             .await?;
         pruned.idempotency_keys = self
             .drain(
@@ -147,6 +154,9 @@ impl Retention<'_> {
             }
             Dead::Messages(before) => {
                 retention::delete_old_messages(&mut tx, before, limit).await?
+            }
+            Dead::Deliveries(before) => {
+                retention::delete_delivered_webhooks(&mut tx, before, limit).await?
             }
             Dead::IdempotencyKeys(before) => {
                 retention::delete_idempotency_keys(&mut tx, before, limit).await?

@@ -24,6 +24,7 @@ pub mod slots;
 pub mod tours;
 pub mod users;
 pub mod waitlist;
+pub mod webhooks;
 
 pub use db::{Backend, ConnRef, Db, DbOptions, Tx, redact_url};
 pub use error::{StoreError, StoreResult};

@@ -66,6 +66,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "booking reminders",
         include_str!("../migrations/0011_booking_reminders.sql"),
     ),
+    (
+        12,
+        "webhooks",
+        include_str!("../migrations/0012_webhooks.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.

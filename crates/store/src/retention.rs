@@ -8,6 +8,7 @@
 //! that treat the same rows as live:
 //! - outbox events: delivered before `before` (undelivered ones are never
 //!   touched, whatever their age);
+//! - webhook deliveries: delivered before `before` (with their attempts);
 //! - idempotency keys: created before `before` (the replay window);
 //! - manage tokens: revoked, or of a booking whose departure (or a waitlist
 //!   entry whose date) is before `valid_from`, exactly the tokens
@@ -48,6 +49,33 @@ pub async fn delete_old_messages(
          WHERE (status = 'sent' AND sent_at < $1) OR (status = 'held' AND created_at < $1) \
          ORDER BY id LIMIT $2)";
     exec!(tx, sqlx::query(SQL).bind(before).bind(limit))
+}
+
+/// Deletes up to `limit` webhook deliveries delivered before `before`,
+/// with their attempts. Pending and dead-lettered ones stay, as email does.
+pub async fn delete_delivered_webhooks(
+    tx: &mut Tx,
+    before: DateTime<Utc>,
+    limit: i64,
+) -> StoreResult<u64> {
+    const PICK: &str = "SELECT id FROM webhook_deliveries \
+         WHERE status = 'delivered' AND delivered_at < $1 ORDER BY id LIMIT $2";
+    let ids: Vec<i64> = crate::on!(tx, c => sqlx::query_scalar(PICK)
+        .bind(before)
+        .bind(limit)
+        .fetch_all(c)
+        .await)?;
+    for id in &ids {
+        exec!(
+            tx,
+            sqlx::query("DELETE FROM webhook_attempts WHERE delivery_id = $1").bind(id)
+        )?;
+        exec!(
+            tx,
+            sqlx::query("DELETE FROM webhook_deliveries WHERE id = $1").bind(id)
+        )?;
+    }
+    Ok(ids.len() as u64)
 }
 
 /// Deletes up to `limit` idempotency keys created before `before`.

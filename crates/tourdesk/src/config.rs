@@ -270,6 +270,19 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(0..=720))]
     pub reminder_hours: u32,
 
+    /// Seconds a webhook receiver has to answer one delivery (connecting
+    /// included) before the attempt counts as failed.
+    #[arg(long, env = "WEBHOOK_TIMEOUT_SECONDS", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=60))]
+    pub webhook_timeout_seconds: u32,
+
+    /// Attempts to deliver one webhook event before it is dead-lettered
+    /// (shown to admins with a replay action); retries back off 30 s, 1, 2,
+    /// 4, ... minutes, at most 6 hours apart.
+    #[arg(long, env = "WEBHOOK_MAX_ATTEMPTS", default_value_t = 12,
+          value_parser = clap::value_parser!(u32).range(1..=50))]
+    pub webhook_max_attempts: u32,
+
     /// Fill an empty database with a demo operator (tours, schedules,
     /// bookings, a waitlist) and print the admin login. Never touches a
     /// database that already holds tours.

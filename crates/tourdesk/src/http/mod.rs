@@ -20,6 +20,7 @@ pub mod openapi;
 mod schedules;
 mod tours;
 mod waitlist;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,6 +51,8 @@ pub struct AppState {
     pub rate_limits: Arc<RateLimits>,
     /// Sends customer email; `None` without `SMTP_URL`.
     pub mail_sender: Option<Arc<crate::mail::Sender>>,
+    /// Sends webhook deliveries.
+    pub webhook_sender: Arc<crate::webhooks::Sender>,
 }
 
 pub use auth::{AdminUser, CurrentUser, MaybeUser};
@@ -106,6 +109,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(admin_bookings::router())
         .merge(waitlist::router())
         .merge(messages::router())
+        .merge(webhooks::router())
         .merge(calendar_files::router())
 }
 

@@ -151,6 +151,7 @@ pub fn schedule_all(jobs: &mut Jobs, state: &crate::http::AppState) {
                 Ok(p) => tracing::info!(
                     outbox_events = p.outbox_events,
                     email_messages = p.email_messages,
+                    webhook_deliveries = p.webhook_deliveries,
                     idempotency_keys = p.idempotency_keys,
                     manage_tokens = p.manage_tokens,
                     auth_tokens = p.auth_tokens,
@@ -184,6 +185,13 @@ pub fn schedule_all(jobs: &mut Jobs, state: &crate::http::AppState) {
             async move { while sender.round(&ctx).await == 20 {} }
         });
     }
+    let sender = state.webhook_sender.clone();
+    let ctx = state.ctx.clone();
+    jobs.every("webhook-sender", Duration::from_secs(1), move || {
+        let ctx = ctx.clone();
+        let sender = sender.clone();
+        async move { while sender.round(&ctx).await > 0 {} }
+    });
     let limits = state.rate_limits.clone();
     jobs.every("rate-limit-shrink", Duration::from_secs(60), move || {
         let limits = limits.clone();

@@ -23,5 +23,10 @@ mod security;
 mod sessions;
 mod storage;
 mod waitlist;
+mod webhooks;
 mod writepath;
 mod xss;
+
+/// A real HTTP server receiving signed webhooks (shared with the process tests).
+#[path = "../support/webhook_receiver.rs"]
+mod webhook_receiver;
