@@ -108,9 +108,8 @@ impl Application {
             );
         }
         ctx.mail = Arc::new(mail);
-        let webhook_sender = Arc::new(
-            crate::webhooks::Sender::from_config(&config).map_err(anyhow::Error::msg)?,
-        );
+        let webhook_sender =
+            Arc::new(crate::webhooks::Sender::from_config(&config).map_err(anyhow::Error::msg)?);
         // The rolling horizon's first round, done before any request is
         // taken (the job then runs every SLOT_GENERATION_INTERVAL_MINUTES),
         // so no request races a start-up generation.

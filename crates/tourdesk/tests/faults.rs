@@ -1,7 +1,9 @@
 //! The fault suite (issue #14): the real `tourdesk` binary under the faults
 //! an operator meets — kill -9 under load, PostgreSQL connections cut, a
 //! full disk, the data folder deleted, a read-only database, a stuck client
-//! at shutdown, and several instances starting at once.
+//! at shutdown, and several instances starting at once; and (issue #15) the
+//! outbox's delivery across a kill -9 between send and mark and across
+//! three instances sharing one PostgreSQL outbox.
 //!
 //! Run: `cargo test -p tourdesk --test faults -- --nocapture --test-threads=1`
 //! (the figures are printed). Tests that mount a tmpfs need root; outside
@@ -9,8 +11,12 @@
 //! holds for PostgreSQL (`TEST_POSTGRES_URL`, default
 //! postgres://postgres@127.0.0.1:5432/postgres) being unreachable.
 
+#[path = "support/smtp_sink.rs"]
+mod smtp_sink;
 #[path = "faults/support.rs"]
 mod support;
+#[path = "support/webhook_receiver.rs"]
+mod webhook_receiver;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -689,6 +695,224 @@ async fn instances_start_together_on_fresh_postgres() {
         let token = admin_token(&http, &s.base).await;
         assert!(!token.is_empty());
     }
+    for s in servers.iter_mut() {
+        s.stop().await;
+    }
+}
+
+// ------------------- 8. webhooks: kill -9 between sending and marking sent
+
+/// Every booking's `booking.created` reaches the receiver although the
+/// server is killed while a delivery is on the wire (sent, not yet marked):
+/// after the restart the lease runs out and it is sent again, carrying the
+/// same event id and body, so the receiver can drop the duplicate.
+async fn webhook_kill9_between_send_and_mark(engine: Engine) {
+    let Some(db) = TestDb::create(engine).await else {
+        return;
+    };
+    let logs = TempDir::logs();
+    let http = http();
+    // A 3 s timeout leases a claimed delivery for 11 s; the kill comes
+    // well within the 3 s the held request has.
+    let env = [("WEBHOOK_TIMEOUT_SECONDS", "3")];
+    let mut server = Server::start(&db, logs.path(), "start", &env);
+    server.wait_ready(&http, START_WITHIN).await;
+    let token = admin_token(&http, &server.base).await;
+    let fx = fixture(&http, &server.base, &token, 1000).await;
+    let secret = "whsec_fault_suite_secret_0123456789";
+    let rx = webhook_receiver::Receiver::start(secret).await;
+    // The first request is held open: the server has sent it and waits.
+    rx.script([webhook_receiver::Reply::Hold]);
+    let r = http
+        .post(server.url("/api/calendar/admin/webhooks"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"url": rx.url, "events": ["booking.created"], "secret": secret}))
+        .send()
+        .await
+        .expect("register the webhook");
+    assert_eq!(r.status().as_u16(), 201);
+    let bookings = 12;
+    let mut references = Vec::new();
+    for i in 0..bookings {
+        let key = format!("wh-kill-{i}");
+        let r = book(
+            &http,
+            &server.base,
+            &key,
+            &booking_body(&fx, fx.slots[i % 3], i, &key),
+        )
+        .await
+        .expect("book");
+        assert_eq!(r.status, 201, "{}", r.text);
+        references.push(
+            r.body["booking_reference"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned(),
+        );
+    }
+    let held = rx
+        .wait_until(Duration::from_secs(30), |g| !g.is_empty())
+        .await[0]
+        .event_id
+        .clone();
+    server.kill9();
+    rx.release();
+    let got_before = rx.got().len();
+    println!("  killed with a delivery on the wire; {got_before} request(s) had arrived");
+
+    let mut server = Server::start(&db, logs.path(), "restart", &env);
+    server.wait_ready(&http, START_WITHIN).await;
+    let got = rx
+        .wait_until(Duration::from_secs(60), |g| {
+            let refs: std::collections::HashSet<&str> = g
+                .iter()
+                .filter_map(|g| g.body["data"]["booking_reference"].as_str())
+                .collect();
+            references.iter().all(|r| refs.contains(r.as_str()))
+                && g.iter().filter(|g| g.event_id == held).count() >= 2
+        })
+        .await;
+    let mut by_id: std::collections::HashMap<&str, Vec<&webhook_receiver::Got>> =
+        std::collections::HashMap::new();
+    for g in &got {
+        assert!(g.signature_ok, "every request is signed: {g:?}");
+        by_id.entry(g.event_id.as_str()).or_default().push(g);
+    }
+    assert_eq!(by_id.len(), bookings, "one event per booking");
+    let duplicated: Vec<_> = by_id.iter().filter(|(_, v)| v.len() > 1).collect();
+    assert!(
+        !duplicated.is_empty(),
+        "the delivery on the wire at the kill was sent again"
+    );
+    for (id, copies) in &duplicated {
+        assert!(
+            copies.iter().all(|c| c.raw == copies[0].raw),
+            "{id}: a resend is the same event, byte for byte"
+        );
+    }
+    println!(
+        "  {} events, {} requests, {} event(s) sent twice (same id and body)",
+        by_id.len(),
+        got.len(),
+        duplicated.len()
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_kill9_between_send_and_mark_sqlite() {
+    webhook_kill9_between_send_and_mark(Engine::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_kill9_between_send_and_mark_postgres() {
+    webhook_kill9_between_send_and_mark(Engine::Postgres).await;
+}
+
+// ------------- 9. three instances delivering one outbox on PostgreSQL
+
+/// Three servers on one PostgreSQL database, bookings spread over them:
+/// every confirmation email arrives once (one Message-ID each) and every
+/// webhook event arrives once, whichever instance took it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_deliver_one_outbox_once() {
+    let Some(db) = TestDb::create(Engine::Postgres).await else {
+        return;
+    };
+    let logs = TempDir::logs();
+    let http = http();
+    let sink = smtp_sink::SmtpSink::start();
+    let smtp = sink.url();
+    let env = [
+        ("SMTP_URL", smtp.as_str()),
+        ("MAIL_FROM", "Spirit Tours <bookings@spirit.test>"),
+    ];
+    let mut servers: Vec<Server> = free_ports(3)
+        .into_iter()
+        .enumerate()
+        .map(|(i, port)| Server::start_on(&db, port, logs.path(), &format!("instance-{i}"), &env))
+        .collect();
+    for s in servers.iter_mut() {
+        s.wait_ready(&http, START_WITHIN).await;
+    }
+    let token = admin_token(&http, &servers[0].base).await;
+    let fx = fixture(&http, &servers[0].base, &token, 1000).await;
+    let secret = "whsec_three_instances_0123456789";
+    let rx = webhook_receiver::Receiver::start(secret).await;
+    let r = http
+        .post(servers[1].url("/api/calendar/admin/webhooks"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"url": rx.url, "events": ["booking.created"], "secret": secret}))
+        .send()
+        .await
+        .expect("register the webhook");
+    assert_eq!(r.status().as_u16(), 201);
+
+    let bookings = 30;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..bookings {
+        let base = servers[i % 3].base.clone();
+        let http = http.clone();
+        let fx = fx.clone();
+        tasks.spawn(async move {
+            let key = format!("three-{i}");
+            let r = book(
+                &http,
+                &base,
+                &key,
+                &booking_body(&fx, fx.slots[i % 5], i, &key),
+            )
+            .await
+            .expect("book");
+            assert_eq!(r.status, 201, "{}", r.text);
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.expect("a booking task");
+    }
+    rx.wait_until(Duration::from_secs(60), |g| g.len() >= bookings)
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while sink.all().len() < bookings {
+        assert!(Instant::now() < deadline, "emails: {:?}", sink.subjects());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Room for a duplicate to show up, had any instance sent one twice.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+
+    let mail = sink.all();
+    let ids: std::collections::HashSet<String> = mail
+        .iter()
+        .filter_map(|m| {
+            mail_parser::MessageParser::default()
+                .parse(&m.data)
+                .and_then(|p| p.message_id().map(str::to_owned))
+        })
+        .collect();
+    assert_eq!(
+        mail.len(),
+        bookings,
+        "one email per booking: {:?}",
+        sink.subjects()
+    );
+    assert_eq!(ids.len(), bookings, "each message sent once");
+    let got = rx.got();
+    let events: std::collections::HashSet<&str> = got.iter().map(|g| g.event_id.as_str()).collect();
+    assert_eq!(got.len(), bookings, "one webhook request per event");
+    assert_eq!(events.len(), bookings);
+    let sent = db
+        .pg_count(
+            "SELECT count(*) FROM email_messages WHERE status = $1",
+            "sent",
+        )
+        .await;
+    assert_eq!(sent, bookings as i64);
+    println!(
+        "  3 instances: {bookings} bookings, {} emails, {} webhook requests, no duplicate",
+        mail.len(),
+        got.len()
+    );
     for s in servers.iter_mut() {
         s.stop().await;
     }

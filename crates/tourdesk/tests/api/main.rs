@@ -9,6 +9,7 @@ mod bookings;
 mod browser;
 mod browser_csp;
 mod browser_sessions;
+mod browser_webhooks;
 mod calendar_files;
 mod catalog;
 mod contract;
@@ -30,3 +31,7 @@ mod xss;
 /// A real HTTP server receiving signed webhooks (shared with the process tests).
 #[path = "../support/webhook_receiver.rs"]
 mod webhook_receiver;
+
+/// An SMTP server receiving email (shared with the process tests).
+#[path = "../support/smtp_sink.rs"]
+mod smtp_sink;
