@@ -6,6 +6,7 @@
 
 use chrono::{DateTime, Utc};
 use tourdesk_store::audit::{self, EventRow};
+use tourdesk_store::monitoring;
 
 use crate::caller::Admin;
 use crate::{Context, ServiceError, ServiceResult};
@@ -71,8 +72,77 @@ impl Notifications<'_> {
             audit::mark_delivered(&mut tx, e.id, now).await?;
         }
         tx.commit().await?;
+        // Counted once committed: each event is delivered once, by one
+        // instance, so the counters summed over instances are exact.
+        for e in &events {
+            count_event(e);
+        }
         Ok(events.len())
     }
+
+    /// What the metrics job reports about the outbox and what it feeds,
+    /// and the utilization of each tour's upcoming departures.
+    pub async fn health_snapshot(&self) -> ServiceResult<Snapshot> {
+        let now = self.0.clock.now();
+        let mut conn = self.0.db.read().await?;
+        let (outbox_backlog, oldest) = monitoring::outbox_backlog(&mut conn).await?;
+        let of = |rows: &[(String, i64)], s: &str| {
+            rows.iter().find(|(k, _)| k == s).map_or(0, |(_, n)| *n)
+        };
+        let email = monitoring::email_statuses(&mut conn).await?;
+        let hooks = monitoring::webhook_statuses(&mut conn).await?;
+        let utilization = monitoring::upcoming_utilization(&mut conn, now)
+            .await?
+            .into_iter()
+            .map(|(tour, used, cap)| {
+                let pct = if cap > 0 {
+                    100.0 * used as f64 / cap as f64
+                } else {
+                    0.0
+                };
+                (tour, pct)
+            })
+            .collect();
+        Ok(Snapshot {
+            outbox_backlog,
+            oldest_age_seconds: oldest.map_or(0, |t| (now - t).num_seconds().max(0)),
+            email_queued: of(&email, "queued"),
+            email_dead: of(&email, "dead"),
+            webhooks_pending: of(&hooks, "pending"),
+            webhooks_sending: of(&hooks, "sending"),
+            webhooks_dead: of(&hooks, "dead"),
+            utilization,
+        })
+    }
+}
+
+/// The outbox and its consumers at one moment.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub outbox_backlog: i64,
+    pub oldest_age_seconds: i64,
+    pub email_queued: i64,
+    pub email_dead: i64,
+    pub webhooks_pending: i64,
+    pub webhooks_sending: i64,
+    pub webhooks_dead: i64,
+    /// Per tour: booked and held places over capacity of its upcoming open
+    /// departures, in percent.
+    pub utilization: Vec<(i64, f64)>,
+}
+
+/// The spec's business counters, from delivered events.
+fn count_event(e: &EventRow) {
+    let name = match e.event_type.as_str() {
+        "booking.created" => "bookings_created_total",
+        "booking.cancelled" => "bookings_cancelled_total",
+        "waitlist.converted" => "waitlist_conversions_total",
+        "waitlist.notified" => "waitlist_offers_total",
+        "waitlist.expired" => "waitlist_expirations_total",
+        "waitlist.joined" => "waitlist_joins_total",
+        _ => return,
+    };
+    metrics::counter!(name, "tour_id" => e.tour_id.to_string()).increment(1);
 }
 
 /// What an event type looks like (`booking.created`, `waitlist.notified`).

@@ -125,6 +125,15 @@ impl SqliteFile {
     }
 }
 
+/// A pool's connections at one moment.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolStats {
+    pub name: &'static str,
+    /// Open connections (in use or idle).
+    pub size: u32,
+    pub idle: u32,
+}
+
 /// A handle on the database; cheap to clone.
 #[derive(Clone)]
 pub struct Db {
@@ -272,22 +281,56 @@ impl Db {
     /// Starts a write transaction. On SQLite it holds the write lock from
     /// the first statement (`BEGIN IMMEDIATE`).
     pub async fn begin(&self) -> StoreResult<Tx> {
-        Ok(match &self.pools {
+        let started = std::time::Instant::now();
+        let (pool, tx) = match &self.pools {
             Pools::Sqlite { writer, file, .. } => {
                 file.check()?;
-                Tx::Sqlite(writer.begin_with("BEGIN IMMEDIATE").await?, file.clone())
+                let tx = Tx::Sqlite(writer.begin_with("BEGIN IMMEDIATE").await?, file.clone());
+                ("writer", tx)
             }
-            Pools::Postgres(pool) => Tx::Postgres(pool.begin().await?),
-        })
+            Pools::Postgres(pool) => ("postgres", Tx::Postgres(pool.begin().await?)),
+        };
+        metrics::histogram!("db_pool_acquire_seconds", "pool" => pool)
+            .record(started.elapsed().as_secs_f64());
+        Ok(tx)
     }
 
     /// A connection for reads outside any transaction: each statement sees
     /// the latest committed data.
     pub async fn read(&self) -> StoreResult<Tx> {
-        Ok(match &self.pools {
-            Pools::Sqlite { readers, .. } => Tx::SqliteConn(readers.acquire().await?),
-            Pools::Postgres(pool) => Tx::PostgresConn(pool.acquire().await?),
-        })
+        let started = std::time::Instant::now();
+        let (pool, tx) = match &self.pools {
+            Pools::Sqlite { readers, .. } => ("readers", Tx::SqliteConn(readers.acquire().await?)),
+            Pools::Postgres(pool) => ("postgres", Tx::PostgresConn(pool.acquire().await?)),
+        };
+        metrics::histogram!("db_pool_acquire_seconds", "pool" => pool)
+            .record(started.elapsed().as_secs_f64());
+        Ok(tx)
+    }
+
+    /// Each pool's open and idle connections, for the metrics.
+    pub fn pool_stats(&self) -> Vec<PoolStats> {
+        match &self.pools {
+            Pools::Sqlite {
+                writer, readers, ..
+            } => vec![
+                PoolStats {
+                    name: "writer",
+                    size: writer.size(),
+                    idle: writer.num_idle() as u32,
+                },
+                PoolStats {
+                    name: "readers",
+                    size: readers.size(),
+                    idle: readers.num_idle() as u32,
+                },
+            ],
+            Pools::Postgres(pool) => vec![PoolStats {
+                name: "postgres",
+                size: pool.size(),
+                idle: pool.num_idle() as u32,
+            }],
+        }
     }
 
     /// Answers when the database is reachable and responding.

@@ -18,6 +18,7 @@ mod db;
 mod error;
 pub mod messages;
 mod migrate;
+pub mod monitoring;
 pub mod retention;
 pub mod schedules;
 pub mod slots;
@@ -26,7 +27,7 @@ pub mod users;
 pub mod waitlist;
 pub mod webhooks;
 
-pub use db::{Backend, ConnRef, Db, DbOptions, Tx, redact_url};
+pub use db::{Backend, ConnRef, Db, DbOptions, PoolStats, Tx, redact_url};
 pub use error::{StoreError, StoreResult};
 
 /// Runs `$body` with `$c` bound to the engine's concrete connection

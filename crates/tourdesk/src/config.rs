@@ -283,6 +283,16 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=50))]
     pub webhook_max_attempts: u32,
 
+    /// A bearer token that opens `GET /metrics` to callers other than the
+    /// loopback address (Prometheus on another host).
+    #[arg(long, env = "METRICS_TOKEN")]
+    pub metrics_token: Option<String>,
+
+    /// Serve `/metrics` on this address instead (no token; e.g. a private
+    /// interface only Prometheus reaches); the main address then answers 404.
+    #[arg(long, env = "METRICS_BIND")]
+    pub metrics_bind: Option<std::net::SocketAddr>,
+
     /// Fill an empty database with a demo operator (tours, schedules,
     /// bookings, a waitlist) and print the admin login. Never touches a
     /// database that already holds tours.
@@ -320,6 +330,13 @@ fn parse_reference_prefix(s: &str) -> Result<String, String> {
 impl Config {
     /// Rules between variables, checked after each parsed on its own.
     pub fn validate(&self) -> Result<(), String> {
+        if let Some(t) = &self.metrics_token
+            && (t.len() < 16 || !t.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            return Err(
+                "METRICS_TOKEN: must be at least 16 printable characters without spaces".into(),
+            );
+        }
         if self.max_booking_size < self.min_booking_size {
             return Err(format!(
                 "MAX_BOOKING_SIZE ({}) must be at least MIN_BOOKING_SIZE ({})",

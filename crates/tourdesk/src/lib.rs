@@ -9,6 +9,7 @@ pub mod demo;
 pub mod http;
 pub mod jobs;
 pub mod mail;
+pub mod metrics;
 pub mod server;
 pub mod startup;
 pub mod telemetry;

@@ -15,6 +15,8 @@ use crate::jobs::Jobs;
 
 pub struct Application {
     listener: TcpListener,
+    /// `METRICS_BIND`'s listener, when metrics are served apart.
+    metrics_listener: Option<TcpListener>,
     port: u16,
     state: AppState,
 }
@@ -127,8 +129,21 @@ impl Application {
             rate_limits: Arc::new(RateLimits::new(&config)),
             config: Arc::new(config),
         };
+        let metrics_listener = match state.config.metrics_bind {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("METRICS_BIND: cannot listen on {addr}: {e}"))?,
+            ),
+            None => None,
+        };
+        // The recorder is installed before the first request is counted.
+        if crate::metrics::handle().is_none() {
+            tracing::warn!("metrics are off in this process");
+        }
         Ok(Application {
             listener,
+            metrics_listener,
             port,
             state,
         })
@@ -149,8 +164,24 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let Application {
-            listener, state, ..
+            listener,
+            metrics_listener,
+            state,
+            ..
         } = self;
+        // Metrics apart (METRICS_BIND): a plain listener answering only
+        // `GET /metrics`, ended with the server.
+        let metrics_server = metrics_listener.map(|l| {
+            let app = axum::Router::new().route(
+                "/metrics",
+                axum::routing::get(|| async { crate::metrics::render() }),
+            );
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(l, app).await {
+                    tracing::error!(error = %e, "the metrics listener failed");
+                }
+            })
+        });
         let db = state.ctx.db.clone();
         let mut jobs = Jobs::default();
         crate::jobs::schedule_all(&mut jobs, &state);
@@ -163,6 +194,9 @@ impl Application {
         };
         let app = http::router(state);
         crate::server::serve(listener, app, shutdown, limits).await;
+        if let Some(task) = metrics_server {
+            task.abort();
+        }
         jobs.stop().await;
         db.close().await;
         Ok(())

@@ -152,6 +152,7 @@ async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<BookingDto>), ApiError> {
+    let started = std::time::Instant::now();
     let req: CreateBookingRequest = optional_json(&headers, &body)?
         .ok_or_else(|| ApiError::invalid("body", "send the booking as JSON"))?;
     client::check_booking(&state.rate_limits, &caller, req.customer_email.as_deref())?;
@@ -195,6 +196,7 @@ async fn create(
             idem,
         )
         .await?;
+    metrics::histogram!("average_booking_time_seconds").record(started.elapsed().as_secs_f64());
     Ok((
         StatusCode::CREATED,
         Json(BookingDto::new(&created.booking).with_token(created.manage_token)),

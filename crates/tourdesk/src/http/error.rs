@@ -71,6 +71,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        match self.code {
+            "slot_unavailable" => metrics::counter!("booking_conflicts_total").increment(1),
+            "capacity_exceeded" => metrics::counter!("capacity_errors_total").increment(1),
+            _ => {}
+        }
         let mut body = Map::new();
         body.insert("detail".into(), Value::String(self.detail));
         body.insert("code".into(), Value::String(self.code.into()));

@@ -247,6 +247,36 @@ pub async fn json_errors(response: Response<Body>) -> Response<Body> {
     Response::from_parts(parts, Body::from(body))
 }
 
+/// Counts every request by method, matched route template and status, and
+/// times it (`http_requests_total`, `http_request_duration_seconds`). The
+/// route is the template (`/api/calendar/bookings/{booking_id}`), so the
+/// label stays bounded; unknown methods count as `other`.
+pub async fn http_metrics(request: Request<Body>, next: axum::middleware::Next) -> Response<Body> {
+    let method: &'static str = match request.method().as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    };
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("http_requests_total", "method" => method, "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

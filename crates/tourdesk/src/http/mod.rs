@@ -134,6 +134,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api_routes)
         .merge(crate::web::router())
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi))
+        .route("/metrics", axum::routing::get(crate::metrics::serve))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -150,6 +151,7 @@ pub fn router(state: AppState) -> Router {
         .layer(cors)
         .layer(axum::middleware::from_fn(middleware::head_limits))
         .layer(axum::middleware::from_fn(middleware::security_headers))
+        .layer(axum::middleware::from_fn(middleware::http_metrics))
         .layer(request_id)
 }
 

@@ -12,6 +12,26 @@ use tourdesk_service::retention::RetentionPolicy;
 
 use crate::config::Config;
 
+/// What a round answers: `()` when it cannot fail, or whether it
+/// succeeded (a failed round has logged why); counted in
+/// `job_runs_total`, `job_failures_total` and `job_duration_seconds`,
+/// labelled `name` (Prometheus keeps `job` for the scrape job).
+pub trait RoundOutcome {
+    fn succeeded(&self) -> bool;
+}
+
+impl RoundOutcome for () {
+    fn succeeded(&self) -> bool {
+        true
+    }
+}
+
+impl RoundOutcome for bool {
+    fn succeeded(&self) -> bool {
+        *self
+    }
+}
+
 /// The running jobs, and the signal that stops them.
 pub struct Jobs {
     stop: watch::Sender<bool>,
@@ -32,7 +52,8 @@ impl Jobs {
     pub fn every<F, Fut>(&mut self, name: &'static str, every: Duration, round: F)
     where
         F: FnMut() -> Fut + Send + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: RoundOutcome,
     {
         self.spawn(name, every, false, round);
     }
@@ -42,7 +63,8 @@ impl Jobs {
     pub fn after_each<F, Fut>(&mut self, name: &'static str, every: Duration, round: F)
     where
         F: FnMut() -> Fut + Send + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: RoundOutcome,
     {
         self.spawn(name, every, true, round);
     }
@@ -50,11 +72,14 @@ impl Jobs {
     fn spawn<F, Fut>(&mut self, name: &'static str, every: Duration, wait_first: bool, mut round: F)
     where
         F: FnMut() -> Fut + Send + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: RoundOutcome,
     {
         let mut stop = self.stop.subscribe();
         self.handles.push(tokio::spawn(async move {
             tracing::debug!(job = name, "started");
+            // The series exists from the start (a rate over it is defined).
+            metrics::counter!("job_failures_total", "name" => name).increment(0);
             if wait_first {
                 tokio::select! {
                     _ = tokio::time::sleep(every) => {}
@@ -62,7 +87,14 @@ impl Jobs {
                 }
             }
             loop {
-                round().await;
+                let started = std::time::Instant::now();
+                let ok = round().await.succeeded();
+                metrics::counter!("job_runs_total", "name" => name).increment(1);
+                if !ok {
+                    metrics::counter!("job_failures_total", "name" => name).increment(1);
+                }
+                metrics::histogram!("job_duration_seconds", "name" => name)
+                    .record(started.elapsed().as_secs_f64());
                 tokio::select! {
                     _ = tokio::time::sleep(every) => {}
                     _ = stop.changed() => break,
@@ -93,9 +125,15 @@ pub fn schedule_all(jobs: &mut Jobs, state: &crate::http::AppState) {
         let ctx = ctx.clone();
         async move {
             match ctx.catalog().extend_horizon().await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(created = n, "slot horizon extended"),
-                Err(e) => tracing::error!(error = %e, "slot horizon job failed"),
+                Ok(0) => true,
+                Ok(n) => {
+                    tracing::info!(created = n, "slot horizon extended");
+                    true
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "slot horizon job failed");
+                    false
+                }
             }
         }
     });
@@ -104,9 +142,15 @@ pub fn schedule_all(jobs: &mut Jobs, state: &crate::http::AppState) {
         let ctx = ctx.clone();
         async move {
             match ctx.waitlist().expire_due().await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(expired = n, "waitlist holds expired"),
-                Err(e) => tracing::error!(error = %e, "waitlist expiry job failed"),
+                Ok(0) => true,
+                Ok(n) => {
+                    tracing::info!(expired = n, "waitlist holds expired");
+                    true
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "waitlist expiry job failed");
+                    false
+                }
             }
         }
     });
@@ -117,9 +161,15 @@ pub fn schedule_all(jobs: &mut Jobs, state: &crate::http::AppState) {
             let ctx = ctx.clone();
             async move {
                 match ctx.bookings().expire_pending(hold_minutes).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(cancelled = n, "pending bookings expired"),
-                    Err(e) => tracing::error!(error = %e, "pending hold job failed"),
+                    Ok(0) => true,
+                    Ok(n) => {
+                        tracing::info!(cancelled = n, "pending bookings expired");
+                        true
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "pending hold job failed");
+                        false
+                    }
                 }
             }
         });
@@ -131,10 +181,10 @@ pub fn schedule_all(jobs: &mut Jobs, state: &crate::http::AppState) {
             loop {
                 match ctx.notifications().deliver_batch().await {
                     Ok(100..) => continue,
-                    Ok(_) => break,
+                    Ok(_) => return true,
                     Err(e) => {
                         tracing::error!(error = %e, "notification delivery failed");
-                        break;
+                        return false;
                     }
                 }
             }
@@ -147,18 +197,27 @@ pub fn schedule_all(jobs: &mut Jobs, state: &crate::http::AppState) {
         let ctx = ctx.clone();
         async move {
             match ctx.retention().prune(&Admin::system(), &policy).await {
-                Ok(p) if p.total() == 0 => tracing::debug!("retention: nothing to prune"),
-                Ok(p) => tracing::info!(
-                    outbox_events = p.outbox_events,
-                    email_messages = p.email_messages,
-                    webhook_deliveries = p.webhook_deliveries,
-                    idempotency_keys = p.idempotency_keys,
-                    manage_tokens = p.manage_tokens,
-                    auth_tokens = p.auth_tokens,
-                    batches = p.batches,
-                    "retention: pruned rows past their period"
-                ),
-                Err(e) => tracing::error!(error = %e, "retention job failed"),
+                Ok(p) if p.total() == 0 => {
+                    tracing::debug!("retention: nothing to prune");
+                    true
+                }
+                Ok(p) => {
+                    tracing::info!(
+                        outbox_events = p.outbox_events,
+                        email_messages = p.email_messages,
+                        webhook_deliveries = p.webhook_deliveries,
+                        idempotency_keys = p.idempotency_keys,
+                        manage_tokens = p.manage_tokens,
+                        auth_tokens = p.auth_tokens,
+                        batches = p.batches,
+                        "retention: pruned rows past their period"
+                    );
+                    true
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "retention job failed");
+                    false
+                }
             }
         }
     });
@@ -170,9 +229,15 @@ pub fn schedule_all(jobs: &mut Jobs, state: &crate::http::AppState) {
             async move {
                 let admin = tourdesk_service::Admin::system();
                 match ctx.mail().queue_reminders(&admin, reminder_hours).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(queued = n, "departure reminders queued"),
-                    Err(e) => tracing::error!(error = %e, "reminder job failed"),
+                    Ok(0) => true,
+                    Ok(n) => {
+                        tracing::info!(queued = n, "departure reminders queued");
+                        true
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "reminder job failed");
+                        false
+                    }
                 }
             }
         });
@@ -191,6 +256,19 @@ pub fn schedule_all(jobs: &mut Jobs, state: &crate::http::AppState) {
         let ctx = ctx.clone();
         let sender = sender.clone();
         async move { while sender.round(&ctx).await > 0 {} }
+    });
+    let ctx = state.ctx.clone();
+    jobs.every("metrics", Duration::from_secs(15), move || {
+        let ctx = ctx.clone();
+        async move {
+            match crate::metrics::refresh(&ctx).await {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics refresh failed");
+                    false
+                }
+            }
+        }
     });
     let limits = state.rate_limits.clone();
     jobs.every("rate-limit-shrink", Duration::from_secs(60), move || {
