@@ -17,6 +17,7 @@ pub mod ics;
 pub mod ledger;
 pub mod mail;
 pub mod notifications;
+pub mod reports;
 pub mod retention;
 mod settings;
 pub mod waitlist;
@@ -76,6 +77,10 @@ impl Context {
 
     pub fn notifications(&self) -> notifications::Notifications<'_> {
         notifications::Notifications(self)
+    }
+
+    pub fn reports(&self) -> reports::Reports<'_> {
+        reports::Reports(self)
     }
 
     pub fn retention(&self) -> retention::Retention<'_> {

@@ -19,6 +19,7 @@ mod error;
 pub mod messages;
 mod migrate;
 pub mod monitoring;
+pub mod reports;
 pub mod retention;
 pub mod schedules;
 pub mod slots;

@@ -17,6 +17,7 @@ mod health;
 mod messages;
 mod middleware;
 pub mod openapi;
+mod reports;
 mod schedules;
 mod tours;
 mod waitlist;
@@ -109,6 +110,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(admin_bookings::router())
         .merge(waitlist::router())
         .merge(messages::router())
+        .merge(reports::router())
         .merge(webhooks::router())
         .merge(calendar_files::router())
 }

@@ -1,14 +1,14 @@
 // /admin: the operator's console. Hash routes: #slots (default), #tours,
 // #schedules, #blackouts, #bookings, #booking/ID, #waitlist,
 // #notifications, #messages, #message/ID, #manifest/ID, #webhooks,
-// #webhook/ID (?status=), #webhook-delivery/ID.
+// #webhook/ID (?status=), #webhook-delivery/ID, #reports (?from=&to=&tour=).
 import { api, session, loggedOutEverywhere, problem, money, isoDate, parseDate, formatDate, formatTime } from '../api.js';
 import { html, join, raw, setHtml } from '../html.js';
 
 const main = document.getElementById('main');
 const TABS = [['slots', 'Slots'], ['tours', 'Tours'], ['schedules', 'Schedules'], ['blackouts', 'Blackouts'],
   ['bookings', 'Bookings'], ['waitlist', 'Waitlist'], ['notifications', 'Notifications'], ['messages', 'Messages'],
-  ['webhooks', 'Webhooks']];
+  ['webhooks', 'Webhooks'], ['reports', 'Reports']];
 const TRANSITIONS = { pending: ['confirmed', 'cancelled'], confirmed: ['completed', 'no_show', 'cancelled'], cancelled: ['refunded'] };
 let tours = [];
 
@@ -861,6 +861,282 @@ async function deliveryDetail(id) {
   });
 }
 
+// ---- reports ----
+// Figures from the four report endpoints, each drawn as an inline SVG chart
+// by this page (no library, nothing from elsewhere), with its data as a
+// table (in a <details>, for screen readers and exact numbers) and as a
+// CSV download. Colours come from classes in tourdesk.css.
+const REPORT_KINDS = ['daily', 'utilization', 'waitlist', 'no-shows'];
+const pct = (v) => (v === null || v === undefined ? '—' : `${Number(v).toFixed(1)}%`);
+const dayLabel = (iso) => formatDate(iso, { day: 'numeric', month: 'short' });
+const longDay = (iso) => formatDate(iso, { weekday: 'short', day: 'numeric', month: 'short', year: 'numeric' });
+/** Short amounts for an axis ("€1.2K"); `money` elsewhere. */
+const compactMoney = (currency) => (v) => {
+  try {
+    return new Intl.NumberFormat(undefined, { style: 'currency', currency, notation: 'compact' }).format(v);
+  } catch {
+    return money(v, currency);
+  }
+};
+/** The chart's width in SVG units; it scales to the page. */
+const CHART_W = 760;
+
+/** The smallest "round" number (1, 2 or 5 × 10^n) at or above `v`. */
+function niceMax(v) {
+  if (v <= 0) return 1;
+  const p = 10 ** Math.floor(Math.log10(v));
+  return [1, 2, 5, 10].map((m) => m * p).find((m) => m >= v);
+}
+
+/** A date label under column `i` of `n` (each `w` wide from `x0`): the first and last stay inside the chart. */
+function columnLabel(i, n, x0, w, y, text) {
+  const [x, anchor] = n > 1 && i === 0 ? [x0, 'start'] : n > 1 && i === n - 1 ? [x0 + n * w, 'end'] : [x0 + i * w + w / 2, 'middle'];
+  return html`<text x="${x}" y="${y}" text-anchor="${anchor}">${text}</text>`;
+}
+
+/** Every `step`-th index (and the last) of `n` labels, at most about `most` of them. */
+const labelled = (n, most = 10) => {
+  const step = Math.max(1, Math.ceil(n / most));
+  return (i) => i === n - 1 || (i % step === 0 && (step === 1 || n - 1 - i >= step));
+};
+
+/** Table cell text in a CSV file; text that a spreadsheet would run as a formula starts with '. */
+function csvCell(v) {
+  let s = v === null || v === undefined ? '' : String(v);
+  if (typeof v === 'string' && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+function downloadCsv(name, rows) {
+  const text = rows.map((r) => r.map(csvCell).join(',')).join('\r\n') + '\r\n';
+  const url = URL.createObjectURL(new Blob([text], { type: 'text/csv' }));
+  const a = Object.assign(document.createElement('a'), { href: url, download: name });
+  document.body.appendChild(a); a.click(); a.remove(); URL.revokeObjectURL(url);
+}
+
+/** A report's frame: heading, CSV button, chart(s), a legend and the table fallback. */
+function reportSection(id, title, note, chart, table, legend = '') {
+  return html`<section class="card report" id="${id}" aria-labelledby="${id}-title">
+    <div class="report-head"><h2 id="${id}-title">${title}</h2>
+      <button class="btn secondary no-print" type="button" data-csv="${id}">Download CSV<span class="sr-only">: ${title}</span></button></div>
+    ${note ? html`<p class="muted">${note}</p>` : ''}${chart}${legend}
+    <details class="data"><summary>Table: ${title}</summary><div class="table-wrap">${table}</div></details></section>`;
+}
+
+const legendOf = (items) => html`<ul class="legend">${items.map(([cls, label]) => html`<li><span class="swatch ${cls}"></span>${label}</li>`)}</ul>`;
+
+/** An SVG wrapper that is one image to assistive technology, named by `label`. */
+function svgFigure(label, height, body) {
+  return html`<svg class="chart" role="img" aria-label="${label}" viewBox="0 0 ${CHART_W} ${height}" preserveAspectRatio="xMidYMid meet"><title>${label}</title>${body}</svg>`;
+}
+
+/**
+ * Vertical bars per category (a day), one bar per series side by side:
+ * series = [{name, cls, values}], values by category.
+ */
+function barChart(label, categories, series, format = String) {
+  const H = 220, left = 56, right = 8, top = 10, bottom = 28;
+  const plotW = CHART_W - left - right, plotH = H - top - bottom;
+  const max = niceMax(Math.max(0, ...series.flatMap((s) => s.values)));
+  const slot = plotW / Math.max(1, categories.length);
+  const barW = Math.max(0.5, (slot * 0.8) / series.length);
+  const y = (v) => top + plotH - (plotH * v) / max;
+  const show = labelled(categories.length);
+  return svgFigure(label, H, html`
+    ${[0, max / 2, max].map((v) => html`<line class="grid" x1="${left}" x2="${CHART_W - right}" y1="${y(v)}" y2="${y(v)}"></line>
+      <text x="${left - 6}" y="${y(v) + 4}" text-anchor="end">${format(v)}</text>`)}
+    ${categories.map((c, i) => html`<g>${series.map((s, k) => html`<rect class="${s.cls}" x="${left + i * slot + slot * 0.1 + k * barW}" y="${y(s.values[i])}" width="${barW}" height="${Math.max(0, top + plotH - y(s.values[i]))}"><title>${longDay(c)}: ${format(s.values[i])} ${s.name}</title></rect>`)}
+      ${show(i) ? columnLabel(i, categories.length, left, slot, H - 10, dayLabel(c)) : ''}</g>`)}
+    <line class="axis" x1="${left}" x2="${CHART_W - right}" y1="${top + plotH}" y2="${top + plotH}"></line>`);
+}
+
+/** Horizontal bars, one per row: rows = [{label, parts: [{cls, value, name}], total, text}]. */
+function hbarChart(label, rows) {
+  const rowH = 30, left = 190, right = 150, top = 6;
+  const H = top * 2 + rowH * Math.max(1, rows.length);
+  const plotW = CHART_W - left - right;
+  const max = Math.max(1, ...rows.map((r) => r.total));
+  return svgFigure(label, H, html`${rows.map((r, i) => {
+    let x = left;
+    const yy = top + i * rowH;
+    return html`<g><text x="${left - 8}" y="${yy + rowH / 2 + 4}" text-anchor="end">${r.label.length > 28 ? `${r.label.slice(0, 27)}…` : r.label}</text>
+      <rect class="s-track" x="${left}" y="${yy + 6}" width="${plotW}" height="${rowH - 12}"></rect>
+      ${r.parts.map((p) => { const w = (plotW * p.value) / max; const el = html`<rect class="${p.cls}" x="${x}" y="${yy + 6}" width="${w}" height="${rowH - 12}"><title>${r.label}: ${p.value} ${p.name}</title></rect>`; x += w; return el; })}
+      <text x="${left + plotW + 8}" y="${yy + rowH / 2 + 4}">${r.text}</text></g>`;
+  })}`);
+}
+
+const HEAT = [[0, 'heat-0', 'none booked'], [25, 'heat-1', 'under 25%'], [50, 'heat-2', '25–49%'], [75, 'heat-3', '50–74%'], [Infinity, 'heat-4', '75% or more']];
+const heatClass = (p) => (p === 0 ? 'heat-0' : HEAT.find(([below], i) => i > 0 && p < below)?.[1] || 'heat-4');
+
+/** Departures by date (columns) and start time (rows), coloured by how full they are. */
+function heatMap(label, dates, departures) {
+  const cells = new Map();
+  for (const d of departures) {
+    const key = `${d.slot_date} ${d.start_time}`;
+    const c = cells.get(key) || { date: d.slot_date, time: d.start_time, capacity: 0, booked: 0, held: 0, n: 0 };
+    c.capacity += d.capacity; c.booked += d.booked; c.held += d.held; c.n += 1;
+    cells.set(key, c);
+  }
+  const times = [...new Set(departures.map((d) => d.start_time))].sort();
+  const left = 52, top = 8, bottom = 26, rowH = 22;
+  const H = top + bottom + rowH * Math.max(1, times.length);
+  const colW = (CHART_W - left - 8) / Math.max(1, dates.length);
+  const col = new Map(dates.map((d, i) => [d, i]));
+  const show = labelled(dates.length);
+  return svgFigure(label, H, html`
+    ${times.map((t, r) => html`<text x="${left - 6}" y="${top + r * rowH + rowH / 2 + 4}" text-anchor="end">${formatTime(t)}</text>`)}
+    ${[...cells.values()].filter((c) => col.has(c.date)).map((c) => {
+      const p = c.capacity ? (100 * c.booked) / c.capacity : 0;
+      return html`<rect class="${heatClass(p)}" data-cell="${c.date} ${c.time}" x="${left + col.get(c.date) * colW + 0.5}" y="${top + times.indexOf(c.time) * rowH + 1}" width="${Math.max(0.5, colW - 1)}" height="${rowH - 2}"><title>${longDay(c.date)} ${formatTime(c.time)}: ${c.booked} of ${c.capacity} booked (${pct(Math.round(p * 10) / 10)})${c.n > 1 ? `, ${c.n} departures` : ''}</title></rect>`;
+    })}
+    ${dates.map((d, i) => (show(i) ? columnLabel(i, dates.length, left, colW, H - 8, dayLabel(d)) : ''))}`);
+}
+
+/** Every date from `from` to `to`, as YYYY-MM-DD. */
+function datesBetween(from, to) {
+  const out = [];
+  for (let d = parseDate(from), end = parseDate(to); d <= end && out.length < 800; d = addDays(d, 1)) out.push(isoDate(d));
+  return out;
+}
+
+/** A departure's tour name as the report gives it (every departure's tour is in its `tours`). */
+const departureTourName = (u) => (id) => u.tours.find((t) => t.tour_id === id)?.tour_name || tourName(id);
+
+const headRow = (cells) => html`<thead><tr>${cells.map((c) => html`<th scope="col">${c}</th>`)}</tr></thead>`;
+
+function dailySections(daily) {
+  const dates = daily.days.map((d) => d.date);
+  const counts = reportSection('rp-daily', 'Bookings and cancellations per day',
+    'A booking counts on the day it was made, a cancellation on the day it happened, both on the calendar where the tour runs.',
+    barChart(`Bookings and cancellations per day, ${daily.start_date} to ${daily.end_date}: ${daily.totals.bookings} bookings, ${daily.totals.cancellations} cancellations`,
+      dates, [{ name: 'bookings', cls: 's-bookings', values: daily.days.map((d) => d.bookings) },
+        { name: 'cancellations', cls: 's-cancellations', values: daily.days.map((d) => d.cancellations) }]),
+    html`<table>${headRow(['Date', 'Bookings', 'People', 'Cancellations', 'People cancelled'])}<tbody>
+      ${daily.days.map((d) => html`<tr><th scope="row"><time datetime="${d.date}">${longDay(d.date)}</time></th><td>${d.bookings}</td><td>${d.people}</td><td>${d.cancellations}</td><td>${d.cancelled_people}</td></tr>`)}</tbody>
+      <tfoot><tr><th scope="row">Total</th><td>${daily.totals.bookings}</td><td>${daily.totals.people}</td><td>${daily.totals.cancellations}</td><td>${daily.totals.cancelled_people}</td></tr></tfoot></table>`,
+    legendOf([['s-bookings', 'Bookings made'], ['s-cancellations', 'Cancellations']]));
+  const cur = daily.currencies;
+  const revenue = reportSection('rp-revenue', 'Revenue per day',
+    'Revenue is what the bookings made that day bring: their total, less what was refunded on those cancelled since (a cancellation without a recorded refund counts as refunded in full). Gross is their total before cancellations.',
+    cur.length ? cur.map((c, k) => html`<h3>${c}</h3>${barChart(`Revenue per day in ${c}, ${daily.start_date} to ${daily.end_date}: ${money(daily.totals.revenue[k].revenue, c)} in all`,
+      dates, [{ name: c, cls: 's-revenue', values: daily.days.map((d) => d.revenue[k].revenue) }], compactMoney(c))}`) : html`<p class="muted">No revenue in this period.</p>`,
+    html`<table>${headRow(['Date', ...cur.flatMap((c) => [`Revenue (${c})`, `Gross (${c})`])])}<tbody>
+      ${daily.days.map((d) => html`<tr><th scope="row"><time datetime="${d.date}">${longDay(d.date)}</time></th>${d.revenue.map((m) => html`<td data-currency="${m.currency}" data-kind="revenue">${money(m.revenue, m.currency)}</td><td data-currency="${m.currency}" data-kind="gross">${money(m.gross, m.currency)}</td>`)}</tr>`)}</tbody>
+      <tfoot><tr><th scope="row">Total</th>${daily.totals.revenue.map((m) => html`<td data-currency="${m.currency}" data-kind="revenue">${money(m.revenue, m.currency)}</td><td data-currency="${m.currency}" data-kind="gross">${money(m.gross, m.currency)}</td>`)}</tr></tfoot></table>`);
+  return [counts, revenue];
+}
+
+function utilizationSections(u, dates) {
+  const nameOf = departureTourName(u);
+  const tours = reportSection('rp-tours', 'Utilization per tour',
+    'People booked as a share of the places on the departures that run in this period (cancelled, withdrawn and blacked-out departures left out). Places held for waitlist offers are shown apart.',
+    u.tours.length ? hbarChart(`Utilization per tour: ${u.tours.map((t) => `${t.tour_name} ${pct(t.utilization_percent)}`).join(', ')}`,
+      u.tours.map((t) => ({ label: t.tour_name, total: t.capacity, text: `${pct(t.utilization_percent)} (${t.booked} of ${t.capacity})`,
+        parts: [{ cls: 's-booked', value: t.booked, name: 'booked' }, { cls: 's-held', value: t.held, name: 'held' }] })))
+      : html`<p class="muted">No departures in this period.</p>`,
+    html`<table>${headRow(['Tour', 'Departures', 'Capacity', 'Booked', 'Held', 'Utilization'])}<tbody>
+      ${u.tours.map((t) => html`<tr data-tour="${t.tour_id}"><th scope="row">${t.tour_name}</th><td>${t.departures}</td><td>${t.capacity}</td><td>${t.booked}</td><td>${t.held}</td><td>${pct(t.utilization_percent)}</td></tr>`)}</tbody>
+      <tfoot><tr><th scope="row">Total</th><td>${u.totals.departures}</td><td>${u.totals.capacity}</td><td>${u.totals.booked}</td><td>${u.totals.held}</td><td>${pct(u.totals.utilization_percent)}</td></tr></tfoot></table>`,
+    legendOf([['s-booked', 'Booked'], ['s-held', 'Held for the waitlist'], ['s-track', 'Free']]));
+  const heat = reportSection('rp-heatmap', 'Departures by date and time',
+    'Each square is the departures at that date and start time (all tours together unless one is chosen), coloured by the share of places booked.',
+    u.departures.length ? heatMap(`Departures by date and start time, coloured by utilization: ${u.departures.length} departures, ${pct(u.totals.utilization_percent)} booked overall`, dates, u.departures)
+      : html`<p class="muted">No departures in this period.</p>`,
+    html`<table>${headRow(['Date', 'Time', 'Tour', 'Capacity', 'Booked', 'Held', 'Utilization'])}<tbody>
+      ${u.departures.map((d) => html`<tr data-slot="${d.slot_id}"><th scope="row"><time datetime="${d.slot_date}">${longDay(d.slot_date)}</time></th><td>${formatTime(d.start_time)}</td><td>${nameOf(d.tour_id)}</td><td>${d.capacity}</td><td>${d.booked}</td><td>${d.held}</td><td>${pct(d.utilization_percent)}</td></tr>`)}</tbody></table>`,
+    html`<p class="legend-title">Share of places booked:</p>${legendOf([['heat-none', 'No departure'], ...HEAT.map(([, cls, label]) => [cls, label])])}`);
+  return [tours, heat];
+}
+
+function waitlistSection(w) {
+  const t = w.totals;
+  return reportSection('rp-waitlist', 'Waitlist conversion',
+    'Entries for dates in this period. Conversion is the share of the entries offered spots that booked them.',
+    hbarChart(`Waitlist: ${t.joined} joined, ${t.offered} offered spots, ${t.converted} converted, conversion ${pct(t.conversion_percent)}`,
+      [['Joined', t.joined, 's-bookings'], ['Offered spots', t.offered, 's-held'], ['Converted', t.converted, 's-completed'], ['Offer expired', t.expired, 's-cancellations'],
+        ['Left', t.cancelled, 's-unmarked'], ['Still waiting', t.waiting, 's-track-strong']].map(([label, value, cls]) => ({ label, total: value, text: String(value), parts: [{ cls, value, name: label.toLowerCase() }] }))),
+    html`<table>${headRow(['Tour', 'Joined', 'Waiting', 'Offered', 'Holding an offer', 'Converted', 'Expired', 'Left', 'Conversion'])}<tbody>
+      ${w.tours.map((r) => html`<tr data-tour="${r.tour_id}"><th scope="row">${r.tour_name}</th><td>${r.joined}</td><td>${r.waiting}</td><td>${r.offered}</td><td>${r.offer_open}</td><td>${r.converted}</td><td>${r.expired}</td><td>${r.cancelled}</td><td>${pct(r.conversion_percent)}</td></tr>`)}</tbody>
+      <tfoot><tr><th scope="row">Total</th><td>${t.joined}</td><td>${t.waiting}</td><td>${t.offered}</td><td>${t.offer_open}</td><td>${t.converted}</td><td>${t.expired}</td><td>${t.cancelled}</td><td>${pct(t.conversion_percent)}</td></tr></tfoot></table>`);
+}
+
+function noShowSection(n) {
+  return reportSection('rp-noshows', 'No-shows',
+    'Bookings on departures dated in this period: the no-show rate is no-shows over bookings marked completed or no-show. Unmarked ones are still pending or confirmed on a departure that has started.',
+    n.tours.length ? hbarChart(`No-shows per tour: ${n.tours.map((t) => `${t.tour_name} ${pct(t.no_show_percent)}`).join(', ')}`,
+      n.tours.map((t) => ({ label: t.tour_name, total: t.completed + t.no_show + t.unmarked, text: `${pct(t.no_show_percent)} no-show`,
+        parts: [{ cls: 's-completed', value: t.completed, name: 'completed' }, { cls: 's-cancellations', value: t.no_show, name: 'no-show' }, { cls: 's-unmarked', value: t.unmarked, name: 'unmarked' }] })))
+      : html`<p class="muted">No bookings marked or due to be marked in this period.</p>`,
+    html`<table>${headRow(['Tour', 'Completed', 'No-show', 'Unmarked', 'No-show rate'])}<tbody>
+      ${n.tours.map((t) => html`<tr data-tour="${t.tour_id}"><th scope="row">${t.tour_name}</th><td>${t.completed}</td><td>${t.no_show}</td><td>${t.unmarked}</td><td>${pct(t.no_show_percent)}</td></tr>`)}</tbody>
+      <tfoot><tr><th scope="row">Total</th><td>${n.totals.completed}</td><td>${n.totals.no_show}</td><td>${n.totals.unmarked}</td><td>${pct(n.totals.no_show_percent)}</td></tr></tfoot></table>`,
+    legendOf([['s-completed', 'Completed'], ['s-cancellations', 'No-show'], ['s-unmarked', 'Unmarked']]));
+}
+
+/** The CSV files, by section: header row first. */
+function reportCsv(id, { daily, util, wait, noshow }) {
+  const period = `${daily.start_date}_${daily.end_date}`;
+  switch (id) {
+    case 'rp-daily': return [`bookings-${period}.csv`, [['date', 'bookings', 'people', 'cancellations', 'cancelled_people'],
+      ...daily.days.map((d) => [d.date, d.bookings, d.people, d.cancellations, d.cancelled_people])]];
+    case 'rp-revenue': return [`revenue-${period}.csv`, [['date', 'currency', 'revenue', 'gross'],
+      ...daily.days.flatMap((d) => d.revenue.map((m) => [d.date, m.currency, m.revenue, m.gross]))]];
+    case 'rp-tours': return [`utilization-${period}.csv`, [['tour_id', 'tour', 'departures', 'capacity', 'booked', 'held', 'utilization_percent'],
+      ...util.tours.map((t) => [t.tour_id, t.tour_name, t.departures, t.capacity, t.booked, t.held, t.utilization_percent])]];
+    case 'rp-heatmap': return [`departures-${period}.csv`, [['slot_id', 'date', 'start_time', 'tour_id', 'tour', 'capacity', 'booked', 'held', 'utilization_percent'],
+      ...util.departures.map((d) => [d.slot_id, d.slot_date, d.start_time, d.tour_id, departureTourName(util)(d.tour_id), d.capacity, d.booked, d.held, d.utilization_percent])]];
+    case 'rp-waitlist': return [`waitlist-${period}.csv`, [['tour_id', 'tour', 'joined', 'waiting', 'offered', 'offer_open', 'converted', 'expired', 'cancelled', 'conversion_percent'],
+      ...wait.tours.map((t) => [t.tour_id, t.tour_name, t.joined, t.waiting, t.offered, t.offer_open, t.converted, t.expired, t.cancelled, t.conversion_percent])]];
+    default: return [`no-shows-${period}.csv`, [['tour_id', 'tour', 'completed', 'no_show', 'unmarked', 'no_show_percent'],
+      ...noshow.tours.map((t) => [t.tour_id, t.tour_name, t.completed, t.no_show, t.unmarked, t.no_show_percent])]];
+  }
+}
+
+async function reportsView() {
+  const p = new URLSearchParams(location.hash.split('?')[1] || '');
+  const today = new Date();
+  const from = p.get('from') || isoDate(addDays(today, -30));
+  const to = p.get('to') || isoDate(addDays(today, 30));
+  const tour = p.get('tour') || '';
+  const view = shell('reports', html`<h1>Reports</h1>
+    <form class="row no-print" id="rp-form" novalidate>
+      <div><label for="rp-from">From</label><input id="rp-from" name="from" type="date" value="${from}" required></div>
+      <div><label for="rp-to">To</label><input id="rp-to" name="to" type="date" value="${to}" required></div>
+      <div><label for="rp-tour">Tour</label><select id="rp-tour" name="tour">${tourOptions(tour)}</select></div>
+      <div><button class="btn" type="submit">Show</button></div></form>
+    <p id="rp-error" class="error" role="alert"></p>
+    <div id="rp-body" aria-busy="true"><p class="skeleton"></p><p class="skeleton"></p></div>`);
+  view.querySelector('#rp-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const q = new URLSearchParams([...new FormData(e.target)].filter(([, v]) => v));
+    const next = `#reports?${q}`;
+    if (location.hash === next) reportsView(); else location.hash = next;
+  });
+  const shown = stillShown();
+  const q = new URLSearchParams({ start_date: from, end_date: to });
+  if (tour) q.set('tour_id', tour);
+  const [daily, util, wait, noshow] = await Promise.all(REPORT_KINDS.map((k) => api(`/api/calendar/admin/reports/${k}?${q}`)));
+  if (!shown()) return;
+  const body = view.querySelector('#rp-body');
+  body.setAttribute('aria-busy', 'false');
+  body.dataset.loaded = `${from}/${to}/${tour}`;
+  const failed = [daily, util, wait, noshow].find((r) => !r.ok);
+  if (failed) { setHtml(body, html``); return say(view.querySelector('#rp-error'), problem(failed)); }
+  const data = { daily: daily.data, util: util.data, wait: wait.data, noshow: noshow.data };
+  const t = data.daily.totals, scope = tour ? tourName(Number(tour)) : 'All tours';
+  setHtml(body, html`<p class="muted" id="rp-scope">${scope}, ${longDay(from)} to ${longDay(to)}.</p>
+    <dl class="report-figures" id="rp-figures">
+      <div class="figure"><dt>Bookings made</dt><dd>${t.bookings}</dd></div>
+      <div class="figure"><dt>Cancellations</dt><dd>${t.cancellations}</dd></div>
+      ${t.revenue.map((m) => html`<div class="figure"><dt>Revenue (${m.currency})</dt><dd>${money(m.revenue, m.currency)}</dd></div>`)}
+      <div class="figure"><dt>Utilization</dt><dd>${pct(data.util.totals.utilization_percent)}</dd></div>
+      <div class="figure"><dt>Waitlist conversion</dt><dd>${pct(data.wait.totals.conversion_percent)}</dd></div>
+      <div class="figure"><dt>No-show rate</dt><dd>${pct(data.noshow.totals.no_show_percent)}</dd></div></dl>
+    ${dailySections(data.daily)}${utilizationSections(data.util, datesBetween(from, to))}${waitlistSection(data.wait)}${noShowSection(data.noshow)}`);
+  body.querySelectorAll('[data-csv]').forEach((b) => b.addEventListener('click', () => downloadCsv(...reportCsv(b.dataset.csv, data))));
+}
+
 async function loadTours() {
   const r = await api('/api/calendar/admin/tours');
   tours = r.ok ? r.data : [];
@@ -882,6 +1158,7 @@ async function route() {
     case 'webhook': return webhookView(arg);
     case 'webhook-delivery': return deliveryDetail(arg);
     case 'manifest': return manifestView(arg);
+    case 'reports': return reportsView();
     default: return slotsView();
   }
 }
