@@ -5,13 +5,14 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{NaiveDate, NaiveTime};
-use tourdesk_domain::availability::{Level, WindowRefusal, level};
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
+use tourdesk_domain::availability::{Level, level};
+use tourdesk_store::Tx;
 use tourdesk_store::blackouts::{self, BlackoutRow};
 use tourdesk_store::slots::{self, SlotRow};
 use tourdesk_store::tours;
 
-use crate::ledger::{self, Tour, load_tour};
+use crate::ledger::{self, Admission, Tour, Unbookable, load_tour};
 use crate::{Context, ServiceError, ServiceResult};
 
 /// Why a date is not available, in the order the checks run.
@@ -59,6 +60,22 @@ pub struct DaySummary {
     pub level: Level,
     pub min_price: Option<i64>,
     pub blackout: Option<String>,
+}
+
+/// A departure with whether a customer could book it now (`None`), or why
+/// not, decided by the booking path's rule ([`ledger::bookability`]).
+#[derive(Debug, Clone)]
+pub struct Departure {
+    pub slot: SlotRow,
+    pub unbookable: Option<Unbookable>,
+}
+
+/// What a tour offers from today on: the lowest price and the first date
+/// among departures a customer could book now.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Offer {
+    pub from_price: Option<i64>,
+    pub next_available: Option<NaiveDate>,
 }
 
 pub struct AvailabilityService<'a>(pub(crate) &'a Context);
@@ -129,20 +146,16 @@ impl AvailabilityService<'_> {
             let why = format!("{} does not run on {date}{at}", tour.row.name);
             return Ok(refuse(Some(tour), Reason::NoSlots, why, false));
         }
-        let window = ledger::window(self.0);
         let now = self.0.clock.now();
+        let refusal = |s: &SlotRow| ledger::refusal(self.0, s, &tour, Admission::Customer, now);
         let in_window: Vec<SlotRow> = day
             .iter()
-            .filter(|s| window.check(s.starts_at, now).is_ok())
+            .filter(|s| refusal(s).is_none())
             .cloned()
             .collect();
         if in_window.is_empty() {
-            let (reason, why) = match day
-                .iter()
-                .map(|s| window.check(s.starts_at, now))
-                .find_map(Result::err)
-            {
-                Some(WindowRefusal::TooFar) => (
+            let (reason, why) = match day.iter().find_map(refusal) {
+                Some(Unbookable::TooFarAhead) => (
                     Reason::TooFar,
                     format!(
                         "bookings open {} days ahead; {date} is further out",
@@ -182,7 +195,7 @@ impl AvailabilityService<'_> {
         tour_id: i64,
         year: i32,
         month: u32,
-    ) -> ServiceResult<(Tour, Vec<DaySummary>)> {
+    ) -> ServiceResult<(Tour, Vec<DaySummary>, Option<NaiveDate>)> {
         if !(1..=12).contains(&month) {
             return Err(ServiceError::invalid("month", "must be between 1 and 12"));
         }
@@ -207,9 +220,12 @@ impl AvailabilityService<'_> {
         let all = slots::slots_between(&mut conn, tour_id, first, last).await?;
         let blackouts =
             blackouts::active_blackouts_between(&mut conn, tour_id, first, last).await?;
-        drop(conn);
-        let window = ledger::window(self.0);
         let now = self.0.clock.now();
+        let next = self
+            .offer(&mut conn, &tour, first.max(tour.today(now)), now)
+            .await?
+            .next_available;
+        drop(conn);
         let mut days: BTreeMap<NaiveDate, Vec<&SlotRow>> = BTreeMap::new();
         for s in all.iter().filter(|s| !s.looks_cancelled()) {
             days.entry(s.slot_date).or_default().push(s);
@@ -226,7 +242,7 @@ impl AvailabilityService<'_> {
                 let bookable: Vec<&&SlotRow> = slots
                     .iter()
                     .filter(|s| {
-                        blackout.is_none() && s.is_open() && window.check(s.starts_at, now).is_ok()
+                        ledger::refusal(self.0, s, &tour, Admission::Customer, now).is_none()
                     })
                     .collect();
                 let available: i64 = bookable.iter().map(|s| s.available_spots.max(0)).sum();
@@ -247,7 +263,7 @@ impl AvailabilityService<'_> {
                 }
             })
             .collect();
-        Ok((tour, out))
+        Ok((tour, out, next))
     }
 
     /// Every slot of a tour in a date range (at most 366 days).
@@ -256,7 +272,7 @@ impl AvailabilityService<'_> {
         tour_id: i64,
         start: NaiveDate,
         end: NaiveDate,
-    ) -> ServiceResult<(Tour, Vec<SlotRow>)> {
+    ) -> ServiceResult<(Tour, Vec<Departure>)> {
         ledger::check_date("start_date", start)?;
         ledger::check_date("end_date", end)?;
         if end < start {
@@ -274,7 +290,64 @@ impl AvailabilityService<'_> {
         let mut conn = self.0.db.read().await?;
         let tour = load_tour(&mut conn, tour_id).await?;
         let rows = slots::slots_between(&mut conn, tour_id, start, end).await?;
+        let now = self.0.clock.now();
+        let rows = rows
+            .into_iter()
+            .map(|slot| Departure {
+                unbookable: ledger::bookability(self.0, &slot, &tour, now),
+                slot,
+            })
+            .collect();
         Ok((tour, rows))
+    }
+
+    /// The active tours, by name, each with what it offers now.
+    pub async fn tours(&self) -> ServiceResult<Vec<(Tour, Offer)>> {
+        let mut conn = self.0.db.read().await?;
+        let now = self.0.clock.now();
+        let mut out = Vec::new();
+        for row in tours::list_tours(&mut conn, true).await? {
+            let tour = Tour::from_row(row)?;
+            let offer = self.offer(&mut conn, &tour, tour.today(now), now).await?;
+            out.push((tour, offer));
+        }
+        Ok(out)
+    }
+
+    /// One tour (active or not) with what it offers now.
+    pub async fn tour(&self, tour_id: i64) -> ServiceResult<(Tour, Offer)> {
+        let mut conn = self.0.db.read().await?;
+        let tour = load_tour(&mut conn, tour_id).await?;
+        let now = self.0.clock.now();
+        let offer = self.offer(&mut conn, &tour, tour.today(now), now).await?;
+        Ok((tour, offer))
+    }
+
+    /// The cheapest and the first departure from `from` on that a customer
+    /// could book at `now` (open, inside the window, with room).
+    async fn offer(
+        &self,
+        conn: &mut Tx,
+        tour: &Tour,
+        from: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> ServiceResult<Offer> {
+        // No departure after the advance limit is bookable; a day's margin
+        // covers the tour's time zone.
+        let advance = Duration::days(i64::from(self.0.settings.booking_advance_days) + 1);
+        let until = (now + advance).date_naive();
+        if from > until {
+            return Ok(Offer::default());
+        }
+        let rows = slots::slots_between(conn, tour.id(), from, until).await?;
+        let bookable = || {
+            rows.iter()
+                .filter(|s| ledger::bookability(self.0, s, tour, now).is_none())
+        };
+        Ok(Offer {
+            from_price: bookable().map(|s| s.price_per_person).min(),
+            next_available: bookable().map(|s| s.slot_date).min(),
+        })
     }
 
     /// Slots whose stored counters disagree with their rows (design

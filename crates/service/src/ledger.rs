@@ -273,6 +273,89 @@ pub enum Admission {
     Admin,
 }
 
+/// Why a departure cannot take people now, in the order the checks run.
+/// [`admit`] (every path that adds people) and the calendar's `bookable`
+/// flag ([`bookability`]) both decide with [`refusal`], so they agree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unbookable {
+    /// The tour is not offered.
+    TourInactive,
+    /// The operator cancelled the departure.
+    Cancelled,
+    /// An active blackout covers it.
+    BlackedOut,
+    /// Closed for booking, or no longer produced by its schedule.
+    Closed,
+    /// Inside the booking cutoff (or already started).
+    CutoffPassed,
+    /// Further ahead than bookings open.
+    TooFarAhead,
+    /// Open and inside the window, but no spot is left (the waitlist applies).
+    Full,
+}
+
+impl Unbookable {
+    /// The machine code clients see.
+    pub fn code(self) -> &'static str {
+        match self {
+            Unbookable::TourInactive => "tour_inactive",
+            Unbookable::Cancelled => "cancelled",
+            Unbookable::BlackedOut => "blacked_out",
+            Unbookable::Closed => "closed",
+            Unbookable::CutoffPassed => "cutoff_passed",
+            Unbookable::TooFarAhead => "too_far_ahead",
+            Unbookable::Full => "full",
+        }
+    }
+}
+
+/// The rule: may `who` add people to this departure of `tour` at `now`,
+/// room aside? (Room is the conditional UPDATE's to decide under the lock.)
+pub fn refusal(
+    ctx: &Context,
+    slot: &SlotRow,
+    tour: &Tour,
+    who: Admission,
+    now: DateTime<Utc>,
+) -> Option<Unbookable> {
+    if !tour.row.is_active {
+        return Some(Unbookable::TourInactive);
+    }
+    if slot.is_cancelled {
+        return Some(Unbookable::Cancelled);
+    }
+    if slot.blackout_name.is_some() || slot.blackout_id.is_some() {
+        return Some(Unbookable::BlackedOut);
+    }
+    if slot.withdrawn || !slot.is_available {
+        return Some(Unbookable::Closed);
+    }
+    if who == Admission::Admin {
+        return None;
+    }
+    match window(ctx).check(slot.starts_at, now) {
+        Ok(()) => None,
+        Err(WindowRefusal::TooSoon) => Some(Unbookable::CutoffPassed),
+        Err(WindowRefusal::TooFar) => Some(Unbookable::TooFarAhead),
+    }
+}
+
+/// Whether a customer could book one person on this departure now: the
+/// booking path's rule ([`refusal`]), then room for one (what
+/// [`reserve`] asks the row). `None` is bookable.
+pub fn bookability(
+    ctx: &Context,
+    slot: &SlotRow,
+    tour: &Tour,
+    now: DateTime<Utc>,
+) -> Option<Unbookable> {
+    if slot.tour_id != tour.id() {
+        return Some(Unbookable::Closed);
+    }
+    refusal(ctx, slot, tour, Admission::Customer, now)
+        .or((slot.available_spots < 1).then_some(Unbookable::Full))
+}
+
 /// Refuses a departure that cannot take people now: 409 `slot_unavailable`
 /// for customers, `slot_closed` for an admin on a closed departure.
 pub fn admit(
@@ -286,7 +369,6 @@ pub fn admit(
         Admission::Customer => "slot_unavailable",
         Admission::Admin => "slot_closed",
     };
-    let refuse = |why: String| Err(ServiceError::conflict(code, why));
     let when = format!("the {} {} departure", slot.slot_date, slot.start_time);
     if slot.tour_id != tour.id() {
         return Err(ServiceError::conflict(
@@ -294,43 +376,36 @@ pub fn admit(
             format!("slot {} does not belong to tour {}", slot.id, tour.id()),
         ));
     }
-    if !tour.row.is_active {
-        return refuse(format!("tour {} is not open for booking", tour.id()));
-    }
-    if slot.is_cancelled {
-        let why = slot
-            .cancellation_reason
-            .as_deref()
-            .map(|r| format!(" ({r})"))
-            .unwrap_or_default();
-        return refuse(format!("{when} is cancelled{why}"));
-    }
-    if let Some(name) = &slot.blackout_name {
-        return refuse(format!("{when} falls on a blackout: {name}"));
-    }
-    if slot.blackout_id.is_some() {
-        return refuse(format!("{when} falls on a blackout"));
-    }
-    if slot.withdrawn {
-        return refuse(format!("{when} is no longer offered"));
-    }
-    if !slot.is_available {
-        return refuse(format!("{when} is closed for booking"));
-    }
-    if who == Admission::Admin {
+    let Some(why) = refusal(ctx, slot, tour, who, now) else {
         return Ok(());
-    }
-    match window(ctx).check(slot.starts_at, now) {
-        Ok(()) => Ok(()),
-        Err(WindowRefusal::TooSoon) => refuse(format!(
+    };
+    let why = match why {
+        Unbookable::TourInactive => format!("tour {} is not open for booking", tour.id()),
+        Unbookable::Cancelled => {
+            let why = slot
+                .cancellation_reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default();
+            format!("{when} is cancelled{why}")
+        }
+        Unbookable::BlackedOut => match &slot.blackout_name {
+            Some(name) => format!("{when} falls on a blackout: {name}"),
+            None => format!("{when} falls on a blackout"),
+        },
+        Unbookable::Closed if slot.withdrawn => format!("{when} is no longer offered"),
+        Unbookable::Closed => format!("{when} is closed for booking"),
+        Unbookable::CutoffPassed => format!(
             "bookings for {when} closed {} hours before it starts",
             ctx.settings.booking_cutoff_hours
-        )),
-        Err(WindowRefusal::TooFar) => refuse(format!(
+        ),
+        Unbookable::TooFarAhead => format!(
             "bookings open {} days ahead; the {} departure is further out",
             ctx.settings.booking_advance_days, slot.slot_date
-        )),
-    }
+        ),
+        Unbookable::Full => format!("{when} is full"),
+    };
+    Err(ServiceError::conflict(code, why))
 }
 
 /// 400 `capacity_exceeded`, with what is left.

@@ -247,6 +247,7 @@ async fn seed_catalog(ctx: &Context) -> anyhow::Result<()> {
         .await?;
     let mornings: Vec<_> = slots
         .iter()
+        .map(|d| &d.slot)
         .filter(|s| s.schedule_id == Some(morning.id) && s.is_open())
         .collect();
     for (i, slot) in mornings.iter().enumerate() {

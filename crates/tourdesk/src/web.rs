@@ -37,10 +37,37 @@ fn page(name: &str) -> Response {
 }
 
 fn not_found_page() -> Response {
-    let body = "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>Not found · Tourdesk</title>\
-                <link rel=\"stylesheet\" href=\"/assets/tourdesk.css\"><main class=\"page\"><h1>Page not found</h1>\
-                <p><a href=\"/\">Back to the tours</a></p></main></html>";
+    error_page("Page not found", "There is nothing at this address.")
+}
+
+/// A 404 page in the site's look; `title` and `text` are constants.
+fn error_page(title: &'static str, text: &'static str) -> Response {
+    let body = format!(
+        "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title} · Tourdesk</title>\
+         <link rel=\"icon\" href=\"/assets/favicon.svg\" type=\"image/svg+xml\">\
+         <link rel=\"stylesheet\" href=\"/assets/tourdesk.css\"><main class=\"page\"><h1>{title}</h1>\
+         <p>{text}</p><p><a href=\"/\">Back to the tours</a></p></main></html>"
+    );
     (StatusCode::NOT_FOUND, Html(body)).into_response()
+}
+
+/// A tour's page; an address whose id is not a tour id (`/tours/abc`) is a
+/// friendly 404 rather than a page that shows the API's refusal.
+async fn tour_page(Path(id): Path<String>) -> Response {
+    match id.parse::<i64>() {
+        Ok(n) if n > 0 => page("tour.html"),
+        _ => error_page(
+            "Tour not found",
+            "There is no tour at this address. It may have been mistyped.",
+        ),
+    }
+}
+
+/// The favicon browsers ask for by default: the SVG icon the pages link.
+async fn favicon() -> Response {
+    asset(Path("favicon.svg".to_owned())).await
 }
 
 async fn asset(Path(path): Path<String>) -> Response {
@@ -73,11 +100,13 @@ async fn asset(Path(path): Path<String>) -> Response {
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(|| async { page("index.html") }))
-        .route("/tours/{id}", get(|| async { page("tour.html") }))
+        .route("/tours/{id}", get(tour_page))
         .route("/manage", get(|| async { page("manage.html") }))
         .route("/account", get(|| async { page("account.html") }))
         .route("/admin", get(|| async { page("admin.html") }))
         .route("/assets/{*path}", get(asset))
+        .route("/favicon.ico", get(favicon))
+        .route("/favicon.svg", get(favicon))
 }
 
 /// Whether a request path belongs to the web UI (HTML 404 pages there).

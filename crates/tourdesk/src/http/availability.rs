@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::AppState;
-use super::dto::{Amount, SlotDto, hours};
+use super::dto::{Amount, CalendarSlotDto, hours};
 use super::error::ApiError;
 use super::extract::{Json, Path, Query};
 use super::openapi;
@@ -47,6 +47,10 @@ pub struct AvailableSlot {
     #[schema(value_type = f64, example = 75.00)]
     price_per_person: Amount,
     current_bookings: i64,
+    /// Always true here: only departures a customer can book are listed.
+    bookable: bool,
+    /// Always null here (see `bookable`).
+    unbookable_reason: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -105,6 +109,8 @@ async fn check(
                     max_capacity: s.max_capacity,
                     price_per_person: Amount::new(c, s.price_per_person),
                     current_bookings: s.current_bookings,
+                    bookable: true,
+                    unbookable_reason: None,
                 })
             })
             .collect(),
@@ -158,6 +164,11 @@ pub struct MonthlyResponse {
     currency: String,
     /// Keyed by date (YYYY-MM-DD); days without departures are absent.
     availability: BTreeMap<String, DayAvailability>,
+    /// The first date, from this month's first day (or today, if later) on,
+    /// with a departure a customer can book now (open, inside the booking
+    /// window, with room); null when there is none.
+    #[schema(value_type = Option<String>, format = Date)]
+    next_available_date: Option<NaiveDate>,
 }
 
 /// The month at a glance, day by day, for the calendar.
@@ -169,7 +180,7 @@ async fn monthly(
     Path(tour_id): Path<i64>,
     Query(q): Query<MonthQuery>,
 ) -> Result<Json<MonthlyResponse>, ApiError> {
-    let (tour, days) = state
+    let (tour, days, next) = state
         .ctx
         .availability()
         .monthly(tour_id, q.year, q.month)
@@ -196,6 +207,7 @@ async fn monthly(
                 )
             })
             .collect(),
+        next_available_date: next,
     }))
 }
 
@@ -209,15 +221,16 @@ pub struct RangeQuery {
     end_date: NaiveDate,
 }
 
-/// All of a tour's slots in a date range, with live numbers.
+/// All of a tour's slots in a date range, with live numbers and whether a
+/// customer can book each now (`bookable`, else `unbookable_reason`).
 #[utoipa::path(get, path = "/api/calendar/tours/{tour_id}/slots", tag = "calendar",
     params(("tour_id" = i64, Path), RangeQuery),
-    responses((status = 200, body = Vec<SlotDto>), (status = 404)))]
+    responses((status = 200, body = Vec<CalendarSlotDto>), (status = 404)))]
 async fn slots(
     State(state): State<AppState>,
     Path(tour_id): Path<i64>,
     Query(q): Query<RangeQuery>,
-) -> Result<Json<Vec<SlotDto>>, ApiError> {
+) -> Result<Json<Vec<CalendarSlotDto>>, ApiError> {
     let (tour, rows) = state
         .ctx
         .availability()
@@ -225,7 +238,7 @@ async fn slots(
         .await?;
     Ok(Json(
         rows.iter()
-            .map(|s| SlotDto::new(s, &tour.currency))
+            .map(|d| CalendarSlotDto::new(d, &tour.currency))
             .collect(),
     ))
 }

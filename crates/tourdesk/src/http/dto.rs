@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 use tourdesk_domain::Currency;
 use tourdesk_domain::availability::{Level, level};
+use tourdesk_service::availability::{Departure, Offer};
 use tourdesk_service::catalog::Tour;
 use tourdesk_store::blackouts::BlackoutRow;
 use tourdesk_store::schedules::ScheduleRow;
@@ -104,6 +105,31 @@ impl From<&Tour> for TourDto {
     }
 }
 
+/// A tour as customers see it: [`TourDto`] plus what it offers now.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublicTourDto {
+    #[serde(flatten)]
+    pub tour: TourDto,
+    /// The lowest price per adult among the departures a customer can book
+    /// now (open, inside the booking window, with room); null when none.
+    #[schema(value_type = Option<f64>, example = 75.00)]
+    pub from_price: Option<Amount>,
+    /// The first date (the tour's local date) with such a departure; null
+    /// when none.
+    #[schema(value_type = Option<String>, format = Date)]
+    pub next_available_date: Option<NaiveDate>,
+}
+
+impl PublicTourDto {
+    pub fn new(t: &Tour, offer: &Offer) -> PublicTourDto {
+        PublicTourDto {
+            tour: TourDto::from(t),
+            from_price: offer.from_price.map(|p| Amount::new(&t.currency, p)),
+            next_available_date: offer.next_available,
+        }
+    }
+}
+
 /// A booking slot: the spec's fields plus `held_spots` (waitlist holds),
 /// `starts_at` (UTC), `level` and `currency`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -159,6 +185,30 @@ impl SlotDto {
             } else {
                 Level::None
             },
+        }
+    }
+}
+
+/// A departure as the public calendar lists it: [`SlotDto`] plus whether a
+/// customer can book it now, decided by the same rule as a booking.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CalendarSlotDto {
+    #[serde(flatten)]
+    pub slot: SlotDto,
+    /// True when a booking for one person would be accepted now.
+    pub bookable: bool,
+    /// Why not (null when bookable): tour_inactive, cancelled, blacked_out,
+    /// closed, cutoff_passed, too_far_ahead or full (the waitlist applies).
+    #[schema(example = "cutoff_passed")]
+    pub unbookable_reason: Option<String>,
+}
+
+impl CalendarSlotDto {
+    pub fn new(d: &Departure, currency: &Currency) -> CalendarSlotDto {
+        CalendarSlotDto {
+            slot: SlotDto::new(&d.slot, currency),
+            bookable: d.unbookable.is_none(),
+            unbookable_reason: d.unbookable.map(|u| u.code().to_owned()),
         }
     }
 }

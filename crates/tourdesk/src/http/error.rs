@@ -220,8 +220,64 @@ impl From<QueryRejection> for ApiError {
 
 impl From<PathRejection> for ApiError {
     fn from(rejection: PathRejection) -> Self {
-        unprocessable("validation_error", "path", &rejection.body_text())
+        path_rejection(rejection, &[])
     }
+}
+
+/// A path value that did not parse, named by its parameter when `params`
+/// (the route's raw parameters) tell which one it was.
+pub fn path_rejection(rejection: PathRejection, params: &[(String, String)]) -> ApiError {
+    use axum::extract::path::ErrorKind;
+    if let PathRejection::FailedToDeserializePathParams(e) = &rejection {
+        let (key, value, expected_type) = match e.kind() {
+            ErrorKind::ParseErrorAtKey {
+                key,
+                value,
+                expected_type,
+            } => (Some(key.as_str()), value, *expected_type),
+            ErrorKind::ParseError {
+                value,
+                expected_type,
+            } => (
+                params
+                    .iter()
+                    .find(|(_, v)| v == value)
+                    .map(|(k, _)| k.as_str()),
+                value,
+                *expected_type,
+            ),
+            _ => return unprocessable("validation_error", "path", &rejection.body_text()),
+        };
+        return match key {
+            Some(key) => ApiError::invalid(key, expected(value, expected_type)),
+            None => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_error",
+                format!("path: {}", expected(value, expected_type)),
+            ),
+        };
+    }
+    unprocessable("validation_error", "path", &rejection.body_text())
+}
+
+/// "must be a whole number, not `abc`", for a path value that did not parse
+/// (a person may have typed the address); a long value is cut short.
+fn expected(value: &str, expected_type: &str) -> String {
+    let integer = expected_type
+        .strip_prefix(['i', 'u'])
+        .is_some_and(|bits| !bits.is_empty() && bits.chars().all(|c| c.is_ascii_digit()));
+    let what = if integer {
+        "a whole number (an id such as 42)".to_owned()
+    } else {
+        format!("a valid {expected_type}")
+    };
+    let shown: String = value.chars().take(40).collect();
+    let more = if value.chars().count() > 40 {
+        "…"
+    } else {
+        ""
+    };
+    format!("must be {what}, not `{shown}{more}`")
 }
 
 /// The body for an error response some layer produced without one.

@@ -134,10 +134,39 @@ impl<T: serde::Serialize> IntoResponse for Json<T> {
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub struct Query<T>(pub T);
 
-/// `axum::extract::Path`, with rejections as [`ApiError`]s.
-#[derive(Debug, Clone, Copy, Default, FromRequestParts)]
-#[from_request(via(axum::extract::Path), rejection(ApiError))]
+/// `axum::extract::Path`, with rejections as [`ApiError`]s that name the
+/// parameter (`tour_id: must be a whole number ...`).
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Path<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Path<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Path(value)),
+            Err(rejection) => {
+                let params: Vec<(String, String)> =
+                    axum::extract::RawPathParams::from_request_parts(parts, state)
+                        .await
+                        .map(|raw| {
+                            raw.iter()
+                                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                Err(super::error::path_rejection(rejection, &params))
+            }
+        }
+    }
+}
 
 use axum::body::Bytes;
 use axum::http::HeaderMap;

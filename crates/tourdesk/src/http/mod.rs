@@ -30,6 +30,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, StatusCode, Uri};
 use tower::ServiceBuilder;
+use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -150,6 +151,10 @@ pub fn router(state: AppState) -> Router {
         ))
         // Outside the limits, so their bare responses get the JSON format too.
         .layer(axum::middleware::map_response(middleware::json_errors))
+        // gzip or Brotli when the client accepts it (`Vary: Accept-Encoding`);
+        // outside everything that writes bodies, so it sees final ones. The
+        // default predicate leaves tiny bodies, images and event streams be.
+        .layer(CompressionLayer::new())
         .layer(cors)
         .layer(axum::middleware::from_fn(middleware::head_limits))
         .layer(axum::middleware::from_fn(middleware::security_headers))

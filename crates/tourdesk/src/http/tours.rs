@@ -7,7 +7,7 @@ use tourdesk_service::catalog::TourInput;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::dto::{PriceInput, TourDto};
+use super::dto::{PriceInput, PublicTourDto, TourDto};
 use super::error::ApiError;
 use super::extract::{Json, Path};
 use super::openapi;
@@ -62,27 +62,33 @@ impl From<TourRequest> for TourInput {
     }
 }
 
-/// Active tours, by name.
+/// Active tours, by name, each with its lowest bookable price and first
+/// bookable date.
 #[utoipa::path(get, path = "/api/calendar/tours", tag = "tours",
-    responses((status = 200, body = Vec<TourDto>)))]
-async fn list_public(State(state): State<AppState>) -> Result<Json<Vec<TourDto>>, ApiError> {
-    let tours = state.ctx.catalog().tours().await?;
-    Ok(Json(tours.iter().map(TourDto::from).collect()))
+    responses((status = 200, body = Vec<PublicTourDto>)))]
+async fn list_public(State(state): State<AppState>) -> Result<Json<Vec<PublicTourDto>>, ApiError> {
+    let tours = state.ctx.availability().tours().await?;
+    Ok(Json(
+        tours
+            .iter()
+            .map(|(t, offer)| PublicTourDto::new(t, offer))
+            .collect(),
+    ))
 }
 
-/// One active tour.
+/// One active tour, with its lowest bookable price and first bookable date.
 #[utoipa::path(get, path = "/api/calendar/tours/{tour_id}", tag = "tours",
     params(("tour_id" = i64, Path)),
-    responses((status = 200, body = TourDto), (status = 404)))]
+    responses((status = 200, body = PublicTourDto), (status = 404)))]
 async fn get_public(
     State(state): State<AppState>,
     Path(id): Path<i64>,
-) -> Result<Json<TourDto>, ApiError> {
-    let tour = state.ctx.catalog().tour(id).await?;
+) -> Result<Json<PublicTourDto>, ApiError> {
+    let (tour, offer) = state.ctx.availability().tour(id).await?;
     if !tour.row.is_active {
         return Err(ApiError::not_found(format!("tour {id} not found")));
     }
-    Ok(Json(TourDto::from(&tour)))
+    Ok(Json(PublicTourDto::new(&tour, &offer)))
 }
 
 /// Creates a tour.

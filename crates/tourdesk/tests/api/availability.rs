@@ -15,6 +15,8 @@ both_backends!(
     month_summary_is_live_and_levelled,
     blackout_days_appear_in_the_month_view,
     ranges_and_months_are_validated,
+    slots_say_whether_a_booking_would_be_taken_and_why_not,
+    tours_and_months_point_at_the_first_bookable_departure_and_its_price,
 );
 
 async fn check(app: &TestApp, tour: i64, date: &str, people: i64) -> Value {
@@ -349,4 +351,181 @@ async fn ranges_and_months_are_validated(app: TestApp) {
     ] {
         assert!(slots[0].get(key).is_some(), "slot lacks {key}");
     }
+}
+
+/// The slots a range lists, keyed by id.
+async fn listed(app: &TestApp, tour: i64, from: &str, to: &str) -> Vec<Value> {
+    let r = app
+        .get(&format!(
+            "/api/calendar/tours/{tour}/slots?start_date={from}&end_date={to}"
+        ))
+        .await;
+    r.assert_status(200);
+    r.body.as_array().cloned().expect("slots")
+}
+
+/// Every listed slot's `bookable` is what a booking of one person answers:
+/// 201 when bookable; otherwise 400 `capacity_exceeded` when full and 409
+/// `slot_unavailable` for every other reason. Returns id → reason.
+async fn bookable_agrees_with_booking(
+    app: &TestApp,
+    tour: i64,
+    from: &str,
+    to: &str,
+) -> std::collections::BTreeMap<i64, Value> {
+    let mut out = std::collections::BTreeMap::new();
+    for s in listed(app, tour, from, to).await {
+        let id = s["id"].as_i64().expect("id");
+        let bookable = s["bookable"].as_bool().expect("bookable is a boolean");
+        let reason = s["unbookable_reason"].clone();
+        assert_eq!(bookable, reason.is_null(), "{s}");
+        let r = app.book(tour, id, 1, 0, 0).await;
+        match (bookable, reason.as_str()) {
+            (true, _) => r.assert_status(201),
+            (false, Some("full")) => r.assert_error(400, "capacity_exceeded"),
+            (false, _) => r.assert_error(409, "slot_unavailable"),
+        };
+        out.insert(id, reason);
+    }
+    out
+}
+
+/// Issue #17: the calendar offered departures inside the booking cutoff and
+/// the booking was refused on confirm. Each slot says whether a booking would
+/// be taken now, and why not, by the booking path's own rule.
+async fn slots_say_whether_a_booking_would_be_taken_and_why_not(app: TestApp) {
+    let f = app.fixture(2).await;
+    let starts: DateTime<Utc> = app.slot(f.tour, f.slots[0]).await["starts_at"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("starts_at");
+    // Full, cancelled, blacked out, closed; slot 0 inside the cutoff.
+    app.book(f.tour, f.slots[1], 2, 0, 0)
+        .await
+        .assert_status(201);
+    app.post_as(
+        &f.admin,
+        &format!("/api/calendar/admin/slots/{}/cancel", f.slots[2]),
+        &json!({"reason": "Storm"}),
+    )
+    .await
+    .assert_status(200);
+    app.post_as(&f.admin, "/api/calendar/admin/blackouts", &json!({"tour_id": f.tour, "start_date": f.dates[3], "end_date": f.dates[3], "blackout_type": "holiday", "name": "Sukkot"})).await.assert_status(201);
+    app.patch_as(
+        &f.admin,
+        &format!("/api/calendar/admin/slots/{}", f.slots[4]),
+        &json!({"is_available": false}),
+    )
+    .await
+    .assert_status(200);
+    app.clock.freeze(starts - Duration::hours(23));
+    let reasons = bookable_agrees_with_booking(&app, f.tour, &f.dates[0], &f.dates[5]).await;
+    let reason = |i: usize| {
+        reasons
+            .get(&f.slots[i])
+            .cloned()
+            .unwrap_or(json!("unlisted"))
+    };
+    assert_eq!(reason(0), "cutoff_passed");
+    assert_eq!(reason(1), "full");
+    assert_eq!(reason(2), "cancelled");
+    assert_eq!(reason(3), "blacked_out");
+    assert_eq!(reason(4), "closed");
+    assert_eq!(reason(5), Value::Null);
+    // The month agrees: the day inside the cutoff has nothing bookable.
+    let d0: NaiveDate = f.dates[0].parse().expect("date");
+    let m = month(&app, f.tour, d0).await;
+    assert_eq!(m.body["availability"][&f.dates[0]]["num_bookable_slots"], 0);
+    // Too far ahead: the last departure, one second before bookings open.
+    let last: DateTime<Utc> = app.slot(f.tour, f.slots[9]).await["starts_at"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("starts_at");
+    app.clock
+        .freeze(last - Duration::days(90) - Duration::seconds(1));
+    let reasons = bookable_agrees_with_booking(&app, f.tour, &f.dates[9], &f.dates[9]).await;
+    assert_eq!(reasons.get(&f.slots[9]), Some(&json!("too_far_ahead")));
+    // A tour that is not offered: nothing is bookable.
+    app.clock.freeze(starts - Duration::days(2));
+    app.put_as(
+        &f.admin,
+        &format!("/api/calendar/admin/tours/{}", f.tour),
+        &json!({"is_active": false}),
+    )
+    .await
+    .assert_status(200);
+    let reasons = bookable_agrees_with_booking(&app, f.tour, &f.dates[6], &f.dates[8]).await;
+    assert_eq!(reasons.len(), 3);
+    assert!(
+        reasons.values().all(|r| r == "tour_inactive"),
+        "{reasons:?}"
+    );
+}
+
+/// Issue #17: "from" showed the base price (149) although every departure
+/// cost 159; the calendar had no "next available date". Both come from the
+/// departures a customer can book now.
+async fn tours_and_months_point_at_the_first_bookable_departure_and_its_price(app: TestApp) {
+    let admin = app.admin().await;
+    let tour = app.tour(&admin, json!({"base_price": 149})).await;
+    // Nothing bookable yet: no price, no date.
+    let r = app.get(&format!("/api/calendar/tours/{tour}")).await;
+    r.assert_status(200);
+    assert_eq!(r.body["from_price"], Value::Null, "{}", r.text);
+    assert_eq!(r.body["next_available_date"], Value::Null, "{}", r.text);
+    assert!(r.text.contains("\"base_price\":149.00"), "{}", r.text);
+    let s = app
+        .schedule(
+            &admin,
+            tour,
+            &day(40),
+            json!({"price_override": 159, "max_capacity": 2}),
+        )
+        .await;
+    app.generate(&admin, s, &day(40), &day(44))
+        .await
+        .assert_status(200);
+    // A cheaper departure that cannot be booked does not count.
+    let slots = listed(&app, tour, &day(40), &day(44)).await;
+    assert_eq!(slots.len(), 5, "{slots:?}");
+    let id = |i: usize| slots[i]["id"].as_i64().expect("id");
+    app.patch_as(
+        &admin,
+        &format!("/api/calendar/admin/slots/{}", id(1)),
+        &json!({"price_per_person": 99, "is_available": false}),
+    )
+    .await
+    .assert_status(200);
+    // The first departure is full: the next available date is the third's.
+    app.book(tour, id(0), 2, 0, 0).await.assert_status(201);
+    let r = app.get(&format!("/api/calendar/tours/{tour}")).await;
+    r.assert_status(200);
+    assert!(r.text.contains("\"from_price\":159.00"), "{}", r.text);
+    assert_eq!(r.body["next_available_date"], day(42), "{}", r.text);
+    assert_eq!(r.body["base_price"], 149.0);
+    let list = app.get("/api/calendar/tours").await;
+    let listed_tour = list
+        .body
+        .as_array()
+        .and_then(|a| a.iter().find(|t| t["id"] == tour).cloned())
+        .expect("listed");
+    assert_eq!(listed_tour["from_price"], 159.0);
+    assert_eq!(listed_tour["next_available_date"], day(42));
+    // The month view of today points at it too, as does the month itself.
+    let today: NaiveDate = day(0).parse().expect("date");
+    let target: NaiveDate = day(42).parse().expect("date");
+    assert_eq!(
+        month(&app, tour, today).await.body["next_available_date"],
+        day(42)
+    );
+    assert_eq!(
+        month(&app, tour, target).await.body["next_available_date"],
+        day(42)
+    );
+    // A month after the last departure has none.
+    let later = target + Duration::days(62);
+    assert_eq!(
+        month(&app, tour, later).await.body["next_available_date"],
+        Value::Null
+    );
 }

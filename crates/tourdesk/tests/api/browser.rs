@@ -21,6 +21,11 @@ both_backends!(
     the_manage_page_cancels_and_the_calendar_shows_spots_back,
     an_admin_creates_a_tour_and_schedule_that_the_calendar_shows,
     main_pages_render_on_phone_and_desktop,
+    a_departure_inside_the_cutoff_shows_closed_and_cannot_be_chosen,
+    book_another_starts_a_new_booking,
+    back_to_the_first_step_shows_the_choice_in_the_calendar,
+    the_calendar_opens_on_the_first_bookable_month_and_jumps_to_it,
+    a_full_day_looks_unlike_a_closed_one,
 );
 
 /// A chromedriver process and one browser session, closed on drop.
@@ -459,7 +464,20 @@ pub(crate) async fn show_month_of(b: &Browser, cal: &str, date: &str) {
             .await
             .json()
             .clone();
-        b.click(&format!("{cal} >>> [data-nav='1']")).await;
+        // The calendar may open after `date` (on the first bookable month).
+        let shown = b
+            .js(
+                "const m = deep(arguments[0]).month; return m.getFullYear() * 12 + m.getMonth();",
+                vec![json!(cal)],
+            )
+            .await
+            .json()
+            .as_i64()
+            .unwrap_or(0);
+        let wanted =
+            date[..4].parse::<i64>().unwrap_or(0) * 12 + date[5..7].parse::<i64>().unwrap_or(1) - 1;
+        let step = if wanted < shown { -1 } else { 1 };
+        b.click(&format!("{cal} >>> [data-nav='{step}']")).await;
         b.wait_until(&format!(
             "deep({title})?.textContent !== {before} && ({loaded})"
         ))
@@ -825,4 +843,310 @@ async fn main_pages_render_on_phone_and_desktop(app: TestApp) {
         assert_eq!(unlabelled.json(), 0, "unlabelled inputs on admin login");
         b.quit().await;
     }
+}
+
+/// Picks `date` and its departure `slot` in the flow's calendar, continues to
+/// the party step, and on to the review with a name and email.
+async fn pick(b: &Browser, date: &str, slot: i64) {
+    b.click(&format!("{CAL} >>> td[data-date='{date}']")).await;
+    b.click(&format!("{CAL} >>> .slot[data-slot='{slot}']"))
+        .await;
+    b.wait(&format!("{FLOW} >>> [data-chosen]")).await;
+}
+
+/// Issue #17: a departure inside the booking cutoff was offered; the customer
+/// filled in every step and was thrown back on confirm.
+async fn a_departure_inside_the_cutoff_shows_closed_and_cannot_be_chosen(app: TestApp) {
+    let Some(b) = Browser::start(1280, 1100).await else {
+        return;
+    };
+    let f = app.fixture(10).await;
+    // A second departure the same day, at 15:00.
+    let later = app
+        .schedule(
+            &f.admin,
+            f.tour,
+            &f.dates[0],
+            json!({"recurrence": "none", "start_time": "15:00:00"}),
+        )
+        .await;
+    let r = app
+        .generate(&f.admin, later, &f.dates[0], &f.dates[0])
+        .await;
+    r.assert_status(200);
+    let later_id = app
+        .get(&format!(
+            "/api/calendar/tours/{}/slots?start_date={d}&end_date={d}",
+            f.tour,
+            d = f.dates[0]
+        ))
+        .await
+        .body
+        .as_array()
+        .and_then(|a| {
+            a.iter()
+                .find(|s| s["schedule_id"] == later)
+                .and_then(|s| s["id"].as_i64())
+        })
+        .expect("the 15:00 departure");
+    // 23 hours before the 09:00 departure: it is inside the 24-hour cutoff,
+    // the 15:00 one is not.
+    let starts: chrono::DateTime<chrono::Utc> = app.slot(f.tour, f.slots[0]).await["starts_at"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("starts_at");
+    app.clock.freeze(starts - chrono::Duration::hours(23));
+    open_calendar_at(&b, &app, f.tour, &f.dates[0]).await;
+    b.click(&format!("{CAL} >>> td[data-date='{}']", f.dates[0]))
+        .await;
+    let closed = format!("{CAL} >>> .slot[data-slot='{}']", f.slots[0]);
+    let open = format!("{CAL} >>> .slot[data-slot='{later_id}']");
+    b.wait_text(&open, "15 spots left").await;
+    b.wait_text(&closed, "Booking closed").await;
+    let state = b
+        .js(
+            "const c = deep(arguments[0]), o = deep(arguments[1]); \
+             return [c.disabled, c.getAttribute('aria-label'), o.disabled];",
+            vec![json!(closed), json!(open)],
+        )
+        .await
+        .json()
+        .clone();
+    assert_eq!(state[0], true, "the 09:00 departure can be chosen: {state}");
+    assert!(
+        state[1]
+            .as_str()
+            .is_some_and(|l| l.contains("Booking closed")),
+        "{state}"
+    );
+    assert_eq!(state[2], false, "{state}");
+    // Clicking it chooses nothing.
+    b.click(&closed).await;
+    let next = b
+        .js(
+            "return deep(arguments[0]).disabled;",
+            vec![json!(format!("{FLOW} >>> [data-act='next']"))],
+        )
+        .await;
+    assert_eq!(next.json(), &json!(true));
+    b.screenshot("cutoff-closed-departure", app.backend).await;
+    b.quit().await;
+}
+
+/// Through the flow to the confirmation, from the departure `slot` on `date`.
+async fn book_in_the_flow(b: &Browser, date: &str, slot: i64) -> String {
+    pick(b, date, slot).await;
+    b.click(&format!("{FLOW} >>> [data-act='next']")).await;
+    b.wait(&format!("{FLOW} >>> [data-total]")).await;
+    b.click(&format!("{FLOW} >>> [data-act='next']")).await;
+    b.type_into(&format!("{FLOW} >>> #c-name"), "Ada Lovelace")
+        .await;
+    b.type_into(&format!("{FLOW} >>> #c-email"), "ada@example.com")
+        .await;
+    b.click(&format!(
+        "{FLOW} >>> [data-form='contact'] button[type='submit']"
+    ))
+    .await;
+    b.click(&format!("{FLOW} >>> [data-act='confirm']")).await;
+    b.wait_text(&format!("{FLOW} >>> [data-reference]"), "ST-")
+        .await
+}
+
+/// Issue #17: "Book another" after a confirmation did nothing (a script error).
+async fn book_another_starts_a_new_booking(app: TestApp) {
+    let Some(b) = Browser::start(1280, 1100).await else {
+        return;
+    };
+    let f = app.fixture(10).await;
+    open_calendar_at(&b, &app, f.tour, &f.dates[0]).await;
+    book_in_the_flow(&b, &f.dates[0], f.slots[0]).await;
+    b.click(&format!("{FLOW} >>> [data-act='again']")).await;
+    b.wait_text(&format!("{FLOW} >>> h2"), "Choose a date and time")
+        .await;
+    b.wait_text(&format!("{FLOW} >>> section"), "Pick a day")
+        .await;
+    let state = b
+        .js(
+            "return [!!deep(arguments[0]), deep(arguments[1]).disabled];",
+            vec![
+                json!(format!("{FLOW} >>> [data-chosen]")),
+                json!(format!("{FLOW} >>> [data-act='next']")),
+            ],
+        )
+        .await
+        .json()
+        .clone();
+    assert_eq!(state, json!([false, true]), "a fresh first step");
+    // A second booking goes through as the first did.
+    show_month_of(&b, CAL, &f.dates[1]).await;
+    let second = book_in_the_flow(&b, &f.dates[1], f.slots[1]).await;
+    let r = app
+        .get(&format!(
+            "/api/calendar/bookings/reference/{}?email=ada@example.com",
+            second.trim()
+        ))
+        .await;
+    r.assert_status(200);
+    assert_eq!(r.body["booking_slot_id"], f.slots[1]);
+    b.quit().await;
+}
+
+/// Issue #17: going back to step 1 said "Chosen: ..." while the calendar
+/// showed no date chosen.
+async fn back_to_the_first_step_shows_the_choice_in_the_calendar(app: TestApp) {
+    let Some(b) = Browser::start(1280, 1100).await else {
+        return;
+    };
+    let f = app.fixture(10).await;
+    open_calendar_at(&b, &app, f.tour, &f.dates[2]).await;
+    pick(&b, &f.dates[2], f.slots[2]).await;
+    b.click(&format!("{FLOW} >>> [data-act='next']")).await;
+    b.wait_text(&format!("{FLOW} >>> h2"), "How many people")
+        .await;
+    b.click(&format!("{FLOW} >>> [data-act='back']")).await;
+    b.wait_text(&format!("{FLOW} >>> [data-chosen]"), "Chosen")
+        .await;
+    let cell = format!("{CAL} >>> td[data-date='{}']", f.dates[2]);
+    let slot = format!("{CAL} >>> .slot[data-slot='{}']", f.slots[2]);
+    b.wait_until(&format!(
+        "deep({})?.getAttribute('aria-pressed') === 'true'",
+        json!(slot)
+    ))
+    .await;
+    let selected = b
+        .js(
+            "return deep(arguments[0]).getAttribute('aria-selected');",
+            vec![json!(cell)],
+        )
+        .await;
+    assert_eq!(
+        selected.json(),
+        "true",
+        "the chosen date is shown as chosen"
+    );
+    // Continue goes on with that departure.
+    b.click(&format!("{FLOW} >>> [data-act='next']")).await;
+    b.wait(&format!("{FLOW} >>> [data-total]")).await;
+    b.quit().await;
+}
+
+/// Issue #17: the calendar opened on the current month when nothing could
+/// be booked there, with no way to the next available date; "from" showed
+/// the base price instead of what departures cost.
+async fn the_calendar_opens_on_the_first_bookable_month_and_jumps_to_it(app: TestApp) {
+    let Some(b) = Browser::start(1280, 1100).await else {
+        return;
+    };
+    use chrono::Datelike;
+    let admin = app.admin().await;
+    let tour = app
+        .tour(&admin, json!({"base_price": 149, "name": "Desert Sunrise"}))
+        .await;
+    // Departures from the first of the month after next, at 159.
+    let today = chrono::Utc::now().date_naive();
+    let first = (today.with_day(1).expect("first") + chrono::Months::new(2)).to_string();
+    let s = app
+        .schedule(&admin, tour, &first, json!({"price_override": 159}))
+        .await;
+    app.generate(&admin, s, &first, &first)
+        .await
+        .assert_status(200);
+    b.goto(&app.url(&format!("/tours/{tour}"))).await;
+    let meta = b.wait_text("#tour-meta", "from").await;
+    assert!(meta.contains("159") && !meta.contains("149"), "{meta}");
+    let cell = format!("{CAL} >>> td[data-date='{first}']");
+    b.wait(&cell).await;
+    let disabled = b
+        .js(
+            "return deep(arguments[0]).getAttribute('aria-disabled');",
+            vec![json!(cell)],
+        )
+        .await;
+    assert_eq!(
+        disabled.json(),
+        &Value::Null,
+        "the first bookable date is open"
+    );
+    // A month with nothing bookable offers the jump.
+    b.click(&format!("{CAL} >>> [data-nav='-1']")).await;
+    let jump = format!("{CAL} >>> [data-jump]");
+    b.wait(&jump).await;
+    b.screenshot("calendar-next-available", app.backend).await;
+    b.click(&jump).await;
+    b.wait_until(&format!(
+        "deep({})?.getAttribute('aria-selected') === 'true'",
+        json!(cell)
+    ))
+    .await;
+    b.wait_text(&format!("{CAL} >>> .slots"), "15 spots left")
+        .await;
+    // The home page agrees.
+    b.goto(&app.url("/")).await;
+    let card = b
+        .wait_text(&format!("[data-tour='{tour}']"), "Next available")
+        .await;
+    assert!(card.contains("159") && !card.contains("149"), "{card}");
+    b.quit().await;
+}
+
+/// Issue #17: full days looked like closed ones, although a full day offers
+/// the waitlist.
+async fn a_full_day_looks_unlike_a_closed_one(app: TestApp) {
+    let Some(b) = Browser::start(1280, 1100).await else {
+        return;
+    };
+    let f = app.fixture(2).await;
+    // Two neighbouring days in one month: the first full, the second closed.
+    let i = (0..9)
+        .find(|&i| f.dates[i][..7] == f.dates[i + 1][..7])
+        .expect("two days in one month");
+    app.book(f.tour, f.slots[i], 2, 0, 0)
+        .await
+        .assert_status(201);
+    app.post_as(&f.admin, "/api/calendar/admin/blackouts", &json!({"tour_id": f.tour, "start_date": f.dates[i + 1], "end_date": f.dates[i + 1], "blackout_type": "holiday", "name": "Sukkot"})).await.assert_status(201);
+    open_calendar_at(&b, &app, f.tour, &f.dates[i]).await;
+    let full = format!("{CAL} >>> td[data-date='{}']", f.dates[i]);
+    let closed = format!("{CAL} >>> td[data-date='{}']", f.dates[i + 1]);
+    b.wait_text(&full, "Full").await;
+    b.wait_text(&closed, "Closed").await;
+    let look = |path: String| {
+        let b = &b;
+        async move {
+            b.js(
+                "const c = deep(arguments[0]), s = getComputedStyle(c); \
+                 return [c.getAttribute('aria-label'), s.backgroundColor, s.borderTopStyle, c.getAttribute('aria-disabled')];",
+                vec![json!(path)],
+            )
+            .await
+            .json()
+            .clone()
+        }
+    };
+    let (full_look, closed_look) = (look(full.clone()).await, look(closed.clone()).await);
+    assert!(
+        full_look[0]
+            .as_str()
+            .is_some_and(|l| l.contains("full, join the waitlist")),
+        "{full_look}"
+    );
+    assert!(
+        closed_look[0]
+            .as_str()
+            .is_some_and(|l| l.contains("closed")),
+        "{closed_look}"
+    );
+    assert_ne!(
+        (&full_look[1], &full_look[2]),
+        (&closed_look[1], &closed_look[2]),
+        "a full day looks like a closed one"
+    );
+    assert_ne!(full_look[1], closed_look[1], "the same background");
+    assert_eq!(full_look[3], Value::Null, "a full day can be chosen");
+    assert_eq!(closed_look[3], "true");
+    // The full day still offers the waitlist.
+    b.click(&full).await;
+    b.wait(&format!("{FLOW} >>> [data-act='waitlist-open']"))
+        .await;
+    b.screenshot("calendar-full-and-closed", app.backend).await;
+    b.quit().await;
 }

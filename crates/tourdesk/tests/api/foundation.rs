@@ -14,6 +14,8 @@ both_backends!(
     openapi_and_docs_are_served_offline,
     every_response_carries_a_request_id,
     readiness_reports_a_closed_database,
+    bad_ids_get_a_friendly_answer_and_pages_have_a_favicon,
+    answers_are_compressed_for_clients_that_accept_it,
 );
 
 async fn health_and_readiness_answer(app: TestApp) {
@@ -119,4 +121,131 @@ async fn readiness_reports_a_closed_database(app: TestApp) {
     r.assert_status(503);
     assert_eq!(r.body["status"], "unavailable");
     assert!(r.body["reason"].as_str().is_some_and(|s| !s.is_empty()));
+}
+
+/// Issue #17: `/tours/abc` showed the path parser's message; no favicon.
+async fn bad_ids_get_a_friendly_answer_and_pages_have_a_favicon(app: TestApp) {
+    let r = app.get("/api/calendar/tours/abc").await;
+    r.assert_error(422, "validation_error");
+    assert_eq!(r.body["field"], "tour_id", "{}", r.text);
+    let detail = r.body["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("whole number") && detail.contains("abc"),
+        "{detail}"
+    );
+    assert!(
+        !detail.contains("Cannot parse") && !detail.contains("i64"),
+        "{detail}"
+    );
+    let r = app
+        .get("/api/calendar/tours/1/monthly?year=2030&month=1")
+        .await;
+    r.assert_error(404, "not_found");
+    // The page: a friendly 404 in the site's look, under the same policy.
+    for path in ["/tours/abc", "/tours/-3", "/tours/1%3Cb%3E"] {
+        let r = app.get(path).await;
+        r.assert_status(404);
+        assert!(r.text.contains("Tour not found"), "{path}: {}", r.text);
+        assert!(
+            !r.text.contains("Cannot parse") && !r.text.contains("<b>"),
+            "{path}: {}",
+            r.text
+        );
+        let csp = r.headers["content-security-policy"]
+            .to_str()
+            .unwrap_or_default();
+        assert!(csp.contains("script-src 'self'"), "{path}: {csp}");
+    }
+    app.get("/tours/7").await.assert_status(200);
+    // The favicon: linked by every page, served where browsers look.
+    for page in [
+        "/",
+        "/tours/7",
+        "/manage",
+        "/account",
+        "/admin",
+        "/no-such-page",
+    ] {
+        let r = app.get(page).await;
+        assert!(
+            r.text.contains("rel=\"icon\" href=\"/assets/favicon.svg\""),
+            "{page}: {}",
+            r.text
+        );
+    }
+    for path in ["/assets/favicon.svg", "/favicon.ico"] {
+        let r = app.get(path).await;
+        r.assert_status(200);
+        assert_eq!(r.headers["content-type"], "image/svg+xml", "{path}");
+        assert!(r.text.starts_with("<svg"), "{path}: {}", r.text);
+    }
+}
+
+/// Issue #17: answers were never compressed. gzip or Brotli as the client
+/// asks, with the security headers kept; nothing changes for a client that
+/// does not ask.
+async fn answers_are_compressed_for_clients_that_accept_it(app: TestApp) {
+    let f = app.fixture(10).await;
+    let slots = format!(
+        "/api/calendar/tours/{}/slots?start_date={}&end_date={}",
+        f.tour, f.dates[0], f.dates[9]
+    );
+    let plain = app.get(&slots).await;
+    plain.assert_status(200);
+    assert!(plain.headers.get("content-encoding").is_none());
+    assert_eq!(plain.body.as_array().map(Vec::len), Some(10));
+    for path in [
+        slots.as_str(),
+        "/assets/booking-calendar.js",
+        "/",
+        "/api/openapi.json",
+        "/metrics",
+    ] {
+        for (asked, magic) in [("gzip", &[0x1f_u8, 0x8b][..]), ("br", &[][..])] {
+            let resp = app
+                .client
+                .get(app.url(path))
+                .header("accept-encoding", asked)
+                .send()
+                .await
+                .expect("send");
+            assert_eq!(resp.status().as_u16(), 200, "{path}");
+            let h = resp.headers().clone();
+            assert_eq!(
+                h.get("content-encoding").map(|v| v.to_str().unwrap_or("")),
+                Some(asked),
+                "{path} {asked}: {h:?}"
+            );
+            assert!(
+                h.get("vary").is_some_and(|v| v
+                    .to_str()
+                    .unwrap_or("")
+                    .to_ascii_lowercase()
+                    .contains("accept-encoding")),
+                "{path}: {h:?}"
+            );
+            assert!(h.contains_key("content-security-policy"), "{path}: {h:?}");
+            assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+            assert!(h.contains_key("x-request-id"), "{path}");
+            let bytes = resp.bytes().await.expect("body");
+            assert!(bytes.starts_with(magic), "{path} {asked}");
+            if path == slots {
+                assert!(
+                    bytes.len() < plain.text.len() / 2,
+                    "{path} {asked}: {} bytes",
+                    bytes.len()
+                );
+            }
+        }
+    }
+    // A client that refuses compression still gets errors in the JSON format.
+    let r = app
+        .send(
+            Method::GET,
+            "/api/calendar/tours/abc",
+            None,
+            &[("accept-encoding", "identity")],
+        )
+        .await;
+    r.assert_error(422, "validation_error");
 }

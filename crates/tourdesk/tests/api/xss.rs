@@ -174,7 +174,25 @@ impl Checker<'_> {
             if found.json() == &json!(true) {
                 break;
             }
-            self.b.click(&format!("{cal} >>> [data-nav='1']")).await;
+            // The calendar opens on the first bookable month, which may be
+            // after `date`: move towards it.
+            let shown = self
+                .b
+                .js(
+                    "const m = deep(arguments[0]).month; return m.getFullYear() * 12 + m.getMonth();",
+                    vec![json!(cal)],
+                )
+                .await
+                .json()
+                .as_i64()
+                .unwrap_or(0);
+            let wanted = date[..4].parse::<i64>().unwrap_or(0) * 12
+                + date[5..7].parse::<i64>().unwrap_or(1)
+                - 1;
+            let step = if wanted < shown { -1 } else { 1 };
+            self.b
+                .click(&format!("{cal} >>> [data-nav='{step}']"))
+                .await;
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
         self.check(

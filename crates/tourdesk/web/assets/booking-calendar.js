@@ -1,16 +1,28 @@
-// <booking-calendar tour-id min-date max-date initial-date>
+// <booking-calendar tour-id min-date max-date initial-date selected-date selected-slot>
 // A month grid coloured by availability (with a text cue, not colour alone),
 // keyboard navigable per the ARIA grid pattern, with the chosen day's
-// departures below. Events: `date-select` {date, slots}, `slot-select` {slot}.
+// departures below. Without initial-date it opens on the month of the first
+// bookable date, and a month with nothing bookable offers a jump to the next
+// one. Closed days and departures (the server's `bookable` flag, the rule a
+// booking follows) cannot be chosen; full ones can, for the waitlist.
+// selected-date / selected-slot restore an earlier choice.
+// Events: `date-select` {date, slots}, `slot-select` {slot, date} (slot null
+// when a restored choice can no longer be booked).
 import { api, problem, money, parseDate, isoDate, formatDate, formatTime } from './api.js';
 import { html, setHtml } from './html.js';
 import { shadowStyles } from './shadow-styles.js';
 
 const LEVEL_TEXT = { high: 'Many spots', medium: 'Some spots', low: 'Few spots', none: 'Full' };
+const LEGEND = { ...LEVEL_TEXT, none: 'Full: waitlist', closed: 'Closed' };
+// Why a departure cannot be booked (the slots API's unbookable_reason).
+const CLOSED_TEXT = {
+  cutoff_passed: 'Booking closed', too_far_ahead: 'Not open yet', closed: 'Closed', cancelled: 'Cancelled',
+  blacked_out: 'Closed', tour_inactive: 'Not offered',
+};
 
 const STYLE = `
 :host { display: block; font-family: inherit; color: #1d2433; --c-high: #d6f5df; --c-high-ink: #14532d;
-  --c-medium: #fff1c2; --c-medium-ink: #6b4500; --c-low: #ffdcd0; --c-low-ink: #8a2a00; --c-none: #eceef2; --c-none-ink: #4b5567; }
+  --c-medium: #fff1c2; --c-medium-ink: #6b4500; --c-low: #ffdcd0; --c-low-ink: #8a2a00; --c-none: #ece4fb; --c-none-ink: #4a2a86; --c-closed: #eceef2; --c-closed-ink: #4b5567; }
 .head { display: flex; align-items: center; justify-content: space-between; gap: .5rem; margin-bottom: .5rem; }
 .head h3 { margin: 0; font-size: 1.1rem; }
 button { font: inherit; }
@@ -26,21 +38,28 @@ td.out { visibility: hidden; }
 td.high { background: var(--c-high); color: var(--c-high-ink); }
 td.medium { background: var(--c-medium); color: var(--c-medium-ink); }
 td.low { background: var(--c-low); color: var(--c-low-ink); }
-td.none { background: var(--c-none); color: var(--c-none-ink); }
+td.none { background: var(--c-none); color: var(--c-none-ink); border: 2px dashed #7a5cc0; }
+td.closed { background: var(--c-closed); color: var(--c-closed-ink); }
+td.closed .n { text-decoration: line-through; }
 td[aria-disabled="true"] { cursor: default; color: #6b7280; background: #f7f8fa; }
-td[aria-disabled="true"].none { background: var(--c-none); color: var(--c-none-ink); }
+td[aria-disabled="true"].closed { background: var(--c-closed); color: var(--c-closed-ink); }
 td[aria-selected="true"] { border-color: #0b5cad; box-shadow: inset 0 0 0 2px #0b5cad; }
 td:focus-visible { outline: none; box-shadow: 0 0 0 3px #ffbf47; }
 .legend { display: flex; gap: .75rem; flex-wrap: wrap; font-size: .8rem; margin: .5rem 0; padding: 0; list-style: none; }
 .legend .swatch { display: inline-block; width: .9rem; height: .9rem; border-radius: 3px; vertical-align: -2px; margin-right: .3rem; border: 1px solid #c4cad4; }
 .swatch.high { background: var(--c-high); } .swatch.medium { background: var(--c-medium); }
-.swatch.low { background: var(--c-low); } .swatch.none { background: var(--c-none); }
+.swatch.low { background: var(--c-low); } .swatch.none { background: var(--c-none); border: 1px dashed #7a5cc0; }
+.swatch.closed { background: var(--c-closed); }
+.jump { display: flex; align-items: center; gap: .5rem; flex-wrap: wrap; margin: .4rem 0; }
+.jump button { font: inherit; min-height: 44px; padding: .4rem .8rem; border: 1px solid #0b5cad; color: #0b5cad; background: #fff; border-radius: 8px; cursor: pointer; }
+.jump button:focus-visible { outline: none; box-shadow: 0 0 0 3px #ffbf47; }
 .slots { margin-top: .75rem; min-height: 4rem; }
 .slots h4 { margin: .25rem 0 .5rem; font-size: 1rem; }
 .slot { display: flex; justify-content: space-between; align-items: center; gap: .5rem; width: 100%; text-align: left;
   padding: .6rem .8rem; margin: .3rem 0; border: 1px solid #c4cad4; border-radius: 8px; background: #fff; cursor: pointer; min-height: 44px; color: #1d2433; }
 .slot[aria-pressed="true"] { border-color: #0b5cad; box-shadow: inset 0 0 0 2px #0b5cad; }
 .slot:disabled { cursor: not-allowed; opacity: .6; }
+.slot.full { border-style: dashed; border-color: #7a5cc0; }
 .slot:focus-visible { outline: none; box-shadow: 0 0 0 3px #ffbf47; }
 .busy { opacity: .55; }
 .msg { color: #4b5567; }
@@ -63,15 +82,32 @@ class BookingCalendar extends HTMLElement {
     this.selectedSlot = null;
     this.slots = [];
     this.loading = false;
+    this.nextAvailable = null; // first bookable date from the shown month on
   }
 
   connectedCallback() {
-    const start = this.getAttribute('initial-date') || this.getAttribute('min-date') || isoDate(new Date());
+    const chosen = this.getAttribute('selected-date');
+    const start = chosen || this.getAttribute('initial-date') || this.getAttribute('min-date') || isoDate(new Date());
     const d = parseDate(start);
     this.month = new Date(d.getFullYear(), d.getMonth(), 1);
     this.focused = isoDate(d);
+    // With no date asked for, open on the month of the first bookable date.
+    this.seekOpen = !chosen && !this.getAttribute('initial-date');
     this.render();
-    this.load();
+    this.load().then(() => this.restore(chosen));
+  }
+
+  /** Shows an earlier choice again (the flow's Back): the day and its departure. */
+  async restore(iso) {
+    if (!iso) return;
+    this.selected = iso;
+    const slotId = this.getAttribute('selected-slot');
+    this.selectedSlot = slotId ? { id: Number(slotId) } : null;
+    this.render();
+    await this.loadDay(iso, false);
+    if (slotId && !this.selectedSlot) {
+      this.dispatchEvent(new CustomEvent('slot-select', { detail: { slot: null, date: iso }, bubbles: true, composed: true }));
+    }
   }
 
   attributeChangedCallback(name, old, value) {
@@ -95,15 +131,50 @@ class BookingCalendar extends HTMLElement {
     const y = this.month.getFullYear(), m = this.month.getMonth() + 1;
     const r = await api(`/api/calendar/tours/${encodeURIComponent(this.tourId)}/monthly?year=${y}&month=${m}`);
     this.loading = false;
+    this.loaded = true;
     if (r.ok) {
       this.days = r.data.availability || {};
       this.currency = r.data.currency || 'USD';
+      this.nextAvailable = r.data.next_available_date || null;
       this.error = null;
     } else {
       this.days = {};
+      this.nextAvailable = null;
       this.error = problem(r);
     }
+    if (this.seekOpen) {
+      this.seekOpen = false;
+      if (!this.monthHasOpenDay() && this.nextAvailable && !this.inShownMonth(this.nextAvailable)) {
+        const d = parseDate(this.nextAvailable);
+        this.month = new Date(d.getFullYear(), d.getMonth(), 1);
+        this.focused = this.nextAvailable;
+        return this.load();
+      }
+    }
     this.render();
+  }
+
+  inShownMonth(iso) {
+    const d = parseDate(iso);
+    return d.getFullYear() === this.month.getFullYear() && d.getMonth() === this.month.getMonth();
+  }
+
+  /** Whether a day of the shown month can be booked now (with room). */
+  monthHasOpenDay() {
+    return Object.keys(this.days).some((iso) => this.inShownMonth(iso) && this.dayState(iso).open);
+  }
+
+  /** Shows the month of the next bookable date and chooses that date. */
+  async jumpToNext() {
+    const iso = this.nextAvailable;
+    if (!iso) return;
+    if (!this.inShownMonth(iso)) {
+      const d = parseDate(iso);
+      this.month = new Date(d.getFullYear(), d.getMonth(), 1);
+      this.focused = iso;
+      await this.load();
+    }
+    await this.choose(iso);
   }
 
   dayState(iso) {
@@ -111,10 +182,10 @@ class BookingCalendar extends HTMLElement {
     if (iso < this.minDate) return { disabled: true, cue: '', why: 'past' };
     if (this.maxDate && iso > this.maxDate) return { disabled: true, cue: '', why: 'not yet open' };
     if (!info) return { disabled: true, cue: '', why: 'no departures' };
-    if (info.blackout) return { disabled: true, cue: 'Closed', level: 'none', why: `closed: ${info.blackout}` };
-    if (!info.num_bookable_slots) return { disabled: true, cue: 'Closed', level: 'none', why: 'not open for booking' };
-    if (!info.has_availability) return { disabled: false, cue: 'Full', level: 'none', why: 'fully booked' };
-    return { disabled: false, cue: LEVEL_TEXT[info.level] || '', level: info.level, why: LEVEL_TEXT[info.level]?.toLowerCase() + ' left' };
+    if (info.blackout) return { disabled: true, cue: 'Closed', level: 'closed', why: `closed: ${info.blackout}` };
+    if (!info.num_bookable_slots) return { disabled: true, cue: 'Closed', level: 'closed', why: 'closed, not open for booking' };
+    if (!info.has_availability) return { disabled: false, cue: 'Full', level: 'none', why: 'full, join the waitlist' };
+    return { disabled: false, open: true, cue: LEVEL_TEXT[info.level] || '', level: info.level, why: LEVEL_TEXT[info.level]?.toLowerCase() + ' left' };
   }
 
   cells() {
@@ -159,8 +230,14 @@ class BookingCalendar extends HTMLElement {
       }
       rows.push(html`<tr>${row}</tr>`);
     }
-    const legend = ['high', 'medium', 'low', 'none'].map((l) =>
-      html`<li><span class="swatch ${l}"></span>${LEVEL_TEXT[l]}</li>`);
+    const legend = ['high', 'medium', 'low', 'none', 'closed'].map((l) =>
+      html`<li><span class="swatch ${l}"></span>${LEGEND[l]}</li>`);
+    const jump = this.loaded && !this.loading && !this.error && !this.monthHasOpenDay()
+      ? (this.nextAvailable
+        ? html`<p class="jump"><span>Nothing can be booked this month.</span>
+            <button type="button" data-jump aria-label="Next available date: ${formatDate(this.nextAvailable, { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric' })}">Next available date: ${formatDate(this.nextAvailable)}</button></p>`
+        : html`<p class="jump msg">No dates can be booked from this month on.</p>`)
+      : '';
     setHtml(this.shadowRoot, html`<div class="head">
         <button class="nav" part="nav" data-nav="-1" aria-label="Previous month" ${prevDisabled ? 'disabled' : ''}>‹</button>
         <h3 id="title" aria-live="polite">${title}</h3>
@@ -168,6 +245,7 @@ class BookingCalendar extends HTMLElement {
       </div>
       <table role="grid" aria-labelledby="title" aria-busy="${this.loading}" class="${this.loading ? 'busy' : ''}">
         <thead><tr>${weekdays}</tr></thead><tbody>${rows}</tbody></table>
+      ${jump}
       <ul class="legend" aria-label="Legend">${legend}</ul>
       ${this.error ? html`<p class="error" role="alert">${this.error}</p>` : ''}
       <div class="slots" aria-live="polite">${this.renderSlots()}</div>`);
@@ -179,12 +257,15 @@ class BookingCalendar extends HTMLElement {
     if (!this.selected) return html`<p class="msg">Choose a date to see its departures.</p>`;
     const head = html`<h4>${formatDate(this.selected, { weekday: 'long', day: 'numeric', month: 'long' })}</h4>`;
     if (this.slotsLoading) return html`${head}<p class="msg">Loading departures…</p>`;
-    const open = this.slots.filter((s) => !s.is_cancelled && s.is_available);
-    if (!open.length) return html`${head}<p class="msg">No departures this day.</p>`;
-    return html`${head}${open.map((s) => {
-      const full = s.available_spots <= 0;
-      const spots = full ? 'Full' : `${s.available_spots} spot${s.available_spots === 1 ? '' : 's'} left`;
-      return html`<button class="slot" data-slot="${s.id}" aria-pressed="${this.selectedSlot?.id === s.id}" ${full ? 'disabled' : ''}
+    const shown = this.slots.filter((s) => !s.is_cancelled);
+    if (!shown.length) return html`${head}<p class="msg">No departures this day.</p>`;
+    return html`${head}${shown.map((s) => {
+      const full = s.unbookable_reason === 'full';
+      const spots = s.bookable
+        ? `${s.available_spots} spot${s.available_spots === 1 ? '' : 's'} left`
+        : (full ? 'Full, join the waitlist' : CLOSED_TEXT[s.unbookable_reason] || 'Closed');
+      return html`<button class="slot ${full ? 'full' : ''}" data-slot="${s.id}" data-state="${s.bookable ? 'open' : s.unbookable_reason}"
+        aria-pressed="${this.selectedSlot?.id === s.id}" ${s.bookable ? '' : 'disabled'}
         aria-label="${formatTime(s.start_time)} to ${formatTime(s.end_time)}, ${spots}, ${money(s.price_per_person, s.currency)} per person">
         <strong>${formatTime(s.start_time)}–${formatTime(s.end_time)}</strong><span>${spots}</span><span>${money(s.price_per_person, s.currency)}</span></button>`;
     })}`;
@@ -194,6 +275,7 @@ class BookingCalendar extends HTMLElement {
   wire() {
     const root = this.shadowRoot;
     root.querySelectorAll('[data-nav]').forEach((b) => b.addEventListener('click', () => this.shiftMonth(Number(b.dataset.nav))));
+    root.querySelector('[data-jump]')?.addEventListener('click', () => this.jumpToNext());
     const grid = root.querySelector('table');
     grid.addEventListener('click', (e) => {
       const td = e.target.closest('td[data-date]');
@@ -210,7 +292,9 @@ class BookingCalendar extends HTMLElement {
   wireSlots() {
     const root = this.shadowRoot;
     root.querySelectorAll('[data-slot]').forEach((b) => b.addEventListener('click', () => {
-      this.selectedSlot = this.slots.find((s) => String(s.id) === b.dataset.slot);
+      const slot = this.slots.find((s) => String(s.id) === b.dataset.slot);
+      if (!slot?.bookable) return;
+      this.selectedSlot = slot;
       setHtml(root.querySelector('.slots'), this.renderSlots());
       this.wireSlots();
       root.querySelector(`[data-slot="${CSS.escape(b.dataset.slot)}"]`)?.focus();
@@ -275,7 +359,7 @@ class BookingCalendar extends HTMLElement {
     const r = await api(`/api/calendar/tours/${encodeURIComponent(this.tourId)}/slots?start_date=${iso}&end_date=${iso}`);
     this.slotsLoading = false;
     this.slots = r.ok ? r.data : [];
-    if (this.selectedSlot) this.selectedSlot = this.slots.find((s) => s.id === this.selectedSlot.id && s.available_spots > 0) || null;
+    if (this.selectedSlot) this.selectedSlot = this.slots.find((s) => s.id === this.selectedSlot.id && s.bookable) || null;
     setHtml(this.shadowRoot.querySelector('.slots'), this.renderSlots());
     this.wireSlots();
     if (announce) {

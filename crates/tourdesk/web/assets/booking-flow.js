@@ -107,11 +107,16 @@ class BookingFlow extends HTMLElement {
   }
 
   stepDate() {
-    const chosen = this.pick
-      ? html`<p class="ok">Chosen: ${formatDate(this.date)} at ${formatTime(this.pick.start_time)}</p>`
+    // "Chosen" only with a departure the calendar shows as chosen: it gets
+    // the choice back through selected-date / selected-slot.
+    const chosen = this.pick && this.date
+      ? html`<p class="ok" data-chosen>Chosen: ${formatDate(this.date)} at ${formatTime(this.pick.start_time)}</p>`
       : html`<p class="hint">Pick a day, then a departure time.</p>`;
+    const at = this.pick && this.date
+      ? html`selected-date="${this.date}" selected-slot="${this.pick.id}"`
+      : (this.date ? html`initial-date="${this.date}"` : '');
     return html`<h2 tabindex="-1">Choose a date and time</h2>
-      <booking-calendar tour-id="${this.tourId}" ${this.date ? html`initial-date="${this.date}"` : ''}></booking-calendar>
+      <booking-calendar tour-id="${this.tourId}" ${at}></booking-calendar>
       ${chosen}${this.waitlistBlock()}
       <div class="actions"><button class="btn" data-act="next" ${this.pick ? '' : 'disabled'}>Continue</button></div>`;
   }
@@ -222,8 +227,9 @@ class BookingFlow extends HTMLElement {
         this.date = e.detail.date;
         this.daySlots = e.detail.slots;
         this.pick = null;
-        const open = this.daySlots.filter((s) => !s.is_cancelled && s.is_available);
-        const full = open.length > 0 && open.every((s) => s.available_spots <= 0);
+        // The waitlist is for a day whose departures are open but full.
+        const shown = this.daySlots.filter((s) => !s.is_cancelled);
+        const full = !shown.some((s) => s.bookable) && shown.some((s) => s.unbookable_reason === 'full');
         this.waitlist = full ? { open: false, people: this.party.adults + this.party.children + this.party.infants } : null;
         this.updateDateStep();
       });
@@ -312,7 +318,9 @@ class BookingFlow extends HTMLElement {
   async act(what) {
     if (what === 'back') return this.go(this.step - 1);
     if (what === 'again') {
-      Object.assign(this, { slot: null, date: null, quote: null, result: null, waitlist: null, idemKey: uuid() });
+      Object.assign(this, {
+        pick: null, date: null, daySlots: [], quote: null, quoteError: null, result: null, waitlist: null, idemKey: uuid(),
+      });
       return this.go(0);
     }
     if (what === 'waitlist-open') {

@@ -13,8 +13,10 @@ if (!r.ok) {
 } else {
   name.textContent = r.data.name;
   document.title = `${r.data.name} · Tourdesk`;
+  // "From" is the cheapest departure that can be booked now, not the base price.
+  const from = r.data.from_price != null ? ` · from ${money(r.data.from_price, r.data.currency)} per adult` : '';
   document.getElementById('tour-meta').textContent =
-    `${r.data.duration_hours} hours · from ${money(r.data.base_price, r.data.currency)} per adult · times in ${r.data.timezone}`;
+    `${r.data.duration_hours} hours${from} · times in ${r.data.timezone}`;
   document.getElementById('tour-description').textContent = r.data.description;
   const flow = document.createElement('booking-flow');
   flow.setAttribute('tour-id', id);
