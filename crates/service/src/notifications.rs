@@ -41,6 +41,11 @@ impl Notifications<'_> {
     pub async fn deliver_batch(&self) -> ServiceResult<usize> {
         let mut tx = self.0.db.begin().await?;
         let events = audit::claim_undelivered(&mut tx, 100).await?;
+        let endpoints = if events.is_empty() {
+            Vec::new()
+        } else {
+            crate::webhooks::endpoints_for_batch(&mut tx).await?
+        };
         let now = self.0.clock.now();
         let today = now.date_naive();
         for e in &events {
@@ -68,7 +73,7 @@ impl Notifications<'_> {
                 waitlist_entry_id = entry_id,
                 "notification"
             );
-            crate::webhooks::fan_out(&mut tx, e, now).await?;
+            crate::webhooks::fan_out(&mut tx, &endpoints, e, now).await?;
             audit::mark_delivered(&mut tx, e.id, now).await?;
         }
         tx.commit().await?;

@@ -75,14 +75,25 @@ pub fn backoff(attempts: i64) -> Duration {
     Duration::seconds((30i64 << exp).min(6 * 3600))
 }
 
+/// The endpoints a batch of events fans out to, read once per batch in the
+/// delivering transaction (not once per event: on SQLite that transaction
+/// holds the writer).
+pub(crate) async fn endpoints_for_batch(tx: &mut Tx) -> ServiceResult<Vec<EndpointRow>> {
+    Ok(store::list_endpoints(tx).await?)
+}
+
 /// Queues a delivery of `e` to every endpoint subscribed to it, in the
 /// transaction delivering the event. A paused endpoint's deliveries are
 /// queued too: they wait, and go when it is resumed.
-pub(crate) async fn fan_out(tx: &mut Tx, e: &EventRow, now: DateTime<Utc>) -> ServiceResult<()> {
+pub(crate) async fn fan_out(
+    tx: &mut Tx,
+    endpoints: &[EndpointRow],
+    e: &EventRow,
+    now: DateTime<Utc>,
+) -> ServiceResult<()> {
     let Some(public) = public_type(&e.event_type) else {
         return Ok(());
     };
-    let endpoints = store::list_endpoints(tx).await?;
     let mut body = None;
     for ep in endpoints.iter().filter(|ep| subscribes(&ep.events, public)) {
         let body = body.get_or_insert_with(|| event_body(e, public));
