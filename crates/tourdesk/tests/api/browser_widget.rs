@@ -1,0 +1,2 @@
+//! The customer booking widget in a real headless Chromium (#17, customer
+//! side): phone layout, labelled times, alternatives, the embed.
