@@ -155,6 +155,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/email/en/waitlist_offer.html"),
     ),
     (
+        "waitlist_rejoined.txt",
+        include_str!("../templates/email/en/waitlist_rejoined.txt"),
+    ),
+    (
+        "waitlist_rejoined.html",
+        include_str!("../templates/email/en/waitlist_rejoined.html"),
+    ),
+    (
         "waitlist_expired.txt",
         include_str!("../templates/email/en/waitlist_expired.txt"),
     ),
@@ -575,6 +583,13 @@ pub(crate) fn render_event(
                 out.push(r)
             }
             "waitlist.expired" => out.push(render("waitlist_expired", &w.customer_email, ctx)?),
+            // Someone joined again with this email: its owner gets the
+            // link (with a token made when sent), the caller got nothing.
+            "waitlist.rejoined" if matches!(w.status.as_str(), "active" | "notified") => {
+                let mut r = render("waitlist_rejoined", &w.customer_email, ctx)?;
+                r.waitlist_entry_id = Some(w.id);
+                out.push(r)
+            }
             _ => {}
         }
     }

@@ -181,7 +181,7 @@ impl Waitlist<'_> {
                 ),
             ));
         }
-        if waitlist::has_open_entry(
+        if let Some(existing) = waitlist::open_entry(
             &mut tx,
             tour.id(),
             date,
@@ -190,7 +190,7 @@ impl Waitlist<'_> {
         )
         .await?
         {
-            return Err(already_waitlisted(date));
+            return self.rejoin(tx, caller, existing, req, contact, now).await;
         }
         // The unique index backs the check above against concurrent joins.
         let row = waitlist::insert_entry(
@@ -211,7 +211,9 @@ impl Waitlist<'_> {
         .await
         .map_err(|e| {
             if e.is_unique("uq_waitlist_open_entry") {
-                already_waitlisted(date)
+                // A concurrent join for this person won: the next attempt
+                // finds its entry and answers as `rejoin` does.
+                ServiceError::Busy("a concurrent join for the same person".into())
             } else {
                 e.into()
             }
@@ -243,6 +245,63 @@ impl Waitlist<'_> {
         .await?;
         tx.commit().await?;
         Ok((row, token))
+    }
+
+    /// A join for someone who already waits for that tour and date.
+    ///
+    /// The entry's owner (its account, a manage token for it, an admin)
+    /// hears `409 already_waitlisted`. Anyone else gets the answer a new
+    /// join gets (201, the same fields, describing what they sent) without
+    /// a manage token, and nothing about the entry changes: telling them
+    /// would reveal that this email waits (#13), handing them a token would
+    /// hand over someone else's entry. The entry's owner is emailed a link
+    /// to it instead (`waitlist.rejoined`), so a customer who simply joined
+    /// twice still reaches their entry.
+    async fn rejoin(
+        &self,
+        mut tx: Tx,
+        caller: &Caller,
+        existing: WaitlistRow,
+        req: &JoinRequest,
+        contact: &JoinContact<'_>,
+        now: DateTime<Utc>,
+    ) -> ServiceResult<(WaitlistRow, Option<String>)> {
+        match self.authorize(&mut tx, caller, &existing).await {
+            Ok(()) => return Err(already_waitlisted(existing.requested_date)),
+            Err(ServiceError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+        audit::insert_event(
+            &mut tx,
+            existing.tour_id,
+            "waitlist.rejoined",
+            json!({"waitlist_entry_id": existing.id, "tour_id": existing.tour_id,
+                   "requested_date": existing.requested_date, "num_people": req.num_people}),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        let answer = WaitlistRow {
+            id: existing.id,
+            user_id: caller.user_id(),
+            tour_id: existing.tour_id,
+            booking_slot_id: req.booking_slot_id,
+            requested_date: existing.requested_date,
+            num_people: req.num_people,
+            customer_name: contact.name.to_owned(),
+            customer_email: contact.email.to_owned(),
+            customer_phone: contact.phone.map(str::to_owned),
+            notes: contact.notes.map(str::to_owned),
+            status: "active".into(),
+            priority: 0,
+            held_slot_id: None,
+            notified_at: None,
+            notification_expires_at: None,
+            converted_at: None,
+            booking_id: None,
+            created_at: now,
+        };
+        Ok((answer, None))
     }
 
     async fn authorize(&self, tx: &mut Tx, caller: &Caller, e: &WaitlistRow) -> ServiceResult<()> {

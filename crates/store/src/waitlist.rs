@@ -96,18 +96,24 @@ pub async fn entries_of_user(tx: &mut Tx, user_id: i64) -> StoreResult<Vec<Waitl
     Ok(on!(tx, c => sqlx::query_as(SQL).bind(user_id).fetch_all(c).await)?)
 }
 
-/// Whether this person (by account or email) already waits for that tour and date.
-pub async fn has_open_entry(
+/// This person's open entry (by account or email) for that tour and date, if any.
+pub async fn open_entry(
     tx: &mut Tx,
     tour_id: i64,
     date: NaiveDate,
     user_id: Option<i64>,
     email_lower: &str,
-) -> StoreResult<bool> {
-    const SQL: &str = "SELECT COUNT(*) FROM waitlist_entries WHERE tour_id = $1 AND requested_date = $2 \
-         AND status IN ('active', 'notified') AND ((user_id IS NOT NULL AND user_id = $3) OR LOWER(customer_email) = $4)";
-    let n: i64 = on!(tx, c => sqlx::query_scalar(SQL).bind(tour_id).bind(date).bind(user_id).bind(email_lower).fetch_one(c).await)?;
-    Ok(n > 0)
+) -> StoreResult<Option<WaitlistRow>> {
+    const SQL: &str = concat!(
+        "SELECT ",
+        entry_cols!(),
+        " FROM waitlist_entries WHERE tour_id = $1 AND requested_date = $2 \
+         AND status IN ('active', 'notified') AND ((user_id IS NOT NULL AND user_id = $3) OR LOWER(customer_email) = $4) \
+         ORDER BY id LIMIT 1"
+    );
+    Ok(
+        on!(tx, c => sqlx::query_as(SQL).bind(tour_id).bind(date).bind(user_id).bind(email_lower).fetch_optional(c).await)?,
+    )
 }
 
 /// The first active entry that can use `free` spots on a slot: slot-specific

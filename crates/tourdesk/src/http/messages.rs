@@ -46,7 +46,7 @@ pub struct MessageDto {
     tour_id: i64,
     /// booking_created, booking_confirmed, booking_changed,
     /// booking_cancelled, departure_cancelled, waitlist_joined,
-    /// waitlist_offer, waitlist_expired.
+    /// waitlist_offer, waitlist_rejoined, waitlist_expired (also booking_reminder).
     kind: String,
     to_email: String,
     subject: String,

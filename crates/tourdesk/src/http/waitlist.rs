@@ -104,11 +104,20 @@ pub struct JoinWaitlistRequest {
 }
 
 /// Joins the waitlist of a full departure (or a full date).
+///
+/// One person (account or email) has at most one open entry per tour and
+/// date. Joining again answers `409 already_waitlisted` only to a caller who
+/// shows the entry is theirs (its account, its manage token, an admin).
+/// Anyone else gets the answer a join gets, describing what they sent,
+/// without a `manage_token`; the entry is not changed and its owner is
+/// emailed a link to it. So a join never tells a stranger whether an email
+/// is on the list.
 #[utoipa::path(post, path = "/api/calendar/waitlist", tag = "waitlist", request_body = JoinWaitlistRequest,
     security((), ("bearer" = [])),
+    params(("X-Manage-Token" = Option<String>, Header, description = "Shows an existing entry is the caller's")),
     responses((status = 201, body = WaitlistDto),
-              (status = 409, description = "`spots_available`, `already_waitlisted`, `date_blacked_out`, `outside_window`, \
-`no_slots`, `tour_inactive` or `slot_unavailable`"),
+              (status = 409, description = "`spots_available`, `already_waitlisted` (to the entry's owner), `date_blacked_out`, \
+`outside_window`, `no_slots`, `tour_inactive` or `slot_unavailable`"),
               (status = 429, description = "Too many joins from this address or email")))]
 async fn join(
     State(state): State<AppState>,

@@ -26,6 +26,7 @@ both_backends!(
     a_reminder_is_sent_once_before_the_departure,
     a_guest_claims_a_waitlist_offer_from_the_email,
     confirmed_changed_cancelled_and_expired_each_get_their_email,
+    joining_again_emails_the_entrys_owner_its_link,
 );
 
 /// The parts of a received message.
@@ -462,6 +463,67 @@ async fn offer_for(
         .await
         .assert_status(200);
     sink.wait_for(email, "Spots are held for you").await
+}
+
+/// #13: a join for an email that already waits answers the caller as a
+/// join (no token) and emails the entry's owner a working link to it, so a
+/// customer who joined twice still reaches their place, and nobody else can.
+async fn joining_again_emails_the_entrys_owner_its_link(app: TestApp) {
+    let f = app.fixture(2).await;
+    let sink = SmtpSink::start();
+    let mut app = app;
+    let mailer = spawn_with_smtp(&mut app, &sink).await;
+    let first = book(&mailer, &f, "full@example.com", 1).await;
+    let body = json!({"tour_id": f.tour, "requested_date": first["tour_date"], "num_people": 2,
+                      "customer_name": "Twice Tina", "customer_email": "tina@example.com"});
+    let joined = mailer.post("/api/calendar/waitlist", &body).await;
+    joined.assert_status(201);
+    let id = joined.body["id"].as_i64().expect("id");
+    sink.wait_for("tina@example.com", "You are on the waitlist")
+        .await;
+    let again = mailer.post("/api/calendar/waitlist", &body).await;
+    again.assert_status(201);
+    assert!(again.body.get("manage_token").is_none(), "{}", again.body);
+    let got = sink
+        .wait_for("tina@example.com", "You are already on the waitlist")
+        .await;
+    let m = parse(&got);
+    assert!(
+        m.text.contains("your place in the queue is kept"),
+        "{}",
+        m.text
+    );
+    assert!(m.html.contains("See your waitlist entry"), "{}", m.html);
+    let (entry, token) = claim_link(&m.text);
+    assert_eq!(entry, id, "the link opens the existing entry");
+    let seen = mailer
+        .send(
+            reqwest::Method::GET,
+            &format!("/api/calendar/waitlist/{entry}"),
+            None,
+            &[("x-manage-token", &token)],
+        )
+        .await;
+    seen.assert_status(200);
+    assert_eq!(seen.body["status"], "active");
+    assert_eq!(seen.body["customer_name"], "Twice Tina");
+    // With that link, the owner is told plainly.
+    mailer
+        .send(
+            reqwest::Method::POST,
+            "/api/calendar/waitlist",
+            Some(&body),
+            &[("x-manage-token", &token)],
+        )
+        .await
+        .assert_error(409, "already_waitlisted");
+    // Only the owner's inbox heard of it: the joined email and this one.
+    assert_eq!(
+        sink.count_to("tina@example.com"),
+        2,
+        "{:?}",
+        sink.subjects()
+    );
 }
 
 /// The waitlist entry id and token of the claim link in an email's text.

@@ -22,7 +22,144 @@ both_backends!(
     concurrent_processors_never_notify_twice,
     claims_racing_cancellations_never_overbook,
     an_admin_claiming_for_a_guest_leaves_the_booking_the_guests,
+    joining_again_tells_a_stranger_nothing,
 );
+
+/// #13: a join for an email already on the list answers a stranger exactly
+/// as a join for a new email (201, the same fields, what they sent), hands
+/// over no token and changes nothing; the entry's owner (account, manage
+/// token, admin) is told `already_waitlisted`.
+async fn joining_again_tells_a_stranger_nothing(app: TestApp) {
+    let f = app.fixture(2).await;
+    fill(&app, &f, f.slots[0], 2).await;
+    let date = f.dates[0].clone();
+    let first = join(&app, &f, &date, 2, "victim@example.com").await;
+    first.assert_status(201);
+    let victim_id = first.body["id"].as_i64().expect("id");
+    let victim_token = first.body["manage_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let before = entry(&app, &f.admin, victim_id).await;
+
+    let probe = |email: &'static str, name: &'static str| {
+        let app = &app;
+        let f = &f;
+        let date = date.clone();
+        async move {
+            app.post(
+                "/api/calendar/waitlist",
+                &json!({"tour_id": f.tour, "requested_date": date, "num_people": 1,
+                        "customer_name": name, "customer_email": email, "customer_phone": "+34 600 000 000"}),
+            )
+            .await
+        }
+    };
+    let fresh = probe("nobody@example.com", "Prying Pat").await;
+    let known = probe("VICTIM@example.com", "Prying Pat").await;
+    fresh.assert_status(201);
+    known.assert_status(201);
+    let keys = |v: &Value| {
+        let mut k: Vec<String> = v
+            .as_object()
+            .map(|o| o.keys().filter(|k| *k != "manage_token").cloned().collect())
+            .unwrap_or_default();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(&fresh.body), keys(&known.body), "the same fields");
+    for field in [
+        "status",
+        "num_people",
+        "customer_name",
+        "customer_phone",
+        "priority",
+        "notes",
+    ] {
+        assert_eq!(
+            fresh.body[field], known.body[field],
+            "{field} reveals nothing"
+        );
+    }
+    assert_eq!(
+        known.body["customer_email"], "VICTIM@example.com",
+        "what they sent"
+    );
+    assert!(
+        known.body.get("manage_token").is_none(),
+        "no token to someone else's entry"
+    );
+    assert!(
+        !known.text.contains("Waiting Will"),
+        "nothing of the entry: {}",
+        known.text
+    );
+    assert!(
+        !known.text.contains("Flexible on time"),
+        "nothing of the entry: {}",
+        known.text
+    );
+
+    // Nothing changed: one entry for that email, as it was.
+    assert_eq!(entry(&app, &f.admin, victim_id).await, before);
+    let listed = app
+        .get_as(
+            &f.admin,
+            &format!("/api/calendar/admin/waitlist?tour_id={}", f.tour),
+        )
+        .await;
+    let of_victim = listed
+        .body
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|e| {
+                    e["customer_email"]
+                        .as_str()
+                        .is_some_and(|m| m.eq_ignore_ascii_case("victim@example.com"))
+                })
+                .count()
+        })
+        .unwrap_or(0);
+    assert_eq!(of_victim, 1, "still one entry: {}", listed.body);
+    // The stranger cannot reach it by the id either.
+    app.get(&format!("/api/calendar/waitlist/{victim_id}"))
+        .await
+        .assert_status(404);
+
+    // Its owner is told plainly: by its token, or as an admin.
+    for headers in [vec![("x-manage-token", victim_token.as_str())], vec![]] {
+        let r = if headers.is_empty() {
+            app.post_as(
+                &f.admin,
+                "/api/calendar/waitlist",
+                &json!({"tour_id": f.tour, "requested_date": date, "num_people": 2,
+                        "customer_name": "Waiting Will", "customer_email": "victim@example.com"}),
+            )
+            .await
+        } else {
+            app.send(
+                Method::POST,
+                "/api/calendar/waitlist",
+                Some(&json!({"tour_id": f.tour, "requested_date": date, "num_people": 2,
+                             "customer_name": "Waiting Will", "customer_email": "victim@example.com"})),
+                &headers,
+            )
+            .await
+        };
+        r.assert_error(409, "already_waitlisted");
+    }
+    // An account's own entry: 409 to the account.
+    let user = app.customer("waiter@example.com").await;
+    let body = json!({"tour_id": f.tour, "requested_date": date, "num_people": 1});
+    app.post_as(&user, "/api/calendar/waitlist", &body)
+        .await
+        .assert_status(201);
+    app.post_as(&user, "/api/calendar/waitlist", &body)
+        .await
+        .assert_error(409, "already_waitlisted");
+    app.assert_consistent().await;
+}
 
 async fn an_admin_claiming_for_a_guest_leaves_the_booking_the_guests(app: TestApp) {
     let f = app.fixture(2).await;
@@ -132,9 +269,23 @@ async fn joining_is_allowed_only_when_full(app: TestApp) {
         r.body["manage_token"].as_str().is_some(),
         "guests get a manage token"
     );
-    join(&app, &f, &f.dates[0], 2, "A@example.com")
-        .await
-        .assert_error(409, "already_waitlisted");
+    // The same email again (any case): one entry. Only its owner (here,
+    // the manage token) is told it is already on the list.
+    let token = r.body["manage_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    app.send(
+        Method::POST,
+        "/api/calendar/waitlist",
+        Some(
+            &json!({"tour_id": f.tour, "requested_date": f.dates[0], "num_people": 2,
+                     "customer_name": "Waiting Will", "customer_email": "A@example.com"}),
+        ),
+        &[("x-manage-token", token.as_str())],
+    )
+    .await
+    .assert_error(409, "already_waitlisted");
     // A specific slot: refused while it has room.
     let r = app
         .post(

@@ -620,15 +620,29 @@ async fn a_claim_rechecks_the_departure_and_the_tour(app: TestApp) {
 async fn one_person_gets_one_waitlist_entry_per_date(app: TestApp) {
     let f = app.fixture(2).await;
     guest_book(&app, &f, f.slots[0], 2).await;
-    join(&app, &f, &f.dates[0], None, "Same@Example.com").await;
-    let r = app
-        .post(
-            "/api/calendar/waitlist",
-            &json!({"tour_id": f.tour, "requested_date": f.dates[0], "booking_slot_id": f.slots[0],
-                    "num_people": 1, "customer_name": "Wanda Wait", "customer_email": "same@example.com"}),
+    let first = join(&app, &f, &f.dates[0], None, "Same@Example.com").await;
+    let body = json!({"tour_id": f.tour, "requested_date": f.dates[0], "booking_slot_id": f.slots[0],
+                      "num_people": 1, "customer_name": "Wanda Wait", "customer_email": "same@example.com"});
+    // As an anonymous guest: the answer a join gets (#13), but no new entry.
+    let r = app.post("/api/calendar/waitlist", &body).await;
+    r.assert_status(201);
+    assert!(r.body.get("manage_token").is_none(), "{}", r.body);
+    // As an admin (who may see it): a clean 409.
+    app.post_as(&f.admin, "/api/calendar/waitlist", &body)
+        .await
+        .assert_error(409, "already_waitlisted");
+    let list = app
+        .get_as(
+            &f.admin,
+            &format!("/api/calendar/admin/waitlist?tour_id={}", f.tour),
         )
         .await;
-    r.assert_error(409, "already_waitlisted");
+    let ids: Vec<i64> = list
+        .body
+        .as_array()
+        .map(|a| a.iter().filter_map(|e| e["id"].as_i64()).collect())
+        .unwrap_or_default();
+    assert_eq!(ids, vec![first], "one entry: {}", list.body);
 }
 
 /// An offer on a departure that closes (a blackout, the operator's close)
