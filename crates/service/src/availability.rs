@@ -47,7 +47,15 @@ pub struct Availability {
     pub slots: Vec<SlotRow>,
     pub refusal: Option<(Reason, String)>,
     pub waitlist_available: bool,
+    /// When refused for that date: departures the party could book instead
+    /// (see [`Availability::alternatives`]).
+    pub alternatives: Vec<SlotRow>,
 }
+
+/// How far either side of the requested date alternatives are looked for.
+const ALTERNATIVES_DAYS: u64 = 14;
+/// How many alternatives are offered at most.
+const ALTERNATIVES_MAX: usize = 6;
 
 #[derive(Debug, Clone)]
 pub struct DaySummary {
@@ -116,6 +124,7 @@ impl AvailabilityService<'_> {
             slots: Vec::new(),
             refusal: Some((r, why)),
             waitlist_available: waitlist,
+            alternatives: Vec::new(),
         };
         let mut conn = self.0.db.read().await?;
         let Some(row) = tours::tour_by_id(&mut conn, tour_id).await? else {
@@ -186,7 +195,97 @@ impl AvailabilityService<'_> {
             slots: fitting,
             refusal: None,
             waitlist_available: false,
+            alternatives: Vec::new(),
         })
+    }
+
+    /// [`Availability::check`], and when the date cannot take the party
+    /// (full, closed, blacked out, no departures, outside the window) for
+    /// a tour that is on sale, what it could book instead.
+    pub async fn check_with_alternatives(
+        &self,
+        tour_id: i64,
+        date: NaiveDate,
+        num_people: i64,
+        time: Option<NaiveTime>,
+    ) -> ServiceResult<Availability> {
+        let mut a = self.check(tour_id, date, num_people, time).await?;
+        if a.refusal.is_some() && a.tour.as_ref().is_some_and(|t| t.row.is_active) {
+            a.alternatives = self.alternatives(tour_id, date, num_people, None).await?;
+        }
+        Ok(a)
+    }
+
+    /// Alternatives to one departure the party could not have: that
+    /// departure's tour and date, in the tour's currency. None when the
+    /// departure or its tour is unknown or the tour is off sale.
+    pub async fn alternatives_to_slot(
+        &self,
+        slot_id: i64,
+        num_people: i64,
+    ) -> ServiceResult<Option<(tourdesk_domain::Currency, Vec<SlotRow>)>> {
+        let mut conn = self.0.db.read().await?;
+        let Some((tour_id, date)) = slots::slot_by_id(&mut conn, slot_id)
+            .await?
+            .map(|s| (s.tour_id, s.slot_date))
+        else {
+            return Ok(None);
+        };
+        let Some(row) = tours::tour_by_id(&mut conn, tour_id).await? else {
+            return Ok(None);
+        };
+        drop(conn);
+        let tour = Tour::from_row(row)?;
+        if !tour.row.is_active {
+            return Ok(None);
+        }
+        let list = self
+            .alternatives(tour_id, date, num_people, Some(slot_id))
+            .await?;
+        Ok(Some((tour.currency, list)))
+    }
+
+    /// Departures of a tour a customer can book now with room for
+    /// `num_people`, other than `except`: the requested day's first, then
+    /// the nearest days (earlier before later at the same distance), within
+    /// two weeks either side, at most six. The same rule as booking
+    /// (`ledger::refusal`) decides what is bookable.
+    pub async fn alternatives(
+        &self,
+        tour_id: i64,
+        date: NaiveDate,
+        num_people: i64,
+        except: Option<i64>,
+    ) -> ServiceResult<Vec<SlotRow>> {
+        let mut conn = self.0.db.read().await?;
+        let Some(row) = tours::tour_by_id(&mut conn, tour_id).await? else {
+            return Ok(Vec::new());
+        };
+        let tour = Tour::from_row(row)?;
+        let span = chrono::Days::new(ALTERNATIVES_DAYS);
+        let (Some(from), Some(to)) = (date.checked_sub_days(span), date.checked_add_days(span))
+        else {
+            return Ok(Vec::new());
+        };
+        let now = self.0.clock.now();
+        let mut out: Vec<SlotRow> = slots::slots_between(&mut conn, tour_id, from, to)
+            .await?
+            .into_iter()
+            .filter(|s| {
+                Some(s.id) != except
+                    && s.available_spots >= num_people
+                    && ledger::refusal(self.0, s, &tour, Admission::Customer, now).is_none()
+            })
+            .collect();
+        out.sort_by_key(|s| {
+            (
+                (s.slot_date - date).num_days().abs(),
+                s.slot_date,
+                s.start_time,
+            )
+        });
+        out.truncate(ALTERNATIVES_MAX);
+        Ok(out)
     }
 
     /// One line per day of the month that has slots or a blackout.

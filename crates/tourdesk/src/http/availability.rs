@@ -15,6 +15,7 @@ use super::dto::{Amount, CalendarSlotDto, hours};
 use super::error::ApiError;
 use super::extract::{Json, Path, Query};
 use super::openapi;
+use tourdesk_store::slots::SlotRow;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -53,6 +54,36 @@ pub struct AvailableSlot {
     unbookable_reason: Option<String>,
 }
 
+/// A departure the party could book instead (#17: "suggest alternatives").
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Alternative {
+    slot_id: i64,
+    #[schema(value_type = String, format = Date)]
+    date: NaiveDate,
+    #[schema(value_type = String)]
+    start_time: NaiveTime,
+    #[schema(value_type = String)]
+    end_time: NaiveTime,
+    available_spots: i64,
+    #[schema(value_type = f64, example = 75.00)]
+    price_per_person: Amount,
+}
+
+impl Alternative {
+    pub(crate) fn list(currency: &tourdesk_domain::Currency, rows: &[SlotRow]) -> Vec<Alternative> {
+        rows.iter()
+            .map(|s| Alternative {
+                slot_id: s.id,
+                date: s.slot_date,
+                start_time: s.start_time,
+                end_time: s.end_time,
+                available_spots: s.available_spots,
+                price_per_person: Amount::new(currency, s.price_per_person),
+            })
+            .collect()
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TourSummary {
     id: i64,
@@ -72,6 +103,10 @@ pub struct AvailabilityResponse {
     reason_code: Option<&'static str>,
     /// True when the date is full and its waitlist takes entries.
     waitlist_available: bool,
+    /// When not available: departures of this tour the party can book
+    /// instead, that day's first, then the nearest days (two weeks either
+    /// side, at most six). Empty when available.
+    alternatives: Vec<Alternative>,
     tour: Option<TourSummary>,
     currency: Option<String>,
 }
@@ -87,7 +122,7 @@ async fn check(
     let a = state
         .ctx
         .availability()
-        .check(
+        .check_with_alternatives(
             body.tour_id,
             body.requested_date,
             body.num_people,
@@ -117,6 +152,11 @@ async fn check(
         reason: a.refusal.as_ref().map(|(_, why)| why.clone()),
         reason_code: a.refusal.as_ref().map(|(r, _)| r.code()),
         waitlist_available: a.waitlist_available,
+        alternatives: a
+            .tour
+            .as_ref()
+            .map(|t| Alternative::list(&t.currency, &a.alternatives))
+            .unwrap_or_default(),
         tour: a.tour.as_ref().map(|t| TourSummary {
             id: t.id(),
             name: t.row.name.clone(),

@@ -141,8 +141,9 @@ pub struct CreateBookingRequest {
     params(("Idempotency-Key" = Option<openapi::IdempotencyKey>, Header, description = "Makes retries safe")),
     responses(
         (status = 201, body = BookingDto),
-        (status = 400, description = "`capacity_exceeded`: not enough room (with `available_spots` and `waitlist_available`)"),
-        (status = 409, description = "`slot_unavailable`: missing, cancelled, closed or outside the booking window; \
+        (status = 400, description = "`capacity_exceeded`: not enough room (with `available_spots`, `waitlist_available` \
+and `alternatives`: departures the party can book instead)"),
+        (status = 409, description = "`slot_unavailable`: missing, cancelled, closed, full or outside the booking window (with `alternatives`); \
 `tour_inactive`; `idempotency_conflict`: the first request with this key is still running"),
         (status = 422, description = "A field is invalid (`field` names it), or the Idempotency-Key was used with another body"),
         (status = 429, description = "Too many bookings from this address or email, or too many unconfirmed bookings for this email")))]
@@ -195,12 +196,55 @@ async fn create(
             &caller,
             idem,
         )
-        .await?;
+        .await;
+    let created = match created {
+        Ok(c) => c,
+        Err(e) => {
+            let party = req
+                .num_adults
+                .saturating_add(req.num_children)
+                .saturating_add(req.num_infants);
+            return Err(with_alternatives(&state, e.into(), req.booking_slot_id, party).await);
+        }
+    };
     metrics::histogram!("average_booking_time_seconds").record(started.elapsed().as_secs_f64());
     Ok((
         StatusCode::CREATED,
         Json(BookingDto::new(&created.booking).with_token(created.manage_token)),
     ))
+}
+
+/// A departure that cannot take the party (`capacity_exceeded`, or
+/// `slot_unavailable`: full, closed, past the cutoff) answers with the
+/// departures it could book instead, as the availability check does.
+/// Finding them is best effort: the refusal stands if that read fails.
+async fn with_alternatives(
+    state: &AppState,
+    mut err: ApiError,
+    slot_id: i64,
+    party: i64,
+) -> ApiError {
+    if !matches!(err.code, "capacity_exceeded" | "slot_unavailable") || party < 1 {
+        return err;
+    }
+    match state
+        .ctx
+        .availability()
+        .alternatives_to_slot(slot_id, party)
+        .await
+    {
+        Ok(Some((currency, rows))) => {
+            let list =
+                serde_json::to_value(super::availability::Alternative::list(&currency, &rows))
+                    .unwrap_or_default();
+            err.extra
+                .get_or_insert_with(Default::default)
+                .insert("alternatives".into(), list);
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "could not list alternatives"),
+    }
+    err
 }
 
 /// A booking, for its owner, an admin, or the holder of its manage token

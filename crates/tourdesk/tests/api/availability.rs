@@ -17,7 +17,125 @@ both_backends!(
     ranges_and_months_are_validated,
     slots_say_whether_a_booking_would_be_taken_and_why_not,
     tours_and_months_point_at_the_first_bookable_departure_and_its_price,
+    a_party_that_does_not_fit_is_offered_alternatives,
 );
+
+/// #17 item 9: when the party does not fit, the availability check and a
+/// refused booking name departures it can book instead: the same day's
+/// first, then the nearest days (earlier first at equal distance), only
+/// those with room for the whole party, at most six.
+async fn a_party_that_does_not_fit_is_offered_alternatives(app: TestApp) {
+    let f = app.fixture(4).await;
+    // Day index 5 is full; index 4 has 3 left (not enough for 4); a second
+    // departure that same day, at 15:00, has room.
+    let full = app.book(f.tour, f.slots[5], 4, 0, 0).await;
+    full.assert_status(201);
+    app.book(f.tour, f.slots[4], 1, 0, 0)
+        .await
+        .assert_status(201);
+    let date = f.dates[5].clone();
+    let afternoon = app
+        .schedule(
+            &f.admin,
+            f.tour,
+            &date,
+            json!({"name": "Afternoons", "start_time": "15:00:00", "valid_until": date, "max_capacity": 4}),
+        )
+        .await;
+    app.generate(&f.admin, afternoon, &date, &date)
+        .await
+        .assert_status(200);
+    let later = app
+        .get(&format!(
+            "/api/calendar/tours/{}/slots?start_date={date}&end_date={date}",
+            f.tour
+        ))
+        .await;
+    let pm = later
+        .body
+        .as_array()
+        .and_then(|a| a.iter().find(|s| s["schedule_id"] == afternoon))
+        .and_then(|s| s["id"].as_i64())
+        .expect("the 15:00 departure");
+    app.book(f.tour, pm, 1, 0, 0).await.assert_status(201);
+
+    let slot_ids = |v: &Value| -> Vec<i64> {
+        v.as_array()
+            .map(|a| a.iter().filter_map(|s| s["slot_id"].as_i64()).collect())
+            .unwrap_or_default()
+    };
+    // Four people at 09:00 on the full day.
+    let r = app
+        .post(
+            "/api/calendar/availability",
+            &json!({"tour_id": f.tour, "requested_date": date, "num_people": 4, "requested_time": "09:00:00"}),
+        )
+        .await;
+    r.assert_status(200);
+    assert_eq!(r.body["available"], false);
+    // 15:00 has only 4 - 1 = 3: not offered for four.
+    let expected = vec![
+        f.slots[6], f.slots[3], f.slots[7], f.slots[2], f.slots[8], f.slots[1],
+    ];
+    assert_eq!(slot_ids(&r.body["alternatives"]), expected, "{}", r.body);
+    let first = &r.body["alternatives"][0];
+    assert_eq!(first["date"], f.dates[6]);
+    assert_eq!(first["start_time"], "09:00:00");
+    assert_eq!(first["available_spots"], 4);
+    assert_eq!(first["price_per_person"], 75.0);
+
+    // Three people: the same day's 15:00 comes first, then day 4 (3 left).
+    let r = check(&app, f.tour, &date, 3).await;
+    assert_eq!(r["available"], true, "15:00 takes three: {r}");
+    assert_eq!(r["alternatives"], json!([]), "none when available");
+    let r = app
+        .post(
+            "/api/calendar/availability",
+            &json!({"tour_id": f.tour, "requested_date": date, "num_people": 3, "requested_time": "09:00:00"}),
+        )
+        .await;
+    let ids = slot_ids(&r.body["alternatives"]);
+    assert_eq!(&ids[..3], &[pm, f.slots[4], f.slots[6]], "{}", r.body);
+
+    // A booking refused for want of room carries the same list.
+    let refused = app.book(f.tour, f.slots[5], 4, 0, 0).await;
+    assert!(
+        matches!(refused.status.as_u16(), 400 | 409),
+        "refused: {} {}",
+        refused.status,
+        refused.body
+    );
+    assert_eq!(
+        slot_ids(&refused.body["alternatives"]),
+        expected,
+        "{}",
+        refused.body
+    );
+    // And one larger than what is left on a departure with room.
+    let refused = app.book(f.tour, pm, 4, 0, 0).await;
+    refused.assert_error(400, "capacity_exceeded");
+    assert_eq!(
+        slot_ids(&refused.body["alternatives"]).first(),
+        Some(&f.slots[6]),
+        "{}",
+        refused.body
+    );
+    // Nothing bookable near: an empty list, not an error.
+    let others = f.slots.iter().enumerate().filter(|(i, _)| *i != 5);
+    for s in others.map(|(_, s)| *s).chain([pm]) {
+        app.send_as(
+            &f.admin,
+            Method::PATCH,
+            &format!("/api/calendar/admin/slots/{s}"),
+            Some(&json!({"is_available": false})),
+        )
+        .await
+        .assert_status(200);
+    }
+    let r = check(&app, f.tour, &date, 4).await;
+    assert_eq!(r["alternatives"], json!([]), "{r}");
+    app.assert_consistent().await;
+}
 
 async fn check(app: &TestApp, tour: i64, date: &str, people: i64) -> Value {
     let r = app
