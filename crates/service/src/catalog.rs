@@ -68,6 +68,35 @@ pub struct ScheduleInput {
 
 pub const MAX_CAPACITY: i64 = 10_000;
 
+/// How a new schedule is made.
+#[derive(Debug, Clone, Copy)]
+pub struct ScheduleCreate {
+    /// Report the schedule and the departures it would create; keep nothing.
+    pub dry_run: bool,
+    /// Create its departures up to the booking horizon at once (the
+    /// default); without, only the horizon job or "generate" makes them.
+    pub generate: bool,
+}
+
+impl Default for ScheduleCreate {
+    fn default() -> Self {
+        ScheduleCreate {
+            dry_run: false,
+            generate: true,
+        }
+    }
+}
+
+/// What creating a schedule generated (or would generate).
+#[derive(Debug, Clone)]
+pub struct InitialDepartures {
+    /// The range generated: the tour's today (or the schedule's first day,
+    /// if later) to the booking horizon.
+    pub from: NaiveDate,
+    pub until: NaiveDate,
+    pub report: GenerationReport,
+}
+
 /// How a schedule edit is applied.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ScheduleEdit {
@@ -239,23 +268,62 @@ impl Catalog<'_> {
 
     // ---- schedules ----
 
+    /// Creates a schedule and, unless told not to, its departures from the
+    /// tour's today to the booking horizon (`BOOKING_ADVANCE_DAYS`), in the
+    /// same transaction: a new schedule is bookable at once, as far ahead
+    /// as customers may book. With `dry_run` the same work runs in a
+    /// transaction that is rolled back, so the preview is exactly what
+    /// creating would do.
     pub async fn create_schedule(
         &self,
         _admin: &Admin,
         input: ScheduleInput,
-    ) -> ServiceResult<ScheduleRow> {
+        opts: ScheduleCreate,
+    ) -> ServiceResult<(ScheduleRow, Option<InitialDepartures>)> {
         let tour_id = input
             .tour_id
             .ok_or_else(|| ServiceError::invalid("tour_id", "is required"))?;
-        let mut tx = self.0.db.begin().await?;
-        let tour = load_tour(&mut tx, tour_id).await.map_err(|e| match e {
-            ServiceError::NotFound(m) => ServiceError::invalid("tour_id", m),
-            other => other,
-        })?;
-        let fields = merge_schedule(&tour, None, &input)?;
-        let row = schedules::insert_schedule(&mut tx, &fields.as_fields(), self.now()).await?;
-        tx.commit().await?;
-        Ok(row)
+        ledger::retry(|| async {
+            let mut tx = self.0.db.begin().await?;
+            let tour = load_tour(&mut tx, tour_id).await.map_err(|e| match e {
+                ServiceError::NotFound(m) => ServiceError::invalid("tour_id", m),
+                other => other,
+            })?;
+            let fields = merge_schedule(&tour, None, &input)?;
+            let now = self.now();
+            let row = schedules::insert_schedule(&mut tx, &fields.as_fields(), now).await?;
+            let initial = if opts.generate && row.is_active {
+                let today = tour.today(now);
+                let horizon =
+                    today + chrono::Days::new(u64::from(self.0.settings.booking_advance_days));
+                let from = today.max(row.valid_from);
+                let until = row.valid_until.map_or(horizon, |u| u.min(horizon));
+                let report = if from <= until {
+                    ledger::generate(&mut tx, &tour, &row, from, until, now).await?
+                } else {
+                    GenerationReport {
+                        created: 0,
+                        skipped_existing: 0,
+                        skipped_blackout: 0,
+                        slots: Vec::new(),
+                    }
+                };
+                Some(InitialDepartures {
+                    from,
+                    until,
+                    report,
+                })
+            } else {
+                None
+            };
+            if opts.dry_run {
+                tx.rollback().await?;
+            } else {
+                tx.commit().await?;
+            }
+            Ok((row, initial))
+        })
+        .await
     }
 
     /// Changes a schedule (absent fields keep their values) and makes its

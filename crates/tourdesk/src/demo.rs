@@ -12,7 +12,7 @@
 use chrono::{Datelike, Duration, NaiveDate, Weekday};
 use tourdesk_domain::Role;
 use tourdesk_service::bookings::BookingRequest;
-use tourdesk_service::catalog::{BlackoutInput, ScheduleInput, TourInput};
+use tourdesk_service::catalog::{BlackoutInput, ScheduleCreate, ScheduleInput, TourInput};
 use tourdesk_service::waitlist::JoinRequest;
 use tourdesk_service::{Admin, Caller, Context};
 use tourdesk_store::bulk;
@@ -160,8 +160,10 @@ async fn seed_catalog(ctx: &Context) -> anyhow::Result<()> {
                 15,
                 today,
             ),
+            ScheduleCreate::default(),
         )
-        .await?;
+        .await?
+        .0;
     let mut afternoon = schedule(
         old_city.id(),
         "Afternoon walk",
@@ -179,7 +181,9 @@ async fn seed_catalog(ctx: &Context) -> anyhow::Result<()> {
         Some(false),
         Some(true),
     ];
-    catalog.create_schedule(&admin, afternoon).await?;
+    catalog
+        .create_schedule(&admin, afternoon, ScheduleCreate::default())
+        .await?;
     let mut sea = schedule(
         dead_sea.id(),
         "Masada sunrise",
@@ -198,11 +202,14 @@ async fn seed_catalog(ctx: &Context) -> anyhow::Result<()> {
         Some(false),
     ];
     sea.price_override = Some(Some("159.00".into()));
-    catalog.create_schedule(&admin, sea).await?;
+    catalog
+        .create_schedule(&admin, sea, ScheduleCreate::default())
+        .await?;
     let mut north = schedule(galilee.id(), "Galilee day", "07:30:00", "custom", 18, today);
     north.rrule = Some("FREQ=WEEKLY;BYDAY=MO,TH,SU".into());
-    catalog.create_schedule(&admin, north).await?;
-    catalog.extend_horizon().await?;
+    catalog
+        .create_schedule(&admin, north, ScheduleCreate::default())
+        .await?;
 
     let holiday = (1..60)
         .map(|d| today + Duration::days(d))

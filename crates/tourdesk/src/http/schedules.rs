@@ -111,21 +111,101 @@ async fn dto(
     Ok(ScheduleDto::new(row, &tour.currency))
 }
 
-/// Creates a schedule (the spec's body).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CreateQuery {
+    /// Answer with the schedule and the departures it would create, and
+    /// keep nothing (the console's preview).
+    #[serde(default)]
+    dry_run: bool,
+    /// Create its departures up to the booking horizon now (default true).
+    /// With `false` only the daily horizon job or "generate" makes them.
+    #[serde(default = "yes")]
+    generate: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The departures a new schedule made (or would make).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InitialDeparturesDto {
+    /// The range generated: the tour's today (or `valid_from`, if later)
+    /// to the booking horizon (`BOOKING_ADVANCE_DAYS`), in the tour's zone.
+    #[schema(value_type = String, format = Date)]
+    from: NaiveDate,
+    #[schema(value_type = String, format = Date)]
+    until: NaiveDate,
+    created: usize,
+    /// Dates the schedule produces that a blackout covers.
+    skipped_blackout: usize,
+    /// The departures, in order.
+    slots: Vec<SlotDto>,
+}
+
+/// A new schedule, and the departures it created (or, with `dry_run`,
+/// would create).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScheduleCreated {
+    #[serde(flatten)]
+    schedule: ScheduleDto,
+    dry_run: bool,
+    /// Null with `generate=false` or for an inactive schedule.
+    departures: Option<InitialDeparturesDto>,
+}
+
+/// Creates a schedule (the spec's body) and its departures up to the
+/// booking horizon, so it is bookable at once; `dry_run=true` previews
+/// both and keeps nothing, `generate=false` leaves generation to later.
 #[utoipa::path(post, path = "/api/calendar/admin/schedules", tag = "admin", security(("bearer" = [])),
+    params(CreateQuery),
     request_body = NewSchedule,
-    responses((status = 201, body = ScheduleDto), (status = 403)))]
+    responses((status = 201, body = ScheduleCreated, description = "Created"),
+              (status = 200, body = ScheduleCreated, description = "With `dry_run=true`: what creating would do"),
+              (status = 401), (status = 403),
+              (status = 422, description = "A field is invalid (`field` names it)")))]
 async fn create(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
+    Query(q): Query<CreateQuery>,
     Json(body): Json<ScheduleRequest>,
-) -> Result<(StatusCode, Json<ScheduleDto>), ApiError> {
-    let row = state
+) -> Result<(StatusCode, Json<ScheduleCreated>), ApiError> {
+    let opts = tourdesk_service::catalog::ScheduleCreate {
+        dry_run: q.dry_run,
+        generate: q.generate,
+    };
+    let (row, initial) = state
         .ctx
         .catalog()
-        .create_schedule(&admin, body.into())
+        .create_schedule(&admin, body.into(), opts)
         .await?;
-    Ok((StatusCode::CREATED, Json(dto(&state, &row).await?)))
+    let tour = state.ctx.catalog().tour(row.tour_id).await?;
+    let departures = initial.map(|i| InitialDeparturesDto {
+        from: i.from,
+        until: i.until,
+        created: i.report.created,
+        skipped_blackout: i.report.skipped_blackout,
+        slots: i
+            .report
+            .slots
+            .iter()
+            .map(|s| SlotDto::new(s, &tour.currency))
+            .collect(),
+    });
+    let status = if q.dry_run {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((
+        status,
+        Json(ScheduleCreated {
+            schedule: ScheduleDto::new(&row, &tour.currency),
+            dry_run: q.dry_run,
+            departures,
+        }),
+    ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

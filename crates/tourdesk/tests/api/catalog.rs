@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, day};
 
 both_backends!(
     tours_are_created_read_updated_and_listed,
@@ -17,7 +17,133 @@ both_backends!(
     slots_can_be_patched_by_admins,
     deactivating_a_schedule_cancels_its_free_future_slots,
     preview_lists_dates_without_writing,
+    a_new_schedule_is_bookable_at_once_up_to_the_horizon,
 );
+
+/// #17 item 19: creating a schedule creates its departures from the tour's
+/// today to the booking horizon in the same transaction; `dry_run=true`
+/// previews exactly that and keeps nothing; `generate=false` keeps the
+/// manual flow; blackouts and `valid_until` are respected.
+async fn a_new_schedule_is_bookable_at_once_up_to_the_horizon(app: TestApp) {
+    let admin = app.admin().await;
+    let tour = app.tour(&admin, json!({})).await;
+    let horizon = i64::from(tourdesk_service::Settings::default().booking_advance_days);
+    let body = json!({
+        "tour_id": tour, "name": "Daily", "start_time": "09:00:00", "duration_minutes": 120,
+        "recurrence": "daily", "max_capacity": 10, "valid_from": day(-30)
+    });
+    let slots_of = |from: String, to: String| {
+        let app = &app;
+        async move {
+            app.get(&format!(
+                "/api/calendar/tours/{tour}/slots?start_date={from}&end_date={to}"
+            ))
+            .await
+            .body
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+        }
+    };
+    // The preview: the departures creating would make, nothing kept.
+    let preview = app
+        .post_as(&admin, "/api/calendar/admin/schedules?dry_run=true", &body)
+        .await;
+    preview.assert_status(200);
+    assert_eq!(preview.body["dry_run"], true);
+    let d = &preview.body["departures"];
+    let from = d["from"].as_str().expect("from").to_owned();
+    assert!(
+        from == day(0) || from == day(1),
+        "from the tour's today (Jerusalem may be a day ahead of UTC): {from}"
+    );
+    let from_date: chrono::NaiveDate = from.parse().expect("date");
+    let until = (from_date + chrono::Duration::days(horizon)).to_string();
+    assert_eq!(d["until"], until, "to the booking horizon");
+    assert_eq!(d["created"], horizon + 1, "{}", preview.text);
+    assert_eq!(d["slots"][0]["slot_date"], from);
+    assert!(
+        slots_of(day(-1), day(horizon + 2)).await.is_empty(),
+        "nothing kept"
+    );
+    let list = app
+        .get_as(
+            &admin,
+            &format!("/api/calendar/admin/schedules?tour_id={tour}"),
+        )
+        .await;
+    assert_eq!(list.body, json!([]), "no schedule kept");
+
+    // Created: the same departures, stored and bookable.
+    let r = app
+        .post_as(&admin, "/api/calendar/admin/schedules", &body)
+        .await;
+    r.assert_status(201);
+    assert_eq!(r.body["dry_run"], false);
+    assert_eq!(r.body["departures"]["created"], horizon + 1);
+    let stored = slots_of(day(-1), day(horizon + 2)).await;
+    assert_eq!(stored.len() as i64, horizon + 1);
+    assert_eq!(stored[0]["slot_date"], from);
+    assert_eq!(stored[stored.len() - 1]["slot_date"], until);
+    // Bookable at once: all but the first days (the cutoff) and the last
+    // (whose start may lie just past now + the window).
+    let middle = &stored[3..stored.len() - 1];
+    assert!(
+        middle.iter().all(|s| s["bookable"] == true),
+        "bookable at once: {:?}",
+        middle.iter().find(|s| s["bookable"] != true)
+    );
+    let sid = r.body["id"].as_i64().expect("id");
+    app.book(tour, stored[5]["id"].as_i64().expect("slot"), 2, 0, 0)
+        .await
+        .assert_status(201);
+
+    // valid_until and blackouts bound it.
+    let other = app.tour(&admin, json!({"name": "Bounded"})).await;
+    app.post_as(
+        &admin,
+        "/api/calendar/admin/blackouts",
+        &json!({"tour_id": other, "start_date": day(10), "end_date": day(10),
+                "blackout_type": "maintenance", "name": "Bus service"}),
+    )
+    .await
+    .assert_status(201);
+    let r = app
+        .post_as(
+            &admin,
+            "/api/calendar/admin/schedules",
+            &json!({"tour_id": other, "name": "Short run", "start_time": "10:00:00", "duration_minutes": 60,
+                    "recurrence": "daily", "max_capacity": 5, "valid_from": day(5), "valid_until": day(20)}),
+        )
+        .await;
+    r.assert_status(201);
+    assert_eq!(r.body["departures"]["from"], day(5));
+    assert_eq!(r.body["departures"]["until"], day(20));
+    assert_eq!(r.body["departures"]["created"], 15, "{}", r.text);
+    assert_eq!(r.body["departures"]["skipped_blackout"], 1);
+
+    // generate=false: the schedule alone; "generate" still works.
+    let third = app.tour(&admin, json!({"name": "Manual"})).await;
+    let r = app
+        .post_as(
+            &admin,
+            "/api/calendar/admin/schedules?generate=false",
+            &json!({"tour_id": third, "name": "Later", "start_time": "10:00:00", "duration_minutes": 60,
+                    "recurrence": "daily", "max_capacity": 5, "valid_from": day(5)}),
+        )
+        .await;
+    r.assert_status(201);
+    assert_eq!(r.body["departures"], Value::Null);
+    let manual = r.body["id"].as_i64().expect("id");
+    let g = app.generate(&admin, manual, &day(5), &day(6)).await;
+    g.assert_status(200);
+    assert_eq!(g.body["created"], 2);
+    // Generating again over the created range adds nothing.
+    let again = app.generate(&admin, sid, &from, &until).await;
+    again.assert_status(200);
+    assert_eq!(again.body["created"], 0, "{}", again.text);
+    app.assert_consistent().await;
+}
 
 async fn tours_are_created_read_updated_and_listed(app: TestApp) {
     let admin = app.admin().await;
