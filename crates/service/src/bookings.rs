@@ -9,8 +9,9 @@
 //! at any time.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::Value;
 use tourdesk_domain::booking::{self, BookingStatus, Party, Pricing};
-use tourdesk_domain::contact::optional_text;
+use tourdesk_domain::contact::{Email, PersonName, optional_text};
 use tourdesk_store::audit::{self, LogRow};
 use tourdesk_store::bookings::{self, BookingFilter, BookingRow, TokenKind};
 use tourdesk_store::slots::SlotRow;
@@ -639,46 +640,338 @@ impl Bookings<'_> {
             ));
         }
         let status = parse_status_filter(f.status.as_deref())?;
-        let filter = BookingFilter {
-            tour_id: f.tour_id,
-            status: status.map(BookingStatus::as_str),
-            start_date: f.start_date,
-            end_date: f.end_date,
-            slot_id: f.slot_id,
-        };
+        let filter = store_filter(f, status)?;
         let mut conn = self.0.db.read().await?;
         let rows = bookings::list_bookings(&mut conn, &filter, limit, offset).await?;
         let total = bookings::count_bookings(&mut conn, &filter).await?;
         Ok((rows, total))
     }
 
+    /// The admin list's bookings for a CSV file: the same filters, newest
+    /// first, at most [`EXPORT_LIMIT`] rows, and how many matched in all.
+    pub async fn export(
+        &self,
+        admin: &Admin,
+        f: &AdminFilter,
+    ) -> ServiceResult<(Vec<BookingRow>, i64)> {
+        self.list(admin, f, 1, 0).await?; // the same validation
+        let status = parse_status_filter(f.status.as_deref())?;
+        let filter = store_filter(f, status)?;
+        let mut conn = self.0.db.read().await?;
+        let rows = bookings::list_bookings(&mut conn, &filter, EXPORT_LIMIT, 0).await?;
+        let total = bookings::count_bookings(&mut conn, &filter).await?;
+        Ok((rows, total))
+    }
+
+    /// The same status change for several bookings, each in its own
+    /// transaction: one refused booking does not stop the others. The
+    /// answer is per id, in the order given.
+    pub async fn bulk_status(
+        &self,
+        admin: &Admin,
+        ids: &[i64],
+        to: &str,
+        reason: Option<&str>,
+    ) -> ServiceResult<Vec<(i64, ServiceResult<BookingRow>)>> {
+        if ids.is_empty() || ids.len() > MAX_BULK {
+            return Err(ServiceError::invalid(
+                "ids",
+                format!("give 1 to {MAX_BULK} booking ids"),
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        if let Some(dup) = ids.iter().find(|id| !seen.insert(**id)) {
+            return Err(ServiceError::invalid(
+                "ids",
+                format!("booking {dup} is listed twice"),
+            ));
+        }
+        to.parse::<BookingStatus>()
+            .map_err(|e: String| ServiceError::invalid("status", e))?;
+        optional_text(reason, MAX_TEXT).map_err(|e| ServiceError::invalid("reason", e.0))?;
+        let mut out = Vec::with_capacity(ids.len());
+        for &id in ids {
+            match self.change_status(id, admin, to, reason).await {
+                // The booking's own answer: the others still go ahead.
+                done @ (Ok(_)
+                | Err(
+                    ServiceError::NotFound(_)
+                    | ServiceError::Conflict { .. }
+                    | ServiceError::Refused { .. }
+                    | ServiceError::Invalid { .. },
+                )) => out.push((id, done)),
+                // The database's: the rest would fail the same way.
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The operator corrects a booking's name, email, phone or notes;
+    /// audited as `contact_change` by the operator.
+    pub async fn change_contact(
+        &self,
+        id: i64,
+        admin: &Admin,
+        c: ContactUpdate,
+    ) -> ServiceResult<BookingRow> {
+        let caller = admin.caller();
+        let name = PersonName::parse(&c.customer_name)
+            .map_err(|e| ServiceError::invalid("customer_name", e.0))?;
+        let email = Email::parse(&c.customer_email)
+            .map_err(|e| ServiceError::invalid("customer_email", e.0))?;
+        let phone = ledger::phone_or(
+            c.customer_phone.as_deref().filter(|p| !p.trim().is_empty()),
+            None,
+            "customer_phone",
+        )?;
+        let text = |field: &'static str, v: &Option<String>| {
+            optional_text(v.as_deref(), MAX_TEXT).map_err(|e| ServiceError::invalid(field, e.0))
+        };
+        let special = text("special_requirements", &c.special_requirements)?;
+        let dietary = text("dietary_restrictions", &c.dietary_restrictions)?;
+        let access = text("accessibility_needs", &c.accessibility_needs)?;
+        let contact = Contact {
+            name: name.as_str(),
+            email: email.as_str(),
+            phone: phone.as_ref().map(|p| p.as_str()),
+            special_requirements: special.as_deref(),
+            dietary_restrictions: dietary.as_deref(),
+            accessibility_needs: access.as_deref(),
+        };
+        ledger::retry(|| async {
+            let now = self.now();
+            let mut tx = self.0.db.begin().await?;
+            let peek = load_booking(&mut tx, id).await?;
+            ledger::lock_slots(&mut tx, &[peek.booking_slot_id]).await?;
+            let row = ledger::lock_booking(&mut tx, id, &[peek.booking_slot_id]).await?;
+            let done = ledger::change_contact(&mut tx, &row, &contact, caller, now).await?;
+            tx.commit().await?;
+            Ok(done)
+        })
+        .await
+    }
+
+    /// Books a cancelled booking's party and contact again on another
+    /// departure of its tour (after a departure was cancelled, say): a new
+    /// booking, made as the operator (an admin may use any open departure),
+    /// whose customer gets the usual confirmation email. The cancelled one
+    /// stays as it is, with a `rebooked` audit row naming the new one.
+    pub async fn rebook(&self, id: i64, admin: &Admin, slot_id: i64) -> ServiceResult<BookingRow> {
+        let caller = admin.caller();
+        ledger::retry(|| async {
+            let now = self.now();
+            let mut tx = self.0.db.begin().await?;
+            let peek = load_booking(&mut tx, id).await?;
+            let locked = ledger::lock_slots(&mut tx, &[peek.booking_slot_id, slot_id]).await?;
+            let old = ledger::lock_booking(&mut tx, id, &[peek.booking_slot_id, slot_id]).await?;
+            if status_of(&old)? != BookingStatus::Cancelled {
+                return Err(ServiceError::conflict(
+                    "invalid_status",
+                    format!(
+                        "booking {} is {}, not cancelled: move it instead",
+                        old.booking_reference, old.status
+                    ),
+                ));
+            }
+            let Some(to) = locked.get(&slot_id) else {
+                return Err(ServiceError::invalid(
+                    "booking_slot_id",
+                    format!("slot {slot_id} does not exist"),
+                ));
+            };
+            if to.tour_id != old.tour_id {
+                return Err(ServiceError::invalid(
+                    "booking_slot_id",
+                    "the departure belongs to another tour",
+                ));
+            }
+            let tour = load_tour(&mut tx, old.tour_id).await?;
+            let party = Party {
+                adults: old.num_adults,
+                children: old.num_children,
+                infants: old.num_infants,
+            };
+            let slot = ledger::reserve(
+                self.0,
+                &mut tx,
+                &tour,
+                to.id,
+                party.total(),
+                Admission::Admin,
+                now,
+            )
+            .await?;
+            let contact = Contact {
+                name: &old.customer_name,
+                email: &old.customer_email,
+                phone: old.customer_phone.as_deref(),
+                special_requirements: old.special_requirements.as_deref(),
+                dietary_restrictions: old.dietary_restrictions.as_deref(),
+                accessibility_needs: old.accessibility_needs.as_deref(),
+            };
+            let (new, _token) = ledger::insert_booking(
+                self.0,
+                &mut tx,
+                &tour,
+                &slot,
+                &party,
+                &contact,
+                old.user_id,
+                caller,
+                None,
+                now,
+            )
+            .await?;
+            ledger::audit(
+                &mut tx,
+                &old,
+                caller,
+                "rebooked",
+                None,
+                Some(serde_json::json!({
+                    "booking_reference": new.booking_reference,
+                    "booking_slot_id": new.booking_slot_id,
+                    "tour_date": new.tour_date,
+                    "tour_time": new.tour_time,
+                })),
+                None,
+                now,
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(new)
+        })
+        .await
+    }
+
+    /// Checks a booking in at its departure (`checked_in`), or undoes it.
+    pub async fn check_in(
+        &self,
+        id: i64,
+        admin: &Admin,
+        checked_in: bool,
+    ) -> ServiceResult<BookingRow> {
+        let caller = admin.caller();
+        ledger::retry(|| async {
+            let now = self.now();
+            let mut tx = self.0.db.begin().await?;
+            let peek = load_booking(&mut tx, id).await?;
+            ledger::lock_slots(&mut tx, &[peek.booking_slot_id]).await?;
+            let row = ledger::lock_booking(&mut tx, id, &[peek.booking_slot_id]).await?;
+            let done = ledger::set_check_in(&mut tx, &row, caller, checked_in, now).await?;
+            tx.commit().await?;
+            Ok(done)
+        })
+        .await
+    }
+
+    /// After a departure has started: checked-in bookings become
+    /// `completed` (a pending one is confirmed first), confirmed ones not
+    /// checked in `no_show`; pending ones not checked in are left for the
+    /// operator (they were never confirmed). Each change goes through the
+    /// status machine and is audited; one transaction.
+    pub async fn close_departure(&self, slot_id: i64, admin: &Admin) -> ServiceResult<Closing> {
+        let caller = admin.caller();
+        let reason = "departure closed";
+        ledger::retry(|| async {
+            let now = self.now();
+            let mut tx = self.0.db.begin().await?;
+            let locked = ledger::lock_slots(&mut tx, &[slot_id]).await?;
+            let slot = locked
+                .get(&slot_id)
+                .ok_or_else(|| ServiceError::not_found(format!("slot {slot_id} not found")))?;
+            if slot.is_cancelled {
+                return Err(ServiceError::conflict(
+                    "slot_cancelled",
+                    format!("slot {slot_id} is cancelled"),
+                ));
+            }
+            if now < slot.starts_at {
+                return Err(ServiceError::conflict(
+                    "departure_not_started",
+                    "a departure can be closed once it has started",
+                ));
+            }
+            let mut out = Closing::default();
+            for id in bookings::lock_active_bookings_on_slot(&mut tx, slot_id).await? {
+                let row = load_booking(&mut tx, id).await?;
+                let steps: &[BookingStatus] = match (status_of(&row)?, row.checked_in_at.is_some())
+                {
+                    (BookingStatus::Pending, true) => {
+                        &[BookingStatus::Confirmed, BookingStatus::Completed]
+                    }
+                    (BookingStatus::Confirmed, true) => &[BookingStatus::Completed],
+                    (BookingStatus::Confirmed, false) => &[BookingStatus::NoShow],
+                    (BookingStatus::Pending, false) => {
+                        out.left_pending += 1;
+                        &[]
+                    }
+                    _ => &[],
+                };
+                let mut row = row;
+                for &to in steps {
+                    row = ledger::transition(
+                        self.0,
+                        &mut tx,
+                        &row,
+                        caller,
+                        to,
+                        Some(reason),
+                        None,
+                        "status_change",
+                        now,
+                    )
+                    .await?;
+                }
+                match steps.last() {
+                    Some(BookingStatus::Completed) => out.completed += 1,
+                    Some(BookingStatus::NoShow) => out.no_show += 1,
+                    _ => {}
+                }
+            }
+            tx.commit().await?;
+            Ok(out)
+        })
+        .await
+    }
+
+    /// A booking's audit trail; each row's actor has its account's name
+    /// (`actor_name`), and [`changes`] says what changed.
     pub async fn history(&self, _admin: &Admin, id: i64) -> ServiceResult<Vec<LogRow>> {
         let mut conn = self.0.db.read().await?;
         load_booking(&mut conn, id).await?;
         Ok(audit::logs_of_booking(&mut conn, id).await?)
     }
 
-    /// Who is coming on a slot.
+    /// Who is coming on a slot (the bookings holding places) and, on a
+    /// cancelled one, who was on it: its cancelled bookings, to contact and
+    /// rebook them.
     pub async fn manifest(
         &self,
         _admin: &Admin,
         slot_id: i64,
-    ) -> ServiceResult<(SlotRow, Tour, Vec<BookingRow>)> {
+    ) -> ServiceResult<(SlotRow, Tour, Vec<BookingRow>, Vec<BookingRow>)> {
         let mut conn = self.0.db.read().await?;
         let slot = load_slot(&mut conn, slot_id).await?;
         let tour = load_tour(&mut conn, slot.tour_id).await?;
         let rows = bookings::active_bookings_on_slot(&mut conn, slot_id).await?;
-        Ok((slot, tour, rows))
+        let cancelled = if slot.is_cancelled {
+            bookings::cancelled_bookings_on_slot(&mut conn, slot_id).await?
+        } else {
+            Vec::new()
+        };
+        Ok((slot, tour, rows, cancelled))
     }
 
     /// Cancels a departure and every active booking on it (see
-    /// `ledger::cancel_departure`).
+    /// `ledger::cancel_departure`); answers the bookings it cancelled.
     pub async fn cancel_slot(
         &self,
         slot_id: i64,
         admin: &Admin,
         reason: &str,
-    ) -> ServiceResult<(SlotRow, usize)> {
+    ) -> ServiceResult<(SlotRow, Vec<BookingRow>)> {
         let caller = admin.caller();
 
         let reason = reason.trim();
@@ -691,10 +984,12 @@ impl Bookings<'_> {
         ledger::retry(|| async {
             let now = self.now();
             let mut tx = self.0.db.begin().await?;
-            let done =
+            let (slot, _) =
                 ledger::cancel_departure(self.0, &mut tx, slot_id, caller, &reason, now).await?;
+            // Each was cancelled with this transaction's `now`.
+            let affected = bookings::cancelled_on_slot_at(&mut tx, slot_id, now).await?;
             tx.commit().await?;
-            Ok(done)
+            Ok((slot, affected))
         })
         .await
     }
@@ -751,6 +1046,100 @@ pub struct AdminFilter {
     pub start_date: Option<NaiveDate>,
     pub end_date: Option<NaiveDate>,
     pub slot_id: Option<i64>,
+    /// Part of a reference, name, email or phone number, any case.
+    pub q: Option<String>,
+}
+
+/// The most rows one CSV export holds.
+pub const EXPORT_LIMIT: i64 = 10_000;
+/// The most bookings one bulk status change takes.
+pub const MAX_BULK: usize = 200;
+/// The longest search text.
+const MAX_SEARCH: usize = 100;
+
+fn store_filter(
+    f: &AdminFilter,
+    status: Option<BookingStatus>,
+) -> ServiceResult<BookingFilter<'static>> {
+    let q = f.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+    if q.is_some_and(|q| q.chars().count() > MAX_SEARCH) {
+        return Err(ServiceError::invalid(
+            "q",
+            format!("must be at most {MAX_SEARCH} characters"),
+        ));
+    }
+    let phone = q
+        .filter(|q| q.chars().any(|c| c.is_ascii_digit()))
+        .map(|q| {
+            q.chars()
+                .filter(|c| *c != ' ' && *c != '-')
+                .collect::<String>()
+        });
+    Ok(BookingFilter {
+        tour_id: f.tour_id,
+        status: status.map(BookingStatus::as_str),
+        start_date: f.start_date,
+        end_date: f.end_date,
+        slot_id: f.slot_id,
+        text_pattern: q.map(|q| bookings::like_pattern(&q.to_lowercase())),
+        phone_pattern: phone.map(|p| bookings::like_pattern(&p)),
+    })
+}
+
+/// A booking's contact details as the operator edits them (all given).
+#[derive(Debug, Clone, Default)]
+pub struct ContactUpdate {
+    pub customer_name: String,
+    pub customer_email: String,
+    pub customer_phone: Option<String>,
+    pub special_requirements: Option<String>,
+    pub dietary_restrictions: Option<String>,
+    pub accessibility_needs: Option<String>,
+}
+
+/// What closing a departure did.
+#[derive(Debug, Clone, Default)]
+pub struct Closing {
+    pub completed: usize,
+    pub no_show: usize,
+    /// Pending bookings not checked in, left as they are.
+    pub left_pending: usize,
+}
+
+/// One field an audit row changed, old and new as the trail stored them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub field: String,
+    pub from: Value,
+    pub to: Value,
+}
+
+/// The fields that differ between an audit row's old and new values, by
+/// name. A row without an old value (a creation) lists none.
+pub fn changes(old: Option<&Value>, new: Option<&Value>) -> Vec<Change> {
+    let (Some(Value::Object(old)), Some(Value::Object(new))) = (old, new) else {
+        return Vec::new();
+    };
+    let mut out: Vec<Change> = new
+        .iter()
+        .filter(|(k, v)| old.get(*k).unwrap_or(&Value::Null) != *v)
+        .map(|(k, v)| Change {
+            field: k.clone(),
+            from: old.get(k).cloned().unwrap_or(Value::Null),
+            to: v.clone(),
+        })
+        .collect();
+    out.extend(
+        old.iter()
+            .filter(|(k, v)| !new.contains_key(*k) && !v.is_null())
+            .map(|(k, v)| Change {
+                field: k.clone(),
+                from: v.clone(),
+                to: Value::Null,
+            }),
+    );
+    out.sort_by(|a, b| a.field.cmp(&b.field));
+    out
 }
 
 fn parse_status_filter(status: Option<&str>) -> ServiceResult<Option<BookingStatus>> {
@@ -760,5 +1149,34 @@ fn parse_status_filter(status: Option<&str>) -> ServiceResult<Option<BookingStat
             .parse()
             .map(Some)
             .map_err(|e: String| ServiceError::invalid("status_filter", e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::{Change, changes};
+
+    #[test]
+    fn changes_list_what_differs() {
+        let old = json!({"status": "pending", "total_people": 2, "tour_date": "2026-01-02"});
+        let new = json!({"status": "confirmed", "total_people": 2, "tour_date": "2026-01-02", "refund_amount": 500});
+        assert_eq!(
+            changes(Some(&old), Some(&new)),
+            vec![
+                Change {
+                    field: "refund_amount".into(),
+                    from: json!(null),
+                    to: json!(500)
+                },
+                Change {
+                    field: "status".into(),
+                    from: json!("pending"),
+                    to: json!("confirmed")
+                },
+            ]
+        );
+        assert!(changes(None, Some(&new)).is_empty());
     }
 }

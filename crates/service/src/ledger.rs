@@ -732,6 +732,109 @@ pub async fn rebook(
     Ok(new)
 }
 
+/// What the audit trail keeps of a booking's contact details.
+fn contact_snapshot(b: &BookingRow) -> Value {
+    json!({
+        "customer_name": b.customer_name,
+        "customer_email": b.customer_email,
+        "customer_phone": b.customer_phone,
+        "special_requirements": b.special_requirements,
+        "dietary_restrictions": b.dietary_restrictions,
+        "accessibility_needs": b.accessibility_needs,
+    })
+}
+
+/// Replaces a locked, changeable booking's contact details (validated by
+/// the caller) and audits old and new as `contact_change`.
+pub async fn change_contact(
+    tx: &mut Tx,
+    old: &BookingRow,
+    contact: &Contact<'_>,
+    caller: &Caller,
+    now: DateTime<Utc>,
+) -> ServiceResult<BookingRow> {
+    let status = status_of(old)?;
+    if !status.is_changeable() {
+        return Err(ServiceError::conflict(
+            "invalid_status",
+            format!("a {status} booking cannot be changed"),
+        ));
+    }
+    let change = bookings::ContactChange {
+        customer_name: contact.name,
+        customer_email: contact.email,
+        customer_phone: contact.phone,
+        special_requirements: contact.special_requirements,
+        dietary_restrictions: contact.dietary_restrictions,
+        accessibility_needs: contact.accessibility_needs,
+    };
+    if !bookings::update_contact(tx, old.id, status.as_str(), &change, now).await? {
+        return Err(ServiceError::Busy(format!(
+            "booking {} changed meanwhile",
+            old.id
+        )));
+    }
+    let new = load_booking(tx, old.id).await?;
+    audit(
+        tx,
+        &new,
+        caller,
+        "contact_change",
+        Some(contact_snapshot(old)),
+        Some(contact_snapshot(&new)),
+        None,
+        now,
+    )
+    .await?;
+    Ok(new)
+}
+
+/// Checks a locked pending or confirmed booking in (`true`) or undoes it,
+/// audited as `check_in` / `check_in_undone`. Closing the departure later
+/// turns the check-in into a status.
+pub async fn set_check_in(
+    tx: &mut Tx,
+    row: &BookingRow,
+    caller: &Caller,
+    checked_in: bool,
+    now: DateTime<Utc>,
+) -> ServiceResult<BookingRow> {
+    let status = status_of(row)?;
+    if !matches!(status, BookingStatus::Pending | BookingStatus::Confirmed) {
+        return Err(ServiceError::conflict(
+            "invalid_status",
+            format!("a {status} booking cannot be checked in or out"),
+        ));
+    }
+    let at = checked_in.then_some(row.checked_in_at.unwrap_or(now));
+    if !bookings::set_checked_in(tx, row.id, status.as_str(), at, now).await? {
+        return Err(ServiceError::Busy(format!(
+            "booking {} changed meanwhile",
+            row.id
+        )));
+    }
+    let new = load_booking(tx, row.id).await?;
+    if row.checked_in_at.is_some() != checked_in {
+        let kind = if checked_in {
+            "check_in"
+        } else {
+            "check_in_undone"
+        };
+        audit(
+            tx,
+            &new,
+            caller,
+            kind,
+            Some(json!({"checked_in": row.checked_in_at.is_some()})),
+            Some(json!({"checked_in": checked_in})),
+            None,
+            now,
+        )
+        .await?;
+    }
+    Ok(new)
+}
+
 /// Moves a locked booking (on a locked departure) to `to`: checks the
 /// transition, releases capacity when leaving a capacity-holding status,
 /// audits, emits the event and offers freed spots to the waitlist.

@@ -56,11 +56,16 @@ pub struct LogRow {
     pub ip_address: Option<String>,
     pub user_agent: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// The name of the account that made the change (`modified_by`), when
+    /// there is one.
+    pub actor_name: Option<String>,
 }
 
 pub async fn logs_of_booking(tx: &mut Tx, booking_id: i64) -> StoreResult<Vec<LogRow>> {
-    const SQL: &str = "SELECT id, booking_id, modified_by, actor, modification_type, old_value, new_value, reason, \
-         ip_address, user_agent, created_at FROM booking_modification_logs WHERE booking_id = $1 ORDER BY id";
+    const SQL: &str = "SELECT l.id, l.booking_id, l.modified_by, l.actor, l.modification_type, l.old_value, \
+         l.new_value, l.reason, l.ip_address, l.user_agent, l.created_at, u.name AS actor_name \
+         FROM booking_modification_logs l LEFT JOIN users u ON u.id = l.modified_by \
+         WHERE l.booking_id = $1 ORDER BY l.id";
     Ok(on!(tx, c => sqlx::query_as(SQL).bind(booking_id).fetch_all(c).await)?)
 }
 

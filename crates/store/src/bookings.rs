@@ -36,6 +36,8 @@ pub struct BookingRow {
     pub created_at: DateTime<Utc>,
     pub modified_at: DateTime<Utc>,
     pub cancelled_at: Option<DateTime<Utc>>,
+    /// When the operator checked the party in at the departure (0013).
+    pub checked_in_at: Option<DateTime<Utc>>,
     pub tour_name: String,
     pub tour_date: NaiveDate,
     pub tour_time: NaiveTime,
@@ -51,7 +53,8 @@ macro_rules! booking_select {
          b.num_infants, b.total_people, b.price_per_adult, b.price_per_child, b.price_per_infant, b.subtotal, \
          b.discount_amount, b.tax_amount, b.total_amount, b.refund_amount, b.currency, b.customer_name, \
          b.customer_email, b.customer_phone, b.special_requirements, b.dietary_restrictions, b.accessibility_needs, \
-         b.status, b.cancellation_reason, b.created_at, b.modified_at, b.cancelled_at, t.name AS tour_name, \
+         b.status, b.cancellation_reason, b.created_at, b.modified_at, b.cancelled_at, b.checked_in_at, \
+         t.name AS tour_name, \
          s.slot_date AS tour_date, s.start_time AS tour_time, s.end_time AS tour_end_time, s.starts_at \
          FROM bookings b JOIN tours t ON t.id = b.tour_id JOIN booking_slots s ON s.id = b.booking_slot_id "
     };
@@ -129,13 +132,34 @@ pub async fn bookings_of_user(
 }
 
 /// The admin list's WHERE clause ($1 tour, $2 status, $3..$4 tour dates,
-/// $5 slot), shared by the page query and its count.
+/// $5 slot, $6 a lowercase LIKE pattern for reference, name or email, $7
+/// one for the phone with spaces and dashes left out), shared by the page
+/// query, its count and the CSV export. Both patterns escape their
+/// wildcards with a backslash ([`like_pattern`]).
 macro_rules! booking_filter {
     () => {
         "WHERE ($1 IS NULL OR b.tour_id = $1) AND ($2 IS NULL OR b.status = $2) \
          AND ($3 IS NULL OR s.slot_date >= $3) AND ($4 IS NULL OR s.slot_date <= $4) \
-         AND ($5 IS NULL OR b.booking_slot_id = $5)"
+         AND ($5 IS NULL OR b.booking_slot_id = $5) \
+         AND ($6 IS NULL OR LOWER(b.booking_reference) LIKE $6 ESCAPE '\\' \
+              OR LOWER(b.customer_name) LIKE $6 ESCAPE '\\' OR LOWER(b.customer_email) LIKE $6 ESCAPE '\\' \
+              OR REPLACE(REPLACE(COALESCE(b.customer_phone, ''), ' ', ''), '-', '') LIKE $7 ESCAPE '\\')"
     };
+}
+
+/// A LIKE pattern matching `text` anywhere, its own `%`, `_` and `\`
+/// matched literally (the filter says `ESCAPE '\'`).
+pub fn like_pattern(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
 }
 
 /// The admin's filters; `None` means any.
@@ -145,6 +169,11 @@ pub struct BookingFilter<'a> {
     pub start_date: Option<NaiveDate>,
     pub end_date: Option<NaiveDate>,
     pub slot_id: Option<i64>,
+    /// [`like_pattern`] of the lowercased search text.
+    pub text_pattern: Option<String>,
+    /// [`like_pattern`] of the search text without spaces and dashes, when
+    /// it has a digit (phone numbers are stored as typed).
+    pub phone_pattern: Option<String>,
 }
 
 /// Bookings matching the filters (by tour date), newest first, one page.
@@ -157,10 +186,11 @@ pub async fn list_bookings(
     const SQL: &str = concat!(
         booking_select!(),
         booking_filter!(),
-        " ORDER BY b.created_at DESC, b.id DESC LIMIT $6 OFFSET $7"
+        " ORDER BY b.created_at DESC, b.id DESC LIMIT $8 OFFSET $9"
     );
     Ok(on!(tx, c => sqlx::query_as(SQL)
         .bind(f.tour_id).bind(f.status).bind(f.start_date).bind(f.end_date).bind(f.slot_id)
+        .bind(f.text_pattern.as_deref()).bind(f.phone_pattern.as_deref())
         .bind(limit).bind(offset).fetch_all(c).await)?)
 }
 
@@ -171,6 +201,7 @@ pub async fn count_bookings(tx: &mut Tx, f: &BookingFilter<'_>) -> StoreResult<i
     );
     Ok(on!(tx, c => sqlx::query_scalar(SQL)
         .bind(f.tour_id).bind(f.status).bind(f.start_date).bind(f.end_date).bind(f.slot_id)
+        .bind(f.text_pattern.as_deref()).bind(f.phone_pattern.as_deref())
         .fetch_one(c).await)?)
 }
 
@@ -182,6 +213,85 @@ pub async fn active_bookings_on_slot(tx: &mut Tx, slot_id: i64) -> StoreResult<V
          ORDER BY b.customer_name, b.id"
     );
     Ok(on!(tx, c => sqlx::query_as(SQL).bind(slot_id).fetch_all(c).await)?)
+}
+
+/// The cancelled (or refunded) bookings on a slot, by name: the manifest
+/// of a cancelled departure still shows who was on it.
+pub async fn cancelled_bookings_on_slot(tx: &mut Tx, slot_id: i64) -> StoreResult<Vec<BookingRow>> {
+    const SQL: &str = concat!(
+        booking_select!(),
+        "WHERE b.booking_slot_id = $1 AND b.status IN ('cancelled', 'refunded') ORDER BY b.customer_name, b.id"
+    );
+    Ok(on!(tx, c => sqlx::query_as(SQL).bind(slot_id).fetch_all(c).await)?)
+}
+
+/// The bookings on a slot cancelled at exactly `at` (the ones one
+/// departure cancellation, stamped with its transaction's `now`, took).
+pub async fn cancelled_on_slot_at(
+    tx: &mut Tx,
+    slot_id: i64,
+    at: DateTime<Utc>,
+) -> StoreResult<Vec<BookingRow>> {
+    const SQL: &str = concat!(
+        booking_select!(),
+        "WHERE b.booking_slot_id = $1 AND b.status = 'cancelled' AND b.cancelled_at = $2 \
+         ORDER BY b.customer_name, b.id"
+    );
+    Ok(on!(tx, c => sqlx::query_as(SQL).bind(slot_id).bind(at).fetch_all(c).await)?)
+}
+
+/// A booking's contact details, as validated by the service.
+pub struct ContactChange<'a> {
+    pub customer_name: &'a str,
+    pub customer_email: &'a str,
+    pub customer_phone: Option<&'a str>,
+    pub special_requirements: Option<&'a str>,
+    pub dietary_restrictions: Option<&'a str>,
+    pub accessibility_needs: Option<&'a str>,
+}
+
+/// Replaces a booking's contact details if it is still in `status`; false
+/// if it changed meanwhile.
+pub async fn update_contact(
+    tx: &mut Tx,
+    id: i64,
+    status: &str,
+    c: &ContactChange<'_>,
+    now: DateTime<Utc>,
+) -> StoreResult<bool> {
+    const SQL: &str = "UPDATE bookings SET customer_name = $3, customer_email = $4, customer_phone = $5, \
+         special_requirements = $6, dietary_restrictions = $7, accessibility_needs = $8, modified_at = $9 \
+         WHERE id = $1 AND status = $2";
+    Ok(exec!(
+        tx,
+        sqlx::query(SQL)
+            .bind(id)
+            .bind(status)
+            .bind(c.customer_name)
+            .bind(c.customer_email)
+            .bind(c.customer_phone)
+            .bind(c.special_requirements)
+            .bind(c.dietary_restrictions)
+            .bind(c.accessibility_needs)
+            .bind(now)
+    )? == 1)
+}
+
+/// Sets (`Some`) or clears a booking's check-in if it is still in
+/// `status`; false if it changed meanwhile.
+pub async fn set_checked_in(
+    tx: &mut Tx,
+    id: i64,
+    status: &str,
+    at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> StoreResult<bool> {
+    const SQL: &str =
+        "UPDATE bookings SET checked_in_at = $3, modified_at = $4 WHERE id = $1 AND status = $2";
+    Ok(exec!(
+        tx,
+        sqlx::query(SQL).bind(id).bind(status).bind(at).bind(now)
+    )? == 1)
 }
 
 /// Pending bookings created before `before` (expired holds).
@@ -467,4 +577,16 @@ pub async fn bookings_on_slot(tx: &mut Tx, slot_id: i64) -> StoreResult<Vec<Book
         "WHERE b.booking_slot_id = $1 AND b.status IN ('pending', 'confirmed', 'completed', 'no_show') ORDER BY b.id"
     );
     Ok(on!(tx, c => sqlx::query_as(SQL).bind(slot_id).fetch_all(c).await)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like_pattern;
+
+    #[test]
+    fn like_patterns_match_wildcards_literally() {
+        assert_eq!(like_pattern("ann"), "%ann%");
+        assert_eq!(like_pattern("50%_off"), "%50\\%\\_off%");
+        assert_eq!(like_pattern("a\\b"), "%a\\\\b%");
+    }
 }

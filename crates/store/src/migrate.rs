@@ -71,6 +71,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "webhooks",
         include_str!("../migrations/0012_webhooks.sql"),
     ),
+    (
+        13,
+        "booking check-in",
+        include_str!("../migrations/0013_booking_check_in.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.

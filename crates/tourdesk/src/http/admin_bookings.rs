@@ -1,13 +1,16 @@
-//! The operator's booking tools: the filtered list, a booking's audit
-//! history, status changes, the slot manifest, slot cancellation and
-//! running the waitlist by hand.
+//! The operator's booking tools: the filtered list and its search, a
+//! booking's audit history, status changes, the slot manifest, slot
+//! cancellation and running the waitlist by hand. (The console's other
+//! tools, export, bulk, contact, rebooking and check-in, are in
+//! `admin_console.rs`.)
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use tourdesk_service::bookings::AdminFilter;
+use tourdesk_service::bookings::{AdminFilter, changes};
+use tourdesk_store::bookings::BookingRow;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -29,7 +32,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct ListQuery {
+pub(super) struct ListQuery {
     tour_id: Option<i64>,
     #[param(value_type = Option<openapi::StatusFilter>)]
     status_filter: Option<String>,
@@ -40,12 +43,28 @@ pub struct ListQuery {
     #[param(value_type = Option<openapi::CalendarDate>)]
     end_date: Option<NaiveDate>,
     booking_slot_id: Option<i64>,
+    /// Part of a booking reference, customer name, email or phone number
+    /// (any case; `%` and `_` match themselves; at most 100 characters).
+    q: Option<String>,
     /// 1 to 500; default 50.
     #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
     /// Default 0.
     #[param(minimum = 0)]
     offset: Option<i64>,
+}
+
+impl ListQuery {
+    pub(super) fn filter(self) -> AdminFilter {
+        AdminFilter {
+            tour_id: self.tour_id,
+            status: self.status_filter,
+            start_date: self.start_date,
+            end_date: self.end_date,
+            slot_id: self.booking_slot_id,
+            q: self.q,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -56,7 +75,8 @@ pub struct BookingPage {
     bookings: Vec<BookingDto>,
 }
 
-/// Bookings with the spec's filters, newest first, a page at a time.
+/// Bookings with the spec's filters and a search (`q`), newest first, a
+/// page at a time.
 #[utoipa::path(get, path = "/api/calendar/admin/bookings", tag = "admin", security(("bearer" = [])),
     params(ListQuery), responses((status = 200, body = BookingPage), (status = 403)))]
 async fn list(
@@ -66,13 +86,7 @@ async fn list(
 ) -> Result<Json<BookingPage>, ApiError> {
     let limit = q.limit.unwrap_or(50);
     let offset = q.offset.unwrap_or(0);
-    let filter = AdminFilter {
-        tour_id: q.tour_id,
-        status: q.status_filter,
-        start_date: q.start_date,
-        end_date: q.end_date,
-        slot_id: q.booking_slot_id,
-    };
+    let filter = q.filter();
     let (rows, total) = state
         .ctx
         .bookings()
@@ -86,14 +100,27 @@ async fn list(
     }))
 }
 
+/// One field an entry changed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FieldChange {
+    field: String,
+    from: serde_json::Value,
+    to: serde_json::Value,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HistoryEntry {
     id: i64,
     /// `user:<id>`, `guest` or `system`.
     actor: String,
+    /// The account's name for `user:<id>`; absent for `guest` and `system`.
+    actor_name: Option<String>,
     modified_by: Option<i64>,
-    /// created, party_change, date_change, date_and_party_change, cancellation, status_change.
+    /// created, party_change, date_change, date_and_party_change, contact_change,
+    /// cancellation, status_change, check_in, check_in_undone, rebooked.
     modification_type: String,
+    /// The fields that differ between `old_value` and `new_value`.
+    changes: Vec<FieldChange>,
     old_value: Option<serde_json::Value>,
     new_value: Option<serde_json::Value>,
     reason: Option<String>,
@@ -115,8 +142,20 @@ async fn history(
     Ok(Json(
         rows.into_iter()
             .map(|r| HistoryEntry {
+                changes: changes(
+                    r.old_value.as_ref().map(|j| &j.0),
+                    r.new_value.as_ref().map(|j| &j.0),
+                )
+                .into_iter()
+                .map(|c| FieldChange {
+                    field: c.field,
+                    from: c.from,
+                    to: c.to,
+                })
+                .collect(),
                 id: r.id,
                 actor: r.actor,
+                actor_name: r.actor_name,
                 modified_by: r.modified_by,
                 modification_type: r.modification_type,
                 old_value: r.old_value.map(|j| j.0),
@@ -162,8 +201,13 @@ async fn set_status(
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ManifestEntry {
+    booking_id: i64,
     booking_reference: String,
     status: String,
+    /// When the party was checked in at the departure.
+    checked_in_at: Option<DateTime<Utc>>,
+    /// Set on cancelled bookings (a cancelled departure lists them).
+    cancellation_reason: Option<String>,
     customer_name: String,
     customer_email: String,
     customer_phone: Option<String>,
@@ -181,12 +225,37 @@ pub struct Manifest {
     slot: SlotDto,
     tour_name: String,
     total_people: i64,
+    /// The bookings that hold places.
     bookings: Vec<ManifestEntry>,
+    /// On a cancelled departure, its cancelled bookings; otherwise empty.
+    cancelled_bookings: Vec<ManifestEntry>,
+}
+
+impl ManifestEntry {
+    fn new(b: &BookingRow) -> ManifestEntry {
+        ManifestEntry {
+            booking_id: b.id,
+            booking_reference: b.booking_reference.clone(),
+            status: b.status.clone(),
+            checked_in_at: b.checked_in_at,
+            cancellation_reason: b.cancellation_reason.clone(),
+            customer_name: b.customer_name.clone(),
+            customer_email: b.customer_email.clone(),
+            customer_phone: b.customer_phone.clone(),
+            num_adults: b.num_adults,
+            num_children: b.num_children,
+            num_infants: b.num_infants,
+            total_people: b.total_people,
+            special_requirements: b.special_requirements.clone(),
+            dietary_restrictions: b.dietary_restrictions.clone(),
+            accessibility_needs: b.accessibility_needs.clone(),
+        }
+    }
 }
 
 /// Quotes a CSV field; a leading =, +, - or @ is neutralised so that
 /// spreadsheets do not run it as a formula.
-fn csv_field(value: &str) -> String {
+pub(super) fn csv_field(value: &str) -> String {
     let guarded = if value.starts_with(['=', '+', '-', '@']) {
         format!("'{value}")
     } else {
@@ -199,7 +268,9 @@ fn csv_field(value: &str) -> String {
     }
 }
 
-/// Who is coming on a slot: JSON, or CSV with `Accept: text/csv`.
+/// Who is coming on a slot: JSON, or CSV with `Accept: text/csv`. The JSON
+/// of a cancelled departure also lists the bookings it had, cancelled, to
+/// contact and rebook them.
 #[utoipa::path(get, path = "/api/calendar/admin/slots/{slot_id}/manifest", tag = "admin", security(("bearer" = [])),
     params(("slot_id" = i64, Path)),
     responses((status = 200, description = "The manifest: JSON, or CSV with `Accept: text/csv`",
@@ -211,31 +282,15 @@ async fn manifest(
     Path(slot_id): Path<i64>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (slot, tour, rows) = state.ctx.bookings().manifest(&admin, slot_id).await?;
-    let entries: Vec<ManifestEntry> = rows
-        .iter()
-        .map(|b| ManifestEntry {
-            booking_reference: b.booking_reference.clone(),
-            status: b.status.clone(),
-            customer_name: b.customer_name.clone(),
-            customer_email: b.customer_email.clone(),
-            customer_phone: b.customer_phone.clone(),
-            num_adults: b.num_adults,
-            num_children: b.num_children,
-            num_infants: b.num_infants,
-            total_people: b.total_people,
-            special_requirements: b.special_requirements.clone(),
-            dietary_restrictions: b.dietary_restrictions.clone(),
-            accessibility_needs: b.accessibility_needs.clone(),
-        })
-        .collect();
+    let (slot, tour, rows, cancelled) = state.ctx.bookings().manifest(&admin, slot_id).await?;
+    let entries: Vec<ManifestEntry> = rows.iter().map(ManifestEntry::new).collect();
     let wants_csv = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("text/csv"));
     if wants_csv {
         let mut out = String::from(
-            "booking_reference,status,customer_name,customer_email,customer_phone,num_adults,num_children,num_infants,total_people,special_requirements,dietary_restrictions,accessibility_needs\r\n",
+            "booking_reference,status,customer_name,customer_email,customer_phone,num_adults,num_children,num_infants,total_people,special_requirements,dietary_restrictions,accessibility_needs,checked_in\r\n",
         );
         for e in &entries {
             let fields = [
@@ -251,6 +306,7 @@ async fn manifest(
                 e.special_requirements.clone().unwrap_or_default(),
                 e.dietary_restrictions.clone().unwrap_or_default(),
                 e.accessibility_needs.clone().unwrap_or_default(),
+                if e.checked_in_at.is_some() { "yes" } else { "" }.to_owned(),
             ];
             out.push_str(
                 &fields
@@ -279,6 +335,7 @@ async fn manifest(
     }
     Ok(Json(Manifest {
         total_people: entries.iter().map(|e| e.total_people).sum(),
+        cancelled_bookings: cancelled.iter().map(ManifestEntry::new).collect(),
         slot: SlotDto::new(&slot, &tour.currency),
         tour_name: tour.row.name.clone(),
         bookings: entries,
@@ -297,9 +354,13 @@ pub struct CancelSlotRequest {
 pub struct CancelledSlot {
     slot: SlotDto,
     cancelled_bookings: usize,
+    /// The bookings it cancelled, with how to reach each customer (each is
+    /// emailed the cancellation through the outbox).
+    affected_bookings: Vec<ManifestEntry>,
 }
 
-/// Cancels a departure and every active booking on it, each audited.
+/// Cancels a departure and every active booking on it, each audited;
+/// answers who was affected.
 #[utoipa::path(post, path = "/api/calendar/admin/slots/{slot_id}/cancel", tag = "admin", security(("bearer" = [])),
     params(("slot_id" = i64, Path)), request_body = CancelSlotRequest,
     responses((status = 200, body = CancelledSlot), (status = 403), (status = 404),
@@ -311,7 +372,7 @@ async fn cancel_slot(
     Path(slot_id): Path<i64>,
     Json(body): Json<CancelSlotRequest>,
 ) -> Result<Json<CancelledSlot>, ApiError> {
-    let (slot, cancelled_bookings) = state
+    let (slot, affected) = state
         .ctx
         .bookings()
         .cancel_slot(slot_id, &admin, &body.reason)
@@ -319,7 +380,8 @@ async fn cancel_slot(
     let tour = state.ctx.catalog().tour(slot.tour_id).await?;
     Ok(Json(CancelledSlot {
         slot: SlotDto::new(&slot, &tour.currency),
-        cancelled_bookings,
+        cancelled_bookings: affected.len(),
+        affected_bookings: affected.iter().map(ManifestEntry::new).collect(),
     }))
 }
 

@@ -3,6 +3,7 @@
 //! exporting `router()`; they are merged here once.
 
 mod admin_bookings;
+mod admin_console;
 mod admin_slots;
 mod auth;
 mod availability;
@@ -109,6 +110,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(availability::router())
         .merge(bookings::router())
         .merge(admin_bookings::router())
+        .merge(admin_console::router())
         .merge(waitlist::router())
         .merge(messages::router())
         .merge(reports::router())

@@ -15,6 +15,7 @@ mod browser_webhooks;
 mod browser_widget;
 mod calendar_files;
 mod catalog;
+mod console_api;
 mod contract;
 mod email;
 mod extras;
