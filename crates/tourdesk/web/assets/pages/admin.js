@@ -128,15 +128,163 @@ async function slotsView() {
     if (b.dataset.act === 'price') res = await api(`/api/calendar/admin/slots/${id}`, { method: 'PATCH', body: { price_per_person: row.querySelector('[data-price]').value } });
     if (b.dataset.act === 'toggle') res = await api(`/api/calendar/admin/slots/${id}`, { method: 'PATCH', body: { is_available: !slot.is_available } });
     if (b.dataset.act === 'waitlist') res = await api(`/api/calendar/admin/slots/${id}/process-waitlist`, { method: 'POST' });
-    if (b.dataset.act === 'cancel') {
-      const reason = prompt('Why is this departure cancelled? Every booking on it will be cancelled.');
-      if (!reason) return;
-      res = await api(`/api/calendar/admin/slots/${id}/cancel`, { method: 'POST', body: { reason } });
-    }
+    if (b.dataset.act === 'cancel') return cancelDeparture(slot, b);
     if (!res.ok) return flash(problem(res), false);
     flash(b.dataset.act === 'waitlist' ? `${res.data.notified} waitlist entr${res.data.notified === 1 ? 'y' : 'ies'} notified.` : 'Saved.');
     slotsView();
   })));
+}
+
+// ---- dialogs ----
+/**
+ * A modal <dialog> holding `body` (a form with `[data-close]` buttons);
+ * removed from the page when closed, focus back on `opener`.
+ */
+function openDialog(labelId, body, opener) {
+  const dlg = document.createElement('dialog');
+  dlg.className = 'dialog';
+  dlg.setAttribute('aria-labelledby', labelId);
+  setHtml(dlg, body);
+  document.body.appendChild(dlg);
+  dlg.addEventListener('close', () => { dlg.remove(); if (opener?.isConnected) opener.focus(); });
+  dlg.querySelectorAll('[data-close]').forEach((b) => b.addEventListener('click', () => dlg.close()));
+  dlg.showModal();
+  return dlg;
+}
+
+/** Asks a yes/no question in a dialog; resolves to true for `ok`. */
+function confirmDialog(title, text, ok, opener, danger = false) {
+  return new Promise((resolve) => {
+    let answer = false;
+    const dlg = openDialog('cf-title', html`<form method="dialog"><h2 id="cf-title">${title}</h2><p>${text}</p>
+      <p class="actions"><button class="btn ${danger ? 'danger' : ''}" type="submit" data-ok>${ok}</button>
+      <button class="btn secondary" type="button" data-close>Not now</button></p></form>`, opener);
+    dlg.querySelector('[data-ok]').addEventListener('click', () => { answer = true; });
+    dlg.addEventListener('close', () => resolve(answer));
+  });
+}
+
+// ---- cancelling a departure ----
+/** Asks why (customers are told), cancels, then shows who was affected. */
+function cancelDeparture(slot, opener) {
+  const when = `${formatDate(slot.slot_date)} ${formatTime(slot.start_time)}`;
+  const dlg = openDialog('cd-title', html`<form id="cd-form" novalidate>
+    <h2 id="cd-title">Cancel the ${when} departure of ${tourName(slot.tour_id)}?</h2>
+    <p>${slot.current_bookings ? `Every booking on it (${slot.current_bookings} ${slot.current_bookings === 1 ? 'person' : 'people'}) is cancelled, and each customer is emailed the reason.`
+      : 'Nobody is booked on it.'} This cannot be undone.</p>
+    <label for="cd-reason">Reason <span class="muted">(the customers read it)</span></label>
+    <textarea id="cd-reason" name="reason" maxlength="2000" required aria-describedby="cd-err"></textarea>
+    <p class="field-error" id="cd-err" role="alert"></p>
+    <p class="actions"><button class="btn danger" type="submit">Cancel departure</button>
+      <button class="btn secondary" type="button" data-close>Keep it</button></p></form>`, opener);
+  const form = dlg.querySelector('form'), reason = form.querySelector('#cd-reason'), err = form.querySelector('#cd-err');
+  reason.focus();
+  reason.addEventListener('input', () => { err.textContent = ''; reason.removeAttribute('aria-invalid'); });
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    err.textContent = '';
+    if (!reason.value.trim()) { reason.setAttribute('aria-invalid', 'true'); err.textContent = 'Give a reason: it is sent to the customers.'; return; }
+    const button = form.querySelector('button[type="submit"]');
+    button.disabled = true;
+    const res = await api(`/api/calendar/admin/slots/${slot.id}/cancel`, { method: 'POST', body: { reason: reason.value.trim() } });
+    button.disabled = false;
+    if (!res.ok) { err.textContent = problem(res); return; }
+    dlg.close();
+    cancelledView(res.data);
+  });
+}
+
+/** "2 adults, 1 child": a party in words. */
+function party(b) {
+  const part = (n, one, many) => (n ? `${n} ${n === 1 ? one : many}` : '');
+  return [part(b.num_adults, 'adult', 'adults'), part(b.num_children, 'child', 'children'), part(b.num_infants, 'infant', 'infants')].filter(Boolean).join(', ');
+}
+
+/**
+ * The bookings a cancelled departure had, with how to reach each customer
+ * and a rebook action (a new booking on another departure of the tour).
+ */
+function affectedTable(list, tourId) {
+  return html`<div class="table-wrap"><table id="affected" class="stack-on-phone"><caption class="sr-only">Affected bookings</caption>
+    <thead><tr><th scope="col">Reference</th><th scope="col">Name</th><th scope="col">Email</th><th scope="col">Phone</th><th scope="col">Party</th><th scope="col" class="no-print">Rebook</th></tr></thead><tbody>
+    ${list.map((b) => html`<tr data-affected="${b.booking_id}" data-people="${b.total_people}" data-tour="${tourId}">
+      <td data-label="Reference"><a href="#booking/${b.booking_id}">${b.booking_reference}</a></td><td data-label="Name">${b.customer_name}</td>
+      <td data-label="Email"><a href="mailto:${b.customer_email}">${b.customer_email}</a></td>
+      <td data-label="Phone">${b.customer_phone ? html`<a href="tel:${b.customer_phone}">${b.customer_phone}</a>` : html`<span class="muted">none given</span>`}</td>
+      <td data-label="Party">${party(b)}</td>
+      <td class="no-print"><button class="btn secondary" type="button" data-rebook aria-expanded="false">Rebook…<span class="sr-only"> ${b.customer_name}</span></button>
+        <div data-picker></div></td></tr>`)}</tbody></table></div>`;
+}
+
+/** Wires the rebook buttons of an `affectedTable`. */
+function wireRebook(root) {
+  root.querySelectorAll('tr[data-affected]').forEach((row) => {
+    const button = row.querySelector('[data-rebook]'), host = row.querySelector('[data-picker]');
+    button.addEventListener('click', () => {
+      const open = button.getAttribute('aria-expanded') !== 'true';
+      button.setAttribute('aria-expanded', String(open));
+      if (!open) { setHtml(host, html``); return; }
+      movePicker(host, { tourId: Number(row.dataset.tour), people: Number(row.dataset.people) }, async (to) => {
+        const r = await api(`/api/calendar/admin/bookings/${row.dataset.affected}/rebook`, { method: 'POST', body: { booking_slot_id: to.id } });
+        if (!r.ok) return r;
+        button.remove();
+        setHtml(host, html`<p class="ok" role="status" data-rebooked>Rebooked as <a href="#booking/${r.data.id}">${r.data.booking_reference}</a>
+          on ${formatDate(r.data.tour_date)} ${formatTime(r.data.tour_time)}; the confirmation is emailed to the customer.</p>`);
+        return r;
+      });
+    });
+  });
+}
+
+/** What a departure cancellation did: who was affected, and rebooking them. */
+function cancelledView(data) {
+  const s = data.slot, list = data.affected_bookings;
+  const view = shell('slots', html`<p class="no-print"><a href="#slots?mode=day&amp;from=${s.slot_date}">← Slots</a></p>
+    <section class="card" id="cancel-result" aria-labelledby="cr-title">
+    <h1 id="cr-title" tabindex="-1">Departure cancelled</h1>
+    <p>${tourName(s.tour_id)}, ${formatDate(s.slot_date, { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric' })} ${formatTime(s.start_time)}.
+      Reason: ${s.cancellation_reason || ''}</p>
+    ${list.length ? html`<p><strong>${list.length} booking${list.length === 1 ? ' was' : 's were'} cancelled.</strong>
+      Each customer is emailed the cancellation with your reason (see <a href="#messages">Messages</a>).
+      Offer them another departure: “Rebook…” makes a new booking for the same party and contact, and emails them its confirmation.</p>
+      ${affectedTable(list, s.tour_id)}` : html`<p>No bookings were on it.</p>`}
+    <p class="no-print"><a class="btn secondary" href="#manifest/${s.id}">Manifest</a></p></section>`);
+  wireRebook(view);
+  view.querySelector('#cr-title').focus();
+}
+
+// ---- moving a booking ----
+const closedWhy = (s, people) => (s.is_cancelled ? 'cancelled' : !s.is_available ? 'closed'
+  : s.available_spots < people ? `only ${s.available_spots} free` : '');
+
+/**
+ * The departures of a tour (from `from`, 60 days at a time) with their free
+ * places, as buttons; `choose(slot)` acts on the one picked and answers the
+ * API's response (an error is shown under the list).
+ */
+async function movePicker(host, opts, choose) {
+  const { tourId, people, currentSlotId } = opts;
+  const from = opts.from || new Date(), to = addDays(from, 59);
+  setHtml(host, html`<p class="skeleton"></p>`);
+  const r = await api(`/api/calendar/admin/slots?start_date=${isoDate(from)}&end_date=${isoDate(to)}`);
+  if (!r.ok) return say(host, problem(r));
+  const now = Date.now();
+  const slots = r.data.filter((s) => s.tour_id === tourId && s.id !== currentSlotId && Date.parse(s.starts_at) > now);
+  setHtml(host, html`<div class="move-picker" role="group" aria-label="Departures of ${tourName(tourId)}">
+    <p class="muted">Departures from ${formatDate(isoDate(from))} to ${formatDate(isoDate(to))} with their free places; the party needs ${people}.</p>
+    ${slots.length ? html`<ul class="slot-choices">${slots.map((s) => {
+      const why = closedWhy(s, people);
+      return html`<li><button type="button" class="btn secondary slot-choice" data-to="${s.id}" ${why ? 'disabled' : ''}>
+        ${formatDate(s.slot_date)} ${formatTime(s.start_time)} · <span data-free>${s.available_spots} free</span>${why ? html` · ${why}` : ''}</button></li>`;
+    })}</ul>` : html`<p class="muted">No other departures in these dates.</p>`}
+    <p><button type="button" class="btn secondary" data-later>Later dates ›</button></p>
+    <p class="error" role="alert" data-err></p></div>`);
+  host.querySelector('[data-later]').addEventListener('click', () => movePicker(host, { ...opts, from: addDays(to, 1) }, choose));
+  host.querySelectorAll('[data-to]').forEach((b) => b.addEventListener('click', async () => {
+    b.disabled = true;
+    const res = await choose(slots.find((s) => String(s.id) === b.dataset.to));
+    if (res && !res.ok && b.isConnected) { b.disabled = false; say(host.querySelector('[data-err]'), problem(res)); }
+  }));
 }
 
 // ---- tours ----
@@ -272,49 +420,190 @@ async function blackoutsView() {
   const form = view.querySelector('#b-form');
   const body = () => ({ tour_id: form.tour_id.value ? Number(form.tour_id.value) : null, start_date: form.start_date.value, end_date: form.end_date.value,
     blackout_type: form.blackout_type.value, name: form.name.value, description: form.description.value });
+  // "Create blackout" creates exactly the blackout previewed (the body is
+  // kept from the preview); editing the form afterwards says so and asks
+  // for a new check.
+  let previewed = null;
+  const stale = () => {
+    const note = view.querySelector('#b-stale');
+    if (previewed && note) note.hidden = JSON.stringify(body()) === JSON.stringify(previewed);
+  };
+  form.addEventListener('input', stale);
+  form.addEventListener('change', stale);
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     const out = view.querySelector('#b-preview');
-    const p = await api('/api/calendar/admin/blackouts?dry_run=true', { method: 'POST', body: body() });
-    if (!p.ok) { setHtml(out, html`<p class="error" role="alert">${problem(p)}</p>`); return; }
-    setHtml(out, html`<p>This cancels <strong>${p.data.cancelled_slots}</strong> empty departure(s).</p>
+    const asked = body();
+    const p = await api('/api/calendar/admin/blackouts?dry_run=true', { method: 'POST', body: asked });
+    if (!p.ok) { previewed = null; setHtml(out, html`<p class="error" role="alert">${problem(p)}</p>`); return; }
+    previewed = asked;
+    setHtml(out, html`<p id="b-previewed">Preview of “${asked.name}”, ${asked.tour_id ? tourName(asked.tour_id) : 'every tour'},
+      ${formatDate(asked.start_date)} – ${formatDate(asked.end_date)}:</p>
+      <p>This cancels <strong>${p.data.cancelled_slots}</strong> empty departure(s).</p>
       ${p.data.conflicts.length ? html`<p class="error">${p.data.conflicts.length} departure(s) hold bookings and stay open for you to decide:</p>
       <ul>${p.data.conflicts.map((c) => html`<li>${formatDate(c.slot_date)} ${formatTime(c.start_time)} · ${tourName(c.tour_id)} · ${c.current_bookings} booked <a href="#manifest/${c.slot_id}">manifest</a></li>`)}</ul>` : html`<p>No booked departures are affected.</p>`}
+      <p class="error" id="b-stale" role="status" hidden>The form has changed since this preview. “Create blackout” creates the blackout previewed above;
+        press “Check conflicts” to preview your changes.</p>
       <button class="btn" type="button" id="b-confirm">Create blackout</button>`);
     out.querySelector('#b-confirm').addEventListener('click', async () => {
-      const c = await api('/api/calendar/admin/blackouts', { method: 'POST', body: body() });
+      const c = await api('/api/calendar/admin/blackouts', { method: 'POST', body: asked });
       c.ok ? (flash(`Blackout created; ${c.data.cancelled_slots} slot(s) cancelled.`), blackoutsView()) : setHtml(out, html`<p class="error">${problem(c)}</p>`);
     });
   });
 }
 
 // ---- bookings ----
+const STATUSES = ['pending', 'confirmed', 'cancelled', 'completed', 'no_show', 'refunded'];
+const FILTERS = ['tour_id', 'status_filter', 'start_date', 'end_date', 'q'];
+
+/** Saves `text` as a file named `name`. */
+function saveFile(name, text, type = 'text/csv') {
+  const url = URL.createObjectURL(new Blob([text], { type }));
+  const a = Object.assign(document.createElement('a'), { href: url, download: name });
+  document.body.appendChild(a); a.click(); a.remove(); URL.revokeObjectURL(url);
+}
+
 async function bookingsView() {
   const p = new URLSearchParams(location.hash.split('?')[1] || '');
   const limit = 20, offset = Number(p.get('offset') || 0);
-  const view = shell('bookings', html`<form class="row no-print" id="f">
+  const view = shell('bookings', html`<form class="row no-print" id="f" role="search">
+      <div><label for="f-q">Search</label><input id="f-q" type="search" name="q" value="${p.get('q') || ''}" maxlength="100"
+        placeholder="Reference, name, email or phone" class="w-16rem"></div>
       <div><label>Tour<select name="tour_id">${tourOptions(p.get('tour_id') || '')}</select></label></div>
-      <div><label>Status<select name="status_filter"><option value="">Any</option>${['pending', 'confirmed', 'cancelled', 'completed', 'no_show', 'refunded'].map((s) => html`<option ${p.get('status_filter') === s ? 'selected' : ''}>${s}</option>`)}</select></label></div>
+      <div><label>Status<select name="status_filter"><option value="">Any</option>${STATUSES.map((s) => html`<option ${p.get('status_filter') === s ? 'selected' : ''}>${s}</option>`)}</select></label></div>
       <div><label>Tour date from<input type="date" name="start_date" value="${p.get('start_date') || ''}"></label></div>
       <div><label>to<input type="date" name="end_date" value="${p.get('end_date') || ''}"></label></div>
-      <div><button class="btn" type="submit">Filter</button></div></form><div id="list"><p class="skeleton"></p></div>`);
-  view.querySelector('#f').addEventListener('submit', (e) => {
+      <div><button class="btn" type="submit">Filter</button></div>
+      <div><button class="btn secondary" type="button" id="export">Export CSV</button></div></form>
+      <div id="list"><p class="skeleton"></p></div>`);
+  const form = view.querySelector('#f');
+  const filters = () => new URLSearchParams([...new FormData(form)].filter(([k, v]) => FILTERS.includes(k) && String(v).trim()));
+  form.addEventListener('submit', (e) => {
     e.preventDefault();
-    const q = new URLSearchParams([...new FormData(e.target)].filter(([, v]) => v));
-    location.hash = `bookings?${q}`;
+    location.hash = `bookings?${filters()}`;
   });
-  const q = new URLSearchParams(p);
+  view.querySelector('#export').addEventListener('click', async (e) => {
+    e.target.disabled = true;
+    const res = await api(`/api/calendar/admin/bookings.csv?${filters()}`, { accept: 'text/csv' });
+    e.target.disabled = false;
+    if (!res.ok) return flash(problem(res), false);
+    saveFile(`bookings-${isoDate(new Date())}.csv`, res.data);
+    flash('Exported the bookings that match the filters.');
+  });
+  const q = new URLSearchParams([...p].filter(([k]) => FILTERS.includes(k)));
   q.set('limit', limit); q.set('offset', offset);
   const r = await api(`/api/calendar/admin/bookings?${q}`);
   const list = view.querySelector('#list');
   if (!r.ok) return say(list, problem(r));
   const page = (o) => { const n = new URLSearchParams(p); n.set('offset', o); return `#bookings?${n}`; };
-  setHtml(list, html`<p class="muted">${r.data.total} booking(s)</p>${r.data.bookings.length ? html`<div class="table-wrap"><table><thead><tr><th>Reference</th><th>Customer</th><th>Tour</th><th>When</th><th>People</th><th>Total</th><th>Status</th></tr></thead><tbody>
-    ${r.data.bookings.map((b) => html`<tr><td><a href="#booking/${b.id}">${b.booking_reference}</a></td><td>${b.customer_name}<br><span class="muted">${b.customer_email}</span></td>
+  const rows = r.data.bookings;
+  setHtml(list, html`<div class="row account-bar no-print"><p class="muted" id="count">${r.data.total} booking(s)${p.get('q') ? html` matching “${p.get('q')}”` : ''}</p>
+    ${rows.length ? html`<p class="actions"><span class="muted" id="picked" aria-live="polite">None selected</span>
+      <button class="btn" type="button" id="bulk-confirm" disabled>Confirm selected</button></p>` : ''}</div>
+    ${rows.length ? html`<div class="table-wrap"><table id="booking-list"><thead><tr>
+      <th scope="col"><input type="checkbox" id="pick-all" aria-label="Select every booking on this page"></th>
+      <th scope="col">Reference</th><th scope="col">Customer</th><th scope="col">Tour</th><th scope="col">When</th><th scope="col">People</th><th scope="col">Total</th><th scope="col">Status</th></tr></thead><tbody>
+    ${rows.map((b) => html`<tr data-booking="${b.id}"><td><input type="checkbox" data-pick value="${b.id}" aria-label="Select ${b.booking_reference}"></td>
+    <td><a href="#booking/${b.id}">${b.booking_reference}</a></td><td>${b.customer_name}<br><span class="muted">${b.customer_email}${b.customer_phone ? html` · ${b.customer_phone}` : ''}</span></td>
     <td>${b.tour_name}</td><td>${formatDate(b.tour_date)} ${formatTime(b.tour_time)}</td><td>${b.total_people}</td><td>${money(b.total_amount, b.currency)}</td>
-    <td><span class="pill ${b.status}">${b.status}</span></td></tr>`)}</tbody></table></div>` : ''}
+    <td><span class="pill ${b.status}">${b.status}</span></td></tr>`)}</tbody></table></div>` : html`<p class="muted">No bookings match.</p>`}
     <p>${offset > 0 ? html`<a class="btn secondary" href="${page(Math.max(0, offset - limit))}">‹ Newer</a>` : ''}
     ${offset + limit < r.data.total ? html`<a class="btn secondary" href="${page(offset + limit)}">Older ›</a>` : ''}</p>`);
+  if (!rows.length) return;
+  const boxes = [...list.querySelectorAll('[data-pick]')], all = list.querySelector('#pick-all'), bulk = list.querySelector('#bulk-confirm');
+  const sync = () => {
+    const n = boxes.filter((b) => b.checked).length;
+    list.querySelector('#picked').textContent = n ? `${n} selected` : 'None selected';
+    bulk.disabled = !n;
+    all.checked = n === boxes.length;
+    all.indeterminate = n > 0 && n < boxes.length;
+  };
+  boxes.forEach((b) => b.addEventListener('change', sync));
+  all.addEventListener('change', () => { boxes.forEach((b) => { b.checked = all.checked; }); sync(); });
+  bulk.addEventListener('click', async () => {
+    const ids = boxes.filter((b) => b.checked).map((b) => Number(b.value));
+    bulk.disabled = true;
+    const res = await api('/api/calendar/admin/bookings/bulk-status', { method: 'POST', body: { ids, status: 'confirmed' } });
+    if (!res.ok) { bulk.disabled = false; return flash(problem(res), false); }
+    const ref = (id) => rows.find((b) => b.id === id)?.booking_reference || `#${id}`;
+    const failed = res.data.results.filter((x) => !x.ok);
+    flash(`Confirmed ${res.data.succeeded} booking(s).${failed.length ? ` Not changed: ${failed.map((x) => `${ref(x.id)} (${x.detail})`).join('; ')}.` : ''}`, !failed.length);
+    bookingsView();
+  });
+}
+
+// ---- a booking: details, changes, history ----
+const KIND_LABELS = {
+  created: 'Booked', party_change: 'Party changed', date_change: 'Moved to another departure', date_and_party_change: 'Moved, party changed',
+  contact_change: 'Contact details changed', cancellation: 'Cancelled', status_change: 'Status changed', check_in: 'Checked in',
+  check_in_undone: 'Check-in undone', rebooked: 'Rebooked on another departure',
+};
+const FIELD_LABELS = {
+  tour_date: 'Date', tour_time: 'Time', num_adults: 'Adults', num_children: 'Children', num_infants: 'Infants', total_people: 'People',
+  total_amount: 'Total', refund_amount: 'Refund', status: 'Status', customer_name: 'Name', customer_email: 'Email', customer_phone: 'Phone',
+  special_requirements: 'Special requirements', dietary_restrictions: 'Dietary restrictions', accessibility_needs: 'Accessibility needs',
+  checked_in: 'Checked in', booking_reference: 'Reference',
+};
+/** Minor units (as the audit trail keeps amounts) to a money text. */
+function minorMoney(minor, currency) {
+  let digits = 2;
+  try { digits = new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits; } catch { /* unknown currency */ }
+  return money(Number(minor) / 10 ** digits, currency);
+}
+function fieldValue(field, v, currency) {
+  if (v === null || v === undefined || v === '') return '(none)';
+  if (typeof v === 'boolean') return v ? 'yes' : 'no';
+  if (field === 'tour_date') return formatDate(v);
+  if (field === 'tour_time') return formatTime(v);
+  if (field === 'total_amount' || field === 'refund_amount') return minorMoney(v, currency);
+  if (field === 'status') return String(v).replace('_', ' ');
+  return typeof v === 'object' ? JSON.stringify(v) : String(v);
+}
+const actorName = (e) => e.actor_name || (e.actor === 'guest' ? 'The customer (guest)' : e.actor === 'system' ? 'Tourdesk (automatic)' : e.actor);
+
+/** One history row's change, in words. */
+function historyChange(e, currency) {
+  const nv = e.new_value || {};
+  if (e.modification_type === 'created') {
+    return html`${party(nv) || `${nv.total_people} people`} on ${fieldValue('tour_date', nv.tour_date)} ${fieldValue('tour_time', nv.tour_time)}, ${fieldValue('total_amount', nv.total_amount, currency)}`;
+  }
+  if (e.modification_type === 'rebooked') {
+    return html`New booking ${nv.booking_reference} on ${fieldValue('tour_date', nv.tour_date)} ${fieldValue('tour_time', nv.tour_time)}`;
+  }
+  const shown = (e.changes || []).filter((c) => FIELD_LABELS[c.field]);
+  if (!shown.length) return html`<span class="muted">no field changed</span>`;
+  return html`<ul class="changes">${shown.map((c) => html`<li><span class="change-field">${FIELD_LABELS[c.field]}:</span> ${fieldValue(c.field, c.from, currency)} → <strong>${fieldValue(c.field, c.to, currency)}</strong></li>`)}</ul>`;
+}
+
+function contactForm(x) {
+  const field = (name, label, value, type = 'text', extra = '') => html`<label for="ct-${name}">${label}</label>
+    <input id="ct-${name}" name="${name}" type="${type}" value="${value || ''}" ${raw(extra)} aria-describedby="ct-${name}-err">
+    <p class="field-error" id="ct-${name}-err" data-field-err="${name}"></p>`;
+  return html`<form class="card stacked" id="contact-form" novalidate hidden aria-labelledby="ct-title"><h2 id="ct-title">Contact details</h2>
+    ${field('customer_name', 'Name', x.customer_name, 'text', 'autocomplete="off" required')}
+    ${field('customer_email', 'Email', x.customer_email, 'email', 'autocomplete="off" required')}
+    ${field('customer_phone', 'Phone', x.customer_phone, 'tel', 'autocomplete="off"')}
+    ${field('special_requirements', 'Special requirements', x.special_requirements)}
+    ${field('dietary_restrictions', 'Dietary restrictions', x.dietary_restrictions)}
+    ${field('accessibility_needs', 'Accessibility needs', x.accessibility_needs)}
+    <p class="actions"><button class="btn" type="submit">Save contact details</button><button class="btn secondary" type="button" data-cancel>Cancel</button></p>
+    <p class="error" role="alert" data-err></p></form>`;
+}
+
+function partyForm(x) {
+  const n = (name, label, value, min) => html`<div><label for="pt-${name}">${label}</label>
+    <input id="pt-${name}" name="${name}" type="number" min="${min}" value="${value}" class="w-6rem" aria-describedby="pt-${name}-err">
+    <p class="field-error" id="pt-${name}-err" data-field-err="${name}"></p></div>`;
+  return html`<form class="card stacked" id="party-form" novalidate hidden aria-labelledby="pt-title"><h2 id="pt-title">Party</h2>
+    <div class="row">${n('new_num_adults', 'Adults', x.num_adults, 1)}${n('new_num_children', 'Children', x.num_children, 0)}${n('new_num_infants', 'Infants', x.num_infants, 0)}</div>
+    <p class="muted">The price follows the party at the booked price per person; a larger party needs free places on the departure.</p>
+    <p class="actions"><button class="btn" type="submit">Save party</button><button class="btn secondary" type="button" data-cancel>Cancel</button></p>
+    <p class="error" role="alert" data-err></p></form>`;
+}
+
+/** Shows a form's 422 under its field, anything else under the form. */
+function formProblem(form, r) {
+  if (!(r.status === 422 && r.data?.field && fieldError(form, r.data.field, problem(r)))) say(form.querySelector('[data-err]'), problem(r));
 }
 
 async function bookingDetail(id) {
@@ -322,43 +611,146 @@ async function bookingDetail(id) {
   const [b, hist] = await Promise.all([api(`/api/calendar/bookings/${encodeURIComponent(id)}`), api(`/api/calendar/admin/bookings/${encodeURIComponent(id)}/history`)]);
   if (!b.ok) return say(view, problem(b));
   const x = b.data, next = TRANSITIONS[x.status] || [];
-  setHtml(view, html`<p><a href="#bookings">← Bookings</a></p><h1>${x.booking_reference} <span class="pill ${x.status}">${x.status}</span></h1>
-    <div class="card"><p><strong>${x.customer_name}</strong> · ${x.customer_email} ${x.customer_phone ? `· ${x.customer_phone}` : ''}</p>
-    <p>${x.tour_name} · ${formatDate(x.tour_date)} ${formatTime(x.tour_time)} · ${x.num_adults} adult(s), ${x.num_children} child(ren), ${x.num_infants} infant(s)</p>
+  const changeable = x.status === 'pending' || x.status === 'confirmed';
+  setHtml(view, html`<p class="no-print"><a href="#bookings">← Bookings</a></p><h1>${x.booking_reference} <span class="pill ${x.status}">${x.status}</span></h1>
+    <div class="card stacked" id="booking-card"><p><strong id="b-name">${x.customer_name}</strong> · <a href="mailto:${x.customer_email}">${x.customer_email}</a>${x.customer_phone ? html` · <a href="tel:${x.customer_phone}">${x.customer_phone}</a>` : ''}</p>
+    <p id="b-when">${x.tour_name} · ${formatDate(x.tour_date)} ${formatTime(x.tour_time)} · <span id="b-party">${party(x)}</span></p>
     <p>Subtotal ${money(x.subtotal, x.currency)} · tax ${money(x.tax_amount, x.currency)} · <strong>total ${money(x.total_amount, x.currency)}</strong>${x.refund_amount ? ` · refunded ${money(x.refund_amount, x.currency)}` : ''}</p>
     ${[x.special_requirements, x.dietary_restrictions, x.accessibility_needs].filter(Boolean).map((t) => html`<p class="muted">${t}</p>`)}
-    <div class="row">${next.length ? next.map((s) => html`<button class="btn ${s === 'cancelled' ? 'danger' : 'secondary'}" data-status="${s}">Mark ${s.replace('_', ' ')}</button>`) : html`<p class="muted">No further status changes.</p>`}</div></div>
-    <h2>History</h2><div class="table-wrap"><table><thead><tr><th>When</th><th>Who</th><th>What</th><th>Change</th><th>Reason</th><th>From</th></tr></thead><tbody>
-    ${(hist.ok ? hist.data : []).map((e) => html`<tr><td>${new Date(e.created_at).toLocaleString()}</td><td>${e.actor}</td><td>${e.modification_type}</td>
-      <td><code>${JSON.stringify(e.old_value || {})}</code> → <code>${JSON.stringify(e.new_value || {})}</code></td><td>${e.reason || ''}</td>
-      <td class="muted">${e.ip_address || ''}</td></tr>`)}</tbody></table></div>`);
+    <div class="row no-print">${changeable ? html`<button class="btn secondary" type="button" id="edit-contact" aria-controls="contact-form" aria-expanded="false">Edit contact</button>
+      <button class="btn secondary" type="button" id="edit-party" aria-controls="party-form" aria-expanded="false">Change party</button>
+      <button class="btn secondary" type="button" id="move" aria-controls="move-picker" aria-expanded="false">Move to another departure</button>` : ''}
+      ${x.status === 'cancelled' ? html`<button class="btn secondary" type="button" id="move" aria-controls="move-picker" aria-expanded="false">Rebook on another departure</button>` : ''}
+      ${next.map((s) => html`<button class="btn ${s === 'cancelled' ? 'danger' : 'secondary'}" data-status="${s}">Mark ${s.replace('_', ' ')}</button>`)}</div>
+    <div id="move-picker"></div></div>
+    ${changeable ? html`${contactForm(x)}${partyForm(x)}` : ''}
+    <h2>History</h2><div class="table-wrap"><table id="history"><thead><tr><th scope="col">When</th><th scope="col">Who</th><th scope="col">What</th><th scope="col">Change</th><th scope="col">Reason</th></tr></thead><tbody>
+    ${(hist.ok ? hist.data : []).map((e) => html`<tr data-kind="${e.modification_type}"><td>${new Date(e.created_at).toLocaleString()}</td>
+      <td>${actorName(e)}${e.ip_address ? html`<br><span class="muted">${e.ip_address}</span>` : ''}</td><td>${KIND_LABELS[e.modification_type] || e.modification_type}</td>
+      <td>${historyChange(e, x.currency)}</td><td>${e.reason || ''}</td></tr>`)}</tbody></table></div>`);
   view.querySelectorAll('[data-status]').forEach((btn) => btn.addEventListener('click', async () => {
     const reason = btn.dataset.status === 'cancelled' ? prompt('Reason for cancelling?') ?? '' : '';
     const r = await api(`/api/calendar/admin/bookings/${id}/status`, { method: 'POST', body: { status: btn.dataset.status, reason: reason || null } });
     r.ok ? (flash(`Booking ${btn.dataset.status}.`), bookingDetail(id)) : flash(problem(r), false);
   }));
+  // Edit forms: one open at a time, opened by its button.
+  const toggles = [['#edit-contact', '#contact-form'], ['#edit-party', '#party-form']];
+  toggles.forEach(([b, f]) => view.querySelector(b)?.addEventListener('click', () => {
+    const form = view.querySelector(f), open = form.hidden;
+    toggles.forEach(([ob, of]) => { view.querySelector(of).hidden = true; view.querySelector(ob).setAttribute('aria-expanded', 'false'); });
+    form.hidden = !open;
+    view.querySelector(b).setAttribute('aria-expanded', String(open));
+    if (open) form.querySelector('input').focus();
+  }));
+  view.querySelectorAll('form [data-cancel]').forEach((c) => c.addEventListener('click', () => { c.closest('form').hidden = true; }));
+  view.querySelector('#contact-form')?.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const f = e.target;
+    clearErrors(f);
+    const val = (n) => f.elements.namedItem(n).value.trim();
+    const body = Object.fromEntries(['customer_name', 'customer_email', 'customer_phone', 'special_requirements', 'dietary_restrictions', 'accessibility_needs']
+      .map((n) => [n, val(n) || (n === 'customer_name' || n === 'customer_email' ? '' : null)]));
+    const r = await api(`/api/calendar/admin/bookings/${id}/contact`, { method: 'PUT', body });
+    if (!r.ok) return formProblem(f, r);
+    flash('Contact details saved.');
+    bookingDetail(id);
+  });
+  view.querySelector('#party-form')?.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const f = e.target;
+    clearErrors(f);
+    const num = (n) => Number(f.elements.namedItem(n).value);
+    const r = await api(`/api/calendar/bookings/${id}`, { method: 'PUT', body: { new_num_adults: num('new_num_adults'), new_num_children: num('new_num_children'), new_num_infants: num('new_num_infants') } });
+    if (!r.ok) return formProblem(f, r);
+    flash(`Party changed; the total is now ${money(r.data.booking.total_amount, r.data.booking.currency)}.`);
+    bookingDetail(id);
+  });
+  const move = view.querySelector('#move');
+  move?.addEventListener('click', () => {
+    const host = view.querySelector('#move-picker'), open = move.getAttribute('aria-expanded') !== 'true';
+    move.setAttribute('aria-expanded', String(open));
+    if (!open) { setHtml(host, html``); return; }
+    movePicker(host, { tourId: x.tour_id, people: x.total_people, currentSlotId: changeable ? x.booking_slot_id : undefined }, async (to) => {
+      const r = changeable
+        ? await api(`/api/calendar/bookings/${id}`, { method: 'PUT', body: { new_slot_id: to.id } })
+        : await api(`/api/calendar/admin/bookings/${id}/rebook`, { method: 'POST', body: { booking_slot_id: to.id } });
+      if (!r.ok) return r;
+      const moved = changeable ? r.data.booking : r.data;
+      flash(changeable ? `Moved to ${formatDate(moved.tour_date)} ${formatTime(moved.tour_time)}; the customer is emailed the change.`
+        : `Rebooked as ${moved.booking_reference} on ${formatDate(moved.tour_date)} ${formatTime(moved.tour_time)}.`);
+      location.hash = `booking/${moved.id}`;
+      if (changeable) bookingDetail(id);
+      return r;
+    });
+  });
 }
 
-// ---- manifest ----
+// ---- manifest: who is coming, check-in, closing the departure ----
+const checkInLabel = (b) => (b.checked_in_at ? html`<span aria-hidden="true">✓ </span>Checked in` : 'Check in');
+
 async function manifestView(id) {
   const view = shell('slots', html`<p class="skeleton"></p>`);
   const r = await api(`/api/calendar/admin/slots/${encodeURIComponent(id)}/manifest`);
   if (!r.ok) return say(view, problem(r));
-  const m = r.data;
-  setHtml(view, html`<h1>Manifest · ${m.tour_name}</h1><p>${formatDate(m.slot.slot_date, { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric' })},
-    ${formatTime(m.slot.start_time)}–${formatTime(m.slot.end_time)} · <strong>${m.total_people}</strong> of ${m.slot.max_capacity} people</p>
-    <p class="no-print"><button class="btn" id="print">Print</button> <button class="btn secondary" id="csv">Download CSV</button></p>
-    ${m.bookings.length ? html`<div class="table-wrap"><table><thead><tr><th>Reference</th><th>Name</th><th>Contact</th><th>A</th><th>C</th><th>I</th><th>Total</th><th>Requirements</th><th>Status</th></tr></thead><tbody>
-    ${m.bookings.map((b) => html`<tr><td>${b.booking_reference}</td><td>${b.customer_name}</td><td>${b.customer_email}<br>${b.customer_phone || ''}</td>
-      <td>${b.num_adults}</td><td>${b.num_children}</td><td>${b.num_infants}</td><td><strong>${b.total_people}</strong></td>
-      <td>${join([b.special_requirements, b.dietary_restrictions, b.accessibility_needs].filter(Boolean), html`<br>`)}</td><td>${b.status}</td></tr>`)}</tbody></table></div>` : html`<p class="muted">Nobody is booked on this departure.</p>`}`);
+  const m = r.data, s = m.slot;
+  const started = Date.parse(s.starts_at) <= Date.now();
+  const open = m.bookings.filter((b) => b.status === 'pending' || b.status === 'confirmed');
+  setHtml(view, html`<h1>Manifest · ${m.tour_name}</h1><p>${formatDate(s.slot_date, { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric' })},
+    ${formatTime(s.start_time)}–${formatTime(s.end_time)} · <strong>${m.total_people}</strong> of ${s.max_capacity} people</p>
+    ${s.is_cancelled ? html`<p class="error" role="status">This departure was cancelled${s.cancellation_reason ? `: ${s.cancellation_reason}` : ''}.</p>` : ''}
+    ${m.bookings.length ? html`<p id="checked-count" aria-live="polite"></p>` : ''}
+    <p class="no-print actions"><button class="btn secondary" id="print">Print</button> <button class="btn secondary" id="csv">Download CSV</button>
+    ${!s.is_cancelled && open.length ? html`<button class="btn" id="close-departure" aria-describedby="close-note">Close departure</button>` : ''}</p>
+    ${!s.is_cancelled && open.length ? html`<p class="muted no-print" id="close-note">${started ? '' : 'Once the departure has started, '}“Close departure” marks the checked-in bookings completed and the confirmed ones not checked in no-show.</p>` : ''}
+    ${m.bookings.length ? html`<div class="table-wrap"><table class="manifest stack-on-phone" id="manifest"><thead><tr><th scope="col">Name</th><th scope="col">Party</th><th scope="col">Contact</th><th scope="col">Requirements</th><th scope="col">Status</th><th scope="col">Check-in</th></tr></thead><tbody>
+    ${m.bookings.map((b) => html`<tr data-booking="${b.booking_id}" class="${b.checked_in_at ? 'checked-in' : ''}">
+      <td data-label="Name"><strong>${b.customer_name}</strong><br><a class="muted" href="#booking/${b.booking_id}">${b.booking_reference}</a></td>
+      <td data-label="Party"><strong>${b.total_people}</strong> <span class="muted">(${party(b)})</span></td>
+      <td data-label="Contact">${b.customer_phone ? html`<a href="tel:${b.customer_phone}">${b.customer_phone}</a><br>` : ''}<span class="break-all">${b.customer_email}</span></td>
+      <td data-label="Needs">${join([b.special_requirements, b.dietary_restrictions, b.accessibility_needs].filter(Boolean), html`<br>`)}</td>
+      <td data-label="Status"><span class="pill ${b.status}">${b.status.replace('_', ' ')}</span></td>
+      <td data-label="Check-in">${b.status === 'pending' || b.status === 'confirmed'
+        ? html`<button class="btn checkin" type="button" data-checkin aria-pressed="${b.checked_in_at ? 'true' : 'false'}">${checkInLabel(b)}<span class="sr-only"> ${b.customer_name}</span></button>`
+        : html`<span class="muted">${b.checked_in_at ? 'came' : ''}</span>`}</td></tr>`)}</tbody></table></div>` : html`<p class="muted">Nobody is booked on this departure.</p>`}
+    ${m.cancelled_bookings.length ? html`<section class="stacked" aria-labelledby="cancelled-title"><h2 id="cancelled-title">Cancelled bookings</h2>
+      <p class="muted">They were emailed the cancellation. “Rebook…” makes a new booking for the same party on another departure and emails its confirmation.</p>
+      ${affectedTable(m.cancelled_bookings, s.tour_id)}</section>` : ''}`);
+  const count = () => {
+    const el = view.querySelector('#checked-count');
+    if (!el) return;
+    const inn = m.bookings.filter((b) => b.checked_in_at);
+    el.textContent = `${inn.reduce((n, b) => n + b.total_people, 0)} of ${m.total_people} people checked in (${inn.length} of ${m.bookings.length} bookings).`;
+  };
+  count();
+  wireRebook(view);
+  view.querySelectorAll('[data-checkin]').forEach((btn) => btn.addEventListener('click', async () => {
+    const row = btn.closest('tr'), b = m.bookings.find((x) => String(x.booking_id) === row.dataset.booking);
+    btn.disabled = true;
+    const res = await api(`/api/calendar/admin/bookings/${b.booking_id}/check-in`, { method: b.checked_in_at ? 'DELETE' : 'POST' });
+    btn.disabled = false;
+    if (!res.ok) return flash(problem(res), false);
+    b.checked_in_at = res.data.checked_in_at;
+    btn.setAttribute('aria-pressed', String(res.data.checked_in));
+    setHtml(btn, html`${checkInLabel(b)}<span class="sr-only"> ${b.customer_name}</span>`);
+    row.classList.toggle('checked-in', res.data.checked_in);
+    count();
+  }));
   view.querySelector('#print').addEventListener('click', () => print());
   view.querySelector('#csv').addEventListener('click', async () => {
     const res = await api(`/api/calendar/admin/slots/${encodeURIComponent(id)}/manifest`, { accept: 'text/csv' });
     if (!res.ok) return flash(problem(res), false);
-    const url = URL.createObjectURL(new Blob([res.data], { type: 'text/csv' }));
-    const a = Object.assign(document.createElement('a'), { href: url, download: `manifest-${m.slot.slot_date}-${id}.csv` });
-    document.body.appendChild(a); a.click(); a.remove(); URL.revokeObjectURL(url);
+    saveFile(`manifest-${s.slot_date}-${id}.csv`, res.data);
+  });
+  view.querySelector('#close-departure')?.addEventListener('click', async (e) => {
+    const inn = open.filter((b) => b.checked_in_at).length;
+    const ok = await confirmDialog('Close this departure?',
+      `${inn} checked-in booking(s) become completed; ${open.filter((b) => !b.checked_in_at && b.status === 'confirmed').length} confirmed booking(s) not checked in become no-show. Pending bookings not checked in stay as they are.`,
+      'Close departure', e.target);
+    if (!ok) return;
+    const res = await api(`/api/calendar/admin/slots/${encodeURIComponent(id)}/close`, { method: 'POST' });
+    if (!res.ok) return flash(problem(res), false);
+    flash(`Departure closed: ${res.data.completed} completed, ${res.data.no_show} no-show${res.data.left_pending ? `, ${res.data.left_pending} pending left as they are` : ''}.`);
+    manifestView(id);
   });
 }
 
@@ -389,8 +781,32 @@ async function notificationsView() {
   const r = await api('/api/calendar/admin/notifications?limit=200');
   if (!r.ok) return say(view, problem(r));
   setHtml(view, r.data.length ? html`<div class="table-wrap"><table><thead><tr><th>When</th><th>Type</th><th>Tour</th><th>Details</th><th>Delivered</th></tr></thead><tbody>
-    ${r.data.map((n) => html`<tr><td>${new Date(n.created_at).toLocaleString()}</td><td>${n.type}</td><td>${tourName(n.tour_id)}</td>
-    <td><code>${JSON.stringify(n.payload)}</code></td><td>${n.delivered_at ? 'yes' : 'queued'}</td></tr>`)}</tbody></table></div>` : html`<p class="muted">No notifications yet.</p>`);
+    ${r.data.map((n) => html`<tr><td>${new Date(n.created_at).toLocaleString()}</td><td>${eventLabel(n.type)}</td><td>${tourName(n.tour_id)}</td>
+    <td>${eventDetails(n.payload || {})}</td><td>${n.delivered_at ? 'yes' : 'queued'}</td></tr>`)}</tbody></table></div>` : html`<p class="muted">No notifications yet.</p>`);
+}
+
+const EVENT_LABELS = {
+  'booking.created': 'Booking made', 'booking.modified': 'Booking changed', 'booking.cancelled': 'Booking cancelled',
+  'booking.status_changed': 'Booking status changed', 'booking.reminder': 'Reminder sent', 'departure.cancelled': 'Departure cancelled',
+  'waitlist.joined': 'Joined the waitlist', 'waitlist.notified': 'Waitlist offer', 'waitlist.expired': 'Waitlist offer expired',
+  'waitlist.cancelled': 'Left the waitlist', 'waitlist.converted': 'Waitlist offer booked', 'waitlist.requeued': 'Back on the waitlist',
+};
+const eventLabel = (type) => EVENT_LABELS[type] || type;
+
+/** An outbox event's payload in words: the booking, its departure, and what it was before. */
+function eventDetails(p) {
+  const when = (x) => [x.tour_date || x.slot_date || x.requested_date ? formatDate(x.tour_date || x.slot_date || x.requested_date) : '',
+    x.tour_time || x.start_time ? formatTime(x.tour_time || x.start_time) : ''].filter(Boolean).join(' ');
+  const people = (x) => (x.total_people ?? x.num_people) !== undefined ? `${x.total_people ?? x.num_people} people` : '';
+  const parts = [
+    p.booking_id !== undefined ? html`<a href="#booking/${p.booking_id}">${p.booking_reference || `booking ${p.booking_id}`}</a>` : '',
+    when(p), people(p), p.status ? String(p.status).replace('_', ' ') : '', p.customer_email || '',
+    p.waitlist_entry_id !== undefined ? `waitlist entry ${p.waitlist_entry_id}` : '',
+    p.reason ? `reason: ${p.reason}` : '',
+    p.cancelled_bookings !== undefined ? `${p.cancelled_bookings} booking(s) cancelled` : '',
+  ].filter((x) => x !== '');
+  const prev = p.previous ? [when(p.previous), people(p.previous)].filter(Boolean).join(', ') : '';
+  return html`${join(parts, ' · ')}${prev ? html`<br><span class="muted">was ${prev}</span>` : ''}`;
 }
 
 // ---- customer email ----
