@@ -39,6 +39,10 @@ pub struct MailSettings {
     pub public_base_url: String,
     /// The operator's name, shown in every message.
     pub operator_name: String,
+    /// The brand colour (`#RRGGBB`) of the messages' buttons.
+    pub brand_color: String,
+    /// The absolute address of the operator's logo, shown atop each message.
+    pub logo_url: Option<String>,
     /// Where customers' questions go (shown, and the Reply-To).
     pub support_email: Option<String>,
     /// An SMTP server is configured: messages are queued to send.
@@ -52,6 +56,8 @@ impl Default for MailSettings {
         MailSettings {
             public_base_url: "http://127.0.0.1:8080".into(),
             operator_name: "Tourdesk".into(),
+            brand_color: "#0b5cad".into(),
+            logo_url: None,
             support_email: None,
             delivery_enabled: false,
             max_attempts: 8,
@@ -461,6 +467,8 @@ pub(crate) fn render_event(
     };
     let common = context! {
         operator => cfg.operator_name.clone(),
+        brand => cfg.brand_color.clone(),
+        logo => cfg.logo_url.clone(),
         support => cfg.support_email.clone(),
         tour_link => tour_link.clone(),
     };

@@ -250,9 +250,21 @@ pub struct Config {
     #[arg(long, env = "PUBLIC_BASE_URL")]
     pub public_base_url: Option<String>,
 
-    /// The operator's name shown in email.
+    /// The operator's name: page headers and titles, and email.
     #[arg(long, env = "OPERATOR_NAME", default_value = "Tourdesk")]
     pub operator_name: String,
+
+    /// The brand colour (`#RRGGBB`) of links, buttons and highlights on the
+    /// pages and in email. White text must stay readable on it (contrast at
+    /// least 4.5:1).
+    #[arg(long, env = "BRAND_COLOR", default_value = "#0b5cad")]
+    pub brand_color: String,
+
+    /// The operator's logo, a file read at start (SVG, PNG, JPEG or WebP, at
+    /// most 512 KB), shown in page headers and email; served at
+    /// `/brand/logo`.
+    #[arg(long, env = "BRAND_LOGO")]
+    pub brand_logo: Option<std::path::PathBuf>,
 
     /// Where customers' questions go: shown in email and used as Reply-To.
     #[arg(long, env = "SUPPORT_EMAIL")]
@@ -363,6 +375,14 @@ impl Config {
                 ));
             }
         }
+        crate::web::validate_brand_color(&self.brand_color)
+            .map_err(|e| format!("BRAND_COLOR: {e}"))?;
+        if self.operator_name.trim().is_empty()
+            || self.operator_name.chars().count() > 80
+            || self.operator_name.chars().any(char::is_control)
+        {
+            return Err("OPERATOR_NAME: must be 1 to 80 characters on one line".into());
+        }
         crate::mail::validate(self)?;
         match (&self.admin_email, &self.admin_password) {
             (Some(_), None) => return Err("ADMIN_EMAIL is set but ADMIN_PASSWORD is not".into()),
@@ -408,6 +428,25 @@ mod tests {
         assert_eq!(c.max_booking_size, 50);
         assert_eq!(c.tax_rate.to_string(), "0.1");
         assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn brand_settings_are_checked() {
+        let mut c = Config::defaults();
+        c.brand_color = "#7A1F5C".into();
+        assert!(c.validate().is_ok());
+        for bad in ["blue", "#12345", "#ffcc00", "#ffffff", "0b5cad"] {
+            c.brand_color = bad.into();
+            assert!(
+                c.validate().is_err_and(|e| e.starts_with("BRAND_COLOR")),
+                "{bad}"
+            );
+        }
+        let mut c = Config::defaults();
+        c.operator_name = "  ".into();
+        assert!(c.validate().is_err_and(|e| e.contains("OPERATOR_NAME")));
+        c.operator_name = "Spirit\nTours".into();
+        assert!(c.validate().is_err_and(|e| e.contains("OPERATOR_NAME")));
     }
 
     #[test]

@@ -89,6 +89,11 @@ pub fn settings(config: &Config, port: u16) -> MailSettings {
     MailSettings {
         public_base_url: base.trim_end_matches('/').to_owned(),
         operator_name: config.operator_name.clone(),
+        brand_color: config.brand_color.to_ascii_lowercase(),
+        logo_url: config
+            .brand_logo
+            .as_ref()
+            .map(|_| format!("{}/brand/logo", base.trim_end_matches('/'))),
         support_email: config.support_email.clone(),
         delivery_enabled: config.smtp_url.is_some(),
         max_attempts: config.email_max_attempts,

@@ -122,7 +122,9 @@ impl Application {
                 tracing::error!(error = %e, "slot horizon at start-up failed; the job retries")
             }
         }
+        let brand = Arc::new(crate::web::Brand::from_config(&config).map_err(anyhow::Error::msg)?);
         let state = AppState {
+            brand,
             mail_sender,
             webhook_sender,
             ctx,

@@ -56,6 +56,8 @@ pub struct AppState {
     pub mail_sender: Option<Arc<crate::mail::Sender>>,
     /// Sends webhook deliveries.
     pub webhook_sender: Arc<crate::webhooks::Sender>,
+    /// The operator's name, colour and logo on the pages.
+    pub brand: Arc<crate::web::Brand>,
 }
 
 pub use auth::{AdminUser, CurrentUser, MaybeUser};

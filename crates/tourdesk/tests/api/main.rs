@@ -6,6 +6,7 @@ mod helpers;
 mod accounts;
 mod availability;
 mod bookings;
+mod branding;
 mod browser;
 mod browser_console;
 mod browser_csp;

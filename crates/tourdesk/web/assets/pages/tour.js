@@ -12,7 +12,7 @@ if (!r.ok) {
   box.remove();
 } else {
   name.textContent = r.data.name;
-  document.title = `${r.data.name} · Tourdesk`;
+  document.title = `${r.data.name} · ${document.title.split(" · ").pop()}`;
   // "From" is the cheapest departure that can be booked now, not the base price.
   const from = r.data.from_price != null ? ` · from ${money(r.data.from_price, r.data.currency)} per adult` : '';
   document.getElementById('tour-meta').textContent =
