@@ -625,22 +625,7 @@ impl Bookings<'_> {
         if offset < 0 {
             return Err(ServiceError::invalid("offset", "must not be negative"));
         }
-        if let Some(d) = f.start_date {
-            ledger::check_date("start_date", d)?;
-        }
-        if let Some(d) = f.end_date {
-            ledger::check_date("end_date", d)?;
-        }
-        if let (Some(a), Some(b)) = (f.start_date, f.end_date)
-            && b < a
-        {
-            return Err(ServiceError::invalid(
-                "end_date",
-                "must not be before start_date",
-            ));
-        }
-        let status = parse_status_filter(f.status.as_deref())?;
-        let filter = store_filter(f, status)?;
+        let filter = store_filter(f)?;
         let mut conn = self.0.db.read().await?;
         let rows = bookings::list_bookings(&mut conn, &filter, limit, offset).await?;
         let total = bookings::count_bookings(&mut conn, &filter).await?;
@@ -651,12 +636,10 @@ impl Bookings<'_> {
     /// first, at most [`EXPORT_LIMIT`] rows, and how many matched in all.
     pub async fn export(
         &self,
-        admin: &Admin,
+        _admin: &Admin,
         f: &AdminFilter,
     ) -> ServiceResult<(Vec<BookingRow>, i64)> {
-        self.list(admin, f, 1, 0).await?; // the same validation
-        let status = parse_status_filter(f.status.as_deref())?;
-        let filter = store_filter(f, status)?;
+        let filter = store_filter(f)?;
         let mut conn = self.0.db.read().await?;
         let rows = bookings::list_bookings(&mut conn, &filter, EXPORT_LIMIT, 0).await?;
         let total = bookings::count_bookings(&mut conn, &filter).await?;
@@ -1057,10 +1040,23 @@ pub const MAX_BULK: usize = 200;
 /// The longest search text.
 const MAX_SEARCH: usize = 100;
 
-fn store_filter(
-    f: &AdminFilter,
-    status: Option<BookingStatus>,
-) -> ServiceResult<BookingFilter<'static>> {
+/// The admin list's filters, checked, as the store's query takes them.
+fn store_filter(f: &AdminFilter) -> ServiceResult<BookingFilter<'static>> {
+    if let Some(d) = f.start_date {
+        ledger::check_date("start_date", d)?;
+    }
+    if let Some(d) = f.end_date {
+        ledger::check_date("end_date", d)?;
+    }
+    if let (Some(a), Some(b)) = (f.start_date, f.end_date)
+        && b < a
+    {
+        return Err(ServiceError::invalid(
+            "end_date",
+            "must not be before start_date",
+        ));
+    }
+    let status = parse_status_filter(f.status.as_deref())?;
     let q = f.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
     if q.is_some_and(|q| q.chars().count() > MAX_SEARCH) {
         return Err(ServiceError::invalid(
