@@ -194,6 +194,15 @@ async fn the_console_edits_a_booking_and_moves_it_with_free_places_shown(app: Te
     assert!(!history.contains("user:"), "no raw actor ids: {history}");
     assert!(!history.contains("{\""), "no raw JSON: {history}");
     b.screenshot("console-booking-history", app.backend).await;
+
+    // Notifications read as words too: the move shows the booking, where
+    // it is now and where it was.
+    b.click("[data-tab='notifications']").await;
+    let reference = x["booking_reference"].as_str().expect("ref");
+    let notes = b.wait_text("#view", "Booking changed").await;
+    assert!(notes.contains(reference), "{notes}");
+    assert!(notes.contains("was "), "the previous departure: {notes}");
+    assert!(!notes.contains("{\""), "no raw JSON: {notes}");
     no_csp_violations(&b).await;
     b.quit().await;
     app.assert_consistent().await;
