@@ -6,6 +6,31 @@ import { api, session, loggedOutEverywhere, problem, money, isoDate, parseDate, 
 import { html, join, raw, setHtml } from '../html.js';
 
 const main = document.getElementById('main');
+// A table too wide for the screen scrolls inside its wrapper: keyboard
+// users reach it (Tab, then arrows) and screen readers hear its name.
+// Every view has one level-one heading: its own, else (for screen readers
+// and the page outline) the selected section's name.
+new MutationObserver(() => {
+  const auto = main.querySelector('h1.auto-h1');
+  const own = [...main.querySelectorAll('h1')].some((h) => h !== auto);
+  const tab = main.querySelector('[role="tab"][aria-selected="true"]');
+  if (own || !tab) auto?.remove();
+  else if (!auto) main.prepend(Object.assign(document.createElement('h1'), { className: 'auto-h1 sr-only', textContent: tab.textContent }));
+  else if (auto.textContent !== tab.textContent) auto.textContent = tab.textContent;
+  main.querySelectorAll('.table-wrap:not([tabindex])').forEach((w) => {
+    w.tabIndex = 0;
+    w.setAttribute('role', 'region');
+    const before = w.previousElementSibling;
+    const named = w.querySelector('caption')?.textContent?.trim()
+      || (before && /^H[1-3]$/.test(before.tagName) ? before.textContent.trim() : '')
+      || w.closest('section, .card')?.querySelector('h1, h2')?.textContent?.trim() || 'Table';
+    // Regions need distinct names: a second "Bookings" becomes "Bookings (2)".
+    const taken = new Set([...main.querySelectorAll('.table-wrap[aria-label]')].map((o) => o.getAttribute('aria-label')));
+    let label = named;
+    for (let n = 2; taken.has(label); n += 1) label = `${named} (${n})`;
+    w.setAttribute('aria-label', label);
+  });
+}).observe(main, { childList: true, subtree: true });
 const TABS = [['slots', 'Slots'], ['tours', 'Tours'], ['schedules', 'Schedules'], ['blackouts', 'Blackouts'],
   ['bookings', 'Bookings'], ['waitlist', 'Waitlist'], ['notifications', 'Notifications'], ['messages', 'Messages'],
   ['webhooks', 'Webhooks'], ['reports', 'Reports']];
@@ -303,7 +328,7 @@ function tourForm(t = {}) {
 async function toursView() {
   const view = shell('tours', html`<div id="tour-list"></div>${tourForm()}`);
   const render = () => {
-    setHtml(view.querySelector('#tour-list'), tours.length ? html`<div class="table-wrap"><table><thead><tr><th>Tour</th><th>Duration</th><th>Price</th><th>Time zone</th><th>Status</th><th></th></tr></thead><tbody>
+    setHtml(view.querySelector('#tour-list'), tours.length ? html`<div class="table-wrap"><table><thead><tr><th>Tour</th><th>Duration</th><th>Price</th><th>Time zone</th><th>Status</th><th><span class="sr-only">Actions</span></th></tr></thead><tbody>
       ${tours.map((t) => html`<tr><td>${t.name}</td><td>${t.duration_hours} h</td><td>${money(t.base_price, t.currency)}</td><td>${t.timezone}</td>
       <td>${t.is_active ? 'active' : 'inactive'}</td><td><button class="btn secondary" data-edit="${t.id}">Edit</button></td></tr>`)}</tbody></table></div>` : html`<p class="muted">No tours yet.</p>`);
     view.querySelectorAll('[data-edit]').forEach((b) => b.addEventListener('click', () => {
@@ -410,7 +435,7 @@ async function blackoutsView() {
       <label>Description<input name="description"></label>
       <p><button class="btn secondary" type="submit">Check conflicts</button></p><div id="b-preview" aria-live="polite"></div></form>`);
   const r = await api('/api/calendar/admin/blackouts');
-  setHtml(view.querySelector('#b-list'), r.ok && r.data.length ? html`<div class="table-wrap"><table><thead><tr><th>Name</th><th>Dates</th><th>Tour</th><th>Type</th><th></th></tr></thead><tbody>
+  setHtml(view.querySelector('#b-list'), r.ok && r.data.length ? html`<div class="table-wrap"><table><thead><tr><th>Name</th><th>Dates</th><th>Tour</th><th>Type</th><th><span class="sr-only">Actions</span></th></tr></thead><tbody>
     ${r.data.map((b) => html`<tr><td>${b.name}</td><td>${formatDate(b.start_date)} – ${formatDate(b.end_date)}</td><td>${b.tour_id ? tourName(b.tour_id) : 'every tour'}</td>
     <td>${b.blackout_type}</td><td><button class="btn secondary" data-remove="${b.id}">Remove</button></td></tr>`)}</tbody></table></div>` : html`<p class="muted">No active blackouts.</p>`);
   view.querySelectorAll('[data-remove]').forEach((b) => b.addEventListener('click', async () => {
