@@ -227,6 +227,13 @@ async fn asset(Path(path): Path<String>) -> Response {
                 header::CONTENT_TYPE,
                 HeaderValue::from_static(content_type(&key)),
             );
+            // Public files any page may load, the components included: a
+            // module script from another origin needs CORS even where that
+            // origin may not call the API, and then says so itself (#17).
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                HeaderValue::from_static("*"),
+            );
             // Short cache plus revalidation: a new binary ships new assets.
             headers.insert(
                 header::CACHE_CONTROL,
