@@ -6,9 +6,14 @@
 // one. Closed days and departures (the server's `bookable` flag, the rule a
 // booking follows) cannot be chosen; full ones can, for the waitlist.
 // selected-date / selected-slot restore an earlier choice.
+// Departure times are the tour's local times, and say so (its time zone).
+// Choosing a day brings its departures into view (a phone shows them below
+// the fold) and moves focus to their heading.
 // Events: `date-select` {date, slots}, `slot-select` {slot, date} (slot null
 // when a restored choice can no longer be booked).
-import { api, problem, money, parseDate, isoDate, formatDate, formatTime } from './api.js';
+import {
+  api, problem, money, parseDate, isoDate, formatDate, formatTime, tourInfo, refusedHere, refusedMessage,
+} from './api.js';
 import { html, setHtml } from './html.js';
 import { shadowStyles } from './shadow-styles.js';
 
@@ -54,7 +59,10 @@ td:focus-visible { outline: none; box-shadow: 0 0 0 3px #ffbf47; }
 .jump button { font: inherit; min-height: 44px; padding: .4rem .8rem; border: 1px solid #0b5cad; color: #0b5cad; background: #fff; border-radius: 8px; cursor: pointer; }
 .jump button:focus-visible { outline: none; box-shadow: 0 0 0 3px #ffbf47; }
 .slots { margin-top: .75rem; min-height: 4rem; }
-.slots h4 { margin: .25rem 0 .5rem; font-size: 1rem; }
+.slots h4 { margin: .25rem 0 .5rem; font-size: 1rem; scroll-margin-top: .5rem; }
+.slots h4:focus { outline: none; }
+.slots h4 .tz { font-weight: 400; color: #4b5567; font-size: .85rem; }
+.refused a { color: #0b5cad; word-break: break-all; }
 .slot { display: flex; justify-content: space-between; align-items: center; gap: .5rem; width: 100%; text-align: left;
   padding: .6rem .8rem; margin: .3rem 0; border: 1px solid #c4cad4; border-radius: 8px; background: #fff; cursor: pointer; min-height: 44px; color: #1d2433; }
 .slot[aria-pressed="true"] { border-color: #0b5cad; box-shadow: inset 0 0 0 2px #0b5cad; }
@@ -83,6 +91,8 @@ class BookingCalendar extends HTMLElement {
     this.slots = [];
     this.loading = false;
     this.nextAvailable = null; // first bookable date from the shown month on
+    this.timezone = null; // the tour's, which departure times are in
+    this.refused = false; // this website may not use the server
   }
 
   connectedCallback() {
@@ -99,7 +109,7 @@ class BookingCalendar extends HTMLElement {
 
   /** Shows an earlier choice again (the flow's Back): the day and its departure. */
   async restore(iso) {
-    if (!iso) return;
+    if (!iso || this.refused) return;
     this.selected = iso;
     const slotId = this.getAttribute('selected-slot');
     this.selectedSlot = slotId ? { id: Number(slotId) } : null;
@@ -129,7 +139,12 @@ class BookingCalendar extends HTMLElement {
     this.loading = true;
     this.render();
     const y = this.month.getFullYear(), m = this.month.getMonth() + 1;
-    const r = await api(`/api/calendar/tours/${encodeURIComponent(this.tourId)}/monthly?year=${y}&month=${m}`);
+    const [r, tour] = await Promise.all([
+      api(`/api/calendar/tours/${encodeURIComponent(this.tourId)}/monthly?year=${y}&month=${m}`),
+      this.timezone ? null : tourInfo(this.tourId),
+    ]);
+    if (tour?.ok) this.timezone = tour.data.timezone;
+    this.refused = refusedHere(r);
     this.loading = false;
     this.loaded = true;
     if (r.ok) {
@@ -201,6 +216,11 @@ class BookingCalendar extends HTMLElement {
 
   render() {
     if (!this.month) return;
+    if (this.refused) {
+      setHtml(this.shadowRoot, refusedMessage(this.tourId));
+      applyStyles(this.shadowRoot);
+      return;
+    }
     const title = this.month.toLocaleDateString(undefined, { month: 'long', year: 'numeric' });
     const minMonth = parseDate(this.minDate);
     const prevDisabled = this.month <= new Date(minMonth.getFullYear(), minMonth.getMonth(), 1);
@@ -255,7 +275,8 @@ class BookingCalendar extends HTMLElement {
 
   renderSlots() {
     if (!this.selected) return html`<p class="msg">Choose a date to see its departures.</p>`;
-    const head = html`<h4>${formatDate(this.selected, { weekday: 'long', day: 'numeric', month: 'long' })}</h4>`;
+    const tz = this.timezone ? html` <span class="tz" data-tz>· times in ${this.timezone}</span>` : '';
+    const head = html`<h4 tabindex="-1">${formatDate(this.selected, { weekday: 'long', day: 'numeric', month: 'long' })}${tz}</h4>`;
     if (this.slotsLoading) return html`${head}<p class="msg">Loading departures…</p>`;
     const shown = this.slots.filter((s) => !s.is_cancelled);
     if (!shown.length) return html`${head}<p class="msg">No departures this day.</p>`;
@@ -277,6 +298,7 @@ class BookingCalendar extends HTMLElement {
     root.querySelectorAll('[data-nav]').forEach((b) => b.addEventListener('click', () => this.shiftMonth(Number(b.dataset.nav))));
     root.querySelector('[data-jump]')?.addEventListener('click', () => this.jumpToNext());
     const grid = root.querySelector('table');
+    if (!grid) return;
     grid.addEventListener('click', (e) => {
       const td = e.target.closest('td[data-date]');
       if (td) this.choose(td.dataset.date);
@@ -351,14 +373,37 @@ class BookingCalendar extends HTMLElement {
     this.render();
     this.focusCell();
     await this.loadDay(iso, true);
+    if (this.selected === iso) this.revealSlots();
+  }
+
+  /**
+   * After a day is chosen: its departures into view when they are not (on a
+   * phone they are below the grid), smoothly unless the person asked for
+   * reduced motion, and focus on their heading, from which Tab goes to the
+   * first time and a screen reader reads the day.
+   */
+  revealSlots() {
+    const list = this.shadowRoot.querySelector('.slots');
+    const head = list?.querySelector('h4');
+    if (!list || !head) return;
+    const box = list.getBoundingClientRect();
+    const viewport = window.innerHeight || document.documentElement.clientHeight;
+    const hidden = box.top < 0 || box.bottom > viewport;
+    head.focus({ preventScroll: true });
+    if (hidden) {
+      const reduce = window.matchMedia?.('(prefers-reduced-motion: reduce)').matches;
+      head.scrollIntoView({ block: 'start', behavior: reduce ? 'auto' : 'smooth' });
+    }
   }
 
   async loadDay(iso, announce) {
+    if (!this.shadowRoot.querySelector('.slots')) return;
     this.slotsLoading = true;
     setHtml(this.shadowRoot.querySelector('.slots'), this.renderSlots());
     const r = await api(`/api/calendar/tours/${encodeURIComponent(this.tourId)}/slots?start_date=${iso}&end_date=${iso}`);
     this.slotsLoading = false;
     this.slots = r.ok ? r.data : [];
+    if (this.selected !== iso || !this.shadowRoot.querySelector('.slots')) return;
     if (this.selectedSlot) this.selectedSlot = this.slots.find((s) => s.id === this.selectedSlot.id && s.bookable) || null;
     setHtml(this.shadowRoot.querySelector('.slots'), this.renderSlots());
     this.wireSlots();

@@ -2,9 +2,15 @@
 // The spec's five steps: date & time, party size (priced by the server),
 // customer information, review, confirmation. Back and forward keep what was
 // entered. A full day offers the waitlist; a slot that filled up meanwhile
-// returns to time selection with fresh availability.
+// returns to time selection with fresh availability. A departure that cannot
+// take the party (or a full day) offers the nearest departures that can
+// (the availability API's `alternatives`), keeping what was entered.
+// Every date and time says the tour's time zone.
 // Emits `booking-complete` {reference}.
-import { api, apiUrl, session, problem, money, formatDate, formatTime } from './api.js';
+import {
+  api, apiUrl, session, problem, money, formatDate, formatTime, formatDay, formatLocal, tourInfo,
+  refusedHere, refusedMessage,
+} from './api.js';
 import { html, setHtml } from './html.js';
 import { shadowStyles } from './shadow-styles.js';
 import './booking-calendar.js';
@@ -13,10 +19,18 @@ const STEPS = ['Date & time', 'Party', 'Your details', 'Review', 'Done'];
 
 const STYLE = `
 :host { display: block; color: #1d2433; font-family: inherit; }
-.steps { display: flex; gap: .25rem; list-style: none; padding: 0; margin: 0 0 1rem; flex-wrap: wrap; counter-reset: s; }
-.steps li { flex: 1 1 6rem; font-size: .85rem; padding: .4rem .5rem; border-bottom: 3px solid #d5dae3; color: #4b5567; }
+.wrap { container-type: inline-size; }
+.steps { display: flex; gap: .25rem; list-style: none; padding: 0; margin: 0 0 1rem; flex-wrap: nowrap; }
+.steps li { flex: 1 1 0; min-width: 0; font-size: .85rem; padding: .4rem .5rem; border-bottom: 3px solid #d5dae3; color: #4b5567;
+  white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 .steps li[aria-current="step"] { border-color: #0b5cad; color: #1d2433; font-weight: 700; }
 .steps li.done { border-color: #7fa9d6; }
+/* Narrow (a phone, a sidebar): one row, the current step named, the others numbered. */
+@container (max-width: 34rem) {
+  .steps li { flex: 0 0 auto; padding: .35rem .6rem; text-align: center; }
+  .steps li[aria-current="step"] { flex: 1 1 auto; text-align: left; }
+  .steps li:not([aria-current]) .label, .steps li:not([aria-current]) .dot { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
+}
 h2 { font-size: 1.25rem; margin: .2rem 0 .8rem; }
 h2:focus { outline: none; }
 label { display: block; font-weight: 600; margin: .7rem 0 .25rem; }
@@ -30,6 +44,7 @@ input:focus-visible, textarea:focus-visible, button:focus-visible { outline: non
 .actions { display: flex; gap: .6rem; margin-top: 1.2rem; flex-wrap: wrap; }
 .btn { font: inherit; font-weight: 600; border-radius: 8px; padding: .55rem 1.1rem; min-height: 44px; cursor: pointer; border: 1px solid #0b5cad; background: #0b5cad; color: #fff; }
 .btn.secondary { background: #fff; color: #0b5cad; }
+.actions .btn, nav { scroll-margin: 1rem 0; }
 .btn:disabled { opacity: .5; cursor: not-allowed; }
 .field-error { color: #b42318; font-size: .9rem; margin: .2rem 0 0; min-height: 1.1rem; }
 .error { color: #b42318; font-weight: 600; }
@@ -42,8 +57,27 @@ dl { display: grid; grid-template-columns: max-content 1fr; gap: .3rem 1rem; mar
 dt { color: #4b5567; } dd { margin: 0; font-weight: 600; }
 .reference { font-size: 1.6rem; font-weight: 800; letter-spacing: .04em; margin: .3rem 0; }
 .waitlist { border: 1px dashed #c77700; background: #fff8ec; padding: .8rem; border-radius: 8px; margin-top: 1rem; }
+.alternatives { border: 1px solid #b9cce4; background: #f3f8fe; padding: .8rem; border-radius: 8px; margin-top: 1rem; max-width: 34rem; }
+.alternatives p { margin: 0 0 .4rem; }
+.alternatives ul { list-style: none; margin: 0; padding: 0; }
+.alt { display: flex; flex-wrap: wrap; justify-content: space-between; gap: .2rem .8rem; width: 100%; text-align: left; font: inherit; color: #1d2433;
+  padding: .55rem .8rem; margin: .3rem 0; min-height: 44px; border: 1px solid #0b5cad; border-radius: 8px; background: #fff; cursor: pointer; }
+.alt:focus-visible { outline: none; box-shadow: 0 0 0 3px #ffbf47; }
+.refused a { color: #0b5cad; word-break: break-all; }
 `;
 const applyStyles = shadowStyles(STYLE);
+
+function reducedMotion() {
+  return !!window.matchMedia?.('(prefers-reduced-motion: reduce)').matches;
+}
+
+/** Brings `el` into view when it is outside the viewport (a phone's fold). */
+function reveal(el) {
+  if (!el) return;
+  const box = el.getBoundingClientRect();
+  if (box.top >= 0 && box.bottom <= (window.innerHeight || document.documentElement.clientHeight)) return;
+  el.scrollIntoView({ block: 'nearest', behavior: reducedMotion() ? 'auto' : 'smooth' });
+}
 
 function uuid() {
   return (crypto.randomUUID && crypto.randomUUID()) || `${Date.now()}-${Math.random().toString(16).slice(2)}`;
@@ -66,15 +100,25 @@ class BookingFlow extends HTMLElement {
     this.message = null;
     this.result = null;
     this.waitlist = null; // {open, people, sent, error}
+    this.alts = null; // {people, list}: departures that can take the party
+    this.altsFirst = false; // shown above the calendar (after a refusal)
+    this.altSeq = 0;
+    this.refused = false; // this website may not use the server
     this.idemKey = uuid();
   }
+
+  get timezone() { return this.tour?.timezone || ''; }
+
+  get people() { return this.party.adults + this.party.children + this.party.infants; }
 
   get tourId() { return this.getAttribute('tour-id'); }
 
   async connectedCallback() {
     this.render();
-    const r = await api(`/api/calendar/tours/${encodeURIComponent(this.tourId)}`);
-    if (r.ok) this.tour = r.data; else this.message = problem(r);
+    const r = await tourInfo(this.tourId);
+    if (r.ok) this.tour = r.data;
+    else if (refusedHere(r)) this.refused = true;
+    else this.message = problem(r);
     // On the Tourdesk site a logged-in customer's booking goes to their
     // account (the session cookie travels with it); embedded elsewhere, or
     // logged out, this is a guest booking.
@@ -93,15 +137,29 @@ class BookingFlow extends HTMLElement {
     this.step = step;
     this.message = null;
     this.render();
-    this.shadowRoot.querySelector('h2')?.focus();
+    // Each step starts at the top of the flow (on a phone, the step list
+    // and the heading, not the middle of the new form).
+    const h2 = this.shadowRoot.querySelector('h2');
+    h2?.focus({ preventScroll: true });
+    const nav = this.shadowRoot.querySelector('nav');
+    if (nav && nav.getBoundingClientRect().top < 0) {
+      nav.scrollIntoView({ block: 'start', behavior: reducedMotion() ? 'auto' : 'smooth' });
+    } else {
+      reveal(h2);
+    }
   }
 
   render() {
-    const steps = STEPS.map((s, i) => html`<li ${i === this.step ? html`aria-current="step"` : ''} class="${i < this.step ? 'done' : ''}">${i + 1}. ${s}</li>`);
+    if (this.refused) {
+      setHtml(this.shadowRoot, html`<div class="wrap">${refusedMessage(this.tourId)}</div>`);
+      applyStyles(this.shadowRoot);
+      return;
+    }
+    const steps = STEPS.map((s, i) => html`<li ${i === this.step ? html`aria-current="step"` : ''} class="${i < this.step ? 'done' : ''}"><span class="num">${i + 1}</span><span class="dot">.</span> <span class="label">${s}</span></li>`);
     const body = [this.stepDate, this.stepParty, this.stepContact, this.stepReview, this.stepDone][this.step].call(this);
-    setHtml(this.shadowRoot, html`<nav aria-label="Booking steps"><ol class="steps">${steps}</ol></nav>
-      ${this.message ? html`<p class="error" role="alert">${this.message}</p>` : ''}
-      <section>${body}</section>`);
+    setHtml(this.shadowRoot, html`<div class="wrap"><nav aria-label="Booking steps"><ol class="steps">${steps}</ol></nav>
+      ${this.message ? html`<p class="error" role="alert" tabindex="-1">${this.message}</p>` : ''}
+      <section>${body}</section></div>`);
     applyStyles(this.shadowRoot);
     this.wire();
   }
@@ -110,21 +168,34 @@ class BookingFlow extends HTMLElement {
     // "Chosen" only with a departure the calendar shows as chosen: it gets
     // the choice back through selected-date / selected-slot.
     const chosen = this.pick && this.date
-      ? html`<p class="ok" data-chosen>Chosen: ${formatDate(this.date)} at ${formatTime(this.pick.start_time)}</p>`
+      ? html`<p class="ok" data-chosen>Chosen: ${formatLocal(this.date, this.pick.start_time, this.timezone)}</p>`
       : html`<p class="hint">Pick a day, then a departure time.</p>`;
     const at = this.pick && this.date
       ? html`selected-date="${this.date}" selected-slot="${this.pick.id}"`
       : (this.date ? html`initial-date="${this.date}"` : '');
+    // After a refused booking the alternatives come first, under the
+    // message; for a full day, under the day's departures.
+    const alts = html`<div class="alt-box" aria-live="polite">${this.altBlock()}</div>`;
     return html`<h2 tabindex="-1">Choose a date and time</h2>
+      ${this.altsFirst ? alts : ''}
       <booking-calendar tour-id="${this.tourId}" ${at}></booking-calendar>
       ${chosen}${this.waitlistBlock()}
+      ${this.altsFirst ? '' : alts}
       <div class="actions"><button class="btn" data-act="next" ${this.pick ? '' : 'disabled'}>Continue</button></div>`;
   }
 
   waitlistBlock() {
     const w = this.waitlist;
     if (!w) return '';
-    if (w.sent) return html`<div class="waitlist" role="status"><p class="ok">You are on the waitlist for ${formatDate(this.date)}. We will hold spots for you when they free up.</p></div>`;
+    if (w.sent) {
+      // A new entry comes with its manage token; a join for an email that
+      // already waits does not (its link goes to that inbox instead).
+      const e = w.entry || {};
+      const link = e.manage_token
+        ? html`<p><a href="${apiUrl('/manage')}?waitlist=${e.id}#token=${encodeURIComponent(e.manage_token)}">See or leave your place on the waitlist</a></p>`
+        : html`<p>The link to see or leave your place is in your email.</p>`;
+      return html`<div class="waitlist" role="status"><p class="ok">You are on the waitlist for ${formatDate(this.date)}. We will hold spots for you when they free up.</p>${link}</div>`;
+    }
     if (!w.open) {
       return html`<div class="waitlist"><p><strong>${formatDate(this.date)} is fully booked.</strong> Join the waitlist and we will hold spots for your whole party when some free up.</p>
         <button class="btn secondary" data-act="waitlist-open">Join the waitlist</button></div>`;
@@ -137,6 +208,96 @@ class BookingFlow extends HTMLElement {
       <label for="w-notes">Notes <span class="hint">(optional)</span></label><input id="w-notes" name="notes">
       ${w.error ? html`<p class="error" role="alert">${w.error}</p>` : ''}
       <div class="actions"><button class="btn" type="submit">Join the waitlist</button></div></form>`;
+  }
+
+  /** The departures that can take the party instead, as buttons choosing them. */
+  altBlock() {
+    const a = this.alts;
+    if (!a) return '';
+    if (!a.list.length) {
+      return html`<p class="hint" data-no-alternatives>No other departure in the two weeks around this date has room for ${a.people}.</p>`;
+    }
+    const currency = this.tour?.currency || 'USD';
+    return html`<div class="alternatives" data-alternatives role="group" aria-labelledby="alt-title">
+      <p id="alt-title"><strong>These departures have room for ${a.people}:</strong></p>
+      <ul>${a.list.map((s, i) => html`<li><button type="button" class="alt" data-alt="${i}" data-slot="${s.slot_id}">
+        <strong>${formatLocal(s.date, s.start_time, this.timezone)}</strong>
+        <span>${s.available_spots} spot${s.available_spots === 1 ? '' : 's'} left · ${money(s.price_per_person, currency)} per person</span></button></li>`)}</ul></div>`;
+  }
+
+  /** Redraws the alternatives alone (the rest of the step keeps its focus). */
+  showAlternatives() {
+    const box = this.shadowRoot.querySelector('.alt-box');
+    if (!box) return;
+    setHtml(box, this.altBlock());
+    this.wireAlternatives(box);
+  }
+
+  wireAlternatives(root) {
+    root.querySelectorAll('[data-alt]').forEach((b) => b.addEventListener('click', () => this.chooseAlternative(Number(b.dataset.alt))));
+  }
+
+  /**
+   * Asks which departures can take the party instead of `slot` (the one
+   * that cannot), or on the chosen day when `slot` is null. Shows them when
+   * the answer is still the current one.
+   */
+  async loadAlternatives(slot) {
+    const seq = ++this.altSeq;
+    const people = this.people;
+    const date = this.date;
+    const body = { tour_id: Number(this.tourId), requested_date: date, num_people: people };
+    if (slot) body.requested_time = slot.start_time;
+    const r = await api('/api/calendar/availability', { method: 'POST', body });
+    if (seq !== this.altSeq) return;
+    this.alts = r.ok ? { people, list: this.fitting(r.data, people, date, slot?.id) } : null;
+    this.showAlternatives();
+  }
+
+  /**
+   * The alternatives of an availability answer (or of a refused booking):
+   * departures other than `except` with room for `people`, at most six.
+   */
+  fitting(data, people, date, except) {
+    const list = Array.isArray(data?.alternatives) ? data.alternatives : [];
+    // Same-day departures, when the day itself could take the party.
+    const same = data?.available && Array.isArray(data.slots) ? data.slots.map((s) => ({ ...s, date })) : [];
+    const seen = new Set();
+    return [...same, ...list]
+      .filter((s) => s && s.date && s.slot_id !== except && s.available_spots >= people && !seen.has(s.slot_id) && seen.add(s.slot_id))
+      .slice(0, 6);
+  }
+
+  /** Takes alternative `i`: that departure becomes the choice; party and details stay. */
+  chooseAlternative(i) {
+    const s = this.alts?.list[i];
+    if (!s) return;
+    this.altSeq++;
+    this.pick = {
+      id: s.slot_id, slot_date: s.date, start_time: s.start_time, end_time: s.end_time,
+      available_spots: s.available_spots, price_per_person: s.price_per_person, bookable: true,
+    };
+    this.date = s.date;
+    this.daySlots = [];
+    this.waitlist = null;
+    this.alts = null;
+    this.altsFirst = false;
+    this.message = null;
+    this.idemKey = uuid();
+    if (this.step === 1) {
+      this.quote = null;
+      this.quoteError = null;
+      this.render();
+      this.shadowRoot.querySelector('h2')?.focus();
+      this.fetchQuote();
+      return;
+    }
+    // The calendar is drawn again on the new date, with the departure chosen.
+    this.step = 0;
+    this.render();
+    const next = this.shadowRoot.querySelector('[data-act="next"]');
+    next?.focus({ preventScroll: true });
+    next?.scrollIntoView({ block: 'nearest', behavior: reducedMotion() ? 'auto' : 'smooth' });
   }
 
   counter(key, label, hint, min) {
@@ -162,11 +323,12 @@ class BookingFlow extends HTMLElement {
 
   stepParty() {
     return html`<h2 tabindex="-1">How many people?</h2>
-      <p class="hint">${formatDate(this.date)} at ${formatTime(this.pick.start_time)} · ${this.pick.available_spots} spot(s) left</p>
+      <p class="hint" data-when>${formatLocal(this.date, this.pick.start_time, this.timezone)} · ${this.pick.available_spots} spot(s) left</p>
       ${this.counter('adults', 'Adults', '', 1)}
       ${this.counter('children', 'Children', '(3–12)', 0)}
       ${this.counter('infants', 'Infants', '(0–2, free, need a spot)', 0)}
       <div class="price" aria-live="polite">${this.priceTable()}</div>
+      <div class="alt-box" aria-live="polite">${this.altBlock()}</div>
       <div class="actions"><button class="btn secondary" data-act="back">Back</button>
       <button class="btn" data-act="next" ${this.quote && !this.quoteError ? '' : 'disabled'}>Continue</button></div>`;
   }
@@ -198,8 +360,8 @@ class BookingFlow extends HTMLElement {
     const people = [`${this.party.adults} adult(s)`, this.party.children ? `${this.party.children} child(ren)` : '', this.party.infants ? `${this.party.infants} infant(s)` : ''].filter(Boolean).join(', ');
     return html`<h2 tabindex="-1">Review your booking</h2>
       <dl><dt>Tour</dt><dd>${this.tour?.name || ''}</dd>
-      <dt>Date</dt><dd>${formatDate(this.date, { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric' })}</dd>
-      <dt>Time</dt><dd>${formatTime(this.pick.start_time)}–${formatTime(this.pick.end_time)} <span class="hint">(${this.tour?.timezone || ''})</span></dd>
+      <dt>Date</dt><dd>${formatDay(this.date, true)}</dd>
+      <dt>Time</dt><dd data-when>${formatTime(this.pick.start_time)}–${formatTime(this.pick.end_time)} <span class="hint">(${this.timezone})</span></dd>
       <dt>People</dt><dd>${people}</dd>
       <dt>Name</dt><dd>${this.contact.name}</dd><dt>Email</dt><dd>${this.contact.email}</dd>
       ${this.contact.phone ? html`<dt>Phone</dt><dd>${this.contact.phone}</dd>` : ''}
@@ -213,7 +375,7 @@ class BookingFlow extends HTMLElement {
     const manage = `${apiUrl('/manage')}?reference=${encodeURIComponent(b.booking_reference)}&email=${encodeURIComponent(b.customer_email)}`;
     return html`<h2 tabindex="-1">Booked!</h2>
       <p>Your booking reference:</p><p class="reference" data-reference>${b.booking_reference}</p>
-      <p>${b.tour_name} · ${formatDate(b.tour_date)} at ${formatTime(b.tour_time)} · ${b.total_people} people · ${money(b.total_amount, b.currency)}</p>
+      <p data-when>${b.tour_name} · ${formatLocal(b.tour_date, b.tour_time, this.timezone)} · ${b.total_people} people · ${money(b.total_amount, b.currency)}</p>
       <p><a href="${manage}">View, change or cancel this booking</a></p>
       <div class="actions"><button class="btn secondary" data-act="again">Book another</button></div>`;
   }
@@ -230,15 +392,26 @@ class BookingFlow extends HTMLElement {
         // The waitlist is for a day whose departures are open but full.
         const shown = this.daySlots.filter((s) => !s.is_cancelled);
         const full = !shown.some((s) => s.bookable) && shown.some((s) => s.unbookable_reason === 'full');
-        this.waitlist = full ? { open: false, people: this.party.adults + this.party.children + this.party.infants } : null;
+        this.waitlist = full ? { open: false, people: this.people } : null;
+        // A full day: the nearest departures with room, beside the waitlist.
+        this.altSeq++;
+        this.alts = null;
+        this.altsFirst = false;
+        this.message = null;
+        this.shadowRoot.querySelector('.wrap > [role="alert"]')?.remove();
         this.updateDateStep();
+        if (full) this.loadAlternatives(null);
       });
       cal.addEventListener('slot-select', (e) => {
         this.pick = e.detail.slot;
         this.date = e.detail.date;
+        if (this.pick) { this.altSeq++; this.alts = null; }
         this.updateDateStep();
+        // On a phone, the way on is below the times.
+        if (this.pick) reveal(this.shadowRoot.querySelector('[data-act="next"]'));
       });
     }
+    this.wireAlternatives(root);
     root.querySelectorAll('[data-party]').forEach((i) => i.addEventListener('input', () => {
       this.party[i.dataset.party] = Math.max(0, parseInt(i.value || '0', 10) || 0);
       this.requote();
@@ -267,6 +440,7 @@ class BookingFlow extends HTMLElement {
     [...tmp.children].forEach((el) => { if (el.tagName !== 'BOOKING-CALENDAR' && el.tagName !== 'H2') section.appendChild(el); });
     root.querySelectorAll('section [data-act]').forEach((b) => b.addEventListener('click', () => this.act(b.dataset.act)));
     root.querySelector('[data-form="waitlist"]')?.addEventListener('submit', (e) => { e.preventDefault(); this.joinWaitlist(e.target); });
+    this.wireAlternatives(section);
   }
 
   validateField(key) {
@@ -301,8 +475,9 @@ class BookingFlow extends HTMLElement {
   async fetchQuote() {
     const r = await api('/api/calendar/quote', { method: 'POST', body: {
       booking_slot_id: this.pick.id, num_adults: this.party.adults, num_children: this.party.children, num_infants: this.party.infants } });
-    const total = this.party.adults + this.party.children + this.party.infants;
-    if (r.ok && total > r.data.available_spots) {
+    const total = this.people;
+    const tooMany = r.ok && total > r.data.available_spots;
+    if (tooMany) {
       this.quote = r.data;
       this.quoteError = `Only ${r.data.available_spots} spot(s) left at this time; choose fewer people or another departure.`;
     } else {
@@ -313,13 +488,21 @@ class BookingFlow extends HTMLElement {
     setHtml(this.shadowRoot.querySelector('.price'), this.priceTable());
     const next = this.shadowRoot.querySelector('[data-act="next"]');
     if (next) next.disabled = !(this.quote && !this.quoteError);
+    if (tooMany) {
+      this.loadAlternatives(this.pick);
+    } else {
+      this.altSeq++;
+      this.alts = null;
+      this.showAlternatives();
+    }
   }
 
   async act(what) {
     if (what === 'back') return this.go(this.step - 1);
     if (what === 'again') {
+      this.altSeq++;
       Object.assign(this, {
-        pick: null, date: null, daySlots: [], quote: null, quoteError: null, result: null, waitlist: null, idemKey: uuid(),
+        pick: null, date: null, daySlots: [], quote: null, quoteError: null, result: null, waitlist: null, alts: null, altsFirst: false, idemKey: uuid(),
       });
       return this.go(0);
     }
@@ -332,6 +515,8 @@ class BookingFlow extends HTMLElement {
     if (what === 'next' && this.step === 0) {
       this.quote = null;
       this.quoteError = null;
+      this.altSeq++;
+      this.alts = null;
       this.go(1);
       return this.fetchQuote();
     }
@@ -362,15 +547,22 @@ class BookingFlow extends HTMLElement {
     }
     const code = r.data?.code;
     if (code === 'capacity_exceeded' || code === 'slot_unavailable') {
-      // Someone else was faster: back to time selection with fresh numbers.
-      const why = problem(r);
+      // Someone else was faster: back to time selection with fresh numbers,
+      // and the departures that can still take the party (the error's
+      // `alternatives`, else asked for).
+      const why = problem(r).replace(/([^.!?])\s*$/, '$1.');
+      const given = Array.isArray(r.data?.alternatives);
+      const failed = this.pick;
+      this.altSeq++;
+      this.alts = given ? { people: this.people, list: this.fitting(r.data, this.people, this.date, failed?.id) } : null;
+      this.altsFirst = true;
       this.pick = null;
       this.idemKey = uuid();
-      this.go(0);
-      this.message = `Sorry, that departure just changed: ${why} Please choose again.`;
+      this.step = 0;
+      this.message = `Sorry, that departure just changed: ${why} ${this.alts?.list.length ? 'Choose one of the departures below, or another day.' : 'Please choose again.'}`;
       this.render();
-      this.shadowRoot.querySelector('booking-calendar')?.refresh();
       this.shadowRoot.querySelector('[role="alert"]')?.focus?.();
+      if (!given && failed) this.loadAlternatives(failed);
       return;
     }
     const field = r.data?.field || '';

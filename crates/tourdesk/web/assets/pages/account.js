@@ -1,9 +1,20 @@
 // /account: register, log in, my bookings (change, cancel), my waitlist
-// entries (claim when notified, leave).
-import { api, session, loggedOutEverywhere, problem, money, formatDate, formatTime } from '../api.js';
+// entries (claim when notified, leave). Times are each tour's local times,
+// with its zone named.
+import { api, session, loggedOutEverywhere, problem, money, formatDay, formatTime, formatInstant, tourInfo } from '../api.js';
 import { html, setHtml } from '../html.js';
 
 const box = document.getElementById('account');
+/** Tour id → its time zone, for the tours on this page. */
+let zones = {};
+
+async function loadZones(ids) {
+  const unique = [...new Set(ids.map(String))];
+  const answers = await Promise.all(unique.map((id) => tourInfo(id)));
+  zones = Object.fromEntries(unique.map((id, i) => [id, answers[i].ok ? answers[i].data.timezone : '']));
+}
+
+const zoneOf = (tourId) => zones[String(tourId)] || '';
 
 /** The login and registration forms; `message` is an error, `note` a confirmation. */
 function loggedOut(message, note) {
@@ -42,7 +53,7 @@ function loggedOut(message, note) {
 function bookingRow(b) {
   const changeable = b.status === 'pending' || b.status === 'confirmed';
   return html`<tr data-booking="${b.id}"><td><strong>${b.booking_reference}</strong><br>${b.tour_name}</td>
-    <td>${formatDate(b.tour_date)}<br>${formatTime(b.tour_time)}</td><td>${b.total_people}</td>
+    <td data-when>${formatDay(b.tour_date)}<br>${formatTime(b.tour_time)}${zoneOf(b.tour_id) ? ` (${zoneOf(b.tour_id)})` : ''}</td><td>${b.total_people}</td>
     <td>${money(b.total_amount, b.currency)}</td><td><span class="pill ${b.status}">${b.status.replace('_', ' ')}</span></td>
     <td>${changeable ? html`<label class="sr-only" for="a-${b.id}">Adults</label>
       <input id="a-${b.id}" type="number" min="1" max="50" value="${b.num_adults}" class="w-5rem" aria-label="Adults for ${b.booking_reference}">
@@ -53,8 +64,8 @@ function bookingRow(b) {
 function entryRow(e, claimId) {
   const notified = e.status === 'notified';
   return html`<tr data-entry="${e.id}" ${String(e.id) === claimId ? html`class="highlight"` : ''}>
-    <td>${formatDate(e.requested_date)}</td><td>${e.num_people}</td><td><span class="pill ${e.status}">${e.status}</span>
-    ${notified ? html`<br><span class="muted">Held until ${new Date(e.notification_expires_at).toLocaleString()}</span>` : ''}</td>
+    <td>${formatDay(e.requested_date)}</td><td>${e.num_people}</td><td><span class="pill ${e.status}">${e.status}</span>
+    ${notified ? html`<br><span class="muted" data-held-until>Held until ${formatInstant(e.notification_expires_at, zoneOf(e.tour_id))}</span>` : ''}</td>
     <td>${notified ? html`<form data-claim="${e.id}" class="row"><div><label for="ca-${e.id}">Adults</label><input id="ca-${e.id}" name="adults" type="number" min="1" max="${e.num_people}" value="${e.num_people}" class="w-5rem"></div>
       <div><label for="cc-${e.id}">Children</label><input id="cc-${e.id}" name="children" type="number" min="0" max="${e.num_people}" value="0" class="w-5rem"></div>
       <div><button class="btn" type="submit">Book these spots</button></div></form>` : ''}
@@ -67,6 +78,7 @@ async function loggedIn(note, wasIn = true) {
   if (!me.ok) return loggedOut(me.status === 401 ? (wasIn ? 'Your session ended; please log in again.' : null) : problem(me));
   const [bookings, entries] = await Promise.all([api('/api/calendar/bookings/user/me'), api('/api/calendar/waitlist/me')]);
   const claimId = new URLSearchParams(location.search).get('claim');
+  await loadZones([...(bookings.ok ? bookings.data : []), ...(entries.ok ? entries.data : [])].map((x) => x.tour_id));
   setHtml(box, html`<div class="row account-bar"><p>Logged in as <strong>${me.data.name}</strong> (${me.data.email})</p>
     <p><button class="btn secondary" type="button" id="logout">Log out</button>
     <button class="btn secondary" type="button" id="logout-all">Log out everywhere</button></p></div>

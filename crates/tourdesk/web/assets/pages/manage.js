@@ -2,7 +2,8 @@
 // token: view it, change party size or time, cancel with a reason.
 // /manage?waitlist=ID#token=T (the link in a waitlist offer email): the
 // entry, its held spots and their expiry; claim them or leave the list.
-import { api, problem, money, formatDate, formatTime } from '../api.js';
+// Every time is the tour's local time, with its zone named.
+import { api, problem, money, formatDay, formatLocal, formatInstant, formatTime, tourInfo } from '../api.js';
 import { html, setHtml } from '../html.js';
 import '../booking-calendar.js';
 
@@ -11,6 +12,13 @@ const out = document.getElementById('booking');
 const err = document.getElementById('lookup-error');
 let booking = null;
 let token = null;
+let zone = ''; // the tour's time zone
+
+/** The time zone of tour `id` ('' when it cannot be read). */
+async function zoneOf(id) {
+  const r = await tourInfo(id);
+  return r.ok ? r.data.timezone : '';
+}
 
 function statusPill(s) {
   return html`<span class="pill ${s}">${s.replace('_', ' ')}</span>`;
@@ -23,7 +31,7 @@ function render(note) {
     <h2>${b.tour_name} ${statusPill(b.status)}</h2>
     ${note ? html`<p class="ok" role="status">${note}</p>` : ''}
     <p><strong data-reference>${b.booking_reference}</strong></p>
-    <p>${formatDate(b.tour_date, { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric' })}, ${formatTime(b.tour_time)}–${formatTime(b.tour_end_time)}</p>
+    <p data-when>${formatDay(b.tour_date, true)}, ${formatTime(b.tour_time)}–${formatTime(b.tour_end_time)}${zone ? ` (${zone})` : ''}</p>
     <p>${b.num_adults} adult(s), ${b.num_children} child(ren), ${b.num_infants} infant(s) · total <strong data-total>${money(b.total_amount, b.currency)}</strong></p>
     ${b.cancellation_reason ? html`<p class="muted">Cancelled: ${b.cancellation_reason}</p>` : ''}
     ${changeable ? html`
@@ -62,7 +70,7 @@ function wire() {
     chosen = e.detail.slot;
     const move = document.getElementById('move');
     move.disabled = chosen.id === booking.booking_slot_id;
-    move.textContent = `Move to ${formatDate(e.detail.date)} at ${formatTime(chosen.start_time)}`;
+    move.textContent = `Move to ${formatLocal(e.detail.date, chosen.start_time, zone)}`;
   });
   document.getElementById('move')?.addEventListener('click', async () => {
     if (!chosen) return;
@@ -90,6 +98,7 @@ async function lookup(reference, email) {
   }
   booking = r.data;
   token = r.data.manage_token;
+  zone = await zoneOf(booking.tour_id);
   render();
 }
 
@@ -109,13 +118,14 @@ async function showEntry(id, entryToken, note) {
     return;
   }
   const w = r.data;
+  zone = await zoneOf(w.tour_id);
   const until = w.notification_expires_at ? new Date(w.notification_expires_at) : null;
   const claimable = w.status === 'notified' && until && until > new Date();
   setHtml(out, html`<article class="card" data-entry="${w.id}">
     <h2>Waitlist ${statusPill(w.status)}</h2>
     ${note ? html`<p class="ok" role="status">${note}</p>` : ''}
-    <p>${formatDate(w.requested_date, { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric' })} · ${w.num_people} ${w.num_people === 1 ? 'person' : 'people'} · ${w.customer_name}</p>
-    ${claimable ? html`<p><strong>${w.num_people} spot(s) are held for you until ${until.toLocaleString()}.</strong></p>
+    <p>${formatDay(w.requested_date, true)} · ${w.num_people} ${w.num_people === 1 ? 'person' : 'people'} · ${w.customer_name}</p>
+    ${claimable ? html`<p><strong data-held-until>${w.num_people} spot(s) are held for you until ${formatInstant(w.notification_expires_at, zone)}.</strong></p>
     <form id="claim" class="row" novalidate>
       <div><label for="c-adults">Adults</label><input id="c-adults" type="number" min="1" max="${w.num_people}" value="${w.num_people}"></div>
       <div><label for="c-children">Children</label><input id="c-children" type="number" min="0" max="${w.num_people}" value="0"></div>
