@@ -166,7 +166,21 @@ fn field_and_message(text: &str) -> (Option<String>, String) {
         {
             (Some(path.to_owned()), message.to_owned())
         }
-        _ => (None, text.to_owned()),
+        // A body missing a field or carrying an unknown one fails at the
+        // top level; serde names the field in backquotes.
+        _ => {
+            let named = ["missing field `", "unknown field `"]
+                .iter()
+                .find_map(|p| text.split_once(p))
+                .and_then(|(_, rest)| rest.split_once('`'))
+                .map(|(name, _)| name)
+                .filter(|n| {
+                    !n.is_empty()
+                        && n.len() <= 64
+                        && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                });
+            (named.map(str::to_owned), text.to_owned())
+        }
     }
 }
 
@@ -314,6 +328,22 @@ mod tests {
         assert!(msg.starts_with("invalid type"));
         let (field, _) = field_and_message(
             "Failed to deserialize the JSON body into the target type: missing field `tour_id` at line 1 column 2",
+        );
+        assert_eq!(
+            field.as_deref(),
+            Some("tour_id"),
+            "a missing field is named"
+        );
+        let (field, _) = field_and_message(
+            "Failed to deserialize the JSON body into the target type: unknown field `colour`, expected one of `tour_id`, `name` at line 1 column 10",
+        );
+        assert_eq!(
+            field.as_deref(),
+            Some("colour"),
+            "an unknown field is named"
+        );
+        let (field, _) = field_and_message(
+            "Failed to deserialize the JSON body into the target type: invalid type: map, expected a string at line 1 column 1",
         );
         assert_eq!(field, None);
     }

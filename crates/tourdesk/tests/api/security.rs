@@ -18,7 +18,34 @@ both_backends!(
     prices_that_round_to_nothing_or_overflow_are_refused,
     oversized_request_heads_get_json_errors,
     a_client_that_never_finishes_its_head_is_cut_off,
+    missing_and_unknown_fields_are_named,
 );
+
+/// A body without a required field, or (where the body is strict) with one
+/// the API does not know, is a 422 whose `field` names it, and nothing is
+/// created.
+async fn missing_and_unknown_fields_are_named(app: TestApp) {
+    let f = app.fixture(4).await;
+    let before = count_bookings(&app, &f).await;
+    let r = app
+        .post(
+            "/api/calendar/waitlist",
+            &json!({"tour_id": f.tour, "requested_date": f.dates[0], "num_people": 2, "colour": "red",
+                    "customer_name": "Ann", "customer_email": "ann@example.com"}),
+        )
+        .await;
+    r.assert_error(422, "validation_error");
+    assert_eq!(r.body["field"], "colour", "{}", r.body);
+    let r = app
+        .post(
+            "/api/calendar/waitlist",
+            &json!({"tour_id": f.tour, "num_people": 2, "customer_name": "Ann", "customer_email": "ann@example.com"}),
+        )
+        .await;
+    r.assert_error(422, "validation_error");
+    assert_eq!(r.body["field"], "requested_date", "{}", r.body);
+    assert_eq!(count_bookings(&app, &f).await, before, "nothing created");
+}
 
 const BAD_TEXT: [&str; 5] = [
     "Ada\u{0}Lovelace",
