@@ -8,6 +8,7 @@ mod availability;
 mod bookings;
 mod branding;
 mod browser;
+mod browser_axe;
 mod browser_console;
 mod browser_csp;
 mod browser_reports;

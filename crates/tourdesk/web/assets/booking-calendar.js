@@ -243,10 +243,12 @@ class BookingCalendar extends HTMLElement {
         const cell = cells[r * 7 + c];
         if (!cell.inMonth) { row.push(html`<td class="out" aria-hidden="true"></td>`); continue; }
         const st = this.dayState(cell.iso);
-        const label = `${formatDate(cell.iso, { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric' })}, ${st.why}`;
+        // The name starts with what the cell shows (its day and cue), so
+        // speech input users can say what they see (WCAG 2.5.3).
+        const label = `${`${cell.d.getDate()} ${st.cue || ''}`.trim()}: ${formatDate(cell.iso, { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric' })}, ${st.why}`;
         row.push(html`<td role="gridcell" data-date="${cell.iso}" class="${st.level || ''}" tabindex="${cell.iso === this.focused ? 0 : -1}"
           aria-label="${label}" aria-selected="${cell.iso === this.selected}" ${st.disabled ? html`aria-disabled="true"` : ''}>
-          <span class="n" aria-hidden="true">${cell.d.getDate()}</span><span class="cue" aria-hidden="true">${st.cue}</span></td>`);
+          <span class="n" aria-hidden="true">${cell.d.getDate()}</span> <span class="cue" aria-hidden="true">${st.cue}</span></td>`);
       }
       rows.push(html`<tr>${row}</tr>`);
     }
@@ -287,8 +289,8 @@ class BookingCalendar extends HTMLElement {
         : (full ? 'Full, join the waitlist' : CLOSED_TEXT[s.unbookable_reason] || 'Closed');
       return html`<button class="slot ${full ? 'full' : ''}" data-slot="${s.id}" data-state="${s.bookable ? 'open' : s.unbookable_reason}"
         aria-pressed="${this.selectedSlot?.id === s.id}" ${s.bookable ? '' : 'disabled'}
-        aria-label="${formatTime(s.start_time)} to ${formatTime(s.end_time)}, ${spots}, ${money(s.price_per_person, s.currency)} per person">
-        <strong>${formatTime(s.start_time)}–${formatTime(s.end_time)}</strong><span>${spots}</span><span>${money(s.price_per_person, s.currency)}</span></button>`;
+        aria-label="${formatTime(s.start_time)}–${formatTime(s.end_time)}, ${spots}, ${money(s.price_per_person, s.currency)} per person">
+        <strong>${formatTime(s.start_time)}–${formatTime(s.end_time)}</strong> <span>${spots}</span> <span>${money(s.price_per_person, s.currency)}</span></button>`;
     })}`;
   }
 
