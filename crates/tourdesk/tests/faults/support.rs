@@ -766,7 +766,9 @@ pub async fn fixture(http: &reqwest::Client, base: &str, token: &str, capacity: 
         http,
         base,
         token,
-        "/api/calendar/admin/schedules",
+        // Without its departures (creation would make them to the booking
+        // horizon): the suite generates exactly days +3 to +12 below.
+        "/api/calendar/admin/schedules?generate=false",
         Some(json!({
             "tour_id": tour, "name": "Mornings", "start_time": "09:00:00", "duration_minutes": 120,
             "recurrence": "daily", "max_capacity": capacity, "min_capacity": 1, "valid_from": day(3)
