@@ -11,6 +11,7 @@ mod browser;
 mod browser_axe;
 mod browser_console;
 mod browser_csp;
+mod browser_grid;
 mod browser_reports;
 mod browser_sessions;
 mod browser_webhooks;
