@@ -5,6 +5,7 @@ pub mod availability;
 pub mod booking;
 pub mod contact;
 pub mod money;
+pub mod policy;
 pub mod role;
 pub mod schedule;
 

@@ -49,6 +49,18 @@ pub struct IdempotencyKey {
     pub request_hash: String,
 }
 
+/// What cancelling a booking now would refund.
+#[derive(Debug)]
+pub struct CancellationQuote {
+    pub booking: BookingRow,
+    pub tour: ledger::Tour,
+    pub policy: tourdesk_domain::policy::CancellationPolicy,
+    pub quote: tourdesk_domain::policy::RefundQuote,
+    /// Why the caller cannot cancel it now (the error a cancel would get).
+    pub refusal: Option<ServiceError>,
+    pub quoted_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Created {
     pub booking: BookingRow,
@@ -120,6 +132,7 @@ impl Bookings<'_> {
             .await
             .map_err(not_found_is_invalid("booking_slot_id"))?;
         let tour = load_tour(&mut conn, slot.tour_id).await?;
+        ledger::seats_for(self.0, &tour, &party)?;
         let pricing = ledger::quote_price(self.0, &party, &slot);
         Ok(Quote {
             pricing,
@@ -209,12 +222,13 @@ impl Bookings<'_> {
         let tour = load_tour(&mut tx, req.tour_id)
             .await
             .map_err(not_found_is_invalid("tour_id"))?;
+        let seats = ledger::seats_for(self.0, &tour, party)?;
         let slot = ledger::reserve(
             self.0,
             &mut tx,
             &tour,
             req.booking_slot_id,
-            party.total(),
+            seats,
             Admission::Customer,
             now,
         )
@@ -225,6 +239,7 @@ impl Bookings<'_> {
             &tour,
             &slot,
             party,
+            seats,
             contact,
             caller.user_id(),
             caller,
@@ -328,6 +343,37 @@ impl Bookings<'_> {
         let row = load_booking(&mut conn, id).await?;
         self.authorize(&mut conn, caller, &row).await?;
         Ok(row)
+    }
+
+    /// What cancelling the booking now would refund under its tour's
+    /// policy, and whether the caller may cancel it now.
+    pub async fn cancellation_quote(
+        &self,
+        id: i64,
+        caller: &Caller,
+    ) -> ServiceResult<CancellationQuote> {
+        let mut conn = self.0.db.read().await?;
+        let row = load_booking(&mut conn, id).await?;
+        self.authorize(&mut conn, caller, &row).await?;
+        let tour = load_tour(&mut conn, row.tour_id).await?;
+        let now = self.now();
+        let policy = ledger::policy_of(self.0, &tour);
+        let quote = policy.quote(row.total_amount, row.starts_at, now);
+        let refusal = match status_of(&row)? {
+            s if !s.can_become(BookingStatus::Cancelled) => Some(ServiceError::conflict(
+                "invalid_status",
+                format!("a {s} booking cannot be cancelled"),
+            )),
+            _ => self.time_rules(caller, &row, false).err(),
+        };
+        Ok(CancellationQuote {
+            booking: row,
+            tour,
+            policy,
+            quote,
+            refusal,
+            quoted_at: now,
+        })
     }
 
     pub async fn of_user(
@@ -521,6 +567,12 @@ impl Bookings<'_> {
                 "only an admin may set refund_amount".into(),
             ));
         }
+        if refund.is_some() && reason.is_none() {
+            return Err(ServiceError::invalid(
+                "cancellation_reason",
+                "is required with refund_amount: say why the refund differs from the policy's",
+            ));
+        }
         ledger::retry(|| self.cancel_once(id, caller, reason.as_deref(), refund.as_deref())).await
     }
 
@@ -538,6 +590,7 @@ impl Bookings<'_> {
         ledger::lock_slots(&mut tx, &[peek.booking_slot_id]).await?;
         let row = ledger::lock_booking(&mut tx, id, &[peek.booking_slot_id]).await?;
         self.time_rules(caller, &row, false)?;
+        let tour = load_tour(&mut tx, row.tour_id).await?;
         let refund_minor = match refund {
             None => None,
             Some(text) => {
@@ -556,6 +609,12 @@ impl Bookings<'_> {
                 Some(minor)
             }
         };
+        let refund = ledger::Refund::by_policy(
+            &ledger::policy_of(self.0, &tour),
+            &row,
+            now,
+            refund_minor.map(|m| (m, reason.unwrap_or_default())),
+        );
         let done = ledger::transition(
             self.0,
             &mut tx,
@@ -563,7 +622,7 @@ impl Bookings<'_> {
             caller,
             BookingStatus::Cancelled,
             reason,
-            refund_minor,
+            Some(refund),
             "cancellation",
             now,
         )
@@ -593,6 +652,19 @@ impl Bookings<'_> {
             let peek = load_booking(&mut tx, id).await?;
             ledger::lock_slots(&mut tx, &[peek.booking_slot_id]).await?;
             let row = ledger::lock_booking(&mut tx, id, &[peek.booking_slot_id]).await?;
+            // A cancellation by status refunds by the tour's policy, as the
+            // cancel action does.
+            let refund = if to == BookingStatus::Cancelled {
+                let tour = load_tour(&mut tx, row.tour_id).await?;
+                Some(ledger::Refund::by_policy(
+                    &ledger::policy_of(self.0, &tour),
+                    &row,
+                    now,
+                    None,
+                ))
+            } else {
+                None
+            };
             let done = ledger::transition(
                 self.0,
                 &mut tx,
@@ -600,7 +672,7 @@ impl Bookings<'_> {
                 caller,
                 to,
                 reason.as_deref(),
-                None,
+                refund,
                 "status_change",
                 now,
             )
@@ -775,16 +847,11 @@ impl Bookings<'_> {
                 children: old.num_children,
                 infants: old.num_infants,
             };
-            let slot = ledger::reserve(
-                self.0,
-                &mut tx,
-                &tour,
-                to.id,
-                party.total(),
-                Admission::Admin,
-                now,
-            )
-            .await?;
+            // The operator rebooks the party as it was: the tour's party
+            // rules decide its seats, but do not refuse it.
+            let seats = ledger::party_rules_of(self.0, &tour).seats(&party);
+            let slot = ledger::reserve(self.0, &mut tx, &tour, to.id, seats, Admission::Admin, now)
+                .await?;
             let contact = Contact {
                 name: &old.customer_name,
                 email: &old.customer_email,
@@ -799,6 +866,7 @@ impl Bookings<'_> {
                 &tour,
                 &slot,
                 &party,
+                seats,
                 &contact,
                 old.user_id,
                 caller,

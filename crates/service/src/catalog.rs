@@ -4,6 +4,7 @@
 //! departures in id order and derives their closures.
 
 use chrono::{DateTime, Months, NaiveDate, NaiveTime, Utc};
+use tourdesk_domain::policy::{CancellationPolicy, PartyRules, RefundTier, RuleError};
 use tourdesk_domain::schedule::{self, FieldError, Pattern, Recurrence, Weekdays};
 use tourdesk_domain::{Currency, MoneyError};
 use tourdesk_store::blackouts::{self, BlackoutFields, BlackoutRow};
@@ -42,6 +43,57 @@ pub struct TourInput {
     pub currency: Option<String>,
     pub timezone: Option<String>,
     pub is_active: Option<bool>,
+    /// Some(None) goes back to the configuration's default policy.
+    pub cancellation_policy: Option<Option<PolicyInput>>,
+    /// Some(None) goes back to the configuration's default rules.
+    pub party_rules: Option<Option<PartyRules>>,
+}
+
+/// A tour's own cancellation policy as an admin sends it.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyInput {
+    pub tiers: Vec<RefundTier>,
+    /// Decimal text in the tour's currency; none is no fee.
+    pub fee: Option<String>,
+}
+
+/// Checks a tour's policy and rules and gives their stored JSON.
+fn rules_json(
+    currency: &Currency,
+    policy: Option<&PolicyInput>,
+    rules: Option<&PartyRules>,
+) -> ServiceResult<(Option<String>, Option<String>)> {
+    let field = |e: RuleError, prefix: &str| {
+        ServiceError::invalid(format!("{prefix}.{}", e.field), e.message)
+    };
+    let policy = match policy {
+        None => None,
+        Some(p) => {
+            let fee = match &p.fee {
+                None => 0,
+                Some(text) => currency
+                    .parse_amount(text)
+                    .map_err(|e| money_error("cancellation_policy.fee", e))?,
+            };
+            let checked = CancellationPolicy::new(p.tiers.clone(), fee)
+                .map_err(|e| field(e, "cancellation_policy"))?;
+            Some(
+                serde_json::to_string(&checked)
+                    .map_err(|e| ServiceError::Internal(StoreError::Config(e.to_string())))?,
+            )
+        }
+    };
+    let rules = match rules {
+        None => None,
+        Some(r) => {
+            let checked = r.revalidate().map_err(|e| field(e, "party_rules"))?;
+            Some(
+                serde_json::to_string(&checked)
+                    .map_err(|e| ServiceError::Internal(StoreError::Config(e.to_string())))?,
+            )
+        }
+    };
+    Ok((policy, rules))
 }
 
 /// A schedule as an admin sends it (the spec's body); on update, absent
@@ -169,6 +221,11 @@ impl Catalog<'_> {
             .parse_amount(&price_text)
             .map_err(|e| money_error("base_price", e))?;
         validate_tour_numbers(duration, base_price)?;
+        let (policy, rules) = rules_json(
+            &currency,
+            input.cancellation_policy.as_ref().and_then(Option::as_ref),
+            input.party_rules.as_ref().and_then(Option::as_ref),
+        )?;
         let mut tx = self.0.db.begin().await?;
         let row = tours::insert_tour(
             &mut tx,
@@ -180,6 +237,8 @@ impl Catalog<'_> {
                 currency: currency.code(),
                 timezone: tz.name(),
                 is_active: input.is_active.unwrap_or(true),
+                cancellation_policy: policy.as_deref(),
+                party_rules: rules.as_deref(),
             },
             self.now(),
         )
@@ -222,6 +281,19 @@ impl Catalog<'_> {
             .duration_minutes
             .unwrap_or(current.row.duration_minutes);
         validate_tour_numbers(duration, base_price)?;
+        let (new_policy, new_rules) = rules_json(
+            &currency,
+            input.cancellation_policy.as_ref().and_then(Option::as_ref),
+            input.party_rules.as_ref().and_then(Option::as_ref),
+        )?;
+        let policy = match &input.cancellation_policy {
+            None => current.row.cancellation_policy.clone(),
+            Some(_) => new_policy,
+        };
+        let rules = match &input.party_rules {
+            None => current.row.party_rules.clone(),
+            Some(_) => new_rules,
+        };
         tours::update_tour(
             &mut tx,
             id,
@@ -233,6 +305,8 @@ impl Catalog<'_> {
                 currency: currency.code(),
                 timezone: tz.name(),
                 is_active: input.is_active.unwrap_or(current.row.is_active),
+                cancellation_policy: policy.as_deref(),
+                party_rules: rules.as_deref(),
             },
             self.now(),
         )

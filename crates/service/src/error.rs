@@ -11,6 +11,14 @@ pub enum ServiceError {
     /// Malformed or out-of-range input; names the field (HTTP 422).
     #[error("{field}: {message}")]
     Invalid { field: String, message: String },
+    /// A party breaks one of the tour's party rules (HTTP 422,
+    /// `party_rule_broken`, naming the `rule` and the `field`).
+    #[error("{field}: {message}")]
+    Rule {
+        field: String,
+        rule: &'static str,
+        message: String,
+    },
     /// The thing asked for does not exist, or may not be seen (HTTP 404).
     #[error("{0}")]
     NotFound(String),

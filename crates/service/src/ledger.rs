@@ -45,6 +45,7 @@ use rand::Rng;
 use serde_json::{Value, json};
 use tourdesk_domain::availability::{BookingWindow, WindowRefusal};
 use tourdesk_domain::booking::{self, BookingStatus, Party, Pricing};
+use tourdesk_domain::policy::{CancellationPolicy, PartyRules};
 use tourdesk_domain::schedule::{self, Pattern, Recurrence, Weekdays};
 use tourdesk_domain::{Currency, Phone};
 use tourdesk_store::audit::{self, NewLog};
@@ -104,6 +105,10 @@ pub struct Tour {
     pub row: TourRow,
     pub currency: Currency,
     pub tz: Tz,
+    /// The tour's own cancellation policy; None: the configuration's.
+    pub own_policy: Option<CancellationPolicy>,
+    /// The tour's own party rules; None: the configuration's.
+    pub own_party_rules: Option<PartyRules>,
 }
 
 impl Tour {
@@ -114,7 +119,31 @@ impl Tour {
             .timezone
             .parse::<Tz>()
             .map_err(|e| corrupt(format!("tour {}: {e}", row.id)))?;
-        Ok(Tour { row, currency, tz })
+        let own_policy = match &row.cancellation_policy {
+            None => None,
+            Some(text) => Some(
+                serde_json::from_str::<CancellationPolicy>(text)
+                    .map_err(|e| e.to_string())
+                    .and_then(|p| p.revalidate().map_err(|e| e.to_string()))
+                    .map_err(|e| corrupt(format!("tour {} cancellation policy: {e}", row.id)))?,
+            ),
+        };
+        let own_party_rules = match &row.party_rules {
+            None => None,
+            Some(text) => Some(
+                serde_json::from_str::<PartyRules>(text)
+                    .map_err(|e| e.to_string())
+                    .and_then(|p| p.revalidate().map_err(|e| e.to_string()))
+                    .map_err(|e| corrupt(format!("tour {} party rules: {e}", row.id)))?,
+            ),
+        };
+        Ok(Tour {
+            row,
+            currency,
+            tz,
+            own_policy,
+            own_party_rules,
+        })
     }
 
     pub fn id(&self) -> i64 {
@@ -203,6 +232,43 @@ pub fn party(ctx: &Context, adults: i64, children: i64, infants: i64) -> Service
         i64::from(s.max_booking_size),
     )
     .map_err(|e| ServiceError::invalid(e.field, e.message))
+}
+
+/// The cancellation policy that applies on `tour`: its own, else the
+/// configuration's (whose fee is given in hundredths of the currency's
+/// major unit and converted to its minor unit, rounded half-up).
+pub fn policy_of(ctx: &Context, tour: &Tour) -> CancellationPolicy {
+    if let Some(p) = &tour.own_policy {
+        return p.clone();
+    }
+    let s = &ctx.settings;
+    let fee = match tour.currency.exponent() {
+        2 => s.cancellation_fee_cents,
+        e if e > 2 => s.cancellation_fee_cents * 10_i64.pow(e - 2),
+        e => {
+            let div = 10_i64.pow(2 - e);
+            (s.cancellation_fee_cents + div / 2) / div
+        }
+    };
+    CancellationPolicy::new(s.cancellation_tiers.clone(), fee)
+        .unwrap_or_else(|_| CancellationPolicy::full_refund())
+}
+
+/// The party rules that apply on `tour`: its own, else the configuration's.
+pub fn party_rules_of(ctx: &Context, tour: &Tour) -> PartyRules {
+    tour.own_party_rules.unwrap_or(ctx.settings.party_rules)
+}
+
+/// Refuses a party that breaks the tour's rules (422 naming the rule) and
+/// returns the seats it takes.
+pub fn seats_for(ctx: &Context, tour: &Tour, party: &Party) -> ServiceResult<i64> {
+    let rules = party_rules_of(ctx, tour);
+    rules.check(party).map_err(|e| ServiceError::Rule {
+        field: e.field.to_string(),
+        rule: e.rule,
+        message: e.message,
+    })?;
+    Ok(rules.seats(party))
 }
 
 pub fn price(ctx: &Context, party: &Party, adult_price: i64) -> Pricing {
@@ -561,6 +627,7 @@ pub async fn insert_booking(
     tour: &Tour,
     slot: &SlotRow,
     party: &Party,
+    seats: i64,
     contact: &Contact<'_>,
     owner: Option<i64>,
     caller: &Caller,
@@ -596,6 +663,7 @@ pub async fn insert_booking(
                 dietary_restrictions: contact.dietary_restrictions,
                 accessibility_needs: contact.accessibility_needs,
                 status: BookingStatus::Pending.as_str(),
+                seats,
             },
             now,
         )
@@ -656,12 +724,12 @@ pub async fn rebook(
     let old = r.old;
     let status = status_of(old)?;
     let moving = r.to.id != old.booking_slot_id;
-    let n = r.party.total();
+    let n = seats_for(ctx, r.tour, &r.party)?;
     if moving {
         reserve(ctx, tx, r.tour, r.to.id, n, r.who, now).await?;
-        capacity::release(tx, old.booking_slot_id, old.total_people, now).await?;
+        capacity::release(tx, old.booking_slot_id, old.seats, now).await?;
     } else {
-        let delta = n - old.total_people;
+        let delta = n - old.seats;
         if delta > 0 {
             reserve(ctx, tx, r.tour, r.to.id, delta, r.who, now).await?;
         } else if delta < 0 {
@@ -674,6 +742,22 @@ pub async fn rebook(
         old.price_per_adult
     };
     let pricing = price(ctx, &r.party, adult_price);
+    // People removed are refunded by the tour's policy, as of now and the
+    // departure they were booked on, at the prices they were booked at.
+    let old_party = Party {
+        adults: old.num_adults,
+        children: old.num_children,
+        infants: old.num_infants,
+    };
+    let reduction = if r.party.total() < old_party.total() {
+        let kept = price(ctx, &r.party, old.price_per_adult).total_amount;
+        let removed = (old.total_amount - kept).max(0);
+        let (percent, amount) =
+            policy_of(ctx, r.tour).reduction_refund(removed, old.starts_at, now);
+        Some((removed, percent, amount))
+    } else {
+        None
+    };
     let applied = bookings::apply_change(
         tx,
         old.id,
@@ -690,6 +774,8 @@ pub async fn rebook(
             discount_amount: pricing.discount_amount,
             tax_amount: pricing.tax_amount,
             total_amount: pricing.total_amount,
+            seats: n,
+            reduction_refund: reduction.map_or(0, |(_, _, amount)| amount),
         },
         now,
     )
@@ -702,11 +788,13 @@ pub async fn rebook(
         )));
     }
     let new = load_booking(tx, old.id).await?;
-    let old_party = Party {
-        adults: old.num_adults,
-        children: old.num_children,
-        infants: old.num_infants,
-    };
+    let mut new_value = snapshot(&new);
+    if let (Some((removed, percent, amount)), Some(obj)) = (reduction, new_value.as_object_mut()) {
+        obj.insert(
+            "reduction_refund".into(),
+            json!({"removed_amount": removed, "refund_percent": percent, "refund_amount": amount}),
+        );
+    }
     let kind = match (moving, r.party != old_party) {
         (true, true) => "date_and_party_change",
         (true, false) => "date_change",
@@ -718,7 +806,7 @@ pub async fn rebook(
         caller,
         kind,
         Some(snapshot(old)),
-        Some(snapshot(&new)),
+        Some(new_value),
         r.notes,
         now,
     )
@@ -726,7 +814,7 @@ pub async fn rebook(
     booking_changed_event(tx, old, &new, now).await?;
     if moving {
         offer_freed_spots(ctx, tx, old.booking_slot_id, false).await?;
-    } else if n < old.total_people {
+    } else if n < old.seats {
         offer_freed_spots(ctx, tx, r.to.id, false).await?;
     }
     Ok(new)
@@ -846,7 +934,7 @@ pub async fn transition(
     caller: &Caller,
     to: BookingStatus,
     reason: Option<&str>,
-    refund: Option<i64>,
+    refund: Option<Refund>,
     kind: &str,
     now: DateTime<Utc>,
 ) -> ServiceResult<BookingRow> {
@@ -857,7 +945,8 @@ pub async fn transition(
             format!("a {from} booking cannot become {to}"),
         ));
     }
-    if !bookings::set_status(tx, row.id, from.as_str(), to.as_str(), reason, refund, now).await? {
+    let amount = refund.as_ref().map(|r| r.amount);
+    if !bookings::set_status(tx, row.id, from.as_str(), to.as_str(), reason, amount, now).await? {
         return Err(ServiceError::Busy(format!(
             "booking {} changed meanwhile",
             row.id
@@ -865,12 +954,13 @@ pub async fn transition(
     }
     let releases = from.holds_capacity() && !to.holds_capacity();
     if releases {
-        capacity::release(tx, row.booking_slot_id, row.total_people, now).await?;
+        capacity::release(tx, row.booking_slot_id, row.seats, now).await?;
     }
     let new = load_booking(tx, row.id).await?;
     let mut new_value = snapshot(&new);
     if let (Some(r), Some(obj)) = (refund, new_value.as_object_mut()) {
-        obj.insert("refund_amount".into(), json!(r));
+        obj.insert("refund_amount".into(), json!(r.amount));
+        obj.insert("refund".into(), r.basis);
     }
     audit(
         tx,
@@ -893,6 +983,56 @@ pub async fn transition(
         offer_freed_spots(ctx, tx, row.booking_slot_id, false).await?;
     }
     Ok(new)
+}
+
+/// A refund recorded with a cancellation: the amount (minor units) and
+/// how it was arrived at, for the audit trail.
+#[derive(Debug, Clone)]
+pub struct Refund {
+    pub amount: i64,
+    pub basis: Value,
+}
+
+impl Refund {
+    /// Everything paid, for a cancellation that was not the customer's
+    /// doing (`why`: `departure_cancelled`, `minimum_not_reached`).
+    pub fn full(b: &BookingRow, why: &str) -> Refund {
+        Refund {
+            amount: b.total_amount,
+            basis: json!({"rule": why, "refund_percent": 100, "refund_amount": b.total_amount}),
+        }
+    }
+
+    /// What the tour's policy gives back at `now`, or an admin's amount
+    /// in its place (with the reason, and what the policy said).
+    pub fn by_policy(
+        policy: &CancellationPolicy,
+        b: &BookingRow,
+        now: DateTime<Utc>,
+        admin_override: Option<(i64, &str)>,
+    ) -> Refund {
+        let q = policy.quote(b.total_amount, b.starts_at, now);
+        let tier = policy.tiers()[q.tier];
+        let mut basis = json!({
+            "rule": "policy",
+            "tier_min_hours_before": tier.min_hours_before,
+            "refund_percent": q.refund_percent,
+            "fee": q.fee,
+            "policy_refund_amount": q.refund_amount,
+        });
+        let amount = match (admin_override, basis.as_object_mut()) {
+            (Some((amount, reason)), Some(obj)) => {
+                obj.insert("rule".into(), json!("admin_override"));
+                obj.insert("override_reason".into(), json!(reason));
+                amount
+            }
+            _ => q.refund_amount,
+        };
+        if let Some(obj) = basis.as_object_mut() {
+            obj.insert("refund_amount".into(), json!(amount));
+        }
+        Refund { amount, basis }
+    }
 }
 
 // ---- departures ----
@@ -948,6 +1088,8 @@ pub async fn cancel_departure(
     }
     let mut cancelled = 0;
     for row in rows {
+        // The operator called it off: everything paid comes back.
+        let refund = Refund::full(&row, "departure_cancelled");
         transition(
             ctx,
             tx,
@@ -955,7 +1097,7 @@ pub async fn cancel_departure(
             caller,
             BookingStatus::Cancelled,
             Some(&message),
-            None,
+            Some(refund),
             "cancellation",
             now,
         )
@@ -1143,7 +1285,8 @@ pub async fn claim(
 ) -> ServiceResult<(BookingRow, String)> {
     let tour = load_tour(tx, slot.tour_id).await?;
     admit(ctx, slot, &tour, Admission::Customer, now)?;
-    capacity::convert_hold(tx, slot.id, entry.num_people, party.total(), now).await?;
+    let seats = seats_for(ctx, &tour, party)?;
+    capacity::convert_hold(tx, slot.id, entry.num_people, seats, now).await?;
     let slot = load_slot(tx, slot.id).await?;
     // The booking belongs to the entry's account (none for a guest's
     // entry), whoever claims it; the audit row records who did.
@@ -1153,6 +1296,7 @@ pub async fn claim(
         &tour,
         &slot,
         party,
+        seats,
         contact,
         entry.user_id,
         caller,
@@ -1168,7 +1312,7 @@ pub async fn claim(
     }
     audit::insert_event(tx, tour.id(), "waitlist.converted",
         json!({"waitlist_entry_id": entry.id, "booking_id": booking.id, "booking_reference": booking.booking_reference}), now).await?;
-    if party.total() < entry.num_people {
+    if seats < entry.num_people {
         offer_freed_spots(ctx, tx, slot.id, false).await?;
     }
     Ok((booking, token))

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use tourdesk_domain::Rate;
+use tourdesk_domain::policy::{PartyRules, RefundTier};
 
 /// How long an Idempotency-Key replays its booking.
 const IDEMPOTENCY_REPLAY_HOURS: i64 = 24;
@@ -23,6 +24,15 @@ pub struct Settings {
     pub max_pending_per_email: u32,
     /// Days after the departure a manage token keeps working.
     pub manage_token_days_after_departure: u32,
+    /// The default cancellation policy's tiers (a tour may have its own).
+    pub cancellation_tiers: Vec<RefundTier>,
+    /// The default policy's fee, in hundredths of the major unit.
+    pub cancellation_fee_cents: i64,
+    /// The default party rules (a tour may have its own).
+    pub party_rules: PartyRules,
+    /// Oldest age that is an infant, and a child (the party step's bands).
+    pub infant_max_age: u32,
+    pub child_max_age: u32,
 }
 
 impl Settings {
@@ -53,6 +63,14 @@ impl Default for Settings {
             auth_token_ttl_hours: 24 * 7,
             max_pending_per_email: 10,
             manage_token_days_after_departure: 30,
+            cancellation_tiers: vec![RefundTier {
+                min_hours_before: 0,
+                refund_percent: 100,
+            }],
+            cancellation_fee_cents: 0,
+            party_rules: PartyRules::default(),
+            infant_max_age: 2,
+            child_max_age: 12,
         }
     }
 }

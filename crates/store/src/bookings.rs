@@ -38,6 +38,11 @@ pub struct BookingRow {
     pub cancelled_at: Option<DateTime<Utc>>,
     /// When the operator checked the party in at the departure (0013).
     pub checked_in_at: Option<DateTime<Utc>>,
+    /// The places held on the departure (0014): the people, less infants
+    /// on a tour where infants take no seat.
+    pub seats: i64,
+    /// Refunded for people removed from the booking (0014).
+    pub reduction_refund_amount: i64,
     pub tour_name: String,
     pub tour_date: NaiveDate,
     pub tour_time: NaiveTime,
@@ -54,7 +59,7 @@ macro_rules! booking_select {
          b.discount_amount, b.tax_amount, b.total_amount, b.refund_amount, b.currency, b.customer_name, \
          b.customer_email, b.customer_phone, b.special_requirements, b.dietary_restrictions, b.accessibility_needs, \
          b.status, b.cancellation_reason, b.created_at, b.modified_at, b.cancelled_at, b.checked_in_at, \
-         t.name AS tour_name, \
+         b.seats, b.reduction_refund_amount, t.name AS tour_name, \
          s.slot_date AS tour_date, s.start_time AS tour_time, s.end_time AS tour_end_time, s.starts_at \
          FROM bookings b JOIN tours t ON t.id = b.tour_id JOIN booking_slots s ON s.id = b.booking_slot_id "
     };
@@ -83,6 +88,8 @@ pub struct NewBooking<'a> {
     pub dietary_restrictions: Option<&'a str>,
     pub accessibility_needs: Option<&'a str>,
     pub status: &'a str,
+    /// The places the party takes (see `BookingRow::seats`).
+    pub seats: i64,
 }
 
 /// Inserts a booking; `None` when its reference is taken (pick another).
@@ -94,9 +101,9 @@ pub async fn insert_booking(
     const SQL: &str = "INSERT INTO bookings (booking_reference, user_id, tour_id, booking_slot_id, num_adults, \
          num_children, num_infants, total_people, price_per_adult, price_per_child, price_per_infant, subtotal, \
          discount_amount, tax_amount, total_amount, currency, customer_name, customer_email, customer_phone, \
-         special_requirements, dietary_restrictions, accessibility_needs, status, created_at, modified_at) \
+         special_requirements, dietary_restrictions, accessibility_needs, status, created_at, modified_at, seats) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, \
-         $22, $23, $24, $24) ON CONFLICT (booking_reference) DO NOTHING RETURNING id";
+         $22, $23, $24, $24, $25) ON CONFLICT (booking_reference) DO NOTHING RETURNING id";
     Ok(on!(tx, c => sqlx::query_scalar(SQL)
         .bind(b.booking_reference).bind(b.user_id).bind(b.tour_id).bind(b.booking_slot_id)
         .bind(b.num_adults).bind(b.num_children).bind(b.num_infants)
@@ -105,6 +112,7 @@ pub async fn insert_booking(
         .bind(b.discount_amount).bind(b.tax_amount).bind(b.total_amount).bind(b.currency)
         .bind(b.customer_name).bind(b.customer_email).bind(b.customer_phone).bind(b.special_requirements)
         .bind(b.dietary_restrictions).bind(b.accessibility_needs).bind(b.status).bind(now)
+        .bind(b.seats)
         .fetch_optional(c).await)?)
 }
 
@@ -318,6 +326,10 @@ pub struct BookingChange {
     pub discount_amount: i64,
     pub tax_amount: i64,
     pub total_amount: i64,
+    /// The places the new party takes.
+    pub seats: i64,
+    /// Refunded now for people removed (added to what was refunded before).
+    pub reduction_refund: i64,
 }
 
 /// Applies a modification if the booking is still in `status`; false if it
@@ -331,7 +343,8 @@ pub async fn apply_change(
 ) -> StoreResult<bool> {
     const SQL: &str = "UPDATE bookings SET booking_slot_id = $3, num_adults = $4, num_children = $5, num_infants = $6, \
          total_people = $4 + $5 + $6, price_per_adult = $7, price_per_child = $8, price_per_infant = $9, \
-         subtotal = $10, discount_amount = $11, tax_amount = $12, total_amount = $13, modified_at = $14 \
+         subtotal = $10, discount_amount = $11, tax_amount = $12, total_amount = $13, modified_at = $14, \
+         seats = $15, reduction_refund_amount = reduction_refund_amount + $16 \
          WHERE id = $1 AND status = $2";
     Ok(exec!(
         tx,
@@ -350,6 +363,8 @@ pub async fn apply_change(
             .bind(ch.tax_amount)
             .bind(ch.total_amount)
             .bind(now)
+            .bind(ch.seats)
+            .bind(ch.reduction_refund)
     )? == 1)
 }
 

@@ -76,14 +76,15 @@ pub async fn insert_bookings(
                     "INSERT INTO bookings (booking_reference, tour_id, booking_slot_id, num_adults, num_children, \
                      num_infants, total_people, price_per_adult, price_per_child, price_per_infant, subtotal, \
                      discount_amount, tax_amount, total_amount, currency, customer_name, customer_email, status, \
-                     created_at, modified_at) ",
+                     created_at, modified_at, seats) ",
                 );
                 qb.push_values(chunk, |mut b, k| {
                     b.push_bind(&k.reference).push_bind(k.tour_id).push_bind(k.slot_id).push_bind(k.adults)
                         .push_bind(0i64).push_bind(0i64).push_bind(k.adults).push_bind(k.price).push_bind(k.price)
                         .push_bind(0i64).push_bind(k.price * k.adults).push_bind(0i64).push_bind(0i64)
                         .push_bind(k.price * k.adults).push_bind(k.currency).push_bind("Bench Guest")
-                        .push_bind("bench@example.com").push_bind("confirmed").push_bind(now).push_bind(now);
+                        .push_bind("bench@example.com").push_bind("confirmed").push_bind(now).push_bind(now)
+                        .push_bind(k.adults);
                 });
                 qb.build().execute($c).await?;
             }};
@@ -98,7 +99,7 @@ pub async fn insert_bookings(
 
 /// Sets every slot's `current_bookings` from its capacity-holding bookings.
 pub async fn recount_slots(tx: &mut Tx) -> StoreResult<u64> {
-    const SQL: &str = "UPDATE booking_slots SET current_bookings = COALESCE((SELECT SUM(total_people) FROM bookings b \
+    const SQL: &str = "UPDATE booking_slots SET current_bookings = COALESCE((SELECT SUM(seats) FROM bookings b \
          WHERE b.booking_slot_id = booking_slots.id AND b.status IN ('pending', 'confirmed', 'completed', 'no_show')), 0), \
          revision = revision + 1";
     exec!(tx, sqlx::query(SQL))

@@ -111,7 +111,7 @@ pub async fn drift(tx: &mut Tx) -> StoreResult<Vec<Drift>> {
          CAST(COALESCE(b.people, 0) AS BIGINT) AS expected_bookings, s.held_spots, \
          CAST(COALESCE(w.people, 0) AS BIGINT) AS expected_held \
          FROM booking_slots s \
-         LEFT JOIN (SELECT booking_slot_id, SUM(total_people) AS people FROM bookings \
+         LEFT JOIN (SELECT booking_slot_id, SUM(seats) AS people FROM bookings \
                     WHERE status IN ('pending', 'confirmed', 'completed', 'no_show') GROUP BY booking_slot_id) b \
            ON b.booking_slot_id = s.id \
          LEFT JOIN (SELECT held_slot_id, SUM(num_people) AS people FROM waitlist_entries \

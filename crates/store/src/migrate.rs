@@ -76,6 +76,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "booking check-in",
         include_str!("../migrations/0013_booking_check_in.sql"),
     ),
+    (
+        14,
+        "operator rules: cancellation policy, party rules, seats",
+        include_str!("../migrations/0014_operator_rules.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.

@@ -15,11 +15,16 @@ pub struct TourRow {
     pub timezone: String,
     pub is_active: bool,
     pub created_at: DateTime<Utc>,
+    /// JSON; None: the configuration's default (0014).
+    pub cancellation_policy: Option<String>,
+    /// JSON; None: the configuration's default (0014).
+    pub party_rules: Option<String>,
 }
 
 macro_rules! tour_cols {
     () => {
-        "id, name, description, duration_minutes, base_price, currency, timezone, is_active, created_at"
+        "id, name, description, duration_minutes, base_price, currency, timezone, is_active, created_at, \
+         cancellation_policy, party_rules"
     };
 }
 
@@ -31,6 +36,8 @@ pub struct TourFields<'a> {
     pub currency: &'a str,
     pub timezone: &'a str,
     pub is_active: bool,
+    pub cancellation_policy: Option<&'a str>,
+    pub party_rules: Option<&'a str>,
 }
 
 pub async fn insert_tour(
@@ -39,13 +46,14 @@ pub async fn insert_tour(
     now: DateTime<Utc>,
 ) -> StoreResult<TourRow> {
     const SQL: &str = concat!(
-        "INSERT INTO tours (name, description, duration_minutes, base_price, currency, timezone, is_active, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING ",
+        "INSERT INTO tours (name, description, duration_minutes, base_price, currency, timezone, is_active, created_at, updated_at, \
+         cancellation_policy, party_rules) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10) RETURNING ",
         tour_cols!()
     );
     Ok(on!(tx, c => sqlx::query_as(SQL)
         .bind(t.name).bind(t.description).bind(t.duration_minutes).bind(t.base_price)
         .bind(t.currency).bind(t.timezone).bind(t.is_active).bind(now)
+        .bind(t.cancellation_policy).bind(t.party_rules)
         .fetch_one(c).await)?)
 }
 
@@ -57,7 +65,8 @@ pub async fn update_tour(
     now: DateTime<Utc>,
 ) -> StoreResult<bool> {
     const SQL: &str = "UPDATE tours SET name = $2, description = $3, duration_minutes = $4, base_price = $5, \
-         currency = $6, timezone = $7, is_active = $8, updated_at = $9 WHERE id = $1";
+         currency = $6, timezone = $7, is_active = $8, updated_at = $9, cancellation_policy = $10, party_rules = $11 \
+         WHERE id = $1";
     let n = exec!(
         tx,
         sqlx::query(SQL)
@@ -70,6 +79,8 @@ pub async fn update_tour(
             .bind(t.timezone)
             .bind(t.is_active)
             .bind(now)
+            .bind(t.cancellation_policy)
+            .bind(t.party_rules)
     )?;
     Ok(n > 0)
 }

@@ -91,6 +91,35 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(0..=25))]
     pub child_max_age: u32,
 
+    /// Default cancellation policy: `hours:percent` tiers, longest notice
+    /// first, ending at 0 hours (`72:100,24:50,0:0`: 100 % at least 72 h
+    /// before, 50 % at least 24 h before, nothing after). A tour may set its
+    /// own.
+    #[arg(long, env = "CANCELLATION_POLICY", default_value = "0:100",
+          value_parser = parse_cancellation_policy)]
+    pub cancellation_policy: RefundTiers,
+
+    /// Default fee kept from every cancellation refund, in the tour's
+    /// currency (e.g. `5.00`).
+    #[arg(long, env = "CANCELLATION_FEE", default_value = "0",
+          value_parser = parse_fee)]
+    pub cancellation_fee: i64,
+
+    /// Whether infants take a seat (count toward a departure's capacity).
+    #[arg(long, env = "INFANTS_TAKE_SEAT", default_value_t = true,
+          value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub infants_take_seat: bool,
+
+    /// At least one adult per this many children and infants (0: no limit).
+    #[arg(long, env = "MAX_MINORS_PER_ADULT", default_value_t = 0,
+          value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub max_minors_per_adult: u32,
+
+    /// At most this many infants per adult (0: no limit).
+    #[arg(long, env = "MAX_INFANTS_PER_ADULT", default_value_t = 0,
+          value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub max_infants_per_adult: u32,
+
     /// Prefix of booking references (`ST-20251102-ABC123`).
     #[arg(long, env = "BOOKING_REFERENCE_PREFIX", default_value = "ST",
           value_parser = parse_reference_prefix)]
@@ -326,6 +355,31 @@ fn parse_trust_proxy(v: &str) -> Result<u32, String> {
             .filter(|n| *n <= 10)
             .ok_or_else(|| format!("`{v}`: expected false, true or a number of proxies (0-10)")),
     }
+}
+
+/// A cancellation policy's tiers, as configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundTiers(pub Vec<tourdesk_domain::policy::RefundTier>);
+
+fn parse_cancellation_policy(s: &str) -> Result<RefundTiers, String> {
+    use tourdesk_domain::policy::CancellationPolicy;
+    let tiers = CancellationPolicy::parse_tiers(s).map_err(|e| e.message)?;
+    CancellationPolicy::new(tiers.clone(), 0).map_err(|e| e.to_string())?;
+    Ok(RefundTiers(tiers))
+}
+
+/// A fee in hundredths of the major unit: `5`, `5.00`, `0.5`.
+fn parse_fee(s: &str) -> Result<i64, String> {
+    let cents = tourdesk_domain::Currency::usd()
+        .parse_amount(s.trim())
+        .map_err(|e| e.to_string())?;
+    if cents < 0 {
+        return Err("must not be negative".into());
+    }
+    if cents > 1_000_000 {
+        return Err("must be at most 10000".into());
+    }
+    Ok(cents)
 }
 
 fn parse_reference_prefix(s: &str) -> Result<String, String> {

@@ -114,6 +114,7 @@ async fn seed_catalog(ctx: &Context) -> anyhow::Result<()> {
         currency: Some("USD".into()),
         timezone: Some("Asia/Jerusalem".into()),
         is_active: Some(true),
+        ..TourInput::default()
     };
     let old_city = catalog
         .create_tour(

@@ -36,6 +36,17 @@ pub fn settings(config: &Config) -> Settings {
         auth_token_ttl_hours: config.auth_token_ttl_hours,
         max_pending_per_email: config.max_pending_per_email,
         manage_token_days_after_departure: config.manage_token_days_after_departure,
+        cancellation_tiers: config.cancellation_policy.0.clone(),
+        cancellation_fee_cents: config.cancellation_fee,
+        party_rules: tourdesk_domain::policy::PartyRules {
+            infants_take_seat: config.infants_take_seat,
+            max_minors_per_adult: (config.max_minors_per_adult > 0)
+                .then_some(config.max_minors_per_adult),
+            max_infants_per_adult: (config.max_infants_per_adult > 0)
+                .then_some(config.max_infants_per_adult),
+        },
+        infant_max_age: config.infant_max_age,
+        child_max_age: config.child_max_age,
     }
 }
 

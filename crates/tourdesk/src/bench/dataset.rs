@@ -57,6 +57,8 @@ pub async fn build(
                 currency: "USD",
                 timezone: "Asia/Jerusalem",
                 is_active: true,
+                cancellation_policy: None,
+                party_rules: None,
             },
             now,
         )

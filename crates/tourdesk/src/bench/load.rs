@@ -440,6 +440,7 @@ pub async fn ceiling(
                         dietary_restrictions: None,
                         accessibility_needs: None,
                         status: "pending",
+                        seats: 1,
                     },
                     now,
                 )

@@ -4,6 +4,7 @@
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tourdesk_service::bookings::{BookingRequest, IdempotencyKey, Modification};
@@ -11,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::client::{self, ClientInfo};
-use super::dto::{Amount, BookingDto, PriceInput};
+use super::dto::{Amount, BookingDto, PriceInput, TierDto};
 use super::error::ApiError;
 use super::extract::{Json, Path, Query, Who, optional_json};
 use super::openapi;
@@ -24,6 +25,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(mine))
         .routes(routes!(by_reference))
         .routes(routes!(get_one, modify, cancel))
+        .routes(routes!(cancellation_quote))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -358,12 +360,16 @@ async fn modify(
 pub struct CancelRequest {
     #[schema(value_type = Option<openapi::Note>)]
     cancellation_reason: Option<String>,
-    /// Admins only: the amount refunded, at most the booking's total.
+    /// Admins only: the amount refunded instead of what the tour's
+    /// cancellation policy gives (see the cancellation quote), at most the
+    /// booking's total; needs `cancellation_reason`, and both are audited.
     #[schema(value_type = Option<openapi::Price>)]
     refund_amount: Option<PriceInput>,
 }
 
-/// Cancels a booking and releases its spots (to the waitlist first).
+/// Cancels a booking and releases its spots (to the waitlist first). The
+/// refund recorded is what the tour's cancellation policy gives now (see
+/// `cancellation-quote`); a departure the operator cancels refunds 100 %.
 #[utoipa::path(delete, path = "/api/calendar/bookings/{booking_id}", tag = "bookings",
     security((), ("bearer" = [])),
     params(("booking_id" = i64, Path), ("X-Manage-Token" = Option<String>, Header)), request_body = Option<CancelRequest>,
@@ -391,6 +397,110 @@ async fn cancel(
         )
         .await?;
     Ok(Json(BookingDto::new(&row)))
+}
+
+/// What cancelling now would refund, under the tour's policy.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CancellationQuoteDto {
+    booking_id: i64,
+    booking_reference: String,
+    /// Whether the caller may cancel the booking now; when not, `reason`
+    /// is the code a cancel would answer and `message` says why.
+    cancellable: bool,
+    reason: Option<&'static str>,
+    message: Option<String>,
+    currency: String,
+    #[schema(value_type = f64)]
+    total_amount: Amount,
+    /// The tier that applies now.
+    tier: TierDto,
+    refund_percent: u32,
+    /// The fee kept from this refund.
+    #[schema(value_type = f64)]
+    fee: Amount,
+    /// What the customer gets back if they cancel now.
+    #[schema(value_type = f64)]
+    refund_amount: Amount,
+    /// The last moment this refund applies (UTC); a second later the next
+    /// tier does. Null in the last tier.
+    tier_ends_at: Option<DateTime<Utc>>,
+    /// The same moment in the tour's time zone, with its offset.
+    #[schema(example = "2027-03-07T09:00:00+02:00")]
+    tier_ends_at_local: Option<String>,
+    /// The tour's time zone.
+    timezone: String,
+    next_refund_percent: Option<u32>,
+    #[schema(value_type = Option<f64>)]
+    next_refund_amount: Option<Amount>,
+    /// The whole policy.
+    policy: Vec<TierDto>,
+    quoted_at: DateTime<Utc>,
+}
+
+/// What cancelling the booking now would refund: the tier that applies,
+/// the amount (in minor-unit precision, rounded half-up), when it drops to
+/// the next tier (UTC and the tour's zone), and whether the caller may
+/// cancel now.
+#[utoipa::path(get, path = "/api/calendar/bookings/{booking_id}/cancellation-quote", tag = "bookings",
+    security((), ("bearer" = [])),
+    params(("booking_id" = i64, Path), ("X-Manage-Token" = Option<String>, Header)),
+    responses((status = 200, body = CancellationQuoteDto),
+              (status = 401, description = "An invalid bearer token"),
+              (status = 404, description = "No such booking, or not this caller's (the same answer)")))]
+async fn cancellation_quote(
+    State(state): State<AppState>,
+    Who(caller): Who,
+    Path(id): Path<i64>,
+) -> Result<Json<CancellationQuoteDto>, ApiError> {
+    let q = state.ctx.bookings().cancellation_quote(id, &caller).await?;
+    let currency = &q.tour.currency;
+    let amt = |m: i64| Amount::new(currency, m);
+    let tier = q.policy.tiers()[q.quote.tier];
+    let (reason, message) = match &q.refusal {
+        None => (None, None),
+        Some(e) => (Some(refusal_code(e)), Some(e.to_string())),
+    };
+    Ok(Json(CancellationQuoteDto {
+        booking_id: q.booking.id,
+        booking_reference: q.booking.booking_reference.clone(),
+        cancellable: q.refusal.is_none(),
+        reason,
+        message,
+        currency: currency.code().to_owned(),
+        total_amount: amt(q.booking.total_amount),
+        tier: TierDto {
+            min_hours_before: tier.min_hours_before,
+            refund_percent: tier.refund_percent,
+        },
+        refund_percent: q.quote.refund_percent,
+        fee: amt(q.quote.fee),
+        refund_amount: amt(q.quote.refund_amount),
+        tier_ends_at: q.quote.tier_ends_at,
+        tier_ends_at_local: q
+            .quote
+            .tier_ends_at
+            .map(|t| t.with_timezone(&q.tour.tz).to_rfc3339()),
+        timezone: q.tour.tz.name().to_owned(),
+        next_refund_percent: q.quote.next.map(|(p, _)| p),
+        next_refund_amount: q.quote.next.map(|(_, a)| amt(a)),
+        policy: q
+            .policy
+            .tiers()
+            .iter()
+            .map(|t| TierDto {
+                min_hours_before: t.min_hours_before,
+                refund_percent: t.refund_percent,
+            })
+            .collect(),
+        quoted_at: q.quoted_at,
+    }))
+}
+
+fn refusal_code(e: &tourdesk_service::ServiceError) -> &'static str {
+    match e {
+        tourdesk_service::ServiceError::Conflict { code, .. } => code,
+        _ => "not_cancellable",
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

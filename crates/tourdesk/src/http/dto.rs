@@ -83,14 +83,57 @@ pub struct TourDto {
     pub currency: String,
     pub timezone: String,
     pub is_active: bool,
+    /// What a cancellation refunds, by notice: the tour's own policy or
+    /// the configuration's (`source`).
+    pub cancellation_policy: PolicyDto,
+    /// Who may make up a party: the tour's own rules or the
+    /// configuration's (`source`), with the age bands.
+    pub party_rules: PartyRulesDto,
 }
 
-pub fn hours(minutes: i64) -> f64 {
-    (minutes as f64 / 60.0 * 100.0).round() / 100.0
+/// One tier: at least `min_hours_before` the departure refunds
+/// `refund_percent` of the total.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TierDto {
+    #[schema(minimum = 0, maximum = 8784)]
+    pub min_hours_before: u32,
+    #[schema(minimum = 0, maximum = 100)]
+    pub refund_percent: u32,
 }
 
-impl From<&Tour> for TourDto {
-    fn from(t: &Tour) -> Self {
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PolicyDto {
+    /// `tour` (its own) or `default` (the configuration's).
+    pub source: &'static str,
+    /// Longest notice first; the last from 0 hours.
+    pub tiers: Vec<TierDto>,
+    /// Kept from every cancellation refund.
+    #[schema(value_type = f64, example = 5.00)]
+    pub fee: Amount,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PartyRulesDto {
+    /// `tour` (its own) or `default` (the configuration's).
+    pub source: &'static str,
+    /// Whether infants take a seat (count toward capacity).
+    pub infants_take_seat: bool,
+    /// At least one adult per this many children and infants; null: any.
+    pub max_minors_per_adult: Option<u32>,
+    /// At most this many infants per adult; null: any.
+    pub max_infants_per_adult: Option<u32>,
+    /// Infants are 0 to this age.
+    pub infant_max_age: u32,
+    /// Children are `infant_max_age + 1` to this age.
+    pub child_max_age: u32,
+}
+
+impl TourDto {
+    pub fn new(t: &Tour, ctx: &tourdesk_service::Context) -> TourDto {
+        use tourdesk_service::ledger::{party_rules_of, policy_of};
+        let policy = policy_of(ctx, t);
+        let rules = party_rules_of(ctx, t);
         TourDto {
             id: t.row.id,
             name: t.row.name.clone(),
@@ -101,8 +144,40 @@ impl From<&Tour> for TourDto {
             currency: t.currency.code().to_owned(),
             timezone: t.tz.name().to_owned(),
             is_active: t.row.is_active,
+            cancellation_policy: PolicyDto {
+                source: if t.own_policy.is_some() {
+                    "tour"
+                } else {
+                    "default"
+                },
+                tiers: policy
+                    .tiers()
+                    .iter()
+                    .map(|x| TierDto {
+                        min_hours_before: x.min_hours_before,
+                        refund_percent: x.refund_percent,
+                    })
+                    .collect(),
+                fee: Amount::new(&t.currency, policy.fee()),
+            },
+            party_rules: PartyRulesDto {
+                source: if t.own_party_rules.is_some() {
+                    "tour"
+                } else {
+                    "default"
+                },
+                infants_take_seat: rules.infants_take_seat,
+                max_minors_per_adult: rules.max_minors_per_adult,
+                max_infants_per_adult: rules.max_infants_per_adult,
+                infant_max_age: ctx.settings.infant_max_age,
+                child_max_age: ctx.settings.child_max_age,
+            },
         }
     }
+}
+
+pub fn hours(minutes: i64) -> f64 {
+    (minutes as f64 / 60.0 * 100.0).round() / 100.0
 }
 
 /// A tour as customers see it: [`TourDto`] plus what it offers now.
@@ -121,9 +196,9 @@ pub struct PublicTourDto {
 }
 
 impl PublicTourDto {
-    pub fn new(t: &Tour, offer: &Offer) -> PublicTourDto {
+    pub fn new(t: &Tour, offer: &Offer, ctx: &tourdesk_service::Context) -> PublicTourDto {
         PublicTourDto {
-            tour: TourDto::from(t),
+            tour: TourDto::new(t, ctx),
             from_price: offer.from_price.map(|p| Amount::new(&t.currency, p)),
             next_available_date: offer.next_available,
         }
@@ -339,8 +414,16 @@ pub struct BookingDto {
     pub tax_amount: Amount,
     #[schema(value_type = f64, example = 192.50)]
     pub total_amount: Amount,
+    /// The refund recorded with the cancellation (by the tour's policy, or
+    /// an admin's amount); null while not cancelled.
     #[schema(value_type = Option<f64>)]
     pub refund_amount: Option<Amount>,
+    /// Refunded for people removed from the party, by the tour's policy.
+    #[schema(value_type = f64)]
+    pub reduction_refund_amount: Amount,
+    /// The places the party holds on its departure (infants take none on a
+    /// tour where they do not take a seat).
+    pub seats: i64,
     pub currency: String,
     pub customer_name: String,
     pub customer_email: String,
@@ -383,6 +466,8 @@ impl BookingDto {
             tax_amount: amt(b.tax_amount),
             total_amount: amt(b.total_amount),
             refund_amount: b.refund_amount.map(amt),
+            reduction_refund_amount: amt(b.reduction_refund_amount),
+            seats: b.seats,
             currency: currency.code().to_owned(),
             customer_name: b.customer_name.clone(),
             customer_email: b.customer_email.clone(),

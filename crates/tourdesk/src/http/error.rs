@@ -96,6 +96,17 @@ impl From<ServiceError> for ApiError {
     fn from(err: ServiceError) -> Self {
         match err {
             ServiceError::Invalid { field, message } => ApiError::invalid(&field, message),
+            ServiceError::Rule {
+                field,
+                rule,
+                message,
+            } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "party_rule_broken",
+                message,
+            )
+            .with("field", field.as_str())
+            .with("rule", rule),
             ServiceError::NotFound(detail) => ApiError::not_found(detail),
             ServiceError::Refused {
                 code,

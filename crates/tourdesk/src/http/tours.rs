@@ -3,11 +3,12 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
-use tourdesk_service::catalog::TourInput;
+use tourdesk_domain::policy::{PartyRules, RefundTier};
+use tourdesk_service::catalog::{PolicyInput, TourInput};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::dto::{PriceInput, PublicTourDto, TourDto};
+use super::dto::{PriceInput, PublicTourDto, TierDto, TourDto, double_option};
 use super::error::ApiError;
 use super::extract::{Json, Path};
 use super::openapi;
@@ -40,6 +41,39 @@ pub struct TourRequest {
     #[schema(value_type = Option<openapi::TimeZone>)]
     timezone: Option<String>,
     is_active: Option<bool>,
+    /// The tour's own cancellation policy; null goes back to the
+    /// configuration's (CANCELLATION_POLICY, CANCELLATION_FEE).
+    #[serde(default, deserialize_with = "double_option")]
+    cancellation_policy: Option<Option<PolicyRequest>>,
+    /// The tour's own party rules; null goes back to the configuration's.
+    #[serde(default, deserialize_with = "double_option")]
+    party_rules: Option<Option<PartyRulesRequest>>,
+}
+
+/// A cancellation policy: tiers ordered from the longest notice down,
+/// the last from 0 hours, each refunding no more than the one before; and
+/// a fee kept from every refund.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyRequest {
+    #[schema(min_items = 1, max_items = 10)]
+    tiers: Vec<TierDto>,
+    #[schema(value_type = Option<openapi::Price>)]
+    fee: Option<PriceInput>,
+}
+
+/// Party rules; absent fields take their defaults (infants take a seat, no
+/// ratios).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PartyRulesRequest {
+    infants_take_seat: Option<bool>,
+    /// 1 to 100; null: no limit.
+    #[schema(minimum = 1, maximum = 100)]
+    max_minors_per_adult: Option<u32>,
+    /// 1 to 100; null: no limit.
+    #[schema(minimum = 1, maximum = 100)]
+    max_infants_per_adult: Option<u32>,
 }
 
 openapi::create_body!(
@@ -58,6 +92,26 @@ impl From<TourRequest> for TourInput {
             currency: r.currency,
             timezone: r.timezone,
             is_active: r.is_active,
+            cancellation_policy: r.cancellation_policy.map(|p| {
+                p.map(|p| PolicyInput {
+                    tiers: p
+                        .tiers
+                        .into_iter()
+                        .map(|t| RefundTier {
+                            min_hours_before: t.min_hours_before,
+                            refund_percent: t.refund_percent,
+                        })
+                        .collect(),
+                    fee: p.fee.map(|f| f.text()),
+                })
+            }),
+            party_rules: r.party_rules.map(|r| {
+                r.map(|r| PartyRules {
+                    infants_take_seat: r.infants_take_seat.unwrap_or(true),
+                    max_minors_per_adult: r.max_minors_per_adult,
+                    max_infants_per_adult: r.max_infants_per_adult,
+                })
+            }),
         }
     }
 }
@@ -71,7 +125,7 @@ async fn list_public(State(state): State<AppState>) -> Result<Json<Vec<PublicTou
     Ok(Json(
         tours
             .iter()
-            .map(|(t, offer)| PublicTourDto::new(t, offer))
+            .map(|(t, offer)| PublicTourDto::new(t, offer, &state.ctx))
             .collect(),
     ))
 }
@@ -88,7 +142,7 @@ async fn get_public(
     if !tour.row.is_active {
         return Err(ApiError::not_found(format!("tour {id} not found")));
     }
-    Ok(Json(PublicTourDto::new(&tour, &offer)))
+    Ok(Json(PublicTourDto::new(&tour, &offer, &state.ctx)))
 }
 
 /// Creates a tour.
@@ -101,7 +155,7 @@ async fn create(
     Json(body): Json<TourRequest>,
 ) -> Result<(StatusCode, Json<TourDto>), ApiError> {
     let tour = state.ctx.catalog().create_tour(&admin, body.into()).await?;
-    Ok((StatusCode::CREATED, Json(TourDto::from(&tour))))
+    Ok((StatusCode::CREATED, Json(TourDto::new(&tour, &state.ctx))))
 }
 
 /// Every tour, active or not.
@@ -112,7 +166,9 @@ async fn list_admin(
     AdminUser(admin): AdminUser,
 ) -> Result<Json<Vec<TourDto>>, ApiError> {
     let tours = state.ctx.catalog().all_tours(&admin).await?;
-    Ok(Json(tours.iter().map(TourDto::from).collect()))
+    Ok(Json(
+        tours.iter().map(|t| TourDto::new(t, &state.ctx)).collect(),
+    ))
 }
 
 /// One tour, active or not.
@@ -124,7 +180,10 @@ async fn get_admin(
     AdminUser(_admin): AdminUser,
     Path(id): Path<i64>,
 ) -> Result<Json<TourDto>, ApiError> {
-    Ok(Json(TourDto::from(&state.ctx.catalog().tour(id).await?)))
+    Ok(Json(TourDto::new(
+        &state.ctx.catalog().tour(id).await?,
+        &state.ctx,
+    )))
 }
 
 /// Changes a tour; fields left out keep their values.
@@ -142,5 +201,5 @@ async fn update(
         .catalog()
         .update_tour(&admin, id, body.into())
         .await?;
-    Ok(Json(TourDto::from(&tour)))
+    Ok(Json(TourDto::new(&tour, &state.ctx)))
 }

@@ -479,14 +479,15 @@ async fn cancellation_releases_and_cannot_repeat(app: TestApp) {
     )
     .await
     .assert_error(409, "invalid_transition");
-    // Admins may record a refund.
+    // Admins may record a refund other than the policy's, saying why
+    // (issue #18).
     let r2 = app.book(f.tour, f.slots[0], 2, 0, 0).await;
     let id2 = r2.body["id"].as_i64().expect("id");
     let r = app
         .delete_as(
             &f.admin,
             &format!("/api/calendar/bookings/{id2}"),
-            Some(&json!({"refund_amount": "100.00"})),
+            Some(&json!({"refund_amount": "100.00", "cancellation_reason": "Agreed by phone"})),
         )
         .await;
     r.assert_status(200);
@@ -494,7 +495,7 @@ async fn cancellation_releases_and_cannot_repeat(app: TestApp) {
     app.delete_as(
         &f.admin,
         &format!("/api/calendar/bookings/{id2}"),
-        Some(&json!({"refund_amount": 5})),
+        Some(&json!({"refund_amount": 5, "cancellation_reason": "Agreed by phone"})),
     )
     .await
     .assert_error(409, "invalid_transition");
@@ -503,10 +504,20 @@ async fn cancellation_releases_and_cannot_repeat(app: TestApp) {
     app.delete_as(
         &f.admin,
         &format!("/api/calendar/bookings/{id3}"),
-        Some(&json!({"refund_amount": 1000})),
+        Some(&json!({"refund_amount": 1000, "cancellation_reason": "Agreed by phone"})),
     )
     .await
     .assert_error(422, "validation_error");
+    assert_eq!(
+        app.delete_as(
+            &f.admin,
+            &format!("/api/calendar/bookings/{id3}"),
+            Some(&json!({"refund_amount": 1000, "cancellation_reason": "Agreed by phone"})),
+        )
+        .await
+        .body["field"],
+        "refund_amount"
+    );
     app.assert_consistent().await;
 }
 

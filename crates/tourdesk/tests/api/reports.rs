@@ -224,7 +224,9 @@ pub(crate) async fn play(app: &TestApp) -> Story {
         .delete_as(
             &admin,
             &format!("/api/calendar/bookings/{b3}"),
-            Some(&json!({"refund_amount": "100.00"})),
+            Some(
+                &json!({"refund_amount": "100.00", "cancellation_reason": "Partial refund agreed"}),
+            ),
         )
         .await;
     r.assert_status(200);

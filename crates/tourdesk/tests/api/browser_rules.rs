@@ -1,0 +1,172 @@
+//! Issue #18 in a real headless Chromium: a customer sees what cancelling
+//! refunds before confirming, and the party step shows the age bands and
+//! the tour's party rules inline.
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
+
+use crate::both_backends;
+use crate::browser::{Browser, CAL, FLOW, open_calendar_at};
+use crate::helpers::{TestApp, day};
+
+both_backends!(
+    a_customer_sees_the_refund_before_cancelling,
+    the_party_step_shows_age_bands_and_refuses_a_broken_rule_inline,
+);
+
+async fn a_customer_sees_the_refund_before_cancelling(app: TestApp) {
+    let Some(b) = Browser::start(1280, 1400).await else {
+        return;
+    };
+    let admin = app.admin().await;
+    let tour = app
+        .tour(
+            &admin,
+            json!({"timezone": "America/New_York", "cancellation_policy": {"tiers": [
+                {"min_hours_before": 72, "refund_percent": 100},
+                {"min_hours_before": 24, "refund_percent": 50},
+                {"min_hours_before": 0, "refund_percent": 0}], "fee": 2.50}}),
+        )
+        .await;
+    let schedule = app.schedule(&admin, tour, &day(8), json!({})).await;
+    app.generate(&admin, schedule, &day(8), &day(9))
+        .await
+        .assert_status(200);
+    let slots = app
+        .get(&format!(
+            "/api/calendar/tours/{tour}/slots?start_date={}&end_date={}",
+            day(8),
+            day(9)
+        ))
+        .await;
+    let slot = slots.body[0]["id"].as_i64().expect("slot");
+    let r = app.book(tour, slot, 2, 0, 0).await;
+    r.assert_status(201);
+    let reference = r.body["booking_reference"]
+        .as_str()
+        .expect("ref")
+        .to_owned();
+    let start: DateTime<Utc> = r.body["starts_at"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("starts_at");
+    // 48 hours before: the 50 % tier, 82.50 of 165.00 less the 2.50 fee.
+    app.clock.freeze(start - Duration::hours(48));
+    b.goto(&app.url("/manage")).await;
+    b.type_into("#reference", &reference).await;
+    b.type_into("#email", "guest@example.com").await;
+    b.click("#lookup button[type='submit']").await;
+    let text = b.wait_text("[data-refund-quote]", "you get back").await;
+    assert!(text.contains("$80.00"), "{text}");
+    assert!(text.contains("50 %"), "{text}");
+    assert!(text.contains("$2.50 fee"), "{text}");
+    // When it drops, in the tour's zone, named.
+    let drops = b.wait_text("[data-refund-drops]", "drops to 0 %").await;
+    let ends = (start - Duration::hours(24)).with_timezone(&chrono_tz::America::New_York);
+    assert!(drops.contains("(America/New_York)"), "{drops}");
+    assert!(drops.contains(&ends.format("%H:%M").to_string()), "{drops}");
+    b.screenshot("refund-quote", app.backend).await;
+    b.click("#cancel button[type='submit']").await;
+    // The confirmation names the amount before anything happens.
+    let mut alert = String::new();
+    for _ in 0..50 {
+        if let Ok(t) = b.d().get_alert_text().await {
+            alert = t;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(alert.contains("$80.00"), "{alert}");
+    let id = r.body["id"].as_i64().expect("id");
+    let before = app
+        .get_as(&admin, &format!("/api/calendar/bookings/{id}"))
+        .await;
+    assert_eq!(
+        before.body["status"], "pending",
+        "nothing happens before the confirmation"
+    );
+    b.d()
+        .accept_alert()
+        .await
+        .expect("confirm the cancellation");
+    let done = b.wait_text("#booking", "Your booking is cancelled").await;
+    assert!(done.contains("Refund: $80.00"), "{done}");
+    app.clock.freeze(Utc::now());
+    let after = app
+        .get_as(&admin, &format!("/api/calendar/bookings/{id}"))
+        .await;
+    assert_eq!(after.body["status"], "cancelled");
+    assert_eq!(after.body["refund_amount"], 80.0);
+    b.quit().await;
+}
+
+async fn the_party_step_shows_age_bands_and_refuses_a_broken_rule_inline(app: TestApp) {
+    let Some(b) = Browser::start(1280, 1100).await else {
+        return;
+    };
+    let admin = app.admin().await;
+    let tour = app
+        .tour(&admin, json!({"party_rules": {"max_minors_per_adult": 2}}))
+        .await;
+    let schedule = app.schedule(&admin, tour, &day(8), json!({})).await;
+    app.generate(&admin, schedule, &day(8), &day(9))
+        .await
+        .assert_status(200);
+    let slots = app
+        .get(&format!(
+            "/api/calendar/tours/{tour}/slots?start_date={}&end_date={}",
+            day(8),
+            day(9)
+        ))
+        .await;
+    let slot = slots.body[0]["id"].as_i64().expect("slot");
+    let date = day(8);
+    open_calendar_at(&b, &app, tour, &date).await;
+    b.click(&format!("{CAL} >>> td[data-date='{date}']")).await;
+    b.click(&format!("{CAL} >>> .slot[data-slot='{slot}']"))
+        .await;
+    b.click(&format!("{FLOW} >>> [data-act='next']")).await;
+    // The bands come from INFANT_MAX_AGE / CHILD_MAX_AGE; the rule is said.
+    let step = b
+        .wait_text(&format!("{FLOW} >>> [data-party-rules]"), "every 2")
+        .await;
+    assert!(step.contains("At least one adult"), "{step}");
+    let labels = b
+        .js(
+            "return deep(arguments[0]).textContent;",
+            vec![json!(format!("{FLOW} >>> label[for='p-children']"))],
+        )
+        .await;
+    assert!(
+        labels.json().as_str().unwrap_or("").contains("3–12"),
+        "{:?}",
+        labels.json()
+    );
+    // One adult (of the default two) and three children breaks it: said
+    // inline, naming the rule, and Continue is off.
+    b.click(&format!("{FLOW} >>> [data-dec='adults']")).await;
+    for _ in 0..3 {
+        b.click(&format!("{FLOW} >>> [data-inc='children']")).await;
+    }
+    let err = b
+        .wait_text(&format!("{FLOW} >>> .price [role='alert']"), "adult")
+        .await;
+    assert!(err.contains("every 2"), "{err}");
+    let disabled = b
+        .js(
+            "return deep(arguments[0]).disabled;",
+            vec![json!(format!("{FLOW} >>> [data-act='next']"))],
+        )
+        .await;
+    assert_eq!(disabled.json(), &json!(true));
+    b.screenshot("party-rule-inline", app.backend).await;
+    // Back within the rule, the price comes back and Continue is on.
+    b.click(&format!("{FLOW} >>> [data-dec='children']")).await;
+    b.wait_until(&format!(
+        "deep({}) && !deep({}).disabled",
+        json!(format!("{FLOW} >>> [data-total]")),
+        json!(format!("{FLOW} >>> [data-act='next']"))
+    ))
+    .await;
+    b.quit().await;
+}
