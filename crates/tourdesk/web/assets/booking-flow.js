@@ -244,7 +244,7 @@ class BookingFlow extends HTMLElement {
    */
   async loadAlternatives(slot) {
     const seq = ++this.altSeq;
-    const people = this.people;
+    const people = this.seats;
     const date = this.date;
     const body = { tour_id: Number(this.tourId), requested_date: date, num_people: people };
     if (slot) body.requested_time = slot.start_time;
@@ -321,12 +321,32 @@ class BookingFlow extends HTMLElement {
       <tr class="total"><td>Total</td><td data-total>${money(q.total_amount, c)}</td></tr></tbody></table>`;
   }
 
+  /** The tour's party rules (the API's defaults until the tour is read). */
+  get rules() { return this.tour?.party_rules || {}; }
+
+  /** "3–12" and "0–2": the age bands from the configuration. */
+  get bands() {
+    const infant = this.rules.infant_max_age ?? 2, child = this.rules.child_max_age ?? 12;
+    return { infant: `0–${infant}`, child: `${infant + 1}–${child}` };
+  }
+
+  ruleHints() {
+    const r = this.rules, hints = [];
+    if (r.max_minors_per_adult) hints.push(`At least one adult for every ${r.max_minors_per_adult} children and infants.`);
+    if (r.max_infants_per_adult) hints.push(`At most ${r.max_infants_per_adult} infant(s) per adult.`);
+    return hints.length ? html`<p class="hint" data-party-rules>${hints.join(' ')}</p>` : '';
+  }
+
+  /** The places the party takes (infants take none where they sit on a lap). */
+  get seats() { return this.rules.infants_take_seat === false ? this.people - this.party.infants : this.people; }
+
   stepParty() {
     return html`<h2 tabindex="-1">How many people?</h2>
       <p class="hint" data-when>${formatLocal(this.date, this.pick.start_time, this.timezone)} · ${this.pick.available_spots} spot(s) left</p>
       ${this.counter('adults', 'Adults', '', 1)}
-      ${this.counter('children', 'Children', '(3–12)', 0)}
-      ${this.counter('infants', 'Infants', '(0–2, free, need a spot)', 0)}
+      ${this.counter('children', 'Children', `(${this.bands.child})`, 0)}
+      ${this.counter('infants', 'Infants', `(${this.bands.infant}, free, ${this.rules.infants_take_seat === false ? 'on a lap: no seat' : 'need a spot'})`, 0)}
+      ${this.ruleHints()}
       <div class="price" aria-live="polite">${this.priceTable()}</div>
       <div class="alt-box" aria-live="polite">${this.altBlock()}</div>
       <div class="actions"><button class="btn secondary" data-act="back">Back</button>
@@ -365,9 +385,21 @@ class BookingFlow extends HTMLElement {
       <dt>People</dt><dd>${people}</dd>
       <dt>Name</dt><dd>${this.contact.name}</dd><dt>Email</dt><dd>${this.contact.email}</dd>
       ${this.contact.phone ? html`<dt>Phone</dt><dd>${this.contact.phone}</dd>` : ''}
-      <dt>Total</dt><dd data-total>${money(q.total_amount, q.currency)}</dd></dl>
+      <dt>Total</dt><dd data-total>${money(q.total_amount, q.currency)}</dd>
+      ${this.policyText(q.currency) ? html`<dt>If you cancel</dt><dd data-policy>${this.policyText(q.currency)}</dd>` : ''}</dl>
       <div class="actions"><button class="btn secondary" data-act="back">Back</button>
       <button class="btn" data-act="confirm">Confirm booking</button></div>`;
+  }
+
+  /** The tour's cancellation policy in a sentence: "100 % back up to 72 h before; 50 % up to 24 h before; 0 % after." */
+  policyText(currency) {
+    const p = this.tour?.cancellation_policy;
+    if (!p?.tiers?.length) return '';
+    const parts = p.tiers.map((t, i) => (t.min_hours_before > 0
+      ? `${t.refund_percent} % back up to ${t.min_hours_before} h before`
+      : `${t.refund_percent} % ${i === 0 ? 'back at any time' : 'after that'}`));
+    const fee = Number(p.fee) > 0 ? ` A ${money(p.fee, currency)} fee is kept from refunds.` : '';
+    return `${parts.join('; ')}.${fee}`;
   }
 
   stepDone() {
@@ -392,7 +424,7 @@ class BookingFlow extends HTMLElement {
         // The waitlist is for a day whose departures are open but full.
         const shown = this.daySlots.filter((s) => !s.is_cancelled);
         const full = !shown.some((s) => s.bookable) && shown.some((s) => s.unbookable_reason === 'full');
-        this.waitlist = full ? { open: false, people: this.people } : null;
+        this.waitlist = full ? { open: false, people: this.seats } : null;
         // A full day: the nearest departures with room, beside the waitlist.
         this.altSeq++;
         this.alts = null;
@@ -475,7 +507,7 @@ class BookingFlow extends HTMLElement {
   async fetchQuote() {
     const r = await api('/api/calendar/quote', { method: 'POST', body: {
       booking_slot_id: this.pick.id, num_adults: this.party.adults, num_children: this.party.children, num_infants: this.party.infants } });
-    const total = this.people;
+    const total = this.seats;
     const tooMany = r.ok && total > r.data.available_spots;
     if (tooMany) {
       this.quote = r.data;
@@ -554,7 +586,7 @@ class BookingFlow extends HTMLElement {
       const given = Array.isArray(r.data?.alternatives);
       const failed = this.pick;
       this.altSeq++;
-      this.alts = given ? { people: this.people, list: this.fitting(r.data, this.people, this.date, failed?.id) } : null;
+      this.alts = given ? { people: this.seats, list: this.fitting(r.data, this.seats, this.date, failed?.id) } : null;
       this.altsFirst = true;
       this.pick = null;
       this.idemKey = uuid();

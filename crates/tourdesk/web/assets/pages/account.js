@@ -104,9 +104,12 @@ async function loggedIn(note, wasIn = true) {
     r.ok ? loggedIn('Booking changed.') : (errEl.textContent = problem(r));
   }));
   box.querySelectorAll('[data-cancel]').forEach((b) => b.addEventListener('click', async () => {
-    if (!confirm('Cancel this booking?')) return;
+    // Say what comes back, as of now, before anything happens.
+    const q = await api(`/api/calendar/bookings/${b.dataset.cancel}/cancellation-quote`);
+    const back = q.ok ? ` You will get back ${money(q.data.refund_amount, q.data.currency)} (${q.data.refund_percent} %).` : '';
+    if (!confirm(`Cancel this booking?${back}`)) return;
     const r = await api(`/api/calendar/bookings/${b.dataset.cancel}`, { method: 'DELETE', body: {} });
-    r.ok ? loggedIn('Booking cancelled.') : (errEl.textContent = problem(r));
+    r.ok ? loggedIn(`Booking cancelled.${r.data.refund_amount != null ? ` Refund: ${money(r.data.refund_amount, r.data.currency)}.` : ''}`) : (errEl.textContent = problem(r));
   }));
   box.querySelectorAll('[data-leave]').forEach((b) => b.addEventListener('click', async () => {
     const r = await api(`/api/calendar/waitlist/${b.dataset.leave}`, { method: 'DELETE' });

@@ -34,6 +34,8 @@ function render(note) {
     <p data-when>${formatDay(b.tour_date, true)}, ${formatTime(b.tour_time)}–${formatTime(b.tour_end_time)}${zone ? ` (${zone})` : ''}</p>
     <p>${b.num_adults} adult(s), ${b.num_children} child(ren), ${b.num_infants} infant(s) · total <strong data-total>${money(b.total_amount, b.currency)}</strong></p>
     ${b.cancellation_reason ? html`<p class="muted">Cancelled: ${b.cancellation_reason}</p>` : ''}
+    ${b.refund_amount != null ? html`<p data-refunded>Refund: <strong>${money(b.refund_amount, b.currency)}</strong></p>` : ''}
+    ${Number(b.reduction_refund_amount) > 0 ? html`<p class="muted" data-reduction-refund>Refunded for people removed: ${money(b.reduction_refund_amount, b.currency)}</p>` : ''}
     ${changeable ? html`
     <h3>Change party size</h3>
     <form id="party" class="row" novalidate>
@@ -46,6 +48,7 @@ function render(note) {
     <booking-calendar tour-id="${b.tour_id}" initial-date="${b.tour_date}"></booking-calendar>
     <p><button class="btn secondary" id="move" disabled>Move to the chosen departure</button></p>
     <h3>Cancel</h3>
+    <div id="refund-quote" data-refund-quote aria-live="polite"><p class="skeleton w-60"></p></div>
     <form id="cancel" novalidate>
       <label for="reason">Reason <span class="muted">(optional)</span></label><input id="reason" maxlength="1000">
       <p><button class="btn danger" type="submit">Cancel this booking</button></p>
@@ -55,8 +58,35 @@ function render(note) {
   wire();
 }
 
+/** "at least 72 h before: 100 %" lines of a policy. */
+function policyLines(tiers) {
+  return tiers.map((t, i) => {
+    const upper = i > 0 ? tiers[i - 1].min_hours_before : null;
+    const when = upper === null ? `${t.min_hours_before} h or more before`
+      : t.min_hours_before === 0 ? `less than ${upper} h before` : `${t.min_hours_before}–${upper} h before`;
+    return html`<li>${when}: ${t.refund_percent} % back</li>`;
+  });
+}
+
+/** The refund quote for the booking now; shown above the cancel button. */
+async function showQuote() {
+  const box = document.getElementById('refund-quote');
+  if (!box) return null;
+  const r = await api(`/api/calendar/bookings/${booking.id}/cancellation-quote`, { manageToken: token });
+  if (!r.ok) { setHtml(box, html`<p class="muted">${problem(r)}</p>`); return null; }
+  const q = r.data;
+  const fee = Number(q.fee) > 0 ? html` (after a ${money(q.fee, q.currency)} fee)` : '';
+  setHtml(box, html`<p>If you cancel now you get back <strong data-refund-amount>${money(q.refund_amount, q.currency)}</strong>
+      of ${money(q.total_amount, q.currency)} (${q.refund_percent} %)${fee}.</p>
+    ${q.tier_ends_at ? html`<p data-refund-drops>That holds until ${formatInstant(q.tier_ends_at, q.timezone)}; after that it drops to ${q.next_refund_percent} % (${money(q.next_refund_amount, q.currency)}).</p>` : ''}
+    ${q.cancellable ? '' : html`<p class="error">${q.message}</p>`}
+    <details><summary>Cancellation policy</summary><ul>${policyLines(q.policy)}</ul></details>`);
+  return q;
+}
+
 function wire() {
   const actionError = document.getElementById('action-error');
+  showQuote();
   document.getElementById('party')?.addEventListener('submit', async (e) => {
     e.preventDefault();
     const v = (id) => Number(document.getElementById(id).value || 0);
@@ -79,7 +109,11 @@ function wire() {
   });
   document.getElementById('cancel')?.addEventListener('submit', async (e) => {
     e.preventDefault();
-    if (!confirm('Cancel this booking?')) return;
+    // The amount as of this moment: a tier may have ended since the page
+    // was drawn.
+    const q = await showQuote();
+    const back = q ? ` You will get back ${money(q.refund_amount, q.currency)} (${q.refund_percent} %).` : '';
+    if (!confirm(`Cancel this booking?${back}`)) return;
     const reason = document.getElementById('reason').value.trim();
     const r = await api(`/api/calendar/bookings/${booking.id}`, { method: 'DELETE', manageToken: token,
       body: reason ? { cancellation_reason: reason } : {} });
