@@ -22,7 +22,9 @@
 //!    acknowledged state, when no other write could have come after it
 //!    (see `compare_with_last_ack` for the rule);
 //! 3. no counter drift (the same query as `TestApp::assert_consistent`);
-//! 4. no capacity-holding booking on a cancelled departure;
+//! 4. no capacity-holding booking on a cancelled departure, and every
+//!    booking holds the seats its party takes (on Race Tour B infants take
+//!    none, issue #18);
 //! 5. no notified waitlist entry holding spots on a cancelled departure;
 //! 6. no 5xx, no 404 for an id the suite knows exists, no 401/403 for the
 //!    owner or an admin;
@@ -61,6 +63,9 @@ const RECENT: usize = 60;
 const CANCELS_PER_SECOND: f64 = 5.0;
 /// Examples printed per violation kind.
 const EXAMPLES: usize = 6;
+
+/// The tour whose infants take no seat.
+const UNSEATED_INFANTS: &str = "Race Tour B";
 
 /// Statuses whose people count against the slot's capacity.
 const HOLDING: [&str; 4] = ["pending", "confirmed", "completed", "no_show"];
@@ -208,8 +213,14 @@ impl Plan {
         let mut tours = Vec::new();
         let mut departures = HashMap::new();
         for (name, schedules) in specs {
+            // Tour B seats infants on a lap (issue #18): its bookings hold
+            // adults + children, so the counters are checked in seats.
             let tour = app
-                .tour(&admin, json!({"name": name, "duration_minutes": 120}))
+                .tour(
+                    &admin,
+                    json!({"name": name, "duration_minutes": 120,
+                           "party_rules": {"infants_take_seat": name != UNSEATED_INFANTS}}),
+                )
                 .await;
             let mut ids = Vec::new();
             for (i, (start, capacity)) in schedules.iter().enumerate() {
@@ -1787,6 +1798,19 @@ async fn check(
                 let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
                 match BookingState::of(&v) {
                     Some((_, state)) => {
+                        // The seats held follow the tour's rule.
+                        let seated = v["tour_name"] != UNSEATED_INFANTS;
+                        let seats =
+                            state.adults + state.children + if seated { state.infants } else { 0 };
+                        if v["seats"].as_i64() != Some(seats) {
+                            violations.add(
+                                V_FINAL_READ,
+                                format!(
+                                    "booking {id}: holds {} seats, its party {seats}",
+                                    v["seats"]
+                                ),
+                            );
+                        }
                         if !rows.contains_key(&id) {
                             violations.add(
                                 V_MISSING,
