@@ -11,8 +11,11 @@
 
 use chrono::{Datelike, Duration, NaiveDate, Weekday};
 use tourdesk_domain::Role;
+use tourdesk_domain::policy::{CancellationPolicy, PartyRules};
 use tourdesk_service::bookings::BookingRequest;
-use tourdesk_service::catalog::{BlackoutInput, ScheduleCreate, ScheduleInput, TourInput};
+use tourdesk_service::catalog::{
+    BlackoutInput, PolicyInput, ScheduleCreate, ScheduleInput, TourInput,
+};
 use tourdesk_service::waitlist::JoinRequest;
 use tourdesk_service::{Admin, Caller, Context};
 use tourdesk_store::bulk;
@@ -127,15 +130,27 @@ async fn seed_catalog(ctx: &Context) -> anyhow::Result<()> {
             ),
         )
         .await?;
+    // A day trip with a tiered refund policy and lap infants, to show both.
     let dead_sea = catalog
         .create_tour(
             &admin,
-            tour(
-                "Dead Sea & Masada",
-                "Sunrise at Masada, then a float in the Dead Sea.",
-                600,
-                "149.00",
-            ),
+            TourInput {
+                cancellation_policy: Some(Some(PolicyInput {
+                    tiers: CancellationPolicy::parse_tiers("72:100,24:50,0:0")?,
+                    fee: Some("5.00".into()),
+                })),
+                party_rules: Some(Some(PartyRules {
+                    infants_take_seat: false,
+                    max_minors_per_adult: Some(4),
+                    max_infants_per_adult: Some(2),
+                })),
+                ..tour(
+                    "Dead Sea & Masada",
+                    "Sunrise at Masada, then a float in the Dead Sea.",
+                    600,
+                    "149.00",
+                )
+            },
         )
         .await?;
     let galilee = catalog
