@@ -292,7 +292,10 @@ async fn a_real_prometheus_scrapes_tourdesk(engine: Engine) {
             // bookings set 0, one taken between them and the departure's
             // cancellation 2 / 50 = 4 %. Wait for the round after the last
             // change; a value that never comes fails the wait.
-            |r| r.first().is_some_and(|s| (value(s) - 200.0 / 45.0).abs() < 0.01),
+            |r| {
+                r.first()
+                    .is_some_and(|s| (value(s) - 200.0 / 45.0).abs() < 0.01)
+            },
         )
         .await;
     let pct = value(&r[0]);
