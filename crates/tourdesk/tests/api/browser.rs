@@ -120,6 +120,24 @@ impl Browser {
         })
     }
 
+    /// A browser whose page is exactly `width` × `height` CSS pixels, as a
+    /// phone's: Chromium will not make a window narrower than 500 px, so a
+    /// phone width needs the DevTools device metrics. Not in "mobile" mode:
+    /// that zooms a page out until what overflows fits, hiding the overflow
+    /// a phone test looks for.
+    pub(crate) async fn start_phone(width: u32, height: u32) -> Option<Browser> {
+        let b = Browser::start(width.max(500), height).await?;
+        b.d()
+            .cdp()
+            .send_raw(
+                "Emulation.setDeviceMetricsOverride",
+                json!({ "width": width, "height": height, "deviceScaleFactor": 1, "mobile": false }),
+            )
+            .await
+            .expect("phone viewport");
+        Some(b)
+    }
+
     pub(crate) fn d(&self) -> &WebDriver {
         self.driver.as_ref().expect("session")
     }
@@ -236,7 +254,7 @@ impl Browser {
         el.send_keys(text).await.expect("type");
     }
 
-    async fn keys(&self, key: Key) {
+    pub(crate) async fn keys(&self, key: Key) {
         self.d()
             .action_chain()
             .send_keys(key)
@@ -255,7 +273,7 @@ impl Browser {
     }
 
     /// A description of the focused element, across shadow roots.
-    async fn focused(&self) -> String {
+    pub(crate) async fn focused(&self) -> String {
         let r = self
             .js(
                 "const a = active(); return a ? a.outerHTML.slice(0, 200) : '';",
@@ -266,7 +284,7 @@ impl Browser {
     }
 
     /// Presses Tab until the focused element's HTML contains `needle`.
-    async fn tab_to(&self, needle: &str) {
+    pub(crate) async fn tab_to(&self, needle: &str) {
         for _ in 0..60 {
             if self.focused().await.contains(needle) {
                 return;
