@@ -10,13 +10,17 @@ const main = document.getElementById('main');
 // users reach it (Tab, then arrows) and screen readers hear its name.
 // Every view has one level-one heading: its own, else (for screen readers
 // and the page outline) the selected section's name.
-new MutationObserver(() => {
+/** Keeps the view's level-one heading and names the scrolling tables. */
+function syncHeadings() {
   const auto = main.querySelector('h1.auto-h1');
   const own = [...main.querySelectorAll('h1')].some((h) => h !== auto);
   const tab = main.querySelector('[role="tab"][aria-selected="true"]');
-  if (own || !tab) auto?.remove();
-  else if (!auto) main.prepend(Object.assign(document.createElement('h1'), { className: 'auto-h1 sr-only', textContent: tab.textContent }));
-  else if (auto.textContent !== tab.textContent) auto.textContent = tab.textContent;
+  const view = document.getElementById('view');
+  if (own || !tab || !view) auto?.remove();
+  else if (!auto || auto.parentElement !== view) {
+    auto?.remove();
+    view.prepend(Object.assign(document.createElement('h1'), { className: 'auto-h1 sr-only', textContent: tab.textContent, tabIndex: -1 }));
+  } else if (auto.textContent !== tab.textContent) auto.textContent = tab.textContent;
   main.querySelectorAll('.table-wrap:not([tabindex])').forEach((w) => {
     w.tabIndex = 0;
     w.setAttribute('role', 'region');
@@ -30,7 +34,8 @@ new MutationObserver(() => {
     for (let n = 2; taken.has(label); n += 1) label = `${named} (${n})`;
     w.setAttribute('aria-label', label);
   });
-}).observe(main, { childList: true, subtree: true });
+}
+new MutationObserver(syncHeadings).observe(main, { childList: true, subtree: true });
 const TABS = [['slots', 'Slots'], ['tours', 'Tours'], ['schedules', 'Schedules'], ['blackouts', 'Blackouts'],
   ['bookings', 'Bookings'], ['waitlist', 'Waitlist'], ['notifications', 'Notifications'], ['messages', 'Messages'],
   ['webhooks', 'Webhooks'], ['reports', 'Reports']];
@@ -49,20 +54,88 @@ let pendingFlash = null;
 // (see `poll`) sees it has been left and stops.
 let viewCount = 0;
 let pollTimer = null;
+// Re-renders the slots view when the phone / desktop layout switches (set by the view).
+let onLayoutChange = null;
+const PHONE = matchMedia('(max-width: 640px)');
+PHONE.addEventListener('change', () => onLayoutChange?.());
 
+/**
+ * Shows `body` as the view of section `active`. The tabs (an ARIA tablist:
+ * one tab in the Tab order, arrows, Home and End move along it and open the
+ * section) stay on the page across views, so the keyboard focus on a tab
+ * survives the switch.
+ */
 function shell(active, body) {
   viewCount += 1;
   clearTimeout(pollTimer);
-  setHtml(main, html`<div class="tabs no-print" role="tablist" aria-label="Console sections">${TABS.map(([k, label]) =>
-    html`<button role="tab" aria-selected="${k === active}" data-tab="${k}">${label}</button>`)}</div>
-    <p id="flash" role="status" aria-live="polite"></p><section id="view">${body}</section>`);
-  main.querySelectorAll('[data-tab]').forEach((b) => b.addEventListener('click', () => { location.hash = b.dataset.tab; }));
-  if (pendingFlash && Date.now() - pendingFlash.at < 2000) {
-    say(document.getElementById('flash'), pendingFlash.text, pendingFlash.ok);
+  onLayoutChange = null;
+  if (!document.getElementById('view')) {
+    setHtml(main, html`<div class="tabs no-print" role="tablist" aria-label="Console sections">${TABS.map(([k, label]) =>
+      html`<button type="button" role="tab" id="tab-${k}" aria-controls="view" aria-selected="false" tabindex="-1" data-tab="${k}">${label}</button>`)}</div>
+      <p id="flash" role="status" aria-live="polite"></p><section id="view" role="tabpanel"></section>`);
+    wireTabs(main.querySelector('[role="tablist"]'));
   }
+  main.querySelectorAll('[role="tab"]').forEach((t) => {
+    const on = t.dataset.tab === active;
+    t.setAttribute('aria-selected', String(on));
+    t.tabIndex = on ? 0 : -1;
+    // On a phone the strip scrolls sideways: the selected tab is brought to its middle (the page does not move).
+    if (on) {
+      const strip = t.parentElement, sr = strip.getBoundingClientRect(), tr = t.getBoundingClientRect();
+      if (strip.scrollWidth > strip.clientWidth) strip.scrollLeft += (tr.left + tr.width / 2) - (sr.left + sr.width / 2);
+    }
+  });
+  const view = document.getElementById('view');
+  view.setAttribute('aria-labelledby', `tab-${active}`);
+  const flashEl = document.getElementById('flash');
+  flashEl.textContent = '';
+  flashEl.className = '';
+  if (pendingFlash && Date.now() - pendingFlash.at < 2000) say(flashEl, pendingFlash.text, pendingFlash.ok);
   pendingFlash = null;
-  return document.getElementById('view');
+  setHtml(view, body);
+  return view;
 }
+
+/** Arrow keys, Home and End move along the tabs and open each; a click or Enter opens one and moves to its heading. */
+function wireTabs(list) {
+  const tabs = () => [...list.querySelectorAll('[role="tab"]')];
+  list.addEventListener('click', (e) => {
+    const t = e.target.closest('[role="tab"]');
+    if (t) navigate(t.dataset.tab);
+  });
+  list.addEventListener('keydown', (e) => {
+    const all = tabs(), i = all.indexOf(e.target);
+    if (i < 0 || e.altKey || e.ctrlKey || e.metaKey) return;
+    const j = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: all.length - 1 }[e.key];
+    if (j === undefined) return;
+    e.preventDefault();
+    const t = all[(j + all.length) % all.length];
+    t.focus();
+    navigate(t.dataset.tab, 'tab');
+  });
+}
+
+// Where the keyboard focus goes once the next route has rendered: 'heading'
+// (the view's h1), 'tab' (stay on the tab: arrow keys), a selector, or null
+// (leave it: the first load).
+let routeFocus = 'heading';
+let routeCount = 0;
+/** Opens `hash`, then focuses `focus` (see routeFocus); the same hash is shown again. */
+function navigate(hash, focus = 'heading') {
+  routeFocus = focus;
+  if (location.hash.slice(1) === hash || (!location.hash && hash === 'slots')) route();
+  else location.hash = hash;
+}
+
+/** Focuses the view's heading (made focusable), else the element at `selector`. */
+function focusView(selector) {
+  syncHeadings();
+  const target = (selector && selector !== 'heading' && main.querySelector(selector)) || main.querySelector('#view h1') || main.querySelector('h1');
+  if (!target) return;
+  if (!target.hasAttribute('tabindex') && !target.matches('a[href], button, input, select, textarea')) target.tabIndex = -1;
+  target.focus();
+}
+
 const flash = (text, ok = true) => {
   pendingFlash = { text, ok, at: Date.now() };
   const el = document.getElementById('flash');
@@ -92,7 +165,7 @@ async function login(message, note) {
       await session.logout();
       return say(document.getElementById('login-error'), 'This account is not an admin.');
     }
-    start();
+    start('heading');
   });
 }
 
@@ -104,37 +177,82 @@ async function logOut(everywhere) {
   login(null, everywhere ? loggedOutEverywhere(r.data?.sessions_ended) : 'You are logged out.');
 }
 
-// ---- slots: week and day views ----
-async function slotsView() {
-  const params = new URLSearchParams(location.hash.split('?')[1] || '');
-  const mode = params.get('mode') || 'week';
-  const from = params.get('from') ? parseDate(params.get('from')) : (mode === 'week' ? monday(new Date()) : new Date());
-  const to = mode === 'week' ? addDays(from, 6) : from;
-  const view = shell('slots', html`<div class="row no-print">
-      <div><label for="from">${mode === 'week' ? 'Week of' : 'Day'}</label><input id="from" type="date" value="${isoDate(from)}"></div>
-      <div><button class="btn secondary" data-shift="-1">‹ Previous</button> <button class="btn secondary" data-shift="1">Next ›</button></div>
-      <div><button class="btn secondary" data-mode="${mode === 'week' ? 'day' : 'week'}">${mode === 'week' ? 'Day view' : 'Week view'}</button></div></div>
-      <div id="slot-list"><p class="skeleton"></p><p class="skeleton"></p></div>`);
-  const go = (d, m = mode) => { location.hash = `slots?mode=${m}&from=${isoDate(d)}`; };
-  view.querySelector('#from').addEventListener('change', (e) => e.target.value && go(parseDate(e.target.value)));
-  view.querySelectorAll('[data-shift]').forEach((b) => b.addEventListener('click', () => go(addDays(from, Number(b.dataset.shift) * (mode === 'week' ? 7 : 1)))));
-  view.querySelector('[data-mode]').addEventListener('click', (e) => go(from, e.target.dataset.mode));
-  const r = await api(`/api/calendar/admin/slots?start_date=${isoDate(from)}&end_date=${isoDate(to)}`);
-  const list = view.querySelector('#slot-list');
-  if (!r.ok) return say(list, problem(r));
-  if (!r.data.length) { setHtml(list, html`<p class="muted">No departures in this period. Create a schedule and generate its slots.</p>`); return; }
-  const byDay = {};
-  r.data.forEach((s) => (byDay[s.slot_date] ||= []).push(s));
-  setHtml(list, html`${Object.entries(byDay).map(([day, slots]) => html`<h2>${formatDate(day, { weekday: 'long', day: 'numeric', month: 'long' })}</h2>
-    <div class="table-wrap"><table><thead><tr><th>Time</th><th>Tour</th><th>Occupancy</th><th>Price</th><th>State</th><th class="no-print">Actions</th></tr></thead><tbody>
+// ---- slots: the week as a grid (an agenda on a phone), the day as a list ----
+const longDate = (iso) => formatDate(iso, { weekday: 'long', day: 'numeric', month: 'long' });
+const shortDate = (iso) => formatDate(iso, { weekday: 'short', day: 'numeric', month: 'short' });
+
+/** open, full, closed or cancelled: what a departure is now (shown as text and colour). */
+function slotStatus(s) {
+  if (s.is_cancelled) return 'cancelled';
+  if (!s.is_available) return 'closed';
+  return s.available_spots <= 0 ? 'full' : 'open';
+}
+
+/** The active waitlist entries of each day from `from` to `to` (one request a day: the API filters by date). */
+async function waitingBetween(from, to) {
+  const days = [];
+  for (let d = from; d <= to; d = addDays(d, 1)) days.push(isoDate(d));
+  const rs = await Promise.all(days.map((d) => api(`/api/calendar/admin/waitlist?date=${d}&status=active`)));
+  return rs.flatMap((r) => (r.ok && Array.isArray(r.data) ? r.data : []));
+}
+
+/** Who waits for departure `s`: entries for its tour and date, for it or for any departure that day. */
+function waitingFor(entries, s) {
+  const mine = entries.filter((e) => e.tour_id === s.tour_id && e.requested_date === s.slot_date
+    && (e.booking_slot_id === null || e.booking_slot_id === undefined || e.booking_slot_id === s.id));
+  return { entries: mine.length, people: mine.reduce((n, e) => n + e.num_people, 0) };
+}
+
+/** The occupancy bar (booked, then held), sized through the CSSOM by `sizeBars`. */
+const occupancyBar = (s) => html`<span class="bar" aria-hidden="true"><span data-share="${(100 * s.current_bookings) / s.max_capacity}"></span><span class="held" data-share="${(100 * s.held_spots) / s.max_capacity}"></span></span>`;
+// Widths through the CSSOM: the page's policy refuses style attributes.
+const sizeBars = (root) => root.querySelectorAll('.bar > span[data-share]').forEach((bar) => { bar.style.width = `${Math.max(0, Math.min(100, Number(bar.dataset.share)))}%`; });
+
+/** A departure in the grid or the agenda: a button opening its detail panel. */
+function departureCard(s, waiting, withTime) {
+  const st = slotStatus(s), w = waitingFor(waiting, s);
+  return html`<button type="button" class="dep dep-${st}" data-slot="${s.id}" data-status="${st}" aria-haspopup="dialog">
+    ${withTime ? html`<span class="dep-time">${formatTime(s.start_time)}–${formatTime(s.end_time)}</span>` : ''}
+    <span class="dep-tour">${tourName(s.tour_id)}</span>
+    ${occupancyBar(s)}
+    <span class="dep-figures"><span data-occupancy>${s.current_bookings}/${s.max_capacity} booked</span>${s.held_spots ? html` <span data-held>· ${s.held_spots} held</span>` : ''}${w.people ? html` <span data-waiting>· ${w.people} waiting</span>` : ''}</span>
+    <span class="st st-${st}" data-status-text>${st}</span></button>`;
+}
+
+/** The week as a table: days across (Monday first), start times down. */
+function weekGrid(days, slots, waiting) {
+  const times = [...new Set(slots.map((s) => s.start_time))].sort();
+  const today = isoDate(new Date());
+  return html`<div class="table-wrap week-wrap"><table class="week-grid" id="week-grid">
+    <caption class="sr-only">Departures from ${longDate(days[0])} to ${longDate(days[6])}, by day and start time</caption>
+    <thead><tr><th scope="col" class="time-col">Time</th>${days.map((d) => html`<th scope="col" data-day="${d}" class="${d === today ? 'today' : ''}" ${d === today ? raw`aria-current="date"` : ''}><time datetime="${d}">${shortDate(d)}</time></th>`)}</tr></thead>
+    <tbody>${times.map((t) => html`<tr data-time="${t}"><th scope="row">${formatTime(t)}</th>
+      ${days.map((d) => {
+        const here = slots.filter((s) => s.slot_date === d && s.start_time === t);
+        return html`<td data-day="${d}" data-time="${t}">${here.map((s) => departureCard(s, waiting, false))}</td>`;
+      })}</tr>`)}</tbody></table></div>`;
+}
+
+/** The week on a phone: day after day, each departure a card. */
+function weekAgenda(days, slots, waiting) {
+  return html`<div class="agenda" id="week-agenda">${days.map((d) => {
+    const here = slots.filter((s) => s.slot_date === d).sort((x, y) => x.start_time.localeCompare(y.start_time));
+    return html`<section class="agenda-day" data-day="${d}" aria-labelledby="ag-${d}"><h2 id="ag-${d}"><time datetime="${d}">${longDate(d)}</time></h2>
+      ${here.length ? html`<ul class="agenda-list">${here.map((s) => html`<li>${departureCard(s, waiting, true)}</li>`)}</ul>` : html`<p class="muted">No departures.</p>`}</section>`;
+  })}</div>`;
+}
+
+/** The day as a list, with the actions in each row. */
+function dayList(slots, waiting) {
+  return html`<div class="table-wrap"><table class="stack-on-phone" id="day-list"><thead><tr><th scope="col">Time</th><th scope="col">Tour</th><th scope="col">Occupancy</th><th scope="col">Price</th><th scope="col">State</th><th scope="col" class="no-print">Actions</th></tr></thead><tbody>
     ${slots.map((s) => {
-      const booked = (100 * s.current_bookings) / s.max_capacity, held = (100 * s.held_spots) / s.max_capacity;
-      const state = s.is_cancelled ? `cancelled${s.cancellation_reason ? `: ${s.cancellation_reason}` : ''}` : s.is_available ? 'open' : 'closed';
-      return html`<tr data-slot="${s.id}"><td>${formatTime(s.start_time)}–${formatTime(s.end_time)}</td><td>${tourName(s.tour_id)}</td>
-        <td><div class="bar" role="img" aria-label="${s.current_bookings} booked, ${s.held_spots} held of ${s.max_capacity}"><span data-share="${booked}"></span></div>
-          <span class="muted">${s.current_bookings} booked${s.held_spots ? `, ${s.held_spots} held` : ''} / ${s.max_capacity} · ${s.available_spots} left</span></td>
-        <td>${money(s.price_per_person, s.currency)}</td><td>${state}</td>
-        <td class="no-print">${s.is_cancelled ? '' : html`
+      const w = waitingFor(waiting, s), st = slotStatus(s);
+      return html`<tr data-slot="${s.id}"><td data-label="Time">${formatTime(s.start_time)}–${formatTime(s.end_time)}</td><td data-label="Tour">${tourName(s.tour_id)}</td>
+        <td data-label="Occupancy"><span><span class="bar" role="img" aria-label="${s.current_bookings} booked, ${s.held_spots} held of ${s.max_capacity}"><span data-share="${(100 * s.current_bookings) / s.max_capacity}"></span><span class="held" data-share="${(100 * s.held_spots) / s.max_capacity}"></span></span>
+          <span class="muted">${s.current_bookings} booked${s.held_spots ? `, ${s.held_spots} held` : ''} / ${s.max_capacity} · ${s.available_spots} left${w.people ? ` · ${w.people} waiting` : ''}</span></span></td>
+        <td data-label="Price">${money(s.price_per_person, s.currency)}</td>
+        <td data-label="State"><span class="st st-${st}">${st}</span>${s.is_cancelled && s.cancellation_reason ? html` <span class="muted">${s.cancellation_reason}</span>` : ''}</td>
+        <td class="no-print" data-label="Actions"><span class="actions">${s.is_cancelled ? '' : html`
           <input aria-label="Capacity" type="number" min="1" value="${s.max_capacity}" class="w-5-5rem" data-cap>
           <button class="btn secondary" data-act="cap">Set capacity</button>
           <input aria-label="Price" type="number" min="0" step="0.01" value="${s.price_per_person}" class="w-6-5rem" data-price>
@@ -142,22 +260,138 @@ async function slotsView() {
           <button class="btn secondary" data-act="toggle">${s.is_available ? 'Close' : 'Open'}</button>
           <button class="btn secondary" data-act="waitlist">Process waitlist</button>
           <button class="btn danger" data-act="cancel">Cancel departure</button>`}
-          <a class="btn secondary" href="#manifest/${s.id}">Manifest</a></td></tr>`;
-    })}</tbody></table></div>`)}`);
-  // Occupancy through the CSSOM: the page's policy refuses style attributes.
-  list.querySelectorAll('.bar > span[data-share]').forEach((bar) => { bar.style.width = `${Math.min(100, Number(bar.dataset.share))}%`; });
-  list.querySelectorAll('tr[data-slot]').forEach((row) => row.querySelectorAll('[data-act]').forEach((b) => b.addEventListener('click', async () => {
-    const id = row.dataset.slot, slot = r.data.find((s) => String(s.id) === id);
-    let res;
-    if (b.dataset.act === 'cap') res = await api(`/api/calendar/admin/slots/${id}`, { method: 'PATCH', body: { max_capacity: Number(row.querySelector('[data-cap]').value) } });
-    if (b.dataset.act === 'price') res = await api(`/api/calendar/admin/slots/${id}`, { method: 'PATCH', body: { price_per_person: row.querySelector('[data-price]').value } });
-    if (b.dataset.act === 'toggle') res = await api(`/api/calendar/admin/slots/${id}`, { method: 'PATCH', body: { is_available: !slot.is_available } });
-    if (b.dataset.act === 'waitlist') res = await api(`/api/calendar/admin/slots/${id}/process-waitlist`, { method: 'POST' });
-    if (b.dataset.act === 'cancel') return cancelDeparture(slot, b);
-    if (!res.ok) return flash(problem(res), false);
-    flash(b.dataset.act === 'waitlist' ? `${res.data.notified} waitlist entr${res.data.notified === 1 ? 'y' : 'ies'} notified.` : 'Saved.');
-    slotsView();
-  })));
+          <a class="btn secondary" href="#manifest/${s.id}">Manifest</a></span></td></tr>`;
+    })}</tbody></table></div>`;
+}
+
+/**
+ * Runs a slot action (cap, price, toggle, waitlist) with `value` for cap
+ * and price; answers the API's response, with the flash text on success.
+ */
+async function slotAction(slot, act, value) {
+  const path = `/api/calendar/admin/slots/${slot.id}`;
+  let res;
+  if (act === 'cap') res = await api(path, { method: 'PATCH', body: { max_capacity: Number(value) } });
+  if (act === 'price') res = await api(path, { method: 'PATCH', body: { price_per_person: value } });
+  if (act === 'toggle') res = await api(path, { method: 'PATCH', body: { is_available: !slot.is_available } });
+  if (act === 'waitlist') res = await api(`${path}/process-waitlist`, { method: 'POST' });
+  if (res.ok) res.text = act === 'waitlist' ? `${res.data.notified} waitlist entr${res.data.notified === 1 ? 'y' : 'ies'} notified.` : 'Saved.';
+  return res;
+}
+
+/** The element that stands for departure `id` in the view (its card, or its row's button `act`). */
+function departureElement(id, act) {
+  const list = document.getElementById('slot-list');
+  if (!list) return null;
+  const card = list.querySelector(`.dep[data-slot="${Number(id)}"]`);
+  if (card) return card;
+  const row = list.querySelector(`tr[data-slot="${Number(id)}"]`);
+  return row ? row.querySelector(`[data-act="${act}"]`) || row.querySelector('[data-act], a') : null;
+}
+
+/** The detail panel of a departure in the grid: its figures and every action. */
+function departurePanel(s, waiting, opener, refresh) {
+  const st = slotStatus(s), w = waitingFor(waiting, s);
+  const when = `${formatDate(s.slot_date, { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric' })}, ${formatTime(s.start_time)}–${formatTime(s.end_time)}`;
+  const dlg = openDialog('sd-title', html`<div class="slot-detail" data-slot="${s.id}">
+    <h2 id="sd-title">${tourName(s.tour_id)}</h2><p>${when}</p>
+    ${occupancyBar(s)}
+    <dl class="facts"><dt>Status</dt><dd><span class="st st-${st}" data-status-text>${st}</span>${s.cancellation_reason ? html` ${s.cancellation_reason}` : ''}</dd>
+      <dt>Booked</dt><dd data-booked>${s.current_bookings} of ${s.max_capacity}</dd>
+      <dt>Held</dt><dd>${s.held_spots} <span class="muted">(offered to the waitlist)</span></dd>
+      <dt>Free</dt><dd>${s.available_spots}</dd>
+      <dt>Waitlist</dt><dd>${w.entries ? html`${w.entries} entr${w.entries === 1 ? 'y' : 'ies'}, ${w.people} ${w.people === 1 ? 'person' : 'people'} <a href="#waitlist?tour_id=${s.tour_id}&amp;date=${s.slot_date}&amp;status=active">see them</a>` : 'nobody waiting'}</dd>
+      <dt>Price</dt><dd>${money(s.price_per_person, s.currency)} per person</dd></dl>
+    ${s.is_cancelled ? '' : html`<form class="row" data-form="cap" novalidate><div><label for="sd-cap">Capacity</label><input id="sd-cap" type="number" min="1" value="${s.max_capacity}" class="w-6rem"></div>
+        <div><button class="btn secondary" type="submit">Set capacity</button></div></form>
+      <form class="row" data-form="price" novalidate><div><label for="sd-price">Price per person (${s.currency})</label><input id="sd-price" type="number" min="0" step="0.01" value="${s.price_per_person}" class="w-7rem"></div>
+        <div><button class="btn secondary" type="submit">Set price</button></div></form>`}
+    <p class="error" role="alert" data-err></p>
+    <p class="actions">${s.is_cancelled ? '' : html`<button class="btn secondary" type="button" data-act="toggle">${s.is_available ? 'Close for booking' : 'Open for booking'}</button>
+      <button class="btn secondary" type="button" data-act="waitlist">Process waitlist</button>
+      <button class="btn danger" type="button" data-act="cancel">Cancel departure</button>`}
+      <a class="btn secondary" href="#manifest/${s.id}">Manifest</a>
+      <button class="btn secondary" type="button" data-close>Close</button></p></div>`, opener);
+  const err = dlg.querySelector('[data-err]');
+  const run = async (act, value, button) => {
+    err.textContent = '';
+    button.disabled = true;
+    const res = await slotAction(s, act, value);
+    button.disabled = false;
+    if (!res.ok) { err.textContent = problem(res); return; }
+    flash(res.text);
+    dlg.close();
+    await refresh(s.id);
+  };
+  dlg.querySelectorAll('form[data-form]').forEach((f) => f.addEventListener('submit', (e) => {
+    e.preventDefault();
+    run(f.dataset.form, f.querySelector('input').value, f.querySelector('button'));
+  }));
+  dlg.querySelectorAll('[data-act]').forEach((b) => b.addEventListener('click', () => {
+    if (b.dataset.act !== 'cancel') return run(b.dataset.act, null, b);
+    dlg.close();
+    cancelDeparture(s, opener);
+  }));
+  dlg.querySelectorAll('a[href]').forEach((a) => a.addEventListener('click', () => dlg.close()));
+}
+
+/** The slots view; `focusSlot` (with `act` in the day list) gets the focus once shown. */
+async function slotsView(focusSlot, act) {
+  const params = new URLSearchParams(location.hash.split('?')[1] || '');
+  const mode = params.get('mode') === 'day' ? 'day' : 'week';
+  const asked = params.get('from') && /^\d{4}-\d{2}-\d{2}$/.test(params.get('from')) ? parseDate(params.get('from')) : new Date();
+  const from = mode === 'week' ? monday(asked) : asked;
+  const to = mode === 'week' ? addDays(from, 6) : from;
+  const title = mode === 'week' ? `Departures, week of ${formatDate(isoDate(from), { day: 'numeric', month: 'long', year: 'numeric' })}`
+    : `Departures, ${formatDate(isoDate(from), { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric' })}`;
+  const view = shell('slots', html`<h1 id="slots-title">${title}</h1><div class="row no-print slot-controls">
+      <div><label for="from">${mode === 'week' ? 'Week of' : 'Day'}</label><input id="from" type="date" value="${isoDate(from)}"></div>
+      <div class="actions"><button class="btn secondary" type="button" data-shift="-1">‹ Previous<span class="sr-only"> ${mode}</span></button><button class="btn secondary" type="button" data-shift="1">Next<span class="sr-only"> ${mode}</span> ›</button>
+      <button class="btn secondary" type="button" data-mode="${mode === 'week' ? 'day' : 'week'}">${mode === 'week' ? 'Day view' : 'Week view'}</button></div></div>
+      ${mode === 'week' ? html`<p class="muted legend-line no-print">Each departure shows its tour, booked of capacity, places held for waitlist offers, people waiting, and its status. Choose one for its details and actions.</p>` : ''}
+      <div id="slot-list" aria-busy="true"><p class="skeleton"></p><p class="skeleton"></p></div>`);
+  // The focus stays on the control used (Previous, Next, the date), or goes to the new heading.
+  const go = (d, m = mode, focus = '#slots-title') => navigate(`slots?mode=${m}&from=${isoDate(d)}`, focus);
+  view.querySelector('#from').addEventListener('change', (e) => e.target.value && go(parseDate(e.target.value), mode, '#from'));
+  view.querySelectorAll('[data-shift]').forEach((b) => b.addEventListener('click', () =>
+    go(addDays(from, Number(b.dataset.shift) * (mode === 'week' ? 7 : 1)), mode, `[data-shift="${b.dataset.shift}"]`)));
+  view.querySelector('[data-mode]').addEventListener('click', (e) => go(from, e.currentTarget.dataset.mode));
+  const shown = stillShown();
+  const [r, waiting] = await Promise.all([api(`/api/calendar/admin/slots?start_date=${isoDate(from)}&end_date=${isoDate(to)}`), waitingBetween(from, to)]);
+  if (!shown()) return;
+  const list = view.querySelector('#slot-list');
+  list.setAttribute('aria-busy', 'false');
+  if (!r.ok) return say(list, problem(r));
+  const slots = r.data;
+  const refresh = (id, a) => slotsView(id, a);
+  const render = () => {
+    const keep = document.activeElement?.closest?.('[data-slot]')?.dataset.slot;
+    if (!slots.length) setHtml(list, html`<p class="muted">No departures in this period. Create a schedule (it makes its departures up to the booking horizon) or generate its slots.</p>`);
+    else if (mode === 'day') setHtml(list, dayList(slots, waiting));
+    else {
+      const days = [0, 1, 2, 3, 4, 5, 6].map((n) => isoDate(addDays(from, n)));
+      setHtml(list, PHONE.matches ? weekAgenda(days, slots, waiting) : weekGrid(days, slots, waiting));
+    }
+    sizeBars(list);
+    list.querySelectorAll('.dep[data-slot]').forEach((b) => b.addEventListener('click', () => {
+      departurePanel(slots.find((s) => String(s.id) === b.dataset.slot), waiting, b, refresh);
+    }));
+    list.querySelectorAll('tr[data-slot]').forEach((row) => row.querySelectorAll('[data-act]').forEach((b) => b.addEventListener('click', async () => {
+      const slot = slots.find((s) => String(s.id) === row.dataset.slot);
+      if (b.dataset.act === 'cancel') return cancelDeparture(slot, b);
+      const value = b.dataset.act === 'cap' ? row.querySelector('[data-cap]').value : b.dataset.act === 'price' ? row.querySelector('[data-price]').value : null;
+      b.disabled = true;
+      const res = await slotAction(slot, b.dataset.act, value);
+      b.disabled = false;
+      if (!res.ok) return flash(problem(res), false);
+      flash(res.text);
+      refresh(slot.id, b.dataset.act);
+    })));
+    if (keep) departureElement(keep)?.focus();
+  };
+  render();
+  if (mode === 'week') onLayoutChange = render;
+  if (focusSlot !== undefined) departureElement(focusSlot, act)?.focus();
 }
 
 // ---- dialogs ----
@@ -356,6 +590,8 @@ async function toursView() {
 }
 
 // ---- schedules ----
+// The booking horizon (BOOKING_ADVANCE_DAYS): no endpoint tells the console, so its default.
+const HORIZON_DAYS = 90;
 const DAYS = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'];
 async function schedulesView() {
   const params = new URLSearchParams(location.hash.split('?')[1] || '');
@@ -377,8 +613,73 @@ async function schedulesView() {
       <div><label>Valid from<input name="valid_from" type="date" value="${today}"></label></div>
       <div><label>Valid until<input name="valid_until" type="date"></label></div>
       <div><label>Price override<input name="price_override" type="number" min="0" step="0.01"></label></div></div>
-      <p><button class="btn" type="submit">Create schedule</button></p><p data-err></p></form>`);
+      <p><button class="btn secondary" type="submit">Preview departures</button></p><p class="error" role="alert" data-err></p>
+      <div id="s-preview"></div></form>`);
   view.querySelector('#s-tour').addEventListener('change', (e) => { location.hash = `schedules?tour=${e.target.value}`; });
+  // A new schedule makes its departures up to the booking horizon at once:
+  // the form previews them first (a dry run), and "Create schedule"
+  // creates exactly the schedule previewed. A change to the form after the
+  // preview withdraws it until it is previewed again.
+  const form = view.querySelector('#s-form'), out = view.querySelector('#s-preview');
+  const body = () => {
+    const f = form;
+    const b = { tour_id: Number(view.querySelector('#s-tour').value), name: f.name.value, start_time: `${f.start_time.value}:00`,
+      recurrence: f.recurrence.value, max_capacity: Number(f.max_capacity.value), min_capacity: Number(f.min_capacity.value), valid_from: f.valid_from.value };
+    DAYS.forEach((d) => { b[d] = f[d].checked; });
+    if (f.duration_minutes.value) b.duration_minutes = Number(f.duration_minutes.value);
+    if (f.rrule.value.trim()) b.rrule = f.rrule.value.trim();
+    if (f.valid_until.value) b.valid_until = f.valid_until.value;
+    if (f.price_override.value) b.price_override = f.price_override.value;
+    return b;
+  };
+  let previewed = null;
+  const stale = () => {
+    if (!previewed) return;
+    const changed = JSON.stringify(body()) !== JSON.stringify(previewed);
+    const confirm = out.querySelector('#s-confirm'), note = out.querySelector('#s-stale');
+    if (confirm) confirm.disabled = changed;
+    if (note) note.hidden = !changed;
+    out.querySelector('#s-summary')?.classList.toggle('superseded', changed);
+  };
+  form.addEventListener('input', stale);
+  form.addEventListener('change', stale);
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const err = form.querySelector('[data-err]');
+    err.textContent = '';
+    const asked = body();
+    if (!asked.tour_id) return say(err, 'Choose a tour first.');
+    const button = form.querySelector('button[type="submit"]');
+    button.disabled = true;
+    const p = await api('/api/calendar/admin/schedules?dry_run=true', { method: 'POST', body: asked });
+    button.disabled = false;
+    if (!p.ok) { previewed = null; setHtml(out, html``); return say(err, problem(p)); }
+    previewed = asked;
+    const d = p.data.departures || { created: 0, skipped_blackout: 0, slots: [], from: asked.valid_from, until: asked.valid_from };
+    const first = d.slots.slice(0, 8);
+    setHtml(out, html`<div class="card stacked preview" id="s-previewed">
+      <p id="s-summary" tabindex="-1"><strong>This will create ${d.created} departure${d.created === 1 ? '' : 's'}</strong> of ${tourName(asked.tour_id)}
+        from ${formatDate(d.from)} to ${formatDate(d.until)}${d.skipped_blackout ? html`; <strong>${d.skipped_blackout}</strong> skipped for blackouts` : ''}.</p>
+      ${first.length ? html`<ul class="preview-dates">${first.map((x) => html`<li>${formatDate(x.slot_date)} ${formatTime(x.start_time)}</li>`)}</ul>
+        ${d.slots.length > first.length ? html`<p class="muted">and ${d.slots.length - first.length} more, to ${formatDate(d.until)}.</p>` : ''}`
+        : html`<p class="muted">No departure falls in these dates: the schedule is kept, and the daily job adds departures as its dates come within the booking horizon.</p>`}
+      <p class="muted">Later departures are added day by day as they come within the booking horizon.</p>
+      <p class="error" id="s-stale" role="status" hidden>The form has changed since this preview: press “Preview departures” again to see what it creates.</p>
+      <p><button class="btn" type="button" id="s-confirm">Create schedule</button></p></div>`);
+    out.querySelector('#s-summary').focus();
+    out.querySelector('#s-confirm').addEventListener('click', async (ev) => {
+      const b2 = ev.currentTarget;
+      if (JSON.stringify(body()) !== JSON.stringify(previewed)) return stale();
+      b2.disabled = true;
+      const r = await api('/api/calendar/admin/schedules', { method: 'POST', body: previewed });
+      b2.disabled = false;
+      if (!r.ok) return say(err, problem(r));
+      const made = r.data.departures;
+      flash(`Schedule “${r.data.name}” created${made ? ` with ${made.created} departure${made.created === 1 ? '' : 's'}, ${formatDate(made.from)} to ${formatDate(made.until)}` : ''}.`);
+      navigate(`schedules?tour=${previewed.tour_id}&new=${r.data.id}`, `[data-schedule="${Number(r.data.id)}"] h2`);
+    });
+  });
+  // The schedules already there, after the form is wired (it can be used meanwhile).
   const list = view.querySelector('#s-list');
   if (tourId) {
     const r = await api(`/api/calendar/admin/schedules?tour_id=${encodeURIComponent(tourId)}`);
@@ -388,7 +689,7 @@ async function schedulesView() {
         ${['weekly', 'biweekly'].includes(s.recurrence) ? ' · ' + DAYS.filter((d) => s[d]).map((d) => d.slice(0, 3)).join(', ') : ''}
         · capacity ${s.max_capacity} · from ${s.valid_from}${s.valid_until ? ` to ${s.valid_until}` : ''}${s.price_override ? ` · ${s.price_override}` : ''}</p>
       ${s.is_active ? html`<div class="row"><div><label>From<input type="date" data-from value="${today}"></label></div>
-        <div><label>To<input type="date" data-to value="${isoDate(addDays(new Date(), 30))}"></label></div>
+        <div><label>To<input type="date" data-to value="${isoDate(addDays(new Date(), HORIZON_DAYS))}"></label></div>
         <div><button class="btn secondary" data-act="preview">Preview dates</button> <button class="btn" data-act="generate">Generate slots</button>
         <button class="btn danger" data-act="deactivate">Deactivate</button></div></div>` : ''}
       <div data-out aria-live="polite"></div></article>`)}` : html`<p class="muted">No schedules for this tour yet.</p>`);
@@ -407,21 +708,6 @@ async function schedulesView() {
       }
     })));
   }
-  view.querySelector('#s-form').addEventListener('submit', async (e) => {
-    e.preventDefault();
-    const f = e.target;
-    const body = { tour_id: Number(view.querySelector('#s-tour').value), name: f.name.value, start_time: `${f.start_time.value}:00`,
-      recurrence: f.recurrence.value, max_capacity: Number(f.max_capacity.value), min_capacity: Number(f.min_capacity.value), valid_from: f.valid_from.value };
-    DAYS.forEach((d) => { body[d] = f[d].checked; });
-    if (f.duration_minutes.value) body.duration_minutes = Number(f.duration_minutes.value);
-    if (f.rrule.value.trim()) body.rrule = f.rrule.value.trim();
-    if (f.valid_until.value) body.valid_until = f.valid_until.value;
-    if (f.price_override.value) body.price_override = f.price_override.value;
-    const r = await api('/api/calendar/admin/schedules', { method: 'POST', body });
-    if (!r.ok) return say(f.querySelector('[data-err]'), problem(r));
-    flash(`Schedule “${r.data.name}” created. Generate its slots below.`);
-    location.hash = `schedules?tour=${body.tour_id}&new=${r.data.id}`;
-  });
 }
 
 // ---- blackouts ----
@@ -505,7 +791,7 @@ async function bookingsView() {
   const filters = () => new URLSearchParams([...new FormData(form)].filter(([k, v]) => FILTERS.includes(k) && String(v).trim()));
   form.addEventListener('submit', (e) => {
     e.preventDefault();
-    location.hash = `bookings?${filters()}`;
+    navigate(`bookings?${filters()}`, '#count');
   });
   view.querySelector('#export').addEventListener('click', async (e) => {
     e.target.disabled = true;
@@ -522,7 +808,7 @@ async function bookingsView() {
   if (!r.ok) return say(list, problem(r));
   const page = (o) => { const n = new URLSearchParams(p); n.set('offset', o); return `#bookings?${n}`; };
   const rows = r.data.bookings;
-  setHtml(list, html`<div class="row account-bar no-print"><p class="muted" id="count">${r.data.total} booking(s)${p.get('q') ? html` matching “${p.get('q')}”` : ''}</p>
+  setHtml(list, html`<div class="row account-bar no-print"><p class="muted" id="count" tabindex="-1">${r.data.total} booking(s)${p.get('q') ? html` matching “${p.get('q')}”` : ''}</p>
     ${rows.length ? html`<p class="actions"><span class="muted" id="picked" aria-live="polite">None selected</span>
       <button class="btn" type="button" id="bulk-confirm" disabled>Confirm selected</button></p>` : ''}</div>
     ${rows.length ? html`<div class="table-wrap"><table id="booking-list"><thead><tr>
@@ -786,14 +1072,17 @@ async function waitlistView() {
     <div><label>Date<input type="date" name="date" value="${p.get('date') || ''}"></label></div>
     <div><label>Status<select name="status"><option value="">Any</option>${['active', 'notified', 'converted', 'expired', 'cancelled'].map((s) => html`<option ${p.get('status') === s ? 'selected' : ''}>${s}</option>`)}</select></label></div>
     <div><button class="btn" type="submit">Filter</button></div></form><div id="list"></div>`);
-  view.querySelector('#f').addEventListener('submit', (e) => { e.preventDefault(); location.hash = `waitlist?${new URLSearchParams([...new FormData(e.target)].filter(([, v]) => v))}`; });
+  // After filtering, the focus goes to how many entries the filter found.
+  view.querySelector('#f').addEventListener('submit', (e) => { e.preventDefault(); navigate(`waitlist?${new URLSearchParams([...new FormData(e.target)].filter(([, v]) => v))}`, '#wl-count'); });
   const r = await api(`/api/calendar/admin/waitlist?${p}`);
   const list = view.querySelector('#list');
   if (!r.ok) return say(list, problem(r));
-  setHtml(list, r.data.length ? html`<div class="table-wrap"><table><thead><tr><th>Date</th><th>Tour</th><th>Customer</th><th>People</th><th>Status</th><th>Priority</th></tr></thead><tbody>
+  const filtered = [...p.keys()].length > 0;
+  setHtml(list, html`<p id="wl-count" class="muted" tabindex="-1">${r.data.length} waitlist entr${r.data.length === 1 ? 'y' : 'ies'}${filtered ? (r.data.length === 1 ? ' matches the filter' : ' match the filter') : ''}.</p>
+    ${r.data.length ? html`<div class="table-wrap"><table><thead><tr><th>Date</th><th>Tour</th><th>Customer</th><th>People</th><th>Status</th><th>Priority</th></tr></thead><tbody>
     ${r.data.map((e) => html`<tr data-entry="${e.id}"><td>${formatDate(e.requested_date)}</td><td>${tourName(e.tour_id)}</td><td>${e.customer_name}<br><span class="muted">${e.customer_email}</span></td>
     <td>${e.num_people}</td><td><span class="pill ${e.status}">${e.status}</span>${e.notification_expires_at && e.status === 'notified' ? html`<br><span class="muted">until ${new Date(e.notification_expires_at).toLocaleString()}</span>` : ''}</td>
-    <td><input type="number" value="${e.priority}" class="w-5rem" aria-label="Priority"> <button class="btn secondary" data-prio>Set</button></td></tr>`)}</tbody></table></div>` : html`<p class="muted">Nobody is waiting.</p>`);
+    <td><input type="number" value="${e.priority}" class="w-5rem" aria-label="Priority"> <button class="btn secondary" data-prio>Set</button></td></tr>`)}</tbody></table></div>` : html`<p class="muted">Nobody is waiting.</p>`}`);
   list.querySelectorAll('[data-prio]').forEach((b) => b.addEventListener('click', async () => {
     const row = b.closest('tr');
     const res = await api(`/api/calendar/admin/waitlist/${row.dataset.entry}`, { method: 'PATCH', body: { priority: Number(row.querySelector('input').value) } });
@@ -843,7 +1132,7 @@ async function messagesView() {
     <div><label>Status<select name="status"><option value="">Any</option>${Object.keys(MESSAGE_STATUS).map((s) => html`<option value="${s}" ${p.get('status') === s ? 'selected' : ''}>${s}</option>`)}</select></label></div>
     <div><label>Email<input type="email" name="email" value="${p.get('email') || ''}"></label></div>
     <div><button class="btn" type="submit">Filter</button></div></form><div id="list"><p class="skeleton"></p></div>`);
-  view.querySelector('#f').addEventListener('submit', (e) => { e.preventDefault(); location.hash = `messages?${new URLSearchParams([...new FormData(e.target)].filter(([, v]) => v))}`; });
+  view.querySelector('#f').addEventListener('submit', (e) => { e.preventDefault(); navigate(`messages?${new URLSearchParams([...new FormData(e.target)].filter(([, v]) => v))}`, '#list .table-wrap, #list p'); });
   const q = new URLSearchParams([...p].filter(([k]) => k === 'status' || k === 'email'));
   q.set('limit', '200');
   const r = await api(`/api/calendar/admin/messages?${q}`);
@@ -1584,27 +1873,25 @@ async function loadTours() {
 }
 
 async function route() {
+  const focus = routeFocus;
+  routeFocus = 'heading';
+  const mine = ++routeCount;
+  document.querySelectorAll('dialog.dialog[open]').forEach((d) => d.close());
   const [name, arg] = location.hash.slice(1).split('?')[0].split('/');
-  switch (name) {
-    case 'tours': return toursView();
-    case 'schedules': return schedulesView();
-    case 'blackouts': return blackoutsView();
-    case 'bookings': return bookingsView();
-    case 'booking': return bookingDetail(arg);
-    case 'waitlist': return waitlistView();
-    case 'notifications': return notificationsView();
-    case 'messages': return messagesView();
-    case 'message': return messageDetail(arg);
-    case 'webhooks': return webhooksView();
-    case 'webhook': return webhookView(arg);
-    case 'webhook-delivery': return deliveryDetail(arg);
-    case 'manifest': return manifestView(arg);
-    case 'reports': return reportsView();
-    default: return slotsView();
-  }
+  const views = {
+    tours: toursView, schedules: schedulesView, blackouts: blackoutsView, bookings: bookingsView, booking: () => bookingDetail(arg),
+    waitlist: waitlistView, notifications: notificationsView, messages: messagesView, message: () => messageDetail(arg),
+    webhooks: () => webhooksView(), webhook: () => webhookView(arg), 'webhook-delivery': () => deliveryDetail(arg),
+    manifest: () => manifestView(arg), reports: reportsView,
+  };
+  await (views[name] || (() => slotsView()))();
+  if (mine !== routeCount || !focus) return;
+  if (focus === 'tab') main.querySelector('[role="tab"][aria-selected="true"]')?.focus();
+  else focusView(focus);
 }
 
-async function start() {
+/** Shows the console once logged in as an admin; `focus` as in routeFocus. */
+async function start(focus = null) {
   const me = await session.me();
   if (!me.ok) return login(me.status === 401 ? null : problem(me));
   if (me.data.role !== 'admin') return login('This account is not an admin. Log in with an admin account.');
@@ -1615,6 +1902,7 @@ async function start() {
   everywhere.onclick = () => logOut(true);
   await loadTours();
   window.onhashchange = route;
+  routeFocus = focus;
   route();
 }
 
