@@ -224,7 +224,7 @@ async fn walk(a: &mut Audit<'_>, app: &TestApp, d: &Data) {
     let views: Vec<(String, &str)> = vec![
         (
             format!("slots?mode=week&from={}", f.dates[0]),
-            "#slot-list tr[data-slot]",
+            "#slot-list .dep[data-slot]",
         ),
         (
             format!("slots?mode=day&from={}", f.dates[1]),
@@ -250,6 +250,44 @@ async fn walk(a: &mut Audit<'_>, app: &TestApp, d: &Data) {
         )
         .await;
     }
+    // A departure's detail panel, from the week (grid or agenda).
+    a.open(
+        "/admin#slots week, departure panel",
+        &app.url(&format!("/admin#slots?mode=week&from={}", f.dates[0])),
+        "document.querySelector('#slot-list .dep[data-slot]')",
+    )
+    .await;
+    b.click(&format!("#slot-list .dep[data-slot='{}']", f.slots[0]))
+        .await;
+    b.wait("dialog.dialog[open] #sd-cap").await;
+    a.check("/admin#slots week, departure panel").await;
+    // A new schedule's preview.
+    a.open(
+        "/admin#schedules, new schedule preview",
+        &app.url(&format!("/admin#schedules?tour={}", f.tour)),
+        "document.querySelector('#s-form')",
+    )
+    .await;
+    b.js(
+        "const f = document.getElementById('s-form'); f.monday.checked = true;",
+        vec![],
+    )
+    .await;
+    b.click("#s-form button[type='submit']").await;
+    b.wait_until(
+        "document.querySelector('#s-previewed #s-confirm') || document.querySelector('#s-form [data-err]').textContent",
+    )
+    .await;
+    let err = b
+        .js(
+            "return document.querySelector('#s-form [data-err]').textContent;",
+            vec![],
+        )
+        .await
+        .json()
+        .clone();
+    assert_eq!(err, json!(""), "the schedule preview");
+    a.check("/admin#schedules, new schedule preview").await;
 }
 
 async fn no_page_or_console_view_has_an_axe_violation(app: TestApp) {
@@ -260,7 +298,13 @@ async fn no_page_or_console_view_has_an_axe_violation(app: TestApp) {
     let mut failures = Vec::new();
     let mut views = 0;
     for (width, height) in [(1280, 1000), (390, 844)] {
-        let Some(b) = Browser::start(width, height).await else {
+        // A real phone width: Chromium's windows are never narrower than 500 px.
+        let b = if width < 500 {
+            Browser::start_phone(width, height).await
+        } else {
+            Browser::start(width, height).await
+        };
+        let Some(b) = b else {
             return;
         };
         let mut a = Audit {
