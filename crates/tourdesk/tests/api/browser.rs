@@ -181,6 +181,20 @@ impl Browser {
         }
     }
 
+    /// Waits for a confirm/alert dialog (a page may fetch something before
+    /// it asks), accepts it and returns its text.
+    pub(crate) async fn accept_dialog(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Ok(text) = self.d().get_alert_text().await {
+                self.d().accept_alert().await.expect("accept the dialog");
+                return text;
+            }
+            assert!(Instant::now() < deadline, "no dialog was shown");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Runs asynchronous JS: `body` ends by calling `done(value)`.
     pub(crate) async fn js_async(&self, body: &str, args: Vec<Value>) -> Value {
         let script = format!("const done = arguments[arguments.length - 1]; {body}");
@@ -727,10 +741,7 @@ async fn the_manage_page_cancels_and_the_calendar_shows_spots_back(app: TestApp)
     b.screenshot("manage", app.backend).await;
     b.type_into("#reason", "Flight moved").await;
     b.click("#cancel button[type='submit']").await;
-    b.d()
-        .accept_alert()
-        .await
-        .expect("confirm the cancellation");
+    b.accept_dialog().await;
     b.wait_text("#booking", "Your booking is cancelled").await;
     let booking = app
         .get_as(

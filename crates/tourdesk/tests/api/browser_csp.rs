@@ -244,7 +244,7 @@ async fn no_page_violates_the_content_security_policy(app: TestApp) {
     let routes: Vec<(String, String)> = vec![
         (
             format!("slots?mode=week&from={}", f.dates[0]),
-            "document.querySelector('#slot-list tr[data-slot] .bar > span')".into(),
+            "document.querySelector('#slot-list .dep[data-slot] .bar > span')".into(),
         ),
         (
             format!("slots?mode=day&from={}", f.dates[1]),

@@ -728,10 +728,9 @@ async fn the_account_page_claims_leaves_changes_and_cancels(app: TestApp) {
 
     // Cancel, after confirming.
     b.click(&format!("[data-cancel='{to_cancel}']")).await;
-    b.d()
-        .accept_alert()
-        .await
-        .expect("confirm the cancellation");
+    // The question names the refund, fetched before it is asked.
+    let asked = b.accept_dialog().await;
+    assert!(asked.contains("You will get back"), "{asked}");
     b.wait_text("#account [role='status']", "Booking cancelled")
         .await;
     assert_eq!(booking(to_cancel).await["status"], "cancelled");

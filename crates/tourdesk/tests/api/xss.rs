@@ -402,7 +402,7 @@ async fn injected_data_is_shown_as_text_and_never_runs(app: TestApp) {
     let routes: Vec<(String, String, Vec<&str>)> = vec![
         (
             format!("slots?mode=week&from={}", f.dates[0]),
-            exists("#slot-list tr[data-slot]"),
+            exists("#slot-list .dep[data-slot]"),
             vec![SVG],
         ),
         (
