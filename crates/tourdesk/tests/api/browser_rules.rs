@@ -6,11 +6,12 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
 use crate::both_backends;
-use crate::browser::{Browser, CAL, FLOW, open_calendar_at};
+use crate::browser::{Browser, CAL, FLOW, log_in_to_console, open_calendar_at};
 use crate::helpers::{TestApp, day};
 
 both_backends!(
     a_customer_sees_the_refund_before_cancelling,
+    the_console_history_says_how_a_refund_was_worked_out,
     the_party_step_shows_age_bands_and_refuses_a_broken_rule_inline,
 );
 
@@ -168,5 +169,74 @@ async fn the_party_step_shows_age_bands_and_refuses_a_broken_rule_inline(app: Te
         json!(format!("{FLOW} >>> [data-act='next']"))
     ))
     .await;
+    b.quit().await;
+}
+
+async fn the_console_history_says_how_a_refund_was_worked_out(app: TestApp) {
+    let Some(b) = Browser::start(1280, 1100).await else {
+        return;
+    };
+    app.ctx
+        .accounts()
+        .ensure_admin(
+            "rules-admin@example.com",
+            "admin password 123",
+            "Rules Admin",
+        )
+        .await
+        .expect("admin");
+    let admin = app
+        .login_token("rules-admin@example.com", "admin password 123")
+        .await;
+    let tour = app
+        .tour(
+            &admin,
+            json!({"cancellation_policy": {"tiers": [
+                {"min_hours_before": 24, "refund_percent": 50},
+                {"min_hours_before": 0, "refund_percent": 0}]}}),
+        )
+        .await;
+    let schedule = app.schedule(&admin, tour, &day(8), json!({})).await;
+    app.generate(&admin, schedule, &day(8), &day(9))
+        .await
+        .assert_status(200);
+    let slots = app
+        .get(&format!(
+            "/api/calendar/tours/{tour}/slots?start_date={}&end_date={}",
+            day(8),
+            day(9)
+        ))
+        .await;
+    let slot = slots.body[0]["id"].as_i64().expect("slot");
+    // 3 adults (247.50), then 1 (82.50): two removed at 50 %.
+    let r = app.book(tour, slot, 3, 0, 0).await;
+    r.assert_status(201);
+    let id = r.body["id"].as_i64().expect("id");
+    let token = r.body["manage_token"].as_str().expect("token").to_owned();
+    app.send(
+        reqwest::Method::PUT,
+        &format!("/api/calendar/bookings/{id}"),
+        Some(&json!({"new_num_adults": 1})),
+        &[("X-Manage-Token", token.as_str())],
+    )
+    .await
+    .assert_status(200);
+    app.delete_as(
+        &admin,
+        &format!("/api/calendar/bookings/{id}"),
+        Some(&json!({"refund_amount": 60, "cancellation_reason": "Goodwill"})),
+    )
+    .await
+    .assert_status(200);
+    log_in_to_console(&b, &app, "rules-admin@example.com", "admin password 123").await;
+    b.goto(&app.url(&format!("/admin#booking/{id}"))).await;
+    let text = b.wait_text("#view", "Refund for people removed").await;
+    assert!(text.contains("$82.50"), "{text}");
+    assert!(text.contains("50 % of $165.00"), "{text}");
+    assert!(
+        text.contains("set by the operator (the policy gave $41.25): Goodwill"),
+        "{text}"
+    );
+    assert!(text.contains("$60.00"), "{text}");
     b.quit().await;
 }

@@ -881,9 +881,29 @@ function historyChange(e, currency) {
   if (e.modification_type === 'rebooked') {
     return html`New booking ${nv.booking_reference} on ${fieldValue('tour_date', nv.tour_date)} ${fieldValue('tour_time', nv.tour_time)}`;
   }
-  const shown = (e.changes || []).filter((c) => FIELD_LABELS[c.field]);
-  if (!shown.length) return html`<span class="muted">no field changed</span>`;
-  return html`<ul class="changes">${shown.map((c) => html`<li><span class="change-field">${FIELD_LABELS[c.field]}:</span> ${fieldValue(c.field, c.from, currency)} → <strong>${fieldValue(c.field, c.to, currency)}</strong></li>`)}</ul>`;
+  const shown = (e.changes || []).filter((c) => FIELD_LABELS[c.field] && c.field !== 'refund_amount');
+  const refunds = refundLines(nv, currency);
+  if (!shown.length && !refunds.length) return html`<span class="muted">no field changed</span>`;
+  return html`<ul class="changes">${shown.map((c) => html`<li><span class="change-field">${FIELD_LABELS[c.field]}:</span> ${fieldValue(c.field, c.from, currency)} → <strong>${fieldValue(c.field, c.to, currency)}</strong></li>`)}${refunds}</ul>`;
+}
+
+/** How a refund was worked out (issue #18): the policy's tier, an admin's override, or in full. */
+function refundLines(nv, currency) {
+  const out = [];
+  const r = nv.refund;
+  if (r) {
+    const amount = minorMoney(r.refund_amount, currency);
+    const why = r.rule === 'policy' ? `policy: ${r.refund_percent} % (${r.tier_min_hours_before} h or more before)${r.fee ? `, less a ${minorMoney(r.fee, currency)} fee` : ''}`
+      : r.rule === 'admin_override' ? `set by the operator (the policy gave ${minorMoney(r.policy_refund_amount, currency)}): ${r.override_reason}`
+      : r.rule === 'departure_cancelled' ? 'in full: the departure was cancelled'
+      : r.rule === 'minimum_not_reached' ? 'in full: the minimum was not reached' : r.rule;
+    out.push(html`<li><span class="change-field">Refund:</span> <strong>${amount}</strong> <span class="muted">(${why})</span></li>`);
+  }
+  const d = nv.reduction_refund;
+  if (d) {
+    out.push(html`<li><span class="change-field">Refund for people removed:</span> <strong>${minorMoney(d.refund_amount, currency)}</strong> <span class="muted">(${d.refund_percent} % of ${minorMoney(d.removed_amount, currency)})</span></li>`);
+  }
+  return out;
 }
 
 function contactForm(x) {
