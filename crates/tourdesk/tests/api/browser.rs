@@ -804,7 +804,10 @@ async fn an_admin_creates_a_tour_and_schedule_that_the_calendar_shows(app: TestA
     ] {
         b.click(&format!("#s-form input[name='{day}']")).await;
     }
+    // The form previews first (#17 item 19), then creates what it showed.
     b.click("#s-form button[type='submit']").await;
+    b.wait_text("#s-previewed", "This will create").await;
+    b.click("#s-confirm").await;
     b.wait_text("#flash", "created").await;
     b.click("[data-schedule] [data-act='generate']").await;
     b.wait_text("[data-schedule] [data-out]", "Created").await;
