@@ -8,6 +8,7 @@ use serde_json::json;
 use crate::both_backends;
 use crate::browser::{Browser, CAL, FLOW, log_in_to_console, open_calendar_at};
 use crate::helpers::{TestApp, day};
+use crate::operator_rules::tour_with;
 
 both_backends!(
     a_customer_sees_the_refund_before_cancelling,
@@ -19,28 +20,15 @@ async fn a_customer_sees_the_refund_before_cancelling(app: TestApp) {
     let Some(b) = Browser::start(1280, 1400).await else {
         return;
     };
-    let admin = app.admin().await;
-    let tour = app
-        .tour(
-            &admin,
-            json!({"timezone": "America/New_York", "cancellation_policy": {"tiers": [
+    let (admin, tour, slots) = tour_with(
+        &app,
+        json!({"timezone": "America/New_York", "cancellation_policy": {"tiers": [
                 {"min_hours_before": 72, "refund_percent": 100},
                 {"min_hours_before": 24, "refund_percent": 50},
                 {"min_hours_before": 0, "refund_percent": 0}], "fee": 2.50}}),
-        )
-        .await;
-    let schedule = app.schedule(&admin, tour, &day(8), json!({})).await;
-    app.generate(&admin, schedule, &day(8), &day(9))
-        .await
-        .assert_status(200);
-    let slots = app
-        .get(&format!(
-            "/api/calendar/tours/{tour}/slots?start_date={}&end_date={}",
-            day(8),
-            day(9)
-        ))
-        .await;
-    let slot = slots.body[0]["id"].as_i64().expect("slot");
+    )
+    .await;
+    let slot = slots[0];
     let r = app.book(tour, slot, 2, 0, 0).await;
     r.assert_status(201);
     let reference = r.body["booking_reference"]
@@ -105,22 +93,9 @@ async fn the_party_step_shows_age_bands_and_refuses_a_broken_rule_inline(app: Te
     let Some(b) = Browser::start(1280, 1100).await else {
         return;
     };
-    let admin = app.admin().await;
-    let tour = app
-        .tour(&admin, json!({"party_rules": {"max_minors_per_adult": 2}}))
-        .await;
-    let schedule = app.schedule(&admin, tour, &day(8), json!({})).await;
-    app.generate(&admin, schedule, &day(8), &day(9))
-        .await
-        .assert_status(200);
-    let slots = app
-        .get(&format!(
-            "/api/calendar/tours/{tour}/slots?start_date={}&end_date={}",
-            day(8),
-            day(9)
-        ))
-        .await;
-    let slot = slots.body[0]["id"].as_i64().expect("slot");
+    let (_, tour, slots) =
+        tour_with(&app, json!({"party_rules": {"max_minors_per_adult": 2}})).await;
+    let slot = slots[0];
     let date = day(8);
     open_calendar_at(&b, &app, tour, &date).await;
     b.click(&format!("{CAL} >>> td[data-date='{date}']")).await;
@@ -188,26 +163,14 @@ async fn the_console_history_says_how_a_refund_was_worked_out(app: TestApp) {
     let admin = app
         .login_token("rules-admin@example.com", "admin password 123")
         .await;
-    let tour = app
-        .tour(
-            &admin,
-            json!({"cancellation_policy": {"tiers": [
+    let (_, tour, slots) = tour_with(
+        &app,
+        json!({"cancellation_policy": {"tiers": [
                 {"min_hours_before": 24, "refund_percent": 50},
                 {"min_hours_before": 0, "refund_percent": 0}]}}),
-        )
-        .await;
-    let schedule = app.schedule(&admin, tour, &day(8), json!({})).await;
-    app.generate(&admin, schedule, &day(8), &day(9))
-        .await
-        .assert_status(200);
-    let slots = app
-        .get(&format!(
-            "/api/calendar/tours/{tour}/slots?start_date={}&end_date={}",
-            day(8),
-            day(9)
-        ))
-        .await;
-    let slot = slots.body[0]["id"].as_i64().expect("slot");
+    )
+    .await;
+    let slot = slots[0];
     // 3 adults (247.50), then 1 (82.50): two removed at 50 %.
     let r = app.book(tour, slot, 3, 0, 0).await;
     r.assert_status(201);

@@ -30,7 +30,7 @@ fn tiers() -> Value {
 
 /// A tour with `fields`, a daily 09:00 schedule and departures on days
 /// +8..+12; returns (admin, tour, slot ids).
-async fn tour_with(app: &TestApp, fields: Value) -> (String, i64, Vec<i64>) {
+pub(crate) async fn tour_with(app: &TestApp, fields: Value) -> (String, i64, Vec<i64>) {
     let admin = app.admin().await;
     let tour = app.tour(&admin, fields).await;
     let schedule = app.schedule(&admin, tour, &day(8), json!({})).await;
