@@ -63,6 +63,18 @@ async fn book(app: &TestApp, tour: i64, slot: i64, adults: i64, children: i64) -
     (r.body.clone(), token)
 }
 
+/// A request carrying a guest's manage token.
+async fn as_guest(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<&Value>,
+    token: &str,
+) -> crate::helpers::TestResponse {
+    app.send(method, path, body, &[("X-Manage-Token", token)])
+        .await
+}
+
 async fn quote(app: &TestApp, id: i64, token: &str) -> Value {
     let r = app
         .send(
@@ -151,14 +163,14 @@ async fn the_refund_quote_follows_the_policy_to_the_second_in_two_zones(app: Tes
         // Cancelling at 30 h records exactly what the quote said then.
         app.clock.freeze(start - Duration::hours(30));
         let said = quote(&app, id, &token).await;
-        let r = app
-            .send(
-                reqwest::Method::DELETE,
-                &format!("/api/calendar/bookings/{id}"),
-                Some(&json!({"cancellation_reason": "Plans changed"})),
-                &[("X-Manage-Token", token.as_str())],
-            )
-            .await;
+        let r = as_guest(
+            &app,
+            reqwest::Method::DELETE,
+            &format!("/api/calendar/bookings/{id}"),
+            Some(&json!({"cancellation_reason": "Plans changed"})),
+            &token,
+        )
+        .await;
         r.assert_status(200);
         assert_eq!(amount(&r.body["refund_amount"]), half, "{zone}: {}", r.body);
         assert_eq!(r.body["refund_amount"], said["refund_amount"]);
@@ -184,14 +196,14 @@ async fn a_party_reduction_refunds_the_removed_people_by_the_policy(app: TestApp
     let (b, token) = book(&app, tour, slots[1], 3, 0).await;
     let id = b["id"].as_i64().expect("id");
     app.clock.freeze(starts_at(&b) - Duration::hours(48));
-    let r = app
-        .send(
-            reqwest::Method::PUT,
-            &format!("/api/calendar/bookings/{id}"),
-            Some(&json!({"new_num_adults": 1})),
-            &[("X-Manage-Token", token.as_str())],
-        )
-        .await;
+    let r = as_guest(
+        &app,
+        reqwest::Method::PUT,
+        &format!("/api/calendar/bookings/{id}"),
+        Some(&json!({"new_num_adults": 1})),
+        &token,
+    )
+    .await;
     r.assert_status(200);
     let after = &r.body["booking"];
     assert_eq!(amount(&after["total_amount"]), 82.50);
@@ -199,14 +211,14 @@ async fn a_party_reduction_refunds_the_removed_people_by_the_policy(app: TestApp
     assert_eq!(amount(&after["reduction_refund_amount"]), 82.50, "{after}");
     assert_eq!(app.slot(tour, slots[1]).await["current_bookings"], 1);
     // Cancelling the rest refunds by the same tier, on what is left.
-    let r = app
-        .send(
-            reqwest::Method::DELETE,
-            &format!("/api/calendar/bookings/{id}"),
-            None,
-            &[("X-Manage-Token", token.as_str())],
-        )
-        .await;
+    let r = as_guest(
+        &app,
+        reqwest::Method::DELETE,
+        &format!("/api/calendar/bookings/{id}"),
+        None,
+        &token,
+    )
+    .await;
     r.assert_status(200);
     assert_eq!(amount(&r.body["refund_amount"]), 41.25);
     assert_eq!(amount(&r.body["reduction_refund_amount"]), 82.50);
@@ -225,14 +237,14 @@ async fn a_party_reduction_refunds_the_removed_people_by_the_policy(app: TestApp
     // Growing the party refunds nothing.
     let (b, token) = book(&app, tour, slots[2], 1, 0).await;
     let id = b["id"].as_i64().expect("id");
-    let r = app
-        .send(
-            reqwest::Method::PUT,
-            &format!("/api/calendar/bookings/{id}"),
-            Some(&json!({"new_num_adults": 2})),
-            &[("X-Manage-Token", token.as_str())],
-        )
-        .await;
+    let r = as_guest(
+        &app,
+        reqwest::Method::PUT,
+        &format!("/api/calendar/bookings/{id}"),
+        Some(&json!({"new_num_adults": 2})),
+        &token,
+    )
+    .await;
     r.assert_status(200);
     assert_eq!(amount(&r.body["booking"]["reduction_refund_amount"]), 0.0);
     app.clock.freeze(Utc::now());
@@ -265,14 +277,14 @@ async fn an_operator_cancelled_departure_refunds_in_full(app: TestApp) {
     assert_eq!(r.body["refund_amount"], b["total_amount"], "{}", r.body);
     // While a customer's own cancellation gets nothing back.
     let (b, token) = book(&app, tour, slots[1], 1, 0).await;
-    let r = app
-        .send(
-            reqwest::Method::DELETE,
-            &format!("/api/calendar/bookings/{}", b["id"]),
-            None,
-            &[("X-Manage-Token", token.as_str())],
-        )
-        .await;
+    let r = as_guest(
+        &app,
+        reqwest::Method::DELETE,
+        &format!("/api/calendar/bookings/{}", b["id"]),
+        None,
+        &token,
+    )
+    .await;
     r.assert_status(200);
     assert_eq!(amount(&r.body["refund_amount"]), 0.0);
     app.assert_consistent().await;
@@ -437,24 +449,24 @@ async fn party_rules_are_enforced_and_named(app: TestApp) {
     // A change that breaks a rule is refused too.
     let id = r.body["id"].as_i64().expect("id");
     let token = r.body["manage_token"].as_str().expect("token").to_owned();
-    let m = app
-        .send(
-            reqwest::Method::PUT,
-            &format!("/api/calendar/bookings/{id}"),
-            Some(&json!({"new_num_adults": 1})),
-            &[("X-Manage-Token", token.as_str())],
-        )
-        .await;
+    let m = as_guest(
+        &app,
+        reqwest::Method::PUT,
+        &format!("/api/calendar/bookings/{id}"),
+        Some(&json!({"new_num_adults": 1})),
+        &token,
+    )
+    .await;
     m.assert_error(422, "party_rule_broken");
     assert_eq!(app.slot(tour, slots[0]).await["current_bookings"], 3);
-    let r = app
-        .send(
-            reqwest::Method::DELETE,
-            &format!("/api/calendar/bookings/{id}"),
-            None,
-            &[("X-Manage-Token", token.as_str())],
-        )
-        .await;
+    let r = as_guest(
+        &app,
+        reqwest::Method::DELETE,
+        &format!("/api/calendar/bookings/{id}"),
+        None,
+        &token,
+    )
+    .await;
     r.assert_status(200);
     assert_eq!(app.slot(tour, slots[0]).await["current_bookings"], 0);
     app.assert_consistent().await;
