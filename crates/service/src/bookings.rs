@@ -1035,8 +1035,17 @@ impl Bookings<'_> {
         ledger::retry(|| async {
             let now = self.now();
             let mut tx = self.0.db.begin().await?;
-            let (slot, _) =
-                ledger::cancel_departure(self.0, &mut tx, slot_id, caller, &reason, now).await?;
+            let (slot, _) = ledger::cancel_departure(
+                self.0,
+                &mut tx,
+                slot_id,
+                caller,
+                &reason,
+                "departure_cancelled",
+                None,
+                now,
+            )
+            .await?;
             // Each was cancelled with this transaction's `now`.
             let affected = bookings::cancelled_on_slot_at(&mut tx, slot_id, now).await?;
             tx.commit().await?;

@@ -4,6 +4,7 @@
 //! departures in id order and derives their closures.
 
 use chrono::{DateTime, Months, NaiveDate, NaiveTime, Utc};
+use tourdesk_domain::contact::optional_text;
 use tourdesk_domain::policy::{CancellationPolicy, PartyRules, RefundTier, RuleError};
 use tourdesk_domain::schedule::{self, FieldError, Pattern, Recurrence, Weekdays};
 use tourdesk_domain::{Currency, MoneyError};
@@ -110,6 +111,8 @@ pub struct ScheduleInput {
     pub weekdays: [Option<bool>; 7],
     pub max_capacity: Option<i64>,
     pub min_capacity: Option<i64>,
+    /// Hours before each departure its minimum is decided (default 48).
+    pub decision_hours: Option<i64>,
     pub valid_from: Option<NaiveDate>,
     /// `Some(None)` clears it.
     pub valid_until: Option<Option<NaiveDate>>,
@@ -119,6 +122,11 @@ pub struct ScheduleInput {
 }
 
 pub const MAX_CAPACITY: i64 = 10_000;
+/// Hours before a departure its minimum is decided, unless the schedule
+/// says otherwise.
+pub const DEFAULT_DECISION_HOURS: i64 = 48;
+/// At most a year ahead.
+pub const MAX_DECISION_HOURS: i64 = 8760;
 
 /// How a new schedule is made.
 #[derive(Debug, Clone, Copy)]
@@ -714,6 +722,18 @@ impl Catalog<'_> {
                 .await?
                 .remove(&id)
                 .ok_or_else(|| ServiceError::not_found(format!("slot {id} not found")))?;
+            if let Some(cap) = patch.max_capacity
+                && slot.is_pending_minimum()
+                && cap < slot.min_capacity
+            {
+                return Err(ServiceError::invalid(
+                    "max_capacity",
+                    format!(
+                        "must not be below the departure's minimum of {} people",
+                        slot.min_capacity
+                    ),
+                ));
+            }
             let tour = load_tour(&mut tx, slot.tour_id).await?;
             let price = match &patch.price_per_person {
                 Some(p) => {
@@ -747,6 +767,142 @@ impl Catalog<'_> {
         .await
     }
 
+    // ---- guaranteed departures ----
+
+    /// Guarantees a departure waiting for its minimum, whatever it has
+    /// booked (the operator runs it anyway). 409 when it has no minimum,
+    /// is guaranteed already or is cancelled.
+    pub async fn guarantee_slot(
+        &self,
+        admin: &Admin,
+        id: i64,
+        reason: Option<&str>,
+    ) -> ServiceResult<SlotRow> {
+        let reason = optional_text(reason, ledger::MAX_TEXT)
+            .map_err(|e| ServiceError::invalid("reason", e.0))?;
+        ledger::retry(|| async {
+            let now = self.now();
+            let mut tx = self.0.db.begin().await?;
+            let slot = ledger::lock_slots(&mut tx, &[id])
+                .await?
+                .remove(&id)
+                .ok_or_else(|| ServiceError::not_found(format!("slot {id} not found")))?;
+            not_pending(&slot)?;
+            ledger::guarantee_departure(
+                &mut tx,
+                id,
+                "manual",
+                admin.caller(),
+                reason.as_deref(),
+                None,
+                now,
+            )
+            .await?;
+            let slot = load_slot(&mut tx, id).await?;
+            tx.commit().await?;
+            Ok(slot)
+        })
+        .await
+    }
+
+    /// Moves the decision deadline of a departure waiting for its minimum.
+    /// `decision_at` is an instant (RFC 3339) or a local date and time in
+    /// the tour's zone (`2026-12-01T09:00`); it must be in the future and
+    /// before the departure starts (422 `decision_at`).
+    pub async fn set_decision_deadline(
+        &self,
+        _admin: &Admin,
+        id: i64,
+        decision_at: &str,
+    ) -> ServiceResult<SlotRow> {
+        ledger::retry(|| async {
+            let now = self.now();
+            let mut tx = self.0.db.begin().await?;
+            let slot = ledger::lock_slots(&mut tx, &[id])
+                .await?
+                .remove(&id)
+                .ok_or_else(|| ServiceError::not_found(format!("slot {id} not found")))?;
+            let tour = load_tour(&mut tx, slot.tour_id).await?;
+            let at = parse_instant(decision_at, tour.tz)?;
+            if at >= slot.starts_at {
+                return Err(ServiceError::invalid(
+                    "decision_at",
+                    format!(
+                        "must be before the departure starts ({})",
+                        slot.starts_at
+                            .with_timezone(&tour.tz)
+                            .format("%Y-%m-%d %H:%M %Z")
+                    ),
+                ));
+            }
+            if at <= now {
+                return Err(ServiceError::invalid(
+                    "decision_at",
+                    "must be in the future",
+                ));
+            }
+            not_pending(&slot)?;
+            slots::set_decision_at(&mut tx, id, at, now).await?;
+            let slot = load_slot(&mut tx, id).await?;
+            tx.commit().await?;
+            Ok(slot)
+        })
+        .await
+    }
+
+    /// Departures still waiting for their minimum that have not started,
+    /// by deadline (at most 500).
+    pub async fn at_risk(&self, _admin: &Admin) -> ServiceResult<Vec<SlotRow>> {
+        let mut conn = self.0.db.read().await?;
+        Ok(slots::at_risk(&mut conn, self.now(), 500).await?)
+    }
+
+    /// Decides every departure whose deadline has come (the decision job's
+    /// round): each in its own transaction, exactly once however many
+    /// instances run it. `grace` is how late a decision may be before the
+    /// audit says it was late. Returns (guaranteed, cancelled) counts.
+    pub async fn decide_due(&self, grace: chrono::Duration) -> ServiceResult<(usize, usize)> {
+        let mut decided = (0, 0);
+        loop {
+            let due = {
+                let mut conn = self.0.db.read().await?;
+                slots::due_for_decision(&mut conn, self.now(), 100).await?
+            };
+            let mut progressed = false;
+            let mut failed = None;
+            for id in &due {
+                let d = ledger::retry(|| async {
+                    let now = self.now();
+                    let mut tx = self.0.db.begin().await?;
+                    let d = ledger::decide_departure(self.0, &mut tx, *id, grace, now).await?;
+                    tx.commit().await?;
+                    Ok(d)
+                })
+                .await;
+                // One departure that cannot be decided (an outage, a
+                // corrupt row) does not hold up the others; the round
+                // reports it and the next round tries it again.
+                match d {
+                    Ok(ledger::Decision::Guaranteed) => decided.0 += 1,
+                    Ok(ledger::Decision::Cancelled(_)) => decided.1 += 1,
+                    Ok(ledger::Decision::NotDue) => continue,
+                    Err(e) => {
+                        tracing::error!(slot_id = id, error = %e, "a departure could not be decided");
+                        failed.get_or_insert(e);
+                        continue;
+                    }
+                }
+                progressed = true;
+            }
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            if due.len() < 100 || !progressed {
+                return Ok(decided);
+            }
+        }
+    }
+
     /// Every tour's slots in a date range (at most 62 days): the admin's
     /// week and day views.
     pub async fn all_slots(
@@ -772,6 +928,55 @@ impl Catalog<'_> {
         let mut conn = self.0.db.read().await?;
         Ok(slots::all_slots_between(&mut conn, from, to).await?)
     }
+}
+
+/// 409 unless the departure is waiting for its minimum.
+fn not_pending(slot: &SlotRow) -> ServiceResult<()> {
+    if slot.is_cancelled {
+        return Err(ServiceError::conflict(
+            "slot_cancelled",
+            format!("slot {} is cancelled", slot.id),
+        ));
+    }
+    match slot.guarantee.as_str() {
+        slots::GUARANTEE_PENDING => Ok(()),
+        slots::GUARANTEE_GUARANTEED => Err(ServiceError::conflict(
+            "already_guaranteed",
+            format!("slot {} is already guaranteed to run", slot.id),
+        )),
+        _ => Err(ServiceError::conflict(
+            "no_minimum",
+            format!("slot {} has no minimum to decide", slot.id),
+        )),
+    }
+}
+
+/// An instant as RFC 3339, or a local date and time in `tz`
+/// (`2026-12-01T09:00`, seconds optional; in a DST gap or overlap: 422).
+fn parse_instant(text: &str, tz: chrono_tz::Tz) -> ServiceResult<DateTime<Utc>> {
+    use chrono::TimeZone;
+    let text = text.trim();
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Ok(at.with_timezone(&Utc));
+    }
+    let local = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S")
+        .or_else(|_| chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M"))
+        .map_err(|_| {
+            ServiceError::invalid(
+                "decision_at",
+                "must be a date and time: 2026-12-01T09:00 (the tour's zone) or RFC 3339",
+            )
+        })?;
+    ledger::check_date("decision_at", local.date())?;
+    tz.from_local_datetime(&local)
+        .single()
+        .map(|at| at.with_timezone(&Utc))
+        .ok_or_else(|| {
+            ServiceError::invalid(
+                "decision_at",
+                format!("{local} does not exist or is ambiguous in {tz} (a clock change)"),
+            )
+        })
 }
 
 fn validate_tour_numbers(duration: i64, base_price: i64) -> ServiceResult<()> {
@@ -822,6 +1027,7 @@ struct MergedSchedule {
     weekdays: [bool; 7],
     max_capacity: i64,
     min_capacity: i64,
+    decision_hours: i64,
     valid_from: NaiveDate,
     valid_until: Option<NaiveDate>,
     price_override: Option<i64>,
@@ -840,6 +1046,7 @@ impl MergedSchedule {
             weekdays: self.weekdays,
             max_capacity: self.max_capacity,
             min_capacity: self.min_capacity,
+            decision_hours: self.decision_hours,
             valid_from: self.valid_from,
             valid_until: self.valid_until,
             price_override: self.price_override,
@@ -910,6 +1117,19 @@ fn merge_schedule(
             "must not exceed max_capacity",
         ));
     }
+    let decision_hours = input
+        .decision_hours
+        .or(current.map(|c| c.decision_hours))
+        .unwrap_or(DEFAULT_DECISION_HOURS);
+    if !(0..=MAX_DECISION_HOURS).contains(&decision_hours) {
+        return Err(ServiceError::invalid(
+            "decision_hours",
+            format!(
+                "must be between 0 and {MAX_DECISION_HOURS} hours before the departure \
+                 (a deadline after the departure cannot decide it)"
+            ),
+        ));
+    }
     let valid_from = input
         .valid_from
         .or(current.map(|c| c.valid_from))
@@ -960,6 +1180,7 @@ fn merge_schedule(
         weekdays,
         max_capacity,
         min_capacity,
+        decision_hours,
         valid_from,
         valid_until,
         price_override,

@@ -696,6 +696,19 @@ pub async fn insert_booking(
     )
     .await?;
     booking_event(tx, "booking.created", &row, now).await?;
+    if reaches_minimum(slot) {
+        guarantee_departure(
+            tx,
+            slot.id,
+            "minimum_reached",
+            &Caller::system(),
+            None,
+            Some(row.id),
+            now,
+        )
+        .await?;
+        return Ok((load_booking(tx, id).await?, token));
+    }
     Ok((row, token))
 }
 
@@ -812,6 +825,23 @@ pub async fn rebook(
     )
     .await?;
     booking_changed_event(tx, old, &new, now).await?;
+    let mut new = new;
+    if n > old.seats || moving {
+        let to = load_slot(tx, r.to.id).await?;
+        if reaches_minimum(&to) {
+            guarantee_departure(
+                tx,
+                to.id,
+                "minimum_reached",
+                &Caller::system(),
+                None,
+                Some(old.id),
+                now,
+            )
+            .await?;
+            new = load_booking(tx, old.id).await?;
+        }
+    }
     if moving {
         offer_freed_spots(ctx, tx, old.booking_slot_id, false).await?;
     } else if n < old.seats {
@@ -1045,12 +1075,15 @@ impl Refund {
 /// entries for exactly this departure are cancelled — and never offers the
 /// cancelled departure to anyone. Returns it and how many bookings were
 /// cancelled.
+#[allow(clippy::too_many_arguments)]
 pub async fn cancel_departure(
     ctx: &Context,
     tx: &mut Tx,
     slot_id: i64,
     caller: &Caller,
     reason: &str,
+    refund_rule: &str,
+    note: Option<&str>,
     now: DateTime<Utc>,
 ) -> ServiceResult<(SlotRow, usize)> {
     let peek = load_slot(tx, slot_id).await?;
@@ -1066,7 +1099,10 @@ pub async fn cancel_departure(
         ));
     }
     slots::cancel_slot(tx, slot_id, reason, now).await?;
-    let message = format!("departure cancelled: {reason}");
+    let message = match note {
+        Some(note) => format!("departure cancelled: {reason} ({note})"),
+        None => format!("departure cancelled: {reason}"),
+    };
     let mut rows = Vec::new();
     for id in bookings::lock_active_bookings_on_slot(tx, slot_id).await? {
         rows.push(load_booking(tx, id).await?);
@@ -1088,8 +1124,9 @@ pub async fn cancel_departure(
     }
     let mut cancelled = 0;
     for row in rows {
-        // The operator called it off: everything paid comes back.
-        let refund = Refund::full(&row, "departure_cancelled");
+        // The operator called it off, or it did not reach its minimum:
+        // everything paid comes back.
+        let refund = Refund::full(&row, refund_rule);
         transition(
             ctx,
             tx,
@@ -1150,6 +1187,7 @@ pub async fn cancel_departure(
             "slot_date": slot.slot_date,
             "start_time": slot.start_time,
             "reason": reason,
+            "note": note,
             "cancelled_bookings": cancelled,
         }),
         now,
@@ -1192,6 +1230,232 @@ pub async fn patch_departure(
         offer_freed_spots(ctx, tx, slot.id, false).await?;
     }
     load_slot(tx, slot.id).await
+}
+
+// ---- guaranteed departures ----
+
+/// A departure's decision deadline under its schedule.
+pub fn deadline_of(row: &ScheduleRow, starts_at: DateTime<Utc>) -> DateTime<Utc> {
+    starts_at - Duration::hours(row.decision_hours)
+}
+
+/// Where a new departure (nobody booked yet) starts out: waiting for its
+/// minimum when it has one (more than one person) and its deadline is
+/// still to come; otherwise no minimum applies (a departure made after its
+/// deadline is not called off for people it never had time to find).
+pub fn first_standing(
+    row: &ScheduleRow,
+    starts_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> &'static str {
+    if row.min_capacity > 1 && deadline_of(row, starts_at) > now {
+        slots::GUARANTEE_PENDING
+    } else {
+        slots::GUARANTEE_NONE
+    }
+}
+
+/// A pending departure (locked, as updated) whose booked people now reach
+/// its minimum.
+pub fn reaches_minimum(slot: &SlotRow) -> bool {
+    slot.is_pending_minimum() && slot.current_bookings >= slot.min_capacity
+}
+
+/// Guarantees a locked, pending departure exactly once (false when it was
+/// not pending): `by` is `minimum_reached`, `manual` or `deadline`. Each
+/// of its bookings gets an audit row (as `caller`) and, except `except`
+/// (the booking whose people reached the minimum: its own confirmation
+/// says so), a `booking.guaranteed` event its customer is emailed from;
+/// the departure gets one `departure.guaranteed` event for webhooks.
+pub async fn guarantee_departure(
+    tx: &mut Tx,
+    slot_id: i64,
+    by: &str,
+    caller: &Caller,
+    note: Option<&str>,
+    except: Option<i64>,
+    now: DateTime<Utc>,
+) -> ServiceResult<bool> {
+    if !slots::guarantee(tx, slot_id, by, now).await? {
+        return Ok(false);
+    }
+    let slot = load_slot(tx, slot_id).await?;
+    let why = match by {
+        "minimum_reached" => "the departure reached its minimum",
+        "manual" => "an operator guaranteed the departure",
+        _ => "the departure had its minimum at its decision deadline",
+    };
+    let reason = match note {
+        Some(n) => format!("{why}: {n}"),
+        None => why.to_owned(),
+    };
+    let detail = json!({
+        "guarantee": slots::GUARANTEE_GUARANTEED,
+        "guaranteed_by": by,
+        "booked": slot.current_bookings,
+        "min_capacity": slot.min_capacity,
+    });
+    for b in bookings::bookings_on_slot(tx, slot_id).await? {
+        audit(
+            tx,
+            &b,
+            caller,
+            "departure_guaranteed",
+            Some(json!({"guarantee": slots::GUARANTEE_PENDING})),
+            Some(detail.clone()),
+            Some(&reason),
+            now,
+        )
+        .await?;
+        if Some(b.id) != except && matches!(b.status.as_str(), "pending" | "confirmed") {
+            booking_event(tx, "booking.guaranteed", &b, now).await?;
+        }
+    }
+    audit::insert_event(
+        tx,
+        slot.tour_id,
+        "departure.guaranteed",
+        json!({
+            "booking_slot_id": slot.id,
+            "tour_id": slot.tour_id,
+            "slot_date": slot.slot_date,
+            "start_time": slot.start_time,
+            "guaranteed_by": by,
+            "booked": slot.current_bookings,
+            "min_capacity": slot.min_capacity,
+            "note": note,
+        }),
+        now,
+    )
+    .await?;
+    Ok(true)
+}
+
+/// Gives a schedule's future departures that never had a deadline (made
+/// before guaranteed departures existed) its minimum and deadline; those
+/// already at their minimum are guaranteed.
+async fn adopt_minimum(tx: &mut Tx, row: &ScheduleRow, now: DateTime<Utc>) -> ServiceResult<()> {
+    for slot in slots::without_deadline(tx, row.id, now).await? {
+        apply_minimum(tx, row, &slot, slot.starts_at, now).await?;
+    }
+    Ok(())
+}
+
+/// Makes a departure (locked, not guaranteed, not cancelled) follow its
+/// schedule's minimum and deadline; true when anything changed. One that
+/// already has the people is guaranteed at once.
+async fn apply_minimum(
+    tx: &mut Tx,
+    row: &ScheduleRow,
+    slot: &SlotRow,
+    starts_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> ServiceResult<bool> {
+    if slot.guarantee == slots::GUARANTEE_GUARANTEED || slot.is_cancelled {
+        return Ok(false);
+    }
+    let decision_at = deadline_of(row, starts_at);
+    let standing = first_standing(row, starts_at, now);
+    if slot.min_capacity == row.min_capacity
+        && slot.decision_at == Some(decision_at)
+        && slot.guarantee == standing
+    {
+        return Ok(false);
+    }
+    slots::set_minimum(
+        tx,
+        slot.id,
+        row.min_capacity,
+        Some(decision_at),
+        standing,
+        now,
+    )
+    .await?;
+    let slot = load_slot(tx, slot.id).await?;
+    if reaches_minimum(&slot) {
+        guarantee_departure(
+            tx,
+            slot.id,
+            "minimum_reached",
+            &Caller::system(),
+            None,
+            None,
+            now,
+        )
+        .await?;
+    }
+    Ok(true)
+}
+
+/// How a decision went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Someone else decided it first, or its deadline moved.
+    NotDue,
+    Guaranteed,
+    /// Called off for its minimum, with this many bookings cancelled.
+    Cancelled(usize),
+}
+
+/// Decides a departure whose deadline has come, as `system`, exactly once
+/// (under the locks of its date's departures, and only while still
+/// pending): with its minimum it is guaranteed; without, it is cancelled
+/// with reason `minimum_not_reached` and every booking refunded in full.
+/// A departure some of whose people have already come or been marked
+/// absent has run, and is guaranteed. A decision more than `grace` after
+/// the deadline (the server was down) says so in the audit.
+pub async fn decide_departure(
+    ctx: &Context,
+    tx: &mut Tx,
+    slot_id: i64,
+    grace: Duration,
+    now: DateTime<Utc>,
+) -> ServiceResult<Decision> {
+    let peek = load_slot(tx, slot_id).await?;
+    let day = slots::lock_slots_of_date(tx, peek.tour_id, peek.slot_date).await?;
+    let Some(slot) = day.iter().find(|s| s.id == slot_id) else {
+        return Ok(Decision::NotDue);
+    };
+    let Some(deadline) = slot.decision_at.filter(|d| *d <= now) else {
+        return Ok(Decision::NotDue);
+    };
+    if !slot.is_pending_minimum() {
+        return Ok(Decision::NotDue);
+    }
+    let late = now - deadline;
+    let note = (late > grace).then(|| {
+        format!(
+            "decided late: its deadline was {}, {} minutes before this decision",
+            deadline.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            late.num_minutes()
+        )
+    });
+    let system = Caller::system();
+    let has_run = bookings::bookings_on_slot(tx, slot_id)
+        .await?
+        .iter()
+        .any(|b| matches!(b.status.as_str(), "completed" | "no_show") || b.checked_in_at.is_some());
+    if slot.current_bookings >= slot.min_capacity || has_run {
+        let note = match (has_run, note) {
+            (true, Some(n)) => Some(format!("{n}; it has already run")),
+            (true, None) => Some("it has already run".to_owned()),
+            (false, n) => n,
+        };
+        guarantee_departure(tx, slot_id, "deadline", &system, note.as_deref(), None, now).await?;
+        return Ok(Decision::Guaranteed);
+    }
+    let (_, cancelled) = cancel_departure(
+        ctx,
+        tx,
+        slot_id,
+        &system,
+        slots::MINIMUM_NOT_REACHED,
+        slots::MINIMUM_NOT_REACHED,
+        note.as_deref(),
+        now,
+    )
+    .await?;
+    Ok(Decision::Cancelled(cancelled))
 }
 
 // ---- the waitlist ----
@@ -1442,6 +1706,9 @@ pub enum DepartureAction {
     WithdrawnBooked,
     /// Produced again: reopened.
     Restored,
+    /// Its minimum or decision deadline changes (not once guaranteed or
+    /// called off).
+    MinimumChanged,
 }
 
 impl DepartureAction {
@@ -1454,6 +1721,7 @@ impl DepartureAction {
             DepartureAction::Withdrawn => "withdrawn",
             DepartureAction::WithdrawnBooked => "withdrawn_booked",
             DepartureAction::Restored => "restored",
+            DepartureAction::MinimumChanged => "minimum_changed",
         }
     }
 }
@@ -1530,6 +1798,8 @@ pub async fn sync_schedule(
         || old.duration_minutes != new.duration_minutes
         || apply_to_booked;
     let capacity_changed = old.max_capacity != new.max_capacity;
+    let minimum_changed =
+        old.min_capacity != new.min_capacity || old.decision_hours != new.decision_hours;
     let old_price = old.price_override.unwrap_or(tour.row.base_price);
     let new_price = new.price_override.unwrap_or(tour.row.base_price);
     let mut out = ScheduleSync::default();
@@ -1593,6 +1863,14 @@ pub async fn sync_schedule(
                 {
                     offer_freed_spots(ctx, tx, slot.id, false).await?;
                 }
+                let starts_at = if change.actions.contains(&DepartureAction::Moved) {
+                    p.starts_at
+                } else {
+                    slot.starts_at
+                };
+                if minimum_changed && apply_minimum(tx, new, slot, starts_at, now).await? {
+                    change.actions.push(DepartureAction::MinimumChanged);
+                }
             }
         }
         if !change.actions.is_empty() {
@@ -1616,6 +1894,8 @@ async fn move_departure(
     now: DateTime<Utc>,
 ) -> ServiceResult<()> {
     let before = bookings::bookings_on_slot(tx, slot.id).await?;
+    // The deadline keeps its distance from the start.
+    let decision_at = slot.decision_at.map(|d| p.starts_at - (slot.starts_at - d));
     slots::reschedule(
         tx,
         slot.id,
@@ -1623,6 +1903,7 @@ async fn move_departure(
         p.start_time,
         p.end_time,
         p.starts_at,
+        decision_at,
         now,
     )
     .await?;
@@ -1672,6 +1953,7 @@ pub async fn generate(
             .iter()
             .any(|b| b.start_date <= d && d <= b.end_date)
     };
+    adopt_minimum(tx, row, now).await?;
     let price = row.price_override.unwrap_or(tour.row.base_price);
     let mut report = GenerationReport {
         created: 0,
@@ -1694,6 +1976,9 @@ pub async fn generate(
             starts_at: placed.starts_at,
             max_capacity: row.max_capacity,
             price_per_person: price,
+            min_capacity: row.min_capacity,
+            decision_at: Some(deadline_of(row, placed.starts_at)),
+            guarantee: first_standing(row, placed.starts_at, now),
         };
         match slots::insert_slot_if_absent(tx, &new, now).await? {
             Some(slot) => {

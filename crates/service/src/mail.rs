@@ -145,6 +145,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/email/en/departure_cancelled.html"),
     ),
     (
+        "departure_guaranteed.txt",
+        include_str!("../templates/email/en/departure_guaranteed.txt"),
+    ),
+    (
+        "departure_guaranteed.html",
+        include_str!("../templates/email/en/departure_guaranteed.html"),
+    ),
+    (
         "waitlist_joined.txt",
         include_str!("../templates/email/en/waitlist_joined.txt"),
     ),
@@ -395,7 +403,10 @@ impl EventData {
             }
         }
         let ics = match &booking {
-            Some(b) if e.event_type != "booking.status_changed" || b.status == "confirmed" => {
+            Some(b)
+                if e.event_type != "booking.guaranteed"
+                    && (e.event_type != "booking.status_changed" || b.status == "confirmed") =>
+            {
                 booking_ics(tx, b, now_of(e)).await?
             }
             _ => None,
@@ -497,6 +508,11 @@ pub(crate) fn render_event(
             "booking.reminder" if matches!(b.status.as_str(), "pending" | "confirmed") => out.push(
                 with_ics(render("booking_reminder", &b.customer_email, ctx)?),
             ),
+            // Its departure reached its minimum (or was guaranteed): only
+            // worth telling while the booking stands.
+            "booking.guaranteed" if matches!(b.status.as_str(), "pending" | "confirmed") => {
+                out.push(render("departure_guaranteed", &b.customer_email, ctx)?)
+            }
             "booking.status_changed" if b.status == "confirmed" => out.push(with_ics(render(
                 "booking_confirmed",
                 &b.customer_email,
@@ -544,7 +560,12 @@ pub(crate) fn render_event(
                     out.push(with_ics(render(
                         "departure_cancelled",
                         &b.customer_email,
-                        context! { reason => reason, alternatives => alternatives, ..ctx },
+                        context! {
+                            reason => reason,
+                            minimum => b.departure.called_off.then_some(b.departure.min_capacity),
+                            alternatives => alternatives,
+                            ..ctx
+                        },
                     )?))
                 } else {
                     out.push(with_ics(render(

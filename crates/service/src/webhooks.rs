@@ -32,6 +32,7 @@ pub const EVENT_TYPES: &[(&str, &str)] = &[
     ("waitlist.expired", "waitlist.expired"),
     ("waitlist.cancelled", "waitlist.cancelled"),
     ("departure.cancelled", "departure.cancelled"),
+    ("departure.guaranteed", "departure.guaranteed"),
 ];
 
 /// Every event type, as an endpoint's `events` may say.

@@ -44,24 +44,32 @@ pub struct BookingRow {
     /// Refunded for people removed from the booking (0014).
     pub reduction_refund_amount: i64,
     pub tour_name: String,
+    /// The tour's IANA zone.
+    pub tour_timezone: String,
     pub tour_date: NaiveDate,
     pub tour_time: NaiveTime,
     pub tour_end_time: NaiveTime,
     pub starts_at: DateTime<Utc>,
+    /// Its departure's standing on its minimum (0015).
+    #[sqlx(flatten)]
+    pub departure: crate::slots::Standing,
 }
 
 #[macro_export]
 #[doc(hidden)]
 macro_rules! booking_select {
     () => {
-        "SELECT b.id, b.booking_reference, b.user_id, b.tour_id, b.booking_slot_id, b.num_adults, b.num_children, \
+        concat!(
+            "SELECT b.id, b.booking_reference, b.user_id, b.tour_id, b.booking_slot_id, b.num_adults, b.num_children, \
          b.num_infants, b.total_people, b.price_per_adult, b.price_per_child, b.price_per_infant, b.subtotal, \
          b.discount_amount, b.tax_amount, b.total_amount, b.refund_amount, b.currency, b.customer_name, \
          b.customer_email, b.customer_phone, b.special_requirements, b.dietary_restrictions, b.accessibility_needs, \
          b.status, b.cancellation_reason, b.created_at, b.modified_at, b.cancelled_at, b.checked_in_at, \
-         b.seats, b.reduction_refund_amount, t.name AS tour_name, \
-         s.slot_date AS tour_date, s.start_time AS tour_time, s.end_time AS tour_end_time, s.starts_at \
-         FROM bookings b JOIN tours t ON t.id = b.tour_id JOIN booking_slots s ON s.id = b.booking_slot_id "
+         b.seats, b.reduction_refund_amount, t.name AS tour_name, t.timezone AS tour_timezone, \
+         s.slot_date AS tour_date, s.start_time AS tour_time, s.end_time AS tour_end_time, s.starts_at, ",
+            $crate::standing_cols!(),
+            " FROM bookings b JOIN tours t ON t.id = b.tour_id JOIN booking_slots s ON s.id = b.booking_slot_id "
+        )
     };
 }
 

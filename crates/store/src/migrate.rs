@@ -81,6 +81,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "operator rules: cancellation policy, party rules, seats",
         include_str!("../migrations/0014_operator_rules.sql"),
     ),
+    (
+        15,
+        "guaranteed departures",
+        include_str!("../migrations/0015_guaranteed_departures.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.

@@ -27,13 +27,15 @@ pub struct ScheduleRow {
     pub price_override: Option<i64>,
     pub is_active: bool,
     pub created_at: DateTime<Utc>,
+    /// Hours before each departure its minimum is decided (0015).
+    pub decision_hours: i64,
 }
 
 macro_rules! schedule_cols {
     () => {
         "id, tour_id, name, start_time, duration_minutes, recurrence, rrule, monday, tuesday, wednesday, \
          thursday, friday, saturday, sunday, max_capacity, min_capacity, valid_from, valid_until, \
-         price_override, is_active, created_at"
+         price_override, is_active, created_at, decision_hours"
     };
 }
 
@@ -52,6 +54,7 @@ pub struct ScheduleFields<'a> {
     pub valid_until: Option<NaiveDate>,
     pub price_override: Option<i64>,
     pub is_active: bool,
+    pub decision_hours: i64,
 }
 
 pub async fn insert_schedule(
@@ -62,8 +65,8 @@ pub async fn insert_schedule(
     const SQL: &str = concat!(
         "INSERT INTO tour_schedules (tour_id, name, start_time, duration_minutes, recurrence, rrule, monday, tuesday, \
          wednesday, thursday, friday, saturday, sunday, max_capacity, min_capacity, valid_from, valid_until, \
-         price_override, is_active, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20) RETURNING ",
+         price_override, is_active, created_at, updated_at, decision_hours) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20, $21) RETURNING ",
         schedule_cols!()
     );
     let w = s.weekdays;
@@ -71,7 +74,7 @@ pub async fn insert_schedule(
         .bind(s.tour_id).bind(s.name).bind(s.start_time).bind(s.duration_minutes).bind(s.recurrence).bind(s.rrule)
         .bind(w[0]).bind(w[1]).bind(w[2]).bind(w[3]).bind(w[4]).bind(w[5]).bind(w[6])
         .bind(s.max_capacity).bind(s.min_capacity).bind(s.valid_from).bind(s.valid_until)
-        .bind(s.price_override).bind(s.is_active).bind(now)
+        .bind(s.price_override).bind(s.is_active).bind(now).bind(s.decision_hours)
         .fetch_one(c).await)?)
 }
 
@@ -85,7 +88,7 @@ pub async fn update_schedule(
     const SQL: &str = "UPDATE tour_schedules SET name = $2, start_time = $3, duration_minutes = $4, recurrence = $5, \
          rrule = $6, monday = $7, tuesday = $8, wednesday = $9, thursday = $10, friday = $11, saturday = $12, \
          sunday = $13, max_capacity = $14, min_capacity = $15, valid_from = $16, valid_until = $17, \
-         price_override = $18, is_active = $19, updated_at = $20 WHERE id = $1";
+         price_override = $18, is_active = $19, updated_at = $20, decision_hours = $21 WHERE id = $1";
     let w = s.weekdays;
     let n = exec!(
         tx,
@@ -110,6 +113,7 @@ pub async fn update_schedule(
             .bind(s.price_override)
             .bind(s.is_active)
             .bind(now)
+            .bind(s.decision_hours)
     )?;
     Ok(n > 0)
 }

@@ -36,6 +36,15 @@ pub struct SlotRow {
     pub blackout_name: Option<String>,
     /// Its schedule no longer produces it (inactive or edited away).
     pub withdrawn: bool,
+    /// People it needs to go ahead (0015); at most 1 is no minimum.
+    pub min_capacity: i64,
+    /// When its minimum is decided (0015).
+    pub decision_at: Option<DateTime<Utc>>,
+    /// `none`, `pending` or `guaranteed` (0015).
+    pub guarantee: String,
+    pub guaranteed_at: Option<DateTime<Utc>>,
+    /// `minimum_reached`, `manual` or `deadline`.
+    pub guaranteed_by: Option<String>,
 }
 
 impl SlotRow {
@@ -67,6 +76,34 @@ impl SlotRow {
         self.withdrawn.then(|| "schedule withdrawn".into())
     }
 
+    /// Waiting for its minimum: not guaranteed, not called off.
+    pub fn is_pending_minimum(&self) -> bool {
+        self.guarantee == GUARANTEE_PENDING && !self.is_cancelled
+    }
+
+    /// People still needed to reach the minimum (0 unless pending).
+    pub fn people_needed(&self) -> i64 {
+        if self.is_pending_minimum() {
+            (self.min_capacity - self.current_bookings).max(0)
+        } else {
+            0
+        }
+    }
+
+    /// Where it stands on its minimum.
+    pub fn standing(&self) -> Standing {
+        Standing {
+            guarantee: self.guarantee.clone(),
+            min_capacity: self.min_capacity,
+            booked: self.current_bookings,
+            decision_at: self.decision_at,
+            guaranteed_at: self.guaranteed_at,
+            guaranteed_by: self.guaranteed_by.clone(),
+            called_off: self.is_cancelled
+                && self.cancellation_reason.as_deref() == Some(MINIMUM_NOT_REACHED),
+        }
+    }
+
     /// Holds no booked people and no held spots.
     pub fn is_empty(&self) -> bool {
         self.current_bookings == 0 && self.held_spots == 0
@@ -80,9 +117,64 @@ macro_rules! slot_cols {
         "id, tour_id, schedule_id, slot_date, start_time, end_time, starts_at, max_capacity, current_bookings, \
          held_spots, max_capacity - current_bookings - held_spots AS available_spots, price_per_person, \
          is_available, is_cancelled, cancellation_reason, blackout_id, \
-         (SELECT bd.name FROM blackout_dates bd WHERE bd.id = booking_slots.blackout_id) AS blackout_name, withdrawn"
+         (SELECT bd.name FROM blackout_dates bd WHERE bd.id = booking_slots.blackout_id) AS blackout_name, withdrawn, \
+         min_capacity, decision_at, guarantee, guaranteed_at, guaranteed_by"
     };
 }
+
+/// A departure's standing on its minimum, as customers and admins see it
+/// (also read with each booking: `standing_cols!`).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Standing {
+    pub guarantee: String,
+    pub min_capacity: i64,
+    /// People booked on it now.
+    pub booked: i64,
+    pub decision_at: Option<DateTime<Utc>>,
+    pub guaranteed_at: Option<DateTime<Utc>>,
+    pub guaranteed_by: Option<String>,
+    /// Cancelled because it did not reach its minimum.
+    pub called_off: bool,
+}
+
+impl Standing {
+    /// `none`, `pending`, `guaranteed` or `cancelled` (called off for its
+    /// minimum).
+    pub fn status(&self) -> &str {
+        if self.called_off {
+            "cancelled"
+        } else {
+            &self.guarantee
+        }
+    }
+
+    /// People still needed (0 unless pending).
+    pub fn needed(&self) -> i64 {
+        if self.status() == GUARANTEE_PENDING {
+            (self.min_capacity - self.booked).max(0)
+        } else {
+            0
+        }
+    }
+}
+
+/// The columns of [`Standing`] on a query over `booking_slots s`.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! standing_cols {
+    () => {
+        "s.guarantee, s.min_capacity, s.current_bookings AS booked, s.decision_at, s.guaranteed_at, \
+         s.guaranteed_by, COALESCE(s.is_cancelled AND s.cancellation_reason = 'minimum_not_reached', FALSE) \
+         AS called_off"
+    };
+}
+
+/// Where a departure stands on its minimum: see migration 0015.
+pub const GUARANTEE_NONE: &str = "none";
+pub const GUARANTEE_PENDING: &str = "pending";
+pub const GUARANTEE_GUARANTEED: &str = "guaranteed";
+/// The cancellation reason of a departure called off for its minimum.
+pub const MINIMUM_NOT_REACHED: &str = "minimum_not_reached";
 
 pub struct NewSlot {
     pub tour_id: i64,
@@ -93,6 +185,10 @@ pub struct NewSlot {
     pub starts_at: DateTime<Utc>,
     pub max_capacity: i64,
     pub price_per_person: i64,
+    pub min_capacity: i64,
+    pub decision_at: Option<DateTime<Utc>>,
+    /// `none` or `pending`.
+    pub guarantee: &'static str,
 }
 
 /// Inserts a slot unless its schedule already has one on that date (at
@@ -104,13 +200,15 @@ pub async fn insert_slot_if_absent(
 ) -> StoreResult<Option<SlotRow>> {
     const SQL: &str = concat!(
         "INSERT INTO booking_slots (tour_id, schedule_id, slot_date, start_time, end_time, starts_at, max_capacity, \
-         price_per_person, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
+         price_per_person, created_at, updated_at, min_capacity, decision_at, guarantee) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, $12) \
          ON CONFLICT (schedule_id, slot_date) DO NOTHING RETURNING ",
         slot_cols!()
     );
     Ok(on!(tx, c => sqlx::query_as(SQL)
         .bind(s.tour_id).bind(s.schedule_id).bind(s.slot_date).bind(s.start_time).bind(s.end_time)
         .bind(s.starts_at).bind(s.max_capacity).bind(s.price_per_person).bind(now)
+        .bind(s.min_capacity).bind(s.decision_at).bind(s.guarantee)
         .fetch_optional(c).await)?)
 }
 
@@ -283,7 +381,8 @@ pub async fn set_withdrawn(
     Ok(exec!(tx, sqlx::query(SQL).bind(id).bind(withdrawn).bind(now))? > 0)
 }
 
-/// Moves a departure to a new local time (a schedule edit).
+/// Moves a departure to a new local time (a schedule edit), with its
+/// decision deadline (the caller keeps it the same time before the start).
 #[allow(clippy::too_many_arguments)]
 pub async fn reschedule(
     tx: &mut Tx,
@@ -292,10 +391,11 @@ pub async fn reschedule(
     start_time: NaiveTime,
     end_time: NaiveTime,
     starts_at: DateTime<Utc>,
+    decision_at: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
     const SQL: &str = "UPDATE booking_slots SET slot_date = $2, start_time = $3, end_time = $4, starts_at = $5, \
-         updated_at = $6, revision = revision + 1 WHERE id = $1";
+         updated_at = $6, decision_at = $7, revision = revision + 1 WHERE id = $1";
     exec!(
         tx,
         sqlx::query(SQL)
@@ -305,8 +405,98 @@ pub async fn reschedule(
             .bind(end_time)
             .bind(starts_at)
             .bind(now)
+            .bind(decision_at)
     )?;
     Ok(())
+}
+
+// ---- guaranteed departures (0015) ----
+
+/// Guarantees a pending, uncancelled departure (`by`: `minimum_reached`,
+/// `manual`, `deadline`); false when it was not pending any more (someone
+/// else decided it first: each departure is decided exactly once).
+pub async fn guarantee(tx: &mut Tx, id: i64, by: &str, now: DateTime<Utc>) -> StoreResult<bool> {
+    const SQL: &str = "UPDATE booking_slots SET guarantee = 'guaranteed', guaranteed_at = $2, guaranteed_by = $3, \
+         updated_at = $2, revision = revision + 1 WHERE id = $1 AND guarantee = 'pending' AND NOT is_cancelled";
+    Ok(exec!(tx, sqlx::query(SQL).bind(id).bind(now).bind(by))? == 1)
+}
+
+/// Sets a departure's minimum, deadline and standing (a schedule edit or
+/// the adoption of a departure made before 0015). Never touches one that
+/// is guaranteed or cancelled.
+pub async fn set_minimum(
+    tx: &mut Tx,
+    id: i64,
+    min_capacity: i64,
+    decision_at: Option<DateTime<Utc>>,
+    guarantee: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<bool> {
+    const SQL: &str = "UPDATE booking_slots SET min_capacity = $2, decision_at = $3, guarantee = $4, \
+         updated_at = $5, revision = revision + 1 \
+         WHERE id = $1 AND guarantee <> 'guaranteed' AND NOT is_cancelled";
+    Ok(exec!(
+        tx,
+        sqlx::query(SQL)
+            .bind(id)
+            .bind(min_capacity)
+            .bind(decision_at)
+            .bind(guarantee)
+            .bind(now)
+    )? == 1)
+}
+
+/// Moves a pending departure's decision deadline (an admin's extension).
+pub async fn set_decision_at(
+    tx: &mut Tx,
+    id: i64,
+    decision_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> StoreResult<bool> {
+    const SQL: &str = "UPDATE booking_slots SET decision_at = $2, updated_at = $3, revision = revision + 1 \
+         WHERE id = $1 AND guarantee = 'pending' AND NOT is_cancelled";
+    Ok(exec!(tx, sqlx::query(SQL).bind(id).bind(decision_at).bind(now))? == 1)
+}
+
+/// Pending departures whose deadline has come (`decision_at <= now`),
+/// earliest first: the decision job's work list, read without locks (each
+/// is decided under its lock, and only if still pending).
+pub async fn due_for_decision(
+    tx: &mut Tx,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> StoreResult<Vec<i64>> {
+    const SQL: &str = "SELECT id FROM booking_slots WHERE guarantee = 'pending' AND decision_at <= $1 \
+         AND NOT is_cancelled ORDER BY decision_at, id LIMIT $2";
+    Ok(on!(tx, c => sqlx::query_scalar(SQL).bind(now).bind(limit).fetch_all(c).await)?)
+}
+
+/// Departures still waiting for their minimum that start after `now`,
+/// by deadline: what the console lists as at risk.
+pub async fn at_risk(tx: &mut Tx, now: DateTime<Utc>, limit: i64) -> StoreResult<Vec<SlotRow>> {
+    const SQL: &str = concat!(
+        "SELECT ",
+        slot_cols!(),
+        " FROM booking_slots WHERE guarantee = 'pending' AND NOT is_cancelled AND starts_at > $1 \
+         ORDER BY decision_at, starts_at, id LIMIT $2"
+    );
+    Ok(on!(tx, c => sqlx::query_as(SQL).bind(now).bind(limit).fetch_all(c).await)?)
+}
+
+/// A schedule's future departures that never had a deadline (made before
+/// 0015), to be given one.
+pub async fn without_deadline(
+    tx: &mut Tx,
+    schedule_id: i64,
+    after: DateTime<Utc>,
+) -> StoreResult<Vec<SlotRow>> {
+    const SQL: &str = concat!(
+        "SELECT ",
+        slot_cols!(),
+        " FROM booking_slots WHERE schedule_id = $1 AND decision_at IS NULL AND starts_at > $2 \
+         AND NOT is_cancelled AND guarantee = 'none' ORDER BY id"
+    );
+    Ok(on!(tx, c => sqlx::query_as(SQL).bind(schedule_id).bind(after).fetch_all(c).await)?)
 }
 
 // ---- locking reads (see the lock order in service/src/ledger.rs) ----

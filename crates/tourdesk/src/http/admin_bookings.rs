@@ -336,7 +336,7 @@ async fn manifest(
     Ok(Json(Manifest {
         total_people: entries.iter().map(|e| e.total_people).sum(),
         cancelled_bookings: cancelled.iter().map(ManifestEntry::new).collect(),
-        slot: SlotDto::new(&slot, &tour.currency),
+        slot: SlotDto::new(&slot, &tour),
         tour_name: tour.row.name.clone(),
         bookings: entries,
     })
@@ -379,7 +379,7 @@ async fn cancel_slot(
         .await?;
     let tour = state.ctx.catalog().tour(slot.tour_id).await?;
     Ok(Json(CancelledSlot {
-        slot: SlotDto::new(&slot, &tour.currency),
+        slot: SlotDto::new(&slot, &tour),
         cancelled_bookings: affected.len(),
         affected_bookings: affected.iter().map(ManifestEntry::new).collect(),
     }))

@@ -278,7 +278,7 @@ async fn slots(
         .await?;
     Ok(Json(
         rows.iter()
-            .map(|d| CalendarSlotDto::new(d, &tour.currency))
+            .map(|d| CalendarSlotDto::new(d, &tour))
             .collect(),
     ))
 }

@@ -2,6 +2,7 @@
 //! exactly the currency's decimals (`192.50`), as the spec shows them.
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use chrono_tz::Tz;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 use tourdesk_domain::Currency;
@@ -10,7 +11,7 @@ use tourdesk_service::availability::{Departure, Offer};
 use tourdesk_service::catalog::Tour;
 use tourdesk_store::blackouts::BlackoutRow;
 use tourdesk_store::schedules::ScheduleRow;
-use tourdesk_store::slots::SlotRow;
+use tourdesk_store::slots::{SlotRow, Standing};
 use utoipa::ToSchema;
 
 /// An amount rendered as a JSON number with the currency's decimals.
@@ -232,10 +233,57 @@ pub struct SlotDto {
     pub is_cancelled: bool,
     pub cancellation_reason: Option<String>,
     pub level: Level,
+    /// Where it stands on its minimum.
+    pub guarantee: GuaranteeDto,
+}
+
+/// A departure's standing on its minimum number of people: whether it is
+/// sure to run, and if not, how many more it needs by when.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GuaranteeDto {
+    /// `none` (no minimum), `pending` (needs more people by
+    /// `decision_at`), `guaranteed` (runs) or `cancelled` (called off for
+    /// `minimum_not_reached`).
+    #[schema(example = "pending")]
+    pub status: String,
+    /// People it needs to go ahead (0 or 1: no minimum).
+    pub min_capacity: i64,
+    /// People booked on it now.
+    pub booked: i64,
+    /// People still needed (0 unless pending).
+    pub needed: i64,
+    /// When it is decided.
+    pub decision_at: Option<DateTime<Utc>>,
+    /// The same instant in the tour's zone, with its offset: its date and
+    /// time are the tour's wall clock.
+    #[schema(example = "2026-12-01T09:00:00+02:00")]
+    pub decision_at_local: Option<String>,
+    pub guaranteed_at: Option<DateTime<Utc>>,
+    /// `minimum_reached`, `manual` or `deadline`.
+    pub guaranteed_by: Option<String>,
+}
+
+impl GuaranteeDto {
+    pub fn new(s: &Standing, tz: Tz) -> GuaranteeDto {
+        GuaranteeDto {
+            status: s.status().to_owned(),
+            min_capacity: s.min_capacity,
+            booked: s.booked,
+            needed: s.needed(),
+            decision_at: s.decision_at,
+            decision_at_local: s.decision_at.map(|d| {
+                d.with_timezone(&tz)
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            }),
+            guaranteed_at: s.guaranteed_at,
+            guaranteed_by: s.guaranteed_by.clone(),
+        }
+    }
 }
 
 impl SlotDto {
-    pub fn new(s: &SlotRow, currency: &Currency) -> SlotDto {
+    pub fn new(s: &SlotRow, tour: &Tour) -> SlotDto {
+        let currency = &tour.currency;
         let open = s.is_open();
         SlotDto {
             id: s.id,
@@ -260,6 +308,7 @@ impl SlotDto {
             } else {
                 Level::None
             },
+            guarantee: GuaranteeDto::new(&s.standing(), tour.tz),
         }
     }
 }
@@ -279,9 +328,9 @@ pub struct CalendarSlotDto {
 }
 
 impl CalendarSlotDto {
-    pub fn new(d: &Departure, currency: &Currency) -> CalendarSlotDto {
+    pub fn new(d: &Departure, tour: &Tour) -> CalendarSlotDto {
         CalendarSlotDto {
-            slot: SlotDto::new(&d.slot, currency),
+            slot: SlotDto::new(&d.slot, tour),
             bookable: d.unbookable.is_none(),
             unbookable_reason: d.unbookable.map(|u| u.code().to_owned()),
         }
@@ -308,6 +357,8 @@ pub struct ScheduleDto {
     pub sunday: bool,
     pub max_capacity: i64,
     pub min_capacity: i64,
+    /// Hours before each departure its minimum is decided.
+    pub decision_hours: i64,
     #[schema(value_type = String, format = Date)]
     pub valid_from: NaiveDate,
     #[schema(value_type = Option<String>, format = Date)]
@@ -336,6 +387,7 @@ impl ScheduleDto {
             sunday: s.sunday,
             max_capacity: s.max_capacity,
             min_capacity: s.min_capacity,
+            decision_hours: s.decision_hours,
             valid_from: s.valid_from,
             valid_until: s.valid_until,
             price_override: s.price_override.map(|p| Amount::new(currency, p)),
@@ -435,6 +487,8 @@ pub struct BookingDto {
     pub created_at: DateTime<Utc>,
     pub modified_at: DateTime<Utc>,
     pub cancelled_at: Option<DateTime<Utc>>,
+    /// Whether its departure is sure to run.
+    pub departure_guarantee: GuaranteeDto,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub manage_token: Option<String>,
 }
@@ -479,6 +533,10 @@ impl BookingDto {
             created_at: b.created_at,
             modified_at: b.modified_at,
             cancelled_at: b.cancelled_at,
+            departure_guarantee: GuaranteeDto::new(
+                &b.departure,
+                b.tour_timezone.parse().unwrap_or(Tz::UTC),
+            ),
             manage_token: None,
         }
     }

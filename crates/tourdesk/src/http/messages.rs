@@ -45,7 +45,7 @@ pub struct MessageDto {
     event_id: i64,
     tour_id: i64,
     /// booking_created, booking_confirmed, booking_changed,
-    /// booking_cancelled, departure_cancelled, waitlist_joined,
+    /// booking_cancelled, departure_cancelled, departure_guaranteed, waitlist_joined,
     /// waitlist_offer, waitlist_rejoined, waitlist_expired (also booking_reminder).
     kind: String,
     to_email: String,

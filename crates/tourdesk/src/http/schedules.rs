@@ -56,6 +56,11 @@ pub struct ScheduleRequest {
     /// 0 to `max_capacity`; default 1.
     #[schema(minimum = 0, maximum = 10000)]
     min_capacity: Option<i64>,
+    /// Hours before each departure its minimum is decided: below it then,
+    /// the departure is cancelled (`minimum_not_reached`, full refunds);
+    /// 0 to 8760, default 48. A minimum of 0 or 1 is no minimum.
+    #[schema(minimum = 0, maximum = 8760)]
+    decision_hours: Option<i64>,
     #[schema(value_type = Option<openapi::CalendarDate>)]
     valid_from: Option<NaiveDate>,
     /// Not before `valid_from`; null clears it.
@@ -95,6 +100,7 @@ impl From<ScheduleRequest> for ScheduleInput {
             ],
             max_capacity: r.max_capacity,
             min_capacity: r.min_capacity,
+            decision_hours: r.decision_hours,
             valid_from: r.valid_from,
             valid_until: r.valid_until,
             price_override: r.price_override.map(|p| p.map(|p| p.text())),
@@ -190,7 +196,7 @@ async fn create(
             .report
             .slots
             .iter()
-            .map(|s| SlotDto::new(s, &tour.currency))
+            .map(|s| SlotDto::new(s, &tour))
             .collect(),
     });
     let status = if q.dry_run {
@@ -422,7 +428,7 @@ async fn generate(
         slots: report
             .slots
             .iter()
-            .map(|s| SlotDto::new(s, &tour.currency))
+            .map(|s| SlotDto::new(s, &tour))
             .collect(),
     }))
 }

@@ -115,6 +115,9 @@ impl Jobs {
     }
 }
 
+/// How often departures past their decision deadline are decided.
+pub const DECISION_ROUND: Duration = Duration::from_secs(60);
+
 /// Starts every background job of the server.
 pub fn schedule_all(jobs: &mut Jobs, state: &crate::http::AppState) {
     let ctx = state.ctx.clone();
@@ -132,6 +135,31 @@ pub fn schedule_all(jobs: &mut Jobs, state: &crate::http::AppState) {
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "slot horizon job failed");
+                    false
+                }
+            }
+        }
+    });
+    let ctx = state.ctx.clone();
+    // A decision more than two rounds after its deadline was late (the
+    // server was down): the audit says so.
+    jobs.every("departure-decisions", DECISION_ROUND, move || {
+        let ctx = ctx.clone();
+        async move {
+            let grace = chrono::Duration::from_std(DECISION_ROUND * 2)
+                .unwrap_or_else(|_| chrono::Duration::minutes(2));
+            match ctx.catalog().decide_due(grace).await {
+                Ok((0, 0)) => true,
+                Ok((guaranteed, cancelled)) => {
+                    tracing::info!(
+                        guaranteed,
+                        cancelled,
+                        "departures decided at their deadline"
+                    );
+                    true
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "departure decision job failed");
                     false
                 }
             }
