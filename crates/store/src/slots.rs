@@ -99,6 +99,7 @@ impl SlotRow {
             decision_at: self.decision_at,
             guaranteed_at: self.guaranteed_at,
             guaranteed_by: self.guaranteed_by.clone(),
+            departure_cancelled: self.is_cancelled,
             called_off: self.is_cancelled
                 && self.cancellation_reason.as_deref() == Some(MINIMUM_NOT_REACHED),
         }
@@ -133,15 +134,17 @@ pub struct Standing {
     pub decision_at: Option<DateTime<Utc>>,
     pub guaranteed_at: Option<DateTime<Utc>>,
     pub guaranteed_by: Option<String>,
+    /// Cancelled, for whatever reason.
+    pub departure_cancelled: bool,
     /// Cancelled because it did not reach its minimum.
     pub called_off: bool,
 }
 
 impl Standing {
-    /// `none`, `pending`, `guaranteed` or `cancelled` (called off for its
-    /// minimum).
+    /// `none`, `pending`, `guaranteed` or `cancelled` (the departure is
+    /// cancelled: called off for its minimum, or by the operator).
     pub fn status(&self) -> &str {
-        if self.called_off {
+        if self.departure_cancelled {
             "cancelled"
         } else {
             &self.guarantee
@@ -164,8 +167,8 @@ impl Standing {
 macro_rules! standing_cols {
     () => {
         "s.guarantee, s.min_capacity, s.current_bookings AS booked, s.decision_at, s.guaranteed_at, \
-         s.guaranteed_by, COALESCE(s.is_cancelled AND s.cancellation_reason = 'minimum_not_reached', FALSE) \
-         AS called_off"
+         s.guaranteed_by, s.is_cancelled AS departure_cancelled, \
+         COALESCE(s.is_cancelled AND s.cancellation_reason = 'minimum_not_reached', FALSE) AS called_off"
     };
 }
 

@@ -242,8 +242,8 @@ pub struct SlotDto {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct GuaranteeDto {
     /// `none` (no minimum), `pending` (needs more people by
-    /// `decision_at`), `guaranteed` (runs) or `cancelled` (called off for
-    /// `minimum_not_reached`).
+    /// `decision_at`), `guaranteed` (runs) or `cancelled` (the departure
+    /// is cancelled: for `minimum_not_reached`, or by the operator).
     #[schema(example = "pending")]
     pub status: String,
     /// People it needs to go ahead (0 or 1: no minimum).

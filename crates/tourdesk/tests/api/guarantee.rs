@@ -601,3 +601,145 @@ async fn bad_minimum_input_is_refused_naming_the_field(app: TestApp) {
     .await
     .assert_error(409, "no_minimum");
 }
+
+/// Waits until `n` statements of this database wait for a lock.
+async fn queued(monitor: &mut sqlx::PgConnection, n: i64) {
+    const WAITERS: &str = "SELECT count(*) FROM pg_stat_activity \
+         WHERE datname = current_database() AND wait_event_type = 'Lock'";
+    let until = Instant::now() + StdDuration::from_secs(10);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(WAITERS)
+            .fetch_one(&mut *monitor)
+            .await
+            .expect("pg_stat_activity");
+        if waiting >= n {
+            return;
+        }
+        assert!(Instant::now() < until, "only {waiting} of {n} queued");
+        tokio::time::sleep(StdDuration::from_millis(20)).await;
+    }
+}
+
+/// Forced interleavings on PostgreSQL, with a second server on the same
+/// database: a departure's row is held by another connection while the
+/// booking that would reach its minimum and both servers' decision rounds
+/// queue behind it, in one order and then the other. Whichever goes first,
+/// the outcome is one of the two coherent ones, decided once: guaranteed
+/// with the booking kept, or cancelled with the booking refused and every
+/// earlier booking refunded.
+#[tokio::test]
+async fn a_booking_reaching_the_minimum_and_two_deciders_at_the_deadline_agree() {
+    use sqlx::{Connection, PgConnection};
+    use tourdesk_store::Backend;
+
+    let Some(app) = TestApp::spawn(Backend::Postgres, |_| {}).await else {
+        return;
+    };
+    let other = TestApp::spawn_on(Backend::Postgres, &app.database.url, |_| {}).await;
+    let (admin, tour, _, slots) = minimum_tour(&app, json!({}), json!({})).await;
+    for (round, booking_first) in [(0, true), (1, false)] {
+        let slot = slots[round];
+        let early = book_as(&app, tour, slot, 3, "early@example.com").await;
+        let deadline = instant(&early["departure_guarantee"]["decision_at"]);
+        app.clock.freeze(deadline);
+        other.clock.freeze(deadline);
+
+        let mut locker = PgConnection::connect(&app.database.url)
+            .await
+            .expect("a second connection");
+        let mut monitor = PgConnection::connect(&app.database.url)
+            .await
+            .expect("a monitoring connection");
+        sqlx::query("BEGIN")
+            .execute(&mut locker)
+            .await
+            .expect("BEGIN");
+        sqlx::query("SELECT id FROM booking_slots WHERE id = $1 FOR UPDATE")
+            .bind(slot)
+            .execute(&mut locker)
+            .await
+            .expect("lock the departure");
+        let book = {
+            let url = app.url("/api/calendar/bookings");
+            let client = app.client.clone();
+            move || {
+                tokio::spawn(async move {
+                    client
+                        .post(url)
+                        .json(&json!({
+                            "tour_id": tour, "booking_slot_id": slot, "num_adults": 1,
+                            "customer_name": "Last Person", "customer_email": "last@example.com"
+                        }))
+                        .send()
+                        .await
+                        .expect("booking request")
+                        .status()
+                        .as_u16()
+                })
+            }
+        };
+        let decider = |ctx: tourdesk_service::Context| {
+            tokio::spawn(async move {
+                ctx.catalog()
+                    .decide_due(Duration::minutes(2))
+                    .await
+                    .expect("decision round")
+            })
+        };
+        let (booking, deciders) = if booking_first {
+            let b = book();
+            queued(&mut monitor, 1).await;
+            let d = [decider(app.ctx.clone()), decider(other.ctx.clone())];
+            queued(&mut monitor, 2).await;
+            (b, d)
+        } else {
+            let d = [decider(app.ctx.clone()), decider(other.ctx.clone())];
+            queued(&mut monitor, 1).await;
+            let b = book();
+            queued(&mut monitor, 2).await;
+            (b, d)
+        };
+        sqlx::query("ROLLBACK")
+            .execute(&mut locker)
+            .await
+            .expect("release");
+        let status = booking.await.expect("booking task");
+        let mut cancelled = 0;
+        for d in deciders {
+            cancelled += d.await.expect("decider task").1;
+        }
+        let s = app.slot(tour, slot).await;
+        let g = &s["guarantee"];
+        let early_now = app
+            .get_as(&admin, &format!("/api/calendar/bookings/{}", early["id"]))
+            .await;
+        match status {
+            201 => {
+                assert_eq!(g["status"], "guaranteed", "round {round}: {s}");
+                assert_eq!(g["guaranteed_by"], "minimum_reached");
+                assert_eq!(cancelled, 0, "round {round}");
+                assert_eq!(early_now.body["status"], "pending");
+            }
+            409 => {
+                assert_eq!(g["status"], "cancelled", "round {round}: {s}");
+                assert_eq!(cancelled, 1, "decided once: round {round}");
+                assert_eq!(early_now.body["status"], "cancelled");
+                assert_eq!(early_now.body["refund_amount"], early["total_amount"]);
+            }
+            other => panic!("round {round}: the booking answered {other}"),
+        }
+        // FIFO behind the row lock: whoever queued first decides it.
+        let expected = if booking_first { 201 } else { 409 };
+        assert_eq!(status, expected, "round {round}: first in the queue wins");
+        app.clock.freeze(Utc::now());
+        other.clock.freeze(Utc::now());
+    }
+    let guaranteed = events(&app, &admin, "departure.guaranteed").await;
+    let cancelled = events(&app, &admin, "departure.cancelled").await;
+    assert_eq!(
+        guaranteed.len() + cancelled.len(),
+        2,
+        "{guaranteed:?} {cancelled:?}"
+    );
+    app.assert_consistent().await;
+}

@@ -28,7 +28,10 @@
 //! 5. no notified waitlist entry holding spots on a cancelled departure;
 //! 6. no 5xx, no 404 for an id the suite knows exists, no 401/403 for the
 //!    owner or an admin;
-//! 7. no departure acknowledged as cancelled by two requests.
+//! 7. no departure acknowledged as cancelled by two requests;
+//! 8. no departure left waiting for its minimum with that many people
+//!    booked, and none guaranteed twice (issue #18: the race schedules
+//!    need 4 people, and the admin's schedule edits move that minimum).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
@@ -230,7 +233,8 @@ impl Plan {
                         tour,
                         &day(FIRST_DAY),
                         json!({"name": format!("Race {i}"), "start_time": start,
-                               "duration_minutes": 120, "max_capacity": capacity}),
+                               "duration_minutes": 120, "max_capacity": capacity,
+                               "min_capacity": 4}),
                     )
                     .await;
                 app.generate(&admin, id, &day(FIRST_DAY), &day(LAST_DAY))
@@ -1507,8 +1511,11 @@ impl Client {
         let tour = self.random_tour();
         let schedules = &self.plan.tours[tour].schedules;
         let (id, usual) = schedules[self.rng.random_range(0..schedules.len())];
-        let body = if self.rng.random_bool(0.5) {
+        let body = if self.rng.random_bool(0.4) {
             json!({"max_capacity": self.rng.random_range(5..=10)})
+        } else if self.rng.random_bool(0.3) {
+            // A minimum change guarantees departures that now have it.
+            json!({"min_capacity": self.rng.random_range(2..=5)})
         } else {
             // The usual time or half an hour later.
             let later = usual.replacen(":00:00", ":30:00", 1);
@@ -1632,6 +1639,8 @@ const V_DONE_ON_CANCELLED: &str = "completed/no_show booking on a cancelled depa
 const V_HOLD_ON_CANCELLED: &str = "notified entry holding spots on a cancelled departure";
 const V_FINAL_READ: &str = "final read failed";
 const V_DOUBLE_CANCEL: &str = "departure cancel acknowledged twice";
+const V_MISSED_GUARANTEE: &str = "departure at its minimum left pending";
+const V_DOUBLE_GUARANTEE: &str = "departure guaranteed twice";
 
 #[derive(Default)]
 struct Violations {
@@ -1670,6 +1679,7 @@ struct CheckStats {
     rows: usize,
     slots: usize,
     cancelled_slots: usize,
+    guaranteed_slots: usize,
     notified_entries: usize,
 }
 
@@ -1682,6 +1692,8 @@ struct Row {
 struct SlotAfter {
     is_cancelled: bool,
     reason: String,
+    /// Its `guarantee` object (issue #18).
+    guarantee: Value,
 }
 
 async fn check(
@@ -1742,6 +1754,7 @@ async fn check(
                             SlotAfter {
                                 is_cancelled,
                                 reason,
+                                guarantee: s["guarantee"].clone(),
                             },
                         );
                     }
@@ -1752,6 +1765,40 @@ async fn check(
     }
     stats.slots = slots.len();
     stats.cancelled_slots = slots.values().filter(|s| s.is_cancelled).count();
+
+    // 8. A departure whose booked people reach its minimum is guaranteed
+    //    (the booking, move, claim or schedule edit that got it there did
+    //    it in its transaction), and is guaranteed once.
+    for (id, s) in &slots {
+        let g = &s.guarantee;
+        if g["status"] == "pending" && g["booked"].as_i64() >= g["min_capacity"].as_i64() {
+            violations.add(V_MISSED_GUARANTEE, format!("departure {id}: {g}"));
+        }
+    }
+    match get_json(
+        app,
+        "/api/calendar/admin/notifications?type=departure.guaranteed&limit=500",
+        &admin,
+    )
+    .await
+    {
+        Ok(v) => {
+            let mut seen: HashMap<i64, usize> = HashMap::new();
+            for e in v.as_array().into_iter().flatten() {
+                if let Some(slot) = e["payload"]["booking_slot_id"].as_i64() {
+                    *seen.entry(slot).or_default() += 1;
+                }
+            }
+            for (slot, n) in seen.into_iter().filter(|(_, n)| *n > 1) {
+                violations.add(V_DOUBLE_GUARANTEE, format!("departure {slot}: {n} events"));
+            }
+            stats.guaranteed_slots = slots
+                .values()
+                .filter(|s| s.guarantee["status"] == "guaranteed")
+                .count();
+        }
+        Err(e) => violations.add(V_FINAL_READ, format!("guarantee events: {e}")),
+    }
 
     let mut rows: HashMap<i64, Row> = HashMap::new();
     let mut offset = 0;
@@ -2171,13 +2218,14 @@ fn summarize(calls: &[Call], stats: &CheckStats, violations: &Violations) -> Str
     let _ = writeln!(
         out,
         "bookings: {} acknowledged, {} rows, {} compared with their last ack, {} not comparable \
-         (overlapping writes); departures: {} ({} cancelled); notified entries: {}",
+         (overlapping writes); departures: {} ({} cancelled, {} guaranteed); notified entries: {}",
         stats.acked_bookings,
         stats.rows,
         stats.compared,
         stats.not_comparable,
         stats.slots,
         stats.cancelled_slots,
+        stats.guaranteed_slots,
         stats.notified_entries
     );
     if violations.is_empty() {
