@@ -99,7 +99,7 @@ impl SlotRow {
             decision_at: self.decision_at,
             guaranteed_at: self.guaranteed_at,
             guaranteed_by: self.guaranteed_by.clone(),
-            departure_cancelled: self.is_cancelled,
+            departure_cancelled: self.looks_cancelled(),
             called_off: self.is_cancelled
                 && self.cancellation_reason.as_deref() == Some(MINIMUM_NOT_REACHED),
         }
@@ -475,12 +475,14 @@ pub async fn due_for_decision(
 }
 
 /// Departures still waiting for their minimum that start after `now`,
-/// by deadline: what the console lists as at risk.
+/// by deadline: what the console lists as at risk (not one that looks
+/// cancelled: closed by a blackout or its schedule with nobody on it).
 pub async fn at_risk(tx: &mut Tx, now: DateTime<Utc>, limit: i64) -> StoreResult<Vec<SlotRow>> {
     const SQL: &str = concat!(
         "SELECT ",
         slot_cols!(),
         " FROM booking_slots WHERE guarantee = 'pending' AND NOT is_cancelled AND starts_at > $1 \
+         AND NOT ((blackout_id IS NOT NULL OR withdrawn) AND current_bookings = 0 AND held_spots = 0) \
          ORDER BY decision_at, starts_at, id LIMIT $2"
     );
     Ok(on!(tx, c => sqlx::query_as(SQL).bind(now).bind(limit).fetch_all(c).await)?)

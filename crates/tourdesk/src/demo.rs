@@ -40,7 +40,8 @@ fn schedule(
         start_time: start.parse().ok(),
         recurrence: Some(recurrence.into()),
         max_capacity: Some(capacity),
-        min_capacity: Some(2),
+        // No minimum: only the Masada sunrise shows guaranteed departures.
+        min_capacity: Some(1),
         valid_from: Some(valid_from),
         ..ScheduleInput::default()
     }
@@ -218,6 +219,9 @@ async fn seed_catalog(ctx: &Context) -> anyhow::Result<()> {
         Some(false),
     ];
     sea.price_override = Some(Some("159.00".into()));
+    // The sunrise needs six people to go ahead, decided three days before.
+    sea.min_capacity = Some(6);
+    sea.decision_hours = Some(72);
     catalog
         .create_schedule(&admin, sea, ScheduleCreate::default())
         .await?;
@@ -260,6 +264,34 @@ async fn seed_catalog(ctx: &Context) -> anyhow::Result<()> {
         "Sofia Rossi",
         "Yosef Levi",
     ];
+    // The first two sunrises still before their deadline: one needs two
+    // more people to go ahead, one has its six and is guaranteed.
+    let (_, sunrises) = ctx
+        .availability()
+        .slots(
+            dead_sea.id(),
+            today + Duration::days(4),
+            today + Duration::days(30),
+        )
+        .await?;
+    let sunrises = sunrises.iter().map(|d| &d.slot).filter(|s| s.is_open());
+    for (slot, (name, people)) in sunrises.zip([("Hannah Weiss", 4), ("Lucas Martin", 6)]) {
+        let email = format!(
+            "{}@example.com",
+            name.split(' ').next().unwrap_or("guest").to_lowercase()
+        );
+        let req = BookingRequest {
+            tour_id: dead_sea.id(),
+            booking_slot_id: slot.id,
+            num_adults: people,
+            num_children: 0,
+            num_infants: 0,
+            customer_name: Some(name.into()),
+            customer_email: Some(email),
+            ..BookingRequest::default()
+        };
+        ctx.bookings().create(req, &guest, None).await?;
+    }
     let (_, slots) = ctx
         .availability()
         .slots(

@@ -169,6 +169,41 @@ async fn the_demo_fills_an_empty_database_once(app: TestApp) {
     assert_eq!(waitlist.body.as_array().map(Vec::len), Some(2));
     let blackouts = app.get_as(&admin, "/api/calendar/admin/blackouts").await;
     assert_eq!(blackouts.body.as_array().map(Vec::len), Some(1));
+    // The Masada sunrise shows guaranteed departures: its first one needs
+    // two more people, its second is guaranteed; the other tours have no
+    // minimum.
+    let at_risk = app
+        .get_as(&admin, "/api/calendar/admin/departures/at-risk")
+        .await;
+    let at_risk = at_risk.body.as_array().cloned().unwrap_or_default();
+    assert!(
+        at_risk
+            .iter()
+            .all(|s| s["tour_name"] == "Dead Sea & Masada"),
+        "{at_risk:?}"
+    );
+    assert_eq!(at_risk[0]["guarantee"]["needed"], 2, "{:?}", at_risk[0]);
+    let sea_id = tours
+        .body
+        .as_array()
+        .and_then(|a| a.iter().find(|t| t["name"] == "Dead Sea & Masada"))
+        .and_then(|t| t["id"].as_i64())
+        .expect("the Dead Sea tour");
+    let slots = app
+        .get(&format!(
+            "/api/calendar/tours/{sea_id}/slots?start_date={}&end_date={}",
+            crate::helpers::day(0),
+            crate::helpers::day(40)
+        ))
+        .await;
+    assert!(
+        slots
+            .body
+            .as_array()
+            .is_some_and(|a| a.iter().any(|s| s["guarantee"]["status"] == "guaranteed")),
+        "{}",
+        slots.text
+    );
     app.assert_consistent().await;
     // A database that already holds tours is left as it is.
     assert!(
