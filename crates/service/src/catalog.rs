@@ -558,6 +558,7 @@ impl Catalog<'_> {
                 let tour = load_tour(&mut tx, row.tour_id).await?;
                 let today = tour.today(self.now());
                 let end = today + chrono::Days::new(days);
+                ledger::adopt_minimum(&mut tx, &row, self.now()).await?;
                 let report = ledger::generate(&mut tx, &tour, &row, today, end, self.now()).await?;
                 tx.commit().await?;
                 Ok(report.created)
@@ -794,7 +795,7 @@ impl Catalog<'_> {
                 "manual",
                 admin.caller(),
                 reason.as_deref(),
-                None,
+                ledger::Tell::All,
                 now,
             )
             .await?;
@@ -811,7 +812,7 @@ impl Catalog<'_> {
     /// before the departure starts (422 `decision_at`).
     pub async fn set_decision_deadline(
         &self,
-        _admin: &Admin,
+        admin: &Admin,
         id: i64,
         decision_at: &str,
     ) -> ServiceResult<SlotRow> {
@@ -842,7 +843,7 @@ impl Catalog<'_> {
                 ));
             }
             not_pending(&slot)?;
-            slots::set_decision_at(&mut tx, id, at, now).await?;
+            ledger::move_deadline(&mut tx, &slot, at, admin.caller(), now).await?;
             let slot = load_slot(&mut tx, id).await?;
             tx.commit().await?;
             Ok(slot)
@@ -1121,12 +1122,12 @@ fn merge_schedule(
         .decision_hours
         .or(current.map(|c| c.decision_hours))
         .unwrap_or(DEFAULT_DECISION_HOURS);
-    if !(0..=MAX_DECISION_HOURS).contains(&decision_hours) {
+    if !(1..=MAX_DECISION_HOURS).contains(&decision_hours) {
         return Err(ServiceError::invalid(
             "decision_hours",
             format!(
-                "must be between 0 and {MAX_DECISION_HOURS} hours before the departure \
-                 (a deadline after the departure cannot decide it)"
+                "must be between 1 and {MAX_DECISION_HOURS} hours before the departure \
+                 (a deadline at or after the departure cannot decide it)"
             ),
         ));
     }

@@ -703,7 +703,7 @@ pub async fn insert_booking(
             "minimum_reached",
             &Caller::system(),
             None,
-            Some(row.id),
+            Tell::AllBut(row.id),
             now,
         )
         .await?;
@@ -835,7 +835,7 @@ pub async fn rebook(
                 "minimum_reached",
                 &Caller::system(),
                 None,
-                Some(old.id),
+                Tell::AllBut(old.id),
                 now,
             )
             .await?;
@@ -1261,19 +1261,31 @@ pub fn reaches_minimum(slot: &SlotRow) -> bool {
     slot.is_pending_minimum() && slot.current_bookings >= slot.min_capacity
 }
 
+/// Which customers hear that their departure is guaranteed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tell {
+    /// Every customer with a standing booking on it.
+    All,
+    /// All but this booking's (the one whose people reached the minimum:
+    /// its own confirmation shows the departure guaranteed).
+    AllBut(i64),
+    /// Nobody (a departure adopted after an upgrade: nothing changed for
+    /// its customers).
+    Nobody,
+}
+
 /// Guarantees a locked, pending departure exactly once (false when it was
 /// not pending): `by` is `minimum_reached`, `manual` or `deadline`. Each
-/// of its bookings gets an audit row (as `caller`) and, except `except`
-/// (the booking whose people reached the minimum: its own confirmation
-/// says so), a `booking.guaranteed` event its customer is emailed from;
-/// the departure gets one `departure.guaranteed` event for webhooks.
+/// of its bookings gets an audit row (as `caller`) and, as `tell` says, a
+/// `booking.guaranteed` event its customer is emailed from; the departure
+/// gets one `departure.guaranteed` event for webhooks.
 pub async fn guarantee_departure(
     tx: &mut Tx,
     slot_id: i64,
     by: &str,
     caller: &Caller,
     note: Option<&str>,
-    except: Option<i64>,
+    tell: Tell,
     now: DateTime<Utc>,
 ) -> ServiceResult<bool> {
     if !slots::guarantee(tx, slot_id, by, now).await? {
@@ -1307,7 +1319,12 @@ pub async fn guarantee_departure(
             now,
         )
         .await?;
-        if Some(b.id) != except && matches!(b.status.as_str(), "pending" | "confirmed") {
+        let told = match tell {
+            Tell::All => true,
+            Tell::AllBut(id) => id != b.id,
+            Tell::Nobody => false,
+        };
+        if told && matches!(b.status.as_str(), "pending" | "confirmed") {
             booking_event(tx, "booking.guaranteed", &b, now).await?;
         }
     }
@@ -1332,31 +1349,69 @@ pub async fn guarantee_departure(
 }
 
 /// Gives a schedule's future departures that never had a deadline (made
-/// before guaranteed departures existed) its minimum and deadline; those
-/// already at their minimum are guaranteed.
-async fn adopt_minimum(tx: &mut Tx, row: &ScheduleRow, now: DateTime<Utc>) -> ServiceResult<()> {
-    for slot in slots::without_deadline(tx, row.id, now).await? {
-        apply_minimum(tx, row, &slot, slot.starts_at, now).await?;
-    }
-    Ok(())
-}
-
-/// Makes a departure (locked, not guaranteed, not cancelled) follow its
-/// schedule's minimum and deadline; true when anything changed. One that
-/// already has the people is guaranteed at once.
-async fn apply_minimum(
+/// before guaranteed departures existed) its minimum and deadline, under
+/// their locks; those already at their minimum are guaranteed without
+/// telling anyone (nothing changed for their customers). Run by the
+/// horizon job in a transaction of its own.
+pub async fn adopt_minimum(
     tx: &mut Tx,
     row: &ScheduleRow,
+    now: DateTime<Utc>,
+) -> ServiceResult<usize> {
+    let ids: Vec<i64> = slots::without_deadline(tx, row.id, now)
+        .await?
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    let mut adopted = 0;
+    for slot in lock_slots(tx, &ids).await?.values() {
+        if slot.decision_at.is_none()
+            && apply_minimum(tx, None, row, slot, slot.starts_at, Tell::Nobody, now).await?
+        {
+            adopted += 1;
+        }
+    }
+    Ok(adopted)
+}
+
+/// Makes a locked departure that is neither guaranteed nor cancelled
+/// follow its schedule's minimum (`new`, after an edit from `old`, or an
+/// adoption without one); true when anything changed. Its deadline is
+/// `decision_hours` before `starts_at` (its start after the edit), unless
+/// an admin moved it: then it keeps its distance from the start. One that
+/// waits for its minimum keeps waiting (a deadline already past is decided
+/// on the job's next round, never dropped); one that had none gets one
+/// only while its deadline is ahead. One that already has the people is
+/// guaranteed at once.
+#[allow(clippy::too_many_arguments)]
+async fn apply_minimum(
+    tx: &mut Tx,
+    old: Option<&ScheduleRow>,
+    new: &ScheduleRow,
     slot: &SlotRow,
     starts_at: DateTime<Utc>,
+    tell: Tell,
     now: DateTime<Utc>,
 ) -> ServiceResult<bool> {
     if slot.guarantee == slots::GUARANTEE_GUARANTEED || slot.is_cancelled {
         return Ok(false);
     }
-    let decision_at = deadline_of(row, starts_at);
-    let standing = first_standing(row, starts_at, now);
-    if slot.min_capacity == row.min_capacity
+    let moved_by_admin = match (old, slot.decision_at) {
+        (Some(old), Some(at)) => at != deadline_of(old, slot.starts_at),
+        _ => false,
+    };
+    let decision_at = match slot.decision_at {
+        Some(at) if moved_by_admin => starts_at - (slot.starts_at - at),
+        _ => deadline_of(new, starts_at),
+    };
+    let standing = if new.min_capacity <= 1 {
+        slots::GUARANTEE_NONE
+    } else if slot.guarantee == slots::GUARANTEE_PENDING || decision_at > now {
+        slots::GUARANTEE_PENDING
+    } else {
+        slots::GUARANTEE_NONE
+    };
+    if slot.min_capacity == new.min_capacity
         && slot.decision_at == Some(decision_at)
         && slot.guarantee == standing
     {
@@ -1365,7 +1420,7 @@ async fn apply_minimum(
     slots::set_minimum(
         tx,
         slot.id,
-        row.min_capacity,
+        new.min_capacity,
         Some(decision_at),
         standing,
         now,
@@ -1379,12 +1434,38 @@ async fn apply_minimum(
             "minimum_reached",
             &Caller::system(),
             None,
-            None,
+            tell,
             now,
         )
         .await?;
     }
     Ok(true)
+}
+
+/// Moves the decision deadline of a locked departure waiting for its
+/// minimum (an admin's extension), audited on each of its bookings.
+pub async fn move_deadline(
+    tx: &mut Tx,
+    slot: &SlotRow,
+    at: DateTime<Utc>,
+    caller: &Caller,
+    now: DateTime<Utc>,
+) -> ServiceResult<()> {
+    slots::set_decision_at(tx, slot.id, at, now).await?;
+    for b in bookings::bookings_on_slot(tx, slot.id).await? {
+        audit(
+            tx,
+            &b,
+            caller,
+            "decision_deadline_moved",
+            Some(json!({"decision_at": slot.decision_at})),
+            Some(json!({"decision_at": at})),
+            None,
+            now,
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// How a decision went.
@@ -1431,17 +1512,38 @@ pub async fn decide_departure(
         )
     });
     let system = Caller::system();
-    let has_run = bookings::bookings_on_slot(tx, slot_id)
-        .await?
-        .iter()
-        .any(|b| matches!(b.status.as_str(), "completed" | "no_show") || b.checked_in_at.is_some());
+    // A departure decided only after it started (the server was down
+    // through its deadline and its start) has most likely run: it is
+    // never called off then, nor one some of whose people have come.
+    let started = now >= slot.starts_at;
+    let has_run = started
+        || bookings::bookings_on_slot(tx, slot_id)
+            .await?
+            .iter()
+            .any(|b| {
+                matches!(b.status.as_str(), "completed" | "no_show") || b.checked_in_at.is_some()
+            });
     if slot.current_bookings >= slot.min_capacity || has_run {
+        let ran = if started {
+            "decided after the departure started"
+        } else {
+            "it has already run"
+        };
         let note = match (has_run, note) {
-            (true, Some(n)) => Some(format!("{n}; it has already run")),
-            (true, None) => Some("it has already run".to_owned()),
+            (true, Some(n)) => Some(format!("{n}; {ran}")),
+            (true, None) => Some(ran.to_owned()),
             (false, n) => n,
         };
-        guarantee_departure(tx, slot_id, "deadline", &system, note.as_deref(), None, now).await?;
+        guarantee_departure(
+            tx,
+            slot_id,
+            "deadline",
+            &system,
+            note.as_deref(),
+            Tell::All,
+            now,
+        )
+        .await?;
         return Ok(Decision::Guaranteed);
     }
     let (_, cancelled) = cancel_departure(
@@ -1868,7 +1970,9 @@ pub async fn sync_schedule(
                 } else {
                     slot.starts_at
                 };
-                if minimum_changed && apply_minimum(tx, new, slot, starts_at, now).await? {
+                if minimum_changed
+                    && apply_minimum(tx, Some(old), new, slot, starts_at, Tell::All, now).await?
+                {
                     change.actions.push(DepartureAction::MinimumChanged);
                 }
             }
@@ -1953,7 +2057,6 @@ pub async fn generate(
             .iter()
             .any(|b| b.start_date <= d && d <= b.end_date)
     };
-    adopt_minimum(tx, row, now).await?;
     let price = row.price_override.unwrap_or(tour.row.base_price);
     let mut report = GenerationReport {
         created: 0,

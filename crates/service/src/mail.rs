@@ -299,6 +299,27 @@ struct BookingView {
     price_lines: Vec<String>,
     total: String,
     meeting: Option<String>,
+    /// Whether the departure is sure to run, when it has a minimum.
+    departure: Option<String>,
+}
+
+/// "Guaranteed to run", or how many more people it needs by when, for a
+/// departure with a minimum; nothing otherwise.
+fn departure_line(b: &BookingRow, tour: &TourRow) -> Option<String> {
+    let d = &b.departure;
+    match d.status() {
+        "guaranteed" if d.min_capacity > 1 => Some("guaranteed to run".into()),
+        "pending" => {
+            let n = d.needed();
+            let who = if n == 1 { "traveller" } else { "travellers" };
+            let by = d
+                .decision_at
+                .map(|at| format!("; decided on {}", local_instant(&tour.timezone, at)))
+                .unwrap_or_default();
+            Some(format!("needs {n} more {who} to go ahead{by}"))
+        }
+        _ => None,
+    }
 }
 
 fn booking_view(b: &BookingRow, tour: &TourRow) -> BookingView {
@@ -343,6 +364,7 @@ fn booking_view(b: &BookingRow, tour: &TourRow) -> BookingView {
         price_lines,
         total: money(c, b.total_amount),
         meeting: Some(tour.description.trim().to_owned()).filter(|d| !d.is_empty()),
+        departure: departure_line(b, tour),
     }
 }
 

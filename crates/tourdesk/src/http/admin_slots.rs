@@ -118,7 +118,7 @@ async fn tours_by_id(state: &AppState, admin: &Admin) -> Result<HashMap<i64, Tou
 #[serde(deny_unknown_fields)]
 pub struct GuaranteeRequest {
     /// Why it runs below its minimum (kept in each booking's history).
-    #[schema(max_length = 1000)]
+    #[schema(value_type = Option<openapi::Note>)]
     reason: Option<String>,
 }
 

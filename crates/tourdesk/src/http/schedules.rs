@@ -58,8 +58,8 @@ pub struct ScheduleRequest {
     min_capacity: Option<i64>,
     /// Hours before each departure its minimum is decided: below it then,
     /// the departure is cancelled (`minimum_not_reached`, full refunds);
-    /// 0 to 8760, default 48. A minimum of 0 or 1 is no minimum.
-    #[schema(minimum = 0, maximum = 8760)]
+    /// 1 to 8760, default 48. A minimum of 0 or 1 is no minimum.
+    #[schema(minimum = 1, maximum = 8760)]
     decision_hours: Option<i64>,
     #[schema(value_type = Option<openapi::CalendarDate>)]
     valid_from: Option<NaiveDate>,

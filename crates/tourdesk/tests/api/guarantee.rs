@@ -18,6 +18,7 @@ both_backends!(
     a_departure_is_guaranteed_once_its_minimum_is_booked,
     below_its_minimum_at_the_deadline_it_is_cancelled_with_full_refunds_exactly_once,
     a_decision_made_late_says_so_in_the_audit,
+    a_departure_decided_only_after_it_started_is_not_called_off,
     an_admin_guarantees_a_departure_at_risk_or_extends_its_deadline,
     a_schedule_edit_moves_the_minimum_and_the_deadline,
     bad_minimum_input_is_refused_naming_the_field,
@@ -163,13 +164,16 @@ async fn a_departure_is_guaranteed_once_its_minimum_is_booked(app: TestApp) {
     assert_eq!(g["status"], "pending", "{slot}");
     assert_eq!(g["min_capacity"], 4);
     assert_eq!(g["needed"], 4);
-    // 48 hours before 09:00 Jerusalem, stated in the tour's zone too.
+    // 48 hours before the start, stated in the tour's zone too (with the
+    // offset of that moment: a clock change in between moves the hour).
     let starts = instant(&slot["starts_at"]);
-    assert_eq!(instant(&g["decision_at"]), starts - Duration::hours(48));
-    let local = g["decision_at_local"].as_str().expect("local deadline");
-    assert!(
-        local.contains("T09:00:00+02:00") || local.contains("T09:00:00+03:00"),
-        "{local}"
+    let deadline = starts - Duration::hours(48);
+    assert_eq!(instant(&g["decision_at"]), deadline);
+    assert_eq!(
+        g["decision_at_local"].as_str().expect("local deadline"),
+        deadline
+            .with_timezone(&chrono_tz::Asia::Jerusalem)
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     );
 
     let first = book_as(&app, tour, slots[0], 2, "first@example.com").await;
@@ -210,10 +214,22 @@ async fn a_departure_is_guaranteed_once_its_minimum_is_booked(app: TestApp) {
             .unwrap_or_else(|| panic!("no guarantee in {h:?}"));
         assert_eq!(row["actor"], "system", "{row}");
     }
-    // The customers already booked are told; the one who completed it got
-    // their own confirmation instead.
-    let told = messages_to(&app, &admin, "first@example.com", "departure_guaranteed", 1).await;
-    let text = message_text(&app, &admin, &told[0]).await;
+    // The customers already booked are told; the one who completed it
+    // gets their own confirmation, which says so.
+    let mut told: Vec<i64> = events(&app, &admin, "booking.guaranteed")
+        .await
+        .iter()
+        .filter_map(|e| e["payload"]["booking_id"].as_i64())
+        .collect();
+    told.sort_unstable();
+    let mut expected: Vec<i64> = [&first, &second]
+        .iter()
+        .filter_map(|b| b["id"].as_i64())
+        .collect();
+    expected.sort_unstable();
+    assert_eq!(told, expected, "told the two already booked, once each");
+    let m = messages_to(&app, &admin, "first@example.com", "departure_guaranteed", 1).await;
+    let text = message_text(&app, &admin, &m[0]).await;
     assert!(text.contains("guaranteed to run"), "{text}");
     messages_to(
         &app,
@@ -223,9 +239,9 @@ async fn a_departure_is_guaranteed_once_its_minimum_is_booked(app: TestApp) {
         1,
     )
     .await;
-    messages_to(&app, &admin, "third@example.com", "booking_created", 1).await;
-    let none = messages_to(&app, &admin, "third@example.com", "departure_guaranteed", 0).await;
-    assert!(none.is_empty(), "{none:?}");
+    let m = messages_to(&app, &admin, "third@example.com", "booking_created", 1).await;
+    let text = message_text(&app, &admin, &m[0]).await;
+    assert!(text.contains("Departure: guaranteed to run"), "{text}");
 
     // Guaranteed stays guaranteed when people leave.
     let token = first["manage_token"].as_str().expect("token");
@@ -423,7 +439,7 @@ async fn an_admin_guarantees_a_departure_at_risk_or_extends_its_deadline(app: Te
     // Its deadline passes and nothing happens to it.
     let deadline = instant(&a["departure_guarantee"]["decision_at"]);
     app.clock.freeze(deadline + Duration::seconds(1));
-    decide(&app).await;
+    assert_eq!(decide(&app).await, (0, 0));
     assert_eq!(app.slot(tour, slots[0]).await["is_cancelled"], false);
     app.clock.freeze(Utc::now());
 
@@ -443,11 +459,38 @@ async fn an_admin_guarantees_a_departure_at_risk_or_extends_its_deadline(app: Te
         )
         .await;
     r.assert_status(200);
+    let local_deadline =
+        chrono::NaiveDateTime::parse_from_str(&format!("{day_before}T09:00"), "%Y-%m-%dT%H:%M")
+            .expect("local time")
+            .and_local_timezone(chrono_tz::Asia::Jerusalem)
+            .single()
+            .expect("not in a clock change")
+            .with_timezone(&Utc);
     assert_eq!(
         instant(&r.body["guarantee"]["decision_at"]),
-        starts - Duration::hours(24),
+        local_deadline,
         "{}",
         r.body
+    );
+    // Each booking's history records who moved it.
+    let b = book_as(&app, tour, slots[1], 1, "later@example.com").await;
+    app.post_as(
+        &admin,
+        &path,
+        &json!({"decision_at": local_deadline.to_rfc3339()}),
+    )
+    .await
+    .assert_status(200);
+    let h = history(&app, &admin, b["id"].as_i64().expect("id")).await;
+    let moved = h
+        .iter()
+        .find(|r| r["modification_type"] == "decision_deadline_moved")
+        .expect("audited");
+    assert!(
+        moved["actor"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("user:")),
+        "{moved}"
     );
     // After the departure, in the past, or not a time: 422 naming it.
     for bad in [
@@ -463,7 +506,7 @@ async fn an_admin_guarantees_a_departure_at_risk_or_extends_its_deadline(app: Te
     // The old deadline passes: still waiting; the new one decides it.
     app.clock.freeze(starts - Duration::hours(47));
     assert_eq!(decide(&app).await, (0, 0));
-    app.clock.freeze(starts - Duration::hours(24));
+    app.clock.freeze(local_deadline);
     assert!(decide(&app).await.1 >= 1);
     assert_eq!(
         app.slot(tour, slots[1]).await["cancellation_reason"],
@@ -484,6 +527,16 @@ async fn an_admin_guarantees_a_departure_at_risk_or_extends_its_deadline(app: Te
 async fn a_schedule_edit_moves_the_minimum_and_the_deadline(app: TestApp) {
     let (admin, tour, schedule, slots) = minimum_tour(&app, json!({}), json!({})).await;
     book_as(&app, tour, slots[0], 2, "edit@example.com").await;
+    // An admin gave the third departure 60 hours.
+    let third = app.slot(tour, slots[2]).await;
+    let extended = instant(&third["starts_at"]) - Duration::hours(60);
+    app.post_as(
+        &admin,
+        &format!("/api/calendar/admin/slots/{}/decision", slots[2]),
+        &json!({"decision_at": extended.to_rfc3339()}),
+    )
+    .await
+    .assert_status(200);
     // Lowering the minimum to what is booked guarantees it at once;
     // the others take the new deadline.
     let r = app
@@ -504,6 +557,13 @@ async fn a_schedule_edit_moves_the_minimum_and_the_deadline(app: TestApp) {
     assert_eq!(
         instant(&second["guarantee"]["decision_at"]),
         instant(&second["starts_at"]) - Duration::hours(24)
+    );
+    // The admin's deadline stays.
+    let third = app.slot(tour, slots[2]).await;
+    assert_eq!(
+        instant(&third["guarantee"]["decision_at"]),
+        extended,
+        "{third}"
     );
     // No minimum at all (0 or 1): nothing to decide.
     app.put_as(
@@ -553,6 +613,7 @@ async fn bad_minimum_input_is_refused_naming_the_field(app: TestApp) {
     let path = format!("/api/calendar/admin/schedules/{schedule}");
     for (body, field) in [
         (json!({"decision_hours": -1}), "decision_hours"),
+        (json!({"decision_hours": 0}), "decision_hours"),
         (json!({"decision_hours": 9000}), "decision_hours"),
         (json!({"min_capacity": 11}), "min_capacity"),
     ] {
@@ -602,13 +663,21 @@ async fn bad_minimum_input_is_refused_naming_the_field(app: TestApp) {
     .assert_error(409, "no_minimum");
 }
 
-/// Waits until `n` statements of this database wait for a lock.
-async fn queued(monitor: &mut sqlx::PgConnection, n: i64) {
+/// A decision locking its date's departures.
+const DECIDING: &str =
+    "%FROM booking_slots WHERE tour_id = $1 AND slot_date = $2 ORDER BY id%FOR UPDATE%";
+/// A booking reserving its people.
+const RESERVING: &str = "UPDATE booking_slots SET current_bookings = current_bookings + $2%";
+
+/// Waits until `n` statements like `pattern` of this database wait for a
+/// lock (only those: the servers' own jobs may wait on it too).
+async fn queued(monitor: &mut sqlx::PgConnection, pattern: &str, n: i64) {
     const WAITERS: &str = "SELECT count(*) FROM pg_stat_activity \
-         WHERE datname = current_database() AND wait_event_type = 'Lock'";
+         WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE $1";
     let until = Instant::now() + StdDuration::from_secs(10);
     loop {
         let waiting: i64 = sqlx::query_scalar(WAITERS)
+            .bind(pattern)
             .fetch_one(&mut *monitor)
             .await
             .expect("pg_stat_activity");
@@ -688,15 +757,15 @@ async fn a_booking_reaching_the_minimum_and_two_deciders_at_the_deadline_agree()
         };
         let (booking, deciders) = if booking_first {
             let b = book();
-            queued(&mut monitor, 1).await;
+            queued(&mut monitor, RESERVING, 1).await;
             let d = [decider(app.ctx.clone()), decider(other.ctx.clone())];
-            queued(&mut monitor, 2).await;
+            queued(&mut monitor, DECIDING, 2).await;
             (b, d)
         } else {
             let d = [decider(app.ctx.clone()), decider(other.ctx.clone())];
-            queued(&mut monitor, 1).await;
+            queued(&mut monitor, DECIDING, 2).await;
             let b = book();
-            queued(&mut monitor, 2).await;
+            queued(&mut monitor, RESERVING, 1).await;
             (b, d)
         };
         sqlx::query("ROLLBACK")
@@ -743,4 +812,34 @@ async fn a_booking_reaching_the_minimum_and_two_deciders_at_the_deadline_agree()
         "{guaranteed:?} {cancelled:?}"
     );
     app.assert_consistent().await;
+}
+
+async fn a_departure_decided_only_after_it_started_is_not_called_off(app: TestApp) {
+    let (admin, tour, _, slots) = minimum_tour(&app, json!({}), json!({})).await;
+    let a = book_as(&app, tour, slots[0], 1, "ran@example.com").await;
+    // The server was down through the deadline and the start.
+    app.clock
+        .freeze(instant(&a["starts_at"]) + Duration::minutes(10));
+    // It is guaranteed; the two later ones, empty past their deadlines,
+    // are called off.
+    assert_eq!(decide(&app).await, (1, 2));
+    app.clock.freeze(Utc::now());
+    let g = &app.slot(tour, slots[0]).await["guarantee"];
+    assert_eq!(g["status"], "guaranteed", "{g}");
+    assert_eq!(g["guaranteed_by"], "deadline");
+    let h = history(&app, &admin, a["id"].as_i64().expect("id")).await;
+    let row = h
+        .iter()
+        .find(|r| r["modification_type"] == "departure_guaranteed")
+        .expect("audited");
+    assert_eq!(row["actor"], "system");
+    let reason = row["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("decided late") && reason.contains("decided after the departure started"),
+        "{reason}"
+    );
+    let r = app
+        .get_as(&admin, &format!("/api/calendar/bookings/{}", a["id"]))
+        .await;
+    assert_eq!(r.body["status"], "pending", "its booking stands");
 }
