@@ -9,6 +9,9 @@
 // Departure times are the tour's local times, and say so (its time zone).
 // Choosing a day brings its departures into view (a phone shows them below
 // the fold) and moves focus to their heading.
+// A departure that runs only with enough people says how many more it needs
+// and when that is decided, or that it is guaranteed (issue #18; the
+// helpers below are shared with the flow and the customer pages).
 // Events: `date-select` {date, slots}, `slot-select` {slot, date} (slot null
 // when a restored choice can no longer be booked).
 import {
@@ -24,6 +27,54 @@ const CLOSED_TEXT = {
   cutoff_passed: 'Booking closed', too_far_ahead: 'Not open yet', closed: 'Closed', cancelled: 'Cancelled',
   blacked_out: 'Closed', tour_inactive: 'Not offered',
 };
+
+// ---- a departure's minimum (issue #18) ----
+
+/**
+ * The wall-clock date and time of a local RFC 3339 time, exactly as written
+ * (its date and time parts are already the tour's local time, so the
+ * browser's zone plays no part): "2026-12-01T09:00:00+02:00" → "Tue 1 Dec,
+ * 09:00" (with the year when it is not this year's).
+ */
+export function wallClock(local) {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})/.exec(String(local || ''));
+  if (!m) return '';
+  const [, y, mo, d, hh, mm] = m;
+  const withYear = Number(y) !== new Date().getFullYear();
+  const parts = new Intl.DateTimeFormat('en-GB', {
+    weekday: 'short', day: 'numeric', month: 'short', ...(withYear ? { year: 'numeric' } : {}), timeZone: 'UTC',
+  }).formatToParts(new Date(Date.UTC(Number(y), Number(mo) - 1, Number(d))));
+  const p = Object.fromEntries(parts.filter((x) => x.type !== 'literal').map((x) => [x.type, x.value]));
+  return `${[p.weekday, p.day, p.month, p.year].filter(Boolean).join(' ')}, ${hh}:${mm}`;
+}
+
+/**
+ * Where a departure stands on its minimum (the API's `guarantee` /
+ * `departure_guarantee`), in words: {status, text}, or null when there is
+ * nothing to say (no minimum). `booking` words it for a customer's own
+ * booking; `zone` names the time zone after the deadline.
+ */
+export function guaranteeNote(g, { booking = false, zone = '' } = {}) {
+  if (!g || typeof g !== 'object') return null;
+  const when = wallClock(g.decision_at_local);
+  const at = when ? `${when}${zone ? ` (${zone})` : ''}` : '';
+  if (g.status === 'pending') {
+    const n = Math.max(0, Number(g.needed) || 0);
+    if (!n) return null;
+    if (booking) {
+      const people = `${n} more traveller${n === 1 ? '' : 's'}`;
+      return { status: 'pending', text: `Your departure needs ${people} to go ahead${at ? `; decided on ${at}` : ''}. If it does not go ahead, it is cancelled and refunded in full.` };
+    }
+    return { status: 'pending', text: `Needs ${n} more to go ahead${at ? ` — decided on ${at}` : ''}` };
+  }
+  if (g.status === 'guaranteed' && Number(g.min_capacity) > 1) {
+    return { status: 'guaranteed', text: booking ? 'Your departure is guaranteed to run.' : 'Guaranteed to run' };
+  }
+  if (g.status === 'cancelled' && booking) {
+    return { status: 'cancelled', text: `Your departure was called off: it did not reach its minimum of ${g.min_capacity} travellers. Bookings on it are refunded in full.` };
+  }
+  return null;
+}
 
 const STYLE = `
 :host { display: block; font-family: inherit; color: #1d2433; --c-high: #d6f5df; --c-high-ink: #14532d;
@@ -63,18 +114,29 @@ td:focus-visible { outline: none; box-shadow: 0 0 0 3px #ffbf47; }
 .slots h4:focus { outline: none; }
 .slots h4 .tz { font-weight: 400; color: #4b5567; font-size: .85rem; }
 .refused a { color: #0b5cad; word-break: break-all; }
-.slot { display: flex; justify-content: space-between; align-items: center; gap: .5rem; width: 100%; text-align: left;
+.slot { display: flex; flex-wrap: wrap; justify-content: space-between; align-items: center; gap: .2rem .5rem; width: 100%; text-align: left;
   padding: .6rem .8rem; margin: .3rem 0; border: 1px solid #c4cad4; border-radius: 8px; background: #fff; cursor: pointer; min-height: 44px; color: #1d2433; }
 .slot[aria-pressed="true"] { border-color: #0b5cad; box-shadow: inset 0 0 0 2px #0b5cad; }
 .slot:disabled { cursor: not-allowed; opacity: .6; }
 .slot.full { border-style: dashed; border-color: #7a5cc0; }
 .slot:focus-visible { outline: none; box-shadow: 0 0 0 3px #ffbf47; }
+.gtee { flex-basis: 100%; font-size: .85rem; }
+.gtee.pending { color: #6b4500; border-left: 3px solid #c77700; padding-left: .4rem; }
+.gtee .badge { display: inline-block; padding: .05rem .5rem; border-radius: 999px; font-weight: 700; background: #d6f5df; color: #14532d; border: 1px solid #9bd3ad; }
 .busy { opacity: .55; }
 .msg { color: #4b5567; }
 .error { color: #b42318; font-weight: 600; }
 .sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
 `;
 const applyStyles = shadowStyles(STYLE);
+
+/** The note as markup: a line for "needs N more", a badge for "guaranteed" (its text says it; colour only adds). */
+export function guaranteeBadge(g) {
+  if (!g) return '';
+  return g.status === 'guaranteed'
+    ? html`<span class="gtee guaranteed" data-guarantee="guaranteed"><span class="badge"><span aria-hidden="true">✓ </span>${g.text}</span></span>`
+    : html`<span class="gtee ${g.status}" data-guarantee="${g.status}">${g.text}</span>`;
+}
 
 class BookingCalendar extends HTMLElement {
   static observedAttributes = ['tour-id', 'min-date', 'max-date', 'initial-date'];
@@ -287,10 +349,12 @@ class BookingCalendar extends HTMLElement {
       const spots = s.bookable
         ? `${s.available_spots} spot${s.available_spots === 1 ? '' : 's'} left`
         : (full ? 'Full, join the waitlist' : CLOSED_TEXT[s.unbookable_reason] || 'Closed');
+      // The name holds what the button shows, in its order (WCAG 2.5.3).
+      const g = guaranteeNote(s.guarantee);
       return html`<button class="slot ${full ? 'full' : ''}" data-slot="${s.id}" data-state="${s.bookable ? 'open' : s.unbookable_reason}"
         aria-pressed="${this.selectedSlot?.id === s.id}" ${s.bookable ? '' : 'disabled'}
-        aria-label="${formatTime(s.start_time)}–${formatTime(s.end_time)}, ${spots}, ${money(s.price_per_person, s.currency)} per person">
-        <strong>${formatTime(s.start_time)}–${formatTime(s.end_time)}</strong> <span>${spots}</span> <span>${money(s.price_per_person, s.currency)}</span></button>`;
+        aria-label="${formatTime(s.start_time)}–${formatTime(s.end_time)}, ${spots}, ${money(s.price_per_person, s.currency)}${g ? `. ${g.text}. Price per person` : ' per person'}">
+        <strong>${formatTime(s.start_time)}–${formatTime(s.end_time)}</strong> <span>${spots}</span> <span>${money(s.price_per_person, s.currency)}</span> ${guaranteeBadge(g)}</button>`;
     })}`;
   }
 

@@ -5,7 +5,8 @@
 // returns to time selection with fresh availability. A departure that cannot
 // take the party (or a full day) offers the nearest departures that can
 // (the availability API's `alternatives`), keeping what was entered.
-// Every date and time says the tour's time zone.
+// Every date and time says the tour's time zone. A departure that runs only
+// with enough people says so on the time chosen and on the review.
 // Emits `booking-complete` {reference}.
 import {
   api, apiUrl, session, problem, money, formatDate, formatTime, formatDay, formatLocal, tourInfo,
@@ -13,7 +14,7 @@ import {
 } from './api.js';
 import { html, setHtml } from './html.js';
 import { shadowStyles } from './shadow-styles.js';
-import './booking-calendar.js';
+import { guaranteeNote } from './booking-calendar.js';
 
 const STEPS = ['Date & time', 'Party', 'Your details', 'Review', 'Done'];
 
@@ -64,6 +65,10 @@ dt { color: #4b5567; } dd { margin: 0; font-weight: 600; }
   padding: .55rem .8rem; margin: .3rem 0; min-height: 44px; border: 1px solid #0b5cad; border-radius: 8px; background: #fff; cursor: pointer; }
 .alt:focus-visible { outline: none; box-shadow: 0 0 0 3px #ffbf47; }
 .refused a { color: #0b5cad; word-break: break-all; }
+.gtee { margin: .3rem 0; }
+.gtee.pending { color: #6b4500; border-left: 3px solid #c77700; padding-left: .5rem; }
+.gtee .badge { display: inline-block; padding: .05rem .5rem; border-radius: 999px; font-weight: 700; background: #d6f5df; color: #14532d; border: 1px solid #9bd3ad; }
+dd.gtee { margin: 0; }
 `;
 const applyStyles = shadowStyles(STYLE);
 
@@ -168,7 +173,7 @@ class BookingFlow extends HTMLElement {
     // "Chosen" only with a departure the calendar shows as chosen: it gets
     // the choice back through selected-date / selected-slot.
     const chosen = this.pick && this.date
-      ? html`<p class="ok" data-chosen>Chosen: ${formatLocal(this.date, this.pick.start_time, this.timezone)}</p>`
+      ? html`<p class="ok" data-chosen>Chosen: ${formatLocal(this.date, this.pick.start_time, this.timezone)}</p>${this.guaranteeLine()}`
       : html`<p class="hint">Pick a day, then a departure time.</p>`;
     const at = this.pick && this.date
       ? html`selected-date="${this.date}" selected-slot="${this.pick.id}"`
@@ -182,6 +187,18 @@ class BookingFlow extends HTMLElement {
       ${chosen}${this.waitlistBlock()}
       ${this.altsFirst ? '' : alts}
       <div class="actions"><button class="btn" data-act="next" ${this.pick ? '' : 'disabled'}>Continue</button></div>`;
+  }
+
+  /** Where the chosen departure stands on its minimum, as a line (nothing without a minimum). */
+  guaranteeLine(tag = 'p') {
+    const g = guaranteeNote(this.pick?.guarantee, { zone: this.timezone });
+    if (!g) return '';
+    const body = g.status === 'guaranteed'
+      ? html`<span class="badge"><span aria-hidden="true">✓ </span>${g.text}</span>`
+      : html`${g.text}. If it does not go ahead, it is cancelled and you get a full refund.`;
+    return tag === 'dd'
+      ? html`<dt>Departure</dt><dd class="gtee ${g.status}" data-guarantee="${g.status}">${body}</dd>`
+      : html`<p class="gtee ${g.status}" data-guarantee="${g.status}">${body}</p>`;
   }
 
   waitlistBlock() {
@@ -275,7 +292,7 @@ class BookingFlow extends HTMLElement {
     this.altSeq++;
     this.pick = {
       id: s.slot_id, slot_date: s.date, start_time: s.start_time, end_time: s.end_time,
-      available_spots: s.available_spots, price_per_person: s.price_per_person, bookable: true,
+      available_spots: s.available_spots, price_per_person: s.price_per_person, bookable: true, guarantee: s.guarantee,
     };
     this.date = s.date;
     this.daySlots = [];
@@ -343,6 +360,7 @@ class BookingFlow extends HTMLElement {
   stepParty() {
     return html`<h2 tabindex="-1">How many people?</h2>
       <p class="hint" data-when>${formatLocal(this.date, this.pick.start_time, this.timezone)} · ${this.pick.available_spots} spot(s) left</p>
+      ${this.guaranteeLine()}
       ${this.counter('adults', 'Adults', '', 1)}
       ${this.counter('children', 'Children', `(${this.bands.child})`, 0)}
       ${this.counter('infants', 'Infants', `(${this.bands.infant}, free, ${this.rules.infants_take_seat === false ? 'on a lap: no seat' : 'need a spot'})`, 0)}
@@ -382,6 +400,7 @@ class BookingFlow extends HTMLElement {
       <dl><dt>Tour</dt><dd>${this.tour?.name || ''}</dd>
       <dt>Date</dt><dd>${formatDay(this.date, true)}</dd>
       <dt>Time</dt><dd data-when>${formatTime(this.pick.start_time)}–${formatTime(this.pick.end_time)} <span class="hint">(${this.timezone})</span></dd>
+      ${this.guaranteeLine('dd')}
       <dt>People</dt><dd>${people}</dd>
       <dt>Name</dt><dd>${this.contact.name}</dd><dt>Email</dt><dd>${this.contact.email}</dd>
       ${this.contact.phone ? html`<dt>Phone</dt><dd>${this.contact.phone}</dd>` : ''}

@@ -1,8 +1,10 @@
 // /account: register, log in, my bookings (change, cancel), my waitlist
 // entries (claim when notified, leave). Times are each tour's local times,
-// with its zone named.
+// with its zone named. A booking whose departure runs only with enough
+// people says where it stands (issue #18).
 import { api, session, loggedOutEverywhere, problem, money, formatDay, formatTime, formatInstant, tourInfo } from '../api.js';
 import { html, setHtml } from '../html.js';
+import { guaranteeNote } from '../booking-calendar.js';
 
 const box = document.getElementById('account');
 /** Tour id → its time zone, for the tours on this page. */
@@ -50,11 +52,18 @@ function loggedOut(message, note) {
   });
 }
 
+/** Where a booking's departure stands on its minimum ('' without a minimum). */
+function guaranteeLine(b, changeable) {
+  const g = guaranteeNote(b.departure_guarantee, { booking: true, zone: zoneOf(b.tour_id) });
+  if (!g || (!changeable && g.status !== 'cancelled')) return '';
+  return html`<br><span class="gtee ${g.status}" data-guarantee="${g.status}">${g.status === 'guaranteed' ? html`<span aria-hidden="true">✓ </span>` : ''}${g.text}</span>`;
+}
+
 function bookingRow(b) {
   const changeable = b.status === 'pending' || b.status === 'confirmed';
   return html`<tr data-booking="${b.id}"><td><strong>${b.booking_reference}</strong><br>${b.tour_name}</td>
     <td data-when>${formatDay(b.tour_date)}<br>${formatTime(b.tour_time)}${zoneOf(b.tour_id) ? ` (${zoneOf(b.tour_id)})` : ''}</td><td>${b.total_people}</td>
-    <td>${money(b.total_amount, b.currency)}</td><td><span class="pill ${b.status}">${b.status.replace('_', ' ')}</span></td>
+    <td>${money(b.total_amount, b.currency)}</td><td><span class="pill ${b.status}">${b.status.replace('_', ' ')}</span>${guaranteeLine(b, changeable)}</td>
     <td>${changeable ? html`<label class="sr-only" for="a-${b.id}">Adults</label>
       <input id="a-${b.id}" type="number" min="1" max="50" value="${b.num_adults}" class="w-5rem" aria-label="Adults for ${b.booking_reference}">
       <button class="btn secondary" data-resize="${b.id}">Change adults</button>

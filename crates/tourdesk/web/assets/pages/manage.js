@@ -2,10 +2,11 @@
 // token: view it, change party size or time, cancel with a reason.
 // /manage?waitlist=ID#token=T (the link in a waitlist offer email): the
 // entry, its held spots and their expiry; claim them or leave the list.
-// Every time is the tour's local time, with its zone named.
+// Every time is the tour's local time, with its zone named. A departure that
+// runs only with enough people says where it stands (issue #18).
 import { api, problem, money, formatDay, formatLocal, formatInstant, formatTime, tourInfo } from '../api.js';
 import { html, setHtml } from '../html.js';
-import '../booking-calendar.js';
+import { guaranteeNote } from '../booking-calendar.js';
 
 const form = document.getElementById('lookup');
 const out = document.getElementById('booking');
@@ -24,6 +25,19 @@ function statusPill(s) {
   return html`<span class="pill ${s}">${s.replace('_', ' ')}</span>`;
 }
 
+/** Why a booking was cancelled, in words (the reason the system records, or the operator's). */
+function cancelReason(reason) {
+  return reason === 'minimum_not_reached' ? 'the departure did not reach its minimum number of travellers' : reason;
+}
+
+/** Where the booking's departure stands on its minimum, as a paragraph ('' without a minimum). */
+function guaranteeLine(b) {
+  const active = b.status === 'pending' || b.status === 'confirmed';
+  const g = guaranteeNote(b.departure_guarantee, { booking: true, zone });
+  if (!g || (!active && g.status !== 'cancelled')) return '';
+  return html`<p class="gtee ${g.status}" data-guarantee="${g.status}">${g.status === 'guaranteed' ? html`<span aria-hidden="true">✓ </span>` : ''}${g.text}</p>`;
+}
+
 function render(note) {
   const b = booking;
   const changeable = b.status === 'pending' || b.status === 'confirmed';
@@ -33,7 +47,8 @@ function render(note) {
     <p><strong data-reference>${b.booking_reference}</strong></p>
     <p data-when>${formatDay(b.tour_date, true)}, ${formatTime(b.tour_time)}–${formatTime(b.tour_end_time)}${zone ? ` (${zone})` : ''}</p>
     <p>${b.num_adults} adult(s), ${b.num_children} child(ren), ${b.num_infants} infant(s) · total <strong data-total>${money(b.total_amount, b.currency)}</strong></p>
-    ${b.cancellation_reason ? html`<p class="muted">Cancelled: ${b.cancellation_reason}</p>` : ''}
+    ${guaranteeLine(b)}
+    ${b.cancellation_reason ? html`<p class="muted">Cancelled: ${cancelReason(b.cancellation_reason)}</p>` : ''}
     ${b.refund_amount != null ? html`<p data-refunded>Refund: <strong>${money(b.refund_amount, b.currency)}</strong></p>` : ''}
     ${Number(b.reduction_refund_amount) > 0 ? html`<p class="muted" data-reduction-refund>Refunded for people removed: ${money(b.reduction_refund_amount, b.currency)}</p>` : ''}
     ${changeable ? html`
