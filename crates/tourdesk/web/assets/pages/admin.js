@@ -1,9 +1,10 @@
 // /admin: the operator's console. Hash routes: #slots (default), #tours,
-// #schedules, #blackouts, #bookings, #booking/ID, #waitlist,
+// #schedules, #blackouts, #bookings, #booking/ID, #at-risk, #waitlist,
 // #notifications, #messages, #message/ID, #manifest/ID, #webhooks,
 // #webhook/ID (?status=), #webhook-delivery/ID, #reports (?from=&to=&tour=).
 import { api, session, loggedOutEverywhere, problem, money, isoDate, parseDate, formatDate, formatTime } from '../api.js';
 import { html, join, raw, setHtml } from '../html.js';
+import { wallClock } from '../booking-calendar.js';
 
 const main = document.getElementById('main');
 // A table too wide for the screen scrolls inside its wrapper: keyboard
@@ -37,7 +38,7 @@ function syncHeadings() {
 }
 new MutationObserver(syncHeadings).observe(main, { childList: true, subtree: true });
 const TABS = [['slots', 'Slots'], ['tours', 'Tours'], ['schedules', 'Schedules'], ['blackouts', 'Blackouts'],
-  ['bookings', 'Bookings'], ['waitlist', 'Waitlist'], ['notifications', 'Notifications'], ['messages', 'Messages'],
+  ['bookings', 'Bookings'], ['at-risk', 'At risk'], ['waitlist', 'Waitlist'], ['notifications', 'Notifications'], ['messages', 'Messages'],
   ['webhooks', 'Webhooks'], ['reports', 'Reports']];
 const TRANSITIONS = { pending: ['confirmed', 'cancelled'], confirmed: ['completed', 'no_show', 'cancelled'], cancelled: ['refunded'] };
 let tours = [];
@@ -181,6 +182,9 @@ async function logOut(everywhere) {
 const longDate = (iso) => formatDate(iso, { weekday: 'long', day: 'numeric', month: 'long' });
 const shortDate = (iso) => formatDate(iso, { weekday: 'short', day: 'numeric', month: 'short' });
 
+/** A departure's cancellation or closure reason in words (the minimum's is recorded as a code). */
+const reasonText = (reason) => (reason === 'minimum_not_reached' ? 'did not reach its minimum' : reason);
+
 /** open, full, closed or cancelled: what a departure is now (shown as text and colour). */
 function slotStatus(s) {
   if (s.is_cancelled) return 'cancelled';
@@ -216,6 +220,7 @@ function departureCard(s, waiting, withTime) {
     <span class="dep-tour">${tourName(s.tour_id)}</span>
     ${occupancyBar(s)}
     <span class="dep-figures"><span data-occupancy>${s.current_bookings}/${s.max_capacity} booked</span>${s.held_spots ? html` <span data-held>· ${s.held_spots} held</span>` : ''}${w.people ? html` <span data-waiting>· ${w.people} waiting</span>` : ''}</span>
+    ${minimumTag(s)}
     <span class="st st-${st}" data-status-text>${st}</span></button>`;
 }
 
@@ -251,7 +256,7 @@ function dayList(slots, waiting) {
         <td data-label="Occupancy"><span><span class="bar" role="img" aria-label="${s.current_bookings} booked, ${s.held_spots} held of ${s.max_capacity}"><span data-share="${(100 * s.current_bookings) / s.max_capacity}"></span><span class="held" data-share="${(100 * s.held_spots) / s.max_capacity}"></span></span>
           <span class="muted">${s.current_bookings} booked${s.held_spots ? `, ${s.held_spots} held` : ''} / ${s.max_capacity} · ${s.available_spots} left${w.people ? ` · ${w.people} waiting` : ''}</span></span></td>
         <td data-label="Price">${money(s.price_per_person, s.currency)}</td>
-        <td data-label="State"><span class="st st-${st}">${st}</span>${s.is_cancelled && s.cancellation_reason ? html` <span class="muted">${s.cancellation_reason}</span>` : ''}</td>
+        <td data-label="State"><span class="st st-${st}">${st}</span>${s.is_cancelled && s.cancellation_reason ? html` <span class="muted">${reasonText(s.cancellation_reason)}</span>` : ''}${minimumTag(s)}</td>
         <td class="no-print" data-label="Actions"><span class="actions">${s.is_cancelled ? '' : html`
           <input aria-label="Capacity" type="number" min="1" value="${s.max_capacity}" class="w-5-5rem" data-cap>
           <button class="btn secondary" data-act="cap">Set capacity</button>
@@ -296,8 +301,9 @@ function departurePanel(s, waiting, opener, refresh) {
   const dlg = openDialog('sd-title', html`<div class="slot-detail" data-slot="${s.id}">
     <h2 id="sd-title">${tourName(s.tour_id)}</h2><p>${when}</p>
     ${occupancyBar(s)}
-    <dl class="facts"><dt>Status</dt><dd><span class="st st-${st}" data-status-text>${st}</span>${s.cancellation_reason ? html` ${s.cancellation_reason}` : ''}</dd>
+    <dl class="facts"><dt>Status</dt><dd><span class="st st-${st}" data-status-text>${st}</span>${s.cancellation_reason ? html` ${reasonText(s.cancellation_reason)}` : ''}</dd>
       <dt>Booked</dt><dd data-booked>${s.current_bookings} of ${s.max_capacity}</dd>
+      ${minimumFact(s)}
       <dt>Held</dt><dd>${s.held_spots} <span class="muted">(offered to the waitlist)</span></dd>
       <dt>Free</dt><dd>${s.available_spots}</dd>
       <dt>Waitlist</dt><dd>${w.entries ? html`${w.entries} entr${w.entries === 1 ? 'y' : 'ies'}, ${w.people} ${w.people === 1 ? 'person' : 'people'} <a href="#waitlist?tour_id=${s.tour_id}&amp;date=${s.slot_date}&amp;status=active">see them</a>` : 'nobody waiting'}</dd>
@@ -306,13 +312,15 @@ function departurePanel(s, waiting, opener, refresh) {
         <div><button class="btn secondary" type="submit">Set capacity</button></div></form>
       <form class="row" data-form="price" novalidate><div><label for="sd-price">Price per person (${s.currency})</label><input id="sd-price" type="number" min="0" step="0.01" value="${s.price_per_person}" class="w-7rem"></div>
         <div><button class="btn secondary" type="submit">Set price</button></div></form>`}
+    ${atRisk(s) ? decisionForm(s, 'sd') : ''}
     <p class="error" role="alert" data-err></p>
-    <p class="actions">${s.is_cancelled ? '' : html`<button class="btn secondary" type="button" data-act="toggle">${s.is_available ? 'Close for booking' : 'Open for booking'}</button>
+    <p class="actions">${atRisk(s) ? html`<button class="btn" type="button" data-act="guarantee">Guarantee departure</button>` : ''}
+      ${s.is_cancelled ? '' : html`<button class="btn secondary" type="button" data-act="toggle">${s.is_available ? 'Close for booking' : 'Open for booking'}</button>
       <button class="btn secondary" type="button" data-act="waitlist">Process waitlist</button>
       <button class="btn danger" type="button" data-act="cancel">Cancel departure</button>`}
       <a class="btn secondary" href="#manifest/${s.id}">Manifest</a>
       <button class="btn secondary" type="button" data-close>Close</button></p></div>`, opener);
-  const err = dlg.querySelector('[data-err]');
+  const err = dlg.querySelector('.slot-detail > [data-err]');
   const run = async (act, value, button) => {
     err.textContent = '';
     button.disabled = true;
@@ -328,10 +336,22 @@ function departurePanel(s, waiting, opener, refresh) {
     run(f.dataset.form, f.querySelector('input').value, f.querySelector('button'));
   }));
   dlg.querySelectorAll('[data-act]').forEach((b) => b.addEventListener('click', () => {
+    if (b.dataset.act === 'guarantee') {
+      dlg.close();
+      return guaranteeDeparture(s, opener, (done) => { flash(done.text); refresh(s.id); });
+    }
     if (b.dataset.act !== 'cancel') return run(b.dataset.act, null, b);
     dlg.close();
     cancelDeparture(s, opener);
   }));
+  const decision = dlg.querySelector('form[data-decision]');
+  if (decision) {
+    wireDecisionForm(decision, s, (updated, text) => {
+      flash(text);
+      dlg.close();
+      refresh(updated.id);
+    });
+  }
   dlg.querySelectorAll('a[href]').forEach((a) => a.addEventListener('click', () => dlg.close()));
 }
 
@@ -392,6 +412,161 @@ async function slotsView(focusSlot, act) {
   render();
   if (mode === 'week') onLayoutChange = render;
   if (focusSlot !== undefined) departureElement(focusSlot, act)?.focus();
+}
+
+// ---- a departure's minimum: at risk, guarantee, decision deadline (issue #18) ----
+const GUARANTEED_BY = {
+  minimum_reached: 'the minimum was reached', manual: 'guaranteed by an operator', deadline: 'it had its minimum at the deadline',
+};
+/** The tour's time zone, which a departure's local times are in. */
+const tourZone = (s) => s.timezone || tours.find((t) => t.id === s.tour_id)?.timezone || '';
+/** A local RFC 3339 time as a datetime-local input's value ("2026-12-01T09:00"). */
+const localInputValue = (local) => (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/.exec(local || '') || [''])[0];
+/** Waiting for its minimum and still to be decided by an operator: guarantee and deadline apply. */
+const atRisk = (s) => s.guarantee?.status === 'pending' && !s.is_cancelled;
+/** "Tue 1 Dec, 09:00 (Asia/Jerusalem)": a deadline in the tour's wall-clock time. */
+const deadlineText = (s) => {
+  const w = wallClock(s.guarantee?.decision_at_local);
+  return w ? `${w}${tourZone(s) ? ` (${tourZone(s)})` : ''}` : 'no deadline';
+};
+
+/** The minimum in a departure card or the day list: "needs 3 more", or "guaranteed". */
+function minimumTag(s) {
+  const g = s.guarantee;
+  if (!g || s.is_cancelled) return '';
+  if (g.status === 'pending') return html` <span class="dep-min pending" data-minimum="pending">needs ${g.needed} more</span>`;
+  if (g.status === 'guaranteed' && g.min_capacity > 1) return html` <span class="dep-min guaranteed" data-minimum="guaranteed"><span aria-hidden="true">✓ </span>guaranteed</span>`;
+  return '';
+}
+
+/** The minimum as a fact of the departure panel. */
+function minimumFact(s) {
+  const g = s.guarantee;
+  if (!g || (g.status === 'none' && !(g.min_capacity > 1))) return '';
+  let text;
+  if (g.status === 'pending' && !s.is_cancelled) text = `Not yet guaranteed: ${g.booked} of a minimum of ${g.min_capacity} booked, needs ${g.needed} more; decided on ${deadlineText(s)}`;
+  else if (g.status === 'pending' || g.status === 'cancelled') text = `Called off: it did not reach its minimum of ${g.min_capacity}`;
+  else if (g.status === 'guaranteed') text = `Guaranteed to run (${GUARANTEED_BY[g.guaranteed_by] || g.guaranteed_by || 'guaranteed'})${g.guaranteed_at ? `, ${new Date(g.guaranteed_at).toLocaleString()}` : ''}; minimum ${g.min_capacity}`;
+  else text = `Minimum ${g.min_capacity}`;
+  return html`<dt>Minimum</dt><dd data-guarantee="${g.status}">${text}</dd>`;
+}
+
+/** The form that moves a departure's decision deadline (a wall-clock time in the tour's zone). */
+function decisionForm(s, prefix) {
+  const id = `${prefix}-decision-${s.id}`, zone = tourZone(s);
+  return html`<form class="row decision-form" data-decision="${s.id}" novalidate>
+    <div><label for="${id}">Extend deadline to${zone ? html` <span class="muted">(${zone})</span>` : ''}</label>
+      <span class="decision-input"><input id="${id}" name="decision_at" type="datetime-local" value="${localInputValue(s.guarantee?.decision_at_local)}" aria-describedby="${id}-err">
+      <button class="btn secondary" type="submit">Save<span class="sr-only"> the deadline of ${tourName(s.tour_id)}, ${formatDate(s.slot_date)} ${formatTime(s.start_time)}</span></button></span>
+      <p class="field-error" id="${id}-err" data-field-err="decision_at"></p></div>
+    <p class="error" role="alert" data-err></p></form>`;
+}
+
+/** Saves a new deadline; a 422 shows under the field. `saved(slot, text)` after success. */
+function wireDecisionForm(form, s, saved) {
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    clearErrors(form);
+    const input = form.elements.namedItem('decision_at');
+    if (!input.value) return fieldError(form, 'decision_at', 'Choose the date and time to decide by.');
+    const button = form.querySelector('button[type="submit"]');
+    button.disabled = true;
+    const r = await api(`/api/calendar/admin/slots/${s.id}/decision`, { method: 'POST', body: { decision_at: input.value } });
+    button.disabled = false;
+    if (!r.ok) {
+      const text = problem(r).replace(/^decision_at:\s*/, '');
+      if (!(r.status === 422 && fieldError(form, 'decision_at', text))) say(form.querySelector('[data-err]'), text);
+      return;
+    }
+    const updated = { ...s, ...r.data };
+    saved(updated, `Decision deadline of ${tourName(s.tour_id)}, ${formatDate(s.slot_date)} ${formatTime(s.start_time)}, moved to ${deadlineText(updated)}.`);
+  });
+}
+
+/**
+ * Asks to guarantee departure `s` (it then runs whatever the number), with
+ * an optional reason for the history; `done({slot, text})` once guaranteed.
+ */
+function guaranteeDeparture(s, opener, done) {
+  const g = s.guarantee || {};
+  const when = `${formatDate(s.slot_date, { weekday: 'long', day: 'numeric', month: 'long' })} ${formatTime(s.start_time)}`;
+  const dlg = openDialog('gd-title', html`<form id="gd-form" novalidate>
+    <h2 id="gd-title">Guarantee the ${when} departure of ${tourName(s.tour_id)}?</h2>
+    <p>It has ${g.booked} of the ${g.min_capacity} people it needs. Guaranteed, it runs with however many are booked: it is not cancelled at its deadline, and its customers see that it is guaranteed to run. This cannot be undone.</p>
+    <label for="gd-reason">Reason <span class="muted">(optional, kept in each booking's history)</span></label>
+    <textarea id="gd-reason" maxlength="1000" aria-describedby="gd-err"></textarea>
+    <p class="field-error" id="gd-err" role="alert"></p>
+    <p class="actions"><button class="btn" type="submit" data-ok>Guarantee departure</button>
+      <button class="btn secondary" type="button" data-close>Not now</button></p></form>`, opener);
+  const form = dlg.querySelector('form'), err = form.querySelector('#gd-err');
+  form.querySelector('[data-ok]').focus();
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    err.textContent = '';
+    const button = form.querySelector('[data-ok]');
+    button.disabled = true;
+    const reason = form.querySelector('#gd-reason').value.trim();
+    const res = await api(`/api/calendar/admin/slots/${s.id}/guarantee`, { method: 'POST', body: reason ? { reason } : {} });
+    button.disabled = false;
+    if (!res.ok) { err.textContent = problem(res); return; }
+    dlg.close();
+    done({ slot: res.data, text: `The ${formatDate(s.slot_date)} ${formatTime(s.start_time)} departure of ${tourName(s.tour_id)} is guaranteed to run.` });
+  });
+}
+
+/** Departures below their minimum, soonest decision first, with the guarantee and the deadline at hand. */
+async function atRiskView(focusSelector) {
+  const view = shell('at-risk', html`<h1 id="ar-title">Departures at risk</h1>
+    <p class="muted">Departures that have not reached their minimum, soonest decision first. At its deadline a departure still short of its minimum
+      is cancelled and its customers are refunded in full; one that has its minimum is guaranteed. Guarantee one to run it anyway, or give it more time.</p>
+    <div id="ar-list" aria-busy="true"><p class="skeleton"></p><p class="skeleton"></p></div>`);
+  const shown = stillShown();
+  const r = await api('/api/calendar/admin/departures/at-risk');
+  if (!shown()) return;
+  const list = view.querySelector('#ar-list');
+  list.setAttribute('aria-busy', 'false');
+  if (!r.ok) return say(list, problem(r));
+  let rows = Array.isArray(r.data) ? r.data : [];
+  const render = () => {
+    const now = Date.now();
+    setHtml(list, rows.length ? html`<p class="muted" id="ar-count">${rows.length} departure${rows.length === 1 ? '' : 's'} not yet guaranteed.</p>
+      <div class="table-wrap"><table id="at-risk" class="stack-on-phone"><caption class="sr-only">Departures at risk, soonest decision first</caption>
+      <thead><tr><th scope="col">Tour</th><th scope="col">Departure</th><th scope="col">Booked / minimum</th><th scope="col">Needed</th><th scope="col">Decision deadline</th><th scope="col" class="no-print">Actions</th></tr></thead><tbody>
+      ${rows.map((s) => {
+        const g = s.guarantee || {}, zone = tourZone(s);
+        const late = g.decision_at && Date.parse(g.decision_at) <= now;
+        return html`<tr data-slot="${s.id}"><td data-label="Tour">${s.tour_name || tourName(s.tour_id)}</td>
+          <td data-label="Departure"><time datetime="${s.starts_at}">${formatDate(s.slot_date, { weekday: 'short', day: 'numeric', month: 'short', year: 'numeric' })} ${formatTime(s.start_time)}</time>${zone ? html` <span class="muted">(${zone})</span>` : ''}
+            <br><a href="#manifest/${s.id}">Manifest</a></td>
+          <td data-label="Booked" data-booked>${g.booked} / ${g.min_capacity}</td>
+          <td data-label="Needed" data-needed>${g.needed} more</td>
+          <td data-label="Deadline" data-deadline>${deadlineText(s)}${late ? html`<br><span class="muted">passed: decided on the next run</span>` : ''}</td>
+          <td data-label="Actions" class="no-print"><p class="actions"><button class="btn" type="button" data-guarantee>Guarantee<span class="sr-only"> ${s.tour_name || tourName(s.tour_id)}, ${formatDate(s.slot_date)} ${formatTime(s.start_time)}</span></button></p>
+            ${decisionForm(s, 'ar')}</td></tr>`;
+      })}</tbody></table></div>`
+      : html`<p class="muted" id="ar-count" tabindex="-1">No departure is at risk: every departure with a minimum has reached it or been guaranteed.</p>`);
+    list.querySelectorAll('tr[data-slot]').forEach((row) => {
+      const s = rows.find((x) => String(x.id) === row.dataset.slot);
+      row.querySelector('[data-guarantee]').addEventListener('click', (e) => guaranteeDeparture(s, e.currentTarget, (done) => {
+        const i = rows.indexOf(s);
+        rows = rows.filter((x) => x !== s);
+        flash(done.text);
+        render();
+        // The focus goes to the next departure's Guarantee, else to what is left.
+        const next = list.querySelectorAll('tr[data-slot] [data-guarantee]')[Math.min(i, rows.length - 1)];
+        (next || list.querySelector('#ar-count') || view.querySelector('#ar-title')).focus();
+      }));
+      wireDecisionForm(row.querySelector('form[data-decision]'), s, (updated, text) => {
+        rows = rows.map((x) => (x === s ? updated : x))
+          .sort((a, b) => Date.parse(a.guarantee?.decision_at || 0) - Date.parse(b.guarantee?.decision_at || 0));
+        flash(text);
+        render();
+        list.querySelector(`tr[data-slot="${Number(updated.id)}"] input[name="decision_at"]`)?.focus();
+      });
+    });
+  };
+  render();
+  if (focusSelector) list.querySelector(focusSelector)?.focus();
 }
 
 // ---- dialogs ----
@@ -547,24 +722,193 @@ async function movePicker(host, opts, choose) {
 }
 
 // ---- tours ----
+// A tour's own cancellation policy and party rules (issue #18), or the
+// configuration's: a checkbox each. The policy is a list of tiers (at least
+// so many hours before: this refund), the longest notice first.
+
+/** The configuration's policy and rules, as a tour that uses them shows them (else a starting point). */
+function defaultRules() {
+  const p = tours.find((t) => t.cancellation_policy?.source === 'default')?.cancellation_policy;
+  const r = tours.find((t) => t.party_rules?.source === 'default')?.party_rules;
+  return {
+    policy: p || { tiers: [{ min_hours_before: 72, refund_percent: 100 }, { min_hours_before: 24, refund_percent: 50 }, { min_hours_before: 0, refund_percent: 0 }], fee: 0 },
+    party: r || { infants_take_seat: true, max_minors_per_adult: null, max_infants_per_adult: null },
+  };
+}
+
+/** "100 % back 72 h or more before; 50 % 24 h or more; 0 % after" with the fee. */
+function policySummary(p, currency) {
+  if (!p?.tiers?.length) return '';
+  const tiers = p.tiers.map((t, i) => (t.min_hours_before > 0 ? `${t.refund_percent} % back ${t.min_hours_before} h or more before`
+    : `${t.refund_percent} % ${i === 0 ? 'back at any time' : 'after that'}`)).join('; ');
+  return `${tiers}${Number(p.fee) > 0 ? `; a ${money(p.fee, currency)} fee is kept` : ''}.`;
+}
+
+function partySummary(r) {
+  const parts = [r.infants_take_seat === false ? 'infants sit on a lap (no seat)' : 'infants take a seat',
+    r.max_minors_per_adult ? `at least one adult for every ${r.max_minors_per_adult} children and infants` : 'no limit of children per adult',
+    r.max_infants_per_adult ? `at most ${r.max_infants_per_adult} infant(s) per adult` : 'no limit of infants per adult'];
+  return `${parts.join('; ')}.`;
+}
+
+/** One tier of the policy being edited: its hours, its refund and a Remove button. */
+function tierRow(t, i, n) {
+  const p = `cancellation_policy.tiers[${i}]`, id = `tf-tier-${i}`;
+  return html`<li class="tier" data-tier="${i}"><div class="row">
+    <div><label for="${id}-hours"><span class="sr-only">Tier ${i + 1}: </span>Hours before, at least</label>
+      <input id="${id}-hours" name="${p}.min_hours_before" type="number" min="0" max="8784" step="1" value="${t.min_hours_before ?? ''}" class="w-7rem" aria-describedby="${id}-hours-err">
+      <p class="field-error" id="${id}-hours-err" data-field-err="${p}.min_hours_before"></p></div>
+    <div><label for="${id}-percent"><span class="sr-only">Tier ${i + 1}: </span>Refund %</label>
+      <input id="${id}-percent" name="${p}.refund_percent" type="number" min="0" max="100" step="1" value="${t.refund_percent ?? ''}" class="w-7rem" aria-describedby="${id}-percent-err">
+      <p class="field-error" id="${id}-percent-err" data-field-err="${p}.refund_percent"></p></div>
+    <div><button class="btn secondary" type="button" data-remove-tier="${i}" ${n <= 1 ? 'disabled' : ''}>Remove<span class="sr-only"> tier ${i + 1}</span></button></div></div>
+    <p class="field-error" data-field-err="${p}"></p></li>`;
+}
+
 function tourForm(t = {}) {
+  const defaults = defaultRules();
+  const policy = t.cancellation_policy || { source: 'default', ...defaults.policy };
+  const party = t.party_rules || { source: 'default', ...defaults.party };
+  const ownPolicy = policy.source === 'tour', ownParty = party.source === 'tour';
+  const currency = t.currency || 'USD';
+  const optional = (v) => (v === null || v === undefined ? '' : v);
   return html`<form class="card" data-tour-form="${t.id || ''}" novalidate><h2>${t.id ? `Edit ${t.name}` : 'New tour'}</h2>
     <div class="row"><div><label>Name<input name="name" value="${t.name || ''}" required></label></div>
     <div><label>Duration (minutes)<input name="duration_minutes" type="number" min="1" value="${t.duration_minutes || 180}"></label></div>
     <div><label>Base price<input name="base_price" type="number" min="0" step="0.01" value="${t.base_price ?? ''}"></label></div>
-    <div><label>Currency<input name="currency" value="${t.currency || 'USD'}" maxlength="3" class="w-6rem"></label></div>
+    <div><label>Currency<input name="currency" value="${currency}" maxlength="3" class="w-6rem"></label></div>
     <div><label>Time zone<input name="timezone" value="${t.timezone || 'Asia/Jerusalem'}"></label></div>
     <div><label><input name="is_active" type="checkbox" ${t.is_active !== false ? 'checked' : ''}> Active (bookable)</label></div></div>
     <label>Description<textarea name="description">${t.description || ''}</textarea></label>
+    <fieldset class="rules" data-policy><legend>Cancellation policy</legend>
+      <label class="inline-choice"><input type="checkbox" name="policy_default" ${ownPolicy ? '' : 'checked'} aria-controls="tf-policy-own"> Use the default policy</label>
+      ${!ownPolicy && t.id ? html`<p class="muted" data-default-summary>The default: ${policySummary(policy, currency)}</p>` : ''}
+      <div id="tf-policy-own" data-policy-own ${ownPolicy ? '' : 'hidden'}>
+        <p class="muted" id="tf-tiers-help">A cancellation refunds the percentage of the first tier whose hours before the departure it meets.
+          List the tiers from the longest notice down; the last one starts at 0 hours.</p>
+        <ol class="tiers" data-tiers aria-describedby="tf-tiers-help">${policy.tiers.map((x, i) => tierRow(x, i, policy.tiers.length))}</ol>
+        <p class="field-error" data-field-err="cancellation_policy.tiers"></p>
+        <p><button class="btn secondary" type="button" data-add-tier>Add tier</button></p>
+        <label for="tf-fee">Fee kept from every refund (${currency})</label>
+        <input id="tf-fee" name="cancellation_policy.fee" type="number" min="0" step="0.01" value="${Number(policy.fee) > 0 ? policy.fee : ''}" placeholder="0.00" class="w-7rem" aria-describedby="tf-fee-err">
+        <p class="field-error" id="tf-fee-err" data-field-err="cancellation_policy.fee"></p></div>
+      <p class="field-error" data-field-err="cancellation_policy"></p></fieldset>
+    <fieldset class="rules" data-party><legend>Party rules</legend>
+      <label class="inline-choice"><input type="checkbox" name="party_default" ${ownParty ? '' : 'checked'} aria-controls="tf-party-own"> Use the default rules</label>
+      ${!ownParty && t.id ? html`<p class="muted" data-default-summary>The default: ${partySummary(party)}</p>` : ''}
+      <div id="tf-party-own" data-party-own ${ownParty ? '' : 'hidden'}>
+        <label class="inline-choice"><input type="checkbox" name="party_rules.infants_take_seat" ${party.infants_take_seat === false ? '' : 'checked'}> Infants take a seat</label>
+        <p class="field-error" data-field-err="party_rules.infants_take_seat"></p>
+        <div class="row"><div><label for="tf-minors">Children and infants per adult, at most <span class="muted">(empty: no limit)</span></label>
+          <input id="tf-minors" name="party_rules.max_minors_per_adult" type="number" min="1" max="100" step="1" value="${optional(party.max_minors_per_adult)}" class="w-7rem" aria-describedby="tf-minors-err">
+          <p class="field-error" id="tf-minors-err" data-field-err="party_rules.max_minors_per_adult"></p></div>
+        <div><label for="tf-infants">Infants per adult, at most <span class="muted">(empty: no limit)</span></label>
+          <input id="tf-infants" name="party_rules.max_infants_per_adult" type="number" min="1" max="100" step="1" value="${optional(party.max_infants_per_adult)}" class="w-7rem" aria-describedby="tf-infants-err">
+          <p class="field-error" id="tf-infants-err" data-field-err="party_rules.max_infants_per_adult"></p></div></div></div>
+      <p class="field-error" data-field-err="party_rules"></p></fieldset>
     <p><button class="btn" type="submit">${t.id ? 'Save tour' : 'Create tour'}</button></p><p data-err></p></form>`;
+}
+
+/** The tiers as typed so far. */
+function readTiers(f) {
+  const v = (el) => (el.value.trim() === '' ? null : Number(el.value));
+  return [...f.querySelectorAll('[data-tiers] li[data-tier]')].map((li) => ({
+    min_hours_before: v(li.querySelector('input[name$=".min_hours_before"]')),
+    refund_percent: v(li.querySelector('input[name$=".refund_percent"]')),
+  }));
+}
+
+/** The request body of the tour form. */
+function tourBody(f) {
+  const el = (n) => f.elements.namedItem(n);
+  const optional = (n) => (el(n).value.trim() === '' ? null : Number(el(n).value));
+  const body = { name: f.name.value, description: f.description.value, duration_minutes: Number(f.duration_minutes.value),
+    base_price: f.base_price.value, currency: f.currency.value, timezone: f.timezone.value, is_active: f.is_active.checked };
+  if (el('policy_default').checked) body.cancellation_policy = null;
+  else {
+    body.cancellation_policy = { tiers: readTiers(f) };
+    const fee = el('cancellation_policy.fee').value.trim();
+    body.cancellation_policy.fee = fee || '0';
+  }
+  body.party_rules = el('party_default').checked ? null : {
+    infants_take_seat: el('party_rules.infants_take_seat').checked,
+    max_minors_per_adult: optional('party_rules.max_minors_per_adult'),
+    max_infants_per_adult: optional('party_rules.max_infants_per_adult'),
+  };
+  return body;
+}
+
+/**
+ * Shows a 422 under the field it names, else under the nearest enclosing
+ * one (`cancellation_policy.tiers[1].refund_percent`, then
+ * `cancellation_policy.tiers[1]`, `cancellation_policy.tiers`, ...); false
+ * when the form has none of them.
+ */
+function nearestFieldError(form, field, text) {
+  const parent = /^(.*)(\[\d+\]|\.[^.[\]]+)$/;
+  for (let f = field; f;) {
+    if (fieldError(form, f, text)) return true;
+    const m = parent.exec(f);
+    f = m ? m[1] : '';
+  }
+  return false;
+}
+
+/** Wires the tour form: the default checkboxes, the tiers' Add and Remove, and saving. */
+function wireTourForm(f, saved) {
+  const own = (box, part) => {
+    const sync = () => {
+      f.querySelector(part).hidden = box.checked;
+      const summary = box.closest('fieldset').querySelector('[data-default-summary]');
+      if (summary) summary.hidden = !box.checked;
+    };
+    box.addEventListener('change', () => {
+      sync();
+      if (!box.checked) f.querySelector(`${part} input`)?.focus();
+    });
+  };
+  own(f.elements.namedItem('policy_default'), '[data-policy-own]');
+  own(f.elements.namedItem('party_default'), '[data-party-own]');
+  const list = f.querySelector('[data-tiers]');
+  const draw = (tiers, focus) => {
+    setHtml(list, html`${tiers.map((x, i) => tierRow(x, i, tiers.length))}`);
+    if (focus) list.querySelector(focus)?.focus();
+  };
+  f.querySelector('[data-add-tier]').addEventListener('click', () => {
+    const tiers = readTiers(f);
+    tiers.push({ min_hours_before: 0, refund_percent: 0 });
+    draw(tiers, `li[data-tier="${tiers.length - 1}"] input`);
+  });
+  list.addEventListener('click', (e) => {
+    const b = e.target.closest('[data-remove-tier]');
+    if (!b) return;
+    const i = Number(b.dataset.removeTier), tiers = readTiers(f);
+    tiers.splice(i, 1);
+    draw(tiers);
+    (list.querySelector(`li[data-tier="${Math.min(i, tiers.length - 1)}"] [data-remove-tier]:not(:disabled)`) || f.querySelector('[data-add-tier]')).focus();
+  });
+  f.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    clearErrors(f);
+    const id = f.dataset.tourForm;
+    const r = await api(id ? `/api/calendar/admin/tours/${id}` : '/api/calendar/admin/tours', { method: id ? 'PUT' : 'POST', body: tourBody(f) });
+    if (!r.ok) {
+      const field = r.data?.field || '';
+      const text = problem(r).startsWith(`${field}: `) ? problem(r).slice(field.length + 2) : problem(r);
+      if (!(r.status === 422 && field && nearestFieldError(f, field, text))) say(f.querySelector('[data-err]'), problem(r));
+      return;
+    }
+    saved(r.data, id);
+  });
 }
 
 async function toursView() {
   const view = shell('tours', html`<div id="tour-list"></div>${tourForm()}`);
+  const rulesText = (t) => `${t.cancellation_policy?.source === 'tour' ? 'own' : 'default'} policy · ${t.party_rules?.source === 'tour' ? 'own' : 'default'} party rules`;
   const render = () => {
-    setHtml(view.querySelector('#tour-list'), tours.length ? html`<div class="table-wrap"><table><thead><tr><th>Tour</th><th>Duration</th><th>Price</th><th>Time zone</th><th>Status</th><th><span class="sr-only">Actions</span></th></tr></thead><tbody>
-      ${tours.map((t) => html`<tr><td>${t.name}</td><td>${t.duration_hours} h</td><td>${money(t.base_price, t.currency)}</td><td>${t.timezone}</td>
-      <td>${t.is_active ? 'active' : 'inactive'}</td><td><button class="btn secondary" data-edit="${t.id}">Edit</button></td></tr>`)}</tbody></table></div>` : html`<p class="muted">No tours yet.</p>`);
+    setHtml(view.querySelector('#tour-list'), tours.length ? html`<div class="table-wrap"><table><thead><tr><th>Tour</th><th>Duration</th><th>Price</th><th>Time zone</th><th>Rules</th><th>Status</th><th><span class="sr-only">Actions</span></th></tr></thead><tbody>
+      ${tours.map((t) => html`<tr data-tour="${t.id}"><td>${t.name}</td><td>${t.duration_hours} h</td><td>${money(t.base_price, t.currency)}</td><td>${t.timezone}</td>
+      <td data-rules>${rulesText(t)}</td><td>${t.is_active ? 'active' : 'inactive'}</td><td><button class="btn secondary" data-edit="${t.id}">Edit<span class="sr-only"> ${t.name}</span></button></td></tr>`)}</tbody></table></div>` : html`<p class="muted">No tours yet.</p>`);
     view.querySelectorAll('[data-edit]').forEach((b) => b.addEventListener('click', () => {
       const t = tours.find((x) => String(x.id) === b.dataset.edit);
       const form = document.createElement('template');
@@ -574,15 +918,9 @@ async function toursView() {
       view.querySelector('[data-tour-form] input').focus();
     }));
   };
-  const wireForm = () => view.querySelector('[data-tour-form]').addEventListener('submit', async (e) => {
-    e.preventDefault();
-    const f = e.target, id = f.dataset.tourForm;
-    const body = { name: f.name.value, description: f.description.value, duration_minutes: Number(f.duration_minutes.value),
-      base_price: f.base_price.value, currency: f.currency.value, timezone: f.timezone.value, is_active: f.is_active.checked };
-    const r = await api(id ? `/api/calendar/admin/tours/${id}` : '/api/calendar/admin/tours', { method: id ? 'PUT' : 'POST', body });
-    if (!r.ok) return say(f.querySelector('[data-err]'), problem(r));
+  const wireForm = () => wireTourForm(view.querySelector('[data-tour-form]'), async (tour, id) => {
     await loadTours();
-    flash(id ? 'Tour saved.' : `Tour “${r.data.name}” created.`);
+    flash(id ? 'Tour saved.' : `Tour “${tour.name}” created.`);
     toursView();
   });
   render();
@@ -593,6 +931,13 @@ async function toursView() {
 // The booking horizon (BOOKING_ADVANCE_DAYS): no endpoint tells the console, so its default.
 const HORIZON_DAYS = 90;
 const DAYS = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'];
+/** What a schedule's minimum means for its departures, for the preview. */
+function minimumSummary(min, hours) {
+  if (!(min > 1)) return html`<p class="muted" id="s-minimum">No minimum: every departure runs however many are booked.</p>`;
+  return html`<p id="s-minimum">Each departure needs <strong>${min} people</strong> to go ahead. It is decided <strong>${hours} hours</strong> before it starts:
+    short of ${min}, it is cancelled and its customers are refunded in full.</p>`;
+}
+
 async function schedulesView() {
   const params = new URLSearchParams(location.hash.split('?')[1] || '');
   const tourId = params.get('tour') || tours[0]?.id || '';
@@ -609,10 +954,13 @@ async function schedulesView() {
       <fieldset><legend>Weekdays</legend>${DAYS.map((d) => html`<label class="inline-choice"><input type="checkbox" name="${d}"> ${d[0].toUpperCase() + d.slice(1)}</label>`)}</fieldset>
       <label>RRULE <span class="muted">(custom only, e.g. FREQ=WEEKLY;INTERVAL=3;BYDAY=MO,FR)</span><input name="rrule"></label>
       <div class="row"><div><label>Max capacity<input name="max_capacity" type="number" min="1" value="15"></label></div>
-      <div><label>Min capacity<input name="min_capacity" type="number" min="0" value="1"></label></div>
+      <div><label>Min capacity<input name="min_capacity" type="number" min="0" value="1" aria-describedby="s-min-help"></label></div>
+      <div><label>Decide (hours before)<input name="decision_hours" type="number" min="0" max="8760" value="48" aria-describedby="s-min-help"></label></div>
       <div><label>Valid from<input name="valid_from" type="date" value="${today}"></label></div>
       <div><label>Valid until<input name="valid_until" type="date"></label></div>
       <div><label>Price override<input name="price_override" type="number" min="0" step="0.01"></label></div></div>
+      <p class="muted" id="s-min-help">With a minimum above 1, each departure is decided that many hours before it starts: still short of its minimum,
+        it is cancelled and its customers refunded in full; otherwise it is guaranteed (at once, when the minimum is reached).</p>
       <p><button class="btn secondary" type="submit">Preview departures</button></p><p class="error" role="alert" data-err></p>
       <div id="s-preview"></div></form>`);
   view.querySelector('#s-tour').addEventListener('change', (e) => { location.hash = `schedules?tour=${e.target.value}`; });
@@ -624,7 +972,8 @@ async function schedulesView() {
   const body = () => {
     const f = form;
     const b = { tour_id: Number(view.querySelector('#s-tour').value), name: f.name.value, start_time: `${f.start_time.value}:00`,
-      recurrence: f.recurrence.value, max_capacity: Number(f.max_capacity.value), min_capacity: Number(f.min_capacity.value), valid_from: f.valid_from.value };
+      recurrence: f.recurrence.value, max_capacity: Number(f.max_capacity.value), min_capacity: Number(f.min_capacity.value),
+      decision_hours: Number(f.decision_hours.value), valid_from: f.valid_from.value };
     DAYS.forEach((d) => { b[d] = f[d].checked; });
     if (f.duration_minutes.value) b.duration_minutes = Number(f.duration_minutes.value);
     if (f.rrule.value.trim()) b.rrule = f.rrule.value.trim();
@@ -664,6 +1013,7 @@ async function schedulesView() {
         ${d.slots.length > first.length ? html`<p class="muted">and ${d.slots.length - first.length} more, to ${formatDate(d.until)}.</p>` : ''}`
         : html`<p class="muted">No departure falls in these dates: the schedule is kept, and the daily job adds departures as its dates come within the booking horizon.</p>`}
       <p class="muted">Later departures are added day by day as they come within the booking horizon.</p>
+      ${minimumSummary(asked.min_capacity, asked.decision_hours)}
       <p class="error" id="s-stale" role="status" hidden>The form has changed since this preview: press “Preview departures” again to see what it creates.</p>
       <p><button class="btn" type="button" id="s-confirm">Create schedule</button></p></div>`);
     out.querySelector('#s-summary').focus();
@@ -687,12 +1037,27 @@ async function schedulesView() {
       <h2>${s.name} ${s.is_active ? '' : html`<span class="pill">inactive</span>`}</h2>
       <p class="muted">${formatTime(s.start_time)} · ${s.duration_minutes} min · ${s.recurrence}${s.rrule ? ` (${s.rrule})` : ''}
         ${['weekly', 'biweekly'].includes(s.recurrence) ? ' · ' + DAYS.filter((d) => s[d]).map((d) => d.slice(0, 3)).join(', ') : ''}
-        · capacity ${s.max_capacity} · from ${s.valid_from}${s.valid_until ? ` to ${s.valid_until}` : ''}${s.price_override ? ` · ${s.price_override}` : ''}</p>
+        · capacity ${s.max_capacity}${s.min_capacity > 1 ? ` · minimum ${s.min_capacity}, decided ${s.decision_hours ?? 48} h before` : ''} · from ${s.valid_from}${s.valid_until ? ` to ${s.valid_until}` : ''}${s.price_override ? ` · ${s.price_override}` : ''}</p>
+      ${s.is_active ? html`<form class="row schedule-minimum" data-minimum novalidate>
+        <div><label for="sm-min-${s.id}">Min capacity</label><input id="sm-min-${s.id}" name="min_capacity" type="number" min="0" max="${s.max_capacity}" value="${s.min_capacity ?? 1}" class="w-6rem" aria-describedby="sm-min-${s.id}-err"><p class="field-error" id="sm-min-${s.id}-err" data-field-err="min_capacity"></p></div>
+        <div><label for="sm-hours-${s.id}">Decide (hours before)</label><input id="sm-hours-${s.id}" name="decision_hours" type="number" min="0" max="8760" value="${s.decision_hours ?? 48}" class="w-7rem" aria-describedby="sm-hours-${s.id}-err"><p class="field-error" id="sm-hours-${s.id}-err" data-field-err="decision_hours"></p></div>
+        <div><button class="btn secondary" type="submit">Save minimum<span class="sr-only"> of ${s.name}</span></button></div>
+        <p class="error" role="alert" data-err></p></form>` : ''}
       ${s.is_active ? html`<div class="row"><div><label>From<input type="date" data-from value="${today}"></label></div>
         <div><label>To<input type="date" data-to value="${isoDate(addDays(new Date(), HORIZON_DAYS))}"></label></div>
         <div><button class="btn secondary" data-act="preview">Preview dates</button> <button class="btn" data-act="generate">Generate slots</button>
         <button class="btn danger" data-act="deactivate">Deactivate</button></div></div>` : ''}
       <div data-out aria-live="polite"></div></article>`)}` : html`<p class="muted">No schedules for this tour yet.</p>`);
+    list.querySelectorAll('form[data-minimum]').forEach((f) => f.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      clearErrors(f);
+      const id = f.closest('[data-schedule]').dataset.schedule;
+      const r = await api(`/api/calendar/admin/schedules/${id}`, { method: 'PUT',
+        body: { min_capacity: Number(f.elements.namedItem('min_capacity').value), decision_hours: Number(f.elements.namedItem('decision_hours').value) } });
+      if (!r.ok) return formProblem(f, r);
+      flash(`Minimum saved: ${r.data.min_capacity > 1 ? `${r.data.min_capacity} people, decided ${r.data.decision_hours ?? ''} h before each departure` : 'none'}. It applies to the schedule's future departures.`);
+      navigate(`schedules?tour=${tourId}`, `[data-schedule="${Number(id)}"] form[data-minimum] input`);
+    }));
     list.querySelectorAll('[data-schedule]').forEach((card) => card.querySelectorAll('[data-act]').forEach((b) => b.addEventListener('click', async () => {
       const id = card.dataset.schedule, out = card.querySelector('[data-out]');
       const range = `start_date=${card.querySelector('[data-from]').value}&end_date=${card.querySelector('[data-to]').value}`;
@@ -847,7 +1212,7 @@ async function bookingsView() {
 const KIND_LABELS = {
   created: 'Booked', party_change: 'Party changed', date_change: 'Moved to another departure', date_and_party_change: 'Moved, party changed',
   contact_change: 'Contact details changed', cancellation: 'Cancelled', status_change: 'Status changed', check_in: 'Checked in',
-  check_in_undone: 'Check-in undone', rebooked: 'Rebooked on another departure',
+  check_in_undone: 'Check-in undone', rebooked: 'Rebooked on another departure', departure_guaranteed: 'Departure guaranteed',
 };
 const FIELD_LABELS = {
   tour_date: 'Date', tour_time: 'Time', num_adults: 'Adults', num_children: 'Children', num_infants: 'Infants', total_people: 'People',
@@ -878,6 +1243,11 @@ function historyChange(e, currency) {
   if (e.modification_type === 'created') {
     return html`${party(nv) || `${nv.total_people} people`} on ${fieldValue('tour_date', nv.tour_date)} ${fieldValue('tour_time', nv.tour_time)}, ${fieldValue('total_amount', nv.total_amount, currency)}`;
   }
+  if (e.modification_type === 'departure_guaranteed') {
+    const by = GUARANTEED_BY[nv.guaranteed_by] || nv.guaranteed_by || 'guaranteed';
+    const count = nv.booked !== undefined && nv.min_capacity !== undefined ? `: ${nv.booked} booked of a minimum of ${nv.min_capacity}` : '';
+    return html`<span data-guaranteed-by="${nv.guaranteed_by || ''}">Guaranteed to run (${by})${count}</span>`;
+  }
   if (e.modification_type === 'rebooked') {
     return html`New booking ${nv.booking_reference} on ${fieldValue('tour_date', nv.tour_date)} ${fieldValue('tour_time', nv.tour_time)}`;
   }
@@ -896,7 +1266,7 @@ function refundLines(nv, currency) {
     const why = r.rule === 'policy' ? `policy: ${r.refund_percent} % (${r.tier_min_hours_before} h or more before)${r.fee ? `, less a ${minorMoney(r.fee, currency)} fee` : ''}`
       : r.rule === 'admin_override' ? `set by the operator (the policy gave ${minorMoney(r.policy_refund_amount, currency)}): ${r.override_reason}`
       : r.rule === 'departure_cancelled' ? 'in full: the departure was cancelled'
-      : r.rule === 'minimum_not_reached' ? 'in full: the minimum was not reached' : r.rule;
+      : r.rule === 'minimum_not_reached' ? 'in full: the departure did not reach its minimum' : r.rule;
     out.push(html`<li><span class="change-field">Refund:</span> <strong>${amount}</strong> <span class="muted">(${why})</span></li>`);
   }
   const d = nv.reduction_refund;
@@ -1028,7 +1398,7 @@ async function manifestView(id) {
   const open = m.bookings.filter((b) => b.status === 'pending' || b.status === 'confirmed');
   setHtml(view, html`<h1>Manifest · ${m.tour_name}</h1><p>${formatDate(s.slot_date, { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric' })},
     ${formatTime(s.start_time)}–${formatTime(s.end_time)} · <strong>${m.total_people}</strong> of ${s.max_capacity} people</p>
-    ${s.is_cancelled ? html`<p class="error" role="status">This departure was cancelled${s.cancellation_reason ? `: ${s.cancellation_reason}` : ''}.</p>` : ''}
+    ${s.is_cancelled ? html`<p class="error" role="status">This departure was cancelled${s.cancellation_reason ? `: ${reasonText(s.cancellation_reason)}` : ''}.</p>` : ''}
     ${m.bookings.length ? html`<p id="checked-count" aria-live="polite"></p>` : ''}
     <p class="no-print actions"><button class="btn secondary" id="print">Print</button> <button class="btn secondary" id="csv">Download CSV</button>
     ${!s.is_cancelled && open.length ? html`<button class="btn" id="close-departure" aria-describedby="close-note">Close departure</button>` : ''}</p>
@@ -1122,6 +1492,7 @@ async function notificationsView() {
 const EVENT_LABELS = {
   'booking.created': 'Booking made', 'booking.modified': 'Booking changed', 'booking.cancelled': 'Booking cancelled',
   'booking.status_changed': 'Booking status changed', 'booking.reminder': 'Reminder sent', 'departure.cancelled': 'Departure cancelled',
+  'departure.guaranteed': 'Departure guaranteed', 'booking.guaranteed': 'Customer told: departure guaranteed',
   'waitlist.joined': 'Joined the waitlist', 'waitlist.notified': 'Waitlist offer', 'waitlist.expired': 'Waitlist offer expired',
   'waitlist.cancelled': 'Left the waitlist', 'waitlist.converted': 'Waitlist offer booked', 'waitlist.requeued': 'Back on the waitlist',
 };
@@ -1136,7 +1507,10 @@ function eventDetails(p) {
     p.booking_id !== undefined ? html`<a href="#booking/${p.booking_id}">${p.booking_reference || `booking ${p.booking_id}`}</a>` : '',
     when(p), people(p), p.status ? String(p.status).replace('_', ' ') : '', p.customer_email || '',
     p.waitlist_entry_id !== undefined ? `waitlist entry ${p.waitlist_entry_id}` : '',
-    p.reason ? `reason: ${p.reason}` : '',
+    p.reason ? `reason: ${reasonText(p.reason)}` : '',
+    p.guaranteed_by ? `guaranteed: ${GUARANTEED_BY[p.guaranteed_by] || p.guaranteed_by}` : '',
+    p.min_capacity !== undefined && p.booked !== undefined ? `${p.booked} booked of a minimum of ${p.min_capacity}` : '',
+    p.note ? `note: ${p.note}` : '',
     p.cancelled_bookings !== undefined ? `${p.cancelled_bookings} booking(s) cancelled` : '',
   ].filter((x) => x !== '');
   const prev = p.previous ? [when(p.previous), people(p.previous)].filter(Boolean).join(', ') : '';
@@ -1902,7 +2276,7 @@ async function route() {
     tours: toursView, schedules: schedulesView, blackouts: blackoutsView, bookings: bookingsView, booking: () => bookingDetail(arg),
     waitlist: waitlistView, notifications: notificationsView, messages: messagesView, message: () => messageDetail(arg),
     webhooks: () => webhooksView(), webhook: () => webhookView(arg), 'webhook-delivery': () => deliveryDetail(arg),
-    manifest: () => manifestView(arg), reports: reportsView,
+    manifest: () => manifestView(arg), reports: reportsView, 'at-risk': () => atRiskView(),
   };
   await (views[name] || (() => slotsView()))();
   if (mine !== routeCount || !focus) return;
