@@ -955,7 +955,7 @@ async function schedulesView() {
       <label>RRULE <span class="muted">(custom only, e.g. FREQ=WEEKLY;INTERVAL=3;BYDAY=MO,FR)</span><input name="rrule"></label>
       <div class="row"><div><label>Max capacity<input name="max_capacity" type="number" min="1" value="15"></label></div>
       <div><label>Min capacity<input name="min_capacity" type="number" min="0" value="1" aria-describedby="s-min-help"></label></div>
-      <div><label>Decide (hours before)<input name="decision_hours" type="number" min="0" max="8760" value="48" aria-describedby="s-min-help"></label></div>
+      <div><label>Decide (hours before)<input name="decision_hours" type="number" min="1" max="8760" value="48" aria-describedby="s-min-help"></label></div>
       <div><label>Valid from<input name="valid_from" type="date" value="${today}"></label></div>
       <div><label>Valid until<input name="valid_until" type="date"></label></div>
       <div><label>Price override<input name="price_override" type="number" min="0" step="0.01"></label></div></div>
@@ -1040,7 +1040,7 @@ async function schedulesView() {
         · capacity ${s.max_capacity}${s.min_capacity > 1 ? ` · minimum ${s.min_capacity}, decided ${s.decision_hours ?? 48} h before` : ''} · from ${s.valid_from}${s.valid_until ? ` to ${s.valid_until}` : ''}${s.price_override ? ` · ${s.price_override}` : ''}</p>
       ${s.is_active ? html`<form class="row schedule-minimum" data-minimum novalidate>
         <div><label for="sm-min-${s.id}">Min capacity</label><input id="sm-min-${s.id}" name="min_capacity" type="number" min="0" max="${s.max_capacity}" value="${s.min_capacity ?? 1}" class="w-6rem" aria-describedby="sm-min-${s.id}-err"><p class="field-error" id="sm-min-${s.id}-err" data-field-err="min_capacity"></p></div>
-        <div><label for="sm-hours-${s.id}">Decide (hours before)</label><input id="sm-hours-${s.id}" name="decision_hours" type="number" min="0" max="8760" value="${s.decision_hours ?? 48}" class="w-7rem" aria-describedby="sm-hours-${s.id}-err"><p class="field-error" id="sm-hours-${s.id}-err" data-field-err="decision_hours"></p></div>
+        <div><label for="sm-hours-${s.id}">Decide (hours before)</label><input id="sm-hours-${s.id}" name="decision_hours" type="number" min="1" max="8760" value="${s.decision_hours ?? 48}" class="w-7rem" aria-describedby="sm-hours-${s.id}-err"><p class="field-error" id="sm-hours-${s.id}-err" data-field-err="decision_hours"></p></div>
         <div><button class="btn secondary" type="submit">Save minimum<span class="sr-only"> of ${s.name}</span></button></div>
         <p class="error" role="alert" data-err></p></form>` : ''}
       ${s.is_active ? html`<div class="row"><div><label>From<input type="date" data-from value="${today}"></label></div>
@@ -1212,7 +1212,7 @@ async function bookingsView() {
 const KIND_LABELS = {
   created: 'Booked', party_change: 'Party changed', date_change: 'Moved to another departure', date_and_party_change: 'Moved, party changed',
   contact_change: 'Contact details changed', cancellation: 'Cancelled', status_change: 'Status changed', check_in: 'Checked in',
-  check_in_undone: 'Check-in undone', rebooked: 'Rebooked on another departure', departure_guaranteed: 'Departure guaranteed',
+  check_in_undone: 'Check-in undone', rebooked: 'Rebooked on another departure', departure_guaranteed: 'Departure guaranteed', decision_deadline_moved: 'Decision deadline moved',
 };
 const FIELD_LABELS = {
   tour_date: 'Date', tour_time: 'Time', num_adults: 'Adults', num_children: 'Children', num_infants: 'Infants', total_people: 'People',
@@ -1247,6 +1247,10 @@ function historyChange(e, currency) {
     const by = GUARANTEED_BY[nv.guaranteed_by] || nv.guaranteed_by || 'guaranteed';
     const count = nv.booked !== undefined && nv.min_capacity !== undefined ? `: ${nv.booked} booked of a minimum of ${nv.min_capacity}` : '';
     return html`<span data-guaranteed-by="${nv.guaranteed_by || ''}">Guaranteed to run (${by})${count}</span>`;
+  }
+  if (e.modification_type === 'decision_deadline_moved') {
+    const when = (v) => (v ? new Date(v).toISOString().slice(0, 16).replace('T', ' ') + ' UTC' : 'none');
+    return html`Decision deadline: ${when((e.old_value || {}).decision_at)} → <strong>${when(nv.decision_at)}</strong>`;
   }
   if (e.modification_type === 'rebooked') {
     return html`New booking ${nv.booking_reference} on ${fieldValue('tour_date', nv.tour_date)} ${fieldValue('tour_time', nv.tour_time)}`;
