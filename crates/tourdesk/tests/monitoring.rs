@@ -328,6 +328,9 @@ async fn a_real_prometheus_scrapes_tourdesk(engine: Engine) {
     .await;
     prom.wait_for(&http, "job_duration_seconds_count", |r| r.len() > 3)
         .await;
+    // The decision job's outcomes exist from the start (guaranteed, cancelled).
+    prom.wait_for(&http, "departure_decisions_total", |r| r.len() == 2)
+        .await;
     let r = prom
         .wait_for(&http, "process_resident_memory_bytes", |r| !r.is_empty())
         .await;

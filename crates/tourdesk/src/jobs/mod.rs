@@ -143,6 +143,9 @@ pub fn schedule_all(jobs: &mut Jobs, state: &crate::http::AppState) {
     let ctx = state.ctx.clone();
     // A decision more than two rounds after its deadline was late (the
     // server was down): the audit says so.
+    for outcome in ["guaranteed", "cancelled"] {
+        metrics::counter!("departure_decisions_total", "outcome" => outcome).increment(0);
+    }
     jobs.every("departure-decisions", DECISION_ROUND, move || {
         let ctx = ctx.clone();
         async move {
@@ -151,6 +154,10 @@ pub fn schedule_all(jobs: &mut Jobs, state: &crate::http::AppState) {
             match ctx.catalog().decide_due(grace).await {
                 Ok((0, 0)) => true,
                 Ok((guaranteed, cancelled)) => {
+                    metrics::counter!("departure_decisions_total", "outcome" => "guaranteed")
+                        .increment(guaranteed as u64);
+                    metrics::counter!("departure_decisions_total", "outcome" => "cancelled")
+                        .increment(cancelled as u64);
                     tracing::info!(
                         guaranteed,
                         cancelled,

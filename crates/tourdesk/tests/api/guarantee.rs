@@ -19,6 +19,7 @@ both_backends!(
     below_its_minimum_at_the_deadline_it_is_cancelled_with_full_refunds_exactly_once,
     a_decision_made_late_says_so_in_the_audit,
     a_departure_decided_only_after_it_started_is_not_called_off,
+    a_move_or_a_larger_party_can_reach_the_minimum,
     an_admin_guarantees_a_departure_at_risk_or_extends_its_deadline,
     a_schedule_edit_moves_the_minimum_and_the_deadline,
     bad_minimum_input_is_refused_naming_the_field,
@@ -842,4 +843,61 @@ async fn a_departure_decided_only_after_it_started_is_not_called_off(app: TestAp
         .get_as(&admin, &format!("/api/calendar/bookings/{}", a["id"]))
         .await;
     assert_eq!(r.body["status"], "pending", "its booking stands");
+}
+
+async fn a_move_or_a_larger_party_can_reach_the_minimum(app: TestApp) {
+    let (admin, tour, _, slots) = minimum_tour(&app, json!({}), json!({})).await;
+    let stay = book_as(&app, tour, slots[0], 2, "stay@example.com").await;
+    let mover = book_as(&app, tour, slots[1], 2, "mover@example.com").await;
+    let modify = |b: &Value, body: Value| {
+        let token = b["manage_token"].as_str().unwrap_or_default().to_owned();
+        let path = format!("/api/calendar/bookings/{}", b["id"]);
+        let app = &app;
+        async move {
+            let r = app
+                .send(
+                    reqwest::Method::PUT,
+                    &path,
+                    Some(&body),
+                    &[("X-Manage-Token", token.as_str())],
+                )
+                .await;
+            r.assert_status(200);
+            r.body["booking"].clone()
+        }
+    };
+    // Moving two people onto the first departure brings it to four.
+    let moved = modify(&mover, json!({"new_slot_id": slots[0]})).await;
+    assert_eq!(
+        moved["departure_guarantee"]["status"], "guaranteed",
+        "{moved}"
+    );
+    let told: Vec<i64> = events(&app, &admin, "booking.guaranteed")
+        .await
+        .iter()
+        .filter_map(|e| e["payload"]["booking_id"].as_i64())
+        .collect();
+    assert_eq!(
+        told,
+        vec![stay["id"].as_i64().expect("id")],
+        "the mover saw it in its answer"
+    );
+    // Growing a party on the second departure (now empty) to its minimum.
+    let grower = book_as(&app, tour, slots[1], 3, "grower@example.com").await;
+    assert_eq!(grower["departure_guarantee"]["needed"], 1);
+    let grown = modify(&grower, json!({"new_num_adults": 4})).await;
+    assert_eq!(
+        grown["departure_guarantee"]["status"], "guaranteed",
+        "{grown}"
+    );
+    assert_eq!(
+        grown["departure_guarantee"]["guaranteed_by"],
+        "minimum_reached"
+    );
+    // Shrinking it again does not take the guarantee back.
+    let shrunk = modify(&grower, json!({"new_num_adults": 1})).await;
+    assert_eq!(shrunk["departure_guarantee"]["status"], "guaranteed");
+    assert_eq!(shrunk["departure_guarantee"]["booked"], 1);
+    assert_eq!(events(&app, &admin, "departure.guaranteed").await.len(), 2);
+    app.assert_consistent().await;
 }
