@@ -291,3 +291,84 @@ mod tests {
         );
     }
 }
+
+/// The largest JSON answer given a validator (bigger ones pass as they are).
+const MAX_VALIDATED_BODY: u64 = 4 * 1024 * 1024;
+
+/// Conditional GET for the API's JSON reads (#19): every successful JSON
+/// answer to a GET carries a weak `ETag` made from its bytes, and a request
+/// whose `If-None-Match` names it gets `304 Not Modified` without a body.
+/// The validator is the answer itself, so it can never be stale: any
+/// change to a departure, a booking, a blackout or the clock's view of
+/// what is bookable changes the answer and with it the tag. Weak, because
+/// the compression layer outside may encode the same answer differently.
+/// `Cache-Control: no-cache` (private when the request carried credentials)
+/// lets clients keep the answer but always revalidate.
+pub async fn conditional_get(
+    request: Request<Body>,
+    next: axum::middleware::Next,
+) -> Response<Body> {
+    use axum::body::HttpBody as _;
+    if request.method() != axum::http::Method::GET {
+        return next.run(request).await;
+    }
+    let asked = request.headers().get(header::IF_NONE_MATCH).cloned();
+    let private = request.headers().contains_key(header::AUTHORIZATION)
+        || request.headers().contains_key("x-manage-token");
+    let response = next.run(request).await;
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/json"));
+    let size = response.body().size_hint().exact();
+    if response.status() != axum::http::StatusCode::OK
+        || !is_json
+        || response.headers().contains_key(header::ETAG)
+        || size.is_none_or(|n| n > MAX_VALIDATED_BODY)
+    {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_VALIDATED_BODY as usize).await else {
+        // Unreachable for a body of known size under the limit; answer
+        // honestly if it happens.
+        // (json_errors, outside, gives it the API's error body.)
+        let mut failed = Response::new(Body::empty());
+        *failed.status_mut() = axum::http::StatusCode::INTERNAL_SERVER_ERROR;
+        return failed;
+    };
+    use sha2::Digest;
+    let tag = format!("W/\"{}\"", hex::encode(&sha2::Sha256::digest(&bytes)[..16]));
+    let Ok(etag) = HeaderValue::from_str(&tag) else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    if !parts.headers.contains_key(header::CACHE_CONTROL) {
+        parts.headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static(if private {
+                "private, no-cache"
+            } else {
+                "no-cache"
+            }),
+        );
+    }
+    parts.headers.insert(header::ETAG, etag);
+    let matches = asked
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|list| {
+            list.trim() == "*"
+                || list.split(',').any(|t| {
+                    // Weak comparison: W/"x" and "x" name the same tag.
+                    t.trim().trim_start_matches("W/") == tag.trim_start_matches("W/")
+                })
+        });
+    if matches {
+        parts.status = axum::http::StatusCode::NOT_MODIFIED;
+        parts.headers.remove(header::CONTENT_TYPE);
+        parts.headers.remove(header::CONTENT_LENGTH);
+        return Response::from_parts(parts, Body::empty());
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}

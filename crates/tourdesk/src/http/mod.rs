@@ -153,6 +153,9 @@ pub fn router(state: AppState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(u64::from(request_timeout)),
         ))
+        // Conditional GET (ETag from the answer's bytes, 304 on a match);
+        // inside compression, so it tags the JSON itself.
+        .layer(axum::middleware::from_fn(middleware::conditional_get))
         // Outside the limits, so their bare responses get the JSON format too.
         .layer(axum::middleware::map_response(middleware::json_errors))
         // gzip or Brotli when the client accepts it (`Vary: Accept-Encoding`);

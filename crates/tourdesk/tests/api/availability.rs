@@ -18,6 +18,7 @@ both_backends!(
     slots_say_whether_a_booking_would_be_taken_and_why_not,
     tours_and_months_point_at_the_first_bookable_departure_and_its_price,
     a_party_that_does_not_fit_is_offered_alternatives,
+    reads_answer_not_modified_until_anything_they_show_changes,
 );
 
 /// #17 item 9: when the party does not fit, the availability check and a
@@ -645,5 +646,88 @@ async fn tours_and_months_point_at_the_first_bookable_departure_and_its_price(ap
     assert_eq!(
         month(&app, tour, later).await.body["next_available_date"],
         Value::Null
+    );
+}
+
+/// Conditional GET (#19): a read carries a weak ETag made from its answer;
+/// asking again with it is 304 until anything shown changes — a booking,
+/// or the clock passing a departure's cutoff — and never a stale number.
+async fn reads_answer_not_modified_until_anything_they_show_changes(app: TestApp) {
+    let f = app.fixture(10).await;
+    let path = format!(
+        "/api/calendar/tours/{}/slots?start_date={}&end_date={}",
+        f.tour,
+        day(3),
+        day(5)
+    );
+    let etag_of = |r: &crate::helpers::TestResponse| {
+        r.headers
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("no ETag: {:?}", r.headers))
+    };
+    let first = app.get(&path).await;
+    first.assert_status(200);
+    let tag = etag_of(&first);
+    assert!(tag.starts_with("W/\""), "{tag}");
+    assert_eq!(first.headers["cache-control"], "no-cache");
+    let again = app
+        .send(Method::GET, &path, None, &[("If-None-Match", tag.as_str())])
+        .await;
+    assert_eq!(again.status.as_u16(), 304, "{}", again.text);
+    assert!(again.text.is_empty());
+    assert_eq!(etag_of(&again), tag);
+    // Someone books: the same question gets the new numbers and a new tag.
+    app.book(f.tour, f.slots[0], 2, 0, 0)
+        .await
+        .assert_status(201);
+    let after = app
+        .send(Method::GET, &path, None, &[("If-None-Match", tag.as_str())])
+        .await;
+    after.assert_status(200);
+    assert_ne!(etag_of(&after), tag);
+    assert_eq!(after.body[0]["available_spots"], 8, "{}", after.text);
+    // Time alone changes what is bookable: past the first departure's
+    // cutoff the answer (and its tag) changes too.
+    let tag = etag_of(&after);
+    let starts: DateTime<Utc> = after.body[0]["starts_at"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("starts_at");
+    app.clock.freeze(starts - Duration::hours(1));
+    let later = app
+        .send(Method::GET, &path, None, &[("If-None-Match", tag.as_str())])
+        .await;
+    later.assert_status(200);
+    assert_eq!(later.body[0]["bookable"], false, "{}", later.text);
+    assert_ne!(etag_of(&later), tag);
+    app.clock.freeze(Utc::now());
+    // With credentials, only the caller may keep it.
+    let mine = app
+        .get_as(&f.admin, "/api/calendar/admin/bookings?limit=5")
+        .await;
+    mine.assert_status(200);
+    assert_eq!(mine.headers["cache-control"], "private, no-cache");
+    let mine_again = app
+        .send(
+            Method::GET,
+            "/api/calendar/admin/bookings?limit=5",
+            None,
+            &[
+                ("authorization", format!("Bearer {}", f.admin).as_str()),
+                ("If-None-Match", etag_of(&mine).as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(mine_again.status.as_u16(), 304);
+    // Writes and errors carry no validator.
+    let missing = app
+        .get("/api/calendar/tours/999999/slots?start_date=2030-01-01&end_date=2030-01-02")
+        .await;
+    assert!(
+        missing.headers.get("etag").is_none(),
+        "{:?}",
+        missing.headers
     );
 }
