@@ -277,21 +277,6 @@ pub async fn http_metrics(request: Request<Body>, next: axum::middleware::Next) 
     response
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn references_are_not_logged() {
-        assert_eq!(
-            super::loggable_path("/api/calendar/bookings/reference/ST-20261102-ACD347"),
-            "/api/calendar/bookings/reference/{reference}"
-        );
-        assert_eq!(
-            super::loggable_path("/api/calendar/bookings/7"),
-            "/api/calendar/bookings/7"
-        );
-    }
-}
-
 /// The largest JSON answer given a validator (bigger ones pass as they are).
 const MAX_VALIDATED_BODY: u64 = 4 * 1024 * 1024;
 
@@ -371,4 +356,19 @@ pub async fn conditional_get(
         return Response::from_parts(parts, Body::empty());
     }
     Response::from_parts(parts, Body::from(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn references_are_not_logged() {
+        assert_eq!(
+            super::loggable_path("/api/calendar/bookings/reference/ST-20261102-ACD347"),
+            "/api/calendar/bookings/reference/{reference}"
+        );
+        assert_eq!(
+            super::loggable_path("/api/calendar/bookings/7"),
+            "/api/calendar/bookings/7"
+        );
+    }
 }
