@@ -696,17 +696,7 @@ pub async fn insert_booking(
     )
     .await?;
     booking_event(tx, "booking.created", &row, now).await?;
-    if reaches_minimum(slot) {
-        guarantee_departure(
-            tx,
-            slot.id,
-            "minimum_reached",
-            &Caller::system(),
-            None,
-            Tell::AllBut(row.id),
-            now,
-        )
-        .await?;
+    if guarantee_if_reached(tx, slot, Tell::AllBut(row.id), now).await? {
         return Ok((load_booking(tx, id).await?, token));
     }
     Ok((row, token))
@@ -828,17 +818,7 @@ pub async fn rebook(
     let mut new = new;
     if n > old.seats || moving {
         let to = load_slot(tx, r.to.id).await?;
-        if reaches_minimum(&to) {
-            guarantee_departure(
-                tx,
-                to.id,
-                "minimum_reached",
-                &Caller::system(),
-                None,
-                Tell::AllBut(old.id),
-                now,
-            )
-            .await?;
+        if guarantee_if_reached(tx, &to, Tell::AllBut(old.id), now).await? {
             new = load_booking(tx, old.id).await?;
         }
     }
@@ -1261,6 +1241,30 @@ pub fn reaches_minimum(slot: &SlotRow) -> bool {
     slot.is_pending_minimum() && slot.current_bookings >= slot.min_capacity
 }
 
+/// Guarantees a locked departure (as updated) if its people now reach its
+/// minimum, as `system`: what every path that adds people, or lowers a
+/// minimum, ends with. True when it did.
+pub async fn guarantee_if_reached(
+    tx: &mut Tx,
+    slot: &SlotRow,
+    tell: Tell,
+    now: DateTime<Utc>,
+) -> ServiceResult<bool> {
+    if !reaches_minimum(slot) {
+        return Ok(false);
+    }
+    guarantee_departure(
+        tx,
+        slot.id,
+        "minimum_reached",
+        &Caller::system(),
+        None,
+        tell,
+        now,
+    )
+    .await
+}
+
 /// Which customers hear that their departure is guaranteed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tell {
@@ -1427,18 +1431,7 @@ async fn apply_minimum(
     )
     .await?;
     let slot = load_slot(tx, slot.id).await?;
-    if reaches_minimum(&slot) {
-        guarantee_departure(
-            tx,
-            slot.id,
-            "minimum_reached",
-            &Caller::system(),
-            None,
-            tell,
-            now,
-        )
-        .await?;
-    }
+    guarantee_if_reached(tx, &slot, tell, now).await?;
     Ok(true)
 }
 

@@ -46,15 +46,7 @@ async fn tour_needing(app: &TestApp, min: i64) -> (String, i64, Vec<Value>) {
     app.generate(&admin, schedule, &day(8), &day(12))
         .await
         .assert_status(200);
-    let r = app
-        .get(&format!(
-            "/api/calendar/tours/{tour}/slots?start_date={}&end_date={}",
-            day(8),
-            day(12)
-        ))
-        .await;
-    r.assert_status(200);
-    let slots = r.body.as_array().expect("slots").clone();
+    let slots = app.slots_between(tour, &day(8), &day(12)).await;
     assert_eq!(slots.len(), 5, "five departures");
     (admin, tour, slots)
 }

@@ -45,18 +45,9 @@ async fn minimum_tour(
     app.generate(&admin, schedule, &day(8), &day(10))
         .await
         .assert_status(200);
-    let r = app
-        .get(&format!(
-            "/api/calendar/tours/{tour}/slots?start_date={}&end_date={}",
-            day(8),
-            day(10)
-        ))
-        .await;
-    r.assert_status(200);
-    let slots = r
-        .body
-        .as_array()
-        .expect("slots")
+    let slots = app
+        .slots_between(tour, &day(8), &day(10))
+        .await
         .iter()
         .filter_map(|s| s["id"].as_i64())
         .collect();
@@ -594,17 +585,11 @@ async fn a_schedule_edit_moves_the_minimum_and_the_deadline(app: TestApp) {
     app.generate(&admin, late_schedule, &day(1), &day(1))
         .await
         .assert_status(200);
-    let r = app
-        .get(&format!(
-            "/api/calendar/tours/{tour}/slots?start_date={}&end_date={}",
-            day(1),
-            day(1)
-        ))
-        .await;
-    let made_late = r
-        .body
-        .as_array()
-        .and_then(|a| a.iter().find(|s| s["start_time"] == "15:00:00").cloned())
+    let made_late = app
+        .slots_between(tour, &day(1), &day(1))
+        .await
+        .into_iter()
+        .find(|s| s["start_time"] == "15:00:00")
         .expect("departure on day 1");
     assert_eq!(made_late["guarantee"]["status"], "none", "{made_late}");
 }

@@ -519,6 +519,18 @@ impl TestApp {
         })).await
     }
 
+    /// A tour's departures dated `from..=to`, as the public slots view
+    /// lists them (in date order).
+    pub async fn slots_between(&self, tour: i64, from: &str, to: &str) -> Vec<Value> {
+        let r = self
+            .get(&format!(
+                "/api/calendar/tours/{tour}/slots?start_date={from}&end_date={to}"
+            ))
+            .await;
+        r.assert_status(200);
+        r.body.as_array().cloned().unwrap_or_default()
+    }
+
     /// A slot as the public range endpoint shows it.
     pub async fn slot(&self, tour: i64, slot_id: i64) -> Value {
         let r = self

@@ -37,18 +37,9 @@ pub(crate) async fn tour_with(app: &TestApp, fields: Value) -> (String, i64, Vec
     app.generate(&admin, schedule, &day(8), &day(12))
         .await
         .assert_status(200);
-    let r = app
-        .get(&format!(
-            "/api/calendar/tours/{tour}/slots?start_date={}&end_date={}",
-            day(8),
-            day(12)
-        ))
-        .await;
-    r.assert_status(200);
-    let slots = r
-        .body
-        .as_array()
-        .expect("slots")
+    let slots = app
+        .slots_between(tour, &day(8), &day(12))
+        .await
         .iter()
         .filter_map(|s| s["id"].as_i64())
         .collect();
