@@ -719,10 +719,7 @@ impl Catalog<'_> {
         }
         ledger::retry(|| async {
             let mut tx = self.0.db.begin().await?;
-            let slot = ledger::lock_slots(&mut tx, &[id])
-                .await?
-                .remove(&id)
-                .ok_or_else(|| ServiceError::not_found(format!("slot {id} not found")))?;
+            let slot = lock_slot(&mut tx, id).await?;
             if let Some(cap) = patch.max_capacity
                 && slot.is_pending_minimum()
                 && cap < slot.min_capacity
@@ -784,10 +781,7 @@ impl Catalog<'_> {
         ledger::retry(|| async {
             let now = self.now();
             let mut tx = self.0.db.begin().await?;
-            let slot = ledger::lock_slots(&mut tx, &[id])
-                .await?
-                .remove(&id)
-                .ok_or_else(|| ServiceError::not_found(format!("slot {id} not found")))?;
+            let slot = lock_slot(&mut tx, id).await?;
             not_pending(&slot)?;
             ledger::guarantee_departure(
                 &mut tx,
@@ -819,10 +813,7 @@ impl Catalog<'_> {
         ledger::retry(|| async {
             let now = self.now();
             let mut tx = self.0.db.begin().await?;
-            let slot = ledger::lock_slots(&mut tx, &[id])
-                .await?
-                .remove(&id)
-                .ok_or_else(|| ServiceError::not_found(format!("slot {id} not found")))?;
+            let slot = lock_slot(&mut tx, id).await?;
             let tour = load_tour(&mut tx, slot.tour_id).await?;
             let at = parse_instant(decision_at, tour.tz)?;
             if at >= slot.starts_at {
@@ -929,6 +920,14 @@ impl Catalog<'_> {
         let mut conn = self.0.db.read().await?;
         Ok(slots::all_slots_between(&mut conn, from, to).await?)
     }
+}
+
+/// Locks one departure, or answers 404.
+async fn lock_slot(tx: &mut Tx, id: i64) -> ServiceResult<SlotRow> {
+    ledger::lock_slots(tx, &[id])
+        .await?
+        .remove(&id)
+        .ok_or_else(|| ServiceError::not_found(format!("slot {id} not found")))
 }
 
 /// 409 unless the departure is waiting for its minimum.
