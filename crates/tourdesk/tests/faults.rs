@@ -3,10 +3,17 @@
 //! full disk, the data folder deleted, a read-only database, a stuck client
 //! at shutdown, and several instances starting at once; and (issue #15) the
 //! outbox's delivery across a kill -9 between send and mark and across
-//! three instances sharing one PostgreSQL outbox.
+//! three instances sharing one PostgreSQL outbox; and (issue #19, the
+//! proof that group-committed booking writes are safe) kill -9 at random
+//! moments while 32 clients book one departure, 10 rounds per engine
+//! (`kill9_hot_departure_*`: every 201 kept with its party, none
+//! half-written, counters equal to the seats), and three instances racing
+//! 1,000 requests for one departure of 100 on one PostgreSQL database
+//! (`three_instances_fill_one_departure`: filled exactly, no 5xx).
 //!
 //! Run: `cargo test -p tourdesk --test faults -- --nocapture --test-threads=1`
-//! (the figures are printed). Tests that mount a tmpfs need root; outside
+//! (the figures are printed). The randomized tests print their seed;
+//! `FAULTS_SEED=N` replays one. Tests that mount a tmpfs need root; outside
 //! `CI=true` they skip with a printed reason, under CI they fail. The same
 //! holds for PostgreSQL (`TEST_POSTGRES_URL`, default
 //! postgres://postgres@127.0.0.1:5432/postgres) being unreachable.
@@ -21,6 +28,10 @@ mod webhook_receiver;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rand::rngs::StdRng;
+use rand::seq::IndexedRandom;
+use rand::{Rng, SeedableRng};
+use serde_json::Value;
 use support::*;
 
 /// Clients booking at once in the load tests.
@@ -916,4 +927,555 @@ async fn three_instances_deliver_one_outbox_once() {
     for s in servers.iter_mut() {
         s.stop().await;
     }
+}
+
+// ------------------- 10. kill -9 while every client books one departure
+
+/// Clients booking one departure at once in the hot kill test.
+const HOT_CLIENTS: usize = 32;
+/// Kill/restart rounds of the hot kill test, per engine.
+const HOT_ROUNDS: usize = 10;
+/// The kill comes this long after the round's first 201, in ms, drawn from
+/// the seed.
+const HOT_KILL_MS: std::ops::RangeInclusive<u64> = 150..=1500;
+/// Requests at once while the test reads back and replays what it saw.
+const VERIFY_AT_ONCE: usize = 16;
+/// Acknowledged keys of a round sent again after the restart (a seeded
+/// sample: each resend is a write transaction, the round's other checks
+/// cover every booking).
+const HOT_RESENDS: usize = 256;
+/// The answers a hot run may get (as [`Load::statuses`] names them): a
+/// booking, the refusal of a departure that filled up, and the kill's
+/// broken or refused connections. No 5xx, no 503.
+const HOT_ANSWERS: [&str; 5] = [
+    "201",
+    "400 capacity_exceeded",
+    "409 slot_unavailable",
+    "connection error",
+    "connection refused/failed",
+];
+
+/// Asserts every acknowledged booking is stored as acknowledged: found by
+/// id and reference, for the departure and party it was made for, and one
+/// booking per Idempotency-Key.
+#[track_caller]
+fn assert_kept(what: &str, acked: &[Ack], bookings: &[Value]) -> Audit {
+    let audit = audit(acked, bookings);
+    assert!(
+        audit.lost.is_empty(),
+        "{what}: {} acknowledged booking(s) missing (id and reference not found), e.g. {:?}",
+        audit.lost.len(),
+        &audit.lost[..audit.lost.len().min(5)]
+    );
+    assert!(
+        audit.altered.is_empty(),
+        "{what}: {} acknowledged booking(s) stored with another departure or party, e.g. {:?}",
+        audit.altered.len(),
+        &audit.altered[..audit.altered.len().min(5)]
+    );
+    assert!(
+        audit.duplicates.is_empty(),
+        "{what}: one Idempotency-Key, several bookings: {:?}",
+        &audit.duplicates[..audit.duplicates.len().min(5)]
+    );
+    audit
+}
+
+/// No booking on the departure is half-written: each has its audit trail's
+/// `created` entry; each acknowledged one (`acks`) opens with the manage
+/// token its 201 handed out; and each of `resend` (acknowledged keys with
+/// their bodies), sent again, answers the same booking and token (the
+/// key's record points at it).
+async fn assert_whole(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    acks: &[Ack],
+    resend: Vec<(Ack, Value)>,
+    on_departure: &[Value],
+) {
+    let ids: Vec<i64> = on_departure
+        .iter()
+        .filter_map(|b| b["id"].as_i64())
+        .collect();
+    let (h, b, t) = (http.clone(), base.to_owned(), token.to_owned());
+    let trails = concurrently(ids.clone(), VERIFY_AT_ONCE, move |id| {
+        let (h, b, t) = (h.clone(), b.clone(), t.clone());
+        async move { history(&h, &b, &t, id).await }
+    })
+    .await;
+    let no_created: Vec<String> = ids
+        .iter()
+        .zip(&trails)
+        .filter(|(_, r)| {
+            r.status != 200
+                || r.body.as_array().map(|a| {
+                    a.iter()
+                        .filter(|e| e["modification_type"] == "created")
+                        .count()
+                }) != Some(1)
+        })
+        .map(|(id, r)| format!("booking {id}: {} {}", r.status, r.text))
+        .collect();
+    assert!(
+        no_created.is_empty(),
+        "{} booking(s) without exactly one `created` audit entry, e.g. {:?}",
+        no_created.len(),
+        &no_created[..no_created.len().min(3)]
+    );
+
+    let (h, b) = (http.clone(), base.to_owned());
+    let opened = concurrently(acks.to_vec(), VERIFY_AT_ONCE, move |a| {
+        let (h, b) = (h.clone(), b.clone());
+        async move {
+            let r = booking_with_token(&h, &b, a.id, a.manage_token.as_deref().unwrap_or("")).await;
+            (a, r)
+        }
+    })
+    .await;
+    let refused: Vec<String> = opened
+        .iter()
+        .filter(|(a, r)| {
+            r.status != 200 || r.body["booking_reference"].as_str() != Some(a.reference.as_str())
+        })
+        .map(|(a, r)| format!("{} (id {}): {} {}", a.key, a.id, r.status, r.text))
+        .collect();
+    assert!(
+        refused.is_empty(),
+        "{} acknowledged booking(s) do not open with the manage token of their 201 \
+         (token not stored with the booking), e.g. {:?}",
+        refused.len(),
+        &refused[..refused.len().min(3)]
+    );
+
+    let (h, b) = (http.clone(), base.to_owned());
+    let replayed = concurrently(resend, VERIFY_AT_ONCE, move |(a, body)| {
+        let (h, b) = (h.clone(), b.clone());
+        async move {
+            let r = book(&h, &b, &a.key, &body).await;
+            (a, r)
+        }
+    })
+    .await;
+    let differ: Vec<String> = replayed
+        .iter()
+        .filter(|(a, r)| {
+            !r.as_ref().is_ok_and(|r| {
+                r.status == 201
+                    && r.body["id"].as_i64() == Some(a.id)
+                    && r.body["booking_reference"].as_str() == Some(a.reference.as_str())
+                    && r.body["manage_token"].as_str() == a.manage_token.as_deref()
+            })
+        })
+        .map(|(a, r)| match r {
+            Ok(r) => format!("{} (id {}): {} {}", a.key, a.id, r.status, r.text),
+            Err(e) => format!("{} (id {}): {e}", a.key, a.id),
+        })
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "{} acknowledged key(s), sent again, did not answer their booking and token, e.g. {:?}",
+        differ.len(),
+        &differ[..differ.len().min(3)]
+    );
+}
+
+/// Many clients all book the same departure (parties of 1 to 4) when the
+/// server is killed (-9) at a random moment; after each restart every
+/// acknowledged booking is there as acknowledged, none is half-written,
+/// a request left without an answer can be sent again with its key and
+/// books once, and the departure's count is the sum of its bookings'
+/// seats (`tourdesk check` agrees). Each round books a departure of its
+/// own, with room for most or all of the round (one that fills up refuses
+/// the rest, which is allowed).
+async fn kill9_hot_departure(engine: Engine) {
+    let Some(db) = TestDb::create(engine).await else {
+        return;
+    };
+    let seed = seed(&format!("kill -9 on a hot departure [{engine:?}]"));
+    let mut rng = StdRng::seed_from_u64(seed);
+    let began = Instant::now();
+    let logs = TempDir::logs();
+    let http = http();
+    let mut server = Server::start(&db, logs.path(), "start", &[]);
+    server.wait_ready(&http, START_WITHIN).await;
+    let token = admin_token(&http, &server.base).await;
+    let fx = fixture(&http, &server.base, &token, 10_000).await;
+
+    // Drawn up front, so a seed replays the same kills and parties however
+    // many bookings each round gets.
+    let plan: Vec<(Duration, u64, u64)> = (0..HOT_ROUNDS)
+        .map(|_| {
+            let kill_after = Duration::from_millis(rng.random_range(HOT_KILL_MS));
+            (kill_after, rng.random(), rng.random())
+        })
+        .collect();
+    let mut acked: Vec<Ack> = Vec::new();
+    let mut recoveries = Vec::new();
+    for (round, &(kill_after, parties, sample)) in (1..).zip(&plan) {
+        let slot = fx.slots[(round - 1) % fx.slots.len()];
+        let bodies: Arc<Mutex<std::collections::HashMap<String, Value>>> = Arc::default();
+        let body: BodyFn = {
+            let fx = fx.clone();
+            let bodies = bodies.clone();
+            Arc::new(move |client, seq, key| {
+                let mut r = StdRng::seed_from_u64(parties ^ ((client as u64) << 32) ^ seq as u64);
+                let (adults, children) = random_party(&mut r);
+                let body = party_body(&fx, slot, client, key, adults, children);
+                if let Ok(mut b) = bodies.lock() {
+                    b.insert(key.to_owned(), body.clone());
+                }
+                body
+            })
+        };
+        let base = Arc::new(Mutex::new(server.base.clone()));
+        let clients = start_clients_with(
+            HOT_CLIENTS,
+            base,
+            &format!("hot-r{round}"),
+            Duration::ZERO,
+            body,
+        );
+        clients.wait_acked(1, Duration::from_secs(60)).await;
+        tokio::time::sleep(kill_after).await;
+        server.kill9();
+        // Requests in flight at the kill get their connection error; the
+        // clients stop (each key was sent once, never retried).
+        let load = clients.finish().await;
+        for a in &load.acks {
+            assert_eq!(
+                a.seats, a.people,
+                "{}: the 201 does not give the party one seat a person: {a:?}",
+                a.key
+            );
+        }
+        acked.extend(load.acks.iter().cloned());
+
+        server = Server::start(&db, logs.path(), &format!("restart-{round}"), &[]);
+        let recovery = server.wait_ready(&http, START_WITHIN).await;
+        recoveries.push(recovery);
+        let token = admin_token(&http, &server.base).await;
+        let what = format!("kill -9 [{engine:?}] round {round}");
+        let bookings = all_bookings(&http, &server.base, &token).await;
+        assert_kept(&what, &acked, &bookings);
+        let on_departure: Vec<Value> = bookings
+            .iter()
+            .filter(|b| b["booking_slot_id"] == slot)
+            .cloned()
+            .collect();
+        let committed_unanswered = on_departure.len() - load.acks.len();
+        let verifying = Instant::now();
+        let bodies = bodies.lock().map(|b| b.clone()).unwrap_or_default();
+        let resend: Vec<(Ack, Value)> = load
+            .acks
+            .choose_multiple(&mut StdRng::seed_from_u64(sample), HOT_RESENDS)
+            .map(|a| {
+                let body = bodies
+                    .get(&a.key)
+                    .unwrap_or_else(|| panic!("no body recorded for {}", a.key));
+                (a.clone(), body.clone())
+            })
+            .collect();
+        let resent = resend.len();
+        assert_whole(
+            &http,
+            &server.base,
+            &token,
+            &load.acks,
+            resend,
+            &on_departure,
+        )
+        .await;
+
+        // What a client does with a request left without an answer: send
+        // it again, same key and body. It books once, whether or not the
+        // first one had been.
+        let (h, b) = (http.clone(), server.base.clone());
+        let again = concurrently(load.in_doubt.clone(), VERIFY_AT_ONCE, move |(key, body)| {
+            let (h, b) = (h.clone(), b.clone());
+            async move {
+                let r = book(&h, &b, &key, &body).await;
+                (key, body, r)
+            }
+        })
+        .await;
+        let mut refused_again = Vec::new();
+        for (key, body, r) in &again {
+            let r = r
+                .as_ref()
+                .unwrap_or_else(|e| panic!("{what}: sending {key} again: {e}"));
+            match (r.status, r.code()) {
+                (201, _) => acked.push(Ack::of(key, body, r)),
+                // The departure filled up: then the first send had not
+                // booked either (checked below).
+                (400, "capacity_exceeded") | (409, "slot_unavailable") => {
+                    refused_again.push(key.as_str())
+                }
+                _ => panic!(
+                    "{what}: {key}, unanswered at the kill, sent again: {} {}",
+                    r.status, r.text
+                ),
+            }
+        }
+        let bookings = all_bookings(&http, &server.base, &token).await;
+        assert_kept(&format!("{what}, after the resends"), &acked, &bookings);
+        let booked_but_refused: Vec<&Value> = bookings
+            .iter()
+            .filter(|b| {
+                b["special_requirements"]
+                    .as_str()
+                    .is_some_and(|k| refused_again.contains(&k))
+            })
+            .collect();
+        assert!(
+            booked_but_refused.is_empty(),
+            "{what}: sent again, a key was refused for room although its first send had \
+             booked: {booked_but_refused:?}"
+        );
+
+        let dep = departure(&http, &server.base, &fx, slot).await;
+        let booked = dep["current_bookings"].as_i64().unwrap_or(-1);
+        let seats = seats_held(&bookings, slot);
+        println!(
+            "{what}/{HOT_ROUNDS}: killed {} ms after the first 201; acknowledged {} ({} requests), \
+             unanswered {}, of which committed {committed_unanswered}; departure {slot}: booked \
+             {booked}, seats of its bookings {seats}; restart to /readyz 200 {:.2} s, read-back \
+             (and {resent} keys sent again) {:.2} s",
+            kill_after.as_millis(),
+            load.acks.len(),
+            load.requests,
+            load.in_doubt.len(),
+            recovery.as_secs_f64(),
+            verifying.elapsed().as_secs_f64()
+        );
+        print_statuses(&load);
+        let unexpected: Vec<_> = load
+            .statuses
+            .iter()
+            .filter(|(k, _)| !HOT_ANSWERS.contains(&k.as_str()))
+            .collect();
+        assert!(
+            unexpected.is_empty(),
+            "{what}: answers other than 201, the refusal of a full departure or the kill's \
+             connection errors: {unexpected:?}; 5xx bodies: {:?}",
+            load.server_errors
+        );
+        // Each client has one request on the wire at the kill; any other
+        // request left without an answer was dropped by a running server.
+        assert!(
+            load.in_doubt.len() <= HOT_CLIENTS,
+            "{what}: {} requests left without an answer by {HOT_CLIENTS} clients",
+            load.in_doubt.len()
+        );
+        assert_eq!(
+            booked, seats,
+            "{what}: departure {slot} counts {booked} booked, its bookings hold {seats} seats: {dep}"
+        );
+        assert_eq!(
+            (dep["held_spots"].as_i64(), dep["available_spots"].as_i64()),
+            (Some(0), dep["max_capacity"].as_i64().map(|m| m - booked)),
+            "{what}: departure {slot}'s other counters: {dep}"
+        );
+        assert_check_clean(&db.url);
+    }
+    server.stop().await;
+    assert_check_clean(&db.url);
+    let worst = recoveries.iter().max().copied().unwrap_or_default();
+    println!(
+        "kill -9 on a hot departure [{engine:?}]: {} acknowledged over {HOT_ROUNDS} rounds, \
+         0 lost, 0 half-written; slowest recovery {:.2} s; {:.1} s in all (seed {seed})",
+        acked.len(),
+        worst.as_secs_f64(),
+        began.elapsed().as_secs_f64()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill9_hot_departure_sqlite() {
+    kill9_hot_departure(Engine::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill9_hot_departure_postgres() {
+    kill9_hot_departure(Engine::Postgres).await;
+}
+
+// ------------ 11. three instances filling one departure on PostgreSQL
+
+/// The departure the three instances race for.
+const FILL_CAPACITY: i64 = 100;
+/// Booking requests for it, spread over the instances.
+const FILL_REQUESTS: usize = 1000;
+/// Requests at once.
+const FILL_CLIENTS: usize = 48;
+
+/// Three servers on one PostgreSQL database take 1,000 bookings (parties of
+/// 1 to 4) for one departure of 100 places: it fills exactly, every 201 is
+/// a stored booking (whole, as in [`assert_whole`]) and every stored
+/// booking a 201, every other answer is the refusal of a departure without
+/// room for the party, no 5xx.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_fill_one_departure() {
+    let Some(db) = TestDb::create(Engine::Postgres).await else {
+        return;
+    };
+    let seed = seed("three instances, one departure");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let began = Instant::now();
+    let logs = TempDir::logs();
+    let http = http();
+    let mut servers: Vec<Server> = free_ports(3)
+        .into_iter()
+        .enumerate()
+        .map(|(i, port)| Server::start_on(&db, port, logs.path(), &format!("instance-{i}"), &[]))
+        .collect();
+    for s in servers.iter_mut() {
+        s.wait_ready(&http, START_WITHIN).await;
+    }
+    let token = admin_token(&http, &servers[0].base).await;
+    let fx = fixture(&http, &servers[0].base, &token, FILL_CAPACITY).await;
+    let slot = fx.slots[0];
+
+    let requests: Vec<(usize, String, Value)> = (0..FILL_REQUESTS)
+        .map(|i| {
+            let (adults, children) = random_party(&mut rng);
+            let key = format!("fill-{i}");
+            let body = party_body(&fx, slot, i, &key, adults, children);
+            (i % servers.len(), key, body)
+        })
+        .collect();
+    let bases: Vec<String> = servers.iter().map(|s| s.base.clone()).collect();
+    let racing = Instant::now();
+    let h = http.clone();
+    let answers = concurrently(requests, FILL_CLIENTS, move |(instance, key, body)| {
+        let (h, base) = (h.clone(), bases[instance].clone());
+        async move {
+            let r = book(&h, &base, &key, &body).await;
+            (instance, key, body, r)
+        }
+    })
+    .await;
+    let raced = racing.elapsed();
+
+    let mut acks = Vec::new();
+    let mut kinds: Vec<std::collections::BTreeMap<String, u64>> = vec![Default::default(); 3];
+    let mut improper = Vec::new();
+    let mut server_errors = 0;
+    for (instance, key, body, r) in &answers {
+        let party = people_in(body);
+        let (kind, proper) = match r {
+            Err(e) => (format!("no answer ({e})"), false),
+            Ok(r) => {
+                if r.status >= 500 {
+                    server_errors += 1;
+                }
+                let proper = match (r.status, r.code()) {
+                    (201, _) => true,
+                    // Room for fewer than the party: it says how many.
+                    (400, "capacity_exceeded") => r.body["available_spots"]
+                        .as_i64()
+                        .is_some_and(|left| (0..party).contains(&left)),
+                    // Full.
+                    (409, "slot_unavailable") => true,
+                    _ => false,
+                };
+                if r.status == 201 {
+                    acks.push(Ack::of(key, body, r));
+                }
+                (format!("{} {}", r.status, r.code()), proper)
+            }
+        };
+        if !proper && improper.len() < 10 {
+            let text = r.as_ref().map(|r| r.text.clone()).unwrap_or_default();
+            improper.push(format!(
+                "{key} ({party} people) at instance {instance}: {kind} {text}"
+            ));
+        }
+        *kinds[*instance].entry(kind.trim().to_owned()).or_default() += 1;
+    }
+    let acked_people: i64 = acks.iter().map(|a| a.people).sum();
+    let bookings = all_bookings(&http, &servers[1].base, &token).await;
+    let stored: std::collections::BTreeSet<i64> = bookings
+        .iter()
+        .filter(|b| b["booking_slot_id"] == slot)
+        .filter_map(|b| b["id"].as_i64())
+        .collect();
+    let answered: std::collections::BTreeSet<i64> = acks.iter().map(|a| a.id).collect();
+    println!(
+        "three instances, one departure of {FILL_CAPACITY}: {FILL_REQUESTS} requests, \
+         {FILL_CLIENTS} at once, answered in {:.2} s; 201s {} for {acked_people} people; \
+         bookings stored on it {}",
+        raced.as_secs_f64(),
+        acks.len(),
+        stored.len()
+    );
+    for (i, k) in kinds.iter().enumerate() {
+        println!("  instance {i}: {k:?}");
+    }
+    assert_eq!(
+        server_errors, 0,
+        "5xx answers while three instances raced: {improper:?}"
+    );
+    assert!(
+        improper.is_empty(),
+        "answers other than 201 or the refusal of a full departure (first 10): {improper:#?}"
+    );
+    assert_eq!(
+        acked_people, FILL_CAPACITY,
+        "the 201s' parties add up to {acked_people}, not the capacity {FILL_CAPACITY}"
+    );
+    assert_kept("three instances", &acks, &bookings);
+    assert_eq!(
+        stored, answered,
+        "the bookings stored on the departure are not exactly the 201s"
+    );
+    assert_eq!(seats_held(&bookings, slot), FILL_CAPACITY);
+    let on_departure: Vec<Value> = bookings
+        .iter()
+        .filter(|b| b["booking_slot_id"] == slot)
+        .cloned()
+        .collect();
+    let resend: Vec<(Ack, Value)> = answers
+        .iter()
+        .filter_map(|(_, key, body, _)| {
+            let a = acks.iter().find(|a| &a.key == key)?;
+            Some((a.clone(), body.clone()))
+        })
+        .collect();
+    assert_whole(
+        &http,
+        &servers[2].base,
+        &token,
+        &acks,
+        resend,
+        &on_departure,
+    )
+    .await;
+    for s in &servers {
+        let dep = departure(&http, &s.base, &fx, slot).await;
+        assert_eq!(
+            (
+                dep["current_bookings"].as_i64(),
+                dep["available_spots"].as_i64(),
+                dep["held_spots"].as_i64()
+            ),
+            (Some(FILL_CAPACITY), Some(0), Some(0)),
+            "the departure as {} shows it: {dep}",
+            s.base
+        );
+    }
+    for (i, s) in servers.iter_mut().enumerate() {
+        assert!(
+            s.exited().is_none(),
+            "instance {i} exited: {:?}; log:\n{}",
+            s.exited(),
+            s.log_tail(20)
+        );
+        s.stop().await;
+    }
+    assert_check_clean(&db.url);
+    println!(
+        "  filled exactly; {:.1} s in all (seed {seed})",
+        began.elapsed().as_secs_f64()
+    );
 }

@@ -810,12 +810,34 @@ pub async fn fixture(http: &reqwest::Client, base: &str, token: &str, capacity: 
 /// The booking body for `key`: the key is also the booking's special
 /// requirements, so the admin list shows which key made which booking.
 pub fn booking_body(fx: &Fixture, slot: i64, client: usize, key: &str) -> Value {
+    party_body(fx, slot, client, key, 1, 0)
+}
+
+/// [`booking_body`] for a party of `adults` and `children` (no infants, so
+/// the party takes `adults + children` seats).
+pub fn party_body(
+    fx: &Fixture,
+    slot: i64,
+    client: usize,
+    key: &str,
+    adults: i64,
+    children: i64,
+) -> Value {
     json!({
-        "tour_id": fx.tour, "booking_slot_id": slot, "num_adults": 1, "num_children": 0,
-        "num_infants": 0, "customer_name": format!("Fault Client {client}"),
+        "tour_id": fx.tour, "booking_slot_id": slot, "num_adults": adults,
+        "num_children": children, "num_infants": 0,
+        "customer_name": format!("Fault Client {client}"),
         "customer_email": format!("fault-client-{client}@example.com"),
         "special_requirements": key
     })
+}
+
+/// The people a booking body asks for.
+pub fn people_in(body: &Value) -> i64 {
+    ["num_adults", "num_children", "num_infants"]
+        .iter()
+        .map(|k| body[k].as_i64().unwrap_or(0))
+        .sum()
 }
 
 /// POST /api/calendar/bookings with an Idempotency-Key.
@@ -860,12 +882,129 @@ pub async fn all_bookings(http: &reqwest::Client, base: &str, token: &str) -> Ve
     }
 }
 
+/// One departure of the fixture's tour as the public calendar shows it
+/// (`current_bookings`, `held_spots`, `available_spots`, `max_capacity`).
+pub async fn departure(http: &reqwest::Client, base: &str, fx: &Fixture, slot: i64) -> Value {
+    let r = http
+        .get(format!(
+            "{base}/api/calendar/tours/{}/slots?start_date={}&end_date={}",
+            fx.tour,
+            day(3),
+            day(12)
+        ))
+        .send()
+        .await
+        .expect("send the departures list");
+    let r = read(r).await.expect("read the departures list");
+    assert_eq!(r.status, 200, "list departures: {}", r.text);
+    r.body
+        .as_array()
+        .and_then(|a| a.iter().find(|s| s["id"] == slot).cloned())
+        .unwrap_or_else(|| panic!("departure {slot} is not listed: {}", r.text))
+}
+
+/// The statuses that hold seats (what `tourdesk check` sums).
+pub const HOLDS_SEATS: [&str; 4] = ["pending", "confirmed", "completed", "no_show"];
+
+/// The seats `bookings` hold on `slot`.
+pub fn seats_held(bookings: &[Value], slot: i64) -> i64 {
+    bookings
+        .iter()
+        .filter(|b| b["booking_slot_id"] == slot)
+        .filter(|b| HOLDS_SEATS.contains(&b["status"].as_str().unwrap_or("")))
+        .map(|b| b["seats"].as_i64().unwrap_or(0))
+        .sum()
+}
+
+/// GET /api/calendar/admin/bookings/{id}/history (the audit trail).
+pub async fn history(http: &reqwest::Client, base: &str, token: &str, id: i64) -> Resp {
+    let r = http
+        .get(format!("{base}/api/calendar/admin/bookings/{id}/history"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("send the history request");
+    read(r).await.expect("read the history")
+}
+
+/// GET /api/calendar/bookings/{id} with only a manage token.
+pub async fn booking_with_token(
+    http: &reqwest::Client,
+    base: &str,
+    id: i64,
+    manage_token: &str,
+) -> Resp {
+    let r = http
+        .get(format!("{base}/api/calendar/bookings/{id}"))
+        .header("X-Manage-Token", manage_token)
+        .send()
+        .await
+        .expect("send the booking request");
+    read(r).await.expect("read the booking")
+}
+
+/// `f` over `items`, at most `n` at a time; the outputs in `items`' order.
+pub async fn concurrently<T, R, F, Fut>(items: Vec<T>, n: usize, f: F) -> Vec<R>
+where
+    T: Send + 'static,
+    R: Send + 'static,
+    F: Fn(T) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = R> + Send + 'static,
+{
+    let gate = Arc::new(tokio::sync::Semaphore::new(n.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, item) in items.into_iter().enumerate() {
+        let gate = gate.clone();
+        let f = f.clone();
+        tasks.spawn(async move {
+            let _permit = gate.acquire_owned().await.expect("the semaphore is open");
+            (i, f(item).await)
+        });
+    }
+    let mut out = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        out.push(done.expect("a concurrent task"));
+    }
+    out.sort_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, r)| r).collect()
+}
+
+/// The seed of a randomized test: `FAULTS_SEED=N` replays one, otherwise a
+/// fresh one. Printed either way.
+pub fn seed(what: &str) -> u64 {
+    let seed = match std::env::var("FAULTS_SEED") {
+        Ok(s) => s
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("FAULTS_SEED={s:?} is not a number")),
+        Err(_) => rand::rng().random(),
+    };
+    println!("{what}: seed {seed} (replay with FAULTS_SEED={seed})");
+    seed
+}
+
+/// A party of 1 to 4 (at least one adult, the rest children) drawn from
+/// `rng`: `(adults, children)`.
+pub fn random_party(rng: &mut impl Rng) -> (i64, i64) {
+    let people = rng.random_range(1..=4);
+    let adults = rng.random_range(1..=people);
+    (adults, people - adults)
+}
+
 /// A booking the server acknowledged with 201.
 #[derive(Debug, Clone)]
 pub struct Ack {
     pub key: String,
     pub id: i64,
     pub reference: String,
+    /// The departure and the people acknowledged: what the request asked
+    /// for when it is known ([`Ack::of`]), else what the answer says.
+    pub slot: i64,
+    pub people: i64,
+    /// The seats the answer says the party holds.
+    pub seats: i64,
+    /// The manage token the answer handed out.
+    pub manage_token: Option<String>,
 }
 
 impl Ack {
@@ -877,6 +1016,21 @@ impl Ack {
                 .as_str()
                 .unwrap_or("")
                 .to_owned(),
+            slot: r.body["booking_slot_id"].as_i64().unwrap_or(-1),
+            people: r.body["total_people"].as_i64().unwrap_or(-1),
+            seats: r.body["seats"].as_i64().unwrap_or(-1),
+            manage_token: r.body["manage_token"].as_str().map(str::to_owned),
+        }
+    }
+
+    /// The 201 `r` to the request `body`: the departure and party are the
+    /// ones asked for, so an answer (or a stored row) for another party
+    /// shows up in [`Audit::altered`].
+    pub fn of(key: &str, body: &Value, r: &Resp) -> Ack {
+        Ack {
+            slot: body["booking_slot_id"].as_i64().unwrap_or(-1),
+            people: people_in(body),
+            ..Ack::from(key, r)
         }
     }
 }
@@ -886,6 +1040,10 @@ impl Ack {
 pub struct Audit {
     pub acknowledged: usize,
     pub lost: Vec<Ack>,
+    /// Acknowledged bookings stored (id and reference found) with another
+    /// departure, party size or seat count than acknowledged, with what
+    /// the row says.
+    pub altered: Vec<(Ack, String)>,
     /// Keys (special requirements) that own more than one booking.
     pub duplicates: Vec<(String, usize)>,
     pub bookings_in_db: usize,
@@ -912,9 +1070,30 @@ pub fn audit(acks: &[Ack], bookings: &[Value]) -> Audit {
         })
         .cloned()
         .collect();
+    let altered = acks
+        .iter()
+        .filter_map(|a| {
+            let b = by_id.get(&a.id)?;
+            let stored = (
+                b["booking_slot_id"].as_i64().unwrap_or(-1),
+                b["total_people"].as_i64().unwrap_or(-1),
+                b["seats"].as_i64().unwrap_or(-1),
+            );
+            (stored != (a.slot, a.people, a.seats)).then(|| {
+                (
+                    a.clone(),
+                    format!(
+                        "stored: departure {}, {} people, {} seats",
+                        stored.0, stored.1, stored.2
+                    ),
+                )
+            })
+        })
+        .collect();
     Audit {
         acknowledged: acks.len(),
         lost,
+        altered,
         duplicates: per_key.into_iter().filter(|(_, n)| *n > 1).collect(),
         bookings_in_db: bookings.len(),
     }
@@ -931,6 +1110,10 @@ pub struct Load {
     pub server_errors: Vec<String>,
     /// Keys given up on without a 201 (retrying clients only).
     pub unresolved: Vec<String>,
+    /// Requests sent whose answer never came (the connection broke, or
+    /// the client timed out), given up on: the server may or may not have
+    /// booked them. Key and body, to send again.
+    pub in_doubt: Vec<(String, Value)>,
 }
 
 /// Shared state of running clients.
@@ -958,10 +1141,11 @@ fn kind(r: &Result<Resp, reqwest::Error>) -> String {
     }
 }
 
-/// Starts `n` clients booking continuously at `base`, each key used once
-/// (`retry_for` zero) or retried with the same key and body on 503 /
-/// connection errors for up to `retry_for`. `base` is shared so a test can
-/// point the clients at a restarted server.
+/// The body client `client` sends as its `seq`-th booking, under `key`.
+pub type BodyFn = Arc<dyn Fn(usize, usize, &str) -> Value + Send + Sync>;
+
+/// Starts `n` clients booking continuously at `base`, spread over the
+/// fixture's departures, one person each; see [`start_clients_with`].
 pub fn start_clients(
     n: usize,
     base: Arc<Mutex<String>>,
@@ -969,13 +1153,32 @@ pub fn start_clients(
     prefix: &str,
     retry_for: Duration,
 ) -> Clients {
+    let fx = fx.clone();
+    let body: BodyFn = Arc::new(move |client, seq, key| {
+        booking_body(&fx, fx.slots[(client + seq) % fx.slots.len()], client, key)
+    });
+    start_clients_with(n, base, prefix, retry_for, body)
+}
+
+/// Starts `n` clients booking continuously at `base` with the bodies
+/// `body` makes, each key (`{prefix}-c{client}-{seq}`) used once
+/// (`retry_for` zero) or retried with the same key and body on 503 /
+/// connection errors for up to `retry_for`. `base` is shared so a test can
+/// point the clients at a restarted server.
+pub fn start_clients_with(
+    n: usize,
+    base: Arc<Mutex<String>>,
+    prefix: &str,
+    retry_for: Duration,
+    body: BodyFn,
+) -> Clients {
     let stop = Arc::new(AtomicBool::new(false));
     let acked = Arc::new(AtomicU64::new(0));
     let handles = (0..n)
         .map(|client| {
             let stop = stop.clone();
             let acked = acked.clone();
-            let fx = fx.clone();
+            let make_body = body.clone();
             let base = base.clone();
             let prefix = prefix.to_owned();
             tokio::spawn(async move {
@@ -984,8 +1187,7 @@ pub fn start_clients(
                 let mut seq = 0usize;
                 while !stop.load(Ordering::SeqCst) {
                     let key = format!("{prefix}-c{client}-{seq}");
-                    let slot = fx.slots[(client + seq) % fx.slots.len()];
-                    let body = booking_body(&fx, slot, client, &key);
+                    let body = make_body(client, seq, &key);
                     let first = Instant::now();
                     loop {
                         let url = base.lock().map(|b| b.clone()).unwrap_or_default();
@@ -994,7 +1196,7 @@ pub fn start_clients(
                         *load.statuses.entry(kind(&r)).or_default() += 1;
                         if let Ok(resp) = &r {
                             if resp.status == 201 {
-                                load.acks.push(Ack::from(&key, resp));
+                                load.acks.push(Ack::of(&key, &body, resp));
                                 acked.fetch_add(1, Ordering::SeqCst);
                                 break;
                             }
@@ -1007,7 +1209,12 @@ pub fn start_clients(
                             }
                         }
                         if retry_for.is_zero() || !retryable(&r) {
-                            if r.is_err() {
+                            if let Err(e) = &r {
+                                // Refused: it never reached a server. Any
+                                // other error may have been booked.
+                                if !e.is_connect() {
+                                    load.in_doubt.push((key.clone(), body.clone()));
+                                }
                                 // The server is down: do not spin.
                                 tokio::time::sleep(Duration::from_millis(50)).await;
                             }
@@ -1046,6 +1253,7 @@ impl Clients {
             all.requests += l.requests;
             all.server_errors.extend(l.server_errors);
             all.unresolved.extend(l.unresolved);
+            all.in_doubt.extend(l.in_doubt);
         }
         all
     }
