@@ -111,6 +111,31 @@ fn replay_token(salt: &str, scope: &str, key: &str) -> String {
     )
 }
 
+/// A booking's contact details, validated and owned (a queued request
+/// carries them to its batch).
+#[derive(Debug, Clone)]
+struct ContactDetails {
+    name: String,
+    email: String,
+    phone: Option<String>,
+    special_requirements: Option<String>,
+    dietary_restrictions: Option<String>,
+    accessibility_needs: Option<String>,
+}
+
+impl ContactDetails {
+    fn as_contact(&self) -> Contact<'_> {
+        Contact {
+            name: &self.name,
+            email: &self.email,
+            phone: self.phone.as_deref(),
+            special_requirements: self.special_requirements.as_deref(),
+            dietary_restrictions: self.dietary_restrictions.as_deref(),
+            accessibility_needs: self.accessibility_needs.as_deref(),
+        }
+    }
+}
+
 pub struct Bookings<'a>(pub(crate) &'a Context);
 
 impl Bookings<'_> {
@@ -163,21 +188,39 @@ impl Bookings<'_> {
         let special = text("special_requirements", &req.special_requirements)?;
         let dietary = text("dietary_restrictions", &req.dietary_restrictions)?;
         let access = text("accessibility_needs", &req.accessibility_needs)?;
-        let contact = Contact {
-            name: name.as_str(),
-            email: email.as_str(),
-            phone: phone.as_ref().map(|p| p.as_str()),
-            special_requirements: special.as_deref(),
-            dietary_restrictions: dietary.as_deref(),
-            accessibility_needs: access.as_deref(),
+        let contact = ContactDetails {
+            name: name.as_str().to_owned(),
+            email: email.as_str().to_owned(),
+            phone: phone.as_ref().map(|p| p.as_str().to_owned()),
+            special_requirements: special,
+            dietary_restrictions: dietary,
+            accessibility_needs: access,
         };
         let scope = idempotency_scope(caller);
-        ledger::retry(|| self.create_once(&req, &party, &contact, caller, &scope, idem.as_ref()))
-            .await
+        // Group commit: the request joins a batch on its departure's lane
+        // (see `group`); its work is the same as alone, on the batch's
+        // transaction. A conflict undoes it alone and it is tried again.
+        let departure = req.booking_slot_id;
+        ledger::retry(|| {
+            let (ctx, req, contact) = (self.0.clone(), req.clone(), contact.clone());
+            let (caller, scope, idem) = (caller.clone(), scope.clone(), idem.clone());
+            self.0.batched(departure, move |tx| {
+                Box::pin(async move {
+                    let contact = contact.as_contact();
+                    Bookings(&ctx)
+                        .create_in(tx, &req, &party, &contact, &caller, &scope, idem.as_ref())
+                        .await
+                })
+            })
+        })
+        .await
     }
 
-    async fn create_once(
+    /// One booking's writes on `tx` (the caller commits).
+    #[allow(clippy::too_many_arguments)]
+    async fn create_in(
         &self,
+        tx: &mut tourdesk_store::Tx,
         req: &BookingRequest,
         party: &Party,
         contact: &Contact<'_>,
@@ -186,20 +229,12 @@ impl Bookings<'_> {
         idem: Option<&IdempotencyKey>,
     ) -> ServiceResult<Created> {
         let now = self.now();
-        let mut tx = self.0.db.begin().await?;
         let key_hash = idem.map(|k| hash_secret(&k.key));
         let mut derived_token = None;
         if let (Some(k), Some(key_hash)) = (idem, key_hash.as_deref()) {
             let salt = new_secret("salt");
-            if !bookings::claim_idempotency_key(
-                &mut tx,
-                scope,
-                key_hash,
-                &k.request_hash,
-                &salt,
-                now,
-            )
-            .await?
+            if !bookings::claim_idempotency_key(tx, scope, key_hash, &k.request_hash, &salt, now)
+                .await?
             {
                 return self.replay(tx, scope, k).await;
             }
@@ -209,8 +244,7 @@ impl Bookings<'_> {
         if caller.user.is_none()
             && !caller.is_admin()
             && cap > 0
-            && bookings::pending_guest_bookings(&mut tx, &contact.email.to_lowercase()).await?
-                >= cap
+            && bookings::pending_guest_bookings(tx, &contact.email.to_lowercase()).await? >= cap
         {
             return Err(ServiceError::Limited {
                 message: format!(
@@ -219,13 +253,13 @@ impl Bookings<'_> {
                 retry_after_secs: 3600,
             });
         }
-        let tour = load_tour(&mut tx, req.tour_id)
+        let tour = load_tour(tx, req.tour_id)
             .await
             .map_err(not_found_is_invalid("tour_id"))?;
         let seats = ledger::seats_for(self.0, &tour, party)?;
         let slot = ledger::reserve(
             self.0,
-            &mut tx,
+            tx,
             &tour,
             req.booking_slot_id,
             seats,
@@ -235,7 +269,7 @@ impl Bookings<'_> {
         .await?;
         let (row, token) = ledger::insert_booking(
             self.0,
-            &mut tx,
+            tx,
             &tour,
             &slot,
             party,
@@ -248,9 +282,8 @@ impl Bookings<'_> {
         )
         .await?;
         if let Some(key_hash) = key_hash.as_deref() {
-            bookings::complete_idempotency_key(&mut tx, scope, key_hash, row.id).await?;
+            bookings::complete_idempotency_key(tx, scope, key_hash, row.id).await?;
         }
-        tx.commit().await?;
         Ok(Created {
             booking: row,
             manage_token: token,
@@ -260,11 +293,11 @@ impl Bookings<'_> {
 
     async fn replay(
         &self,
-        mut tx: tourdesk_store::Tx,
+        tx: &mut tourdesk_store::Tx,
         scope: &str,
         k: &IdempotencyKey,
     ) -> ServiceResult<Created> {
-        let row = bookings::idempotency_key(&mut tx, scope, &hash_secret(&k.key))
+        let row = bookings::idempotency_key(tx, scope, &hash_secret(&k.key))
             .await?
             .ok_or_else(|| {
                 ServiceError::conflict(
@@ -290,7 +323,7 @@ impl Bookings<'_> {
                 "the first request with this key is still running; retry",
             ));
         };
-        let booking = load_booking(&mut tx, id).await?;
+        let booking = load_booking(tx, id).await?;
         let manage_token = match row.token_salt {
             Some(salt) => replay_token(&salt, scope, &k.key),
             // A key claimed before tokens were derived: its token was
@@ -298,7 +331,7 @@ impl Bookings<'_> {
             None => {
                 let token = new_secret("tdm");
                 bookings::insert_manage_token(
-                    &mut tx,
+                    tx,
                     booking.tour_id,
                     Some(id),
                     None,
@@ -310,7 +343,6 @@ impl Bookings<'_> {
                 token
             }
         };
-        tx.commit().await?;
         Ok(Created {
             booking,
             manage_token,

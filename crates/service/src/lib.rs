@@ -13,6 +13,7 @@ pub mod calendar;
 pub mod caller;
 pub mod catalog;
 mod error;
+pub mod group;
 pub mod ics;
 pub mod ledger;
 pub mod mail;
@@ -25,7 +26,7 @@ pub mod webhooks;
 
 pub use caller::{Admin, Caller};
 pub use error::{ServiceError, ServiceResult};
-pub use settings::{Clock, Settings, SystemClock};
+pub use settings::{Clock, GroupCommitSettings, Settings, SystemClock};
 
 use std::sync::Arc;
 
@@ -39,6 +40,8 @@ pub struct Context {
     pub clock: Arc<dyn Clock>,
     /// How customer email is addressed and whether it is sent.
     pub mail: Arc<mail::MailSettings>,
+    /// The queues group commit batches booking creates from.
+    pub(crate) batches: Arc<group::Lanes>,
 }
 
 impl Context {
@@ -48,6 +51,7 @@ impl Context {
             settings: Arc::new(settings),
             clock: Arc::new(SystemClock),
             mail: Arc::new(mail::MailSettings::default()),
+            batches: Arc::default(),
         }
     }
 

@@ -33,6 +33,27 @@ pub struct Settings {
     /// Oldest age that is an infant, and a child (the party step's bands).
     pub infant_max_age: u32,
     pub child_max_age: u32,
+    /// How concurrent booking creates share transactions (see [`crate::group`]).
+    pub group_commit: GroupCommitSettings,
+}
+
+/// Group commit's bounds: how many requests one batch serves, and how long
+/// a queued request may wait for its batch to form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupCommitSettings {
+    /// Requests per batch at most; 1 turns batching off.
+    pub max_batch: usize,
+    /// Longest wait for a batch to form once requests queue.
+    pub delay: std::time::Duration,
+}
+
+impl Default for GroupCommitSettings {
+    fn default() -> Self {
+        GroupCommitSettings {
+            max_batch: 64,
+            delay: std::time::Duration::from_millis(1),
+        }
+    }
 }
 
 impl Settings {
@@ -71,6 +92,7 @@ impl Default for Settings {
             party_rules: PartyRules::default(),
             infant_max_age: 2,
             child_max_age: 12,
+            group_commit: GroupCommitSettings::default(),
         }
     }
 }

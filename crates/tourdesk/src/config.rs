@@ -39,6 +39,19 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub database_max_connections: u32,
 
+    /// Group commit: the most booking requests one transaction (and one
+    /// commit flush) serves; 1 turns batching off (one transaction each).
+    #[arg(long, env = "GROUP_COMMIT_MAX_BATCH", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub group_commit_max_batch: u32,
+
+    /// Group commit: the longest a booking request waits for a batch to
+    /// form, in milliseconds, once requests are queueing (a lone request
+    /// on an idle server never waits).
+    #[arg(long, env = "GROUP_COMMIT_DELAY_MS", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(0..=50))]
+    pub group_commit_delay_ms: u32,
+
     /// SQLite durability: `full` survives power loss; `normal` only a process crash.
     #[arg(long, env = "SQLITE_SYNCHRONOUS", value_enum, default_value = "full")]
     pub sqlite_synchronous: SqliteSync,

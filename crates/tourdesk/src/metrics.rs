@@ -34,6 +34,11 @@ const LATENCY_BUCKETS: &[f64] = &[
 /// Buckets for background job rounds (seconds).
 const JOB_BUCKETS: &[f64] = &[0.001, 0.01, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0];
 
+/// Requests per group-committed batch (powers of two up to the largest batch allowed).
+const BATCH_BUCKETS: &[f64] = &[
+    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+];
+
 /// The per-tour counters the outbox delivery increments.
 const BUSINESS_COUNTERS: &[&str] = &[
     "bookings_created_total",
@@ -67,7 +72,11 @@ fn install() -> Option<PrometheusHandle> {
             Matcher::Full("db_pool_acquire_seconds".into()),
             LATENCY_BUCKETS,
         )?
-        .set_buckets_for_metric(Matcher::Full("job_duration_seconds".into()), JOB_BUCKETS)
+        .set_buckets_for_metric(Matcher::Full("job_duration_seconds".into()), JOB_BUCKETS)?
+        .set_buckets_for_metric(
+            Matcher::Full("group_commit_batch_size".into()),
+            BATCH_BUCKETS,
+        )
     };
     let handle = match with_buckets(builder).map(|b| b.install_recorder()) {
         Ok(Ok(h)) => h,
@@ -80,6 +89,7 @@ fn install() -> Option<PrometheusHandle> {
     // Present (at 0) from the start, so rules and dashboards see a series.
     metrics::counter!("booking_conflicts_total").increment(0);
     metrics::counter!("capacity_errors_total").increment(0);
+    metrics::counter!("group_commit_flushes_total").increment(0);
     Some(handle)
 }
 
@@ -151,6 +161,14 @@ fn describe() {
     describe_gauge!(
         "webhook_deliveries_waiting",
         "Webhook deliveries waiting (pending, sending) or given up on (dead)"
+    );
+    describe_histogram!(
+        "group_commit_batch_size",
+        "Booking requests served by one group-committed transaction (one commit flush)"
+    );
+    describe_counter!(
+        "group_commit_flushes_total",
+        "Group-committed transactions that committed (each one commit flush)"
     );
     describe_counter!("job_runs_total", "Background job rounds run, by job name");
     describe_counter!(

@@ -47,6 +47,10 @@ pub fn settings(config: &Config) -> Settings {
         },
         infant_max_age: config.infant_max_age,
         child_max_age: config.child_max_age,
+        group_commit: tourdesk_service::GroupCommitSettings {
+            max_batch: config.group_commit_max_batch as usize,
+            delay: std::time::Duration::from_millis(u64::from(config.group_commit_delay_ms)),
+        },
     }
 }
 

@@ -21,6 +21,8 @@ use super::dataset::{Dataset, SlotRef};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scenario {
     Hot,
+    /// `hot` at 256 clients, for the tail latency when a sale opens.
+    Hot256,
     Spread,
     Sellout,
     Read,
@@ -32,13 +34,14 @@ impl FromStr for Scenario {
     fn from_str(s: &str) -> Result<Self, String> {
         Ok(match s {
             "hot" => Scenario::Hot,
+            "hot256" => Scenario::Hot256,
             "spread" => Scenario::Spread,
             "sellout" => Scenario::Sellout,
             "read" => Scenario::Read,
             "mixed" => Scenario::Mixed,
             other => {
                 return Err(format!(
-                    "unknown scenario `{other}` (hot, spread, sellout, read, mixed)"
+                    "unknown scenario `{other}` (hot, hot256, spread, sellout, read, mixed)"
                 ));
             }
         })
@@ -49,6 +52,7 @@ impl fmt::Display for Scenario {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Scenario::Hot => "hot",
+            Scenario::Hot256 => "hot256",
             Scenario::Spread => "spread",
             Scenario::Sellout => "sellout",
             Scenario::Read => "read",
@@ -60,6 +64,7 @@ impl fmt::Display for Scenario {
 #[derive(Debug, Serialize)]
 pub struct Outcome {
     pub scenario: String,
+    pub clients: usize,
     pub requests: u64,
     pub requests_per_sec: f64,
     /// Bookings created per second (201s to create requests).
@@ -71,8 +76,100 @@ pub struct Outcome {
     pub peak_rss_bytes: u64,
     /// creates_per_sec / raw transaction ceiling (hot and spread).
     pub ceiling_ratio: Option<f64>,
+    /// Group commit as the server's `/metrics` counted it during the run.
+    pub batching: Option<Batching>,
     pub correct: bool,
     pub problems: Vec<String>,
+}
+
+/// Group commit during one scenario: from the server's own counters
+/// (`group_commit_batch_size`, `group_commit_flushes_total`), read before
+/// and after.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Batching {
+    /// Transactions that served booking requests.
+    pub batches: u64,
+    /// Of those, committed: each one commit flush.
+    pub flushes: u64,
+    pub flushes_per_sec: f64,
+    /// Booking requests per batch, on average.
+    pub mean_size: f64,
+    /// Batches by size: (largest size in the bucket, batches).
+    pub sizes: Vec<(u64, u64)>,
+}
+
+/// The group commit figures a server's `/metrics` shows now.
+#[derive(Debug, Clone, Default)]
+pub struct BatchCounters {
+    count: u64,
+    sum: f64,
+    flushes: u64,
+    /// Cumulative bucket counts by upper bound.
+    buckets: BTreeMap<u64, u64>,
+}
+
+impl BatchCounters {
+    /// Reads them from `base`/metrics (zeros if the server has none).
+    pub async fn read(client: &reqwest::Client, base: &str) -> BatchCounters {
+        let text = match client.get(format!("{base}/metrics")).send().await {
+            Ok(r) if r.status().is_success() => r.text().await.unwrap_or_default(),
+            _ => String::new(),
+        };
+        Self::parse(&text)
+    }
+
+    fn parse(text: &str) -> BatchCounters {
+        let mut out = BatchCounters::default();
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let Some((name, value)) = line.rsplit_once(' ') else {
+                continue;
+            };
+            let Ok(value) = value.parse::<f64>() else {
+                continue;
+            };
+            if name == "group_commit_batch_size_count" {
+                out.count = value as u64;
+            } else if name == "group_commit_batch_size_sum" {
+                out.sum = value;
+            } else if name == "group_commit_flushes_total" {
+                out.flushes = value as u64;
+            } else if let Some(le) = name
+                .strip_prefix("group_commit_batch_size_bucket{le=\"")
+                .and_then(|rest| rest.strip_suffix("\"}"))
+                .and_then(|le| le.parse::<f64>().ok())
+            {
+                out.buckets.insert(le as u64, value as u64);
+            }
+        }
+        out
+    }
+
+    /// What happened between `self` (before) and `after`, over `secs`.
+    pub fn until(&self, after: &BatchCounters, secs: f64) -> Batching {
+        let batches = after.count.saturating_sub(self.count);
+        let flushes = after.flushes.saturating_sub(self.flushes);
+        let mut sizes = Vec::new();
+        let mut below = 0;
+        for (le, n) in &after.buckets {
+            let cumulative = n.saturating_sub(self.buckets.get(le).copied().unwrap_or(0));
+            let here = cumulative.saturating_sub(below);
+            below = cumulative;
+            if here > 0 {
+                sizes.push((*le, here));
+            }
+        }
+        Batching {
+            batches,
+            flushes,
+            flushes_per_sec: flushes as f64 / secs.max(0.001),
+            mean_size: if batches > 0 {
+                (after.sum - self.sum) / batches as f64
+            } else {
+                0.0
+            },
+            sizes,
+        }
+    }
 }
 
 /// What one worker saw.
@@ -216,15 +313,16 @@ pub async fn run(
     let mut conn = ctx.db.read().await?;
     let first_new_id = bulk::max_booking_id(&mut conn).await? + 1;
     drop(conn);
-    let workers_n = if scenario == Scenario::Sellout {
-        1000
-    } else {
-        clients
+    let workers_n = match scenario {
+        Scenario::Sellout => 1000,
+        Scenario::Hot256 => 256,
+        _ => clients,
     };
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(workers_n)
         .timeout(Duration::from_secs(60))
         .build()?;
+    let counters_before = BatchCounters::read(&client, base).await;
     let counter = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicBool::new(false));
     let peak = Arc::new(AtomicU64::new(0));
@@ -275,7 +373,7 @@ pub async fn run(
                 _ => {
                     while Instant::now() < deadline {
                         match scenario {
-                            Scenario::Hot => {
+                            Scenario::Hot | Scenario::Hot256 => {
                                 let slot = data.hot.clone();
                                 w.create(&slot, 1).await;
                             }
@@ -374,8 +472,11 @@ pub async fn run(
     } else {
         duration.as_secs_f64().max(elapsed)
     };
+    let batching = counters_before.until(&BatchCounters::read(&client, base).await, window);
     Ok(Outcome {
         scenario: scenario.to_string(),
+        clients: workers_n,
+        batching: (batching.batches > 0).then_some(batching),
         requests,
         requests_per_sec: requests as f64 / window,
         creates_per_sec: all.creates_ok as f64 / window,

@@ -3,11 +3,15 @@
 //! clients, and measures — in the same run — the raw rate of the hot-path
 //! transaction issued straight to the database, so results read as ratios.
 //!
-//! Scenarios: `hot` (one slot of unlimited capacity), `spread` (random
-//! slots), `sellout` (capacity 100, 1,000 clients, parties of 1–4), `read`
-//! (month views and availability checks) and `mixed` (80 % reads, 15 %
-//! creates, 5 % modifies and cancels). After each: the invariant check, every
-//! 201 the clients saw is a stored booking, and sellout filled exactly.
+//! Scenarios: `hot` (one slot of unlimited capacity), `hot256` (the same at
+//! 256 clients, for the tail), `spread` (random slots), `sellout` (capacity
+//! 100, 1,000 clients, parties of 1–4), `read` (month views and availability
+//! checks) and `mixed` (80 % reads, 15 % creates, 5 % modifies and cancels).
+//! After each: the invariant check, every 201 the clients saw is a stored
+//! booking, and sellout filled exactly; and group commit's batch sizes and
+//! commit flushes per second, read from the server's `/metrics` before and
+//! after (`GROUP_COMMIT_MAX_BATCH=1` in the bench's environment measures the
+//! server without batching).
 
 mod dataset;
 mod load;
@@ -50,7 +54,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 10)]
     pub duration: u64,
     /// Comma-separated scenarios.
-    #[arg(long, default_value = "hot,spread,sellout,read,mixed")]
+    #[arg(long, default_value = "hot,hot256,spread,sellout,read,mixed")]
     pub scenarios: String,
     /// Print one JSON document instead of a table.
     #[arg(long)]
@@ -329,7 +333,10 @@ async fn run_on(args: &BenchArgs, url: &str, scenarios: &[Scenario]) -> anyhow::
         .await?;
         if outcome.creates_per_sec > 0.0
             && ceiling > 0.0
-            && matches!(scenario, Scenario::Hot | Scenario::Spread)
+            && matches!(
+                scenario,
+                Scenario::Hot | Scenario::Hot256 | Scenario::Spread
+            )
         {
             outcome.ceiling_ratio = Some(outcome.creates_per_sec / ceiling);
         }
@@ -367,8 +374,9 @@ fn print_table(r: &Report) {
         r.ceiling_per_sec
     );
     println!(
-        "{:<8} {:>9} {:>9} {:>8} {:>8} {:>8} {:>10} {:>8} {:>9}  statuses",
+        "{:<8} {:>7} {:>9} {:>9} {:>8} {:>8} {:>8} {:>10} {:>8} {:>9}  statuses",
         "scenario",
+        "clients",
         "requests",
         "req/s",
         "p50 ms",
@@ -380,8 +388,9 @@ fn print_table(r: &Report) {
     );
     for o in &r.scenarios {
         println!(
-            "{:<8} {:>9} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>10} {:>8.1} {:>9}  {}",
+            "{:<8} {:>7} {:>9} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>10} {:>8.1} {:>9}  {}",
             o.scenario,
+            o.clients,
             o.requests,
             o.requests_per_sec,
             o.p50_ms,
@@ -398,6 +407,19 @@ fn print_table(r: &Report) {
                 .collect::<Vec<_>>()
                 .join(" "),
         );
+        if let Some(b) = &o.batching {
+            println!(
+                "         group commit: {} batches, {:.0} commit flushes/s, {:.1} requests per batch; sizes {}",
+                b.batches,
+                b.flushes_per_sec,
+                b.mean_size,
+                b.sizes
+                    .iter()
+                    .map(|(le, n)| format!("≤{le}:{n}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
+        }
         for problem in &o.problems {
             println!("         problem: {problem}");
         }
