@@ -10,10 +10,10 @@
 //! in arrival order, runs them one after the other in one transaction —
 //! each inside its own savepoint, so a refused or failed request is undone
 //! alone and the others keep theirs — commits once, and only then answers
-//! every request of the batch. While a batch runs, the next one queues; a
-//! lane that keeps getting requests waits at most `delay` after its oldest
-//! request arrived before it runs (a lone request on an idle lane runs at
-//! once). A batch that cannot commit answers every request with the
+//! every request of the batch. While a batch runs, the next one queues;
+//! before it runs, a batch waits until its oldest request has waited
+//! `delay` (default 1 ms; not at all when it is full), so requests that
+//! arrive together share a flush. A batch that cannot commit answers every request with the
 //! failure (503, retryable; nothing of it was written).
 //!
 //! Correctness never rests on the lanes: every request runs the same
@@ -226,23 +226,21 @@ impl Context {
 /// request without a leader, nor two leaders).
 async fn lead_lane(ctx: Context, lane: i64) {
     let bounds = ctx.settings.group_commit;
-    let mut first = true;
     loop {
-        // Let a batch form: a lane that just ran one waits until its oldest
-        // request has waited `delay` (or the batch is full).
-        if !first {
-            let oldest = {
-                let lanes = ctx.batches.lock();
-                lanes
-                    .get(&lane)
-                    .filter(|l| l.queue.len() < bounds.max_batch)
-                    .and_then(|l| l.queue.front().map(|j| j.arrived()))
-            };
-            if let Some(oldest) = oldest {
-                tokio::time::sleep_until((oldest + bounds.delay).into()).await;
-            }
+        // Let a batch form: wait until the oldest request has waited
+        // `delay`, unless the batch is already full.
+        let oldest = {
+            let lanes = ctx.batches.lock();
+            lanes
+                .get(&lane)
+                .filter(|l| l.queue.len() < bounds.max_batch)
+                .and_then(|l| l.queue.front().map(|j| j.arrived()))
+        };
+        if let Some(oldest) = oldest
+            && !bounds.delay.is_zero()
+        {
+            tokio::time::sleep_until((oldest + bounds.delay).into()).await;
         }
-        first = false;
         let batch: Vec<Box<dyn Job>> = {
             let mut lanes = ctx.batches.lock();
             let Some(waiting) = lanes.get_mut(&lane) else {

@@ -1,5 +1,8 @@
 //! Tourdesk's use cases. Each public method of a service opens its own
-//! transaction and commits it, so one call is one atomic change.
+//! transaction and commits it, so one call is one atomic change. The one
+//! exception is a booking create: it runs inside a savepoint of a
+//! transaction it shares with other creates (group commit, [`group`]), and
+//! still answers only once that transaction is durable.
 //!
 //! Every change to capacity and to booking, departure and waitlist state
 //! goes through [`ledger`], which states and follows one lock order and

@@ -39,18 +39,38 @@ impl Notifications<'_> {
     /// Delivers a batch of undelivered events (several instances may run
     /// this at once; each event is taken by one). Returns how many.
     pub async fn deliver_batch(&self) -> ServiceResult<usize> {
+        const BATCH: i64 = 100;
+        let now = self.0.clock.now();
+        let today = now.date_naive();
+        // Load and render on a read connection first: the write transaction
+        // (on SQLite the one writer every booking waits for) is held only
+        // to store what was rendered. An event claimed below that was not
+        // rendered here (it arrived meanwhile) is rendered in it.
+        let mut rendered = std::collections::HashMap::new();
+        {
+            let mut conn = self.0.db.read().await?;
+            for e in audit::undelivered(&mut conn, BATCH).await? {
+                let data = crate::mail::EventData::load(&mut conn, &e, today).await?;
+                let r = crate::mail::render_event(&e, &data, &self.0.mail, now);
+                rendered.insert(e.id, r);
+            }
+        }
         let mut tx = self.0.db.begin().await?;
-        let events = audit::claim_undelivered(&mut tx, 100).await?;
+        let events = audit::claim_undelivered(&mut tx, BATCH).await?;
         let endpoints = if events.is_empty() {
             Vec::new()
         } else {
             crate::webhooks::endpoints_for_batch(&mut tx).await?
         };
-        let now = self.0.clock.now();
-        let today = now.date_naive();
         for e in &events {
-            let data = crate::mail::EventData::load(&mut tx, e, today).await?;
-            match crate::mail::render_event(e, &data, &self.0.mail, now) {
+            let r = match rendered.remove(&e.id) {
+                Some(r) => r,
+                None => {
+                    let data = crate::mail::EventData::load(&mut tx, e, today).await?;
+                    crate::mail::render_event(e, &data, &self.0.mail, now)
+                }
+            };
+            match r {
                 Ok(rendered) => {
                     crate::mail::store_rendered(&mut tx, e, &rendered, &self.0.mail, now).await?
                 }

@@ -125,6 +125,14 @@ pub async fn claim_undelivered(tx: &mut Tx, limit: i64) -> StoreResult<Vec<Event
     )?)
 }
 
+/// The oldest `limit` undelivered events, without a lock (what
+/// [`claim_undelivered`] will most likely take next).
+pub async fn undelivered(tx: &mut Tx, limit: i64) -> StoreResult<Vec<EventRow>> {
+    const SQL: &str = "SELECT id, tour_id, event_type, payload, created_at, delivered_at \
+         FROM outbox_events WHERE delivered_at IS NULL ORDER BY id LIMIT $1";
+    Ok(on!(tx, c => sqlx::query_as(SQL).bind(limit).fetch_all(c).await)?)
+}
+
 pub async fn mark_delivered(tx: &mut Tx, id: i64, now: DateTime<Utc>) -> StoreResult<()> {
     exec!(
         tx,

@@ -45,9 +45,8 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub group_commit_max_batch: u32,
 
-    /// Group commit: the longest a booking request waits for a batch to
-    /// form, in milliseconds, once requests are queueing (a lone request
-    /// on an idle server never waits).
+    /// Group commit: the longest a booking request waits for others to
+    /// join its batch, in milliseconds (0: none; a full batch never waits).
     #[arg(long, env = "GROUP_COMMIT_DELAY_MS", default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(0..=50))]
     pub group_commit_delay_ms: u32,
