@@ -6,9 +6,9 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
-use tourdesk_domain::availability::{Level, level};
+use tourdesk_domain::availability::{BookingWindow, Level, level};
 use tourdesk_store::Tx;
-use tourdesk_store::blackouts::{self, BlackoutRow};
+use tourdesk_store::blackouts::BlackoutRow;
 use tourdesk_store::slots::{self, SlotRow};
 use tourdesk_store::tours;
 
@@ -119,6 +119,22 @@ impl AvailabilityService<'_> {
     ) -> ServiceResult<Availability> {
         self.party_size(num_people)?;
         ledger::check_date("requested_date", date)?;
+        let mut conn = self.0.db.read().await?;
+        self.check_on(&mut conn, tour_id, date, num_people, time)
+            .await
+    }
+
+    /// [`Self::check`] on a connection: the tour, the date's blackouts and
+    /// its departures are read with one statement
+    /// ([`slots::tour_calendar`]), then decided in the spec's order.
+    async fn check_on(
+        &self,
+        conn: &mut Tx,
+        tour_id: i64,
+        date: NaiveDate,
+        num_people: i64,
+        time: Option<NaiveTime>,
+    ) -> ServiceResult<Availability> {
         let refuse = |tour: Option<Tour>, r: Reason, why: String, waitlist: bool| Availability {
             tour,
             slots: Vec::new(),
@@ -126,8 +142,7 @@ impl AvailabilityService<'_> {
             waitlist_available: waitlist,
             alternatives: Vec::new(),
         };
-        let mut conn = self.0.db.read().await?;
-        let Some(row) = tours::tour_by_id(&mut conn, tour_id).await? else {
+        let Some(cal) = slots::tour_calendar(conn, tour_id, date, date).await? else {
             return Ok(refuse(
                 None,
                 Reason::TourNotFound,
@@ -135,18 +150,17 @@ impl AvailabilityService<'_> {
                 false,
             ));
         };
-        let tour = Tour::from_row(row)?;
+        let tour = Tour::from_row(cal.tour)?;
         if !tour.row.is_active {
             let why = format!("{} is not currently offered", tour.row.name);
             return Ok(refuse(Some(tour), Reason::TourInactive, why, false));
         }
-        let blackouts = blackouts::active_blackouts_between(&mut conn, tour_id, date, date).await?;
-        if let Some(b) = blackouts.first() {
+        if let Some(b) = cal.blackouts.first() {
             let why = format!("{date} is blacked out: {}", b.name);
             return Ok(refuse(Some(tour), Reason::DateBlackedOut, why, false));
         }
-        let day: Vec<SlotRow> = slots::slots_between(&mut conn, tour_id, date, date)
-            .await?
+        let day: Vec<SlotRow> = cal
+            .slots
             .into_iter()
             .filter(|s| s.is_open() && time.is_none_or(|t| s.start_time == t))
             .collect();
@@ -199,7 +213,7 @@ impl AvailabilityService<'_> {
         })
     }
 
-    /// [`Availability::check`], and when the date cannot take the party
+    /// [`Self::check`], and when the date cannot take the party
     /// (full, closed, blacked out, no departures, outside the window) for
     /// a tour that is on sale, what it could book instead.
     pub async fn check_with_alternatives(
@@ -209,9 +223,18 @@ impl AvailabilityService<'_> {
         num_people: i64,
         time: Option<NaiveTime>,
     ) -> ServiceResult<Availability> {
-        let mut a = self.check(tour_id, date, num_people, time).await?;
-        if a.refusal.is_some() && a.tour.as_ref().is_some_and(|t| t.row.is_active) {
-            a.alternatives = self.alternatives(tour_id, date, num_people, None).await?;
+        self.party_size(num_people)?;
+        ledger::check_date("requested_date", date)?;
+        let mut conn = self.0.db.read().await?;
+        let mut a = self
+            .check_on(&mut conn, tour_id, date, num_people, time)
+            .await?;
+        if a.refusal.is_some()
+            && let Some(tour) = a.tour.as_ref().filter(|t| t.row.is_active)
+        {
+            a.alternatives = self
+                .alternatives_on(&mut conn, tour, date, num_people, None)
+                .await?;
         }
         Ok(a)
     }
@@ -234,13 +257,12 @@ impl AvailabilityService<'_> {
         let Some(row) = tours::tour_by_id(&mut conn, tour_id).await? else {
             return Ok(None);
         };
-        drop(conn);
         let tour = Tour::from_row(row)?;
         if !tour.row.is_active {
             return Ok(None);
         }
         let list = self
-            .alternatives(tour_id, date, num_people, Some(slot_id))
+            .alternatives_on(&mut conn, &tour, date, num_people, Some(slot_id))
             .await?;
         Ok(Some((tour.currency, list)))
     }
@@ -262,21 +284,36 @@ impl AvailabilityService<'_> {
             return Ok(Vec::new());
         };
         let tour = Tour::from_row(row)?;
+        self.alternatives_on(&mut conn, &tour, date, num_people, except)
+            .await
+    }
+
+    /// [`Self::alternatives`] for a tour already read.
+    async fn alternatives_on(
+        &self,
+        conn: &mut Tx,
+        tour: &Tour,
+        date: NaiveDate,
+        num_people: i64,
+        except: Option<i64>,
+    ) -> ServiceResult<Vec<SlotRow>> {
         let span = chrono::Days::new(ALTERNATIVES_DAYS);
         let (Some(from), Some(to)) = (date.checked_sub_days(span), date.checked_add_days(span))
         else {
             return Ok(Vec::new());
         };
         let now = self.0.clock.now();
-        let mut out: Vec<SlotRow> = slots::slots_between(&mut conn, tour_id, from, to)
-            .await?
-            .into_iter()
-            .filter(|s| {
-                Some(s.id) != except
-                    && s.available_spots >= num_people
-                    && ledger::refusal(self.0, s, &tour, Admission::Customer, now).is_none()
-            })
-            .collect();
+        // Only open departures with room come back; the rule decides.
+        let mut out: Vec<SlotRow> =
+            slots::open_slots_between(conn, tour.id(), from, to, num_people)
+                .await?
+                .into_iter()
+                .filter(|s| {
+                    Some(s.id) != except
+                        && s.available_spots >= num_people
+                        && ledger::refusal(self.0, s, tour, Admission::Customer, now).is_none()
+                })
+                .collect();
         out.sort_by_key(|s| {
             (
                 (s.slot_date - date).num_days().abs(),
@@ -288,7 +325,13 @@ impl AvailabilityService<'_> {
         Ok(out)
     }
 
-    /// One line per day of the month that has slots or a blackout.
+    /// One line per day of the month that has slots or a blackout, and
+    /// the first date from the month's first day (or today, if later) with
+    /// a departure a customer can book now. One statement reads it all
+    /// ([`slots::month_summary`]: the tour, the blackouts, each day's
+    /// totals and the first such date after the month), with bookable
+    /// meaning what [`ledger::refusal`] decides for a customer now: open,
+    /// inside the booking window, of a tour on sale.
     pub async fn monthly(
         &self,
         tour_id: i64,
@@ -314,55 +357,85 @@ impl AvailabilityService<'_> {
             .checked_add_months(chrono::Months::new(1))
             .and_then(|d| d.pred_opt())
             .ok_or_else(|| ServiceError::invalid("year", "out of range"))?;
-        let mut conn = self.0.db.read().await?;
-        let tour = load_tour(&mut conn, tour_id).await?;
-        let all = slots::slots_between(&mut conn, tour_id, first, last).await?;
-        let blackouts =
-            blackouts::active_blackouts_between(&mut conn, tour_id, first, last).await?;
         let now = self.0.clock.now();
-        let next = self
-            .offer(&mut conn, &tour, first.max(tour.today(now)), now)
-            .await?
-            .next_available;
-        drop(conn);
-        let mut days: BTreeMap<NaiveDate, Vec<&SlotRow>> = BTreeMap::new();
-        for s in all.iter().filter(|s| !s.looks_cancelled()) {
-            days.entry(s.slot_date).or_default().push(s);
-        }
-        for date in first.iter_days().take_while(|d| *d <= last) {
-            if blackout_on(&blackouts, date).is_some() {
-                days.entry(date).or_default();
-            }
-        }
-        let out = days
-            .into_iter()
-            .map(|(date, slots)| {
-                let blackout = blackout_on(&blackouts, date).map(|b| b.name.clone());
-                let bookable: Vec<&&SlotRow> = slots
-                    .iter()
-                    .filter(|s| {
-                        ledger::refusal(self.0, s, &tour, Admission::Customer, now).is_none()
-                    })
-                    .collect();
-                let available: i64 = bookable.iter().map(|s| s.available_spots.max(0)).sum();
-                let capacity: i64 = bookable.iter().map(|s| s.max_capacity).sum();
+        let (window_start, window_end) = self.booking_window(now);
+        let horizon = self.horizon(now);
+        let mut conn = self.0.db.read().await?;
+        let summary = slots::month_summary(
+            &mut conn,
+            tour_id,
+            first,
+            last,
+            window_start,
+            window_end,
+            horizon,
+        )
+        .await?
+        .ok_or_else(|| ServiceError::not_found(format!("tour {tour_id} not found")))?;
+        let tour = Tour::from_row(summary.tour)?;
+        // Nothing of a tour off sale is bookable (the rule's first check).
+        let on_sale = tour.row.is_active;
+        let mut days: BTreeMap<NaiveDate, DaySummary> = BTreeMap::new();
+        for d in &summary.days {
+            let (bookable, available, capacity, min_price) = if on_sale {
+                (
+                    d.num_bookable_slots,
+                    d.available_spots,
+                    d.capacity,
+                    d.min_price,
+                )
+            } else {
+                (0, 0, 0, None)
+            };
+            days.insert(
+                d.slot_date,
                 DaySummary {
-                    date,
+                    date: d.slot_date,
                     available_spots: available,
-                    num_time_slots: slots.len(),
-                    num_bookable_slots: bookable.len(),
+                    num_time_slots: count(d.num_time_slots)?,
+                    num_bookable_slots: count(bookable)?,
                     has_availability: available > 0,
                     level: level(available, capacity),
-                    min_price: bookable
-                        .iter()
-                        .filter(|s| s.available_spots > 0)
-                        .map(|s| s.price_per_person)
-                        .min(),
-                    blackout,
-                }
-            })
-            .collect();
-        Ok((tour, out, next))
+                    min_price,
+                    blackout: None,
+                },
+            );
+        }
+        for date in first.iter_days().take_while(|d| *d <= last) {
+            if let Some(b) = blackout_on(&summary.blackouts, date) {
+                days.entry(date)
+                    .or_insert_with(|| DaySummary {
+                        date,
+                        available_spots: 0,
+                        num_time_slots: 0,
+                        num_bookable_slots: 0,
+                        has_availability: false,
+                        level: level(0, 0),
+                        min_price: None,
+                        blackout: None,
+                    })
+                    .blackout = Some(b.name.clone());
+            }
+        }
+        // The first bookable date with a spot left: this month's from
+        // `from` on, else the first after it (read with the month, unless
+        // the whole month is behind `from`).
+        let from = first.max(tour.today(now));
+        let next = if !on_sale || from > horizon {
+            None
+        } else if let Some(d) = days
+            .values()
+            .find(|d| d.date >= from && d.date <= horizon && d.min_price.is_some())
+        {
+            Some(d.date)
+        } else if last.succ_opt().is_some_and(|after| from <= after) {
+            summary.next_after
+        } else {
+            slots::next_bookable_date(&mut conn, tour_id, from, horizon, window_start, window_end)
+                .await?
+        };
+        drop(conn);
+        Ok((tour, days.into_values().collect(), next))
     }
 
     /// Every slot of a tour in a date range (at most 366 days).
@@ -431,10 +504,7 @@ impl AvailabilityService<'_> {
         from: NaiveDate,
         now: DateTime<Utc>,
     ) -> ServiceResult<Offer> {
-        // No departure after the advance limit is bookable; a day's margin
-        // covers the tour's time zone.
-        let advance = Duration::days(i64::from(self.0.settings.booking_advance_days) + 1);
-        let until = (now + advance).date_naive();
+        let until = self.horizon(now);
         if from > until {
             return Ok(Offer::default());
         }
@@ -449,10 +519,81 @@ impl AvailabilityService<'_> {
         })
     }
 
+    /// The last date a departure a customer could book at `now` can be
+    /// on: none after the advance limit is bookable; a day's margin covers
+    /// the tour's time zone.
+    fn horizon(&self, now: DateTime<Utc>) -> NaiveDate {
+        let advance = Duration::days(i64::from(self.0.settings.booking_advance_days) + 1);
+        now.checked_add_signed(advance)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+            .date_naive()
+    }
+
+    /// The starts a customer may book at `now`, inclusive: what
+    /// [`ledger::window`] accepts (`BookingWindow::check`), as bounds a
+    /// query can compare with (see [`slots::month_summary`]).
+    fn booking_window(&self, now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+        window_bounds(ledger::window(self.0), now)
+    }
+
     /// Slots whose stored counters disagree with their rows (design
     /// invariant 1); empty when everything is consistent.
     pub async fn drift(&self) -> ServiceResult<Vec<tourdesk_store::capacity::Drift>> {
         let mut conn = self.0.db.read().await?;
         Ok(tourdesk_store::capacity::drift(&mut conn).await?)
+    }
+}
+
+/// The starts [`BookingWindow::check`] accepts at `now`, inclusive: from
+/// the cutoff ahead of `now` to the advance limit.
+fn window_bounds(window: BookingWindow, now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+    let after = |d: Duration| {
+        now.checked_add_signed(d)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    };
+    (
+        after(Duration::hours(i64::from(window.cutoff_hours))),
+        after(Duration::days(i64::from(window.advance_days))),
+    )
+}
+
+/// A count from the database as a length.
+fn count(n: i64) -> ServiceResult<usize> {
+    usize::try_from(n).map_err(|_| {
+        ServiceError::Internal(tourdesk_store::StoreError::Config(format!(
+            "a negative count from the database: {n}"
+        )))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bounds the month view's query compares with accept exactly the
+    /// starts `BookingWindow::check` accepts, at both edges.
+    #[test]
+    fn window_bounds_are_the_booking_window() {
+        let now = DateTime::parse_from_rfc3339("2027-03-26T22:59:59.250+00:00")
+            .map(|t| t.with_timezone(&Utc))
+            .expect("a time");
+        for (cutoff_hours, advance_days) in [(0, 0), (0, 90), (24, 90), (48, 3650), (5, 1)] {
+            let w = BookingWindow {
+                cutoff_hours,
+                advance_days,
+            };
+            let (start, end) = window_bounds(w, now);
+            let edges = [start, end, now];
+            for edge in edges {
+                for ms in [-1001, -1000, -1, 0, 1, 1000] {
+                    let starts = edge + Duration::milliseconds(ms);
+                    assert_eq!(
+                        w.check(starts, now).is_ok(),
+                        start <= starts && starts <= end,
+                        "{w:?} at {starts}"
+                    );
+                }
+            }
+        }
     }
 }

@@ -19,6 +19,7 @@ both_backends!(
     tours_and_months_point_at_the_first_bookable_departure_and_its_price,
     a_party_that_does_not_fit_is_offered_alternatives,
     reads_answer_not_modified_until_anything_they_show_changes,
+    the_month_view_adds_up_what_the_slots_listing_says,
 );
 
 /// #17 item 9: when the party does not fit, the availability check and a
@@ -730,4 +731,263 @@ async fn reads_answer_not_modified_until_anything_they_show_changes(app: TestApp
         "{:?}",
         missing.headers
     );
+}
+
+/// #19: the month view's day totals (added up by the database) are what
+/// the slots listing (each departure decided by the booking rule) adds up
+/// to, day by day, and its next available date is the listing's first
+/// bookable one: across a full departure, a cancelled one, one the
+/// operator closed, one inside the cutoff, ones too far ahead, a tour's
+/// blackout over a booked departure, a global blackout over empty ones,
+/// departures a schedule edit withdrew, and a tour taken off sale.
+async fn the_month_view_adds_up_what_the_slots_listing_says(app: TestApp) {
+    let f = app.fixture(4).await;
+    // A dearer afternoon departure every day too.
+    let afternoons = app
+        .schedule(
+            &f.admin,
+            f.tour,
+            &day(3),
+            json!({"name": "Afternoons", "start_time": "15:00:00", "max_capacity": 6, "price_override": 90}),
+        )
+        .await;
+    app.generate(&f.admin, afternoons, &day(3), &day(12))
+        .await
+        .assert_status(200);
+    let listed = app.slots_between(f.tour, &day(3), &day(12)).await;
+    let afternoon = |i: usize| {
+        listed
+            .iter()
+            .find(|s| s["slot_date"] == f.dates[i] && s["start_time"] == "15:00:00")
+            .and_then(|s| s["id"].as_i64())
+            .expect("an afternoon departure")
+    };
+    for (slot, people) in [
+        (f.slots[1], 4),
+        (f.slots[3], 1),
+        // The sixth day exactly half free (5 of 10): "high" at its edge.
+        (f.slots[5], 2),
+        (afternoon(5), 3),
+        (afternoon(7), 6),
+    ] {
+        app.book(f.tour, slot, people, 0, 0)
+            .await
+            .assert_status(201);
+    }
+    for slot in [f.slots[2], f.slots[8]] {
+        app.post_as(
+            &f.admin,
+            &format!("/api/calendar/admin/slots/{slot}/cancel"),
+            &json!({"reason": "Storm"}),
+        )
+        .await
+        .assert_status(200);
+    }
+    app.patch_as(
+        &f.admin,
+        &format!("/api/calendar/admin/slots/{}", f.slots[4]),
+        &json!({"is_available": false}),
+    )
+    .await
+    .assert_status(200);
+    let blackouts = [
+        (f.dates[3].clone(), "Sukkot"),
+        (f.dates[6].clone(), "Yom Kippur"),
+    ];
+    app.post_as(&f.admin, "/api/calendar/admin/blackouts", &json!({"tour_id": f.tour, "start_date": blackouts[0].0, "end_date": blackouts[0].0, "blackout_type": "holiday", "name": blackouts[0].1})).await.assert_status(201);
+    app.post_as(&f.admin, "/api/calendar/admin/blackouts", &json!({"start_date": blackouts[1].0, "end_date": blackouts[1].0, "blackout_type": "holiday", "name": blackouts[1].1})).await.assert_status(201);
+    // The afternoons of the last two days are no longer produced.
+    app.put_as(
+        &f.admin,
+        &format!("/api/calendar/admin/schedules/{afternoons}"),
+        &json!({"valid_until": f.dates[7]}),
+    )
+    .await
+    .assert_status(200);
+    let withdrawn = app.slots_between(f.tour, &f.dates[8], &f.dates[9]).await;
+    assert_eq!(
+        withdrawn
+            .iter()
+            .filter(|s| s["start_time"] == "15:00:00" && s["is_cancelled"] == true)
+            .count(),
+        2,
+        "{withdrawn:?}"
+    );
+
+    // The months of the departures, and one either side (nothing of
+    // their own: their next date comes from the months after them).
+    let months: std::collections::BTreeSet<NaiveDate> = [&f.dates[0], &f.dates[9]]
+        .iter()
+        .filter_map(|d| d.parse::<NaiveDate>().ok())
+        .filter_map(|d| d.with_day(1))
+        .flat_map(|d| {
+            [
+                d.checked_sub_months(chrono::Months::new(1)),
+                Some(d),
+                d.checked_add_months(chrono::Months::new(1)),
+            ]
+        })
+        .flatten()
+        .collect();
+    let agree = |phase: &'static str| {
+        let (app, months, blackouts) = (&app, &months, &blackouts);
+        async move {
+            let mut bookable_days = 0;
+            for &first in months {
+                let last = first
+                    .checked_add_months(chrono::Months::new(1))
+                    .and_then(|d| d.pred_opt())
+                    .expect("last");
+                let listing = app
+                    .slots_between(f.tour, &first.to_string(), &last.to_string())
+                    .await;
+                let mut days: std::collections::BTreeMap<String, Vec<&Value>> = Default::default();
+                for s in listing.iter().filter(|s| s["is_cancelled"] == false) {
+                    days.entry(s["slot_date"].as_str().expect("date").to_owned())
+                        .or_default()
+                        .push(s);
+                }
+                for (date, _) in blackouts.iter() {
+                    let d: NaiveDate = date.parse().expect("date");
+                    if first <= d && d <= last {
+                        days.entry(date.clone()).or_default();
+                    }
+                }
+                let mut expected = serde_json::Map::new();
+                for (date, slots) in &days {
+                    // Refused by the rule only for want of room still counts.
+                    let decided: Vec<&&Value> = slots
+                        .iter()
+                        .filter(|s| s["bookable"] == true || s["unbookable_reason"] == "full")
+                        .collect();
+                    let spots = |s: &Value| s["available_spots"].as_i64().expect("spots");
+                    let available: i64 = decided.iter().map(|s| spots(s).max(0)).sum();
+                    let capacity: i64 = decided
+                        .iter()
+                        .map(|s| s["max_capacity"].as_i64().expect("capacity"))
+                        .sum();
+                    let min_price = decided
+                        .iter()
+                        .filter(|s| spots(s) > 0)
+                        .filter_map(|s| s["price_per_person"].as_f64())
+                        .reduce(f64::min);
+                    let level = serde_json::to_value(tourdesk_domain::availability::level(
+                        available, capacity,
+                    ))
+                    .expect("level");
+                    let blackout = blackouts.iter().find(|(d, _)| d == date).map(|(_, n)| *n);
+                    bookable_days += usize::from(available > 0);
+                    expected.insert(
+                        date.clone(),
+                        json!({"available_spots": available, "num_time_slots": slots.len(),
+                            "num_bookable_slots": decided.len(), "has_availability": available > 0,
+                            "level": level, "min_price": min_price, "blackout": blackout}),
+                    );
+                }
+                let later = app
+                    .slots_between(
+                        f.tour,
+                        &first.to_string(),
+                        &(first + Duration::days(100)).to_string(),
+                    )
+                    .await;
+                let next = later
+                    .iter()
+                    .find(|s| s["bookable"] == true)
+                    .map(|s| s["slot_date"].clone())
+                    .unwrap_or(Value::Null);
+                let r = month(app, f.tour, first).await;
+                assert_eq!(
+                    r.body["availability"],
+                    Value::Object(expected),
+                    "{phase}, {first}: {}",
+                    r.text
+                );
+                assert_eq!(r.body["next_available_date"], next, "{phase}, {first}");
+            }
+            bookable_days
+        }
+    };
+
+    let starts = |slot: i64| {
+        let app = &app;
+        async move {
+            app.slot(f.tour, slot).await["starts_at"]
+                .as_str()
+                .and_then(|s| s.parse::<DateTime<Utc>>().ok())
+                .expect("starts_at")
+        }
+    };
+    let reason = |slot: i64| {
+        let app = &app;
+        async move { app.slot(f.tour, slot).await["unbookable_reason"].clone() }
+    };
+    let (first_start, last_start) = (starts(f.slots[0]).await, starts(f.slots[9]).await);
+    // Exactly at the first departure's cutoff: still bookable.
+    app.clock.freeze(first_start - Duration::hours(24));
+    assert_eq!(reason(f.slots[0]).await, Value::Null);
+    assert!(agree("at the cutoff").await > 0);
+    // A second later, inside it; every other reason is on show too.
+    app.clock
+        .freeze(first_start - Duration::hours(24) + Duration::seconds(1));
+    let reasons: Vec<Value> = app
+        .slots_between(f.tour, &day(3), &day(12))
+        .await
+        .iter()
+        .map(|s| s["unbookable_reason"].clone())
+        .collect();
+    for r in [
+        "cutoff_passed",
+        "full",
+        "cancelled",
+        "blacked_out",
+        "closed",
+    ] {
+        assert!(reasons.contains(&json!(r)), "{r}: {reasons:?}");
+    }
+    assert!(agree("inside the cutoff").await > 0);
+    // Late: the ninth day's morning is cancelled and its afternoon
+    // withdrawn (both with room), so the next date is the tenth (from the
+    // months before, too).
+    app.clock
+        .freeze(starts(f.slots[8]).await - Duration::hours(25));
+    assert!(agree("late").await > 0);
+    let r = month(&app, f.tour, f.dates[0].parse().expect("date")).await;
+    assert_eq!(r.body["next_available_date"], f.dates[9], "{}", r.text);
+    // Exactly at the advance limit of the last departure, and a second
+    // before bookings open for it.
+    app.clock.freeze(last_start - Duration::days(90));
+    assert_eq!(reason(f.slots[9]).await, Value::Null);
+    assert!(agree("at the advance limit").await > 0);
+    app.clock
+        .freeze(last_start - Duration::days(90) - Duration::seconds(1));
+    assert_eq!(reason(f.slots[9]).await, "too_far_ahead");
+    assert!(agree("too far ahead").await > 0);
+    // Weeks ahead, with the first day full: the next date is the second's,
+    // from the month before too (read with that month, as it has none).
+    app.clock.freeze(first_start - Duration::days(40));
+    for (slot, people) in [(f.slots[0], 4), (afternoon(0), 6)] {
+        app.book(f.tour, slot, people, 0, 0)
+            .await
+            .assert_status(201);
+    }
+    assert!(agree("weeks ahead").await > 0);
+    let before = f.dates[0]
+        .parse::<NaiveDate>()
+        .ok()
+        .and_then(|d| d.with_day(1))
+        .and_then(|d| d.checked_sub_months(chrono::Months::new(1)))
+        .expect("the month before");
+    let r = month(&app, f.tour, before).await;
+    assert_eq!(r.body["next_available_date"], f.dates[1], "{}", r.text);
+    app.clock.freeze(Utc::now());
+    // Off sale: nothing is bookable, nothing is next.
+    app.put_as(
+        &f.admin,
+        &format!("/api/calendar/admin/tours/{}", f.tour),
+        &json!({"is_active": false}),
+    )
+    .await
+    .assert_status(200);
+    assert_eq!(agree("off sale").await, 0);
 }
