@@ -45,13 +45,40 @@ fn smoke(database_url: &str) {
         .iter()
         .filter_map(|s| s["scenario"].as_str())
         .collect();
-    assert_eq!(names, ["hot", "spread", "sellout", "read", "mixed"]);
+    assert_eq!(
+        names,
+        ["hot", "hot256", "spread", "sellout", "read", "mixed"]
+    );
     for s in report["scenarios"].as_array().expect("scenarios") {
         assert_eq!(s["correct"], true, "{s}");
         assert!(s["requests"].as_u64().is_some_and(|n| n > 0), "{s}");
         assert!(s["statuses"].get("500").is_none(), "{s}");
     }
     assert!(report["ceiling_per_sec"].as_f64().is_some_and(|c| c > 0.0));
+    // Group commit's figures come from the server's own counters: every
+    // booking a hot run made went through a committed batch.
+    for s in &report["scenarios"].as_array().expect("scenarios")[..2] {
+        let created = s["statuses"]["201"].as_u64().unwrap_or(0);
+        let b = &s["batching"];
+        assert!(created > 0, "{s}");
+        assert_eq!(
+            s["clients"],
+            if s["scenario"] == "hot" { 4 } else { 256 },
+            "{s}"
+        );
+        assert!(
+            b["flushes"].as_u64().is_some_and(|f| f > 0 && f <= created),
+            "{s}"
+        );
+        assert!(b["mean_size"].as_f64().is_some_and(|m| m >= 1.0), "{s}");
+        let in_buckets: u64 = b["sizes"]
+            .as_array()
+            .expect("batch sizes")
+            .iter()
+            .filter_map(|p| p[1].as_u64())
+            .sum();
+        assert_eq!(Some(in_buckets), b["batches"].as_u64(), "{s}");
+    }
 }
 
 #[test]
