@@ -95,30 +95,22 @@ async fn kill9_during_load(engine: Engine) {
         recoveries.push(recovery);
         let token = admin_token(&http, &server.base).await;
         let bookings = all_bookings(&http, &server.base, &token).await;
-        let audit = audit(&acked, &bookings);
-        println!(
-            "kill -9 [{engine:?}] round {round}/{ROUNDS}: acknowledged this round {}, in total {}, \
-             lost {}, bookings in the database {}, restart to /readyz 200: {:.2} s",
-            load.acks.len(),
-            audit.acknowledged,
-            audit.lost.len(),
-            audit.bookings_in_db,
-            recovery.as_secs_f64()
-        );
         print_statuses(&load);
         if !load.server_errors.is_empty() {
             println!("  5xx answers (first): {:?}", load.server_errors);
         }
-        assert!(
-            audit.lost.is_empty(),
-            "{} acknowledged booking(s) missing after kill -9 and restart, e.g. {:?}",
-            audit.lost.len(),
-            &audit.lost[..audit.lost.len().min(5)]
+        let audit = assert_kept(
+            &format!("kill -9 [{engine:?}] round {round}"),
+            &acked,
+            &bookings,
         );
-        assert!(
-            audit.duplicates.is_empty(),
-            "one key, several bookings: {:?}",
-            audit.duplicates
+        println!(
+            "kill -9 [{engine:?}] round {round}/{ROUNDS}: acknowledged this round {}, in total {}, \
+             lost 0, bookings in the database {}, restart to /readyz 200: {:.2} s",
+            load.acks.len(),
+            audit.acknowledged,
+            audit.bookings_in_db,
+            recovery.as_secs_f64()
         );
         assert_check_clean(&db.url);
     }
