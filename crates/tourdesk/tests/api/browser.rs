@@ -1088,6 +1088,9 @@ async fn the_calendar_opens_on_the_first_bookable_month_and_jumps_to_it(app: Tes
     assert!(meta.contains("159") && !meta.contains("149"), "{meta}");
     let cell = format!("{CAL} >>> td[data-date='{first}']");
     b.wait(&cell).await;
+    // The month's cells are drawn before its figures arrive; judge them
+    // once the calendar is no longer busy loading.
+    b.wait(&format!("{CAL} >>> table[aria-busy='false']")).await;
     let disabled = b
         .js(
             "return deep(arguments[0]).getAttribute('aria-disabled');",
