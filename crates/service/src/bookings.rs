@@ -8,6 +8,8 @@
 //! booking cutoff, and may cancel it until it starts; admins may do both
 //! at any time.
 
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
 use tourdesk_domain::booking::{self, BookingStatus, Party, Pricing};
@@ -18,6 +20,7 @@ use tourdesk_store::slots::SlotRow;
 
 use crate::accounts::{hash_secret, new_secret};
 use crate::caller::{Admin, Caller};
+use crate::group::{Batch, BatchFuture};
 use crate::ledger::{
     self, Admission, Contact, Rebooking, Tour, load_booking, load_slot, load_tour,
     not_found_is_invalid, status_of,
@@ -136,6 +139,29 @@ impl ContactDetails {
     }
 }
 
+/// A validated booking create waiting for its batch (see `group`).
+#[derive(Clone)]
+pub struct CreateRequest {
+    req: BookingRequest,
+    party: Party,
+    contact: ContactDetails,
+    caller: Caller,
+    scope: String,
+    idem: Option<IdempotencyKey>,
+}
+
+impl Batch for CreateRequest {
+    type Output = Created;
+
+    fn run<'t>(
+        ctx: &'t Context,
+        tx: &'t mut tourdesk_store::Tx,
+        batch: Vec<Self>,
+    ) -> BatchFuture<'t, ServiceResult<Vec<ServiceResult<Created>>>> {
+        Box::pin(async move { Bookings(ctx).create_batch(tx, batch).await })
+    }
+}
+
 pub struct Bookings<'a>(pub(crate) &'a Context);
 
 impl Bookings<'_> {
@@ -196,99 +222,280 @@ impl Bookings<'_> {
             dietary_restrictions: dietary,
             accessibility_needs: access,
         };
-        let scope = idempotency_scope(caller);
+        let request = CreateRequest {
+            req,
+            party,
+            contact,
+            caller: caller.clone(),
+            scope: idempotency_scope(caller),
+            idem,
+        };
         // Group commit: the request joins a batch on its departure's lane
-        // (see `group`); its work is the same as alone, on the batch's
-        // transaction. A conflict undoes it alone and it is tried again.
-        let departure = req.booking_slot_id;
-        ledger::retry(|| {
-            let (ctx, req, contact) = (self.0.clone(), req.clone(), contact.clone());
-            let (caller, scope, idem) = (caller.clone(), scope.clone(), idem.clone());
-            self.0.batched(departure, move |tx| {
-                Box::pin(async move {
-                    let contact = contact.as_contact();
-                    Bookings(&ctx)
-                        .create_in(tx, &req, &party, &contact, &caller, &scope, idem.as_ref())
-                        .await
-                })
-            })
-        })
-        .await
+        // (see `group`) and gets its own answer once the batch is durable;
+        // a batch that failed as a whole is tried again.
+        let departure = request.req.booking_slot_id;
+        let lanes = self.0.batches.clone();
+        ledger::retry(|| lanes.submit(self.0, departure, request.clone())).await
     }
 
-    /// One booking's writes on `tx` (the caller commits).
-    #[allow(clippy::too_many_arguments)]
-    async fn create_in(
+    /// Creates a batch of bookings on one transaction (the caller commits)
+    /// and returns each request's own answer, in arrival order.
+    ///
+    /// Every request is decided before anything is written, in arrival
+    /// order, exactly as it would be alone: an Idempotency-Key already used
+    /// replays its booking; then the pending cap (counting this batch's
+    /// earlier bookings), the tour, the party and the departure's rules;
+    /// then room, on the departure locked once (`FOR UPDATE` on
+    /// PostgreSQL; SQLite's writer already excludes the others), earlier
+    /// requests first: a party that does not fit is refused and a later,
+    /// smaller one may still fit. A refused request has written nothing.
+    /// Then, with the departure locked, each departure's counter moves once
+    /// by the conditional UPDATE, and the bookings, their tokens, audit
+    /// rows, events and Idempotency-Keys are written with one multi-row
+    /// statement per table: a handful of statements between the lock and
+    /// the commit, whatever the batch's size.
+    async fn create_batch(
         &self,
         tx: &mut tourdesk_store::Tx,
-        req: &BookingRequest,
-        party: &Party,
-        contact: &Contact<'_>,
-        caller: &Caller,
-        scope: &str,
-        idem: Option<&IdempotencyKey>,
-    ) -> ServiceResult<Created> {
+        batch: Vec<CreateRequest>,
+    ) -> ServiceResult<Vec<ServiceResult<Created>>> {
         let now = self.now();
-        let key_hash = idem.map(|k| hash_secret(&k.key));
-        let mut derived_token = None;
-        if let (Some(k), Some(key_hash)) = (idem, key_hash.as_deref()) {
-            let salt = new_secret("salt");
-            if !bookings::claim_idempotency_key(tx, scope, key_hash, &k.request_hash, &salt, now)
+        let n = batch.len();
+        let mut answers: Vec<Option<ServiceResult<Created>>> = (0..n).map(|_| None).collect();
+
+        // Idempotency-Keys: used before (replayed), or again within this
+        // batch (replayed once the first is written).
+        let key_hashes: Vec<Option<String>> = batch
+            .iter()
+            .map(|r| r.idem.as_ref().map(|k| hash_secret(&k.key)))
+            .collect();
+        let hashes: Vec<&str> = key_hashes.iter().flatten().map(String::as_str).collect();
+        let used: HashSet<(String, String)> = if hashes.is_empty() {
+            HashSet::new()
+        } else {
+            bookings::stored_idempotency_keys(tx, &hashes)
                 .await?
-            {
-                return self.replay(tx, scope, k).await;
+                .into_iter()
+                .collect()
+        };
+        let mut first_with_key: HashMap<(&str, &str), usize> = HashMap::new();
+        // (request, the earlier request of this batch with its key, if any)
+        let mut replays: Vec<(usize, Option<usize>)> = Vec::new();
+        for (i, r) in batch.iter().enumerate() {
+            let Some(hash) = key_hashes[i].as_deref() else {
+                continue;
+            };
+            let key = (r.scope.as_str(), hash);
+            if used.contains(&(key.0.to_owned(), key.1.to_owned())) {
+                replays.push((i, None));
+            } else if let Some(&first) = first_with_key.get(&key) {
+                replays.push((i, Some(first)));
+            } else {
+                first_with_key.insert(key, i);
             }
-            derived_token = Some(replay_token(&salt, scope, &k.key));
         }
+        let deciding: Vec<usize> = (0..n)
+            .filter(|i| !replays.iter().any(|(r, _)| r == i))
+            .collect();
+
+        // What the decisions read, before the departures are locked.
         let cap = i64::from(self.0.settings.max_pending_per_email);
-        if caller.user.is_none()
-            && !caller.is_admin()
-            && cap > 0
-            && bookings::pending_guest_bookings(tx, &contact.email.to_lowercase()).await? >= cap
-        {
-            return Err(ServiceError::Limited {
-                message: format!(
-                    "this email already holds {cap} unconfirmed bookings; confirm or cancel one first"
-                ),
-                retry_after_secs: 3600,
+        let capped = |r: &CreateRequest| r.caller.user.is_none() && !r.caller.is_admin() && cap > 0;
+        let emails: Vec<String> = deciding
+            .iter()
+            .map(|&i| &batch[i])
+            .filter(|r| capped(r))
+            .map(|r| r.contact.email.to_lowercase())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut pending: HashMap<String, i64> = if emails.is_empty() {
+            HashMap::new()
+        } else {
+            let emails: Vec<&str> = emails.iter().map(String::as_str).collect();
+            bookings::pending_guest_bookings_of(tx, &emails)
+                .await?
+                .into_iter()
+                .collect()
+        };
+        let mut tours: HashMap<i64, Option<Tour>> = HashMap::new();
+        for &i in &deciding {
+            let id = batch[i].req.tour_id;
+            if let std::collections::hash_map::Entry::Vacant(e) = tours.entry(id) {
+                e.insert(match load_tour(tx, id).await {
+                    Ok(t) => Some(t),
+                    Err(ServiceError::NotFound(_)) => None,
+                    Err(e) => return Err(e),
+                });
+            }
+        }
+
+        // The departures, locked in id order; then every request decided
+        // in arrival order on what they hold.
+        let slot_ids: Vec<i64> = deciding
+            .iter()
+            .map(|&i| batch[i].req.booking_slot_id)
+            .collect();
+        let mut departures = ledger::lock_slots(tx, &slot_ids).await?;
+        let mut seats_of: Vec<i64> = vec![0; n];
+        let mut added: BTreeMap<i64, i64> = BTreeMap::new();
+        for &i in &deciding {
+            let r = &batch[i];
+            let decided = (|| {
+                if capped(r) {
+                    let held = pending
+                        .get(&r.contact.email.to_lowercase())
+                        .copied()
+                        .unwrap_or(0);
+                    if held >= cap {
+                        return Err(ServiceError::Limited {
+                            message: format!(
+                                "this email already holds {cap} unconfirmed bookings; confirm or cancel one first"
+                            ),
+                            retry_after_secs: 3600,
+                        });
+                    }
+                }
+                let tour = tours
+                    .get(&r.req.tour_id)
+                    .and_then(Option::as_ref)
+                    .ok_or_else(|| {
+                        ServiceError::invalid(
+                            "tour_id",
+                            format!("tour {} not found", r.req.tour_id),
+                        )
+                    })?;
+                let seats = ledger::seats_for(self.0, tour, &r.party)?;
+                let slot = departures.get_mut(&r.req.booking_slot_id).ok_or_else(|| {
+                    ServiceError::conflict(
+                        "slot_unavailable",
+                        format!("slot {} does not exist", r.req.booking_slot_id),
+                    )
+                })?;
+                ledger::admit(self.0, slot, tour, Admission::Customer, now)?;
+                if slot.current_bookings + slot.held_spots + seats > slot.max_capacity {
+                    return Err(ledger::capacity_exceeded(slot, seats));
+                }
+                // Counted here so later requests see what is left.
+                slot.current_bookings += seats;
+                slot.available_spots -= seats;
+                Ok(seats)
+            })();
+            match decided {
+                Ok(seats) => {
+                    seats_of[i] = seats;
+                    *added.entry(r.req.booking_slot_id).or_default() += seats;
+                    if r.caller.user_id().is_none() {
+                        *pending.entry(r.contact.email.to_lowercase()).or_default() += 1;
+                    }
+                }
+                Err(e) => answers[i] = Some(Err(e)),
+            }
+        }
+
+        // The counters, each moved once by the conditional UPDATE (which
+        // also re-checks the room it was decided on).
+        let mut updated: HashMap<i64, SlotRow> = HashMap::new();
+        for (&slot_id, &seats) in &added {
+            let row = tourdesk_store::capacity::reserve(tx, slot_id, seats, now)
+                .await?
+                .ok_or_else(|| {
+                    ServiceError::Busy(format!(
+                        "departure {slot_id} changed under its lock; the batch is tried again"
+                    ))
+                })?;
+            updated.insert(slot_id, row);
+        }
+
+        // The admitted bookings' rows, in arrival order.
+        let admitted: Vec<usize> = deciding
+            .iter()
+            .copied()
+            .filter(|&i| answers[i].is_none())
+            .collect();
+        let salts: Vec<Option<String>> = admitted
+            .iter()
+            .map(|&i| batch[i].idem.as_ref().map(|_| new_secret("salt")))
+            .collect();
+        let mut rows = Vec::with_capacity(admitted.len());
+        for (&i, salt) in admitted.iter().zip(&salts) {
+            let r = &batch[i];
+            let (Some(Some(tour)), Some(slot)) = (
+                tours.get(&r.req.tour_id),
+                updated.get(&r.req.booking_slot_id),
+            ) else {
+                return Err(ServiceError::Internal(tourdesk_store::StoreError::Config(
+                    "an admitted booking lost its tour or departure".into(),
+                )));
+            };
+            rows.push(ledger::Admitted {
+                tour,
+                slot,
+                party: &r.party,
+                seats: seats_of[i],
+                contact: r.contact.as_contact(),
+                owner: r.caller.user_id(),
+                caller: &r.caller,
+                token: match (&r.idem, salt) {
+                    (Some(k), Some(salt)) => Some(replay_token(salt, &r.scope, &k.key)),
+                    _ => None,
+                },
             });
         }
-        let tour = load_tour(tx, req.tour_id)
-            .await
-            .map_err(not_found_is_invalid("tour_id"))?;
-        let seats = ledger::seats_for(self.0, &tour, party)?;
-        let slot = ledger::reserve(
-            self.0,
-            tx,
-            &tour,
-            req.booking_slot_id,
-            seats,
-            Admission::Customer,
-            now,
-        )
-        .await?;
-        let (row, token) = ledger::insert_booking(
-            self.0,
-            tx,
-            &tour,
-            &slot,
-            party,
-            seats,
-            contact,
-            caller.user_id(),
-            caller,
-            derived_token,
-            now,
-        )
-        .await?;
-        if let Some(key_hash) = key_hash.as_deref() {
-            bookings::complete_idempotency_key(tx, scope, key_hash, row.id).await?;
+        let written = ledger::insert_bookings(self.0, tx, rows, now).await?;
+        let mut keys = Vec::new();
+        for ((&i, salt), (booking, _)) in admitted.iter().zip(&salts).zip(&written) {
+            if let (Some(k), Some(hash), Some(salt)) = (&batch[i].idem, &key_hashes[i], salt) {
+                keys.push(bookings::NewIdempotencyKey {
+                    scope: &batch[i].scope,
+                    key_hash: hash,
+                    request_hash: &k.request_hash,
+                    token_salt: salt,
+                    booking_id: booking.id,
+                });
+            }
         }
-        Ok(Created {
-            booking: row,
-            manage_token: token,
-            replayed: false,
-        })
+        if !keys.is_empty()
+            && bookings::insert_idempotency_keys(tx, &keys, now).await? < keys.len() as u64
+        {
+            // Another request stored one of these keys after this batch
+            // looked: try the batch again, and that request replays.
+            return Err(ServiceError::Busy(
+                "an Idempotency-Key of this batch was used by another request at the same moment"
+                    .into(),
+            ));
+        }
+        for (&i, (booking, manage_token)) in admitted.iter().zip(written) {
+            answers[i] = Some(Ok(Created {
+                booking,
+                manage_token,
+                replayed: false,
+            }));
+        }
+
+        // Replays, now that this batch's own keys are written.
+        for (i, first) in replays {
+            let r = &batch[i];
+            answers[i] = Some(match (first, &r.idem) {
+                // The first request with the key was refused: this one is
+                // decided afresh in a later batch, as it would be alone.
+                (Some(first), _) if matches!(answers[first], Some(Err(_))) => Err(ServiceError::Busy(
+                    "the request this Idempotency-Key was first sent with was refused; deciding again".into(),
+                )),
+                (_, Some(k)) => self.replay(tx, &r.scope, k).await,
+                (_, None) => continue,
+            });
+        }
+        Ok(answers
+            .into_iter()
+            .map(|a| {
+                a.unwrap_or_else(|| {
+                    Err(ServiceError::Internal(tourdesk_store::StoreError::Config(
+                        "a booking request of the batch was left undecided".into(),
+                    )))
+                })
+            })
+            .collect())
     }
 
     async fn replay(
@@ -1283,5 +1490,268 @@ mod tests {
             ]
         );
         assert!(changes(None, Some(&new)).is_empty());
+    }
+}
+
+#[cfg(test)]
+mod batch_tests {
+    use chrono::{Duration, NaiveTime, Utc};
+    use tourdesk_store::bulk::{self, BulkSlot};
+    use tourdesk_store::tours::{self, TourFields};
+    use tourdesk_store::{Db, capacity, on};
+
+    use super::*;
+    use crate::Settings;
+
+    fn request(
+        ctx: &Context,
+        tour_id: i64,
+        slot_id: i64,
+        adults: i64,
+        email: &str,
+        key: Option<(&str, &str)>,
+    ) -> CreateRequest {
+        let caller = Caller {
+            ip: Some("192.0.2.7".into()),
+            ..Caller::default()
+        };
+        CreateRequest {
+            req: BookingRequest {
+                tour_id,
+                booking_slot_id: slot_id,
+                num_adults: adults,
+                ..BookingRequest::default()
+            },
+            party: ledger::party(ctx, adults, 0, 0).expect("a valid party"),
+            contact: ContactDetails {
+                name: "Batch Guest".into(),
+                email: email.into(),
+                phone: None,
+                special_requirements: None,
+                dietary_restrictions: None,
+                accessibility_needs: None,
+            },
+            scope: idempotency_scope(&caller),
+            caller,
+            idem: key.map(|(key, body)| IdempotencyKey {
+                key: key.into(),
+                request_hash: body.into(),
+            }),
+        }
+    }
+
+    fn outcome(a: &ServiceResult<Created>) -> String {
+        match a {
+            Ok(c) if c.replayed => format!("replayed {}", c.booking.id),
+            Ok(c) => format!(
+                "created {} ({} people)",
+                c.booking.id, c.booking.total_people
+            ),
+            Err(ServiceError::Busy(_)) => "busy".into(),
+            Err(ServiceError::Limited { .. }) => "limited".into(),
+            Err(ServiceError::Invalid { field, .. }) => format!("invalid {field}"),
+            Err(ServiceError::Conflict { code, .. }) => format!("conflict {code}"),
+            Err(ServiceError::Refused { code, .. }) => format!("refused {code}"),
+            Err(e) => format!("other {e}"),
+        }
+    }
+
+    async fn count(db: &Db, sql: &'static str) -> i64 {
+        let mut tx = db.begin().await.expect("begin");
+        on!(tx, c => sqlx::query_scalar::<_, i64>(sql).fetch_one(c).await).expect("count")
+    }
+
+    async fn run(ctx: &Context, batch: Vec<CreateRequest>) -> Vec<ServiceResult<Created>> {
+        let mut tx = ctx.db.begin().await.expect("begin");
+        let answers = Bookings(ctx)
+            .create_batch(&mut tx, batch)
+            .await
+            .expect("the batch's transaction works");
+        tx.commit().await.expect("commit");
+        answers
+    }
+
+    /// One batch of eleven creates over two departures decides each as it
+    /// would be decided alone, in arrival order, and writes only what it
+    /// admitted: one row, token, audit row, event and key each.
+    async fn a_batch_decides_each_request_as_if_alone(db: Db) {
+        let ctx = Context::new(
+            db.clone(),
+            Settings {
+                max_pending_per_email: 2,
+                ..Settings::default()
+            },
+        );
+        let now = Utc::now();
+        let mut tx = db.begin().await.expect("begin");
+        let tour = tours::insert_tour(
+            &mut tx,
+            &TourFields {
+                name: "Batch tour",
+                description: "",
+                duration_minutes: 60,
+                base_price: 5000,
+                currency: "USD",
+                timezone: "UTC",
+                is_active: true,
+                cancellation_policy: None,
+                party_rules: None,
+            },
+            now,
+        )
+        .await
+        .expect("tour");
+        let day = (now + Duration::days(5)).date_naive();
+        let slot = |hour: u32, max_capacity: i64| {
+            let start = NaiveTime::from_hms_opt(hour, 0, 0).expect("a time");
+            BulkSlot {
+                tour_id: tour.id,
+                slot_date: day,
+                start_time: start,
+                end_time: start + Duration::hours(1),
+                starts_at: day.and_time(start).and_utc(),
+                max_capacity,
+                price_per_person: 5000,
+            }
+        };
+        let ids = bulk::insert_slots(&mut tx, &[slot(9, 10), slot(14, 5)], now)
+            .await
+            .expect("slots");
+        tx.commit().await.expect("commit");
+        let (t, a, b) = (tour.id, ids[0], ids[1]);
+
+        let answers = run(
+            &ctx,
+            vec![
+                request(&ctx, t, a, 4, "one@example.com", Some(("K1", "body-1"))),
+                request(&ctx, t, a, 7, "two@example.com", None),
+                request(&ctx, t, a, 6, "three@example.com", None),
+                request(&ctx, t, a, 4, "one@example.com", Some(("K1", "body-1"))),
+                request(&ctx, t, a, 8, "four@example.com", Some(("K2", "body-2"))),
+                request(&ctx, t, a, 8, "four@example.com", Some(("K2", "body-2"))),
+                request(&ctx, t + 1000, b, 1, "five@example.com", None),
+                request(&ctx, t, b, 1, "capped@example.com", None),
+                request(&ctx, t, b, 1, "Capped@Example.com", None),
+                request(&ctx, t, b, 1, "capped@example.com", None),
+                request(&ctx, t, b + 1000, 1, "six@example.com", None),
+            ],
+        )
+        .await;
+        let got: Vec<String> = answers.iter().map(outcome).collect();
+        let id = |i: usize| answers[i].as_ref().map(|c| c.booking.id).unwrap_or(-1);
+        assert_eq!(
+            got,
+            [
+                format!("created {} (4 people)", id(0)),
+                "refused capacity_exceeded".into(),
+                format!("created {} (6 people)", id(2)),
+                format!("replayed {}", id(0)),
+                "refused capacity_exceeded".into(),
+                "busy".into(),
+                "invalid tour_id".into(),
+                format!("created {} (1 people)", id(7)),
+                format!("created {} (1 people)", id(8)),
+                "limited".into(),
+                "conflict slot_unavailable".into(),
+            ],
+            "each request's own answer, decided in arrival order"
+        );
+        let (first, replay) = (answers[0].as_ref(), answers[3].as_ref());
+        assert_eq!(
+            first.map(|c| &c.manage_token).ok(),
+            replay.map(|c| &c.manage_token).ok(),
+            "a key used twice in one batch returns the same booking and token"
+        );
+        if let Err(ServiceError::Refused { message, .. }) = &answers[1] {
+            assert!(message.contains("only 6 spot(s) left"), "{message}");
+        }
+
+        let mut tx = db.begin().await.expect("begin");
+        assert!(capacity::drift(&mut tx).await.expect("drift").is_empty());
+        let counters: Vec<(i64, i64)> = on!(tx, c => sqlx::query_as(
+            "SELECT id, current_bookings FROM booking_slots ORDER BY id"
+        )
+        .fetch_all(c)
+        .await)
+        .expect("counters");
+        drop(tx);
+        assert_eq!(
+            counters,
+            [(a, 10), (b, 2)],
+            "each counter moved by what it admitted"
+        );
+        for (sql, want) in [
+            ("SELECT COUNT(*) FROM bookings", 4),
+            ("SELECT COUNT(*) FROM manage_tokens", 4),
+            (
+                "SELECT COUNT(*) FROM booking_modification_logs WHERE modification_type = 'created'",
+                4,
+            ),
+            (
+                "SELECT COUNT(*) FROM outbox_events WHERE event_type = 'booking.created'",
+                4,
+            ),
+            (
+                "SELECT COUNT(*) FROM idempotency_keys WHERE booking_id IS NOT NULL",
+                1,
+            ),
+            ("SELECT COUNT(*) FROM idempotency_keys", 1),
+        ] {
+            assert_eq!(count(&db, sql).await, want, "{sql}");
+        }
+        // Each token opens its own booking.
+        let mut tx = db.begin().await.expect("begin");
+        for i in [0, 2, 7, 8] {
+            let c = answers[i].as_ref().expect("created");
+            assert!(
+                bookings::token_opens_booking(
+                    &mut tx,
+                    c.booking.id,
+                    &hash_secret(&c.manage_token),
+                    (now - Duration::days(1)).date_naive()
+                )
+                .await
+                .expect("token")
+            );
+        }
+        drop(tx);
+
+        // A later batch: the stored key replays; the key whose first
+        // request was refused is decided afresh (and refused: still full).
+        let answers = run(
+            &ctx,
+            vec![
+                request(&ctx, t, a, 4, "one@example.com", Some(("K1", "body-1"))),
+                request(&ctx, t, a, 8, "four@example.com", Some(("K2", "body-2"))),
+                request(&ctx, t, a, 4, "one@example.com", Some(("K1", "other body"))),
+            ],
+        )
+        .await;
+        let got: Vec<String> = answers.iter().map(outcome).collect();
+        assert_eq!(
+            got,
+            [
+                format!("replayed {}", id(0)),
+                "refused capacity_exceeded".into(),
+                "invalid Idempotency-Key".into(),
+            ]
+        );
+        assert_eq!(count(&db, "SELECT COUNT(*) FROM bookings").await, 4);
+    }
+
+    #[tokio::test]
+    async fn a_batch_decides_each_request_as_if_alone_sqlite() {
+        let t = crate::testdb::sqlite().await;
+        a_batch_decides_each_request_as_if_alone(t.db.clone()).await;
+        t.finish().await;
+    }
+
+    #[tokio::test]
+    async fn a_batch_decides_each_request_as_if_alone_postgres() {
+        let Some(t) = crate::testdb::postgres().await else {
+            return;
+        };
+        a_batch_decides_each_request_as_if_alone(t.db.clone()).await;
+        t.finish().await;
     }
 }

@@ -7,156 +7,74 @@
 //! PostgreSQL one lane per departure, so a batch locks one departure row and
 //! departures still commit in parallel. The first request into an idle lane
 //! becomes its leader: a task that takes up to `max_batch` waiting requests
-//! in arrival order, runs them one after the other in one transaction —
-//! each inside its own savepoint, so a refused or failed request is undone
-//! alone and the others keep theirs — commits once, and only then answers
-//! every request of the batch. While a batch runs, the next one queues;
+//! in arrival order and hands them, together, to their [`Batch`] work on
+//! one transaction; commits once; and only then answers every request of
+//! the batch with its own result. While a batch runs, the next one queues;
 //! before it runs, a batch waits until its oldest request has waited
 //! `delay` (default 1 ms; not at all when it is full), so requests that
-//! arrive together share a flush. A batch that cannot commit answers every request with the
-//! failure (503, retryable; nothing of it was written).
+//! arrive together share a flush. A batch that cannot commit answers every
+//! request with the failure (503, retryable; nothing of it was written).
 //!
-//! Correctness never rests on the lanes: every request runs the same
-//! conditional UPDATE, under the same locks, as it would alone, so several
-//! instances (each with its own lanes) still share one truth in the
-//! database. Idempotency keys, audit rows, outbox events and manage tokens
-//! are written by the request's own work, exactly as for a single request.
+//! The batch work decides every request before it writes anything, so a
+//! refused request has written nothing and needs no savepoint, and it
+//! writes the batch's rows with one multi-row statement per table (see
+//! `Bookings::create_batch`). Correctness never rests on the lanes: the
+//! work locks the departure rows and moves their counters with the same
+//! conditional UPDATE a lone request would, so several instances (each
+//! with its own lanes) still share one truth in the database.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use tokio::sync::oneshot;
-use tourdesk_store::{Backend, Tx};
+use tourdesk_store::{Backend, StoreError, Tx};
 
 use crate::{Context, ServiceError, ServiceResult};
 
-/// One request's work, run on the batch's transaction.
-pub type Work<'t, T> = Pin<Box<dyn Future<Output = ServiceResult<T>> + Send + 't>>;
+/// A future borrowing the batch's transaction.
+pub type BatchFuture<'t, T> = Pin<Box<dyn Future<Output = T> + Send + 't>>;
 
-type Boxed<'t, T> = Pin<Box<dyn Future<Output = T> + Send + 't>>;
+/// Requests that run together on one transaction.
+pub trait Batch: Sized + Send + 'static {
+    type Output: Send + 'static;
 
-/// A request's answer, sent once its batch committed (`None`) or failed.
-type Answer = Box<dyn FnOnce(Option<&ServiceError>) + Send>;
-
-/// The lanes of one process, keyed by departure (PostgreSQL) or 0 (SQLite).
-#[derive(Default)]
-pub struct Lanes(Mutex<HashMap<i64, Lane>>, AtomicU64);
-
-/// Requests waiting in arrival order. A lane exists exactly while its
-/// leader runs.
-#[derive(Default)]
-struct Lane {
-    queue: VecDeque<Box<dyn Job>>,
+    /// Runs `batch` (in arrival order) on `tx` and returns each request's
+    /// own result, in the same order. A request answered with an error
+    /// must have written nothing. `Err` means the transaction itself
+    /// failed: nothing of the batch is kept and every request gets that
+    /// failure.
+    fn run<'t>(
+        ctx: &'t Context,
+        tx: &'t mut Tx,
+        batch: Vec<Self>,
+    ) -> BatchFuture<'t, ServiceResult<Vec<ServiceResult<Self::Output>>>>;
 }
 
-impl Lanes {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Lane>> {
-        // A panic never happens while the map is held (no user code runs
-        // under it), so a poisoned lock still holds a consistent map.
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Batches run since the process started.
-    pub fn batches_run(&self) -> u64 {
-        self.1.load(Ordering::Relaxed)
-    }
-}
-
-/// A queued request, type-erased.
-trait Job: Send {
-    fn arrived(&self) -> Instant;
-    /// Runs the work on the batch's transaction; `alone` skips the
-    /// savepoint (the whole transaction is the request's).
-    fn run<'t>(self: Box<Self>, tx: &'t mut Tx, alone: bool) -> Boxed<'t, Ran>;
-    /// Answers without running: the batch failed before reaching it.
-    fn abandon(self: Box<Self>, why: &ServiceError);
-}
-
-/// What a job left after running: its answer, given once the batch's
-/// fate is known (`None` committed, `Some` failed), and whether the
-/// transaction itself broke (nothing more may run on it).
-struct Ran {
-    answer: Answer,
-    broken: Option<ServiceError>,
-}
-
-struct Queued<T, F> {
-    work: F,
-    reply: oneshot::Sender<ServiceResult<T>>,
+/// A request waiting in its lane.
+struct Queued<B: Batch> {
+    item: B,
+    reply: oneshot::Sender<ServiceResult<B::Output>>,
     arrived: Instant,
 }
 
-impl<T, F> Job for Queued<T, F>
-where
-    T: Send + 'static,
-    F: for<'t> FnOnce(&'t mut Tx) -> Work<'t, T> + Send + 'static,
-{
-    fn arrived(&self) -> Instant {
-        self.arrived
-    }
-
-    fn run<'t>(self: Box<Self>, tx: &'t mut Tx, alone: bool) -> Boxed<'t, Ran> {
-        Box::pin(async move {
-            let Queued { work, reply, .. } = *self;
-            if alone {
-                let result = work(tx).await;
-                // Alone, a failed request rolls the transaction back.
-                let broken = result.as_ref().err().map(again);
-                return Ran {
-                    answer: answer(reply, result),
-                    broken,
-                };
-            }
-            if let Err(e) = tx.savepoint().await {
-                let e = ServiceError::from(e);
-                return Ran {
-                    broken: Some(again(&e)),
-                    answer: answer(reply, Err(e)),
-                };
-            }
-            let result = work(tx).await;
-            let end = match &result {
-                Ok(_) => tx.release_savepoint().await,
-                Err(_) => tx.rollback_to_savepoint().await,
-            };
-            match end {
-                Ok(()) => Ran {
-                    answer: answer(reply, result),
-                    broken: None,
-                },
-                Err(e) => {
-                    let e = ServiceError::from(e);
-                    Ran {
-                        broken: Some(again(&e)),
-                        answer: answer(reply, Err(e)),
-                    }
-                }
-            }
-        })
-    }
-
-    fn abandon(self: Box<Self>, why: &ServiceError) {
-        let _ = self.reply.send(Err(again(why)));
-    }
+/// The lanes of one process, keyed by departure (PostgreSQL) or 0 (SQLite).
+/// A lane exists exactly while its leader runs.
+pub struct Lanes<B: Batch> {
+    queues: Mutex<HashMap<i64, VecDeque<Queued<B>>>>,
+    batches: AtomicU64,
 }
 
-/// The answer a request gets once its batch committed (its own result) or
-/// failed (the failure: nothing it wrote was kept).
-fn answer<T: Send + 'static>(
-    reply: oneshot::Sender<ServiceResult<T>>,
-    result: ServiceResult<T>,
-) -> Answer {
-    Box::new(move |failed| {
-        let _ = reply.send(match failed {
-            None => result,
-            Some(e) if result.is_err() => result.and_then(|_| Err(again(e))),
-            Some(e) => Err(again(e)),
-        });
-    })
+impl<B: Batch> Default for Lanes<B> {
+    fn default() -> Self {
+        Lanes {
+            queues: Mutex::default(),
+            batches: AtomicU64::new(0),
+        }
+    }
 }
 
 /// A copy of a batch-wide failure for each request it ends. Outages and
@@ -173,45 +91,64 @@ fn again(e: &ServiceError) -> ServiceError {
     }
 }
 
-impl Context {
-    /// The lane a request for `departure` queues in: SQLite's one writer
-    /// takes every departure, PostgreSQL batches per departure.
-    fn lane_of(&self, departure: i64) -> i64 {
-        match self.db.backend() {
-            Backend::Sqlite => 0,
-            Backend::Postgres => departure,
-        }
+fn unanswered() -> ServiceError {
+    ServiceError::Internal(StoreError::Config(
+        "the write batch returned fewer answers than requests".into(),
+    ))
+}
+
+impl<B: Batch> Lanes<B> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, VecDeque<Queued<B>>>> {
+        // A panic never happens while the map is held (no user code runs
+        // under it), so a poisoned lock still holds a consistent map.
+        self.queues.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Runs `work` as one request of a group-committed batch on `departure`'s
-    /// lane and returns its own result once the batch is durable. With
-    /// batching off (`max_batch` 1) it is one transaction of its own.
-    pub(crate) async fn batched<T, F>(&self, departure: i64, work: F) -> ServiceResult<T>
-    where
-        T: Send + 'static,
-        F: for<'t> FnOnce(&'t mut Tx) -> Work<'t, T> + Send + 'static,
-    {
-        if self.settings.group_commit.max_batch <= 1 {
-            let mut tx = self.db.begin().await?;
-            let out = work(&mut tx).await?;
-            tx.commit().await?;
-            return Ok(out);
+    /// Batches run since the process started.
+    pub fn batches_run(&self) -> u64 {
+        self.batches.load(Ordering::Relaxed)
+    }
+
+    /// Runs `item` as one request of a group-committed batch on
+    /// `departure`'s lane (SQLite's one writer takes every departure,
+    /// PostgreSQL batches per departure) and returns its own result once
+    /// the batch is durable. With batching off (`max_batch` 1) it is a
+    /// batch of one, on a transaction of its own.
+    pub(crate) async fn submit(
+        self: &Arc<Self>,
+        ctx: &Context,
+        departure: i64,
+        item: B,
+    ) -> ServiceResult<B::Output> {
+        if ctx.settings.group_commit.max_batch <= 1 {
+            let mut tx = ctx.db.begin().await?;
+            let answer = B::run(ctx, &mut tx, vec![item])
+                .await?
+                .pop()
+                .unwrap_or_else(|| Err(unanswered()));
+            if answer.is_ok() {
+                tx.commit().await?;
+            }
+            return answer;
         }
-        let lane = self.lane_of(departure);
+        let lane = match ctx.db.backend() {
+            Backend::Sqlite => 0,
+            Backend::Postgres => departure,
+        };
         let (reply, answer) = oneshot::channel();
-        let job: Box<dyn Job> = Box::new(Queued {
-            work,
+        let queued = Queued {
+            item,
             reply,
             arrived: Instant::now(),
-        });
+        };
         let lead = {
-            let mut lanes = self.batches.lock();
+            let mut lanes = self.lock();
             let new = !lanes.contains_key(&lane);
-            lanes.entry(lane).or_default().queue.push_back(job);
+            lanes.entry(lane).or_default().push_back(queued);
             new
         };
         if lead {
-            tokio::spawn(lead_lane(self.clone(), lane));
+            tokio::spawn(Arc::clone(self).lead(ctx.clone(), lane));
         }
         answer.await.unwrap_or_else(|_| {
             Err(ServiceError::Busy(
@@ -219,113 +156,164 @@ impl Context {
             ))
         })
     }
-}
 
-/// A lane's leader: runs batches until the lane is empty, then removes it
-/// (under the same lock a new request checks, so there is never a queued
-/// request without a leader, nor two leaders).
-async fn lead_lane(ctx: Context, lane: i64) {
-    let bounds = ctx.settings.group_commit;
-    loop {
-        // Let a batch form: wait until the oldest request has waited
-        // `delay`, unless the batch is already full.
-        let oldest = {
-            let lanes = ctx.batches.lock();
-            lanes
-                .get(&lane)
-                .filter(|l| l.queue.len() < bounds.max_batch)
-                .and_then(|l| l.queue.front().map(|j| j.arrived()))
-        };
-        if let Some(oldest) = oldest
-            && !bounds.delay.is_zero()
-        {
-            tokio::time::sleep_until((oldest + bounds.delay).into()).await;
-        }
-        let batch: Vec<Box<dyn Job>> = {
-            let mut lanes = ctx.batches.lock();
-            let Some(waiting) = lanes.get_mut(&lane) else {
-                return;
+    /// A lane's leader: runs batches until the lane is empty, then removes
+    /// it (under the same lock a new request checks, so there is never a
+    /// queued request without a leader, nor two leaders).
+    async fn lead(self: Arc<Self>, ctx: Context, lane: i64) {
+        let bounds = ctx.settings.group_commit;
+        loop {
+            // Let a batch form: wait until the oldest request has waited
+            // `delay`, unless the batch is already full.
+            let oldest = {
+                let lanes = self.lock();
+                lanes
+                    .get(&lane)
+                    .filter(|q| q.len() < bounds.max_batch)
+                    .and_then(|q| q.front().map(|j| j.arrived))
             };
-            if waiting.queue.is_empty() {
-                lanes.remove(&lane);
-                return;
+            if let Some(oldest) = oldest
+                && !bounds.delay.is_zero()
+            {
+                tokio::time::sleep_until((oldest + bounds.delay).into()).await;
             }
-            let n = waiting.queue.len().min(bounds.max_batch);
-            waiting.queue.drain(..n).collect()
-        };
-        // Its own task: a panic in one request's work ends that batch (its
-        // requests are answered 503 as their replies drop), not the lane.
-        let _ = tokio::spawn(run_batch(ctx.clone(), batch)).await;
+            let batch: Vec<Queued<B>> = {
+                let mut lanes = self.lock();
+                let Some(waiting) = lanes.get_mut(&lane) else {
+                    return;
+                };
+                if waiting.is_empty() {
+                    lanes.remove(&lane);
+                    return;
+                }
+                let n = waiting.len().min(bounds.max_batch);
+                waiting.drain(..n).collect()
+            };
+            // Its own task: a panic in the batch's work ends that batch
+            // (its requests are answered 503 as their replies drop), not
+            // the lane.
+            let _ = tokio::spawn(Arc::clone(&self).run_batch(ctx.clone(), batch)).await;
+        }
     }
-}
 
-/// One transaction for the batch, one savepoint per request, one commit.
-async fn run_batch(ctx: Context, batch: Vec<Box<dyn Job>>) {
-    let size = batch.len();
-    ctx.batches.1.fetch_add(1, Ordering::Relaxed);
-    metrics::histogram!("group_commit_batch_size").record(size as f64);
-    let mut tx = match ctx.db.begin().await {
-        Ok(tx) => tx,
-        Err(e) => {
-            let e = ServiceError::from(e);
-            for job in batch {
-                job.abandon(&e);
+    /// One transaction for the batch, one commit, then the answers.
+    async fn run_batch(self: Arc<Self>, ctx: Context, batch: Vec<Queued<B>>) {
+        let size = batch.len();
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        metrics::histogram!("group_commit_batch_size").record(size as f64);
+        let mut replies = Vec::with_capacity(size);
+        let mut items = Vec::with_capacity(size);
+        for q in batch {
+            replies.push(q.reply);
+            items.push(q.item);
+        }
+        let outcome = match ctx.db.begin().await {
+            Ok(mut tx) => match B::run(&ctx, &mut tx, items).await {
+                Ok(answers) if answers.iter().any(Result::is_ok) => match tx.commit().await {
+                    Ok(()) => {
+                        metrics::counter!("group_commit_flushes_total").increment(1);
+                        Ok(answers)
+                    }
+                    Err(e) => Err(ServiceError::from(e)),
+                },
+                // Every request refused: nothing to keep, no flush.
+                Ok(answers) => {
+                    let _ = tx.rollback().await;
+                    Ok(answers)
+                }
+                Err(e) => {
+                    let _ = tx.rollback().await;
+                    Err(e)
+                }
+            },
+            Err(e) => Err(ServiceError::from(e)),
+        };
+        match outcome {
+            Ok(answers) => {
+                let mut answers = answers.into_iter();
+                for reply in replies {
+                    let _ = reply.send(answers.next().unwrap_or_else(|| Err(unanswered())));
+                }
             }
-            return;
-        }
-    };
-    let alone = size == 1;
-    let mut answers = Vec::with_capacity(size);
-    let mut jobs = batch.into_iter();
-    let mut broken = None;
-    for job in jobs.by_ref() {
-        let ran = job.run(&mut tx, alone).await;
-        answers.push(ran.answer);
-        if ran.broken.is_some() {
-            broken = ran.broken;
-            break;
-        }
-    }
-    let failed = match broken {
-        Some(e) => {
-            let _ = tx.rollback().await;
-            Some(e)
-        }
-        None => match tx.commit().await {
-            Ok(()) => {
-                metrics::counter!("group_commit_flushes_total").increment(1);
-                None
+            // Alone, a request keeps its own error (as without batching).
+            Err(e) if size == 1 => {
+                if let Some(reply) = replies.pop() {
+                    let _ = reply.send(Err(e));
+                }
             }
-            Err(e) => Some(ServiceError::from(e)),
-        },
-    };
-    if let Some(e) = &failed {
-        if !alone {
-            tracing::warn!(error = %e, size, "a write batch failed; its requests are answered with the failure");
+            Err(e) => {
+                tracing::warn!(error = %e, size, "a write batch failed; its requests are answered with the failure");
+                for reply in replies {
+                    let _ = reply.send(Err(again(&e)));
+                }
+            }
         }
-        for job in jobs {
-            job.abandon(e);
-        }
-    }
-    for answer in answers {
-        answer(failed.as_ref());
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
     use std::time::Duration;
 
     use tokio::sync::Notify;
-    use tourdesk_store::{Db, DbOptions, exec};
+    use tourdesk_store::{Db, exec};
 
     use super::*;
     use crate::{GroupCommitSettings, Settings};
 
-    impl Lanes {
+    /// A probe request: writes `v` unless refused; `hold` keeps its batch
+    /// running until notified; `breaks` fails the whole transaction.
+    struct Probe {
+        v: &'static str,
+        refuse: bool,
+        breaks: bool,
+        hold: Option<Arc<Notify>>,
+    }
+
+    fn probe(v: &'static str) -> Probe {
+        Probe {
+            v,
+            refuse: false,
+            breaks: false,
+            hold: None,
+        }
+    }
+
+    impl Batch for Probe {
+        type Output = &'static str;
+
+        fn run<'t>(
+            _ctx: &'t Context,
+            tx: &'t mut Tx,
+            batch: Vec<Self>,
+        ) -> BatchFuture<'t, ServiceResult<Vec<ServiceResult<&'static str>>>> {
+            Box::pin(async move {
+                let mut answers = Vec::new();
+                for p in batch {
+                    if p.refuse {
+                        answers.push(Err(ServiceError::conflict("refused", "refused alone")));
+                        continue;
+                    }
+                    exec!(
+                        tx,
+                        sqlx::query("INSERT INTO gc_probe (v) VALUES ($1)").bind(p.v)
+                    )?;
+                    if let Some(hold) = p.hold {
+                        hold.notified().await;
+                    }
+                    if p.breaks {
+                        return Err(ServiceError::Busy("the probe broke its batch".into()));
+                    }
+                    answers.push(Ok(p.v));
+                }
+                Ok(answers)
+            })
+        }
+    }
+
+    impl<B: Batch> Lanes<B> {
         fn queued(&self, lane: i64) -> usize {
-            self.lock().get(&lane).map_or(0, |l| l.queue.len())
+            self.lock().get(&lane).map_or(0, VecDeque::len)
         }
     }
 
@@ -353,14 +341,6 @@ mod tests {
         )
     }
 
-    async fn insert(tx: &mut Tx, v: &'static str) -> ServiceResult<&'static str> {
-        exec!(
-            tx,
-            sqlx::query("INSERT INTO gc_probe (v) VALUES ($1)").bind(v)
-        )?;
-        Ok(v)
-    }
-
     async fn stored(db: &Db) -> Vec<String> {
         let mut tx = db.begin().await.expect("begin");
         let rows: Vec<(String,)> = tourdesk_store::on!(tx, c => {
@@ -370,13 +350,64 @@ mod tests {
         rows.into_iter().map(|(v,)| v).collect()
     }
 
-    /// A batch of four, queued behind a request that holds the lane: the
-    /// two that fail (a unique violation, which aborts a PostgreSQL
-    /// transaction; a refusal after a write) are undone alone, the others
-    /// commit together, every request gets its own answer, and the lane
-    /// is gone once empty.
+    fn describe(answer: ServiceResult<&'static str>) -> String {
+        match answer {
+            Ok(v) => v.to_owned(),
+            Err(ServiceError::Conflict { code, .. }) => code.to_owned(),
+            Err(ServiceError::Busy(m)) => format!("busy: {m}"),
+            Err(e) => format!("other: {e}"),
+        }
+    }
+
+    /// Queues `probes` behind a request that holds the lane, releases it,
+    /// and returns the held request's answer and theirs.
+    async fn behind_a_held_request(
+        ctx: &Context,
+        lanes: &Arc<Lanes<Probe>>,
+        first: &'static str,
+        probes: Vec<Probe>,
+    ) -> (String, Vec<String>) {
+        let departure = 7;
+        let lane = match ctx.db.backend() {
+            Backend::Sqlite => 0,
+            Backend::Postgres => departure,
+        };
+        let go = Arc::new(Notify::new());
+        let held = {
+            let (ctx, lanes) = (ctx.clone(), lanes.clone());
+            let p = Probe {
+                hold: Some(go.clone()),
+                ..probe(first)
+            };
+            tokio::spawn(async move { lanes.submit(&ctx, departure, p).await })
+        };
+        // The first request runs alone and holds its lane's leader.
+        settle(|| lanes.queued(lane) == 0 && lanes.lock().contains_key(&lane)).await;
+        let mut rest = Vec::new();
+        for p in probes {
+            let (ctx, theirs) = (ctx.clone(), lanes.clone());
+            rest.push(tokio::spawn(async move {
+                theirs.submit(&ctx, departure, p).await
+            }));
+            settle(|| lanes.queued(lane) == rest.len()).await;
+        }
+        go.notify_one();
+        let first = describe(held.await.expect("join"));
+        let mut answers = Vec::new();
+        for h in rest {
+            answers.push(describe(h.await.expect("join")));
+        }
+        (first, answers)
+    }
+
+    /// A batch of three queued behind a held request: the refused one is
+    /// answered alone and the others commit together, each with its own
+    /// answer; then a batch whose transaction breaks answers both of its
+    /// requests with the failure and keeps neither; the lane is gone
+    /// once empty.
     async fn each_request_keeps_its_own_outcome(db: Db) {
         let ctx = context(db.clone());
+        let lanes: Arc<Lanes<Probe>> = Arc::default();
         let mut tx = db.begin().await.expect("begin");
         exec!(
             tx,
@@ -385,111 +416,57 @@ mod tests {
         .expect("create");
         tx.commit().await.expect("commit");
 
-        let departure = 7;
-        let lane = ctx.lane_of(departure);
-        let go = Arc::new(Notify::new());
-        let first = {
-            let (ctx, go) = (ctx.clone(), go.clone());
-            tokio::spawn(async move {
-                ctx.batched(departure, move |tx| {
-                    Box::pin(async move {
-                        let v = insert(tx, "a").await?;
-                        go.notified().await;
-                        Ok(v)
-                    })
-                })
-                .await
-            })
+        let refused = Probe {
+            refuse: true,
+            ..probe("c")
         };
-        // The first request runs alone and holds its lane's leader.
-        settle(|| ctx.batches.queued(lane) == 0 && ctx.batches.lock().contains_key(&lane)).await;
-        let mut rest = Vec::new();
-        for (v, refuse) in [("b", false), ("b", false), ("d", false), ("e", true)] {
-            let theirs = ctx.clone();
-            rest.push(tokio::spawn(async move {
-                theirs
-                    .batched(departure, move |tx| {
-                        Box::pin(async move {
-                            insert(tx, v).await?;
-                            if refuse {
-                                return Err(ServiceError::conflict("refused", "after a write"));
-                            }
-                            Ok(v)
-                        })
-                    })
-                    .await
-            }));
-            settle(|| ctx.batches.queued(lane) == rest.len()).await;
-        }
-        go.notify_one();
-        assert_eq!(first.await.expect("join").ok(), Some("a"));
-        let mut answers = Vec::new();
-        for h in rest {
-            answers.push(match h.await.expect("join") {
-                Ok(v) => v.to_owned(),
-                Err(ServiceError::Conflict { code, .. }) => code.to_owned(),
-                Err(ServiceError::Internal(e)) => format!("internal: {e}"),
-                Err(e) => format!("other: {e}"),
-            });
-        }
-        assert_eq!(answers[0], "b");
-        assert!(
-            answers[1].starts_with("internal: unique"),
-            "the duplicate fails alone: {answers:?}"
-        );
-        assert_eq!(answers[2], "d");
-        assert_eq!(answers[3], "refused");
+        let (first, answers) =
+            behind_a_held_request(&ctx, &lanes, "a", vec![probe("b"), refused, probe("d")]).await;
+        assert_eq!(first, "a");
+        assert_eq!(answers, ["b", "refused", "d"]);
         assert_eq!(stored(&db).await, ["a", "b", "d"]);
-        assert!(
-            ctx.batches.lock().is_empty(),
-            "an empty lane is removed with its leader"
+        assert_eq!(lanes.batches_run(), 2, "one batch of one, one of three");
+
+        let breaks = Probe {
+            breaks: true,
+            ..probe("y")
+        };
+        let (first, answers) =
+            behind_a_held_request(&ctx, &lanes, "h", vec![probe("x"), breaks]).await;
+        assert_eq!(first, "h");
+        assert_eq!(
+            answers,
+            [
+                "busy: the probe broke its batch",
+                "busy: the probe broke its batch"
+            ],
+            "both requests of the broken batch get its failure (retryable)"
         );
         assert_eq!(
-            ctx.batches.batches_run(),
-            2,
-            "one batch of one, one of four"
+            stored(&db).await,
+            ["a", "b", "d", "h"],
+            "nothing of the broken batch is kept"
         );
+        assert!(
+            lanes.lock().is_empty(),
+            "an empty lane is removed with its leader"
+        );
+        assert_eq!(lanes.batches_run(), 4);
     }
 
     #[tokio::test]
     async fn each_request_keeps_its_own_outcome_sqlite() {
-        let dir = std::env::temp_dir().join(format!("tourdesk-gc-{:016x}", rand::random::<u64>()));
-        let mut opts = DbOptions::new(format!("sqlite://{}/t.db", dir.display()));
-        opts.create = true;
-        let db = Db::connect(&opts).await.expect("connect");
-        each_request_keeps_its_own_outcome(db.clone()).await;
-        db.close().await;
-        let _ = std::fs::remove_dir_all(dir);
+        let t = crate::testdb::sqlite().await;
+        each_request_keeps_its_own_outcome(t.db.clone()).await;
+        t.finish().await;
     }
 
     #[tokio::test]
     async fn each_request_keeps_its_own_outcome_postgres() {
-        use sqlx::Connection;
-        let admin = std::env::var("TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-        let mut conn = match sqlx::PgConnection::connect(&admin).await {
-            Ok(c) => c,
-            Err(e) if std::env::var("CI").as_deref() != Ok("true") => {
-                eprintln!("skipped: PostgreSQL unreachable at {admin}: {e}");
-                return;
-            }
-            Err(e) => panic!("PostgreSQL is required under CI: {e}"),
+        let Some(t) = crate::testdb::postgres().await else {
+            return;
         };
-        let name = format!("tourdesk_gc_{:x}", rand::random::<u64>());
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut conn)
-            .await
-            .expect("create the test database");
-        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-        let db = Db::connect(&DbOptions::new(format!("{base}/{name}")))
-            .await
-            .expect("connect");
-        each_request_keeps_its_own_outcome(db.clone()).await;
-        db.close().await;
-        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-        )))
-        .execute(&mut conn)
-        .await;
+        each_request_keeps_its_own_outcome(t.db.clone()).await;
+        t.finish().await;
     }
 }

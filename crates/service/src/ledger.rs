@@ -35,7 +35,7 @@
 //! On SQLite the single writer connection serialises every write
 //! transaction, so the locks are no-ops there; the code path is the same.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::time::Duration as StdDuration;
 
@@ -289,6 +289,13 @@ pub async fn lock_slots(tx: &mut Tx, ids: &[i64]) -> ServiceResult<BTreeMap<i64,
     sorted.sort_unstable();
     sorted.dedup();
     let mut out = BTreeMap::new();
+    if tx.backend() == tourdesk_store::Backend::Sqlite && sorted.len() > 1 {
+        // SQLite's one writer already excludes the others: one read.
+        for row in slots::slots_by_ids(tx, &sorted).await? {
+            out.insert(row.id, row);
+        }
+        return Ok(out);
+    }
     for id in sorted {
         if let Some(row) = slots::lock_slot(tx, id).await? {
             out.insert(id, row);
@@ -608,6 +615,7 @@ pub async fn booking_changed_event(
 // ---- bookings ----
 
 /// A booking's contact details, validated.
+#[derive(Clone, Copy)]
 pub struct Contact<'a> {
     pub name: &'a str,
     pub email: &'a str,
@@ -619,7 +627,7 @@ pub struct Contact<'a> {
 
 /// Inserts a booking whose people are already counted on `slot` (locked by
 /// the caller), with its manage token (`token`, or a new random one), audit
-/// row and outbox event.
+/// row and outbox event: [`insert_bookings`] for one.
 #[allow(clippy::too_many_arguments)]
 pub async fn insert_booking(
     ctx: &Context,
@@ -634,72 +642,195 @@ pub async fn insert_booking(
     token: Option<String>,
     now: DateTime<Utc>,
 ) -> ServiceResult<(BookingRow, String)> {
-    let pricing = price(ctx, party, slot.price_per_person);
-    let id = loop {
-        let reference =
-            booking::new_reference(&ctx.settings.booking_reference_prefix, tour.today(now));
-        let inserted = bookings::insert_booking(
-            tx,
-            &NewBooking {
-                booking_reference: &reference,
-                user_id: owner,
-                tour_id: tour.id(),
-                booking_slot_id: slot.id,
-                num_adults: party.adults,
-                num_children: party.children,
-                num_infants: party.infants,
-                price_per_adult: pricing.price_per_adult,
-                price_per_child: pricing.price_per_child,
-                price_per_infant: pricing.price_per_infant,
-                subtotal: pricing.subtotal,
-                discount_amount: pricing.discount_amount,
-                tax_amount: pricing.tax_amount,
-                total_amount: pricing.total_amount,
-                currency: tour.currency.code(),
-                customer_name: contact.name,
-                customer_email: contact.email,
-                customer_phone: contact.phone,
-                special_requirements: contact.special_requirements,
-                dietary_restrictions: contact.dietary_restrictions,
-                accessibility_needs: contact.accessibility_needs,
-                status: BookingStatus::Pending.as_str(),
-                seats,
-            },
-            now,
-        )
-        .await?;
-        if let Some(id) = inserted {
-            break id;
-        }
-    };
-    let token = token.unwrap_or_else(|| new_secret("tdm"));
-    bookings::insert_manage_token(
-        tx,
-        tour.id(),
-        Some(id),
-        None,
-        TokenKind::Created,
-        &hash_secret(&token),
-        now,
-    )
-    .await?;
-    let row = load_booking(tx, id).await?;
-    audit(
-        tx,
-        &row,
+    let admitted = Admitted {
+        tour,
+        slot,
+        party,
+        seats,
+        contact: *contact,
+        owner,
         caller,
-        "created",
-        None,
-        Some(snapshot(&row)),
-        None,
-        now,
-    )
-    .await?;
-    booking_event(tx, "booking.created", &row, now).await?;
-    if guarantee_if_reached(tx, slot, Tell::AllBut(row.id), now).await? {
-        return Ok((load_booking(tx, id).await?, token));
+        token,
+    };
+    insert_bookings(ctx, tx, vec![admitted], now)
+        .await?
+        .pop()
+        .ok_or_else(|| corrupt("a booking was inserted but not read back".into()))
+}
+
+/// A booking decided on a locked departure whose counter already holds its
+/// seats: what [`insert_bookings`] writes.
+pub struct Admitted<'a> {
+    pub tour: &'a Tour,
+    /// The departure as locked and updated (its price is the booking's;
+    /// its people decide the guarantee).
+    pub slot: &'a SlotRow,
+    pub party: &'a Party,
+    pub seats: i64,
+    pub contact: Contact<'a>,
+    pub owner: Option<i64>,
+    pub caller: &'a Caller,
+    /// Its manage token (derived from an Idempotency-Key), or `None` for a
+    /// new random one.
+    pub token: Option<String>,
+}
+
+/// Writes admitted bookings with one multi-row statement per table: the
+/// bookings (each under a fresh reference), their manage tokens, one
+/// `created` audit row each and one `booking.created` event each, in the
+/// given order; then guarantees each departure whose people now reach its
+/// minimum (its new bookings' own confirmations show it, so they are not
+/// told again). Returns each booking as stored, with its token, in order.
+pub async fn insert_bookings(
+    ctx: &Context,
+    tx: &mut Tx,
+    mut admitted: Vec<Admitted<'_>>,
+    now: DateTime<Utc>,
+) -> ServiceResult<Vec<(BookingRow, String)>> {
+    if admitted.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok((row, token))
+    let pricing: Vec<Pricing> = admitted
+        .iter()
+        .map(|a| price(ctx, a.party, a.slot.price_per_person))
+        .collect();
+    let prefix = &ctx.settings.booking_reference_prefix;
+    let mut references: Vec<String> = admitted
+        .iter()
+        .map(|a| booking::new_reference(prefix, a.tour.today(now)))
+        .collect();
+    let mut ids: Vec<Option<i64>> = vec![None; admitted.len()];
+    // A reference already taken is skipped by the insert; those draw again.
+    while ids.iter().any(Option::is_none) {
+        let todo: Vec<usize> = (0..admitted.len()).filter(|&i| ids[i].is_none()).collect();
+        let rows: Vec<NewBooking<'_>> = todo
+            .iter()
+            .map(|&i| {
+                let (a, p) = (&admitted[i], &pricing[i]);
+                NewBooking {
+                    booking_reference: &references[i],
+                    user_id: a.owner,
+                    tour_id: a.tour.id(),
+                    booking_slot_id: a.slot.id,
+                    num_adults: a.party.adults,
+                    num_children: a.party.children,
+                    num_infants: a.party.infants,
+                    price_per_adult: p.price_per_adult,
+                    price_per_child: p.price_per_child,
+                    price_per_infant: p.price_per_infant,
+                    subtotal: p.subtotal,
+                    discount_amount: p.discount_amount,
+                    tax_amount: p.tax_amount,
+                    total_amount: p.total_amount,
+                    currency: a.tour.currency.code(),
+                    customer_name: a.contact.name,
+                    customer_email: a.contact.email,
+                    customer_phone: a.contact.phone,
+                    special_requirements: a.contact.special_requirements,
+                    dietary_restrictions: a.contact.dietary_restrictions,
+                    accessibility_needs: a.contact.accessibility_needs,
+                    status: BookingStatus::Pending.as_str(),
+                    seats: a.seats,
+                }
+            })
+            .collect();
+        let inserted: HashMap<String, i64> = bookings::insert_bookings(tx, &rows, now)
+            .await?
+            .into_iter()
+            .map(|(id, reference)| (reference, id))
+            .collect();
+        drop(rows);
+        for i in todo {
+            match inserted.get(&references[i]) {
+                Some(&id) => ids[i] = Some(id),
+                None => {
+                    references[i] = booking::new_reference(prefix, admitted[i].tour.today(now));
+                }
+            }
+        }
+    }
+    let ids: Vec<i64> = ids.into_iter().flatten().collect();
+    let tokens: Vec<String> = admitted
+        .iter_mut()
+        .map(|a| a.token.take().unwrap_or_else(|| new_secret("tdm")))
+        .collect();
+    let hashes: Vec<String> = tokens.iter().map(|t| hash_secret(t)).collect();
+    let new_tokens: Vec<bookings::NewToken<'_>> = admitted
+        .iter()
+        .zip(&ids)
+        .zip(&hashes)
+        .map(|((a, &id), hash)| bookings::NewToken {
+            tour_id: a.tour.id(),
+            booking_id: Some(id),
+            waitlist_entry_id: None,
+            kind: TokenKind::Created,
+            token_hash: hash,
+        })
+        .collect();
+    bookings::insert_manage_tokens(tx, &new_tokens, now).await?;
+    let mut rows = read_back(tx, &ids).await?;
+    let actors: Vec<String> = admitted.iter().map(|a| a.caller.actor()).collect();
+    let logs: Vec<NewLog<'_>> = admitted
+        .iter()
+        .zip(&rows)
+        .zip(&actors)
+        .map(|((a, row), actor)| NewLog {
+            booking_id: row.id,
+            tour_id: row.tour_id,
+            modified_by: a.caller.user_id(),
+            actor,
+            modification_type: "created",
+            old_value: None,
+            new_value: Some(snapshot(row)),
+            reason: None,
+            ip_address: a.caller.ip.as_deref(),
+            user_agent: a.caller.user_agent.as_deref(),
+        })
+        .collect();
+    audit::insert_logs(tx, &logs, now).await?;
+    let events: Vec<audit::NewEvent<'_>> = rows
+        .iter()
+        .map(|row| audit::NewEvent {
+            tour_id: row.tour_id,
+            event_type: "booking.created",
+            payload: event_payload(row),
+        })
+        .collect();
+    audit::insert_events(tx, &events, now).await?;
+    // Each departure once, as updated by the last of its bookings here.
+    let mut departures: BTreeMap<i64, &SlotRow> = BTreeMap::new();
+    for a in &admitted {
+        departures.insert(a.slot.id, a.slot);
+    }
+    let mut guaranteed = false;
+    for slot in departures.values() {
+        let own: Vec<i64> = rows
+            .iter()
+            .filter(|r| r.booking_slot_id == slot.id)
+            .map(|r| r.id)
+            .collect();
+        guaranteed |= guarantee_if_reached(tx, slot, Tell::AllBut(&own), now).await?;
+    }
+    if guaranteed {
+        rows = read_back(tx, &ids).await?;
+    }
+    Ok(rows.into_iter().zip(tokens).collect())
+}
+
+/// The bookings just inserted, in the order of `ids`.
+async fn read_back(tx: &mut Tx, ids: &[i64]) -> ServiceResult<Vec<BookingRow>> {
+    let mut by_id: HashMap<i64, BookingRow> = bookings::bookings_by_ids(tx, ids)
+        .await?
+        .into_iter()
+        .map(|b| (b.id, b))
+        .collect();
+    ids.iter()
+        .map(|id| {
+            by_id
+                .remove(id)
+                .ok_or_else(|| corrupt(format!("booking {id} was inserted but not read back")))
+        })
+        .collect()
 }
 
 /// A booking's new departure and party, decided by the caller on locked rows.
@@ -818,7 +949,7 @@ pub async fn rebook(
     let mut new = new;
     if n > old.seats || moving {
         let to = load_slot(tx, r.to.id).await?;
-        if guarantee_if_reached(tx, &to, Tell::AllBut(old.id), now).await? {
+        if guarantee_if_reached(tx, &to, Tell::AllBut(&[old.id]), now).await? {
             new = load_booking(tx, old.id).await?;
         }
     }
@@ -1247,7 +1378,7 @@ pub fn reaches_minimum(slot: &SlotRow) -> bool {
 pub async fn guarantee_if_reached(
     tx: &mut Tx,
     slot: &SlotRow,
-    tell: Tell,
+    tell: Tell<'_>,
     now: DateTime<Utc>,
 ) -> ServiceResult<bool> {
     if !reaches_minimum(slot) {
@@ -1267,12 +1398,12 @@ pub async fn guarantee_if_reached(
 
 /// Which customers hear that their departure is guaranteed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tell {
+pub enum Tell<'a> {
     /// Every customer with a standing booking on it.
     All,
-    /// All but this booking's (the one whose people reached the minimum:
-    /// its own confirmation shows the departure guaranteed).
-    AllBut(i64),
+    /// All but these bookings' (those whose people reached the minimum:
+    /// their own confirmations show the departure guaranteed).
+    AllBut(&'a [i64]),
     /// Nobody (a departure adopted after an upgrade: nothing changed for
     /// its customers).
     Nobody,
@@ -1289,7 +1420,7 @@ pub async fn guarantee_departure(
     by: &str,
     caller: &Caller,
     note: Option<&str>,
-    tell: Tell,
+    tell: Tell<'_>,
     now: DateTime<Utc>,
 ) -> ServiceResult<bool> {
     if !slots::guarantee(tx, slot_id, by, now).await? {
@@ -1325,7 +1456,7 @@ pub async fn guarantee_departure(
         .await?;
         let told = match tell {
             Tell::All => true,
-            Tell::AllBut(id) => id != b.id,
+            Tell::AllBut(ids) => !ids.contains(&b.id),
             Tell::Nobody => false,
         };
         if told && matches!(b.status.as_str(), "pending" | "confirmed") {
@@ -1394,7 +1525,7 @@ async fn apply_minimum(
     new: &ScheduleRow,
     slot: &SlotRow,
     starts_at: DateTime<Utc>,
-    tell: Tell,
+    tell: Tell<'_>,
     now: DateTime<Utc>,
 ) -> ServiceResult<bool> {
     if slot.guarantee == slots::GUARANTEE_GUARANTEED || slot.is_cancelled {

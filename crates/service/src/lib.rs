@@ -1,8 +1,9 @@
 //! Tourdesk's use cases. Each public method of a service opens its own
 //! transaction and commits it, so one call is one atomic change. The one
-//! exception is a booking create: it runs inside a savepoint of a
-//! transaction it shares with other creates (group commit, [`group`]), and
-//! still answers only once that transaction is durable.
+//! exception is a booking create: it is decided and written together with
+//! the creates waiting beside it, on one transaction they share (group
+//! commit, [`group`]), and still answers only once that transaction is
+//! durable.
 //!
 //! Every change to capacity and to booking, departure and waitlist state
 //! goes through [`ledger`], which states and follows one lock order and
@@ -24,6 +25,8 @@ pub mod notifications;
 pub mod reports;
 pub mod retention;
 mod settings;
+#[cfg(test)]
+mod testdb;
 pub mod waitlist;
 pub mod webhooks;
 
@@ -44,7 +47,7 @@ pub struct Context {
     /// How customer email is addressed and whether it is sent.
     pub mail: Arc<mail::MailSettings>,
     /// The queues group commit batches booking creates from.
-    pub(crate) batches: Arc<group::Lanes>,
+    pub(crate) batches: Arc<group::Lanes<bookings::CreateRequest>>,
 }
 
 impl Context {

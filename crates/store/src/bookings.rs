@@ -2,7 +2,9 @@
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 
-use crate::{StoreResult, Tx, exec, locked, on};
+use sqlx::QueryBuilder;
+
+use crate::{ConnRef, StoreResult, Tx, exec, locked, on};
 
 /// A booking with what customers see of its tour and slot.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -600,6 +602,218 @@ pub async fn bookings_on_slot(tx: &mut Tx, slot_id: i64) -> StoreResult<Vec<Book
         "WHERE b.booking_slot_id = $1 AND b.status IN ('pending', 'confirmed', 'completed', 'no_show') ORDER BY b.id"
     );
     Ok(on!(tx, c => sqlx::query_as(SQL).bind(slot_id).fetch_all(c).await)?)
+}
+
+// ---- many at once (a group-committed batch of creates) ----
+
+/// Rows bound per multi-row statement: under both engines' limits on bound
+/// parameters (SQLite 32,766, PostgreSQL 65,535) for the widest row here.
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// Inserts bookings with one statement per 500 and returns `(id,
+/// reference)` of those inserted; a row whose reference is already taken
+/// is skipped (its caller draws another reference and inserts it again).
+pub async fn insert_bookings(
+    tx: &mut Tx,
+    rows: &[NewBooking<'_>],
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<(i64, String)>> {
+    let mut inserted = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        macro_rules! run {
+            ($db:ty, $c:expr) => {{
+                let mut qb: QueryBuilder<$db> = QueryBuilder::new(
+                    "INSERT INTO bookings (booking_reference, user_id, tour_id, booking_slot_id, num_adults, \
+                     num_children, num_infants, total_people, price_per_adult, price_per_child, price_per_infant, \
+                     subtotal, discount_amount, tax_amount, total_amount, currency, customer_name, customer_email, \
+                     customer_phone, special_requirements, dietary_restrictions, accessibility_needs, status, \
+                     created_at, modified_at, seats) ",
+                );
+                qb.push_values(chunk, |mut q, b| {
+                    q.push_bind(b.booking_reference).push_bind(b.user_id).push_bind(b.tour_id)
+                        .push_bind(b.booking_slot_id).push_bind(b.num_adults).push_bind(b.num_children)
+                        .push_bind(b.num_infants).push_bind(b.num_adults + b.num_children + b.num_infants)
+                        .push_bind(b.price_per_adult).push_bind(b.price_per_child).push_bind(b.price_per_infant)
+                        .push_bind(b.subtotal).push_bind(b.discount_amount).push_bind(b.tax_amount)
+                        .push_bind(b.total_amount).push_bind(b.currency).push_bind(b.customer_name)
+                        .push_bind(b.customer_email).push_bind(b.customer_phone)
+                        .push_bind(b.special_requirements).push_bind(b.dietary_restrictions)
+                        .push_bind(b.accessibility_needs).push_bind(b.status).push_bind(now).push_bind(now)
+                        .push_bind(b.seats);
+                });
+                qb.push(" ON CONFLICT (booking_reference) DO NOTHING RETURNING id, booking_reference");
+                let got: Vec<(i64, String)> = qb.build_query_as().fetch_all($c).await?;
+                got
+            }};
+        }
+        inserted.extend(match tx.conn() {
+            ConnRef::Sqlite(c) => run!(sqlx::Sqlite, c),
+            ConnRef::Postgres(c) => run!(sqlx::Postgres, c),
+        });
+    }
+    Ok(inserted)
+}
+
+/// Bookings by id, in id order (those that exist).
+pub async fn bookings_by_ids(tx: &mut Tx, ids: &[i64]) -> StoreResult<Vec<BookingRow>> {
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+        macro_rules! run {
+            ($db:ty, $c:expr) => {{
+                let mut qb: QueryBuilder<$db> =
+                    QueryBuilder::new(concat!(booking_select!(), "WHERE b.id IN ("));
+                let mut list = qb.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                qb.push(") ORDER BY b.id");
+                let got: Vec<BookingRow> = qb.build_query_as().fetch_all($c).await?;
+                got
+            }};
+        }
+        found.extend(match tx.conn() {
+            ConnRef::Sqlite(c) => run!(sqlx::Sqlite, c),
+            ConnRef::Postgres(c) => run!(sqlx::Postgres, c),
+        });
+    }
+    Ok(found)
+}
+
+/// A manage token to store (its hash only).
+pub struct NewToken<'a> {
+    pub tour_id: i64,
+    pub booking_id: Option<i64>,
+    pub waitlist_entry_id: Option<i64>,
+    pub kind: TokenKind,
+    pub token_hash: &'a str,
+}
+
+/// Stores manage tokens, one statement per 500.
+pub async fn insert_manage_tokens(
+    tx: &mut Tx,
+    rows: &[NewToken<'_>],
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        macro_rules! run {
+            ($db:ty, $c:expr) => {{
+                let mut qb: QueryBuilder<$db> = QueryBuilder::new(
+                    "INSERT INTO manage_tokens (tour_id, booking_id, waitlist_entry_id, kind, token_hash, created_at) ",
+                );
+                qb.push_values(chunk, |mut q, t| {
+                    q.push_bind(t.tour_id).push_bind(t.booking_id).push_bind(t.waitlist_entry_id)
+                        .push_bind(t.kind.as_str()).push_bind(t.token_hash).push_bind(now);
+                });
+                qb.build().execute($c).await?;
+            }};
+        }
+        match tx.conn() {
+            ConnRef::Sqlite(c) => run!(sqlx::Sqlite, c),
+            ConnRef::Postgres(c) => run!(sqlx::Postgres, c),
+        }
+    }
+    Ok(())
+}
+
+/// Which of these idempotency key hashes are already stored, as `(scope,
+/// key hash)` (any scope: the caller keeps its own).
+pub async fn stored_idempotency_keys(
+    tx: &mut Tx,
+    key_hashes: &[&str],
+) -> StoreResult<Vec<(String, String)>> {
+    let mut found = Vec::new();
+    for chunk in key_hashes.chunks(ROWS_PER_STATEMENT) {
+        macro_rules! run {
+            ($db:ty, $c:expr) => {{
+                let mut qb: QueryBuilder<$db> = QueryBuilder::new(
+                    "SELECT scope, idem_key FROM idempotency_keys WHERE idem_key IN (",
+                );
+                let mut list = qb.separated(", ");
+                for k in chunk {
+                    list.push_bind(*k);
+                }
+                qb.push(")");
+                let got: Vec<(String, String)> = qb.build_query_as().fetch_all($c).await?;
+                got
+            }};
+        }
+        found.extend(match tx.conn() {
+            ConnRef::Sqlite(c) => run!(sqlx::Sqlite, c),
+            ConnRef::Postgres(c) => run!(sqlx::Postgres, c),
+        });
+    }
+    Ok(found)
+}
+
+/// An idempotency key stored with the booking it made.
+pub struct NewIdempotencyKey<'a> {
+    pub scope: &'a str,
+    pub key_hash: &'a str,
+    pub request_hash: &'a str,
+    pub token_salt: &'a str,
+    pub booking_id: i64,
+}
+
+/// Stores used idempotency keys with their bookings; returns how many were
+/// stored (fewer than given when another transaction stored one of them
+/// first: on PostgreSQL this waits for that transaction to finish).
+pub async fn insert_idempotency_keys(
+    tx: &mut Tx,
+    rows: &[NewIdempotencyKey<'_>],
+    now: DateTime<Utc>,
+) -> StoreResult<u64> {
+    let mut stored = 0;
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        macro_rules! run {
+            ($db:ty, $c:expr) => {{
+                let mut qb: QueryBuilder<$db> = QueryBuilder::new(
+                    "INSERT INTO idempotency_keys (scope, idem_key, request_hash, token_salt, created_at, booking_id) ",
+                );
+                qb.push_values(chunk, |mut q, k| {
+                    q.push_bind(k.scope).push_bind(k.key_hash).push_bind(k.request_hash)
+                        .push_bind(k.token_salt).push_bind(now).push_bind(k.booking_id);
+                });
+                qb.push(" ON CONFLICT (scope, idem_key) DO NOTHING");
+                qb.build().execute($c).await?.rows_affected()
+            }};
+        }
+        stored += match tx.conn() {
+            ConnRef::Sqlite(c) => run!(sqlx::Sqlite, c),
+            ConnRef::Postgres(c) => run!(sqlx::Postgres, c),
+        };
+    }
+    Ok(stored)
+}
+
+/// Unconfirmed guest bookings per lowercased email, for these emails
+/// (those with none are left out).
+pub async fn pending_guest_bookings_of(
+    tx: &mut Tx,
+    emails_lower: &[&str],
+) -> StoreResult<Vec<(String, i64)>> {
+    let mut found = Vec::new();
+    for chunk in emails_lower.chunks(ROWS_PER_STATEMENT) {
+        macro_rules! run {
+            ($db:ty, $c:expr) => {{
+                let mut qb: QueryBuilder<$db> = QueryBuilder::new(
+                    "SELECT LOWER(customer_email), COUNT(*) FROM bookings WHERE status = 'pending' \
+                     AND user_id IS NULL AND LOWER(customer_email) IN (",
+                );
+                let mut list = qb.separated(", ");
+                for e in chunk {
+                    list.push_bind(*e);
+                }
+                qb.push(") GROUP BY LOWER(customer_email)");
+                let got: Vec<(String, i64)> = qb.build_query_as().fetch_all($c).await?;
+                got
+            }};
+        }
+        found.extend(match tx.conn() {
+            ConnRef::Sqlite(c) => run!(sqlx::Sqlite, c),
+            ConnRef::Postgres(c) => run!(sqlx::Postgres, c),
+        });
+    }
+    Ok(found)
 }
 
 #[cfg(test)]

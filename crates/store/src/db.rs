@@ -495,34 +495,6 @@ impl Tx {
         }
     }
 
-    /// Marks where one request's part of a shared transaction starts (group
-    /// commit runs each request of a batch inside one): a request that fails
-    /// is undone alone with [`Tx::rollback_to_savepoint`], one that succeeds
-    /// is kept with [`Tx::release_savepoint`]. Not nested.
-    pub async fn savepoint(&mut self) -> StoreResult<()> {
-        self.raw("SAVEPOINT request").await
-    }
-
-    /// Keeps what was written since [`Tx::savepoint`].
-    pub async fn release_savepoint(&mut self) -> StoreResult<()> {
-        self.raw("RELEASE SAVEPOINT request").await
-    }
-
-    /// Undoes what was written since [`Tx::savepoint`] (and clears an
-    /// aborted PostgreSQL transaction's error), keeping what came before.
-    pub async fn rollback_to_savepoint(&mut self) -> StoreResult<()> {
-        self.raw("ROLLBACK TO SAVEPOINT request").await?;
-        self.raw("RELEASE SAVEPOINT request").await
-    }
-
-    async fn raw(&mut self, sql: &'static str) -> StoreResult<()> {
-        match self.conn() {
-            ConnRef::Sqlite(c) => c.execute(sql).await.map(|_| ()),
-            ConnRef::Postgres(c) => c.execute(sql).await.map(|_| ()),
-        }
-        .map_err(StoreError::from)
-    }
-
     /// Rolls a transaction back (a dry run); a plain connection simply goes
     /// back to its pool.
     pub async fn rollback(self) -> StoreResult<()> {

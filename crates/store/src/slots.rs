@@ -952,6 +952,36 @@ pub async fn lock_future_slots_of_schedule(
     Ok(rows)
 }
 
+/// Slots by id, in id order (those that exist), with one statement: for
+/// SQLite, whose one writer already excludes the others, this is what
+/// locking them is ([`lock_slot`] one by one on PostgreSQL).
+pub async fn slots_by_ids(tx: &mut Tx, ids: &[i64]) -> StoreResult<Vec<SlotRow>> {
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        macro_rules! run {
+            ($db:ty, $c:expr) => {{
+                let mut qb: sqlx::QueryBuilder<$db> = sqlx::QueryBuilder::new(concat!(
+                    "SELECT ",
+                    slot_cols!(),
+                    " FROM booking_slots WHERE id IN ("
+                ));
+                let mut list = qb.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                qb.push(") ORDER BY id");
+                let got: Vec<SlotRow> = qb.build_query_as().fetch_all($c).await?;
+                got
+            }};
+        }
+        found.extend(match tx.conn() {
+            crate::ConnRef::Sqlite(c) => run!(sqlx::Sqlite, c),
+            crate::ConnRef::Postgres(c) => run!(sqlx::Postgres, c),
+        });
+    }
+    Ok(found)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

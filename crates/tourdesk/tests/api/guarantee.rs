@@ -652,8 +652,9 @@ async fn bad_minimum_input_is_refused_naming_the_field(app: TestApp) {
 /// A decision locking its date's departures.
 const DECIDING: &str =
     "%FROM booking_slots WHERE tour_id = $1 AND slot_date = $2 ORDER BY id%FOR UPDATE%";
-/// A booking reserving its people.
-const RESERVING: &str = "UPDATE booking_slots SET current_bookings = current_bookings + $2%";
+/// A booking (its group-commit batch) locking its departure before it
+/// decides and reserves.
+const RESERVING: &str = "SELECT %FROM booking_slots WHERE id = $1 FOR UPDATE";
 
 /// Waits until `n` statements like `pattern` of this database wait for a
 /// lock (only those: the servers' own jobs may wait on it too).
