@@ -15,7 +15,10 @@
 //! a VTIMEZONE must not have, so the BEGIN/END lines of the calendar and of
 //! the zone are written here around the crate's properties and events.
 
-use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 use chrono_tz::{OffsetComponents, OffsetName, Tz};
 use icalendar::{Attendee, CalendarDateTime, Component, EventLike, EventStatus, Property};
 
@@ -251,9 +254,49 @@ struct Onset {
     after: Observance,
 }
 
+/// Every change of rule in `(from, to]`. A zone's changes are worked out
+/// once per calendar year (UTC) and kept: every calendar file and email of
+/// a zone asks for the same few years, and the search costs thousands of
+/// zone lookups.
+fn onsets(tz: Tz, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Onset> {
+    let mut out = Vec::new();
+    for year in from.year()..=to.year() {
+        out.extend(
+            year_onsets(tz, year)
+                .iter()
+                .filter(|o| o.at > from && o.at <= to)
+                .cloned(),
+        );
+    }
+    out
+}
+
+/// The changes of rule in `(1 January year, 1 January year + 1]` (UTC).
+fn year_onsets(tz: Tz, year: i32) -> Arc<Vec<Onset>> {
+    type Years = HashMap<(&'static str, i32), Arc<Vec<Onset>>>;
+    static KNOWN: LazyLock<Mutex<Years>> = LazyLock::new(Mutex::default);
+    let key = (tz.name(), year);
+    if let Some(known) = KNOWN.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        return known.clone();
+    }
+    let start = |y: i32| {
+        NaiveDate::from_ymd_opt(y, 1, 1)
+            .map(|d| d.and_time(NaiveTime::MIN).and_utc())
+            .unwrap_or_default()
+    };
+    let found = Arc::new(search_onsets(tz, start(year), start(year + 1)));
+    let mut known = KNOWN.lock().unwrap_or_else(|p| p.into_inner());
+    // Bounded: a few zones and years are what anyone asks for.
+    if known.len() >= 10_000 {
+        known.clear();
+    }
+    known.insert(key, found.clone());
+    found
+}
+
 /// Every change of rule in `(from, to]`, found by sampling every six hours
 /// and bisecting to the second (zones change at most once in that long).
-fn onsets(tz: Tz, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Onset> {
+fn search_onsets(tz: Tz, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Onset> {
     let step = Duration::hours(6);
     let mut out = Vec::new();
     let mut t = second(from.timestamp());

@@ -15,6 +15,8 @@
 //! escaped by default). Dates and times are the tour's local time with the
 //! zone named.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
 use minijinja::{Environment, context};
 use serde::Serialize;
@@ -186,7 +188,15 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
 ];
 
-fn environment() -> Result<Environment<'static>, minijinja::Error> {
+/// The email templates, compiled once (compiling them was most of what
+/// rendering an email cost).
+fn environment() -> Result<&'static Environment<'static>, String> {
+    static COMPILED: LazyLock<Result<Environment<'static>, String>> =
+        LazyLock::new(|| compile().map_err(|e| format!("{e:#}")));
+    COMPILED.as_ref().map_err(Clone::clone)
+}
+
+fn compile() -> Result<Environment<'static>, minijinja::Error> {
     let mut env = Environment::new();
     // HTML templates escape every value; text templates do not.
     env.set_auto_escape_callback(|name| {
@@ -476,7 +486,11 @@ pub(crate) fn render_event(
     };
     let base = cfg.public_base_url.trim_end_matches('/');
     let tour_link = format!("{base}/tours/{}", tour.id);
-    let env = environment().map_err(template_error)?;
+    let env = environment().map_err(|e| {
+        ServiceError::Internal(tourdesk_store::StoreError::Config(format!(
+            "email template: {e}"
+        )))
+    })?;
     let render = |kind: &'static str, to: &str, ctx: minijinja::Value| -> ServiceResult<Rendered> {
         let text = env
             .get_template(&format!("{kind}.txt"))
