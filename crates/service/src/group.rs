@@ -207,6 +207,7 @@ impl<B: Batch> Lanes<B> {
             replies.push(q.reply);
             items.push(q.item);
         }
+        let started = Instant::now();
         let outcome = match ctx.db.begin().await {
             Ok(mut tx) => match B::run(&ctx, &mut tx, items).await {
                 Ok(answers) if answers.iter().any(Result::is_ok) => match tx.commit().await {
@@ -228,6 +229,11 @@ impl<B: Batch> Lanes<B> {
             },
             Err(e) => Err(ServiceError::from(e)),
         };
+        tracing::debug!(
+            size,
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            "write batch committed or failed"
+        );
         match outcome {
             Ok(answers) => {
                 let mut answers = answers.into_iter();
