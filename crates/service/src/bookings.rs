@@ -269,11 +269,15 @@ impl Bookings<'_> {
             .iter()
             .map(|r| r.idem.as_ref().map(|k| hash_secret(&k.key)))
             .collect();
-        let hashes: Vec<&str> = key_hashes.iter().flatten().map(String::as_str).collect();
-        let used: HashSet<(String, String)> = if hashes.is_empty() {
+        let keys: Vec<(&str, &str)> = batch
+            .iter()
+            .zip(&key_hashes)
+            .filter_map(|(r, h)| Some((r.scope.as_str(), h.as_deref()?)))
+            .collect();
+        let used: HashSet<(String, String)> = if keys.is_empty() {
             HashSet::new()
         } else {
-            bookings::stored_idempotency_keys(tx, &hashes)
+            bookings::stored_idempotency_keys(tx, &keys)
                 .await?
                 .into_iter()
                 .collect()

@@ -715,23 +715,21 @@ pub async fn insert_manage_tokens(
     Ok(())
 }
 
-/// Which of these idempotency key hashes are already stored, as `(scope,
-/// key hash)` (any scope: the caller keeps its own).
+/// Which of these `(scope, key hash)` idempotency keys are already stored.
 pub async fn stored_idempotency_keys(
     tx: &mut Tx,
-    key_hashes: &[&str],
+    keys: &[(&str, &str)],
 ) -> StoreResult<Vec<(String, String)>> {
     let mut found = Vec::new();
-    for chunk in key_hashes.chunks(ROWS_PER_STATEMENT) {
+    for chunk in keys.chunks(ROWS_PER_STATEMENT) {
         macro_rules! run {
             ($db:ty, $c:expr) => {{
                 let mut qb: QueryBuilder<$db> = QueryBuilder::new(
-                    "SELECT scope, idem_key FROM idempotency_keys WHERE idem_key IN (",
+                    "SELECT scope, idem_key FROM idempotency_keys WHERE (scope, idem_key) IN (",
                 );
-                let mut list = qb.separated(", ");
-                for k in chunk {
-                    list.push_bind(*k);
-                }
+                qb.push_values(chunk, |mut q, (scope, key)| {
+                    q.push_bind(*scope).push_bind(*key);
+                });
                 qb.push(")");
                 let got: Vec<(String, String)> = qb.build_query_as().fetch_all($c).await?;
                 got
