@@ -584,3 +584,27 @@ pub async fn ceiling(
     }
     Ok(total as f64 / started.elapsed().as_secs_f64().max(0.001))
 }
+
+/// Waits until the server has delivered its outbox (`outbox_backlog_events`
+/// on `/metrics` is 0), at most `limit`; returns the events still waiting
+/// (`None` when the server does not report it). Each scenario starts on a
+/// quiet server: the emails of the bookings an earlier scenario made are
+/// that scenario's work, not the next one's.
+pub async fn drain_outbox(base: &str, limit: Duration) -> Option<u64> {
+    let client = reqwest::Client::new();
+    let until = Instant::now() + limit;
+    loop {
+        let text = match client.get(format!("{base}/metrics")).send().await {
+            Ok(r) if r.status().is_success() => r.text().await.unwrap_or_default(),
+            _ => return None,
+        };
+        let backlog = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("outbox_backlog_events "))
+            .find_map(|v| v.trim().parse::<f64>().ok())? as u64;
+        if backlog == 0 || Instant::now() >= until {
+            return Some(backlog);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
