@@ -3,10 +3,9 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sqlx::QueryBuilder;
 use sqlx::types::Json;
 
-use crate::{ConnRef, StoreResult, Tx, exec, locked, on};
+use crate::{StoreResult, Tx, built, exec, locked, on};
 
 pub struct NewLog<'a> {
     pub booking_id: i64,
@@ -150,25 +149,27 @@ const ROWS_PER_STATEMENT: usize = 1000;
 /// Audit rows for many changes, one statement per 1,000, in order.
 pub async fn insert_logs(tx: &mut Tx, rows: &[NewLog<'_>], now: DateTime<Utc>) -> StoreResult<()> {
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        macro_rules! run {
-            ($db:ty, $c:expr) => {{
-                let mut qb: QueryBuilder<$db> = QueryBuilder::new(
-                    "INSERT INTO booking_modification_logs (booking_id, tour_id, modified_by, actor, \
+        built!(
+            tx,
+            "INSERT INTO booking_modification_logs (booking_id, tour_id, modified_by, actor, \
                      modification_type, old_value, new_value, reason, ip_address, user_agent, created_at) ",
-                );
+            |qb, c| {
                 qb.push_values(chunk, |mut q, l| {
-                    q.push_bind(l.booking_id).push_bind(l.tour_id).push_bind(l.modified_by).push_bind(l.actor)
-                        .push_bind(l.modification_type).push_bind(l.old_value.as_ref().map(Json))
-                        .push_bind(l.new_value.as_ref().map(Json)).push_bind(l.reason).push_bind(l.ip_address)
-                        .push_bind(l.user_agent).push_bind(now);
+                    q.push_bind(l.booking_id)
+                        .push_bind(l.tour_id)
+                        .push_bind(l.modified_by)
+                        .push_bind(l.actor)
+                        .push_bind(l.modification_type)
+                        .push_bind(l.old_value.as_ref().map(Json))
+                        .push_bind(l.new_value.as_ref().map(Json))
+                        .push_bind(l.reason)
+                        .push_bind(l.ip_address)
+                        .push_bind(l.user_agent)
+                        .push_bind(now);
                 });
-                qb.build().execute($c).await?;
-            }};
-        }
-        match tx.conn() {
-            ConnRef::Sqlite(c) => run!(sqlx::Sqlite, c),
-            ConnRef::Postgres(c) => run!(sqlx::Postgres, c),
-        }
+                qb.build().execute(c).await?;
+            }
+        )
     }
     Ok(())
 }
@@ -188,24 +189,19 @@ pub async fn insert_events(
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        macro_rules! run {
-            ($db:ty, $c:expr) => {{
-                let mut qb: QueryBuilder<$db> = QueryBuilder::new(
-                    "INSERT INTO outbox_events (tour_id, event_type, payload, created_at) ",
-                );
+        built!(
+            tx,
+            "INSERT INTO outbox_events (tour_id, event_type, payload, created_at) ",
+            |qb, c| {
                 qb.push_values(chunk, |mut q, e| {
                     q.push_bind(e.tour_id)
                         .push_bind(e.event_type)
                         .push_bind(Json(&e.payload))
                         .push_bind(now);
                 });
-                qb.build().execute($c).await?;
-            }};
-        }
-        match tx.conn() {
-            ConnRef::Sqlite(c) => run!(sqlx::Sqlite, c),
-            ConnRef::Postgres(c) => run!(sqlx::Postgres, c),
-        }
+                qb.build().execute(c).await?;
+            }
+        )
     }
     Ok(())
 }

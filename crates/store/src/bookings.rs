@@ -2,9 +2,7 @@
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 
-use sqlx::QueryBuilder;
-
-use crate::{ConnRef, StoreResult, Tx, exec, locked, on};
+use crate::{StoreResult, Tx, built, exec, locked, on};
 
 /// A booking with what customers see of its tour and slot.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -620,15 +618,11 @@ pub async fn insert_bookings(
 ) -> StoreResult<Vec<(i64, String)>> {
     let mut inserted = Vec::with_capacity(rows.len());
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        macro_rules! run {
-            ($db:ty, $c:expr) => {{
-                let mut qb: QueryBuilder<$db> = QueryBuilder::new(
-                    "INSERT INTO bookings (booking_reference, user_id, tour_id, booking_slot_id, num_adults, \
+        inserted.extend(built!(tx, "INSERT INTO bookings (booking_reference, user_id, tour_id, booking_slot_id, num_adults, \
                      num_children, num_infants, total_people, price_per_adult, price_per_child, price_per_infant, \
                      subtotal, discount_amount, tax_amount, total_amount, currency, customer_name, customer_email, \
                      customer_phone, special_requirements, dietary_restrictions, accessibility_needs, status, \
-                     created_at, modified_at, seats) ",
-                );
+                     created_at, modified_at, seats) ", |qb, c| {
                 qb.push_values(chunk, |mut q, b| {
                     q.push_bind(b.booking_reference).push_bind(b.user_id).push_bind(b.tour_id)
                         .push_bind(b.booking_slot_id).push_bind(b.num_adults).push_bind(b.num_children)
@@ -642,14 +636,9 @@ pub async fn insert_bookings(
                         .push_bind(b.seats);
                 });
                 qb.push(" ON CONFLICT (booking_reference) DO NOTHING RETURNING id, booking_reference");
-                let got: Vec<(i64, String)> = qb.build_query_as().fetch_all($c).await?;
+                let got: Vec<(i64, String)> = qb.build_query_as().fetch_all(c).await?;
                 got
-            }};
-        }
-        inserted.extend(match tx.conn() {
-            ConnRef::Sqlite(c) => run!(sqlx::Sqlite, c),
-            ConnRef::Postgres(c) => run!(sqlx::Postgres, c),
-        });
+        }));
     }
     Ok(inserted)
 }
@@ -658,23 +647,19 @@ pub async fn insert_bookings(
 pub async fn bookings_by_ids(tx: &mut Tx, ids: &[i64]) -> StoreResult<Vec<BookingRow>> {
     let mut found = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-        macro_rules! run {
-            ($db:ty, $c:expr) => {{
-                let mut qb: QueryBuilder<$db> =
-                    QueryBuilder::new(concat!(booking_select!(), "WHERE b.id IN ("));
+        found.extend(built!(
+            tx,
+            concat!(booking_select!(), "WHERE b.id IN ("),
+            |qb, c| {
                 let mut list = qb.separated(", ");
                 for id in chunk {
                     list.push_bind(*id);
                 }
                 qb.push(") ORDER BY b.id");
-                let got: Vec<BookingRow> = qb.build_query_as().fetch_all($c).await?;
+                let got: Vec<BookingRow> = qb.build_query_as().fetch_all(c).await?;
                 got
-            }};
-        }
-        found.extend(match tx.conn() {
-            ConnRef::Sqlite(c) => run!(sqlx::Sqlite, c),
-            ConnRef::Postgres(c) => run!(sqlx::Postgres, c),
-        });
+            }
+        ));
     }
     Ok(found)
 }
@@ -695,22 +680,21 @@ pub async fn insert_manage_tokens(
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        macro_rules! run {
-            ($db:ty, $c:expr) => {{
-                let mut qb: QueryBuilder<$db> = QueryBuilder::new(
-                    "INSERT INTO manage_tokens (tour_id, booking_id, waitlist_entry_id, kind, token_hash, created_at) ",
-                );
+        built!(
+            tx,
+            "INSERT INTO manage_tokens (tour_id, booking_id, waitlist_entry_id, kind, token_hash, created_at) ",
+            |qb, c| {
                 qb.push_values(chunk, |mut q, t| {
-                    q.push_bind(t.tour_id).push_bind(t.booking_id).push_bind(t.waitlist_entry_id)
-                        .push_bind(t.kind.as_str()).push_bind(t.token_hash).push_bind(now);
+                    q.push_bind(t.tour_id)
+                        .push_bind(t.booking_id)
+                        .push_bind(t.waitlist_entry_id)
+                        .push_bind(t.kind.as_str())
+                        .push_bind(t.token_hash)
+                        .push_bind(now);
                 });
-                qb.build().execute($c).await?;
-            }};
-        }
-        match tx.conn() {
-            ConnRef::Sqlite(c) => run!(sqlx::Sqlite, c),
-            ConnRef::Postgres(c) => run!(sqlx::Postgres, c),
-        }
+                qb.build().execute(c).await?;
+            }
+        )
     }
     Ok(())
 }
@@ -722,23 +706,18 @@ pub async fn stored_idempotency_keys(
 ) -> StoreResult<Vec<(String, String)>> {
     let mut found = Vec::new();
     for chunk in keys.chunks(ROWS_PER_STATEMENT) {
-        macro_rules! run {
-            ($db:ty, $c:expr) => {{
-                let mut qb: QueryBuilder<$db> = QueryBuilder::new(
-                    "SELECT scope, idem_key FROM idempotency_keys WHERE (scope, idem_key) IN (",
-                );
+        found.extend(built!(
+            tx,
+            "SELECT scope, idem_key FROM idempotency_keys WHERE (scope, idem_key) IN (",
+            |qb, c| {
                 qb.push_values(chunk, |mut q, (scope, key)| {
                     q.push_bind(*scope).push_bind(*key);
                 });
                 qb.push(")");
-                let got: Vec<(String, String)> = qb.build_query_as().fetch_all($c).await?;
+                let got: Vec<(String, String)> = qb.build_query_as().fetch_all(c).await?;
                 got
-            }};
-        }
-        found.extend(match tx.conn() {
-            ConnRef::Sqlite(c) => run!(sqlx::Sqlite, c),
-            ConnRef::Postgres(c) => run!(sqlx::Postgres, c),
-        });
+            }
+        ));
     }
     Ok(found)
 }
@@ -762,23 +741,22 @@ pub async fn insert_idempotency_keys(
 ) -> StoreResult<u64> {
     let mut stored = 0;
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        macro_rules! run {
-            ($db:ty, $c:expr) => {{
-                let mut qb: QueryBuilder<$db> = QueryBuilder::new(
-                    "INSERT INTO idempotency_keys (scope, idem_key, request_hash, token_salt, created_at, booking_id) ",
-                );
+        stored += built!(
+            tx,
+            "INSERT INTO idempotency_keys (scope, idem_key, request_hash, token_salt, created_at, booking_id) ",
+            |qb, c| {
                 qb.push_values(chunk, |mut q, k| {
-                    q.push_bind(k.scope).push_bind(k.key_hash).push_bind(k.request_hash)
-                        .push_bind(k.token_salt).push_bind(now).push_bind(k.booking_id);
+                    q.push_bind(k.scope)
+                        .push_bind(k.key_hash)
+                        .push_bind(k.request_hash)
+                        .push_bind(k.token_salt)
+                        .push_bind(now)
+                        .push_bind(k.booking_id);
                 });
                 qb.push(" ON CONFLICT (scope, idem_key) DO NOTHING");
-                qb.build().execute($c).await?.rows_affected()
-            }};
-        }
-        stored += match tx.conn() {
-            ConnRef::Sqlite(c) => run!(sqlx::Sqlite, c),
-            ConnRef::Postgres(c) => run!(sqlx::Postgres, c),
-        };
+                qb.build().execute(c).await?.rows_affected()
+            }
+        );
     }
     Ok(stored)
 }
@@ -791,25 +769,20 @@ pub async fn pending_guest_bookings_of(
 ) -> StoreResult<Vec<(String, i64)>> {
     let mut found = Vec::new();
     for chunk in emails_lower.chunks(ROWS_PER_STATEMENT) {
-        macro_rules! run {
-            ($db:ty, $c:expr) => {{
-                let mut qb: QueryBuilder<$db> = QueryBuilder::new(
-                    "SELECT LOWER(customer_email), COUNT(*) FROM bookings WHERE status = 'pending' \
+        found.extend(built!(
+            tx,
+            "SELECT LOWER(customer_email), COUNT(*) FROM bookings WHERE status = 'pending' \
                      AND user_id IS NULL AND LOWER(customer_email) IN (",
-                );
+            |qb, c| {
                 let mut list = qb.separated(", ");
                 for e in chunk {
                     list.push_bind(*e);
                 }
                 qb.push(") GROUP BY LOWER(customer_email)");
-                let got: Vec<(String, i64)> = qb.build_query_as().fetch_all($c).await?;
+                let got: Vec<(String, i64)> = qb.build_query_as().fetch_all(c).await?;
                 got
-            }};
-        }
-        found.extend(match tx.conn() {
-            ConnRef::Sqlite(c) => run!(sqlx::Sqlite, c),
-            ConnRef::Postgres(c) => run!(sqlx::Postgres, c),
-        });
+            }
+        ));
     }
     Ok(found)
 }

@@ -2,10 +2,8 @@
 //! per-request path, followed by one recomputation of the slot counters, so
 //! the loaded data satisfies design invariant 1 like any other.
 
+use crate::{StoreResult, Tx, built, exec, on};
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
-use sqlx::QueryBuilder;
-
-use crate::{ConnRef, StoreResult, Tx, exec, on};
 
 /// A slot to load (counters start at zero).
 pub struct BulkSlot {
@@ -38,26 +36,27 @@ pub async fn insert_slots(
 ) -> StoreResult<Vec<i64>> {
     let mut ids = Vec::with_capacity(slots.len());
     for chunk in slots.chunks(CHUNK) {
-        macro_rules! run {
-            ($db:ty, $c:expr) => {{
-                let mut qb: QueryBuilder<$db> = QueryBuilder::new(
-                    "INSERT INTO booking_slots (tour_id, slot_date, start_time, end_time, starts_at, max_capacity, \
+        let got = built!(
+            tx,
+            "INSERT INTO booking_slots (tour_id, slot_date, start_time, end_time, starts_at, max_capacity, \
                      price_per_person, created_at, updated_at) ",
-                );
+            |qb, c| {
                 qb.push_values(chunk, |mut b, s| {
-                    b.push_bind(s.tour_id).push_bind(s.slot_date).push_bind(s.start_time).push_bind(s.end_time)
-                        .push_bind(s.starts_at).push_bind(s.max_capacity).push_bind(s.price_per_person)
-                        .push_bind(now).push_bind(now);
+                    b.push_bind(s.tour_id)
+                        .push_bind(s.slot_date)
+                        .push_bind(s.start_time)
+                        .push_bind(s.end_time)
+                        .push_bind(s.starts_at)
+                        .push_bind(s.max_capacity)
+                        .push_bind(s.price_per_person)
+                        .push_bind(now)
+                        .push_bind(now);
                 });
                 qb.push(" RETURNING id");
-                let got: Vec<i64> = qb.build_query_scalar().fetch_all($c).await?;
+                let got: Vec<i64> = qb.build_query_scalar().fetch_all(c).await?;
                 got
-            }};
-        }
-        let got = match tx.conn() {
-            ConnRef::Sqlite(c) => run!(sqlx::Sqlite, c),
-            ConnRef::Postgres(c) => run!(sqlx::Postgres, c),
-        };
+            }
+        );
         ids.extend(got);
     }
     Ok(ids)
@@ -70,29 +69,39 @@ pub async fn insert_bookings(
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
     for chunk in bookings.chunks(CHUNK) {
-        macro_rules! run {
-            ($db:ty, $c:expr) => {{
-                let mut qb: QueryBuilder<$db> = QueryBuilder::new(
-                    "INSERT INTO bookings (booking_reference, tour_id, booking_slot_id, num_adults, num_children, \
+        built!(
+            tx,
+            "INSERT INTO bookings (booking_reference, tour_id, booking_slot_id, num_adults, num_children, \
                      num_infants, total_people, price_per_adult, price_per_child, price_per_infant, subtotal, \
                      discount_amount, tax_amount, total_amount, currency, customer_name, customer_email, status, \
                      created_at, modified_at, seats) ",
-                );
+            |qb, c| {
                 qb.push_values(chunk, |mut b, k| {
-                    b.push_bind(&k.reference).push_bind(k.tour_id).push_bind(k.slot_id).push_bind(k.adults)
-                        .push_bind(0i64).push_bind(0i64).push_bind(k.adults).push_bind(k.price).push_bind(k.price)
-                        .push_bind(0i64).push_bind(k.price * k.adults).push_bind(0i64).push_bind(0i64)
-                        .push_bind(k.price * k.adults).push_bind(k.currency).push_bind("Bench Guest")
-                        .push_bind("bench@example.com").push_bind("confirmed").push_bind(now).push_bind(now)
+                    b.push_bind(&k.reference)
+                        .push_bind(k.tour_id)
+                        .push_bind(k.slot_id)
+                        .push_bind(k.adults)
+                        .push_bind(0i64)
+                        .push_bind(0i64)
+                        .push_bind(k.adults)
+                        .push_bind(k.price)
+                        .push_bind(k.price)
+                        .push_bind(0i64)
+                        .push_bind(k.price * k.adults)
+                        .push_bind(0i64)
+                        .push_bind(0i64)
+                        .push_bind(k.price * k.adults)
+                        .push_bind(k.currency)
+                        .push_bind("Bench Guest")
+                        .push_bind("bench@example.com")
+                        .push_bind("confirmed")
+                        .push_bind(now)
+                        .push_bind(now)
                         .push_bind(k.adults);
                 });
-                qb.build().execute($c).await?;
-            }};
-        }
-        match tx.conn() {
-            ConnRef::Sqlite(c) => run!(sqlx::Sqlite, c),
-            ConnRef::Postgres(c) => run!(sqlx::Postgres, c),
-        }
+                qb.build().execute(c).await?;
+            }
+        )
     }
     Ok(())
 }

@@ -43,6 +43,25 @@ macro_rules! on {
     };
 }
 
+/// Builds and runs a statement with a [`sqlx::QueryBuilder`] for the
+/// transaction's engine (multi-row `VALUES`, `IN` lists): `$body` runs with
+/// `$qb` started from `$sql` and `$c` bound to the engine's connection.
+#[macro_export]
+macro_rules! built {
+    ($tx:expr, $sql:expr, |$qb:ident, $c:ident| $body:expr) => {
+        match $tx.conn() {
+            $crate::ConnRef::Sqlite($c) => {
+                let mut $qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new($sql);
+                $body
+            }
+            $crate::ConnRef::Postgres($c) => {
+                let mut $qb = sqlx::QueryBuilder::<sqlx::Postgres>::new($sql);
+                $body
+            }
+        }
+    };
+}
+
 /// Executes a statement built by `$query` on either engine; evaluates to
 /// `StoreResult<u64>`, the number of rows affected.
 #[macro_export]

@@ -12,7 +12,7 @@ use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 
 use crate::blackouts::BlackoutRow;
 use crate::tours::TourRow;
-use crate::{StoreResult, Tx, exec, locked, on};
+use crate::{StoreResult, Tx, built, exec, locked, on};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SlotRow {
@@ -958,26 +958,19 @@ pub async fn lock_future_slots_of_schedule(
 pub async fn slots_by_ids(tx: &mut Tx, ids: &[i64]) -> StoreResult<Vec<SlotRow>> {
     let mut found = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(500) {
-        macro_rules! run {
-            ($db:ty, $c:expr) => {{
-                let mut qb: sqlx::QueryBuilder<$db> = sqlx::QueryBuilder::new(concat!(
-                    "SELECT ",
-                    slot_cols!(),
-                    " FROM booking_slots WHERE id IN ("
-                ));
+        found.extend(built!(
+            tx,
+            concat!("SELECT ", slot_cols!(), " FROM booking_slots WHERE id IN ("),
+            |qb, c| {
                 let mut list = qb.separated(", ");
                 for id in chunk {
                     list.push_bind(*id);
                 }
                 qb.push(") ORDER BY id");
-                let got: Vec<SlotRow> = qb.build_query_as().fetch_all($c).await?;
+                let got: Vec<SlotRow> = qb.build_query_as().fetch_all(c).await?;
                 got
-            }};
-        }
-        found.extend(match tx.conn() {
-            crate::ConnRef::Sqlite(c) => run!(sqlx::Sqlite, c),
-            crate::ConnRef::Postgres(c) => run!(sqlx::Postgres, c),
-        });
+            }
+        ));
     }
     Ok(found)
 }
