@@ -12,8 +12,10 @@
 //! the batch with its own result. While a batch runs, the next one queues;
 //! before it runs, a batch waits until its oldest request has waited
 //! `delay` (default 1 ms; not at all when it is full), so requests that
-//! arrive together share a flush. A batch that cannot commit answers every
-//! request with the failure (503, retryable; nothing of it was written).
+//! arrive together share a flush. A batch that fails on an outage or a
+//! conflict answers every request with the failure (503, retried; nothing
+//! of it was written); one that fails otherwise — possibly on one request's
+//! own data — runs each request again alone, so that one fails alone.
 //!
 //! The batch work decides every request before it writes anything, so a
 //! refused request has written nothing and needs no savepoint, and it
@@ -39,14 +41,16 @@ use crate::{Context, ServiceError, ServiceResult};
 pub type BatchFuture<'t, T> = Pin<Box<dyn Future<Output = T> + Send + 't>>;
 
 /// Requests that run together on one transaction.
-pub trait Batch: Sized + Send + 'static {
+pub trait Batch: Clone + Sized + Send + 'static {
     type Output: Send + 'static;
 
     /// Runs `batch` (in arrival order) on `tx` and returns each request's
     /// own result, in the same order. A request answered with an error
     /// must have written nothing. `Err` means the transaction itself
-    /// failed: nothing of the batch is kept and every request gets that
-    /// failure.
+    /// failed and nothing of the batch is kept: an outage or conflict
+    /// (`Busy`, `Unavailable`, `StorageFull`) answers every request with
+    /// it; any other error runs each request again alone (a clone), so a
+    /// request whose own data breaks a statement fails alone.
     fn run<'t>(
         ctx: &'t Context,
         tx: &'t mut Tx,
@@ -121,15 +125,10 @@ impl<B: Batch> Lanes<B> {
         item: B,
     ) -> ServiceResult<B::Output> {
         if ctx.settings.group_commit.max_batch <= 1 {
-            let mut tx = ctx.db.begin().await?;
-            let answer = B::run(ctx, &mut tx, vec![item])
+            return attempt(ctx, vec![item])
                 .await?
                 .pop()
                 .unwrap_or_else(|| Err(unanswered()));
-            if answer.is_ok() {
-                tx.commit().await?;
-            }
-            return answer;
         }
         let lane = match ctx.db.backend() {
             Backend::Sqlite => 0,
@@ -208,27 +207,8 @@ impl<B: Batch> Lanes<B> {
             items.push(q.item);
         }
         let started = Instant::now();
-        let outcome = match ctx.db.begin().await {
-            Ok(mut tx) => match B::run(&ctx, &mut tx, items).await {
-                Ok(answers) if answers.iter().any(Result::is_ok) => match tx.commit().await {
-                    Ok(()) => {
-                        metrics::counter!("group_commit_flushes_total").increment(1);
-                        Ok(answers)
-                    }
-                    Err(e) => Err(ServiceError::from(e)),
-                },
-                // Every request refused: nothing to keep, no flush.
-                Ok(answers) => {
-                    let _ = tx.rollback().await;
-                    Ok(answers)
-                }
-                Err(e) => {
-                    let _ = tx.rollback().await;
-                    Err(e)
-                }
-            },
-            Err(e) => Err(ServiceError::from(e)),
-        };
+        let kept = if size > 1 { items.clone() } else { Vec::new() };
+        let outcome = attempt(&ctx, items).await;
         tracing::debug!(
             size,
             ms = started.elapsed().as_secs_f64() * 1e3,
@@ -247,12 +227,59 @@ impl<B: Batch> Lanes<B> {
                     let _ = reply.send(Err(e));
                 }
             }
-            Err(e) => {
+            // An outage or a conflict: every request gets it, and is retried.
+            Err(e) if transient(&e) => {
                 tracing::warn!(error = %e, size, "a write batch failed; its requests are answered with the failure");
                 for reply in replies {
                     let _ = reply.send(Err(again(&e)));
                 }
             }
+            // Anything else may be one request's own fault (a statement
+            // only its data breaks): each runs again alone, so it fails
+            // alone and the others are not held hostage by it.
+            Err(e) => {
+                tracing::warn!(error = %e, size, "a write batch failed; its requests run again one by one");
+                for (reply, item) in replies.into_iter().zip(kept) {
+                    let answer = match attempt(&ctx, vec![item]).await {
+                        Ok(mut answers) => answers.pop().unwrap_or_else(|| Err(unanswered())),
+                        Err(e) => Err(e),
+                    };
+                    let _ = reply.send(answer);
+                }
+            }
+        }
+    }
+}
+
+/// Failures that end a whole batch whatever its requests: the database
+/// unreachable or full, or a conflict that a retry resolves.
+fn transient(e: &ServiceError) -> bool {
+    matches!(
+        e,
+        ServiceError::Busy(_) | ServiceError::Unavailable(_) | ServiceError::StorageFull(_)
+    )
+}
+
+/// Runs `items` on a transaction of their own and commits it when any was
+/// admitted (every request refused: nothing to keep, no flush).
+async fn attempt<B: Batch>(
+    ctx: &Context,
+    items: Vec<B>,
+) -> ServiceResult<Vec<ServiceResult<B::Output>>> {
+    let mut tx = ctx.db.begin().await?;
+    match B::run(ctx, &mut tx, items).await {
+        Ok(answers) if answers.iter().any(Result::is_ok) => {
+            tx.commit().await?;
+            metrics::counter!("group_commit_flushes_total").increment(1);
+            Ok(answers)
+        }
+        Ok(answers) => {
+            let _ = tx.rollback().await;
+            Ok(answers)
+        }
+        Err(e) => {
+            let _ = tx.rollback().await;
+            Err(e)
         }
     }
 }
@@ -268,11 +295,14 @@ mod tests {
     use crate::{GroupCommitSettings, Settings};
 
     /// A probe request: writes `v` unless refused; `hold` keeps its batch
-    /// running until notified; `breaks` fails the whole transaction.
+    /// running until notified; `breaks` fails the whole transaction as an
+    /// outage would; `poison` fails it as only its own data would.
+    #[derive(Clone)]
     struct Probe {
         v: &'static str,
         refuse: bool,
         breaks: bool,
+        poison: bool,
         hold: Option<Arc<Notify>>,
     }
 
@@ -281,6 +311,7 @@ mod tests {
             v,
             refuse: false,
             breaks: false,
+            poison: false,
             hold: None,
         }
     }
@@ -309,6 +340,11 @@ mod tests {
                     }
                     if p.breaks {
                         return Err(ServiceError::Busy("the probe broke its batch".into()));
+                    }
+                    if p.poison {
+                        return Err(ServiceError::Internal(tourdesk_store::StoreError::Config(
+                            "poisoned".into(),
+                        )));
                     }
                     answers.push(Ok(p.v));
                 }
@@ -361,6 +397,7 @@ mod tests {
             Ok(v) => v.to_owned(),
             Err(ServiceError::Conflict { code, .. }) => code.to_owned(),
             Err(ServiceError::Busy(m)) => format!("busy: {m}"),
+            Err(ServiceError::Internal(_)) => "internal".into(),
             Err(e) => format!("other: {e}"),
         }
     }
@@ -408,9 +445,10 @@ mod tests {
 
     /// A batch of three queued behind a held request: the refused one is
     /// answered alone and the others commit together, each with its own
-    /// answer; then a batch whose transaction breaks answers both of its
-    /// requests with the failure and keeps neither; the lane is gone
-    /// once empty.
+    /// answer; then a batch whose transaction breaks (an outage) answers
+    /// both of its requests with the failure and keeps neither; then a
+    /// batch broken by one request's own data reruns each request alone,
+    /// so only that one fails; the lane is gone once empty.
     async fn each_request_keeps_its_own_outcome(db: Db) {
         let ctx = context(db.clone());
         let lanes: Arc<Lanes<Probe>> = Arc::default();
@@ -453,11 +491,25 @@ mod tests {
             ["a", "b", "d", "h"],
             "nothing of the broken batch is kept"
         );
+        assert_eq!(lanes.batches_run(), 4);
+
+        // A request whose own data breaks the batch (not an outage): the
+        // batch is undone and each request runs again alone, so only the
+        // poisoned one fails.
+        let poisoned = Probe {
+            poison: true,
+            ..probe("p")
+        };
+        let (first, answers) =
+            behind_a_held_request(&ctx, &lanes, "i", vec![probe("j"), poisoned, probe("k")]).await;
+        assert_eq!(first, "i");
+        assert_eq!(answers, ["j", "internal", "k"]);
+        assert_eq!(stored(&db).await, ["a", "b", "d", "h", "i", "j", "k"]);
         assert!(
             lanes.lock().is_empty(),
             "an empty lane is removed with its leader"
         );
-        assert_eq!(lanes.batches_run(), 4);
+        assert_eq!(lanes.batches_run(), 6, "reruns alone are not batches");
     }
 
     #[tokio::test]
