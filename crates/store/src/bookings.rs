@@ -513,29 +513,6 @@ pub struct IdempotencyRow {
     pub created_at: DateTime<Utc>,
 }
 
-/// Claims `(scope, key_hash)` for this request; false when it was claimed
-/// before (on PostgreSQL this waits for a concurrent claimer to finish).
-pub async fn claim_idempotency_key(
-    tx: &mut Tx,
-    scope: &str,
-    key_hash: &str,
-    request_hash: &str,
-    token_salt: &str,
-    now: DateTime<Utc>,
-) -> StoreResult<bool> {
-    const SQL: &str = "INSERT INTO idempotency_keys (scope, idem_key, request_hash, token_salt, created_at) \
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (scope, idem_key) DO NOTHING";
-    Ok(exec!(
-        tx,
-        sqlx::query(SQL)
-            .bind(scope)
-            .bind(key_hash)
-            .bind(request_hash)
-            .bind(token_salt)
-            .bind(now)
-    )? == 1)
-}
-
 pub async fn idempotency_key(
     tx: &mut Tx,
     scope: &str,
@@ -544,28 +521,6 @@ pub async fn idempotency_key(
     const SQL: &str = "SELECT request_hash, booking_id, token_salt, created_at FROM idempotency_keys \
          WHERE scope = $1 AND idem_key = $2";
     Ok(on!(tx, c => sqlx::query_as(SQL).bind(scope).bind(key).fetch_optional(c).await)?)
-}
-
-pub async fn complete_idempotency_key(
-    tx: &mut Tx,
-    scope: &str,
-    key_hash: &str,
-    booking_id: i64,
-) -> StoreResult<()> {
-    const SQL: &str =
-        "UPDATE idempotency_keys SET booking_id = $3 WHERE scope = $1 AND idem_key = $2";
-    exec!(
-        tx,
-        sqlx::query(SQL).bind(scope).bind(key_hash).bind(booking_id)
-    )?;
-    Ok(())
-}
-
-/// How many pending guest bookings an email holds (the abuse cap).
-pub async fn pending_guest_bookings(tx: &mut Tx, email_lower: &str) -> StoreResult<i64> {
-    const SQL: &str = "SELECT COUNT(*) FROM bookings WHERE LOWER(customer_email) = $1 \
-         AND status = 'pending' AND user_id IS NULL";
-    Ok(on!(tx, c => sqlx::query_scalar(SQL).bind(email_lower).fetch_one(c).await)?)
 }
 
 /// Locks a booking's row (PostgreSQL; SQLite has one writer) and returns
