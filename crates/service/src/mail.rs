@@ -661,38 +661,31 @@ pub(crate) fn render_event(
     Ok(out)
 }
 
-/// Stores the messages of one event (in the delivering transaction).
-pub(crate) async fn store_rendered(
-    tx: &mut Tx,
+/// The rows that store what event `e` rendered to (sent later, or held for
+/// preview when delivery is off).
+pub(crate) fn new_messages<'a>(
     e: &EventRow,
-    rendered: &[Rendered],
+    rendered: &'a [Rendered],
     cfg: &MailSettings,
-    now: DateTime<Utc>,
-) -> ServiceResult<()> {
-    for r in rendered {
-        messages::insert_message(
-            tx,
-            NewMessage {
-                event_id: e.id,
-                tour_id: e.tour_id,
-                kind: r.kind,
-                to_email: &r.to_email,
-                subject: &r.subject,
-                text_body: &r.text_body,
-                html_body: &r.html_body,
-                ics: r.ics.as_deref(),
-                waitlist_entry_id: r.waitlist_entry_id,
-                status: if cfg.delivery_enabled {
-                    "queued"
-                } else {
-                    "held"
-                },
-            },
-            now,
-        )
-        .await?;
-    }
-    Ok(())
+) -> impl Iterator<Item = NewMessage<'a>> {
+    let status = if cfg.delivery_enabled {
+        "queued"
+    } else {
+        "held"
+    };
+    let (event_id, tour_id) = (e.id, e.tour_id);
+    rendered.iter().map(move |r| NewMessage {
+        event_id,
+        tour_id,
+        kind: r.kind,
+        to_email: &r.to_email,
+        subject: &r.subject,
+        text_body: &r.text_body,
+        html_body: &r.html_body,
+        ics: r.ics.as_deref(),
+        waitlist_entry_id: r.waitlist_entry_id,
+        status,
+    })
 }
 
 /// The pause before attempt `attempts + 1`: 1, 2, 4, ... minutes, at most 6 h.

@@ -6,7 +6,9 @@
 
 use chrono::{DateTime, Utc};
 use tourdesk_store::audit::{self, EventRow};
+use tourdesk_store::messages;
 use tourdesk_store::monitoring;
+use tourdesk_store::webhooks::{self, NewDelivery};
 
 use crate::caller::Admin;
 use crate::{Context, ServiceError, ServiceResult};
@@ -55,6 +57,9 @@ impl Notifications<'_> {
                 rendered.insert(e.id, r);
             }
         }
+        // The writer is held for a handful of statements whatever the
+        // batch's size: claim, endpoints, then one multi-row statement each
+        // for the messages, the webhook deliveries and the delivered marks.
         let mut tx = self.0.db.begin().await?;
         let events = audit::claim_undelivered(&mut tx, BATCH).await?;
         let endpoints = if events.is_empty() {
@@ -62,6 +67,7 @@ impl Notifications<'_> {
         } else {
             crate::webhooks::endpoints_for_batch(&mut tx).await?
         };
+        let mut outputs = Vec::with_capacity(events.len());
         for e in &events {
             let r = match rendered.remove(&e.id) {
                 Some(r) => r,
@@ -70,13 +76,12 @@ impl Notifications<'_> {
                     crate::mail::render_event(e, &data, &self.0.mail, now)
                 }
             };
-            match r {
-                Ok(rendered) => {
-                    crate::mail::store_rendered(&mut tx, e, &rendered, &self.0.mail, now).await?
-                }
+            let messages = r.unwrap_or_else(|err| {
                 // A template bug must not hold up the outbox: logged, skipped.
-                Err(err) => tracing::error!(event_id = e.id, error = %err, "cannot render email"),
-            }
+                tracing::error!(event_id = e.id, error = %err, "cannot render email");
+                Vec::new()
+            });
+            outputs.push((messages, crate::webhooks::fan_out(&endpoints, e)));
             // Ids only: the payload carries the customer's email and the
             // booking reference, which together mint a manage token.
             let booking_id = e.payload.0.get("booking_id").and_then(|v| v.as_i64());
@@ -93,9 +98,28 @@ impl Notifications<'_> {
                 waitlist_entry_id = entry_id,
                 "notification"
             );
-            crate::webhooks::fan_out(&mut tx, &endpoints, e, now).await?;
-            audit::mark_delivered(&mut tx, e.id, now).await?;
         }
+        let messages: Vec<_> = events
+            .iter()
+            .zip(&outputs)
+            .flat_map(|(e, (m, _))| crate::mail::new_messages(e, m, &self.0.mail))
+            .collect();
+        messages::insert_messages(&mut tx, &messages, now).await?;
+        let deliveries: Vec<_> = events
+            .iter()
+            .zip(&outputs)
+            .flat_map(|(e, (_, d))| {
+                d.iter().map(|(endpoint_id, event_type, body)| NewDelivery {
+                    endpoint_id: *endpoint_id,
+                    event_id: e.id,
+                    event_type,
+                    body,
+                })
+            })
+            .collect();
+        webhooks::insert_deliveries(&mut tx, &deliveries, now).await?;
+        let ids: Vec<i64> = events.iter().map(|e| e.id).collect();
+        audit::mark_delivered(&mut tx, &ids, now).await?;
         tx.commit().await?;
         // Counted once committed: each event is delivered once, by one
         // instance, so the counters summed over instances are exact.

@@ -83,24 +83,23 @@ pub(crate) async fn endpoints_for_batch(tx: &mut Tx) -> ServiceResult<Vec<Endpoi
     Ok(store::list_endpoints(tx).await?)
 }
 
-/// Queues a delivery of `e` to every endpoint subscribed to it, in the
-/// transaction delivering the event. A paused endpoint's deliveries are
-/// queued too: they wait, and go when it is resumed.
-pub(crate) async fn fan_out(
-    tx: &mut Tx,
-    endpoints: &[EndpointRow],
-    e: &EventRow,
-    now: DateTime<Utc>,
-) -> ServiceResult<()> {
+/// What `e` fans out to: a delivery for every endpoint subscribed to it,
+/// as (endpoint, public event type, body), queued by the transaction
+/// delivering the event. A paused endpoint's deliveries are queued too:
+/// they wait, and go when it is resumed.
+pub(crate) fn fan_out(endpoints: &[EndpointRow], e: &EventRow) -> Vec<(i64, &'static str, String)> {
     let Some(public) = public_type(&e.event_type) else {
-        return Ok(());
+        return Vec::new();
     };
     let mut body = None;
-    for ep in endpoints.iter().filter(|ep| subscribes(&ep.events, public)) {
-        let body = body.get_or_insert_with(|| event_body(e, public));
-        store::insert_delivery(tx, ep.id, e.id, public, body, now).await?;
-    }
-    Ok(())
+    endpoints
+        .iter()
+        .filter(|ep| subscribes(&ep.events, public))
+        .map(|ep| {
+            let body = body.get_or_insert_with(|| event_body(e, public)).clone();
+            (ep.id, public, body)
+        })
+        .collect()
 }
 
 fn subscribes(events: &str, public: &str) -> bool {

@@ -133,13 +133,19 @@ pub async fn undelivered(tx: &mut Tx, limit: i64) -> StoreResult<Vec<EventRow>> 
     Ok(on!(tx, c => sqlx::query_as(SQL).bind(limit).fetch_all(c).await)?)
 }
 
-pub async fn mark_delivered(tx: &mut Tx, id: i64, now: DateTime<Utc>) -> StoreResult<()> {
-    exec!(
-        tx,
-        sqlx::query("UPDATE outbox_events SET delivered_at = $2 WHERE id = $1")
-            .bind(id)
-            .bind(now)
-    )?;
+/// Marks events delivered, one statement per 1,000.
+pub async fn mark_delivered(tx: &mut Tx, ids: &[i64], now: DateTime<Utc>) -> StoreResult<()> {
+    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+        built!(tx, "UPDATE outbox_events SET delivered_at = ", |qb, c| {
+            qb.push_bind(now).push(" WHERE id IN (");
+            let mut list = qb.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            qb.push(")");
+            qb.build().execute(c).await?;
+        })
+    }
     Ok(())
 }
 

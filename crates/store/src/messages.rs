@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::{StoreResult, Tx, exec, locked, on};
+use crate::{StoreResult, Tx, built, exec, locked, on};
 
 pub struct NewMessage<'a> {
     pub event_id: i64,
@@ -47,33 +47,46 @@ pub struct MessageRow {
 const COLUMNS: &str = "id, event_id, tour_id, kind, to_email, subject, text_body, html_body, ics, waitlist_entry_id, status, \
      attempts, next_attempt_at, last_error, created_at, sent_at";
 
-/// Stores a message unless this event already produced one of this kind
-/// (an event delivered twice renders twice, but is stored once).
-pub async fn insert_message(
+/// Rows bound per multi-row statement (12 parameters each: under both
+/// engines' limits).
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// Stores messages, one statement per 500, skipping any kind an event
+/// already produced (an event delivered twice renders twice, but is stored
+/// once). Returns how many were stored.
+pub async fn insert_messages(
     tx: &mut Tx,
-    m: NewMessage<'_>,
+    rows: &[NewMessage<'_>],
     now: DateTime<Utc>,
-) -> StoreResult<bool> {
-    const SQL: &str = "INSERT INTO email_messages (event_id, tour_id, kind, to_email, subject, text_body, \
-         html_body, ics, waitlist_entry_id, status, attempts, next_attempt_at, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, $11) \
-         ON CONFLICT (event_id, kind) DO NOTHING";
-    let n = exec!(
-        tx,
-        sqlx::query(SQL)
-            .bind(m.event_id)
-            .bind(m.tour_id)
-            .bind(m.kind)
-            .bind(m.to_email)
-            .bind(m.subject)
-            .bind(m.text_body)
-            .bind(m.html_body)
-            .bind(m.ics)
-            .bind(m.waitlist_entry_id)
-            .bind(m.status)
-            .bind(now)
-    )?;
-    Ok(n == 1)
+) -> StoreResult<u64> {
+    let mut stored = 0;
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        stored += built!(
+            tx,
+            "INSERT INTO email_messages (event_id, tour_id, kind, to_email, subject, text_body, \
+             html_body, ics, waitlist_entry_id, status, attempts, next_attempt_at, created_at) ",
+            |qb, c| {
+                qb.push_values(chunk, |mut q, m| {
+                    q.push_bind(m.event_id)
+                        .push_bind(m.tour_id)
+                        .push_bind(m.kind)
+                        .push_bind(m.to_email)
+                        .push_bind(m.subject)
+                        .push_bind(m.text_body)
+                        .push_bind(m.html_body)
+                        .push_bind(m.ics)
+                        .push_bind(m.waitlist_entry_id)
+                        .push_bind(m.status)
+                        .push("0")
+                        .push_bind(now)
+                        .push_bind(now);
+                });
+                qb.push(" ON CONFLICT (event_id, kind) DO NOTHING");
+                qb.build().execute(c).await?.rows_affected()
+            }
+        );
+    }
+    Ok(stored)
 }
 
 /// Claims up to `limit` queued messages that are due, counting the attempt

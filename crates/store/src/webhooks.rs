@@ -9,7 +9,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::{StoreResult, Tx, exec, locked, on};
+use crate::{StoreResult, Tx, built, exec, locked, on};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct EndpointRow {
@@ -161,30 +161,46 @@ pub async fn list_endpoints(tx: &mut Tx) -> StoreResult<Vec<EndpointRow>> {
     Ok(on!(tx, c => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).fetch_all(c).await)?)
 }
 
-/// Queues one delivery of an event to an endpoint, unless it is queued
-/// already (an event fanned out twice is delivered once per endpoint).
-pub async fn insert_delivery(
+/// A webhook delivery to queue: one event for one endpoint.
+pub struct NewDelivery<'a> {
+    pub endpoint_id: i64,
+    pub event_id: i64,
+    pub event_type: &'a str,
+    pub body: &'a str,
+}
+
+/// Rows bound per multi-row statement.
+const ROWS_PER_STATEMENT: usize = 1000;
+
+/// Queues deliveries, one statement per 1,000, skipping any an endpoint
+/// already has for its event.
+pub async fn insert_deliveries(
     tx: &mut Tx,
-    endpoint_id: i64,
-    event_id: i64,
-    event_type: &str,
-    body: &str,
+    rows: &[NewDelivery<'_>],
     now: DateTime<Utc>,
-) -> StoreResult<bool> {
-    let n = exec!(
-        tx,
-        sqlx::query(
+) -> StoreResult<()> {
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        built!(
+            tx,
             "INSERT INTO webhook_deliveries (endpoint_id, event_id, event_type, body, status, \
-             attempts, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5) \
-             ON CONFLICT (endpoint_id, event_id) DO NOTHING"
+             attempts, next_attempt_at, created_at) ",
+            |qb, c| {
+                qb.push_values(chunk, |mut q, d| {
+                    q.push_bind(d.endpoint_id)
+                        .push_bind(d.event_id)
+                        .push_bind(d.event_type)
+                        .push_bind(d.body)
+                        .push("'pending'")
+                        .push("0")
+                        .push_bind(now)
+                        .push_bind(now);
+                });
+                qb.push(" ON CONFLICT (endpoint_id, event_id) DO NOTHING");
+                qb.build().execute(c).await?;
+            }
         )
-        .bind(endpoint_id)
-        .bind(event_id)
-        .bind(event_type)
-        .bind(body)
-        .bind(now)
-    )?;
-    Ok(n == 1)
+    }
+    Ok(())
 }
 
 /// Claims up to `limit` due deliveries of active endpoints (pending ones
