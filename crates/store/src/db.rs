@@ -1,10 +1,13 @@
 //! Connection management for both engines.
 //!
-//! SQLite: one writer connection (writes queue fairly inside the process and
-//! each takes the write lock up front with `BEGIN IMMEDIATE`, so nothing
-//! fails with "database is locked"), plus a pool of read-only connections;
-//! WAL, `busy_timeout`, `foreign_keys=ON`, `synchronous=FULL` by default.
-//! PostgreSQL: one pool, READ COMMITTED transactions.
+//! SQLite: one writer connection, owned here (writes queue fairly on its
+//! lock and each takes the write lock up front with `BEGIN IMMEDIATE`, so
+//! nothing fails with "database is locked"), plus a pool of read-only
+//! connections; WAL, `busy_timeout`, `foreign_keys=ON`, `synchronous=FULL`
+//! by default. PostgreSQL: one pool, READ COMMITTED transactions. Pooled
+//! connections are pinged before use only after a quiet spell, not on every
+//! request (a round trip each), and SQLite is compiled with the options in
+//! `.cargo/config.toml` (checked at start-up).
 //!
 //! What production does to a database file is handled here:
 //! - a missing SQLite file is created only when asked ([`DbOptions::create`]);
@@ -12,10 +15,10 @@
 //!   replaced by an empty one;
 //! - before anything else, the data folder and file are checked writable,
 //!   so a read-only file or mount is named at start, not at the first booking;
-//! - the writer connection is handed back only in autocommit mode: a
-//!   transaction that could not be rolled back (SQLite rolls back by itself on
-//!   a full disk, and the driver's own ROLLBACK then fails) costs the
-//!   connection, which the pool replaces, instead of wedging every later write;
+//! - a writer transaction that could not be ended cleanly (SQLite rolls back
+//!   by itself on a full disk, and the driver's own ROLLBACK then fails)
+//!   costs the connection, which the next write replaces, instead of wedging
+//!   every later write;
 //! - the file's identity (device, inode) is checked before every commit, so
 //!   a database deleted or replaced under the running server refuses writes
 //!   (503) instead of acknowledging what a restart would lose;
@@ -87,11 +90,43 @@ impl DbOptions {
 #[derive(Clone)]
 enum Pools {
     Sqlite {
-        writer: SqlitePool,
+        writer: Arc<Writer>,
         readers: SqlitePool,
         file: Arc<SqliteFile>,
     },
     Postgres(PgPool),
+}
+
+/// The SQLite compile-time options the store relies on for speed (set in
+/// `.cargo/config.toml`); see there for why each matters.
+pub const SQLITE_REQUIRED_OPTIONS: [&str; 2] = ["ENABLE_QPSG", "DEFAULT_MEMSTATUS=0"];
+
+async fn compile_options(conn: &mut SqliteConnection) -> StoreResult<Vec<String>> {
+    let options: Vec<String> = sqlx::query_scalar("PRAGMA compile_options")
+        .fetch_all(conn)
+        .await?;
+    Ok(options)
+}
+
+/// A binary built without the repository's cargo configuration still works,
+/// but re-plans statements on every run: say so once, at start-up.
+async fn warn_on_missing_sqlite_options(conn: &mut SqliteConnection) {
+    match compile_options(conn).await {
+        Ok(have) => {
+            let missing: Vec<&str> = SQLITE_REQUIRED_OPTIONS
+                .into_iter()
+                .filter(|o| !have.iter().any(|h| h == o))
+                .collect();
+            if !missing.is_empty() {
+                tracing::warn!(
+                    ?missing,
+                    "SQLite was compiled without options this server relies on for speed; \
+                     build from the repository (its .cargo/config.toml sets LIBSQLITE3_FLAGS)"
+                );
+            }
+        }
+        Err(e) => tracing::warn!("could not read SQLite's compile options: {e}"),
+    }
 }
 
 /// The SQLite database file as it was when the server opened it (opaque).
@@ -190,41 +225,45 @@ impl Db {
         let identity = SqliteFile::identity_of(&path).map_err(|e| {
             StoreError::Config(format!("DATABASE_URL: cannot read {}: {e}", path.display()))
         })?;
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .acquire_timeout(opts.acquire_timeout.max(Duration::from_secs(30)))
-            .after_release(|conn, _| {
-                Box::pin(async move {
-                    // A dropped transaction's ROLLBACK is queued on the
-                    // connection; the ping runs after it. If it failed, the
-                    // driver still counts a transaction open and would refuse
-                    // every later BEGIN: drop the connection instead.
-                    conn.ping().await?;
-                    let clean = !conn.is_in_transaction();
-                    if !clean {
-                        tracing::warn!(
-                            "the SQLite writer connection was left inside a transaction; replacing it"
-                        );
-                    }
-                    Ok(clean)
-                })
-            })
-            .connect_with(base.clone())
-            .await
-            .map_err(|e| open_error(&opts.url, e))?;
+        let writer = Writer {
+            slot: Arc::new(tokio::sync::Mutex::new(None)),
+            options: base.clone(),
+            url: opts.url.clone(),
+            wait: opts.acquire_timeout.max(Duration::from_secs(30)),
+        };
+        // Opened now, so a file that cannot be used fails the start.
+        let mut first = writer.connect().await?;
+        warn_on_missing_sqlite_options(&mut first).await;
+        *writer.slot.lock().await = Some(first);
         let readers = SqlitePoolOptions::new()
             .max_connections(opts.max_connections.max(1))
             .acquire_timeout(opts.acquire_timeout)
+            .test_before_acquire(false)
+            .before_acquire(ping_when_idle)
             .connect_lazy_with(base.read_only(true));
         Ok(Db {
             pools: Pools::Sqlite {
-                writer,
+                writer: Arc::new(writer),
                 readers,
                 file: Arc::new(SqliteFile { path, identity }),
             },
             created,
         })
+    }
+
+    /// The compile-time options of the SQLite this binary links (`PRAGMA
+    /// compile_options`, without the `SQLITE_` prefix).
+    pub async fn sqlite_compile_options(&self) -> StoreResult<Vec<String>> {
+        match &self.pools {
+            Pools::Sqlite { writer, .. } => {
+                let mut slot = writer.lock().await?;
+                let mut conn = writer.take(&mut slot).await?;
+                let options = compile_options(&mut conn).await;
+                *slot = Some(conn);
+                options
+            }
+            Pools::Postgres(_) => Ok(Vec::new()),
+        }
     }
 
     async fn connect_postgres(opts: &DbOptions) -> StoreResult<Db> {
@@ -247,6 +286,8 @@ impl Db {
         let pool = PgPoolOptions::new()
             .max_connections(opts.max_connections.max(1))
             .acquire_timeout(opts.acquire_timeout)
+            .test_before_acquire(false)
+            .before_acquire(ping_when_idle)
             .connect_with(connect)
             .await
             .map_err(|e| open_error(&opts.url, e))?;
@@ -272,7 +313,15 @@ impl Db {
     pub async fn migrate(&self) -> StoreResult<()> {
         let migrator = migrator(self.backend());
         match &self.pools {
-            Pools::Sqlite { writer, .. } => migrator.run(writer).await?,
+            Pools::Sqlite { writer, .. } => {
+                // The writer's connection, taken out of its slot for the run
+                // (the lock stays held) and put back.
+                let mut slot = writer.lock().await?;
+                let mut conn = writer.take(&mut slot).await?;
+                let ran = migrator.run_direct(None, &mut conn, false).await;
+                *slot = Some(conn);
+                ran?
+            }
             Pools::Postgres(pool) => migrator.run(pool).await?,
         }
         Ok(())
@@ -285,8 +334,7 @@ impl Db {
         let (pool, tx) = match &self.pools {
             Pools::Sqlite { writer, file, .. } => {
                 file.check()?;
-                let tx = Tx::Sqlite(writer.begin_with("BEGIN IMMEDIATE").await?, file.clone());
-                ("writer", tx)
+                ("writer", Tx::Sqlite(writer.begin().await?, file.clone()))
             }
             Pools::Postgres(pool) => ("postgres", Tx::Postgres(pool.begin().await?)),
         };
@@ -314,11 +362,7 @@ impl Db {
             Pools::Sqlite {
                 writer, readers, ..
             } => vec![
-                PoolStats {
-                    name: "writer",
-                    size: writer.size(),
-                    idle: writer.num_idle() as u32,
-                },
+                writer.stats(),
                 PoolStats {
                     name: "readers",
                     size: readers.size(),
@@ -465,8 +509,185 @@ pub fn redact_url(url: &str) -> String {
 }
 
 /// A unit of work: a write transaction, or a plain connection for reads.
+/// Pooled connections are pinged before they are handed out only after a
+/// quiet spell (one that may have outlived a database restart): under load
+/// that check would be one more round trip on every request.
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
+
+#[allow(clippy::type_complexity)]
+fn ping_when_idle<C: Connection>(
+    conn: &mut C,
+    meta: sqlx::pool::PoolConnectionMetadata,
+) -> std::pin::Pin<Box<dyn Future<Output = Result<bool, sqlx::Error>> + Send + '_>> {
+    Box::pin(async move {
+        if meta.idle_for >= IDLE_BEFORE_PING {
+            conn.ping().await?;
+        }
+        Ok(true)
+    })
+}
+
+/// SQLite's one writer connection, owned here rather than by a pool of
+/// one: writes queue on its lock in arrival order, and handing it from one
+/// transaction to the next costs nothing (a pool pings a connection when it
+/// is taken and again when it is given back, a round trip to the
+/// connection's thread each, between every two write batches). A
+/// connection whose state is in doubt (a COMMIT or ROLLBACK that failed, a
+/// BEGIN refused) is dropped, which rolls back whatever it held, and the
+/// next transaction opens a fresh one.
+struct Writer {
+    slot: Arc<tokio::sync::Mutex<Option<SqliteConnection>>>,
+    options: SqliteConnectOptions,
+    url: String,
+    /// How long a write may wait for the writer before failing.
+    wait: Duration,
+}
+
+type WriterSlot = tokio::sync::OwnedMutexGuard<Option<SqliteConnection>>;
+
+impl Writer {
+    async fn connect(&self) -> StoreResult<SqliteConnection> {
+        SqliteConnection::connect_with(&self.options)
+            .await
+            .map_err(|e| open_error(&self.url, e))
+    }
+
+    /// The writer, waited for in arrival order (at most `wait`).
+    async fn lock(&self) -> StoreResult<WriterSlot> {
+        tokio::time::timeout(self.wait, Arc::clone(&self.slot).lock_owned())
+            .await
+            .map_err(|_| {
+                StoreError::Unavailable(format!(
+                    "the SQLite writer stayed busy for {:?}",
+                    self.wait
+                ))
+            })
+    }
+
+    /// The slot's connection, taken out (opened first when there is none);
+    /// the caller puts it back.
+    async fn take(&self, slot: &mut WriterSlot) -> StoreResult<SqliteConnection> {
+        match slot.take() {
+            Some(conn) => Ok(conn),
+            None => self.connect().await,
+        }
+    }
+
+    /// `BEGIN IMMEDIATE` (the write lock up front). Refused on a connection
+    /// left in doubt, it is tried once more on a fresh connection.
+    async fn begin(&self) -> StoreResult<WriterTx> {
+        let mut slot = self.lock().await?;
+        let mut fresh = slot.is_none();
+        loop {
+            let mut conn = self.take(&mut slot).await?;
+            match sqlx::query("BEGIN IMMEDIATE").execute(&mut conn).await {
+                Ok(_) => {
+                    *slot = Some(conn);
+                    return Ok(WriterTx { slot: Some(slot) });
+                }
+                // Dropped: whatever it held is rolled back.
+                Err(e) if fresh => return Err(e.into()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the SQLite writer refused BEGIN; replacing its connection");
+                    fresh = true;
+                }
+            }
+        }
+    }
+
+    fn stats(&self) -> PoolStats {
+        match self.slot.try_lock() {
+            Ok(slot) => PoolStats {
+                name: "writer",
+                size: u32::from(slot.is_some()),
+                idle: u32::from(slot.is_some()),
+            },
+            Err(_) => PoolStats {
+                name: "writer",
+                size: 1,
+                idle: 0,
+            },
+        }
+    }
+
+    async fn close(&self) {
+        let conn = self.slot.lock().await.take();
+        if let Some(conn) = conn {
+            // On a task of its own: the driver's close future is not `Send`
+            // for every lifetime, which a caller's spawned future needs.
+            let _ = tokio::spawn(conn.close()).await;
+        }
+    }
+}
+
+/// A write transaction on SQLite's writer: holds the writer until it ends.
+/// Dropped without [`Tx::commit`] or [`Tx::rollback`] (an error, a panic, a
+/// cancelled request), it rolls back on a task of its own, still holding
+/// the writer, so the next write starts clean.
+pub struct WriterTx {
+    slot: Option<WriterSlot>,
+}
+
+impl WriterTx {
+    fn conn(&mut self) -> &mut SqliteConnection {
+        match self.slot.as_deref_mut() {
+            Some(Some(conn)) => conn,
+            // Only `finish` and `drop` take the slot, and both consume the
+            // transaction; `begin` never hands out an empty one.
+            _ => unreachable!("a live WriterTx always holds the writer's connection"),
+        }
+    }
+
+    /// Ends the transaction with `COMMIT` or `ROLLBACK`. If that fails, the
+    /// connection's state is in doubt and it is dropped (rolling back what
+    /// it still held).
+    async fn finish(mut self, end: &'static str) -> StoreResult<()> {
+        let Some(mut slot) = self.slot.take() else {
+            return Ok(());
+        };
+        let Some(conn) = slot.as_mut() else {
+            return Ok(());
+        };
+        match sqlx::query(end).execute(conn).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                if let Some(conn) = slot.take() {
+                    let _ = conn.close_hard().await;
+                }
+                Err(e.into())
+            }
+        }
+    }
+}
+
+impl Drop for WriterTx {
+    fn drop(&mut self) {
+        let Some(mut slot) = self.slot.take() else {
+            return;
+        };
+        let rollback = async move {
+            let failed = match slot.as_mut() {
+                Some(conn) => sqlx::query("ROLLBACK").execute(conn).await.is_err(),
+                None => false,
+            };
+            if failed {
+                tracing::warn!("the SQLite writer could not roll back; replacing its connection");
+                if let Some(conn) = slot.take() {
+                    let _ = conn.close_hard().await;
+                }
+            }
+        };
+        // Without a runtime (the process is ending) nothing runs it; the
+        // next `begin`, if any, finds the transaction open and replaces the
+        // connection.
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(rollback);
+        }
+    }
+}
+
 pub enum Tx {
-    Sqlite(Transaction<'static, Sqlite>, Arc<SqliteFile>),
+    Sqlite(WriterTx, Arc<SqliteFile>),
     Postgres(Transaction<'static, Postgres>),
     SqliteConn(PoolConnection<Sqlite>),
     PostgresConn(PoolConnection<Postgres>),
@@ -481,7 +702,7 @@ pub enum ConnRef<'a> {
 impl Tx {
     pub fn conn(&mut self) -> ConnRef<'_> {
         match self {
-            Tx::Sqlite(t, _) => ConnRef::Sqlite(t),
+            Tx::Sqlite(t, _) => ConnRef::Sqlite(t.conn()),
             Tx::Postgres(t) => ConnRef::Postgres(t),
             Tx::SqliteConn(c) => ConnRef::Sqlite(c),
             Tx::PostgresConn(c) => ConnRef::Postgres(c),
@@ -499,7 +720,7 @@ impl Tx {
     /// back to its pool.
     pub async fn rollback(self) -> StoreResult<()> {
         match self {
-            Tx::Sqlite(t, _) => t.rollback().await?,
+            Tx::Sqlite(t, _) => t.finish("ROLLBACK").await?,
             Tx::Postgres(t) => t.rollback().await?,
             Tx::SqliteConn(_) | Tx::PostgresConn(_) => {}
         }
@@ -513,10 +734,10 @@ impl Tx {
         match self {
             Tx::Sqlite(t, file) => {
                 if let Err(e) = file.check() {
-                    let _ = t.rollback().await;
+                    let _ = t.finish("ROLLBACK").await;
                     return Err(e);
                 }
-                t.commit().await?
+                t.finish("COMMIT").await?
             }
             Tx::Postgres(t) => t.commit().await?,
             Tx::SqliteConn(_) | Tx::PostgresConn(_) => {}
@@ -541,6 +762,24 @@ mod tests {
         std::collections::hash_map::RandomState::new().hash_one(std::process::id())
     }
 
+    /// The bundled SQLite is compiled as `.cargo/config.toml` says: without
+    /// the query planner stability guarantee every month view is parsed and
+    /// planned again on each request.
+    #[tokio::test]
+    async fn sqlite_is_built_with_the_options_the_store_relies_on() {
+        let (dir, opts) = temp_sqlite();
+        let db = Db::connect(&opts).await.expect("connect");
+        let have = db.sqlite_compile_options().await.expect("compile options");
+        for want in SQLITE_REQUIRED_OPTIONS {
+            assert!(
+                have.iter().any(|h| h == want),
+                "SQLite lacks {want}; it has {have:?}"
+            );
+        }
+        db.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
     /// What a full disk does: SQLite rolls the transaction back by itself,
     /// the driver's own ROLLBACK then fails. The writer must not stay
     /// "inside a transaction" (every later BEGIN refused) until a restart.
@@ -561,6 +800,52 @@ mod tests {
                 .await
                 .expect("the next write succeeds on a fresh writer");
         }
+        db.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// A write transaction dropped without COMMIT (an error, a panic, a
+    /// cancelled request) is rolled back, and the writer is free for the
+    /// next write; a transaction left open on the writer's connection
+    /// behind the store's back costs that connection, not the next write.
+    #[tokio::test]
+    async fn a_dropped_write_transaction_rolls_back_and_frees_the_writer() {
+        let (dir, opts) = temp_sqlite();
+        let db = Db::connect(&opts).await.expect("connect");
+        db.migrate().await.expect("migrate");
+        let probe = "SELECT COALESCE(checked_at, '') FROM health_probe WHERE id = 1";
+        {
+            let mut tx = db.begin().await.expect("begin");
+            crate::on!(tx, c => sqlx::query("UPDATE health_probe SET checked_at = 'dropped' WHERE id = 1")
+                .execute(&mut *c)
+                .await
+                .map(|_| ()))
+            .expect("write");
+        }
+        let mut tx = tokio::time::timeout(Duration::from_secs(5), db.begin())
+            .await
+            .expect("the writer is free again")
+            .expect("begin");
+        let seen: String = crate::on!(tx, c => sqlx::query_scalar(probe).fetch_one(&mut *c).await)
+            .expect("read");
+        assert_ne!(seen, "dropped", "the dropped transaction's write was rolled back");
+        // Left inside a transaction behind the store's back: the next
+        // BEGIN is refused on it, and retried on a fresh connection.
+        crate::on!(tx, c => sqlx::query("BEGIN").execute(&mut *c).await.map(|_| ()))
+            .expect_err("already inside the transaction");
+        tx.commit().await.expect("commit");
+        {
+            let Pools::Sqlite { writer, .. } = &db.pools else {
+                unreachable!("a SQLite database")
+            };
+            let mut slot = writer.lock().await.expect("lock");
+            if let Some(conn) = slot.as_mut() {
+                sqlx::query("BEGIN").execute(conn).await.expect("open one and leave it");
+            }
+        }
+        db.check_writable()
+            .await
+            .expect("the next write succeeds on a fresh connection");
         db.close().await;
         let _ = std::fs::remove_dir_all(dir);
     }
