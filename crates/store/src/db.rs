@@ -826,9 +826,12 @@ mod tests {
             .await
             .expect("the writer is free again")
             .expect("begin");
-        let seen: String = crate::on!(tx, c => sqlx::query_scalar(probe).fetch_one(&mut *c).await)
-            .expect("read");
-        assert_ne!(seen, "dropped", "the dropped transaction's write was rolled back");
+        let seen: String =
+            crate::on!(tx, c => sqlx::query_scalar(probe).fetch_one(&mut *c).await).expect("read");
+        assert_ne!(
+            seen, "dropped",
+            "the dropped transaction's write was rolled back"
+        );
         // Left inside a transaction behind the store's back: the next
         // BEGIN is refused on it, and retried on a fresh connection.
         crate::on!(tx, c => sqlx::query("BEGIN").execute(&mut *c).await.map(|_| ()))
@@ -840,7 +843,10 @@ mod tests {
             };
             let mut slot = writer.lock().await.expect("lock");
             if let Some(conn) = slot.as_mut() {
-                sqlx::query("BEGIN").execute(conn).await.expect("open one and leave it");
+                sqlx::query("BEGIN")
+                    .execute(conn)
+                    .await
+                    .expect("open one and leave it");
             }
         }
         db.check_writable()
