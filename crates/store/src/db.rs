@@ -508,7 +508,6 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// A unit of work: a write transaction, or a plain connection for reads.
 /// Pooled connections are pinged before they are handed out only after a
 /// quiet spell (one that may have outlived a database restart): under load
 /// that check would be one more round trip on every request.
@@ -686,6 +685,7 @@ impl Drop for WriterTx {
     }
 }
 
+/// A unit of work: a write transaction, or a plain connection for reads.
 pub enum Tx {
     Sqlite(WriterTx, Arc<SqliteFile>),
     Postgres(Transaction<'static, Postgres>),
