@@ -8,7 +8,9 @@ pub mod money;
 pub mod policy;
 pub mod role;
 pub mod schedule;
+pub mod waitlist;
 
 pub use contact::{Email, Invalid, Password, PersonName, Phone};
 pub use money::{Currency, Money, MoneyError, Rate};
 pub use role::Role;
+pub use waitlist::WaitlistStatus;

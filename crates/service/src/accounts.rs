@@ -10,6 +10,7 @@ use rand::RngCore;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tourdesk_domain::{Email, Password, PersonName, Phone, Role};
+use tourdesk_store::constraint;
 use tourdesk_store::users::{self, NewUser, UserRow};
 
 use crate::{Context, ServiceError, ServiceResult};
@@ -34,12 +35,10 @@ impl User {
 impl TryFrom<UserRow> for User {
     type Error = ServiceError;
     fn try_from(row: UserRow) -> ServiceResult<User> {
-        let role = row.role.parse::<Role>().map_err(|e| {
-            ServiceError::Internal(tourdesk_store::StoreError::Config(format!(
-                "user {} has a bad role: {e}",
-                row.id
-            )))
-        })?;
+        let role = row
+            .role
+            .parse::<Role>()
+            .map_err(|e| ServiceError::corrupt(format!("user {} has a bad role: {e}", row.id)))?;
         Ok(User {
             id: row.id,
             email: row.email,
@@ -112,8 +111,8 @@ async fn hash_password(password: String) -> ServiceResult<String> {
             .map(|h| h.to_string())
     })
     .await
-    .map_err(|e| internal(format!("password hashing task failed: {e}")))?
-    .map_err(|e| internal(format!("password hashing failed: {e}")))
+    .map_err(|e| ServiceError::internal(format!("password hashing task failed: {e}")))?
+    .map_err(|e| ServiceError::internal(format!("password hashing failed: {e}")))
 }
 
 /// Verifies off the async threads; a malformed stored hash never matches.
@@ -137,10 +136,6 @@ fn dummy_hash() -> &'static str {
             .map(|h| h.to_string())
             .unwrap_or_default()
     })
-}
-
-fn internal(msg: String) -> ServiceError {
-    ServiceError::Internal(tourdesk_store::StoreError::Config(msg))
 }
 
 fn parse_email(text: &str) -> ServiceResult<Email> {
@@ -205,7 +200,7 @@ impl Accounts<'_> {
         )
         .await
         .map_err(|e| {
-            if e.is_unique("email") {
+            if e.is_unique(constraint::USER_EMAIL) {
                 ServiceError::conflict("email_taken", "an account with this email already exists")
             } else {
                 e.into()

@@ -1,6 +1,8 @@
 //! What a use case can answer besides success. The HTTP edge maps each kind
 //! to one status code; the kinds carry machine codes and sentences for people.
 
+use std::fmt;
+
 use serde_json::{Map, Value};
 use tourdesk_store::StoreError;
 
@@ -57,9 +59,12 @@ pub enum ServiceError {
     /// Retry-After).
     #[error("{0}")]
     StorageFull(String),
-    /// Something broke that the client cannot fix (HTTP 500).
-    #[error("internal error: {0}")]
-    Internal(StoreError),
+    /// Something broke that the client cannot fix (HTTP 500): a database
+    /// error that is not an outage, a stored value that does not decode, a
+    /// template or hashing failure. Carries the cause for the log; the
+    /// client is told only that it was logged.
+    #[error("internal error: {0:#}")]
+    Internal(anyhow::Error),
 }
 
 impl From<StoreError> for ServiceError {
@@ -70,7 +75,7 @@ impl From<StoreError> for ServiceError {
                 ServiceError::Unavailable(format!("the database is unavailable: {why}"))
             }
             StoreError::StorageFull(why) => ServiceError::StorageFull(why),
-            other => ServiceError::Internal(other),
+            other => ServiceError::Internal(anyhow::Error::new(other)),
         }
     }
 }
@@ -85,6 +90,35 @@ impl ServiceError {
 
     pub fn not_found(message: impl Into<String>) -> Self {
         ServiceError::NotFound(message.into())
+    }
+
+    /// For `map_err`: a thing named in the request body that does not
+    /// exist is the body's fault (422 naming `field`), not a missing page.
+    pub fn not_found_is_invalid(field: &'static str) -> impl FnOnce(ServiceError) -> ServiceError {
+        move |e| match e {
+            ServiceError::NotFound(m) => ServiceError::invalid(field, m),
+            other => other,
+        }
+    }
+
+    /// Something broke on our side; `what` says what, for the log.
+    pub fn internal(what: impl fmt::Display) -> Self {
+        ServiceError::Internal(anyhow::anyhow!("{what}"))
+    }
+
+    /// An internal failure with its cause kept (for `map_err`).
+    pub fn internal_from<E>(context: &'static str) -> impl FnOnce(E) -> ServiceError
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        move |e| ServiceError::Internal(anyhow::Error::new(e).context(context))
+    }
+
+    /// A value read from the database that does not decode (a currency,
+    /// a time zone, a status no version ever wrote): corruption or a bad
+    /// manual edit, never the client's fault.
+    pub fn corrupt(what: impl fmt::Display) -> Self {
+        ServiceError::Internal(anyhow::anyhow!("a stored value does not decode: {what}"))
     }
 
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
@@ -108,5 +142,75 @@ impl ServiceError {
             extra.insert(key.to_owned(), value.into());
         }
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use tourdesk_store::users::{self, NewUser};
+    use tourdesk_store::{Db, constraint};
+
+    use super::ServiceError;
+
+    /// A unique violation carries the constraint's name on both engines
+    /// (SQLite reports columns; the store names them as PostgreSQL does),
+    /// so the service matches names, never messages.
+    async fn unique_violations_are_named_alike(db: Db) {
+        let user = NewUser {
+            email: "Ada@example.com",
+            email_lower: "ada@example.com",
+            name: "Ada",
+            phone: None,
+            role: "customer",
+            password_hash: "x",
+        };
+        let mut tx = db.begin().await.expect("begin");
+        users::insert_user(&mut tx, &user, Utc::now())
+            .await
+            .expect("the first account");
+        let err = users::insert_user(&mut tx, &user, Utc::now())
+            .await
+            .expect_err("the same email again");
+        assert!(err.is_unique(constraint::USER_EMAIL), "{err:?}");
+        assert!(!err.is_unique("email"), "a name, not a substring: {err:?}");
+        drop(tx);
+        // Anything else internal keeps its cause for the log.
+        let internal = ServiceError::from(err);
+        assert!(
+            matches!(&internal, ServiceError::Internal(e) if e.to_string().contains(constraint::USER_EMAIL)),
+            "{internal:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn unique_violations_are_named_alike_sqlite() {
+        let t = crate::testdb::sqlite().await;
+        unique_violations_are_named_alike(t.db.clone()).await;
+        t.finish().await;
+    }
+
+    #[tokio::test]
+    async fn unique_violations_are_named_alike_postgres() {
+        let Some(t) = crate::testdb::postgres().await else {
+            return;
+        };
+        unique_violations_are_named_alike(t.db.clone()).await;
+        t.finish().await;
+    }
+
+    #[test]
+    fn internal_errors_keep_their_cause() {
+        let e = ServiceError::corrupt("tour 7: unknown currency `XXX`");
+        assert_eq!(
+            e.to_string(),
+            "internal error: a stored value does not decode: tour 7: unknown currency `XXX`"
+        );
+        let nf = ServiceError::not_found("no such tour");
+        let mapped = ServiceError::not_found_is_invalid("tour_id")(nf);
+        assert!(
+            matches!(&mapped, ServiceError::Invalid { field, .. } if field == "tour_id"),
+            "{mapped:?}"
+        );
     }
 }

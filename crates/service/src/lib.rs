@@ -27,6 +27,7 @@ pub mod retention;
 mod settings;
 #[cfg(test)]
 mod testdb;
+pub mod validate;
 pub mod waitlist;
 pub mod webhooks;
 

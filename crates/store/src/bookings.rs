@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 
-use crate::{StoreResult, Tx, built, exec, locked, on};
+use crate::{StoreResult, Tx, built, exec, holding_statuses, locked, on};
 
 /// A booking with what customers see of its tour and slot.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -225,8 +225,9 @@ pub async fn count_bookings(tx: &mut Tx, f: &BookingFilter<'_>) -> StoreResult<i
 pub async fn active_bookings_on_slot(tx: &mut Tx, slot_id: i64) -> StoreResult<Vec<BookingRow>> {
     const SQL: &str = concat!(
         booking_select!(),
-        "WHERE b.booking_slot_id = $1 AND b.status IN ('pending', 'confirmed', 'completed', 'no_show') \
-         ORDER BY b.customer_name, b.id"
+        "WHERE b.booking_slot_id = $1 AND b.status IN ",
+        holding_statuses!(),
+        " ORDER BY b.customer_name, b.id"
     );
     Ok(on!(tx, c => sqlx::query_as(SQL).bind(slot_id).fetch_all(c).await)?)
 }
@@ -541,8 +542,11 @@ pub async fn lock_booking(tx: &mut Tx, id: i64) -> StoreResult<Option<i64>> {
 pub async fn lock_active_bookings_on_slot(tx: &mut Tx, slot_id: i64) -> StoreResult<Vec<i64>> {
     Ok(locked!(
         tx,
-        "SELECT id FROM bookings WHERE booking_slot_id = $1 \
-         AND status IN ('pending', 'confirmed', 'completed', 'no_show') ORDER BY id",
+        concat!(
+            "SELECT id FROM bookings WHERE booking_slot_id = $1 AND status IN ",
+            holding_statuses!(),
+            " ORDER BY id"
+        ),
         "FOR UPDATE",
         |c, SQL| sqlx::query_scalar(SQL).bind(slot_id).fetch_all(c).await
     )?)
@@ -552,7 +556,9 @@ pub async fn lock_active_bookings_on_slot(tx: &mut Tx, slot_id: i64) -> StoreRes
 pub async fn bookings_on_slot(tx: &mut Tx, slot_id: i64) -> StoreResult<Vec<BookingRow>> {
     const SQL: &str = concat!(
         booking_select!(),
-        "WHERE b.booking_slot_id = $1 AND b.status IN ('pending', 'confirmed', 'completed', 'no_show') ORDER BY b.id"
+        "WHERE b.booking_slot_id = $1 AND b.status IN ",
+        holding_statuses!(),
+        " ORDER BY b.id"
     );
     Ok(on!(tx, c => sqlx::query_as(SQL).bind(slot_id).fetch_all(c).await)?)
 }

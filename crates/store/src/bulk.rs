@@ -2,7 +2,7 @@
 //! per-request path, followed by one recomputation of the slot counters, so
 //! the loaded data satisfies design invariant 1 like any other.
 
-use crate::{StoreResult, Tx, built, exec, on};
+use crate::{StoreResult, Tx, built, exec, holding_statuses, on};
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 
 /// A slot to load (counters start at zero).
@@ -108,9 +108,12 @@ pub async fn insert_bookings(
 
 /// Sets every slot's `current_bookings` from its capacity-holding bookings.
 pub async fn recount_slots(tx: &mut Tx) -> StoreResult<u64> {
-    const SQL: &str = "UPDATE booking_slots SET current_bookings = COALESCE((SELECT SUM(seats) FROM bookings b \
-         WHERE b.booking_slot_id = booking_slots.id AND b.status IN ('pending', 'confirmed', 'completed', 'no_show')), 0), \
-         revision = revision + 1";
+    const SQL: &str = concat!(
+        "UPDATE booking_slots SET current_bookings = COALESCE((SELECT SUM(seats) FROM bookings b \
+         WHERE b.booking_slot_id = booking_slots.id AND b.status IN ",
+        holding_statuses!(),
+        "), 0), revision = revision + 1"
+    );
     exec!(tx, sqlx::query(SQL))
 }
 

@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::slots::SlotRow;
-use crate::{StoreResult, Tx, exec, on, slot_cols};
+use crate::{StoreResult, Tx, exec, holding_statuses, on, slot_cols};
 
 /// The condition under which a departure takes new people: open (see
 /// `SlotRow::is_open`). Written once for `reserve` and `hold`.
@@ -107,18 +107,22 @@ pub struct Drift {
 /// Recomputes every slot's counters from bookings and waitlist holds
 /// (design invariant 1) and returns the slots that disagree or overflow.
 pub async fn drift(tx: &mut Tx) -> StoreResult<Vec<Drift>> {
-    const SQL: &str = "SELECT s.id AS slot_id, s.tour_id, s.max_capacity, s.current_bookings, \
+    const SQL: &str = concat!(
+        "SELECT s.id AS slot_id, s.tour_id, s.max_capacity, s.current_bookings, \
          CAST(COALESCE(b.people, 0) AS BIGINT) AS expected_bookings, s.held_spots, \
          CAST(COALESCE(w.people, 0) AS BIGINT) AS expected_held \
          FROM booking_slots s \
          LEFT JOIN (SELECT booking_slot_id, SUM(seats) AS people FROM bookings \
-                    WHERE status IN ('pending', 'confirmed', 'completed', 'no_show') GROUP BY booking_slot_id) b \
+                    WHERE status IN ",
+        holding_statuses!(),
+        " GROUP BY booking_slot_id) b \
            ON b.booking_slot_id = s.id \
          LEFT JOIN (SELECT held_slot_id, SUM(num_people) AS people FROM waitlist_entries \
                     WHERE status = 'notified' GROUP BY held_slot_id) w \
            ON w.held_slot_id = s.id \
          WHERE s.current_bookings <> COALESCE(b.people, 0) OR s.held_spots <> COALESCE(w.people, 0) \
             OR s.current_bookings + s.held_spots > s.max_capacity OR s.current_bookings < 0 OR s.held_spots < 0 \
-         ORDER BY s.id";
+         ORDER BY s.id"
+    );
     Ok(on!(tx, c => sqlx::query_as(SQL).fetch_all(c).await)?)
 }

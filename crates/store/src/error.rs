@@ -7,9 +7,10 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// A UNIQUE constraint refused the write; carries the constraint or
-    /// index name when the engine reports it (PostgreSQL does, SQLite
-    /// reports the columns in the message instead).
+    /// A UNIQUE constraint refused the write; carries the constraint's
+    /// name as PostgreSQL reports it, on both engines (see
+    /// [`unique_constraint_name`]), so callers match a name from
+    /// [`constraint`], never a message.
     #[error("unique constraint violated: {0}")]
     Unique(String),
     /// A CHECK constraint refused the write (for example slot capacity).
@@ -96,12 +97,18 @@ impl From<sqlx::Error> for StoreError {
                     return StoreError::Unavailable(err.to_string());
                 }
             }
+            if db.kind() == ErrorKind::UniqueViolation {
+                return StoreError::Unique(
+                    db.constraint()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| unique_constraint_name(db.message())),
+                );
+            }
             let what = db
                 .constraint()
                 .map(str::to_owned)
                 .unwrap_or_else(|| db.message().to_owned());
             match db.kind() {
-                ErrorKind::UniqueViolation => return StoreError::Unique(what),
                 ErrorKind::CheckViolation => return StoreError::Check(what),
                 ErrorKind::ForeignKeyViolation => return StoreError::ForeignKey(what),
                 _ => {}
@@ -111,10 +118,99 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+/// The unique constraints a caller answers for, by the name PostgreSQL
+/// gives them (the migrations name the indexes; a column's `UNIQUE` is
+/// named `{table}_{column}_key`).
+pub mod constraint {
+    /// One account per email (`users.email_lower`).
+    pub const USER_EMAIL: &str = "users_email_lower_key";
+    /// One open waitlist entry per person, tour and date.
+    pub const OPEN_WAITLIST_ENTRY: &str = "uq_waitlist_open_entry";
+    /// One departure per schedule and date.
+    pub const SLOT_SCHEDULE_DATE: &str = "uq_slot_schedule_date";
+    /// Booking references are unique.
+    pub const BOOKING_REFERENCE: &str = "uq_bookings_reference";
+}
+
+/// Unique indexes over plain columns that the migrations name: SQLite
+/// reports such a violation by its columns, not its name.
+const NAMED_UNIQUE_INDEXES: &[(&str, &str)] = &[
+    (
+        "booking_slots.schedule_id, booking_slots.slot_date",
+        constraint::SLOT_SCHEDULE_DATE,
+    ),
+    ("bookings.booking_reference", constraint::BOOKING_REFERENCE),
+];
+
+/// The PostgreSQL name of the constraint a SQLite unique violation names.
+/// SQLite says `UNIQUE constraint failed: index 'name'` for an index over
+/// expressions and `UNIQUE constraint failed: t.a, t.b` otherwise; the
+/// latter is a named index from [`NAMED_UNIQUE_INDEXES`] or a table
+/// constraint, which PostgreSQL names `t_a_b_key`.
+fn unique_constraint_name(message: &str) -> String {
+    let what = message
+        .strip_prefix("UNIQUE constraint failed: ")
+        .unwrap_or(message);
+    if let Some(name) = what
+        .strip_prefix("index '")
+        .and_then(|rest| rest.strip_suffix('\''))
+    {
+        return name.to_owned();
+    }
+    if let Some((_, name)) = NAMED_UNIQUE_INDEXES.iter().find(|(cols, _)| *cols == what) {
+        return (*name).to_owned();
+    }
+    let mut table = None;
+    let mut columns = Vec::new();
+    for qualified in what.split(", ") {
+        match qualified.split_once('.') {
+            Some((t, c)) if table.is_none_or(|seen| seen == t) => {
+                table = Some(t);
+                columns.push(c);
+            }
+            _ => return what.to_owned(),
+        }
+    }
+    match table {
+        Some(t) => format!("{t}_{}_key", columns.join("_")),
+        None => what.to_owned(),
+    }
+}
+
 impl StoreError {
-    /// True when a unique constraint whose name or message mentions `needle`
-    /// refused the write.
-    pub fn is_unique(&self, needle: &str) -> bool {
-        matches!(self, StoreError::Unique(what) if what.contains(needle))
+    /// True when the unique constraint named `name` (one of
+    /// [`constraint`]) refused the write.
+    pub fn is_unique(&self, name: &str) -> bool {
+        matches!(self, StoreError::Unique(what) if what == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unique_constraint_name;
+
+    #[test]
+    fn sqlite_unique_messages_are_named_as_postgresql_names_them() {
+        for (message, name) in [
+            (
+                "UNIQUE constraint failed: users.email_lower",
+                "users_email_lower_key",
+            ),
+            (
+                "UNIQUE constraint failed: index 'uq_waitlist_open_entry'",
+                "uq_waitlist_open_entry",
+            ),
+            (
+                "UNIQUE constraint failed: booking_slots.schedule_id, booking_slots.slot_date",
+                "uq_slot_schedule_date",
+            ),
+            (
+                "UNIQUE constraint failed: idempotency_keys.scope, idempotency_keys.idem_key",
+                "idempotency_keys_scope_idem_key_key",
+            ),
+            ("something else", "something else"),
+        ] {
+            assert_eq!(unique_constraint_name(message), name, "{message}");
+        }
     }
 }

@@ -29,7 +29,7 @@ pub mod waitlist;
 pub mod webhooks;
 
 pub use db::{Backend, ConnRef, Db, DbOptions, PoolStats, Tx, redact_url};
-pub use error::{StoreError, StoreResult};
+pub use error::{StoreError, StoreResult, constraint};
 
 /// Runs `$body` with `$c` bound to the engine's concrete connection
 /// (`&mut SqliteConnection` or `&mut PgConnection`).
@@ -40,6 +40,17 @@ macro_rules! on {
             $crate::ConnRef::Sqlite($c) => $body,
             $crate::ConnRef::Postgres($c) => $body,
         }
+    };
+}
+
+/// The booking statuses whose seats count against a departure's capacity,
+/// as an SQL list: the one place SQL names them. The domain's
+/// `BookingStatus::holds_capacity` says the same; a test holds the two
+/// together.
+#[macro_export]
+macro_rules! holding_statuses {
+    () => {
+        "('pending', 'confirmed', 'completed', 'no_show')"
     };
 }
 
@@ -91,4 +102,20 @@ macro_rules! locked {
             }
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use tourdesk_domain::booking::BookingStatus;
+
+    /// SQL's list of capacity-holding statuses is the domain's.
+    #[test]
+    fn the_sql_list_of_holding_statuses_is_the_domains() {
+        let domain: Vec<String> = BookingStatus::ALL
+            .into_iter()
+            .filter(|s| s.holds_capacity())
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect();
+        assert_eq!(holding_statuses!(), format!("({})", domain.join(", ")));
+    }
 }

@@ -871,7 +871,7 @@ pub async fn without_deadline(
     Ok(on!(tx, c => sqlx::query_as(SQL).bind(schedule_id).bind(after).fetch_all(c).await)?)
 }
 
-// ---- locking reads (see the lock order in service/src/ledger.rs) ----
+// ---- locking reads (see the lock order in service/src/ledger/mod.rs) ----
 
 /// Reads a slot and locks its row (PostgreSQL; SQLite has one writer).
 pub async fn lock_slot(tx: &mut Tx, id: i64) -> StoreResult<Option<SlotRow>> {

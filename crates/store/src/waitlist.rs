@@ -2,6 +2,7 @@
 //! a notified entry (`held_slot_id`, counted in `booking_slots.held_spots`).
 
 use chrono::{DateTime, NaiveDate, Utc};
+use tourdesk_domain::WaitlistStatus;
 
 use crate::{StoreResult, Tx, exec, locked, on};
 
@@ -17,7 +18,8 @@ pub struct WaitlistRow {
     pub customer_email: String,
     pub customer_phone: Option<String>,
     pub notes: Option<String>,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: WaitlistStatus,
     pub priority: i64,
     pub held_slot_id: Option<i64>,
     pub notified_at: Option<DateTime<Utc>>,
@@ -172,13 +174,20 @@ pub async fn mark_notified(
 pub async fn set_status(
     tx: &mut Tx,
     id: i64,
-    from: &str,
-    to: &str,
+    from: WaitlistStatus,
+    to: WaitlistStatus,
     now: DateTime<Utc>,
 ) -> StoreResult<bool> {
     const SQL: &str = "UPDATE waitlist_entries SET status = $3, held_slot_id = NULL, updated_at = $4 \
          WHERE id = $1 AND status = $2";
-    Ok(exec!(tx, sqlx::query(SQL).bind(id).bind(from).bind(to).bind(now))? == 1)
+    Ok(exec!(
+        tx,
+        sqlx::query(SQL)
+            .bind(id)
+            .bind(from.as_str())
+            .bind(to.as_str())
+            .bind(now)
+    )? == 1)
 }
 
 pub async fn mark_converted(
@@ -240,7 +249,7 @@ pub async fn list_entries(
     tx: &mut Tx,
     tour_id: Option<i64>,
     date: Option<NaiveDate>,
-    status: Option<&str>,
+    status: Option<WaitlistStatus>,
     limit: i64,
 ) -> StoreResult<Vec<WaitlistRow>> {
     const SQL: &str = concat!(
@@ -250,7 +259,7 @@ pub async fn list_entries(
          AND ($3 IS NULL OR status = $3) ORDER BY requested_date, priority DESC, created_at, id LIMIT $4"
     );
     Ok(
-        on!(tx, c => sqlx::query_as(SQL).bind(tour_id).bind(date).bind(status).bind(limit).fetch_all(c).await)?,
+        on!(tx, c => sqlx::query_as(SQL).bind(tour_id).bind(date).bind(status.map(WaitlistStatus::as_str)).bind(limit).fetch_all(c).await)?,
     )
 }
 

@@ -66,7 +66,7 @@ impl From<&WaitlistRow> for WaitlistDto {
             customer_email: e.customer_email.clone(),
             customer_phone: e.customer_phone.clone(),
             notes: e.notes.clone(),
-            status: e.status.clone(),
+            status: e.status.to_string(),
             priority: e.priority,
             held_slot_id: e.held_slot_id,
             notified_at: e.notified_at,

@@ -1,0 +1,178 @@
+//! A schedule edit merged over the stored schedule and checked as a whole.
+
+use super::*;
+
+/// A schedule's fields after merging input over the current row.
+pub(super) struct MergedSchedule {
+    tour_id: i64,
+    name: String,
+    start_time: NaiveTime,
+    duration_minutes: i64,
+    recurrence: Recurrence,
+    rrule: Option<String>,
+    weekdays: [bool; 7],
+    max_capacity: i64,
+    min_capacity: i64,
+    decision_hours: i64,
+    valid_from: NaiveDate,
+    valid_until: Option<NaiveDate>,
+    price_override: Option<i64>,
+    is_active: bool,
+}
+
+impl MergedSchedule {
+    pub(super) fn as_fields(&self) -> ScheduleFields<'_> {
+        ScheduleFields {
+            tour_id: self.tour_id,
+            name: &self.name,
+            start_time: self.start_time,
+            duration_minutes: self.duration_minutes,
+            recurrence: self.recurrence.as_str(),
+            rrule: self.rrule.as_deref(),
+            weekdays: self.weekdays,
+            max_capacity: self.max_capacity,
+            min_capacity: self.min_capacity,
+            decision_hours: self.decision_hours,
+            valid_from: self.valid_from,
+            valid_until: self.valid_until,
+            price_override: self.price_override,
+            is_active: self.is_active,
+        }
+    }
+}
+
+pub(super) fn merge_schedule(
+    tour: &Tour,
+    current: Option<&ScheduleRow>,
+    input: &ScheduleInput,
+) -> ServiceResult<MergedSchedule> {
+    let name = match (&input.name, current) {
+        (Some(n), _) => required_text("name", n, 200)?,
+        (None, Some(c)) => c.name.clone(),
+        (None, None) => return Err(ServiceError::invalid("name", "is required")),
+    };
+    let start_time = input
+        .start_time
+        .or(current.map(|c| c.start_time))
+        .ok_or_else(|| ServiceError::invalid("start_time", "is required"))?;
+    let duration_minutes = input
+        .duration_minutes
+        .or(current.map(|c| c.duration_minutes))
+        .unwrap_or(tour.row.duration_minutes);
+    if !(1..=60 * 24 * 14).contains(&duration_minutes) {
+        return Err(ServiceError::invalid(
+            "duration_minutes",
+            "must be between 1 and 20160 (14 days)",
+        ));
+    }
+    let recurrence: Recurrence = match (&input.recurrence, current) {
+        (Some(r), _) => r.parse().map_err(|e: String| {
+            ServiceError::invalid(
+                "recurrence",
+                format!("{e}; expected none, daily, weekly, biweekly, monthly or custom"),
+            )
+        })?,
+        (None, Some(c)) => c.recurrence.parse().map_err(ServiceError::corrupt)?,
+        (None, None) => return Err(ServiceError::invalid("recurrence", "is required")),
+    };
+    let current_days = current.map(weekdays_of).unwrap_or([false; 7]);
+    let weekdays: [bool; 7] = std::array::from_fn(|i| input.weekdays[i].unwrap_or(current_days[i]));
+    let max_capacity = input
+        .max_capacity
+        .or(current.map(|c| c.max_capacity))
+        .ok_or_else(|| ServiceError::invalid("max_capacity", "is required"))?;
+    if !(1..=MAX_CAPACITY).contains(&max_capacity) {
+        return Err(ServiceError::invalid(
+            "max_capacity",
+            format!("must be between 1 and {MAX_CAPACITY}"),
+        ));
+    }
+    let min_capacity = input
+        .min_capacity
+        .or(current.map(|c| c.min_capacity))
+        .unwrap_or(1);
+    if min_capacity < 0 {
+        return Err(ServiceError::invalid(
+            "min_capacity",
+            "must not be negative",
+        ));
+    }
+    if min_capacity > max_capacity {
+        return Err(ServiceError::invalid(
+            "min_capacity",
+            "must not exceed max_capacity",
+        ));
+    }
+    let decision_hours = input
+        .decision_hours
+        .or(current.map(|c| c.decision_hours))
+        .unwrap_or(DEFAULT_DECISION_HOURS);
+    if !(1..=MAX_DECISION_HOURS).contains(&decision_hours) {
+        return Err(ServiceError::invalid(
+            "decision_hours",
+            format!(
+                "must be between 1 and {MAX_DECISION_HOURS} hours before the departure \
+                 (a deadline at or after the departure cannot decide it)"
+            ),
+        ));
+    }
+    let valid_from = input
+        .valid_from
+        .or(current.map(|c| c.valid_from))
+        .ok_or_else(|| ServiceError::invalid("valid_from", "is required"))?;
+    let valid_until = match input.valid_until {
+        Some(v) => v,
+        None => current.and_then(|c| c.valid_until),
+    };
+    ledger::check_date("valid_from", valid_from)?;
+    if let Some(d) = valid_until {
+        ledger::check_date("valid_until", d)?;
+    }
+    let rrule = match (&input.rrule, current) {
+        (Some(r), _) => Some(r.clone()),
+        (None, Some(c)) if recurrence == Recurrence::Custom => c.rrule.clone(),
+        _ => None,
+    };
+    let price_override = match &input.price_override {
+        Some(Some(p)) => Some(
+            tour.currency
+                .parse_amount(p)
+                .map_err(|e| money_error("price_override", e))?,
+        ),
+        Some(None) => None,
+        None => current.and_then(|c| c.price_override),
+    };
+    if price_override.is_some_and(|p| p < 0) {
+        return Err(ServiceError::invalid(
+            "price_override",
+            "must not be negative",
+        ));
+    }
+    let pattern = Pattern::new(
+        recurrence,
+        Weekdays::from_flags(weekdays),
+        rrule.as_deref(),
+        start_time,
+        valid_from,
+        valid_until,
+    )?;
+    Ok(MergedSchedule {
+        tour_id: tour.id(),
+        name,
+        start_time,
+        duration_minutes,
+        recurrence,
+        rrule: pattern.rrule,
+        weekdays,
+        max_capacity,
+        min_capacity,
+        decision_hours,
+        valid_from,
+        valid_until,
+        price_override,
+        is_active: input
+            .is_active
+            .or(current.map(|c| c.is_active))
+            .unwrap_or(true),
+    })
+}
