@@ -2,7 +2,6 @@
 //! service layer. `main.rs` only parses the command line and calls in here,
 //! and tests start the application exactly as production does.
 
-pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod demo;

@@ -64,14 +64,32 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Check(args) => check(args).await,
         Command::Backup(args) => tourdesk::cli::backup::backup(&args).await,
         Command::Restore(args) => tourdesk::cli::backup::restore(&args).await,
-        Command::Bench(args) => {
-            if tourdesk::bench::run(*args).await? {
-                Ok(())
-            } else {
-                anyhow::bail!("bench: a correctness check failed")
-            }
-        }
+        Command::Bench { args } => bench(args),
     }
+}
+
+/// `tourdesk bench`: the benchmark is its own program (so this one links
+/// no HTTP client); it runs with the same arguments and starts this binary
+/// as the server under test.
+fn bench(args: Vec<std::ffi::OsString>) -> anyhow::Result<()> {
+    let me = std::env::current_exe()
+        .map_err(|e| anyhow::anyhow!("bench: cannot locate this program: {e}"))?;
+    let bench = me.with_file_name(format!("tourdesk-bench{}", std::env::consts::EXE_SUFFIX));
+    if !bench.is_file() {
+        anyhow::bail!(
+            "bench: the benchmark is the tourdesk-bench binary, and there is none beside {} \
+             (`cargo build --release` builds both)",
+            me.display()
+        );
+    }
+    let status = std::process::Command::new(&bench)
+        .args(args)
+        .env("TOURDESK_BIN", &me)
+        .status()
+        .map_err(|e| anyhow::anyhow!("bench: cannot run {}: {e}", bench.display()))?;
+    // On failure the benchmark has said why on stderr.
+    anyhow::ensure!(status.success(), "bench: tourdesk-bench {status}");
+    Ok(())
 }
 
 async fn user(command: UserCommand) -> anyhow::Result<()> {

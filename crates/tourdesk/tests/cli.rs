@@ -349,3 +349,54 @@ fn check_reports_drift_and_exits_non_zero() {
         "{stdout}"
     );
 }
+
+/// The benchmark is its own program: `tourdesk bench` runs the
+/// `tourdesk-bench` beside it with the same arguments (its help included),
+/// and says so in one line when there is none.
+#[test]
+fn bench_runs_the_benchmark_program_beside_it() {
+    let out = bare_tourdesk()
+        .args(["bench", "--help"])
+        .output()
+        .expect("run tourdesk bench --help");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    for flag in ["--database-url", "--scenarios", "--clients", "--server"] {
+        assert!(stdout.contains(flag), "`{flag}` not in: {stdout}");
+    }
+    let out = bare_tourdesk()
+        .args(["bench", "--scenarios", "nonsense"])
+        .output()
+        .expect("run tourdesk bench");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("nonsense"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let alone = tempdir::Dir::new();
+    let copy = alone.0.join("tourdesk");
+    std::fs::copy(env!("CARGO_BIN_EXE_tourdesk"), &copy).expect("copy the binary");
+    let mut cmd = Command::new(&copy);
+    cmd.env_clear().arg("bench");
+    fails_with_one_line(&mut cmd, "tourdesk-bench");
+}
+
+/// The server binary links no HTTP client: the load generator's lives in
+/// the benchmark program only.
+#[test]
+fn the_server_binary_links_no_http_client() {
+    let links = |path: &str| {
+        let bytes = std::fs::read(path).expect("read the binary");
+        bytes.windows(7).any(|w| w == b"reqwest")
+    };
+    assert!(
+        links(env!("CARGO_BIN_EXE_tourdesk-bench")),
+        "the check finds the benchmark's client"
+    );
+    assert!(
+        !links(env!("CARGO_BIN_EXE_tourdesk")),
+        "the server binary links reqwest"
+    );
+}

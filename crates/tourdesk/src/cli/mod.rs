@@ -33,8 +33,14 @@ pub enum Command {
     /// (PostgreSQL: pg_restore).
     Restore(backup::RestoreArgs),
     /// Measure throughput, latency, memory and correctness against the
-    /// database's own ceiling (see the README's Performance section).
-    Bench(Box<crate::bench::BenchArgs>),
+    /// database's own ceiling (see the README's Performance section): runs
+    /// the `tourdesk-bench` binary beside this one with these arguments
+    /// (`tourdesk bench --help` lists them).
+    #[command(disable_help_flag = true)]
+    Bench {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
     /// Manage user accounts.
     User {
         #[command(subcommand)]

@@ -1,5 +1,6 @@
-//! `tourdesk bench`: builds a dataset through the store layer, starts the
-//! server on it as a child process, drives it over HTTP with keep-alive
+//! Tourdesk's benchmark (`tourdesk bench`, which runs the `tourdesk-bench`
+//! binary beside it): builds a dataset through the store layer, starts the
+//! `tourdesk` server on it as a child process, drives it over HTTP with keep-alive
 //! clients, and measures — in the same run — the raw rate of the hot-path
 //! transaction issued straight to the database, so results read as ratios.
 //!
@@ -61,6 +62,26 @@ pub struct BenchArgs {
     /// Print one JSON document instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// The `tourdesk` binary to start as the server under test (default:
+    /// the one beside this program; `tourdesk bench` passes itself).
+    #[arg(long, env = "TOURDESK_BIN")]
+    pub server: Option<PathBuf>,
+}
+
+/// The server binary the bench starts: `--server`, else the `tourdesk`
+/// beside the running program.
+fn server_binary(args: &BenchArgs) -> anyhow::Result<PathBuf> {
+    if let Some(p) = &args.server {
+        return Ok(p.clone());
+    }
+    let me = std::env::current_exe().context("locating this program")?;
+    let beside = me.with_file_name(format!("tourdesk{}", std::env::consts::EXE_SUFFIX));
+    anyhow::ensure!(
+        beside.is_file(),
+        "no tourdesk binary beside {} (build the workspace with `cargo build --release`, or name one with --server)",
+        me.display()
+    );
+    Ok(beside)
 }
 
 #[derive(Debug, Serialize)]
@@ -167,7 +188,7 @@ struct Server {
 }
 
 impl Server {
-    fn start(database_url: &str, clients: usize) -> anyhow::Result<Server> {
+    fn start(exe: &std::path::Path, database_url: &str, clients: usize) -> anyhow::Result<Server> {
         // PostgreSQL connections wait on I/O, so one per client helps; SQLite
         // readers beyond the core count do not, and each holds a page cache.
         let connections = if database_url.starts_with("sqlite") {
@@ -176,7 +197,6 @@ impl Server {
             clients.clamp(4, 64)
         };
         use std::io::{BufRead, BufReader};
-        let exe = std::env::current_exe().context("locating the tourdesk binary")?;
         let mut child = std::process::Command::new(exe)
             .arg("serve")
             .env("DATABASE_URL", database_url)
@@ -313,7 +333,7 @@ async fn run_on(args: &BenchArgs, url: &str, scenarios: &[Scenario]) -> anyhow::
 
     let server = match &args.url {
         Some(_) => None,
-        None => Some(Server::start(url, args.clients)?),
+        None => Some(Server::start(&server_binary(args)?, url, args.clients)?),
     };
     let base = args
         .url
