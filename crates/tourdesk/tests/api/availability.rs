@@ -6,7 +6,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::{TestApp, day};
+use crate::helpers::{TestApp, day, paths};
 
 both_backends!(
     available_dates_list_open_slots_in_the_spec_shape,
@@ -69,7 +69,7 @@ async fn a_party_that_does_not_fit_is_offered_alternatives(app: TestApp) {
     // Four people at 09:00 on the full day.
     let r = app
         .post(
-            "/api/calendar/availability",
+            paths::AVAILABILITY,
             &json!({"tour_id": f.tour, "requested_date": date, "num_people": 4, "requested_time": "09:00:00"}),
         )
         .await;
@@ -92,7 +92,7 @@ async fn a_party_that_does_not_fit_is_offered_alternatives(app: TestApp) {
     assert_eq!(r["alternatives"], json!([]), "none when available");
     let r = app
         .post(
-            "/api/calendar/availability",
+            paths::AVAILABILITY,
             &json!({"tour_id": f.tour, "requested_date": date, "num_people": 3, "requested_time": "09:00:00"}),
         )
         .await;
@@ -128,7 +128,7 @@ async fn a_party_that_does_not_fit_is_offered_alternatives(app: TestApp) {
         app.send_as(
             &f.admin,
             Method::PATCH,
-            &format!("/api/calendar/admin/slots/{s}"),
+            &paths::admin_slot(s),
             Some(&json!({"is_available": false})),
         )
         .await
@@ -142,7 +142,7 @@ async fn a_party_that_does_not_fit_is_offered_alternatives(app: TestApp) {
 async fn check(app: &TestApp, tour: i64, date: &str, people: i64) -> Value {
     let r = app
         .post(
-            "/api/calendar/availability",
+            paths::AVAILABILITY,
             &json!({"tour_id": tour, "requested_date": date, "num_people": people}),
         )
         .await;
@@ -168,7 +168,7 @@ async fn available_dates_list_open_slots_in_the_spec_shape(app: TestApp) {
         .assert_status(201);
     let r = app
         .post(
-            "/api/calendar/availability",
+            paths::AVAILABILITY,
             &json!({"tour_id": f.tour, "requested_date": f.dates[0], "num_people": 4}),
         )
         .await;
@@ -202,7 +202,7 @@ async fn available_dates_list_open_slots_in_the_spec_shape(app: TestApp) {
             .map(Vec::len),
         Some(1)
     );
-    let r = app.post("/api/calendar/availability", &json!({"tour_id": f.tour, "requested_date": f.dates[0], "num_people": 2, "requested_time": "14:00:00"})).await;
+    let r = app.post(paths::AVAILABILITY, &json!({"tour_id": f.tour, "requested_date": f.dates[0], "num_people": 2, "requested_time": "14:00:00"})).await;
     let slots = r.body["slots"].as_array().expect("slots");
     assert_eq!(slots.len(), 1);
     assert_eq!(slots[0]["start_time"], "14:00:00");
@@ -228,7 +228,7 @@ async fn every_refusal_reason_in_order(app: TestApp) {
         reason(&check(&app, inactive, &f.dates[0], 1).await).1,
         json!("tour_inactive")
     );
-    app.post_as(&f.admin, "/api/calendar/admin/blackouts", &json!({"tour_id": f.tour, "start_date": f.dates[1], "end_date": f.dates[1], "blackout_type": "holiday", "name": "Sukkot"})).await.assert_status(201);
+    app.post_as(&f.admin, paths::ADMIN_BLACKOUTS, &json!({"tour_id": f.tour, "start_date": f.dates[1], "end_date": f.dates[1], "blackout_type": "holiday", "name": "Sukkot"})).await.assert_status(201);
     let b = check(&app, f.tour, &f.dates[1], 1).await;
     assert_eq!(reason(&b).1, json!("date_blacked_out"));
     assert!(
@@ -278,7 +278,7 @@ async fn every_refusal_reason_in_order(app: TestApp) {
         json!({"tour_id": f.tour, "requested_date": "2025-13-01", "num_people": 1}),
         json!({"tour_id": f.tour, "requested_date": f.dates[0], "num_people": 1, "requested_time": "9am"}),
     ] {
-        app.post("/api/calendar/availability", &body)
+        app.post(paths::AVAILABILITY, &body)
             .await
             .assert_error(422, "validation_error");
     }
@@ -383,7 +383,7 @@ async fn month_summary_is_live_and_levelled(app: TestApp) {
     let (id, token) = ids.remove(0);
     app.send(
         Method::DELETE,
-        &format!("/api/calendar/bookings/{id}"),
+        &paths::booking(id),
         None,
         &[("x-manage-token", token.as_str())],
     )
@@ -406,7 +406,7 @@ async fn month_summary_is_live_and_levelled(app: TestApp) {
 async fn blackout_days_appear_in_the_month_view(app: TestApp) {
     let f = app.fixture(10).await;
     let date: NaiveDate = f.dates[4].parse().expect("date");
-    app.post_as(&f.admin, "/api/calendar/admin/blackouts", &json!({"start_date": date, "end_date": date, "blackout_type": "holiday", "name": "Yom Kippur"})).await.assert_status(201);
+    app.post_as(&f.admin, paths::ADMIN_BLACKOUTS, &json!({"start_date": date, "end_date": date, "blackout_type": "holiday", "name": "Yom Kippur"})).await.assert_status(201);
     let r = app
         .get(&format!(
             "/api/calendar/tours/{}/monthly?year={}&month={}",
@@ -530,7 +530,7 @@ async fn slots_say_whether_a_booking_would_be_taken_and_why_not(app: TestApp) {
     )
     .await
     .assert_status(200);
-    app.post_as(&f.admin, "/api/calendar/admin/blackouts", &json!({"tour_id": f.tour, "start_date": f.dates[3], "end_date": f.dates[3], "blackout_type": "holiday", "name": "Sukkot"})).await.assert_status(201);
+    app.post_as(&f.admin, paths::ADMIN_BLACKOUTS, &json!({"tour_id": f.tour, "start_date": f.dates[3], "end_date": f.dates[3], "blackout_type": "holiday", "name": "Sukkot"})).await.assert_status(201);
     app.patch_as(
         &f.admin,
         &format!("/api/calendar/admin/slots/{}", f.slots[4]),
@@ -589,7 +589,7 @@ async fn tours_and_months_point_at_the_first_bookable_departure_and_its_price(ap
     let admin = app.admin().await;
     let tour = app.tour(&admin, json!({"base_price": 149})).await;
     // Nothing bookable yet: no price, no date.
-    let r = app.get(&format!("/api/calendar/tours/{tour}")).await;
+    let r = app.get(&paths::tour(tour)).await;
     r.assert_status(200);
     assert_eq!(r.body["from_price"], Value::Null, "{}", r.text);
     assert_eq!(r.body["next_available_date"], Value::Null, "{}", r.text);
@@ -618,12 +618,12 @@ async fn tours_and_months_point_at_the_first_bookable_departure_and_its_price(ap
     .assert_status(200);
     // The first departure is full: the next available date is the third's.
     app.book(tour, id(0), 2, 0, 0).await.assert_status(201);
-    let r = app.get(&format!("/api/calendar/tours/{tour}")).await;
+    let r = app.get(&paths::tour(tour)).await;
     r.assert_status(200);
     assert!(r.text.contains("\"from_price\":159.00"), "{}", r.text);
     assert_eq!(r.body["next_available_date"], day(42), "{}", r.text);
     assert_eq!(r.body["base_price"], 149.0);
-    let list = app.get("/api/calendar/tours").await;
+    let list = app.get(paths::TOURS).await;
     let listed_tour = list
         .body
         .as_array()
@@ -777,7 +777,7 @@ async fn the_month_view_adds_up_what_the_slots_listing_says(app: TestApp) {
     for slot in [f.slots[2], f.slots[8]] {
         app.post_as(
             &f.admin,
-            &format!("/api/calendar/admin/slots/{slot}/cancel"),
+            &paths::admin_slot_action(slot, "cancel"),
             &json!({"reason": "Storm"}),
         )
         .await
@@ -794,12 +794,12 @@ async fn the_month_view_adds_up_what_the_slots_listing_says(app: TestApp) {
         (f.dates[3].clone(), "Sukkot"),
         (f.dates[6].clone(), "Yom Kippur"),
     ];
-    app.post_as(&f.admin, "/api/calendar/admin/blackouts", &json!({"tour_id": f.tour, "start_date": blackouts[0].0, "end_date": blackouts[0].0, "blackout_type": "holiday", "name": blackouts[0].1})).await.assert_status(201);
-    app.post_as(&f.admin, "/api/calendar/admin/blackouts", &json!({"start_date": blackouts[1].0, "end_date": blackouts[1].0, "blackout_type": "holiday", "name": blackouts[1].1})).await.assert_status(201);
+    app.post_as(&f.admin, paths::ADMIN_BLACKOUTS, &json!({"tour_id": f.tour, "start_date": blackouts[0].0, "end_date": blackouts[0].0, "blackout_type": "holiday", "name": blackouts[0].1})).await.assert_status(201);
+    app.post_as(&f.admin, paths::ADMIN_BLACKOUTS, &json!({"start_date": blackouts[1].0, "end_date": blackouts[1].0, "blackout_type": "holiday", "name": blackouts[1].1})).await.assert_status(201);
     // The afternoons of the last two days are no longer produced.
     app.put_as(
         &f.admin,
-        &format!("/api/calendar/admin/schedules/{afternoons}"),
+        &paths::admin_schedule(afternoons),
         &json!({"valid_until": f.dates[7]}),
     )
     .await

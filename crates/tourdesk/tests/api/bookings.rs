@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::{TestApp, day};
+use crate::helpers::{TestApp, day, paths};
 
 both_backends!(
     guest_booking_is_priced_audited_and_counted,
@@ -33,7 +33,7 @@ async fn guest_booking_is_priced_audited_and_counted(app: TestApp) {
     let f = app.fixture(15).await;
     let slot = f.slots[0];
     let r = app
-        .send(Method::POST, "/api/calendar/bookings", Some(&json!({
+        .send(Method::POST, paths::BOOKINGS, Some(&json!({
             "tour_id": f.tour, "booking_slot_id": slot, "num_adults": 2, "num_children": 1, "num_infants": 0,
             "customer_name": "John Doe", "customer_email": "john@example.com", "customer_phone": "+1234567890",
             "special_requirements": "Vegetarian meals", "dietary_restrictions": "Gluten-free",
@@ -76,10 +76,7 @@ async fn guest_booking_is_priced_audited_and_counted(app: TestApp) {
 
     let id = b["id"].as_i64().expect("id");
     let h = app
-        .get_as(
-            &f.admin,
-            &format!("/api/calendar/admin/bookings/{id}/history"),
-        )
+        .get_as(&f.admin, &paths::admin_booking_action(id, "history"))
         .await;
     h.assert_status(200);
     let first = &h.body[0];
@@ -104,16 +101,15 @@ async fn account_bookings_default_to_the_account(app: TestApp) {
     let f = app.fixture(10).await;
     let token = app.customer("ada@example.com").await;
     let r = app
-        .post_as(
+        .create_booking_as(
             &token,
-            "/api/calendar/bookings",
             &json!({"tour_id": f.tour, "booking_slot_id": f.slots[1], "num_adults": 1}),
         )
         .await;
     r.assert_status(201);
     assert_eq!(r.body["customer_email"], "ada@example.com");
     assert_eq!(r.body["customer_name"], "Test Customer");
-    let mine = app.get_as(&token, "/api/calendar/bookings/user/me").await;
+    let mine = app.get_as(&token, paths::MY_BOOKINGS).await;
     mine.assert_status(200);
     assert_eq!(mine.body.as_array().map(Vec::len), Some(1));
     let none = app
@@ -126,7 +122,7 @@ async fn account_bookings_default_to_the_account(app: TestApp) {
     app.get_as(&token, "/api/calendar/bookings/user/me?status_filter=lost")
         .await
         .assert_error(422, "validation_error");
-    app.get("/api/calendar/bookings/user/me")
+    app.get(paths::MY_BOOKINGS)
         .await
         .assert_error(401, "unauthorized");
 }
@@ -162,13 +158,13 @@ async fn booking_input_is_validated_and_refusals_change_nothing(app: TestApp) {
         (with("num_adults", json!("two")), "num_adults"),
     ];
     for (body, field) in cases {
-        let r = app.post("/api/calendar/bookings", &body).await;
+        let r = app.create_booking(&body).await;
         r.assert_error(422, "validation_error");
         assert_eq!(r.body["field"], field, "{}", r.text);
     }
     let s = app.slot(f.tour, f.slots[0]).await;
     assert_eq!(s["current_bookings"], 0, "refusals change nothing");
-    let list = app.get_as(&f.admin, "/api/calendar/admin/bookings").await;
+    let list = app.get_as(&f.admin, paths::ADMIN_BOOKINGS).await;
     assert_eq!(list.body["total"], 0);
 }
 
@@ -310,12 +306,12 @@ async fn concurrent_mixed_changes_keep_every_invariant(app: TestApp) {
                         1 => json!({"new_slot_id": slot}),
                         _ => json!({"new_slot_id": slot, "new_num_adults": rand::random_range(1..=4), "new_num_children": 0}),
                     };
-                    let r = app.send(Method::PUT, &format!("/api/calendar/bookings/{id}"), Some(&body), &[("x-manage-token", token.as_str())]).await;
+                    let r = app.send(Method::PUT, &paths::booking(id), Some(&body), &[("x-manage-token", token.as_str())]).await;
                     assert!(matches!(r.status.as_u16(), 200 | 400 | 409 | 422), "worker {w}: modify {}: {}", r.status, r.text);
                 } else {
                     let i = rand::random_range(0..mine.len());
                     let (id, token) = mine.swap_remove(i);
-                    let r = app.send(Method::DELETE, &format!("/api/calendar/bookings/{id}"), None, &[("x-manage-token", token.as_str())]).await;
+                    let r = app.send(Method::DELETE, &paths::booking(id), None, &[("x-manage-token", token.as_str())]).await;
                     assert!(matches!(r.status.as_u16(), 200 | 409), "worker {w}: cancel {}: {}", r.status, r.text);
                 }
                 if ops.is_multiple_of(10) {
@@ -349,7 +345,7 @@ async fn modifications_move_capacity_exactly_once(app: TestApp) {
         async move {
             app.send(
                 Method::PUT,
-                &format!("/api/calendar/bookings/{id}"),
+                &paths::booking(id),
                 Some(&body),
                 &[("x-manage-token", token.as_str())],
             )
@@ -406,7 +402,7 @@ async fn modifications_move_capacity_exactly_once(app: TestApp) {
     put(json!({})).await.assert_error(422, "validation_error");
     app.send(
         Method::DELETE,
-        &format!("/api/calendar/bookings/{id}"),
+        &paths::booking(id),
         None,
         &[("x-manage-token", token.as_str())],
     )
@@ -416,10 +412,7 @@ async fn modifications_move_capacity_exactly_once(app: TestApp) {
         .await
         .assert_error(409, "invalid_status");
     let h = app
-        .get_as(
-            &f.admin,
-            &format!("/api/calendar/admin/bookings/{id}/history"),
-        )
+        .get_as(&f.admin, &paths::admin_booking_action(id, "history"))
         .await;
     let kinds: Vec<&str> = h
         .body
@@ -452,7 +445,7 @@ async fn cancellation_releases_and_cannot_repeat(app: TestApp) {
     let refund = json!({"cancellation_reason": "Plans changed", "refund_amount": 10});
     app.send(
         Method::DELETE,
-        &format!("/api/calendar/bookings/{id}"),
+        &paths::booking(id),
         Some(&refund),
         &[("x-manage-token", token.as_str())],
     )
@@ -461,7 +454,7 @@ async fn cancellation_releases_and_cannot_repeat(app: TestApp) {
     let r = app
         .send(
             Method::DELETE,
-            &format!("/api/calendar/bookings/{id}"),
+            &paths::booking(id),
             Some(&json!({"cancellation_reason": "Plans changed"})),
             &[("x-manage-token", token.as_str())],
         )
@@ -473,7 +466,7 @@ async fn cancellation_releases_and_cannot_repeat(app: TestApp) {
     assert_eq!(app.slot(f.tour, f.slots[0]).await["current_bookings"], 0);
     app.send(
         Method::DELETE,
-        &format!("/api/calendar/bookings/{id}"),
+        &paths::booking(id),
         None,
         &[("x-manage-token", token.as_str())],
     )
@@ -484,34 +477,34 @@ async fn cancellation_releases_and_cannot_repeat(app: TestApp) {
     let r2 = app.book(f.tour, f.slots[0], 2, 0, 0).await;
     let id2 = r2.body["id"].as_i64().expect("id");
     let r = app
-        .delete_as(
+        .cancel_booking(
             &f.admin,
-            &format!("/api/calendar/bookings/{id2}"),
+            id2,
             Some(&json!({"refund_amount": "100.00", "cancellation_reason": "Agreed by phone"})),
         )
         .await;
     r.assert_status(200);
     assert!(r.text.contains("\"refund_amount\":100.00"));
-    app.delete_as(
+    app.cancel_booking(
         &f.admin,
-        &format!("/api/calendar/bookings/{id2}"),
+        id2,
         Some(&json!({"refund_amount": 5, "cancellation_reason": "Agreed by phone"})),
     )
     .await
     .assert_error(409, "invalid_transition");
     let r3 = app.book(f.tour, f.slots[0], 1, 0, 0).await;
     let id3 = r3.body["id"].as_i64().expect("id");
-    app.delete_as(
+    app.cancel_booking(
         &f.admin,
-        &format!("/api/calendar/bookings/{id3}"),
+        id3,
         Some(&json!({"refund_amount": 1000, "cancellation_reason": "Agreed by phone"})),
     )
     .await
     .assert_error(422, "validation_error");
     assert_eq!(
-        app.delete_as(
+        app.cancel_booking(
             &f.admin,
-            &format!("/api/calendar/bookings/{id3}"),
+            id3,
             Some(&json!({"refund_amount": 1000, "cancellation_reason": "Agreed by phone"})),
         )
         .await
@@ -555,7 +548,7 @@ async fn status_transitions_follow_the_spec_exactly(app: TestApp) {
             let r = app.book(f.tour, f.slots[0], 1, 0, 0).await;
             r.assert_status(201);
             let id = r.body["id"].as_i64().expect("id");
-            let url = format!("/api/calendar/admin/bookings/{id}/status");
+            let url = paths::admin_booking_action(id, "status");
             for step in path_to(from) {
                 app.post_as(&f.admin, &url, &json!({"status": step}))
                     .await
@@ -589,7 +582,7 @@ async fn status_transitions_follow_the_spec_exactly(app: TestApp) {
         .expect("id");
     app.post_as(
         &f.admin,
-        &format!("/api/calendar/admin/bookings/{id}/status"),
+        &paths::admin_booking_action(id, "status"),
         &json!({"status": "lost"}),
     )
     .await
@@ -597,7 +590,7 @@ async fn status_transitions_follow_the_spec_exactly(app: TestApp) {
     let customer = app.customer("c@example.com").await;
     app.post_as(
         &customer,
-        &format!("/api/calendar/admin/bookings/{id}/status"),
+        &paths::admin_booking_action(id, "status"),
         &json!({"status": "confirmed"}),
     )
     .await
@@ -624,7 +617,7 @@ async fn idempotent_replay_creates_one_booking_under_concurrency(app: TestApp) {
         tasks.push(tokio::spawn(async move {
             app.send(
                 Method::POST,
-                "/api/calendar/bookings",
+                paths::BOOKINGS,
                 Some(&body),
                 &[("idempotency-key", "key-123")],
             )
@@ -647,7 +640,7 @@ async fn idempotent_replay_creates_one_booking_under_concurrency(app: TestApp) {
     other["num_adults"] = json!(3);
     app.send(
         Method::POST,
-        "/api/calendar/bookings",
+        paths::BOOKINGS,
         Some(&other),
         &[("idempotency-key", "key-123")],
     )
@@ -656,7 +649,7 @@ async fn idempotent_replay_creates_one_booking_under_concurrency(app: TestApp) {
     // Another key books again.
     app.send(
         Method::POST,
-        "/api/calendar/bookings",
+        paths::BOOKINGS,
         Some(&body),
         &[("idempotency-key", "key-456")],
     )
@@ -671,15 +664,14 @@ async fn access_matrix_for_bookings(app: TestApp) {
     let owner = app.customer("owner@example.com").await;
     let stranger = app.customer("stranger@example.com").await;
     let r = app
-        .post_as(
+        .create_booking_as(
             &owner,
-            "/api/calendar/bookings",
             &json!({"tour_id": f.tour, "booking_slot_id": f.slots[0], "num_adults": 1}),
         )
         .await;
     let id = r.body["id"].as_i64().expect("id");
     let token = r.body["manage_token"].as_str().expect("token").to_owned();
-    let url = format!("/api/calendar/bookings/{id}");
+    let url = paths::booking(id);
     // Not yours answers exactly as not there (no id enumeration).
     // GET
     app.get(&url).await.assert_error(404, "not_found");
@@ -737,10 +729,10 @@ async fn access_matrix_for_bookings(app: TestApp) {
     app.delete_as(&owner, &url, None).await.assert_status(200);
     // Admin-only views.
     for path in [
-        "/api/calendar/admin/bookings".to_owned(),
-        format!("/api/calendar/admin/bookings/{id}/history"),
+        paths::ADMIN_BOOKINGS.to_owned(),
+        paths::admin_booking_action(id, "history"),
         format!("/api/calendar/admin/slots/{}/manifest", f.slots[0]),
-        "/api/calendar/admin/waitlist".to_owned(),
+        paths::ADMIN_WAITLIST.to_owned(),
         "/api/calendar/admin/notifications".to_owned(),
     ] {
         app.get(&path).await.assert_error(401, "unauthorized");
@@ -773,7 +765,7 @@ async fn reference_lookup_needs_the_email(app: TestApp) {
         .to_owned();
     app.send(
         Method::GET,
-        &format!("/api/calendar/bookings/{id}"),
+        &paths::booking(id),
         None,
         &[("x-manage-token", token.as_str())],
     )
@@ -798,7 +790,7 @@ async fn reference_lookup_needs_the_email(app: TestApp) {
 async fn admin_list_history_and_manifest(app: TestApp) {
     let f = app.fixture(30).await;
     for i in 0..7 {
-        let r = app.post("/api/calendar/bookings", &json!({
+        let r = app.create_booking(&json!({
             "tour_id": f.tour, "booking_slot_id": f.slots[i % 2], "num_adults": 1, "num_children": 1,
             "customer_name": format!("Person {i}, \"the\" guest"), "customer_email": format!("p{i}@example.com"),
             "special_requirements": if i == 0 { "=cmd|' /C calc'!A0" } else { "none" }
@@ -918,15 +910,10 @@ async fn cancelling_a_slot_cancels_its_bookings(app: TestApp) {
     assert_eq!(r.body["slot"]["is_cancelled"], true);
     assert_eq!(r.body["slot"]["current_bookings"], 0);
     for id in ids {
-        let b = app
-            .get_as(&f.admin, &format!("/api/calendar/bookings/{id}"))
-            .await;
+        let b = app.get_booking(&f.admin, id).await;
         assert_eq!(b.body["status"], "cancelled");
         let h = app
-            .get_as(
-                &f.admin,
-                &format!("/api/calendar/admin/bookings/{id}/history"),
-            )
+            .get_as(&f.admin, &paths::admin_booking_action(id, "history"))
             .await;
         let last = h
             .body
@@ -955,7 +942,7 @@ async fn cancelling_a_slot_cancels_its_bookings(app: TestApp) {
     app.book(f.tour, f.slots[2], 2, 0, 0)
         .await
         .assert_status(201);
-    let b = app.post_as(&f.admin, "/api/calendar/admin/blackouts", &json!({"tour_id": f.tour, "start_date": f.dates[2], "end_date": f.dates[3], "blackout_type": "weather", "name": "Heat"})).await;
+    let b = app.post_as(&f.admin, paths::ADMIN_BLACKOUTS, &json!({"tour_id": f.tour, "start_date": f.dates[2], "end_date": f.dates[3], "blackout_type": "weather", "name": "Heat"})).await;
     b.assert_status(201);
     assert_eq!(b.body["cancelled_slots"], 1);
     assert_eq!(b.body["conflicts"].as_array().map(Vec::len), Some(1));
@@ -983,7 +970,7 @@ async fn pending_holds_expire_when_configured(app: TestApp) {
         .expect("id");
     app.post_as(
         &f.admin,
-        &format!("/api/calendar/admin/bookings/{confirmed}/status"),
+        &paths::admin_booking_action(confirmed, "status"),
         &json!({"status": "confirmed"}),
     )
     .await
@@ -1007,16 +994,11 @@ async fn pending_holds_expire_when_configured(app: TestApp) {
         (confirmed, "confirmed"),
         (fresh, "pending"),
     ] {
-        let r = app
-            .get_as(&f.admin, &format!("/api/calendar/bookings/{id}"))
-            .await;
+        let r = app.get_booking(&f.admin, id).await;
         assert_eq!(r.body["status"], status);
     }
     let h = app
-        .get_as(
-            &f.admin,
-            &format!("/api/calendar/admin/bookings/{old}/history"),
-        )
+        .get_as(&f.admin, &paths::admin_booking_action(old, "history"))
         .await;
     assert_eq!(h.body[1]["actor"], "system");
     assert_eq!(app.slot(f.tour, f.slots[0]).await["current_bookings"], 2);
@@ -1027,7 +1009,7 @@ async fn quotes_match_bookings(app: TestApp) {
     let f = app.fixture(10).await;
     let q = app
         .post(
-            "/api/calendar/quote",
+            paths::QUOTE,
             &json!({"booking_slot_id": f.slots[0], "num_adults": 2, "num_children": 1}),
         )
         .await;
@@ -1037,13 +1019,13 @@ async fn quotes_match_bookings(app: TestApp) {
     let b = app.book(f.tour, f.slots[0], 2, 1, 0).await;
     assert_eq!(b.body["total_amount"], q.body["total_amount"]);
     app.post(
-        "/api/calendar/quote",
+        paths::QUOTE,
         &json!({"booking_slot_id": f.slots[0], "num_adults": 0}),
     )
     .await
     .assert_error(422, "validation_error");
     app.post(
-        "/api/calendar/quote",
+        paths::QUOTE,
         &json!({"booking_slot_id": 99999, "num_adults": 1}),
     )
     .await

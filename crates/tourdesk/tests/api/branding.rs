@@ -76,8 +76,7 @@ async fn the_brand_reaches_pages_styles_and_email(app: TestApp) {
 
     // Email: the brand colour on its buttons, the logo atop it.
     let booked = app
-        .post(
-            "/api/calendar/bookings",
+        .create_booking(
             &json!({"tour_id": f.tour, "booking_slot_id": f.slots[0], "num_adults": 2,
                     "customer_name": "Brenda Brand", "customer_email": "brenda@example.com"}),
         )

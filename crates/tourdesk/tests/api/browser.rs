@@ -12,7 +12,7 @@ use thirtyfour::prelude::*;
 use thirtyfour::{ChromiumLikeCapabilities, Key};
 
 use crate::both_backends;
-use crate::helpers::{Fixture, TestApp};
+use crate::helpers::{Fixture, TestApp, paths};
 
 both_backends!(
     a_customer_books_through_the_flow,
@@ -781,7 +781,7 @@ async fn an_admin_creates_a_tour_and_schedule_that_the_calendar_shows(app: TestA
         .await;
     b.click("[data-tour-form] button[type='submit']").await;
     b.wait_text("#flash", "created").await;
-    let tours = app.get("/api/calendar/tours").await;
+    let tours = app.get(paths::TOURS).await;
     let tour = tours
         .body
         .as_array()
@@ -1138,7 +1138,7 @@ async fn a_full_day_looks_unlike_a_closed_one(app: TestApp) {
     app.book(f.tour, f.slots[i], 2, 0, 0)
         .await
         .assert_status(201);
-    app.post_as(&f.admin, "/api/calendar/admin/blackouts", &json!({"tour_id": f.tour, "start_date": f.dates[i + 1], "end_date": f.dates[i + 1], "blackout_type": "holiday", "name": "Sukkot"})).await.assert_status(201);
+    app.post_as(&f.admin, paths::ADMIN_BLACKOUTS, &json!({"tour_id": f.tour, "start_date": f.dates[i + 1], "end_date": f.dates[i + 1], "blackout_type": "holiday", "name": "Sukkot"})).await.assert_status(201);
     open_calendar_at(&b, &app, f.tour, &f.dates[i]).await;
     let full = format!("{CAL} >>> td[data-date='{}']", f.dates[i]);
     let closed = format!("{CAL} >>> td[data-date='{}']", f.dates[i + 1]);

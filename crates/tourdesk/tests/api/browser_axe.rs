@@ -7,7 +7,7 @@
 use serde_json::json;
 
 use crate::browser::{Browser, CAL, FLOW, log_in_to_account, log_in_to_console, show_month_of};
-use crate::helpers::{Fixture, TestApp};
+use crate::helpers::{Fixture, TestApp, paths};
 
 crate::both_backends!(no_page_or_console_view_has_an_axe_violation);
 
@@ -107,14 +107,13 @@ async fn seed(app: &TestApp) -> Data {
     guest.assert_status(201);
     app.post_as(
         &customer,
-        "/api/calendar/waitlist",
+        paths::WAITLIST,
         &json!({"tour_id": f.tour, "requested_date": f.dates[0], "num_people": 1}),
     )
     .await
     .assert_status(201);
-    app.post_as(
+    app.create_booking_as(
         &customer,
-        "/api/calendar/bookings",
         &json!({"tour_id": f.tour, "booking_slot_id": f.slots[2], "num_adults": 1}),
     )
     .await
@@ -124,7 +123,7 @@ async fn seed(app: &TestApp) -> Data {
         .assert_status(201);
     app.post_as(
         &f.admin,
-        "/api/calendar/admin/blackouts",
+        paths::ADMIN_BLACKOUTS,
         &json!({"tour_id": f.tour, "start_date": f.dates[5], "end_date": f.dates[5],
                 "blackout_type": "weather", "name": "Storm"}),
     )

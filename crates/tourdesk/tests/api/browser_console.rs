@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::both_backends;
 use crate::browser::{Browser, log_in_to_console};
-use crate::helpers::{Fixture, TestApp};
+use crate::helpers::{Fixture, TestApp, paths};
 
 both_backends!(
     the_console_edits_a_booking_and_moves_it_with_free_places_shown,
@@ -44,8 +44,7 @@ async fn book(
     phone: &str,
 ) -> Value {
     let r = app
-        .post(
-            "/api/calendar/bookings",
+        .create_booking(
             &json!({"tour_id": f.tour, "booking_slot_id": slot, "num_adults": adults,
                 "customer_name": name, "customer_email": email, "customer_phone": phone}),
         )
@@ -55,9 +54,7 @@ async fn book(
 }
 
 async fn booking(app: &TestApp, f: &Fixture, id: i64) -> Value {
-    let r = app
-        .get_as(&f.admin, &format!("/api/calendar/bookings/{id}"))
-        .await;
+    let r = app.get_booking(&f.admin, id).await;
     r.assert_status(200);
     r.body
 }
@@ -425,7 +422,7 @@ async fn the_manifest_checks_in_on_a_phone_and_closes_the_departure(app: TestApp
     let r = app
         .post_as(
             &f.admin,
-            "/api/calendar/admin/bookings/bulk-status",
+            paths::ADMIN_BULK_STATUS,
             &json!({"ids": [came, away], "status": "confirmed"}),
         )
         .await;

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::browser::{
     Browser, CAL, FLOW, OperatorSite, log_in_to_account, log_in_to_console, show_month_of,
 };
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, paths};
 
 crate::both_backends!(no_page_violates_the_content_security_policy);
 
@@ -130,14 +130,13 @@ async fn no_page_violates_the_content_security_policy(app: TestApp) {
     let waiting = app
         .post_as(
             &customer,
-            "/api/calendar/waitlist",
+            paths::WAITLIST,
             &json!({"tour_id": f.tour, "requested_date": f.dates[0], "num_people": 1}),
         )
         .await;
     waiting.assert_status(201);
-    app.post_as(
+    app.create_booking_as(
         &customer,
-        "/api/calendar/bookings",
         &json!({"tour_id": f.tour, "booking_slot_id": f.slots[2], "num_adults": 1}),
     )
     .await
@@ -150,7 +149,7 @@ async fn no_page_violates_the_content_security_policy(app: TestApp) {
         .assert_status(201);
     app.post_as(
         &f.admin,
-        "/api/calendar/admin/blackouts",
+        paths::ADMIN_BLACKOUTS,
         &json!({"tour_id": f.tour, "start_date": f.dates[5], "end_date": f.dates[5],
                 "blackout_type": "weather", "name": "Storm"}),
     )

@@ -13,7 +13,7 @@ use thirtyfour::Key;
 
 use crate::both_backends;
 use crate::browser::{Browser, CAL, FLOW, log_in_to_console, show_month_of};
-use crate::helpers::{Fixture, TestApp, day};
+use crate::helpers::{Fixture, TestApp, day, paths};
 
 both_backends!(
     the_week_grid_shows_departures_by_day_and_time_and_acts_from_a_panel,
@@ -89,9 +89,7 @@ fn first_week(f: &Fixture) -> (NaiveDate, Vec<usize>) {
 async fn book(app: &TestApp, f: &Fixture, slot: i64, adults: i64, name: &str) -> i64 {
     let email = format!("{}@example.com", name.to_lowercase().replace(' ', "."));
     let r = app
-        .post(
-            "/api/calendar/bookings",
-            &json!({"tour_id": f.tour, "booking_slot_id": slot, "num_adults": adults,
+        .create_booking(&json!({"tour_id": f.tour, "booking_slot_id": slot, "num_adults": adults,
                     "customer_name": name, "customer_email": email, "customer_phone": "+972 50 000 0000"}),
         )
         .await;
@@ -101,7 +99,7 @@ async fn book(app: &TestApp, f: &Fixture, slot: i64, adults: i64, name: &str) ->
 
 async fn join_waitlist(app: &TestApp, f: &Fixture, on: &str, people: i64, name: &str) {
     app.post(
-        "/api/calendar/waitlist",
+        paths::WAITLIST,
         &json!({"tour_id": f.tour, "requested_date": on, "num_people": people,
                 "customer_name": name, "customer_email": format!("{}@example.com", name.to_lowercase())}),
     )
@@ -175,7 +173,7 @@ async fn the_week_grid_shows_departures_by_day_and_time_and_acts_from_a_panel(ap
     ok(&app
         .post_as(
             &f.admin,
-            &format!("/api/calendar/admin/slots/{cancelled}/cancel"),
+            &paths::admin_slot_action(cancelled, "cancel"),
             &json!({"reason": "Storm warning"}),
         )
         .await);
@@ -188,7 +186,7 @@ async fn the_week_grid_shows_departures_by_day_and_time_and_acts_from_a_panel(ap
     ok(&app
         .post_as(
             &f.admin,
-            &format!("/api/calendar/admin/bookings/{leaving}/status"),
+            &paths::admin_booking_action(leaving, "status"),
             &json!({"status": "cancelled", "reason": "changed plans"}),
         )
         .await);
@@ -196,7 +194,7 @@ async fn the_week_grid_shows_departures_by_day_and_time_and_acts_from_a_panel(ap
         .send_as(
             &f.admin,
             Method::POST,
-            &format!("/api/calendar/admin/slots/{full}/process-waitlist"),
+            &paths::admin_slot_action(full, "process-waitlist"),
             None,
         )
         .await);
@@ -205,7 +203,7 @@ async fn the_week_grid_shows_departures_by_day_and_time_and_acts_from_a_panel(ap
     ok(&app
         .patch_as(
             &f.admin,
-            &format!("/api/calendar/admin/slots/{closed}"),
+            &paths::admin_slot(closed),
             &json!({"is_available": false}),
         )
         .await);
@@ -426,7 +424,7 @@ async fn the_console_fits_a_phone_and_the_week_is_an_agenda(app: TestApp) {
     let hook = app
         .post_as(
             &f.admin,
-            "/api/calendar/admin/webhooks",
+            paths::ADMIN_WEBHOOKS,
             &json!({"url": "http://127.0.0.1:9/tourdesk-hook", "events": ["*"], "description": "A receiver that is not there"}),
         )
         .await;
@@ -440,7 +438,7 @@ async fn the_console_fits_a_phone_and_the_week_is_an_agenda(app: TestApp) {
     ok(&app
         .post_as(
             &f.admin,
-            "/api/calendar/admin/bookings/bulk-status",
+            paths::ADMIN_BULK_STATUS,
             &json!({"ids": [carla, aldo], "status": "confirmed"}),
         )
         .await);
@@ -448,7 +446,7 @@ async fn the_console_fits_a_phone_and_the_week_is_an_agenda(app: TestApp) {
         .send_as(
             &f.admin,
             Method::POST,
-            &format!("/api/calendar/admin/bookings/{carla}/check-in"),
+            &paths::admin_booking_action(carla, "check-in"),
             None,
         )
         .await);
@@ -784,7 +782,7 @@ async fn a_new_schedule_is_previewed_then_created_as_previewed(app: TestApp) {
     let gap = (date(&day(10)), date(&day(16)));
     app.post_as(
         &f.admin,
-        "/api/calendar/admin/blackouts",
+        paths::ADMIN_BLACKOUTS,
         &json!({"tour_id": f.tour, "start_date": gap.0, "end_date": gap.1, "blackout_type": "maintenance", "name": "Bridge works"}),
     )
     .await

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::both_backends;
 use crate::browser::{Browser, CAL, FLOW, log_in_to_account, log_in_to_console, open_calendar_at};
-use crate::helpers::{TestApp, day};
+use crate::helpers::{TestApp, day, paths};
 
 both_backends!(
     a_customer_sees_a_departure_needs_more_people_then_that_it_is_guaranteed,
@@ -276,9 +276,8 @@ async fn a_customer_sees_a_departure_needs_more_people_then_that_it_is_guarantee
     let mut mine = Vec::new();
     for s in [slot, id(&slots[1])] {
         let r = app
-            .post_as(
+            .create_booking_as(
                 &customer,
-                "/api/calendar/bookings",
                 &json!({"tour_id": tour, "booking_slot_id": s, "num_adults": 1}),
             )
             .await;
@@ -369,9 +368,7 @@ async fn an_admin_guarantees_departures_at_risk_and_moves_a_deadline(app: TestAp
     let after = admin_slot(&app, &admin, first).await;
     assert_eq!(after["guarantee"]["status"], "guaranteed", "{after}");
     assert_eq!(after["guarantee"]["guaranteed_by"], "manual", "{after}");
-    let risk = app
-        .get_as(&admin, "/api/calendar/admin/departures/at-risk")
-        .await;
+    let risk = app.get_as(&admin, paths::ADMIN_AT_RISK).await;
     risk.assert_status(200);
     assert!(
         !risk
@@ -515,7 +512,7 @@ async fn the_tour_form_edits_the_cancellation_policy_and_party_rules(app: TestAp
         .expect("admin");
     let admin = app.login_token(ADMIN, PASSWORD).await;
     let tour = app.tour(&admin, json!({"name": "Masada Sunrise"})).await;
-    let path = format!("/api/calendar/admin/tours/{tour}");
+    let path = paths::admin_tour(tour);
     let defaults = app.get_as(&admin, &path).await.body;
     assert_eq!(defaults["cancellation_policy"]["source"], "default");
     let default_tiers = defaults["cancellation_policy"]["tiers"]

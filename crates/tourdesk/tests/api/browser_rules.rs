@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::both_backends;
 use crate::browser::{Browser, CAL, FLOW, log_in_to_console, open_calendar_at};
-use crate::helpers::{TestApp, day};
+use crate::helpers::{TestApp, day, paths};
 use crate::operator_rules::tour_with;
 
 both_backends!(
@@ -67,9 +67,7 @@ async fn a_customer_sees_the_refund_before_cancelling(app: TestApp) {
     }
     assert!(alert.contains("$80.00"), "{alert}");
     let id = r.body["id"].as_i64().expect("id");
-    let before = app
-        .get_as(&admin, &format!("/api/calendar/bookings/{id}"))
-        .await;
+    let before = app.get_booking(&admin, id).await;
     assert_eq!(
         before.body["status"], "pending",
         "nothing happens before the confirmation"
@@ -81,9 +79,7 @@ async fn a_customer_sees_the_refund_before_cancelling(app: TestApp) {
     let done = b.wait_text("#booking", "Your booking is cancelled").await;
     assert!(done.contains("Refund: $80.00"), "{done}");
     app.clock.freeze(Utc::now());
-    let after = app
-        .get_as(&admin, &format!("/api/calendar/bookings/{id}"))
-        .await;
+    let after = app.get_booking(&admin, id).await;
     assert_eq!(after.body["status"], "cancelled");
     assert_eq!(after.body["refund_amount"], 80.0);
     b.quit().await;
@@ -178,15 +174,15 @@ async fn the_console_history_says_how_a_refund_was_worked_out(app: TestApp) {
     let token = r.body["manage_token"].as_str().expect("token").to_owned();
     app.send(
         reqwest::Method::PUT,
-        &format!("/api/calendar/bookings/{id}"),
+        &paths::booking(id),
         Some(&json!({"new_num_adults": 1})),
         &[("X-Manage-Token", token.as_str())],
     )
     .await
     .assert_status(200);
-    app.delete_as(
+    app.cancel_booking(
         &admin,
-        &format!("/api/calendar/bookings/{id}"),
+        id,
         Some(&json!({"refund_amount": 60, "cancellation_reason": "Goodwill"})),
     )
     .await

@@ -14,7 +14,7 @@ use crate::browser::{
     Browser, CAL, FLOW, OperatorSite, log_in_to_account, log_in_to_console, open_calendar_at,
     show_month_of,
 };
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, paths};
 
 both_backends!(
     the_console_keeps_its_session_where_no_script_can_read_it,
@@ -135,14 +135,14 @@ async fn the_console_keeps_its_session_where_no_script_can_read_it(app: TestApp)
         .await;
     b.click("[data-tour-form] button[type='submit']").await;
     b.wait_text("#flash", "created").await;
-    let tours = app.get("/api/calendar/tours").await;
+    let tours = app.get(paths::TOURS).await;
     assert!(tours.text.contains("Cookie Walk"), "{}", tours.text);
     // ... while the same request without the CSRF token is refused, so the
     // console is the one sending it.
     let forged = fetch_from_page(
         &b,
         "POST",
-        "/api/calendar/admin/tours",
+        paths::ADMIN_TOURS,
         Some(json!({"name": "Forged", "base_price": "1", "timezone": "UTC"})),
     )
     .await;
@@ -249,9 +249,7 @@ async fn a_customer_books_and_manages_with_the_cookie_session_and_logs_out_every
         .await
         .trim()
         .to_owned();
-    let mine = app
-        .get_as(&api_token, "/api/calendar/bookings/user/me")
-        .await;
+    let mine = app.get_as(&api_token, paths::MY_BOOKINGS).await;
     mine.assert_status(200);
     let booking = mine
         .body
@@ -270,9 +268,7 @@ async fn a_customer_books_and_manages_with_the_cookie_session_and_logs_out_every
     b.type_into(&format!("#a-{id}"), "3").await;
     b.click(&format!("[data-resize='{id}']")).await;
     b.wait_text("#account", "Booking changed.").await;
-    let changed = app
-        .get_as(&api_token, &format!("/api/calendar/bookings/{id}"))
-        .await;
+    let changed = app.get_booking(&api_token, id).await;
     assert_eq!(changed.body["num_adults"], 3, "{}", changed.text);
     b.screenshot("session-account", app.backend).await;
 
@@ -374,9 +370,7 @@ async fn the_flow_embedded_on_another_site_books_as_a_guest(app: TestApp) {
         .await;
     r.assert_status(200);
     assert_eq!(r.body["customer_name"], "Gina Guest");
-    let mine = app
-        .get_as(&api_token, "/api/calendar/bookings/user/me")
-        .await;
+    let mine = app.get_as(&api_token, paths::MY_BOOKINGS).await;
     mine.assert_status(200);
     assert!(
         !mine.text.contains(&reference),

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::both_backends;
 use crate::browser::{Browser, log_in_to_console};
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, paths};
 
 both_backends!(the_console_registers_an_endpoint_and_replays_a_failed_delivery);
 
@@ -151,7 +151,7 @@ async fn wait_rows(b: &Browser, container: &str, n: usize) {
 }
 
 async fn endpoints(app: &TestApp, admin: &str) -> Vec<Value> {
-    let r = app.get_as(admin, "/api/calendar/admin/webhooks").await;
+    let r = app.get_as(admin, paths::ADMIN_WEBHOOKS).await;
     r.assert_status(200);
     r.body.as_array().cloned().unwrap_or_default()
 }

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use crate::browser::{
     Browser, CAL, FLOW, OperatorSite, log_in_to_account, open_calendar_at, show_month_of,
 };
-use crate::helpers::{TestApp, day};
+use crate::helpers::{TestApp, day, paths};
 
 crate::both_backends!(
     on_a_phone_the_times_come_into_view_and_the_steps_take_one_row,
@@ -333,7 +333,7 @@ async fn every_time_a_customer_sees_names_the_tour_zone(app: TestApp) {
     full.assert_status(201);
     let entry = app
         .post(
-            "/api/calendar/waitlist",
+            paths::WAITLIST,
             &json!({"tour_id": tour, "requested_date": dates[0], "num_people": 2,
                     "customer_name": "Walt Wait", "customer_email": "walt@example.com"}),
         )
@@ -358,7 +358,7 @@ async fn every_time_a_customer_sees_names_the_tour_zone(app: TestApp) {
     let r = app
         .send(
             reqwest::Method::GET,
-            &format!("/api/calendar/waitlist/{id}"),
+            &paths::waitlist_entry(id),
             None,
             &[("x-manage-token", token)],
         )
@@ -634,9 +634,8 @@ async fn the_account_page_claims_leaves_changes_and_cancels(app: TestApp) {
         let (app, cara) = (&app, &cara);
         async move {
             let r = app
-                .post_as(
+                .create_booking_as(
                     cara,
-                    "/api/calendar/bookings",
                     &json!({"tour_id": f.tour, "booking_slot_id": slot, "num_adults": 1}),
                 )
                 .await;
@@ -658,7 +657,7 @@ async fn the_account_page_claims_leaves_changes_and_cancels(app: TestApp) {
         let e = app
             .post_as(
                 &cara,
-                "/api/calendar/waitlist",
+                paths::WAITLIST,
                 &json!({"tour_id": f.tour, "requested_date": f.dates[i], "num_people": 1}),
             )
             .await;
@@ -700,7 +699,7 @@ async fn the_account_page_claims_leaves_changes_and_cancels(app: TestApp) {
     let entry = |id: i64| {
         let (app, cara) = (&app, &cara);
         async move {
-            let r = app.get_as(cara, "/api/calendar/waitlist/me").await;
+            let r = app.get_as(cara, paths::MY_WAITLIST).await;
             r.assert_status(200);
             r.body
                 .as_array()
@@ -711,9 +710,7 @@ async fn the_account_page_claims_leaves_changes_and_cancels(app: TestApp) {
     let booking = |id: i64| {
         let (app, cara) = (&app, &cara);
         async move {
-            let r = app
-                .get_as(cara, &format!("/api/calendar/bookings/{id}"))
-                .await;
+            let r = app.get_booking(cara, id).await;
             r.assert_status(200);
             r.body
         }

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use tourdesk_service::Clock;
 
 use crate::both_backends;
-use crate::helpers::{TestApp, TestResponse};
+use crate::helpers::{TestApp, TestResponse, paths};
 
 both_backends!(
     a_booking_file_shows_local_time_with_its_zone_on_both_sides_of_a_dst_change,
@@ -422,7 +422,7 @@ async fn a_booking_file_grows_its_sequence_with_each_change_and_cancels(app: Tes
     // The customer changes the party.
     app.send(
         Method::PUT,
-        &format!("/api/calendar/bookings/{id}"),
+        &paths::booking(id),
         Some(&json!({"new_num_adults": 3})),
         &[("x-manage-token", token.as_str())],
     )
@@ -441,7 +441,7 @@ async fn a_booking_file_grows_its_sequence_with_each_change_and_cancels(app: Tes
     // The operator confirms it.
     app.post_as(
         &t.admin,
-        &format!("/api/calendar/admin/bookings/{id}/status"),
+        &paths::admin_booking_action(id, "status"),
         &json!({"status": "confirmed"}),
     )
     .await
@@ -456,7 +456,7 @@ async fn a_booking_file_grows_its_sequence_with_each_change_and_cancels(app: Tes
     // The customer moves to the departure after the DST change.
     app.send(
         Method::PUT,
-        &format!("/api/calendar/bookings/{id}"),
+        &paths::booking(id),
         Some(&json!({"new_slot_id": t.slot(2)})),
         &[("x-manage-token", token.as_str())],
     )
@@ -471,7 +471,7 @@ async fn a_booking_file_grows_its_sequence_with_each_change_and_cancels(app: Tes
     // The schedule moves its booked departures to 10:00: the booking did
     // not change itself, its event did.
     let schedule = app
-        .get_as(&t.admin, "/api/calendar/admin/schedules")
+        .get_as(&t.admin, paths::ADMIN_SCHEDULES)
         .await
         .body
         .as_array()
@@ -500,7 +500,7 @@ async fn a_booking_file_grows_its_sequence_with_each_change_and_cancels(app: Tes
     // Cancelled: a METHOD:CANCEL for the same UID with a higher SEQUENCE.
     app.send(
         Method::DELETE,
-        &format!("/api/calendar/bookings/{id}"),
+        &paths::booking(id),
         Some(&json!({"cancellation_reason": "Plans changed"})),
         &[("x-manage-token", token.as_str())],
     )
@@ -530,9 +530,8 @@ async fn a_booking_file_opens_exactly_like_the_booking(app: TestApp) {
     let owner = app.customer("owner@example.com").await;
     let stranger = app.customer("stranger@example.com").await;
     let r = app
-        .post_as(
+        .create_booking_as(
             &owner,
-            "/api/calendar/bookings",
             &json!({"tour_id": t.tour, "booking_slot_id": t.slot(-1), "num_adults": 1}),
         )
         .await;
@@ -565,7 +564,7 @@ async fn a_booking_file_opens_exactly_like_the_booking(app: TestApp) {
         assert_eq!(r.headers["content-type"], unknown.headers["content-type"]);
     }
     // The same rules as the booking itself.
-    app.get_as(&stranger, &format!("/api/calendar/bookings/{id}"))
+    app.get_booking(&stranger, id)
         .await
         .assert_error(404, "not_found");
 }

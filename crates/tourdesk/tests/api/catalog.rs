@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::{TestApp, day};
+use crate::helpers::{TestApp, day, paths};
 
 both_backends!(
     tours_are_created_read_updated_and_listed,
@@ -75,9 +75,7 @@ async fn a_new_schedule_is_bookable_at_once_up_to_the_horizon(app: TestApp) {
     assert_eq!(list.body, json!([]), "no schedule kept");
 
     // Created: the same departures, stored and bookable.
-    let r = app
-        .post_as(&admin, "/api/calendar/admin/schedules", &body)
-        .await;
+    let r = app.post_as(&admin, paths::ADMIN_SCHEDULES, &body).await;
     r.assert_status(201);
     assert_eq!(r.body["dry_run"], false);
     assert_eq!(r.body["departures"]["created"], horizon + 1);
@@ -102,7 +100,7 @@ async fn a_new_schedule_is_bookable_at_once_up_to_the_horizon(app: TestApp) {
     let other = app.tour(&admin, json!({"name": "Bounded"})).await;
     app.post_as(
         &admin,
-        "/api/calendar/admin/blackouts",
+        paths::ADMIN_BLACKOUTS,
         &json!({"tour_id": other, "start_date": day(10), "end_date": day(10),
                 "blackout_type": "maintenance", "name": "Bus service"}),
     )
@@ -111,7 +109,7 @@ async fn a_new_schedule_is_bookable_at_once_up_to_the_horizon(app: TestApp) {
     let r = app
         .post_as(
             &admin,
-            "/api/calendar/admin/schedules",
+            paths::ADMIN_SCHEDULES,
             &json!({"tour_id": other, "name": "Short run", "start_time": "10:00:00", "duration_minutes": 60,
                     "recurrence": "daily", "max_capacity": 5, "valid_from": day(5), "valid_until": day(20)}),
         )
@@ -150,7 +148,7 @@ async fn tours_are_created_read_updated_and_listed(app: TestApp) {
     let r = app
         .post_as(
             &admin,
-            "/api/calendar/admin/tours",
+            paths::ADMIN_TOURS,
             &json!({
                 "name": "Dead Sea Float", "duration_minutes": 90, "base_price": 120.5,
                 "description": "Salt and sun"
@@ -169,14 +167,14 @@ async fn tours_are_created_read_updated_and_listed(app: TestApp) {
     );
     let id = r.body["id"].as_i64().expect("id");
 
-    let r = app.get(&format!("/api/calendar/tours/{id}")).await;
+    let r = app.get(&paths::tour(id)).await;
     r.assert_status(200);
     assert_eq!(r.body["name"], "Dead Sea Float");
 
     let r = app
         .put_as(
             &admin,
-            &format!("/api/calendar/admin/tours/{id}"),
+            &paths::admin_tour(id),
             &json!({"base_price": "99.90", "currency": "ils", "timezone": "America/New_York"}),
         )
         .await;
@@ -189,7 +187,7 @@ async fn tours_are_created_read_updated_and_listed(app: TestApp) {
     let other = app
         .tour(&admin, json!({"name": "Galilee", "is_active": false}))
         .await;
-    let public = app.get("/api/calendar/tours").await;
+    let public = app.get(paths::TOURS).await;
     public.assert_status(200);
     let names: Vec<&str> = public
         .body
@@ -199,12 +197,12 @@ async fn tours_are_created_read_updated_and_listed(app: TestApp) {
         .filter_map(|t| t["name"].as_str())
         .collect();
     assert_eq!(names, vec!["Dead Sea Float"]);
-    app.get(&format!("/api/calendar/tours/{other}"))
+    app.get(&paths::tour(other))
         .await
         .assert_error(404, "not_found");
-    let all = app.get_as(&admin, "/api/calendar/admin/tours").await;
+    let all = app.get_as(&admin, paths::ADMIN_TOURS).await;
     assert_eq!(all.body.as_array().map(Vec::len), Some(2));
-    app.get_as(&admin, &format!("/api/calendar/admin/tours/{other}"))
+    app.get_as(&admin, &paths::admin_tour(other))
         .await
         .assert_status(200);
     app.get("/api/calendar/tours/999999")
@@ -247,23 +245,21 @@ async fn tour_input_is_validated(app: TestApp) {
         ),
     ];
     for (body, field) in cases {
-        let r = app
-            .post_as(&admin, "/api/calendar/admin/tours", &body)
-            .await;
+        let r = app.post_as(&admin, paths::ADMIN_TOURS, &body).await;
         r.assert_error(422, "validation_error");
         assert_eq!(r.body["field"], field, "{body}: {}", r.text);
     }
     let r = app
         .post_as(
             &admin,
-            "/api/calendar/admin/tours",
+            paths::ADMIN_TOURS,
             &json!({"name": "X", "duration_minutes": 60, "base_price": 1, "colour": "red"}),
         )
         .await;
     r.assert_status(422);
     assert!(r.text.contains("colour"), "{}", r.text);
     assert_eq!(
-        app.get_as(&admin, "/api/calendar/admin/tours")
+        app.get_as(&admin, paths::ADMIN_TOURS)
             .await
             .body
             .as_array()
@@ -280,32 +276,24 @@ async fn admin_routes_need_an_admin(app: TestApp) {
     let routes: Vec<(reqwest::Method, String, Option<Value>)> = vec![
         (
             reqwest::Method::POST,
-            "/api/calendar/admin/tours".into(),
+            paths::ADMIN_TOURS.into(),
             Some(json!({"name": "X", "duration_minutes": 60, "base_price": 1})),
         ),
-        (
-            reqwest::Method::GET,
-            "/api/calendar/admin/tours".into(),
-            None,
-        ),
+        (reqwest::Method::GET, paths::ADMIN_TOURS.into(), None),
         (
             reqwest::Method::PUT,
-            format!("/api/calendar/admin/tours/{tour}"),
+            paths::admin_tour(tour),
             Some(json!({"name": "Y"})),
         ),
         (
             reqwest::Method::POST,
-            "/api/calendar/admin/schedules".into(),
+            paths::ADMIN_SCHEDULES.into(),
             Some(json!({})),
         ),
-        (
-            reqwest::Method::GET,
-            "/api/calendar/admin/schedules".into(),
-            None,
-        ),
+        (reqwest::Method::GET, paths::ADMIN_SCHEDULES.into(), None),
         (
             reqwest::Method::DELETE,
-            format!("/api/calendar/admin/schedules/{schedule}"),
+            paths::admin_schedule(schedule),
             None,
         ),
         (
@@ -317,14 +305,10 @@ async fn admin_routes_need_an_admin(app: TestApp) {
         ),
         (
             reqwest::Method::POST,
-            "/api/calendar/admin/blackouts".into(),
+            paths::ADMIN_BLACKOUTS.into(),
             Some(json!({})),
         ),
-        (
-            reqwest::Method::GET,
-            "/api/calendar/admin/blackouts".into(),
-            None,
-        ),
+        (reqwest::Method::GET, paths::ADMIN_BLACKOUTS.into(), None),
         (
             reqwest::Method::PATCH,
             "/api/calendar/admin/slots/1".into(),
@@ -345,9 +329,7 @@ async fn admin_routes_need_an_admin(app: TestApp) {
             .assert_error(403, "forbidden");
     }
     // Nothing changed.
-    let r = app
-        .get_as(&admin, &format!("/api/calendar/admin/schedules/{schedule}"))
-        .await;
+    let r = app.get_as(&admin, &paths::admin_schedule(schedule)).await;
     assert_eq!(r.body["is_active"], true);
 }
 
@@ -361,7 +343,7 @@ async fn schedules_take_the_spec_body_and_validate_it(app: TestApp) {
         "valid_from": "2027-06-01", "valid_until": "2027-09-30", "price_override": 85.00
     });
     let r = app
-        .post_as(&admin, "/api/calendar/admin/schedules", &spec_body)
+        .post_as(&admin, paths::ADMIN_SCHEDULES, &spec_body)
         .await;
     r.assert_status(201);
     for key in [
@@ -416,9 +398,7 @@ async fn schedules_take_the_spec_body_and_validate_it(app: TestApp) {
         (with(json!({"valid_from": "2027-02-30"})), "valid_from"),
     ];
     for (body, field) in cases {
-        let r = app
-            .post_as(&admin, "/api/calendar/admin/schedules", &body)
-            .await;
+        let r = app.post_as(&admin, paths::ADMIN_SCHEDULES, &body).await;
         r.assert_status(422);
         assert!(
             r.body["field"] == field || r.text.contains(field),
@@ -430,7 +410,7 @@ async fn schedules_take_the_spec_body_and_validate_it(app: TestApp) {
     let r = app
         .post_as(
             &admin,
-            "/api/calendar/admin/schedules",
+            paths::ADMIN_SCHEDULES,
             &with(json!({"recurrence": "custom", "rrule": "FREQ=WEEKLY;INTERVAL=3;BYDAY=MO,FR"})),
         )
         .await;
@@ -441,7 +421,7 @@ async fn schedules_take_the_spec_body_and_validate_it(app: TestApp) {
     let r = app
         .put_as(
             &admin,
-            &format!("/api/calendar/admin/schedules/{id}"),
+            &paths::admin_schedule(id),
             &json!({"max_capacity": 20, "price_override": null}),
         )
         .await;
@@ -529,7 +509,7 @@ async fn generation_respects_validity_blackouts_and_limits(app: TestApp) {
         json!({"start_date": "2027-03-15", "end_date": "2027-03-15", "blackout_type": "holiday", "name": "Festival"}),
         json!({"tour_id": other_tour, "start_date": "2027-03-16", "end_date": "2027-03-16", "blackout_type": "weather", "name": "Storm"}),
     ] {
-        app.post_as(&admin, "/api/calendar/admin/blackouts", &body)
+        app.post_as(&admin, paths::ADMIN_BLACKOUTS, &body)
             .await
             .assert_status(201);
     }
@@ -562,13 +542,9 @@ async fn generation_respects_validity_blackouts_and_limits(app: TestApp) {
     app.generate(&admin, 99999, "2027-03-10", "2027-03-11")
         .await
         .assert_error(404, "not_found");
-    app.delete_as(
-        &admin,
-        &format!("/api/calendar/admin/schedules/{sched}"),
-        None,
-    )
-    .await
-    .assert_status(200);
+    app.delete_as(&admin, &paths::admin_schedule(sched), None)
+        .await
+        .assert_status(200);
     app.generate(&admin, sched, "2027-03-01", "2027-03-31")
         .await
         .assert_error(409, "schedule_inactive");
@@ -664,9 +640,7 @@ async fn blackouts_cancel_free_slots_and_removal_reopens_them(app: TestApp) {
         .await;
     assert_eq!(listed.body, json!([]), "a dry run writes nothing");
 
-    let r = app
-        .post_as(&admin, "/api/calendar/admin/blackouts", &body)
-        .await;
+    let r = app.post_as(&admin, paths::ADMIN_BLACKOUTS, &body).await;
     r.assert_status(201);
     assert_eq!(r.body["cancelled_slots"], 3);
     assert_eq!(r.body["blackout"]["name"], "Passover");
@@ -692,13 +666,13 @@ async fn blackouts_cancel_free_slots_and_removal_reopens_them(app: TestApp) {
     );
 
     // An overlapping global blackout keeps 04-05 closed after the first is removed.
-    app.post_as(&admin, "/api/calendar/admin/blackouts", &json!({"start_date": "2027-04-05", "end_date": "2027-04-06", "blackout_type": "weather", "name": "Storm"})).await.assert_status(201);
+    app.post_as(&admin, paths::ADMIN_BLACKOUTS, &json!({"start_date": "2027-04-05", "end_date": "2027-04-06", "blackout_type": "weather", "name": "Storm"})).await.assert_status(201);
     let r = app
-        .delete_as(&admin, &format!("/api/calendar/admin/blackouts/{id}"), None)
+        .delete_as(&admin, &paths::admin_blackout(id), None)
         .await;
     r.assert_status(200);
     assert_eq!(r.body["reopened_slots"], 2);
-    app.delete_as(&admin, &format!("/api/calendar/admin/blackouts/{id}"), None)
+    app.delete_as(&admin, &paths::admin_blackout(id), None)
         .await
         .assert_error(404, "not_found");
     let listed = app
@@ -732,9 +706,7 @@ async fn blackouts_cancel_free_slots_and_removal_reopens_them(app: TestApp) {
         ),
     ];
     for (body, field) in bad {
-        let r = app
-            .post_as(&admin, "/api/calendar/admin/blackouts", &body)
-            .await;
+        let r = app.post_as(&admin, paths::ADMIN_BLACKOUTS, &body).await;
         r.assert_error(422, "validation_error");
         assert_eq!(r.body["field"], field);
     }
@@ -751,7 +723,7 @@ async fn slots_can_be_patched_by_admins(app: TestApp) {
     let r = app
         .patch_as(
             &admin,
-            &format!("/api/calendar/admin/slots/{slot}"),
+            &paths::admin_slot(slot),
             &json!({"max_capacity": 20, "price_per_person": "80.25", "is_available": false}),
         )
         .await;
@@ -763,14 +735,14 @@ async fn slots_can_be_patched_by_admins(app: TestApp) {
     assert!(r.text.contains("\"price_per_person\":80.25"));
     app.patch_as(
         &admin,
-        &format!("/api/calendar/admin/slots/{slot}"),
+        &paths::admin_slot(slot),
         &json!({"max_capacity": 0}),
     )
     .await
     .assert_error(422, "validation_error");
     app.patch_as(
         &admin,
-        &format!("/api/calendar/admin/slots/{slot}"),
+        &paths::admin_slot(slot),
         &json!({"price_per_person": -1}),
     )
     .await
@@ -791,11 +763,7 @@ async fn deactivating_a_schedule_cancels_its_free_future_slots(app: TestApp) {
     app.generate(&admin, sched, "2027-07-01", "2027-07-05")
         .await;
     let r = app
-        .delete_as(
-            &admin,
-            &format!("/api/calendar/admin/schedules/{sched}"),
-            None,
-        )
+        .delete_as(&admin, &paths::admin_schedule(sched), None)
         .await;
     r.assert_status(200);
     assert_eq!(r.body["cancelled_slots"], 5);

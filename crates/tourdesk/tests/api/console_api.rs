@@ -7,7 +7,7 @@
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::{Fixture, TestApp};
+use crate::helpers::{Fixture, TestApp, paths};
 
 both_backends!(
     search_finds_reference_name_email_and_phone,
@@ -29,8 +29,7 @@ async fn book(
     phone: &str,
 ) -> Value {
     let r = app
-        .post(
-            "/api/calendar/bookings",
+        .create_booking(
             &json!({"tour_id": f.tour, "booking_slot_id": slot, "num_adults": 2,
                 "customer_name": name, "customer_email": email, "customer_phone": phone}),
         )
@@ -242,7 +241,7 @@ async fn bulk_status_answers_per_booking(app: TestApp) {
     );
     app.post_as(
         &f.admin,
-        &format!("/api/calendar/admin/bookings/{c}/status"),
+        &paths::admin_booking_action(c, "status"),
         &json!({"status": "cancelled"}),
     )
     .await
@@ -250,7 +249,7 @@ async fn bulk_status_answers_per_booking(app: TestApp) {
     let r = app
         .post_as(
             &f.admin,
-            "/api/calendar/admin/bookings/bulk-status",
+            paths::ADMIN_BULK_STATUS,
             &json!({"ids": [a, 999_999, b, c], "status": "confirmed"}),
         )
         .await;
@@ -270,9 +269,7 @@ async fn bulk_status_answers_per_booking(app: TestApp) {
     assert_eq!(results[2]["ok"], true);
     assert_eq!(results[3]["code"], "invalid_transition");
     for id in [a, b] {
-        let got = app
-            .get_as(&f.admin, &format!("/api/calendar/bookings/{id}"))
-            .await;
+        let got = app.get_booking(&f.admin, id).await;
         assert_eq!(got.body["status"], "confirmed");
     }
 
@@ -286,9 +283,7 @@ async fn bulk_status_answers_per_booking(app: TestApp) {
         (json!({"ids": [a], "status": "maybe"}), "status"),
         (json!({"ids": "a", "status": "confirmed"}), "ids"),
     ] {
-        let r = app
-            .post_as(&f.admin, "/api/calendar/admin/bookings/bulk-status", &body)
-            .await;
+        let r = app.post_as(&f.admin, paths::ADMIN_BULK_STATUS, &body).await;
         r.assert_error(422, "validation_error");
         assert_eq!(r.body["field"], field, "{body}: {}", r.text);
     }
@@ -301,7 +296,7 @@ async fn contact_changes_are_audited_with_readable_changes(app: TestApp) {
     let r = app
         .put_as(
             &f.admin,
-            &format!("/api/calendar/admin/bookings/{id}/contact"),
+            &paths::admin_booking_action(id, "contact"),
             &json!({"customer_name": "Typo Name", "customer_email": "right@example.com",
                 "customer_phone": "+1 555 0100", "dietary_restrictions": "vegetarian"}),
         )
@@ -313,10 +308,7 @@ async fn contact_changes_are_audited_with_readable_changes(app: TestApp) {
     assert_eq!(r.body["dietary_restrictions"], "vegetarian");
 
     let h = app
-        .get_as(
-            &f.admin,
-            &format!("/api/calendar/admin/bookings/{id}/history"),
-        )
+        .get_as(&f.admin, &paths::admin_booking_action(id, "history"))
         .await;
     h.assert_status(200);
     let entries = h.body.as_array().expect("history");
@@ -370,11 +362,7 @@ async fn contact_changes_are_audited_with_readable_changes(app: TestApp) {
         ),
     ] {
         let r = app
-            .put_as(
-                &f.admin,
-                &format!("/api/calendar/admin/bookings/{id}/contact"),
-                &body,
-            )
+            .put_as(&f.admin, &paths::admin_booking_action(id, "contact"), &body)
             .await;
         r.assert_error(422, "validation_error");
         assert_eq!(r.body["field"], field, "{body}: {}", r.text);
@@ -382,14 +370,14 @@ async fn contact_changes_are_audited_with_readable_changes(app: TestApp) {
     // A cancelled booking keeps its details.
     app.post_as(
         &f.admin,
-        &format!("/api/calendar/admin/bookings/{id}/status"),
+        &paths::admin_booking_action(id, "status"),
         &json!({"status": "cancelled"}),
     )
     .await
     .assert_status(200);
     app.put_as(
         &f.admin,
-        &format!("/api/calendar/admin/bookings/{id}/contact"),
+        &paths::admin_booking_action(id, "contact"),
         &json!({"customer_name": "Late", "customer_email": "late@example.com"}),
     )
     .await
@@ -412,7 +400,7 @@ async fn a_cancelled_departure_names_who_it_affected_and_they_can_be_rebooked(ap
     let cal = cancelled_before["id"].as_i64().expect("id");
     app.post_as(
         &f.admin,
-        &format!("/api/calendar/admin/bookings/{cal}/status"),
+        &paths::admin_booking_action(cal, "status"),
         &json!({"status": "cancelled"}),
     )
     .await
@@ -469,7 +457,7 @@ async fn a_cancelled_departure_names_who_it_affected_and_they_can_be_rebooked(ap
     let r = app
         .post_as(
             &f.admin,
-            &format!("/api/calendar/admin/bookings/{ben}/rebook"),
+            &paths::admin_booking_action(ben, "rebook"),
             &json!({"booking_slot_id": f.slots[2]}),
         )
         .await;
@@ -480,10 +468,7 @@ async fn a_cancelled_departure_names_who_it_affected_and_they_can_be_rebooked(ap
     assert_ne!(r.body["booking_reference"], b["booking_reference"]);
     assert_eq!(app.slot(f.tour, f.slots[2]).await["current_bookings"], 2);
     let h = app
-        .get_as(
-            &f.admin,
-            &format!("/api/calendar/admin/bookings/{ben}/history"),
-        )
+        .get_as(&f.admin, &paths::admin_booking_action(ben, "history"))
         .await;
     assert!(
         h.body
@@ -499,7 +484,7 @@ async fn a_cancelled_departure_names_who_it_affected_and_they_can_be_rebooked(ap
     let ann = a["id"].as_i64().expect("id");
     app.post_as(
         &f.admin,
-        &format!("/api/calendar/admin/bookings/{ann}/rebook"),
+        &paths::admin_booking_action(ann, "rebook"),
         &json!({"booking_slot_id": f.slots[0]}),
     )
     .await
@@ -507,7 +492,7 @@ async fn a_cancelled_departure_names_who_it_affected_and_they_can_be_rebooked(ap
     let r = app
         .post_as(
             &f.admin,
-            &format!("/api/calendar/admin/bookings/{ann}/rebook"),
+            &paths::admin_booking_action(ann, "rebook"),
             &json!({"booking_slot_id": 987_654}),
         )
         .await;
@@ -516,7 +501,7 @@ async fn a_cancelled_departure_names_who_it_affected_and_they_can_be_rebooked(ap
     let r = app
         .post_as(
             &f.admin,
-            &format!("/api/calendar/admin/bookings/{ann}/rebook"),
+            &paths::admin_booking_action(ann, "rebook"),
             &json!({}),
         )
         .await;
@@ -545,7 +530,7 @@ async fn check_in_then_close_the_departure(app: TestApp) {
     let r = app
         .post_as(
             &f.admin,
-            "/api/calendar/admin/bookings/bulk-status",
+            paths::ADMIN_BULK_STATUS,
             &json!({"ids": [came, away], "status": "confirmed"}),
         )
         .await;
@@ -556,7 +541,7 @@ async fn check_in_then_close_the_departure(app: TestApp) {
         .send_as(
             &f.admin,
             reqwest::Method::POST,
-            &format!("/api/calendar/admin/bookings/{away}/check-in"),
+            &paths::admin_booking_action(away, "check-in"),
             None,
         )
         .await;
@@ -566,7 +551,7 @@ async fn check_in_then_close_the_departure(app: TestApp) {
         .send_as(
             &f.admin,
             reqwest::Method::DELETE,
-            &format!("/api/calendar/admin/bookings/{away}/check-in"),
+            &paths::admin_booking_action(away, "check-in"),
             None,
         )
         .await;
@@ -577,7 +562,7 @@ async fn check_in_then_close_the_departure(app: TestApp) {
         .send_as(
             &f.admin,
             reqwest::Method::POST,
-            &format!("/api/calendar/admin/bookings/{came}/check-in"),
+            &paths::admin_booking_action(came, "check-in"),
             None,
         )
         .await;
@@ -597,10 +582,7 @@ async fn check_in_then_close_the_departure(app: TestApp) {
     assert!(by_name("Came Along")["checked_in_at"].is_string());
     assert!(by_name("Stayed Home")["checked_in_at"].is_null());
     let h = app
-        .get_as(
-            &f.admin,
-            &format!("/api/calendar/admin/bookings/{away}/history"),
-        )
+        .get_as(&f.admin, &paths::admin_booking_action(away, "history"))
         .await;
     let kinds: Vec<&str> = h
         .body
@@ -638,16 +620,14 @@ async fn check_in_then_close_the_departure(app: TestApp) {
         json!({"completed": 1, "no_show": 1, "left_pending": 0})
     );
     for (id, status) in [(came, "completed"), (away, "no_show")] {
-        let b = app
-            .get_as(&f.admin, &format!("/api/calendar/bookings/{id}"))
-            .await;
+        let b = app.get_booking(&f.admin, id).await;
         assert_eq!(b.body["status"], status);
     }
     // A completed booking is no longer checked in or out.
     app.send_as(
         &f.admin,
         reqwest::Method::DELETE,
-        &format!("/api/calendar/admin/bookings/{came}/check-in"),
+        &paths::admin_booking_action(came, "check-in"),
         None,
     )
     .await
@@ -681,27 +661,27 @@ async fn console_routes_refuse_anonymous_and_customers(app: TestApp) {
         ),
         (
             reqwest::Method::POST,
-            "/api/calendar/admin/bookings/bulk-status".into(),
+            paths::ADMIN_BULK_STATUS.into(),
             Some(json!({"ids": [id], "status": "confirmed"})),
         ),
         (
             reqwest::Method::PUT,
-            format!("/api/calendar/admin/bookings/{id}/contact"),
+            paths::admin_booking_action(id, "contact"),
             Some(json!({"customer_name": "X", "customer_email": "x@example.com"})),
         ),
         (
             reqwest::Method::POST,
-            format!("/api/calendar/admin/bookings/{id}/rebook"),
+            paths::admin_booking_action(id, "rebook"),
             Some(json!({"booking_slot_id": f.slots[1]})),
         ),
         (
             reqwest::Method::POST,
-            format!("/api/calendar/admin/bookings/{id}/check-in"),
+            paths::admin_booking_action(id, "check-in"),
             None,
         ),
         (
             reqwest::Method::DELETE,
-            format!("/api/calendar/admin/bookings/{id}/check-in"),
+            paths::admin_booking_action(id, "check-in"),
             None,
         ),
         (
@@ -718,9 +698,7 @@ async fn console_routes_refuse_anonymous_and_customers(app: TestApp) {
             .await;
         assert_eq!(cust.status.as_u16(), 403, "{method} {path}: {}", cust.text);
     }
-    let still = app
-        .get_as(&f.admin, &format!("/api/calendar/bookings/{id}"))
-        .await;
+    let still = app.get_booking(&f.admin, id).await;
     assert_eq!(still.body["status"], "pending");
     assert_eq!(still.body["customer_name"], "Someone");
 }

@@ -8,7 +8,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::{TestApp, day};
+use crate::helpers::{TestApp, day, paths};
 
 both_backends!(
     every_operation_declares_its_errors_with_their_body,
@@ -112,7 +112,7 @@ async fn every_operation_declares_its_errors_with_their_body(app: TestApp) {
     );
     assert!(manifest["text/csv"].is_object(), "{manifest}");
     // Optional credentials are declared as such, so clients send them.
-    let create = &doc["paths"]["/api/calendar/bookings"]["post"];
+    let create = &doc["paths"][paths::BOOKINGS]["post"];
     assert_eq!(create["security"], json!([{}, {"bearer": []}]));
 }
 
@@ -233,7 +233,7 @@ async fn the_availability_check_names_requested_date(app: TestApp) {
     for bad in ["3000-01-01", "1899-12-31"] {
         let r = app
             .post(
-                "/api/calendar/availability",
+                paths::AVAILABILITY,
                 &json!({"tour_id": f.tour, "requested_date": bad, "num_people": 1}),
             )
             .await;
@@ -260,7 +260,7 @@ async fn a_modification_names_the_fields_it_was_sent(app: TestApp) {
         let r = app
             .send(
                 Method::PUT,
-                &format!("/api/calendar/bookings/{id}"),
+                &paths::booking(id),
                 Some(&body),
                 &[("x-manage-token", token.as_str())],
             )
@@ -283,7 +283,7 @@ async fn a_delete_with_a_null_body_cancels_like_an_empty_one(app: TestApp) {
     let r = app
         .send(
             Method::DELETE,
-            &format!("/api/calendar/bookings/{id}"),
+            &paths::booking(id),
             Some(&Value::Null),
             &[("x-manage-token", token.as_str())],
         )
@@ -301,7 +301,7 @@ async fn integers_written_with_a_zero_fraction_are_integers(app: TestApp) {
     let f = app.fixture(10).await;
     let r = app
         .post(
-            "/api/calendar/quote",
+            paths::QUOTE,
             &json!({"booking_slot_id": f.slots[0], "num_adults": 2.0, "num_children": 1e0}),
         )
         .await;
@@ -309,9 +309,7 @@ async fn integers_written_with_a_zero_fraction_are_integers(app: TestApp) {
     assert_eq!(r.body["num_adults"], 2);
     assert_eq!(r.body["num_children"], 1);
     let r = app
-        .post(
-            "/api/calendar/bookings",
-            &json!({"tour_id": f.tour as f64, "booking_slot_id": f.slots[1] as f64,
+        .create_booking(&json!({"tour_id": f.tour as f64, "booking_slot_id": f.slots[1] as f64,
                     "num_adults": 3.0, "customer_name": "Ada", "customer_email": "ada@example.com"}),
         )
         .await;
@@ -326,15 +324,13 @@ async fn integers_written_with_a_zero_fraction_are_integers(app: TestApp) {
         ))
         .expect("a body")
     };
-    let r = app
-        .post_as(&f.admin, "/api/calendar/admin/tours", &tour("75"))
-        .await;
+    let r = app.post_as(&f.admin, paths::ADMIN_TOURS, &tour("75")).await;
     r.assert_status(201);
     assert_eq!(r.body["duration_minutes"], 60);
     assert_eq!(r.body["base_price"], json!(75.0));
     let raw = app
         .client
-        .post(app.url("/api/calendar/admin/tours"))
+        .post(app.url(paths::ADMIN_TOURS))
         .bearer_auth(&f.admin)
         .header("content-type", "application/json")
         .body(r#"{"name": "Float", "duration_minutes": 60.0, "base_price": 1e-400}"#)
@@ -346,7 +342,7 @@ async fn integers_written_with_a_zero_fraction_are_integers(app: TestApp) {
     assert_eq!(r.body["field"], "base_price", "{}", r.text);
     let r = app
         .post(
-            "/api/calendar/quote",
+            paths::QUOTE,
             &json!({"booking_slot_id": f.slots[0], "num_adults": 2.5}),
         )
         .await;
@@ -354,7 +350,7 @@ async fn integers_written_with_a_zero_fraction_are_integers(app: TestApp) {
     assert_eq!(r.body["field"], "num_adults");
     let r = app
         .post(
-            "/api/calendar/availability",
+            paths::AVAILABILITY,
             &json!({"tour_id": f.tour, "requested_date": day(5), "num_people": 1e30}),
         )
         .await;

@@ -12,7 +12,7 @@ use mail_parser::{MessageParser, MimeHeaders};
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, paths};
 use crate::smtp_sink::{Received, SmtpSink};
 
 both_backends!(
@@ -82,8 +82,7 @@ async fn spawn_with_smtp(app: &mut TestApp, sink: &SmtpSink) -> TestApp {
 
 async fn book(app: &TestApp, f: &crate::helpers::Fixture, email: &str, adults: i64) -> Value {
     let r = app
-        .post(
-            "/api/calendar/bookings",
+        .create_booking(
             &json!({"tour_id": f.tour, "booking_slot_id": f.slots[0], "num_adults": adults,
                     "num_children": 1, "customer_name": "Mail Maria", "customer_email": email}),
         )
@@ -415,7 +414,7 @@ async fn a_waitlist_offer_says_how_many_and_until_when(app: TestApp) {
     let seen = mailer
         .send(
             reqwest::Method::GET,
-            &format!("/api/calendar/waitlist/{entry}"),
+            &paths::waitlist_entry(entry),
             None,
             &[("x-manage-token", &token)],
         )
@@ -425,7 +424,7 @@ async fn a_waitlist_offer_says_how_many_and_until_when(app: TestApp) {
     let claimed = mailer
         .send(
             reqwest::Method::POST,
-            &format!("/api/calendar/waitlist/{entry}/claim"),
+            &paths::waitlist_claim(entry),
             Some(&json!({"num_adults": 2})),
             &[("x-manage-token", &token)],
         )
@@ -447,7 +446,7 @@ async fn offer_for(
     let first = book(mailer, f, "full@example.com", 1).await;
     let r = mailer
         .post(
-            "/api/calendar/waitlist",
+            paths::WAITLIST,
             &json!({"tour_id": f.tour, "requested_date": first["tour_date"], "num_people": 2,
                     "customer_name": name, "customer_email": email}),
         )
@@ -476,12 +475,12 @@ async fn joining_again_emails_the_entrys_owner_its_link(app: TestApp) {
     let first = book(&mailer, &f, "full@example.com", 1).await;
     let body = json!({"tour_id": f.tour, "requested_date": first["tour_date"], "num_people": 2,
                       "customer_name": "Twice Tina", "customer_email": "tina@example.com"});
-    let joined = mailer.post("/api/calendar/waitlist", &body).await;
+    let joined = mailer.post(paths::WAITLIST, &body).await;
     joined.assert_status(201);
     let id = joined.body["id"].as_i64().expect("id");
     sink.wait_for("tina@example.com", "You are on the waitlist")
         .await;
-    let again = mailer.post("/api/calendar/waitlist", &body).await;
+    let again = mailer.post(paths::WAITLIST, &body).await;
     again.assert_status(201);
     assert!(again.body.get("manage_token").is_none(), "{}", again.body);
     let got = sink
@@ -499,7 +498,7 @@ async fn joining_again_emails_the_entrys_owner_its_link(app: TestApp) {
     let seen = mailer
         .send(
             reqwest::Method::GET,
-            &format!("/api/calendar/waitlist/{entry}"),
+            &paths::waitlist_entry(entry),
             None,
             &[("x-manage-token", &token)],
         )
@@ -511,7 +510,7 @@ async fn joining_again_emails_the_entrys_owner_its_link(app: TestApp) {
     mailer
         .send(
             reqwest::Method::POST,
-            "/api/calendar/waitlist",
+            paths::WAITLIST,
             Some(&body),
             &[("x-manage-token", &token)],
         )
@@ -558,9 +557,7 @@ async fn a_guest_claims_a_waitlist_offer_from_the_email(app: TestApp) {
     b.wait_text("#booking", "held for you until").await;
     b.click("#claim button[type='submit']").await;
     let text = b.wait_text("#booking", "Booked.").await;
-    let list = mailer
-        .get_as(&f.admin, "/api/calendar/admin/bookings")
-        .await;
+    let list = mailer.get_as(&f.admin, paths::ADMIN_BOOKINGS).await;
     let gina = list.body["bookings"]
         .as_array()
         .or_else(|| list.body["items"].as_array())
@@ -650,8 +647,7 @@ async fn a_reminder_is_sent_once_before_the_departure(app: TestApp) {
     app.clock.freeze(starts_at - chrono::Duration::hours(47));
     // Booked inside the window: no reminder for this one.
     let late = app
-        .post(
-            "/api/calendar/bookings",
+        .create_booking(
             &json!({"tour_id": f.tour, "booking_slot_id": f.slots[0], "num_adults": 1,
                     "customer_name": "Late Larry", "customer_email": "late@example.com"}),
         )
@@ -700,7 +696,7 @@ async fn confirmed_changed_cancelled_and_expired_each_get_their_email(app: TestA
     mailer
         .post_as(
             &f.admin,
-            &format!("/api/calendar/admin/bookings/{id}/status"),
+            &paths::admin_booking_action(id, "status"),
             &json!({"status": "confirmed"}),
         )
         .await
@@ -721,7 +717,7 @@ async fn confirmed_changed_cancelled_and_expired_each_get_their_email(app: TestA
     mailer
         .send(
             reqwest::Method::PUT,
-            &format!("/api/calendar/bookings/{id}"),
+            &paths::booking(id),
             Some(&json!({"new_slot_id": f.slots[1]})),
             &[("x-manage-token", &token)],
         )
@@ -740,7 +736,7 @@ async fn confirmed_changed_cancelled_and_expired_each_get_their_email(app: TestA
     mailer
         .send(
             reqwest::Method::DELETE,
-            &format!("/api/calendar/bookings/{id}"),
+            &paths::booking(id),
             Some(&json!({"cancellation_reason": "sick"})),
             &[("x-manage-token", &token)],
         )

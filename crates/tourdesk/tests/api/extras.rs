@@ -5,7 +5,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::both_backends;
-use crate::helpers::{TestApp, day};
+use crate::helpers::{TestApp, day, paths};
 use chrono::{Duration, TimeZone, Utc};
 
 both_backends!(
@@ -23,13 +23,9 @@ async fn the_rolling_horizon_keeps_schedules_generated_ahead(app: TestApp) {
     let inactive = app
         .schedule(&admin, tour, &day(0), json!({"start_time": "15:00:00"}))
         .await;
-    app.delete_as(
-        &admin,
-        &format!("/api/calendar/admin/schedules/{inactive}"),
-        None,
-    )
-    .await
-    .assert_status(200);
+    app.delete_as(&admin, &paths::admin_schedule(inactive), None)
+        .await
+        .assert_status(200);
     let created = app.ctx.catalog().extend_horizon().await.expect("horizon");
     // Today through BOOKING_ADVANCE_DAYS (90) ahead, in the tour's time zone,
     // for the active schedule only.
@@ -71,7 +67,7 @@ async fn only_allowed_origins_may_call_the_api_from_a_browser(app: TestApp) {
         let r = app2
             .send(
                 Method::OPTIONS,
-                "/api/calendar/bookings",
+                paths::BOOKINGS,
                 None,
                 &[
                     ("origin", origin),
@@ -104,7 +100,7 @@ async fn only_allowed_origins_may_call_the_api_from_a_browser(app: TestApp) {
     let r = app2
         .send(
             Method::GET,
-            "/api/calendar/tours",
+            paths::TOURS,
             None,
             &[("origin", "https://spirittours.example")],
         )
@@ -119,7 +115,7 @@ async fn only_allowed_origins_may_call_the_api_from_a_browser(app: TestApp) {
     let r = app
         .send(
             Method::GET,
-            "/api/calendar/tours",
+            paths::TOURS,
             None,
             &[("origin", "https://spirittours.example")],
         )
@@ -144,7 +140,7 @@ async fn the_demo_fills_an_empty_database_once(app: TestApp) {
     assert!(login.password.is_some());
     let password = login.password.clone().unwrap_or_default();
     let admin = app.login_token(&login.email, &password).await;
-    let tours = app.get("/api/calendar/tours").await;
+    let tours = app.get(paths::TOURS).await;
     let names: Vec<&str> = tours
         .body
         .as_array()
@@ -165,16 +161,14 @@ async fn the_demo_fills_an_empty_database_once(app: TestApp) {
         "{}",
         bookings.text
     );
-    let waitlist = app.get_as(&admin, "/api/calendar/admin/waitlist").await;
+    let waitlist = app.get_as(&admin, paths::ADMIN_WAITLIST).await;
     assert_eq!(waitlist.body.as_array().map(Vec::len), Some(2));
-    let blackouts = app.get_as(&admin, "/api/calendar/admin/blackouts").await;
+    let blackouts = app.get_as(&admin, paths::ADMIN_BLACKOUTS).await;
     assert_eq!(blackouts.body.as_array().map(Vec::len), Some(1));
     // The Masada sunrise shows guaranteed departures: its first one needs
     // two more people, its second is guaranteed; the other tours have no
     // minimum.
-    let at_risk = app
-        .get_as(&admin, "/api/calendar/admin/departures/at-risk")
-        .await;
+    let at_risk = app.get_as(&admin, paths::ADMIN_AT_RISK).await;
     let at_risk = at_risk.body.as_array().cloned().unwrap_or_default();
     assert!(
         at_risk
@@ -258,7 +252,7 @@ async fn the_demo_seeds_on_every_weekday_at_any_hour(app: TestApp) {
             "{at}: {}",
             bookings.text
         );
-        let waitlist = app.get_as(&admin, "/api/calendar/admin/waitlist").await;
+        let waitlist = app.get_as(&admin, paths::ADMIN_WAITLIST).await;
         assert_eq!(waitlist.body.as_array().map(Vec::len), Some(2), "{at}");
         app.assert_consistent().await;
     }
@@ -277,7 +271,7 @@ async fn a_demo_that_fails_leaves_nothing_behind(app: TestApp) {
         .err()
         .expect("a party of 3 is over the maximum of 2");
     assert!(format!("{err:#}").contains("nothing was kept"), "{err:#}");
-    assert_eq!(app.get("/api/calendar/tours").await.body, json!([]));
+    assert_eq!(app.get(paths::TOURS).await.body, json!([]));
     let mut conn = app.ctx.db.read().await.expect("a connection");
     assert!(
         !tourdesk_store::bulk::holds_operator_data(&mut conn)

@@ -24,7 +24,7 @@ use std::process::{Command, Output, Stdio};
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::{TestApp, day};
+use crate::helpers::{TestApp, day, paths};
 
 both_backends!(schemathesis_finds_no_failure);
 
@@ -79,12 +79,12 @@ async fn existing_ids(app: &TestApp, admin: &str) -> Value {
             .map(|a| a.iter().map(|x| x["id"].clone()).collect())
             .unwrap_or_default()
     };
-    let tours = app.get_as(admin, "/api/calendar/admin/tours").await;
-    let schedules = app.get_as(admin, "/api/calendar/admin/schedules").await;
+    let tours = app.get_as(admin, paths::ADMIN_TOURS).await;
+    let schedules = app.get_as(admin, paths::ADMIN_SCHEDULES).await;
     let bookings = app
         .get_as(admin, "/api/calendar/admin/bookings?limit=500")
         .await;
-    let waitlist = app.get_as(admin, "/api/calendar/admin/waitlist").await;
+    let waitlist = app.get_as(admin, paths::ADMIN_WAITLIST).await;
     let blackouts = app
         .get_as(admin, "/api/calendar/admin/blackouts?include_inactive=true")
         .await;

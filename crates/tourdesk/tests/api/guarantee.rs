@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::{TestApp, day};
+use crate::helpers::{TestApp, day, paths};
 
 both_backends!(
     a_departure_is_guaranteed_once_its_minimum_is_booked,
@@ -56,13 +56,10 @@ async fn minimum_tour(
 
 async fn book_as(app: &TestApp, tour: i64, slot: i64, adults: i64, email: &str) -> Value {
     let r = app
-        .post(
-            "/api/calendar/bookings",
-            &json!({
-                "tour_id": tour, "booking_slot_id": slot, "num_adults": adults,
-                "customer_name": "Guest Person", "customer_email": email
-            }),
-        )
+        .create_booking(&json!({
+            "tour_id": tour, "booking_slot_id": slot, "num_adults": adults,
+            "customer_name": "Guest Person", "customer_email": email
+        }))
         .await;
     r.assert_status(201);
     r.body.clone()
@@ -76,10 +73,7 @@ fn instant(v: &Value) -> DateTime<Utc> {
 
 async fn history(app: &TestApp, admin: &str, booking: i64) -> Vec<Value> {
     let r = app
-        .get_as(
-            admin,
-            &format!("/api/calendar/admin/bookings/{booking}/history"),
-        )
+        .get_as(admin, &paths::admin_booking_action(booking, "history"))
         .await;
     r.assert_status(200);
     r.body.as_array().cloned().unwrap_or_default()
@@ -292,9 +286,7 @@ async fn below_its_minimum_at_the_deadline_it_is_cancelled_with_full_refunds_exa
     assert_eq!(slot["guarantee"]["status"], "cancelled");
     for (booking, email) in [(&a, "alice@example.com"), (&b, "bob@example.com")] {
         let id = booking["id"].as_i64().expect("id");
-        let r = app
-            .get_as(&admin, &format!("/api/calendar/bookings/{id}"))
-            .await;
+        let r = app.get_booking(&admin, id).await;
         r.assert_status(200);
         assert_eq!(r.body["status"], "cancelled");
         // In full, whatever the policy says this late.
@@ -368,9 +360,7 @@ async fn a_decision_made_late_says_so_in_the_audit(app: TestApp) {
 async fn an_admin_guarantees_a_departure_at_risk_or_extends_its_deadline(app: TestApp) {
     let (admin, tour, _, slots) = minimum_tour(&app, json!({}), json!({})).await;
     let a = book_as(&app, tour, slots[0], 1, "risky@example.com").await;
-    let at_risk = app
-        .get_as(&admin, "/api/calendar/admin/departures/at-risk")
-        .await;
+    let at_risk = app.get_as(&admin, paths::ADMIN_AT_RISK).await;
     at_risk.assert_status(200);
     let list = at_risk.body.as_array().cloned().unwrap_or_default();
     let ids: Vec<i64> = list.iter().filter_map(|s| s["id"].as_i64()).collect();
@@ -418,9 +408,7 @@ async fn an_admin_guarantees_a_departure_at_risk_or_extends_its_deadline(app: Te
             .is_some_and(|r| r.contains("the guide is going anyway")),
         "{row}"
     );
-    let list = app
-        .get_as(&admin, "/api/calendar/admin/departures/at-risk")
-        .await;
+    let list = app.get_as(&admin, paths::ADMIN_AT_RISK).await;
     assert!(
         !list
             .body
@@ -534,7 +522,7 @@ async fn a_schedule_edit_moves_the_minimum_and_the_deadline(app: TestApp) {
     let r = app
         .put_as(
             &admin,
-            &format!("/api/calendar/admin/schedules/{schedule}"),
+            &paths::admin_schedule(schedule),
             &json!({"min_capacity": 2, "decision_hours": 24}),
         )
         .await;
@@ -560,7 +548,7 @@ async fn a_schedule_edit_moves_the_minimum_and_the_deadline(app: TestApp) {
     // No minimum at all (0 or 1): nothing to decide.
     app.put_as(
         &admin,
-        &format!("/api/calendar/admin/schedules/{schedule}"),
+        &paths::admin_schedule(schedule),
         &json!({"min_capacity": 1}),
     )
     .await
@@ -596,7 +584,7 @@ async fn a_schedule_edit_moves_the_minimum_and_the_deadline(app: TestApp) {
 
 async fn bad_minimum_input_is_refused_naming_the_field(app: TestApp) {
     let (admin, tour, schedule, slots) = minimum_tour(&app, json!({}), json!({})).await;
-    let path = format!("/api/calendar/admin/schedules/{schedule}");
+    let path = paths::admin_schedule(schedule);
     for (body, field) in [
         (json!({"decision_hours": -1}), "decision_hours"),
         (json!({"decision_hours": 0}), "decision_hours"),
@@ -716,7 +704,7 @@ async fn a_booking_reaching_the_minimum_and_two_deciders_at_the_deadline_agree()
             .await
             .expect("lock the departure");
         let book = {
-            let url = app.url("/api/calendar/bookings");
+            let url = app.url(paths::BOOKINGS);
             let client = app.client.clone();
             move || {
                 tokio::spawn(async move {

@@ -241,6 +241,63 @@ pub struct Fixture {
     pub dates: Vec<String>,
 }
 
+/// Every API path the tests call, in one place: a renamed route is one
+/// change here. Ids are anything printable (an `i64`, a `&str`, a JSON
+/// value).
+pub mod paths {
+    use std::fmt::Display;
+
+    pub const BOOKINGS: &str = "/api/calendar/bookings";
+    pub const MY_BOOKINGS: &str = "/api/calendar/bookings/user/me";
+    pub const QUOTE: &str = "/api/calendar/quote";
+    pub const AVAILABILITY: &str = "/api/calendar/availability";
+    pub const TOURS: &str = "/api/calendar/tours";
+    pub const WAITLIST: &str = "/api/calendar/waitlist";
+    pub const MY_WAITLIST: &str = "/api/calendar/waitlist/me";
+    pub const ADMIN_TOURS: &str = "/api/calendar/admin/tours";
+    pub const ADMIN_SCHEDULES: &str = "/api/calendar/admin/schedules";
+    pub const ADMIN_BLACKOUTS: &str = "/api/calendar/admin/blackouts";
+    pub const ADMIN_BOOKINGS: &str = "/api/calendar/admin/bookings";
+    pub const ADMIN_BULK_STATUS: &str = "/api/calendar/admin/bookings/bulk-status";
+    pub const ADMIN_WAITLIST: &str = "/api/calendar/admin/waitlist";
+    pub const ADMIN_WEBHOOKS: &str = "/api/calendar/admin/webhooks";
+    pub const ADMIN_AT_RISK: &str = "/api/calendar/admin/departures/at-risk";
+
+    pub fn booking(id: impl Display) -> String {
+        format!("{BOOKINGS}/{id}")
+    }
+    pub fn tour(id: impl Display) -> String {
+        format!("{TOURS}/{id}")
+    }
+    pub fn waitlist_entry(id: impl Display) -> String {
+        format!("{WAITLIST}/{id}")
+    }
+    pub fn waitlist_claim(id: impl Display) -> String {
+        format!("{WAITLIST}/{id}/claim")
+    }
+    pub fn admin_tour(id: impl Display) -> String {
+        format!("{ADMIN_TOURS}/{id}")
+    }
+    pub fn admin_schedule(id: impl Display) -> String {
+        format!("{ADMIN_SCHEDULES}/{id}")
+    }
+    pub fn admin_blackout(id: impl Display) -> String {
+        format!("{ADMIN_BLACKOUTS}/{id}")
+    }
+    pub fn admin_slot(id: impl Display) -> String {
+        format!("/api/calendar/admin/slots/{id}")
+    }
+    /// `action` is `cancel`, `close`, `manifest`, `guarantee`, `decision`
+    /// or `process-waitlist`.
+    pub fn admin_slot_action(id: impl Display, action: &str) -> String {
+        format!("/api/calendar/admin/slots/{id}/{action}")
+    }
+    /// `action` is `status`, `history`, `check-in`, `rebook` or `contact`.
+    pub fn admin_booking_action(id: impl Display, action: &str) -> String {
+        format!("{ADMIN_BOOKINGS}/{id}/{action}")
+    }
+}
+
 pub struct TestApp {
     pub clock: Arc<TestClock>,
     pub address: String,
@@ -399,6 +456,53 @@ impl TestApp {
 
     pub async fn delete_as(&self, token: &str, path: &str, body: Option<&Value>) -> TestResponse {
         self.send_as(token, Method::DELETE, path, body).await
+    }
+
+    /// Creates a booking (`POST /api/calendar/bookings`) as a guest.
+    pub async fn create_booking(&self, body: &Value) -> TestResponse {
+        self.post(paths::BOOKINGS, body).await
+    }
+
+    /// Creates a booking with a bearer token.
+    pub async fn create_booking_as(&self, token: &str, body: &Value) -> TestResponse {
+        self.post_as(token, paths::BOOKINGS, body).await
+    }
+
+    /// Reads a booking with a bearer token (an account's, an admin's or a
+    /// manage token).
+    pub async fn get_booking(&self, token: &str, id: impl std::fmt::Display) -> TestResponse {
+        self.get_as(token, &paths::booking(id)).await
+    }
+
+    /// Changes a booking's party or departure (`PUT`).
+    pub async fn modify_booking(
+        &self,
+        token: &str,
+        id: impl std::fmt::Display,
+        body: &Value,
+    ) -> TestResponse {
+        self.put_as(token, &paths::booking(id), body).await
+    }
+
+    /// Cancels a booking (`DELETE`, with an optional reason).
+    pub async fn cancel_booking(
+        &self,
+        token: &str,
+        id: impl std::fmt::Display,
+        body: Option<&Value>,
+    ) -> TestResponse {
+        self.delete_as(token, &paths::booking(id), body).await
+    }
+
+    /// Sets a booking's status as an admin.
+    pub async fn set_booking_status(
+        &self,
+        admin: &str,
+        id: impl std::fmt::Display,
+        body: &Value,
+    ) -> TestResponse {
+        self.put_as(admin, &paths::admin_booking_action(id, "status"), body)
+            .await
     }
 
     /// Creates a tour (defaults: 180 minutes, 75.00 USD, Asia/Jerusalem)

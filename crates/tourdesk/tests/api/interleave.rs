@@ -18,7 +18,7 @@ use sqlx::{Connection, PgConnection};
 use tokio::task::JoinHandle;
 use tourdesk_store::Backend;
 
-use crate::helpers::{TestApp, TestResponse};
+use crate::helpers::{TestApp, TestResponse, paths};
 
 /// Every HTTP call answers within this, or the test fails (never hangs).
 const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -256,9 +256,7 @@ fn booking_body(tour: i64, slot: i64, adults: i64) -> Value {
 
 /// A booking as an admin reads it; a missing booking is a problem.
 async fn booking(app: &TestApp, admin: &str, id: i64, v: &mut Verdict) -> Value {
-    let r = app
-        .get_as(admin, &format!("/api/calendar/bookings/{id}"))
-        .await;
+    let r = app.get_booking(admin, id).await;
     v.check(r.status.as_u16() == 200, || {
         format!("GET booking {id} -> {} {}", r.status, r.text)
     });
@@ -276,7 +274,7 @@ fn holds(b: &Value) -> bool {
 /// A departure's manifest (its slot and capacity-holding bookings).
 async fn manifest(app: &TestApp, admin: &str, slot: i64) -> Value {
     let r = app
-        .get_as(admin, &format!("/api/calendar/admin/slots/{slot}/manifest"))
+        .get_as(admin, &paths::admin_slot_action(slot, "manifest"))
         .await;
     r.assert_status(200);
     r.body
@@ -311,7 +309,7 @@ fn cancel_departure(app: &Arc<TestApp>, admin: &str, slot: i64) -> Request {
         app,
         Some(admin),
         Method::POST,
-        format!("/api/calendar/admin/slots/{slot}/cancel"),
+        paths::admin_slot_action(slot, "cancel"),
         Some(json!({"reason": "Storm warning"})),
     )
 }
@@ -321,7 +319,7 @@ fn modify(app: &Arc<TestApp>, admin: &str, booking: i64, body: Value) -> Request
         app,
         Some(admin),
         Method::PUT,
-        format!("/api/calendar/bookings/{booking}"),
+        paths::booking(booking),
         Some(body),
     )
 }
@@ -358,7 +356,7 @@ async fn a_booking_created_while_its_departure_is_cancelled_is_refused_or_cancel
         &app,
         None,
         Method::POST,
-        "/api/calendar/bookings".into(),
+        paths::BOOKINGS.into(),
         Some(booking_body(f.tour, slot, 3)),
     );
     wait_queued(
@@ -529,14 +527,14 @@ async fn changes_queued_behind_a_move_find_the_moved_booking() {
         &app,
         Some(&f.admin),
         Method::DELETE,
-        format!("/api/calendar/bookings/{b}"),
+        paths::booking(b),
         Some(json!({"cancellation_reason": "Changed plans"})),
     );
     let confirm = Request::fire(
         &app,
         Some(&f.admin),
         Method::POST,
-        format!("/api/calendar/admin/bookings/{b}/status"),
+        paths::admin_booking_action(b, "status"),
         Some(json!({"status": "confirmed"})),
     );
     let grow = modify(&app, &f.admin, b, json!({"new_num_adults": 3}));
@@ -733,7 +731,7 @@ async fn concurrent_waitlist_joins_by_one_person_make_one_entry() {
                 &app,
                 None,
                 Method::POST,
-                "/api/calendar/waitlist".into(),
+                paths::WAITLIST.into(),
                 Some(body.clone()),
             )
         })
@@ -814,7 +812,7 @@ async fn a_locked_higher_priority_entry_is_waited_for_not_skipped() {
     for email in ["first@example.com", "second@example.com"] {
         let r = app
             .post(
-                "/api/calendar/waitlist",
+                paths::WAITLIST,
                 &json!({"tour_id": f.tour, "requested_date": f.dates[0], "num_people": 2,
                         "customer_name": "Waiting Will", "customer_email": email}),
             )
@@ -834,7 +832,7 @@ async fn a_locked_higher_priority_entry_is_waited_for_not_skipped() {
         &app,
         Some(&f.admin),
         Method::DELETE,
-        format!("/api/calendar/bookings/{booking}"),
+        paths::booking(booking),
         None,
     );
     wait_queued(&mut monitor, &[&cancel], "the cancellation").await;
@@ -847,9 +845,7 @@ async fn a_locked_higher_priority_entry_is_waited_for_not_skipped() {
     });
     let mut statuses = Vec::new();
     for id in &ids {
-        let e = app
-            .get_as(&f.admin, &format!("/api/calendar/waitlist/{id}"))
-            .await;
+        let e = app.get_as(&f.admin, &paths::waitlist_entry(id)).await;
         statuses.push(e.body["status"].as_str().unwrap_or("").to_owned());
     }
     v.check(statuses == ["notified", "active"], || {

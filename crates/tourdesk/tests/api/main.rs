@@ -34,6 +34,7 @@ mod reports;
 mod retention;
 mod security;
 mod sessions;
+mod snapshots;
 mod storage;
 mod waitlist;
 mod webhooks;

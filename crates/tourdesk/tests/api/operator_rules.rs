@@ -10,7 +10,7 @@ use tourdesk_domain::policy::RefundTier;
 use tourdesk_store::Backend;
 
 use crate::both_backends;
-use crate::helpers::{TestApp, day};
+use crate::helpers::{TestApp, day, paths};
 
 both_backends!(
     the_refund_quote_follows_the_policy_to_the_second_in_two_zones,
@@ -157,7 +157,7 @@ async fn the_refund_quote_follows_the_policy_to_the_second_in_two_zones(app: Tes
         let r = as_guest(
             &app,
             reqwest::Method::DELETE,
-            &format!("/api/calendar/bookings/{id}"),
+            &paths::booking(id),
             Some(&json!({"cancellation_reason": "Plans changed"})),
             &token,
         )
@@ -190,7 +190,7 @@ async fn a_party_reduction_refunds_the_removed_people_by_the_policy(app: TestApp
     let r = as_guest(
         &app,
         reqwest::Method::PUT,
-        &format!("/api/calendar/bookings/{id}"),
+        &paths::booking(id),
         Some(&json!({"new_num_adults": 1})),
         &token,
     )
@@ -205,7 +205,7 @@ async fn a_party_reduction_refunds_the_removed_people_by_the_policy(app: TestApp
     let r = as_guest(
         &app,
         reqwest::Method::DELETE,
-        &format!("/api/calendar/bookings/{id}"),
+        &paths::booking(id),
         None,
         &token,
     )
@@ -216,10 +216,7 @@ async fn a_party_reduction_refunds_the_removed_people_by_the_policy(app: TestApp
     // The history records both, with how they were worked out.
     app.clock.freeze(Utc::now());
     let r = app
-        .get_as(
-            &admin,
-            &format!("/api/calendar/admin/bookings/{id}/history"),
-        )
+        .get_as(&admin, &paths::admin_booking_action(id, "history"))
         .await;
     r.assert_status(200);
     let text = r.body.to_string();
@@ -231,7 +228,7 @@ async fn a_party_reduction_refunds_the_removed_people_by_the_policy(app: TestApp
     let r = as_guest(
         &app,
         reqwest::Method::PUT,
-        &format!("/api/calendar/bookings/{id}"),
+        &paths::booking(id),
         Some(&json!({"new_num_adults": 2})),
         &token,
     )
@@ -260,9 +257,7 @@ async fn an_operator_cancelled_departure_refunds_in_full(app: TestApp) {
         )
         .await;
     r.assert_status(200);
-    let r = app
-        .get_as(&admin, &format!("/api/calendar/bookings/{id}"))
-        .await;
+    let r = app.get_booking(&admin, id).await;
     r.assert_status(200);
     assert_eq!(r.body["status"], "cancelled");
     assert_eq!(r.body["refund_amount"], b["total_amount"], "{}", r.body);
@@ -286,7 +281,7 @@ async fn an_admin_may_override_the_refund_with_a_reason(app: TestApp) {
         tour_with(&app, json!({"cancellation_policy": {"tiers": tiers()}})).await;
     let (b, token) = book(&app, tour, slots[0], 2, 0).await;
     let id = b["id"].as_i64().expect("id");
-    let path = format!("/api/calendar/bookings/{id}");
+    let path = paths::booking(id);
     // A customer may not choose the refund.
     let r = app
         .send(
@@ -315,10 +310,7 @@ async fn an_admin_may_override_the_refund_with_a_reason(app: TestApp) {
     r.assert_status(200);
     assert_eq!(amount(&r.body["refund_amount"]), 100.0);
     let r = app
-        .get_as(
-            &admin,
-            &format!("/api/calendar/admin/bookings/{id}/history"),
-        )
+        .get_as(&admin, &paths::admin_booking_action(id, "history"))
         .await;
     let text = r.body.to_string();
     assert!(text.contains("admin_override"), "{text}");
@@ -331,7 +323,7 @@ async fn an_admin_may_override_the_refund_with_a_reason(app: TestApp) {
 async fn bad_policies_and_rules_are_refused_naming_the_field(app: TestApp) {
     let admin = app.admin().await;
     let tour = app.tour(&admin, json!({})).await;
-    let path = format!("/api/calendar/admin/tours/{tour}");
+    let path = paths::admin_tour(tour);
     for (body, field) in [
         (
             json!({"cancellation_policy": {"tiers": [{"min_hours_before": 24, "refund_percent": 50},
@@ -388,7 +380,7 @@ async fn bad_policies_and_rules_are_refused_naming_the_field(app: TestApp) {
     assert_eq!(r.body["cancellation_policy"]["source"], "tour");
     assert_eq!(r.body["cancellation_policy"]["tiers"], tiers());
     assert_eq!(amount(&r.body["cancellation_policy"]["fee"]), 2.5);
-    let public = app.get(&format!("/api/calendar/tours/{tour}")).await;
+    let public = app.get(&paths::tour(tour)).await;
     assert_eq!(public.body["cancellation_policy"]["tiers"], tiers());
     let r = app
         .put_as(&admin, &path, &json!({"cancellation_policy": null}))
@@ -408,7 +400,7 @@ async fn party_rules_are_enforced_and_named(app: TestApp) {
     )
     .await;
     // The public tour shows the rules and the age bands.
-    let t = app.get(&format!("/api/calendar/tours/{tour}")).await;
+    let t = app.get(&paths::tour(tour)).await;
     assert_eq!(t.body["party_rules"]["infant_max_age"], 2);
     assert_eq!(t.body["party_rules"]["child_max_age"], 12);
     assert_eq!(t.body["party_rules"]["max_minors_per_adult"], 2);
@@ -423,7 +415,7 @@ async fn party_rules_are_enforced_and_named(app: TestApp) {
         assert_eq!(r.body["field"], field);
         let q = app
             .post(
-                "/api/calendar/quote",
+                paths::QUOTE,
                 &json!({"booking_slot_id": slots[0], "num_adults": adults,
                     "num_children": children, "num_infants": infants}),
             )
@@ -443,7 +435,7 @@ async fn party_rules_are_enforced_and_named(app: TestApp) {
     let m = as_guest(
         &app,
         reqwest::Method::PUT,
-        &format!("/api/calendar/bookings/{id}"),
+        &paths::booking(id),
         Some(&json!({"new_num_adults": 1})),
         &token,
     )
@@ -453,7 +445,7 @@ async fn party_rules_are_enforced_and_named(app: TestApp) {
     let r = as_guest(
         &app,
         reqwest::Method::DELETE,
-        &format!("/api/calendar/bookings/{id}"),
+        &paths::booking(id),
         None,
         &token,
     )
@@ -484,7 +476,7 @@ async fn configured_defaults(backend: Backend) {
         return;
     };
     let (_, tour, slots) = tour_with(&app, json!({})).await;
-    let t = app.get(&format!("/api/calendar/tours/{tour}")).await;
+    let t = app.get(&paths::tour(tour)).await;
     assert_eq!(t.body["cancellation_policy"]["source"], "default");
     assert_eq!(amount(&t.body["cancellation_policy"]["fee"]), 3.0);
     let r = app.book(tour, slots[0], 1, 4, 0).await;

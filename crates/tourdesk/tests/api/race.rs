@@ -44,7 +44,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::{TestApp, day};
+use crate::helpers::{TestApp, day, paths};
 
 both_backends!(randomized_race);
 
@@ -978,7 +978,7 @@ impl Client {
             .send(
                 Op::Create,
                 Method::POST,
-                "/api/calendar/bookings",
+                paths::BOOKINGS,
                 Some(body),
                 auth,
                 target,
@@ -1029,7 +1029,7 @@ impl Client {
             .send(
                 op,
                 Method::PUT,
-                &format!("/api/calendar/bookings/{id}"),
+                &paths::booking(id),
                 Some(body),
                 auth,
                 target,
@@ -1064,7 +1064,7 @@ impl Client {
             .send(
                 Op::Cancel,
                 Method::DELETE,
-                &format!("/api/calendar/bookings/{id}"),
+                &paths::booking(id),
                 body,
                 auth,
                 target,
@@ -1087,7 +1087,7 @@ impl Client {
             self.send(
                 Op::Read,
                 Method::GET,
-                &format!("/api/calendar/waitlist/{id}"),
+                &paths::waitlist_entry(id),
                 None,
                 auth,
                 target,
@@ -1107,7 +1107,7 @@ impl Client {
         self.send(
             Op::Read,
             Method::GET,
-            &format!("/api/calendar/bookings/{id}"),
+            &paths::booking(id),
             None,
             auth,
             target,
@@ -1147,7 +1147,7 @@ impl Client {
             .send(
                 Op::Join,
                 Method::POST,
-                "/api/calendar/waitlist",
+                paths::WAITLIST,
                 Some(body),
                 auth,
                 target,
@@ -1181,7 +1181,7 @@ impl Client {
             .send(
                 Op::Claim,
                 Method::POST,
-                &format!("/api/calendar/waitlist/{id}/claim"),
+                &paths::waitlist_claim(id),
                 Some(json!({"num_adults": adults})),
                 auth,
                 target,
@@ -1230,7 +1230,7 @@ impl Client {
             .send(
                 Op::Leave,
                 Method::DELETE,
-                &format!("/api/calendar/waitlist/{id}"),
+                &paths::waitlist_entry(id),
                 None,
                 auth,
                 target,
@@ -1257,7 +1257,7 @@ impl Client {
         self.send(
             Op::SetStatus,
             Method::POST,
-            &format!("/api/calendar/admin/bookings/{id}/status"),
+            &paths::admin_booking_action(id, "status"),
             Some(json!({"status": status, "reason": "race"})),
             auth,
             target,
@@ -1294,7 +1294,7 @@ impl Client {
         self.send(
             Op::AdminModify,
             Method::PUT,
-            &format!("/api/calendar/bookings/{id}"),
+            &paths::booking(id),
             Some(body),
             auth,
             target,
@@ -1315,7 +1315,7 @@ impl Client {
         self.send(
             Op::AdminCancel,
             Method::DELETE,
-            &format!("/api/calendar/bookings/{id}"),
+            &paths::booking(id),
             Some(json!({"cancellation_reason": "operator"})),
             auth,
             target,
@@ -1336,7 +1336,7 @@ impl Client {
         self.send(
             Op::AdminRead,
             Method::GET,
-            &format!("/api/calendar/bookings/{id}"),
+            &paths::booking(id),
             None,
             auth,
             target,
@@ -1374,7 +1374,7 @@ impl Client {
         self.send(
             op,
             Method::PATCH,
-            &format!("/api/calendar/admin/slots/{slot}"),
+            &paths::admin_slot(slot),
             Some(body),
             auth,
             target,
@@ -1413,7 +1413,7 @@ impl Client {
             .send(
                 Op::CancelDeparture,
                 Method::POST,
-                &format!("/api/calendar/admin/slots/{slot}/cancel"),
+                &paths::admin_slot_action(slot, "cancel"),
                 Some(json!({"reason": "race"})),
                 auth,
                 target,
@@ -1472,7 +1472,7 @@ impl Client {
             .send(
                 Op::BlackoutCreate,
                 Method::POST,
-                "/api/calendar/admin/blackouts",
+                paths::ADMIN_BLACKOUTS,
                 Some(body),
                 auth,
                 target,
@@ -1498,7 +1498,7 @@ impl Client {
         self.send(
             Op::BlackoutDelete,
             Method::DELETE,
-            &format!("/api/calendar/admin/blackouts/{id}"),
+            &paths::admin_blackout(id),
             None,
             auth,
             Target::default(),
@@ -1530,7 +1530,7 @@ impl Client {
         self.send(
             Op::ScheduleEdit,
             Method::PUT,
-            &format!("/api/calendar/admin/schedules/{id}"),
+            &paths::admin_schedule(id),
             Some(body),
             auth,
             Target::default(),
@@ -1552,7 +1552,7 @@ impl Client {
         self.send(
             Op::ProcessWaitlist,
             Method::POST,
-            &format!("/api/calendar/admin/slots/{slot}/process-waitlist"),
+            &paths::admin_slot_action(slot, "process-waitlist"),
             Some(json!({})),
             auth,
             target,
@@ -1575,7 +1575,7 @@ impl Client {
             .send(
                 Op::AdminClaim,
                 Method::POST,
-                &format!("/api/calendar/waitlist/{id}/claim"),
+                &paths::waitlist_claim(id),
                 Some(json!({"num_adults": adults})),
                 auth,
                 target,
@@ -1602,7 +1602,7 @@ impl Client {
         self.send(
             Op::AdminLeave,
             Method::DELETE,
-            &format!("/api/calendar/waitlist/{id}"),
+            &paths::waitlist_entry(id),
             None,
             auth,
             target,
@@ -2115,7 +2115,7 @@ async fn read_bookings(
             let app = app.clone();
             let auth = Auth::Bearer(admin.to_owned());
             set.spawn(async move {
-                let path = format!("/api/calendar/bookings/{id}");
+                let path = paths::booking(id);
                 (id, http(&app, Method::GET, &path, None, &auth).await)
             });
         }
@@ -2131,7 +2131,7 @@ async fn read_bookings(
 
 /// A booking's audit trail in one line, for a violation's detail.
 async fn booking_history(app: &TestApp, admin: &Auth, id: i64) -> String {
-    let path = format!("/api/calendar/admin/bookings/{id}/history");
+    let path = paths::admin_booking_action(id, "history");
     match get_json(app, &path, admin).await {
         Ok(v) => {
             let steps: Vec<String> = v

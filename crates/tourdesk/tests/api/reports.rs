@@ -12,7 +12,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::{Fixture, TestApp, TestResponse};
+use crate::helpers::{Fixture, TestApp, TestResponse, paths};
 
 both_backends!(
     every_report_matches_the_figures_worked_out_by_hand,
@@ -59,7 +59,7 @@ async fn set_status(app: &TestApp, admin: &str, booking: i64, steps: &[&str]) {
     for s in steps {
         app.post_as(
             admin,
-            &format!("/api/calendar/admin/bookings/{booking}/status"),
+            &paths::admin_booking_action(booking, "status"),
             &json!({"status": s}),
         )
         .await
@@ -70,7 +70,7 @@ async fn set_status(app: &TestApp, admin: &str, booking: i64, steps: &[&str]) {
 async fn guest_cancel(app: &TestApp, booking: i64, token: &str) {
     app.send(
         Method::DELETE,
-        &format!("/api/calendar/bookings/{booking}"),
+        &paths::booking(booking),
         None,
         &[("x-manage-token", token)],
     )
@@ -81,7 +81,7 @@ async fn guest_cancel(app: &TestApp, booking: i64, token: &str) {
 async fn join(app: &TestApp, tour: i64, date: &str, people: i64, email: &str) -> TestResponse {
     let r = app
         .post(
-            "/api/calendar/waitlist",
+            paths::WAITLIST,
             &json!({"tour_id": tour, "requested_date": date, "num_people": people,
                     "customer_name": "Waiting Will", "customer_email": email}),
         )
@@ -91,9 +91,7 @@ async fn join(app: &TestApp, tour: i64, date: &str, people: i64, email: &str) ->
 }
 
 async fn entry_status(app: &TestApp, admin: &str, id: i64) -> Value {
-    let r = app
-        .get_as(admin, &format!("/api/calendar/waitlist/{id}"))
-        .await;
+    let r = app.get_as(admin, &paths::waitlist_entry(id)).await;
     r.assert_status(200);
     r.body["status"].clone()
 }
@@ -190,7 +188,7 @@ pub(crate) async fn play(app: &TestApp) -> Story {
     let b6 = app
         .send(
             Method::POST,
-            &format!("/api/calendar/waitlist/{w1}/claim"),
+            &paths::waitlist_claim(w1),
             Some(&json!({"num_adults": 2})),
             &[("x-manage-token", w1_token.as_str())],
         )
@@ -221,9 +219,9 @@ pub(crate) async fn play(app: &TestApp) -> Story {
     assert_eq!(b9.body["total_amount"], json!(110.0));
     set_status(app, &admin, id(&b9), &["confirmed", "completed"]).await;
     let r = app
-        .delete_as(
+        .cancel_booking(
             &admin,
-            &format!("/api/calendar/bookings/{b3}"),
+            b3,
             Some(
                 &json!({"refund_amount": "100.00", "cancellation_reason": "Partial refund agreed"}),
             ),

@@ -10,7 +10,7 @@ use tourdesk_service::{Admin, Context};
 use tourdesk_store::Backend;
 
 use crate::both_backends;
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, paths};
 
 both_backends!(
     rows_past_their_period_go_and_the_rest_stays,
@@ -134,7 +134,7 @@ async fn rows_past_their_period_go_and_the_rest_stays(app: TestApp) {
     let r = app
         .send(
             Method::POST,
-            "/api/calendar/bookings",
+            paths::BOOKINGS,
             Some(&guest(f.tour, f.slots[0], 2)),
             &[("idempotency-key", "retention-key-1")],
         )
@@ -142,12 +142,10 @@ async fn rows_past_their_period_go_and_the_rest_stays(app: TestApp) {
     r.assert_status(201);
     let early = r.body["id"].as_i64().expect("id");
     let early_token = r.body["manage_token"].as_str().expect("token").to_owned();
-    app.post("/api/calendar/bookings", &guest(f.tour, f.slots[0], 2))
+    app.create_booking(&guest(f.tour, f.slots[0], 2))
         .await
         .assert_status(201);
-    let r = app
-        .post("/api/calendar/bookings", &guest(f.tour, f.slots[5], 1))
-        .await;
+    let r = app.create_booking(&guest(f.tour, f.slots[5], 1)).await;
     r.assert_status(201);
     let late = r.body["id"].as_i64().expect("id");
     let late_token = r.body["manage_token"].as_str().expect("token").to_owned();
@@ -157,7 +155,7 @@ async fn rows_past_their_period_go_and_the_rest_stays(app: TestApp) {
         .to_owned();
     // A waitlist entry for the full first departure has a token too.
     app.post(
-        "/api/calendar/waitlist",
+        paths::WAITLIST,
         &json!({"tour_id": f.tour, "requested_date": f.dates[0], "num_people": 1,
                 "customer_name": "Waiting Will", "customer_email": "will@example.com"}),
     )
@@ -346,9 +344,7 @@ async fn pruning_runs_beside_bookings(app: TestApp) {
     let booking = async {
         let mut made = 0;
         for i in 0..40 {
-            let r = app
-                .post("/api/calendar/bookings", &guest(f.tour, f.slots[i % 10], 1))
-                .await;
+            let r = app.create_booking(&guest(f.tour, f.slots[i % 10], 1)).await;
             r.assert_status(201);
             made += 1;
         }

@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::{Fixture, TestApp, TestResponse};
+use crate::helpers::{Fixture, TestApp, TestResponse, paths};
 
 both_backends!(
     control_characters_and_invisible_text_are_refused_in_every_text_field,
@@ -29,7 +29,7 @@ async fn missing_and_unknown_fields_are_named(app: TestApp) {
     let before = count_bookings(&app, &f).await;
     let r = app
         .post(
-            "/api/calendar/waitlist",
+            paths::WAITLIST,
             &json!({"tour_id": f.tour, "requested_date": f.dates[0], "num_people": 2, "colour": "red",
                     "customer_name": "Ann", "customer_email": "ann@example.com"}),
         )
@@ -38,7 +38,7 @@ async fn missing_and_unknown_fields_are_named(app: TestApp) {
     assert_eq!(r.body["field"], "colour", "{}", r.body);
     let r = app
         .post(
-            "/api/calendar/waitlist",
+            paths::WAITLIST,
             &json!({"tour_id": f.tour, "num_people": 2, "customer_name": "Ann", "customer_email": "ann@example.com"}),
         )
         .await;
@@ -75,7 +75,7 @@ async fn control_characters_and_invisible_text_are_refused_in_every_text_field(a
         for bad in BAD_TEXT {
             let mut body = base.clone();
             body[field] = json!(bad);
-            let r = app.post("/api/calendar/bookings", &body).await;
+            let r = app.create_booking(&body).await;
             r.assert_error(422, "validation_error");
             assert_eq!(r.body["field"], field, "{bad:?}: {}", r.text);
         }
@@ -83,12 +83,12 @@ async fn control_characters_and_invisible_text_are_refused_in_every_text_field(a
     // A name with a line break is refused; notes may have one.
     let mut body = base.clone();
     body["customer_name"] = json!("Ada\nLovelace");
-    app.post("/api/calendar/bookings", &body)
+    app.create_booking(&body)
         .await
         .assert_error(422, "validation_error");
     let mut body = base.clone();
     body["special_requirements"] = json!("Vegetarian\nNo nuts");
-    let created = app.post("/api/calendar/bookings", &body).await;
+    let created = app.create_booking(&body).await;
     created.assert_status(201);
     assert_eq!(count_bookings(&app, &f).await, 1, "only the valid one");
     let id = created.body["id"].as_i64().expect("id");
@@ -98,7 +98,7 @@ async fn control_characters_and_invisible_text_are_refused_in_every_text_field(a
         let r = app
             .send(
                 Method::PUT,
-                &format!("/api/calendar/bookings/{id}"),
+                &paths::booking(id),
                 Some(&json!({"new_num_adults": 2, "modification_notes": bad})),
                 &[("x-manage-token", token)],
             )
@@ -108,7 +108,7 @@ async fn control_characters_and_invisible_text_are_refused_in_every_text_field(a
         let r = app
             .send(
                 Method::DELETE,
-                &format!("/api/calendar/bookings/{id}"),
+                &paths::booking(id),
                 Some(&json!({"cancellation_reason": bad})),
                 &[("x-manage-token", token)],
             )
@@ -116,9 +116,7 @@ async fn control_characters_and_invisible_text_are_refused_in_every_text_field(a
         r.assert_error(422, "validation_error");
         assert_eq!(r.body["field"], "cancellation_reason");
     }
-    let b = app
-        .get_as(&f.admin, &format!("/api/calendar/bookings/{id}"))
-        .await;
+    let b = app.get_booking(&f.admin, id).await;
     assert_eq!(b.body["status"], "pending", "nothing changed: {}", b.text);
     assert_eq!(b.body["num_adults"], 1);
     // Waitlist notes (the departure is full first).
@@ -128,7 +126,7 @@ async fn control_characters_and_invisible_text_are_refused_in_every_text_field(a
     for bad in BAD_TEXT {
         let r = app
             .post(
-                "/api/calendar/waitlist",
+                paths::WAITLIST,
                 &json!({"tour_id": f.tour, "requested_date": f.dates[1], "num_people": 1,
                         "customer_name": "Wanda", "customer_email": "w@example.com", "notes": bad}),
             )
@@ -141,7 +139,7 @@ async fn control_characters_and_invisible_text_are_refused_in_every_text_field(a
         let r = app
             .post_as(
                 &f.admin,
-                "/api/calendar/admin/tours",
+                paths::ADMIN_TOURS,
                 &json!({"name": bad, "duration_minutes": 60, "base_price": 10}),
             )
             .await;
@@ -150,7 +148,7 @@ async fn control_characters_and_invisible_text_are_refused_in_every_text_field(a
         let r = app
             .post_as(
                 &f.admin,
-                "/api/calendar/admin/blackouts",
+                paths::ADMIN_BLACKOUTS,
                 &json!({"start_date": f.dates[5], "end_date": f.dates[5],
                         "blackout_type": "weather", "name": bad}),
             )
@@ -161,13 +159,13 @@ async fn control_characters_and_invisible_text_are_refused_in_every_text_field(a
     let r = app
         .post_as(
             &f.admin,
-            "/api/calendar/admin/tours",
+            paths::ADMIN_TOURS,
             &json!({"name": "Night walk", "description": "dark\u{0}", "duration_minutes": 60, "base_price": 10}),
         )
         .await;
     r.assert_error(422, "validation_error");
     assert_eq!(r.body["field"], "description");
-    let tours = app.get("/api/calendar/tours").await;
+    let tours = app.get(paths::TOURS).await;
     assert_eq!(tours.body.as_array().map(Vec::len), Some(1));
     app.assert_consistent().await;
 }
@@ -185,7 +183,7 @@ async fn only_application_json_is_json(app: TestApp) {
     ] {
         let r = app
             .client
-            .post(app.url("/api/calendar/bookings"))
+            .post(app.url(paths::BOOKINGS))
             .header("content-type", ct)
             .body(body.clone())
             .send()
@@ -198,7 +196,7 @@ async fn only_application_json_is_json(app: TestApp) {
     for ct in ["application/json", "application/json; charset=UTF-8"] {
         let r = app
             .client
-            .post(app.url("/api/calendar/bookings"))
+            .post(app.url(paths::BOOKINGS))
             .header("content-type", ct)
             .body(body.clone())
             .send()
@@ -222,12 +220,12 @@ async fn admin_routes_authorise_before_reading_the_body(app: TestApp) {
             Method::PATCH,
             format!("/api/calendar/admin/slots/{}", f.slots[0]),
         ),
-        (Method::POST, "/api/calendar/admin/blackouts".into()),
+        (Method::POST, paths::ADMIN_BLACKOUTS.into()),
         (
             Method::PUT,
             format!("/api/calendar/admin/schedules/{}", f.schedule),
         ),
-        (Method::POST, "/api/calendar/admin/tours".into()),
+        (Method::POST, paths::ADMIN_TOURS.into()),
     ];
     for (method, path) in &routes {
         let r = app.send(method.clone(), path, Some(&garbage), &[]).await;
@@ -254,7 +252,7 @@ mod abuse_limits {
     use serde_json::json;
     use tourdesk_store::Backend;
 
-    use crate::helpers::TestApp;
+    use crate::helpers::{TestApp, paths};
 
     fn booking(tour: i64, slot: i64, email: &str) -> serde_json::Value {
         json!({"tour_id": tour, "booking_slot_id": slot, "num_adults": 1,
@@ -272,37 +270,27 @@ mod abuse_limits {
         };
         let f = app.fixture(50).await;
         for i in 0..3 {
-            app.post(
-                "/api/calendar/bookings",
-                &booking(f.tour, f.slots[0], &format!("b{i}@example.com")),
-            )
-            .await
-            .assert_status(201);
+            app.create_booking(&booking(f.tour, f.slots[0], &format!("b{i}@example.com")))
+                .await
+                .assert_status(201);
         }
         let r = app
-            .post(
-                "/api/calendar/bookings",
-                &booking(f.tour, f.slots[0], "b9@example.com"),
-            )
+            .create_booking(&booking(f.tour, f.slots[0], "b9@example.com"))
             .await;
         r.assert_error(429, "rate_limited");
         assert!(r.headers.get("retry-after").is_some());
         // Waitlist joins share the allowance.
         app.post(
-            "/api/calendar/waitlist",
+            paths::WAITLIST,
             &json!({"tour_id": f.tour, "requested_date": f.dates[0], "num_people": 1,
                     "customer_name": "W", "customer_email": "w@example.com"}),
         )
         .await
         .assert_error(429, "rate_limited");
         // The operator is not limited.
-        app.post_as(
-            &f.admin,
-            "/api/calendar/bookings",
-            &booking(f.tour, f.slots[0], "phone@example.com"),
-        )
-        .await
-        .assert_status(201);
+        app.create_booking_as(&f.admin, &booking(f.tour, f.slots[0], "phone@example.com"))
+            .await
+            .assert_status(201);
         let slot = app.slot(f.tour, f.slots[0]).await;
         assert_eq!(slot["current_bookings"], 4, "the refused one took nothing");
     }
@@ -319,33 +307,21 @@ mod abuse_limits {
         };
         let f = app.fixture(50).await;
         for _ in 0..2 {
-            app.post(
-                "/api/calendar/bookings",
-                &booking(f.tour, f.slots[1], "Same@Example.com"),
-            )
-            .await
-            .assert_status(201);
+            app.create_booking(&booking(f.tour, f.slots[1], "Same@Example.com"))
+                .await
+                .assert_status(201);
         }
         // A third unconfirmed booking for the same email is refused.
-        app.post(
-            "/api/calendar/bookings",
-            &booking(f.tour, f.slots[1], "same@example.com"),
-        )
-        .await
-        .assert_error(429, "rate_limited");
+        app.create_booking(&booking(f.tour, f.slots[1], "same@example.com"))
+            .await
+            .assert_error(429, "rate_limited");
         // Another email is fine; then the per-email window is spent too.
-        app.post(
-            "/api/calendar/bookings",
-            &booking(f.tour, f.slots[1], "other@example.com"),
-        )
-        .await
-        .assert_status(201);
-        app.post(
-            "/api/calendar/bookings",
-            &booking(f.tour, f.slots[1], "same@example.com"),
-        )
-        .await
-        .assert_error(429, "rate_limited");
+        app.create_booking(&booking(f.tour, f.slots[1], "other@example.com"))
+            .await
+            .assert_status(201);
+        app.create_booking(&booking(f.tour, f.slots[1], "same@example.com"))
+            .await
+            .assert_error(429, "rate_limited");
         assert_eq!(app.slot(f.tour, f.slots[1]).await["current_bookings"], 3);
     }
 
@@ -379,7 +355,7 @@ async fn every_response_carries_the_security_headers(app: TestApp) {
         "/account",
         "/manage",
         "/assets/tourdesk.js",
-        "/api/calendar/tours",
+        paths::TOURS,
         "/api/no-such-route",
         "/healthz",
     ];
@@ -466,7 +442,7 @@ async fn dates_outside_1900_to_2999_are_refused_everywhere(app: TestApp) {
         let r = app
             .post_as(
                 &f.admin,
-                "/api/calendar/admin/schedules",
+                paths::ADMIN_SCHEDULES,
                 &json!({"tour_id": f.tour, "name": "Far", "start_time": "09:00:00", "recurrence": "daily",
                         "max_capacity": 5, "valid_from": f.dates[0], "valid_until": bad}),
             )
@@ -476,7 +452,7 @@ async fn dates_outside_1900_to_2999_are_refused_everywhere(app: TestApp) {
         let r = app
             .post_as(
                 &f.admin,
-                "/api/calendar/admin/blackouts",
+                paths::ADMIN_BLACKOUTS,
                 &json!({"start_date": bad, "end_date": bad, "blackout_type": "custom", "name": "Far"}),
             )
             .await;
@@ -499,7 +475,7 @@ async fn dates_outside_1900_to_2999_are_refused_everywhere(app: TestApp) {
         .assert_error(422, "validation_error");
         let r = app
             .post(
-                "/api/calendar/waitlist",
+                paths::WAITLIST,
                 &json!({"tour_id": f.tour, "requested_date": bad, "num_people": 1,
                         "customer_name": "W", "customer_email": "w@example.com"}),
             )
@@ -507,7 +483,7 @@ async fn dates_outside_1900_to_2999_are_refused_everywhere(app: TestApp) {
         r.assert_error(422, "validation_error");
         assert_eq!(r.body["field"], "requested_date");
     }
-    let listed = app.get_as(&f.admin, "/api/calendar/admin/blackouts").await;
+    let listed = app.get_as(&f.admin, paths::ADMIN_BLACKOUTS).await;
     assert_eq!(listed.body, json!([]), "nothing was written");
 }
 
@@ -534,7 +510,7 @@ async fn send_raw(
 
 async fn prices_that_round_to_nothing_or_overflow_are_refused(app: TestApp) {
     let f = app.fixture(5).await;
-    let tours_before = app.get("/api/calendar/tours").await.text;
+    let tours_before = app.get(paths::TOURS).await.text;
     let slot_before = app.slot(f.tour, f.slots[0]).await;
     for number in [
         "1e-400",
@@ -549,7 +525,7 @@ async fn prices_that_round_to_nothing_or_overflow_are_refused(app: TestApp) {
             &app,
             &f.admin,
             Method::POST,
-            "/api/calendar/admin/tours",
+            paths::ADMIN_TOURS,
             &format!(r#"{{"name": "Night walk", "duration_minutes": 90, "base_price": {number}}}"#),
         )
         .await;
@@ -578,7 +554,7 @@ async fn prices_that_round_to_nothing_or_overflow_are_refused(app: TestApp) {
         assert_eq!(r.status.as_u16(), 422, "{number}: {}", r.text);
         assert_eq!(r.body["field"], "price_override", "{number}: {}", r.text);
     }
-    assert_eq!(app.get("/api/calendar/tours").await.text, tours_before);
+    assert_eq!(app.get(paths::TOURS).await.text, tours_before);
     assert_eq!(app.slot(f.tour, f.slots[0]).await, slot_before);
     // Plain decimals, as numbers or strings, still work.
     for ok in ["80", "80.5", "\"80.50\""] {
@@ -586,7 +562,7 @@ async fn prices_that_round_to_nothing_or_overflow_are_refused(app: TestApp) {
             &app,
             &f.admin,
             Method::POST,
-            "/api/calendar/admin/tours",
+            paths::ADMIN_TOURS,
             &format!(r#"{{"name": "Night walk", "duration_minutes": 90, "base_price": {ok}}}"#),
         )
         .await
@@ -615,7 +591,7 @@ async fn oversized_request_heads_get_json_errors(app: TestApp) {
         .collect();
     let big = vec![("x-big".to_owned(), "a".repeat(40 * 1024))];
     for headers in [many, big] {
-        let r = send(headers, "/api/calendar/bookings".into()).await;
+        let r = send(headers, paths::BOOKINGS.into()).await;
         r.assert_error(431, "headers_too_large");
         assert!(
             r.body["detail"]
@@ -631,9 +607,7 @@ async fn oversized_request_heads_get_json_errors(app: TestApp) {
     let fine: Vec<_> = (0..80)
         .map(|i| (format!("x-extra-{i}"), "b".repeat(100)))
         .collect();
-    send(fine, "/api/calendar/bookings".into())
-        .await
-        .assert_status(201);
+    send(fine, paths::BOOKINGS.into()).await.assert_status(201);
 }
 
 /// A client that opens a connection and sends its head a byte at a time

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::both_backends;
 use tourdesk_store::Backend;
 
-use crate::helpers::{TestApp, TestResponse};
+use crate::helpers::{TestApp, TestResponse, paths};
 
 both_backends!(
     web_login_sets_an_httponly_strict_cookie_and_a_csrf_token,
@@ -129,16 +129,9 @@ async fn cookie_requests_that_change_state_need_the_csrf_token(app: TestApp) {
     let before = app.slot(f.tour, f.slots[0]).await["current_bookings"].clone();
 
     for csrf in [None, Some("wrong"), Some(s.session.as_str())] {
-        with_cookie(
-            &app,
-            &s,
-            Method::POST,
-            "/api/calendar/bookings",
-            Some(&body),
-            csrf,
-        )
-        .await
-        .assert_error(403, "csrf_failed");
+        with_cookie(&app, &s, Method::POST, paths::BOOKINGS, Some(&body), csrf)
+            .await
+            .assert_error(403, "csrf_failed");
     }
     assert_eq!(
         app.slot(f.tour, f.slots[0]).await["current_bookings"],
@@ -151,7 +144,7 @@ async fn cookie_requests_that_change_state_need_the_csrf_token(app: TestApp) {
         &app,
         &s,
         Method::POST,
-        "/api/calendar/bookings",
+        paths::BOOKINGS,
         Some(&body),
         Some(&other.csrf),
     )
@@ -162,7 +155,7 @@ async fn cookie_requests_that_change_state_need_the_csrf_token(app: TestApp) {
         &app,
         &s,
         Method::POST,
-        "/api/calendar/bookings",
+        paths::BOOKINGS,
         Some(&body),
         Some(&s.csrf),
     )
@@ -172,16 +165,9 @@ async fn cookie_requests_that_change_state_need_the_csrf_token(app: TestApp) {
     assert_eq!(r.body["customer_email"], "ada@example.com");
     // Reading needs no CSRF token.
     let id = r.body["id"].as_i64().expect("id");
-    with_cookie(
-        &app,
-        &s,
-        Method::GET,
-        &format!("/api/calendar/bookings/{id}"),
-        None,
-        None,
-    )
-    .await
-    .assert_status(200);
+    with_cookie(&app, &s, Method::GET, &paths::booking(id), None, None)
+        .await
+        .assert_status(200);
 }
 
 async fn logout_ends_the_cookie_session_and_clears_the_cookies(app: TestApp) {
@@ -281,7 +267,7 @@ async fn a_stale_cookie_makes_a_guest_not_an_error(app: TestApp) {
         &app,
         &s,
         Method::POST,
-        "/api/calendar/bookings",
+        paths::BOOKINGS,
         Some(&body),
         Some(&s.csrf),
     )
@@ -289,18 +275,11 @@ async fn a_stale_cookie_makes_a_guest_not_an_error(app: TestApp) {
     r.assert_status(201);
     assert!(r.body["manage_token"].is_string(), "{}", r.text);
     // A dead cookie gives no rights, so it needs no CSRF token either.
-    with_cookie(
-        &app,
-        &s,
-        Method::POST,
-        "/api/calendar/bookings",
-        Some(&body),
-        None,
-    )
-    .await
-    .assert_status(201);
+    with_cookie(&app, &s, Method::POST, paths::BOOKINGS, Some(&body), None)
+        .await
+        .assert_status(201);
     // A dead bearer token is still refused outright.
-    app.post_as(&s.session, "/api/calendar/bookings", &body)
+    app.create_booking_as(&s.session, &body)
         .await
         .assert_error(401, "unauthorized");
 }
@@ -377,14 +356,14 @@ async fn book_with_key(app: &TestApp, body: &Value, key: &str, from: Option<&str
     if let Some(ip) = from {
         headers.push(("x-forwarded-for", ip));
     }
-    app.send(Method::POST, "/api/calendar/bookings", Some(body), &headers)
+    app.send(Method::POST, paths::BOOKINGS, Some(body), &headers)
         .await
 }
 
 async fn opens(app: &TestApp, id: i64, token: &str) -> u16 {
     app.send(
         Method::GET,
-        &format!("/api/calendar/bookings/{id}"),
+        &paths::booking(id),
         None,
         &[("x-manage-token", token)],
     )
@@ -465,9 +444,7 @@ async fn another_guest_cannot_replay_a_guest_idempotency_key(app: TestApp) {
 
 async fn a_lookup_revokes_the_links_earlier_lookups_issued(app: TestApp) {
     let f = app.fixture(10).await;
-    let made = app
-        .post("/api/calendar/bookings", &guest_booking(f.tour, f.slots[0]))
-        .await;
+    let made = app.create_booking(&guest_booking(f.tour, f.slots[0])).await;
     made.assert_status(201);
     let id = made.body["id"].as_i64().expect("id");
     let created_token = made.body["manage_token"]
@@ -511,9 +488,7 @@ async fn a_lookup_revokes_the_links_earlier_lookups_issued(app: TestApp) {
 
 async fn manage_tokens_expire_a_configured_time_after_the_departure(app: TestApp) {
     let f = app.fixture(10).await;
-    let made = app
-        .post("/api/calendar/bookings", &guest_booking(f.tour, f.slots[0]))
-        .await;
+    let made = app.create_booking(&guest_booking(f.tour, f.slots[0])).await;
     made.assert_status(201);
     let id = made.body["id"].as_i64().expect("id");
     let token = made.body["manage_token"]
@@ -529,9 +504,7 @@ async fn manage_tokens_expire_a_configured_time_after_the_departure(app: TestApp
     app.clock.freeze(noon(departure + chrono::Days::new(31)));
     assert_eq!(opens(&app, id, &token).await, 404);
     let admin = app.admin().await;
-    app.get_as(&admin, &format!("/api/calendar/bookings/{id}"))
-        .await
-        .assert_status(200);
+    app.get_booking(&admin, id).await.assert_status(200);
 }
 
 async fn an_id_that_is_not_yours_answers_like_one_that_does_not_exist(app: TestApp) {
@@ -539,18 +512,15 @@ async fn an_id_that_is_not_yours_answers_like_one_that_does_not_exist(app: TestA
     let ada = app.customer("ada@example.com").await;
     let bob = app.customer("bob@example.com").await;
     let mine = app
-        .post_as(
+        .create_booking_as(
             &ada,
-            "/api/calendar/bookings",
             &json!({"tour_id": f.tour, "booking_slot_id": f.slots[0], "num_adults": 1}),
         )
         .await;
     mine.assert_status(201);
     let id = mine.body["id"].as_i64().expect("id");
     let missing = id + 1000;
-    let guest = app
-        .post("/api/calendar/bookings", &guest_booking(f.tour, f.slots[1]))
-        .await;
+    let guest = app.create_booking(&guest_booking(f.tour, f.slots[1])).await;
     let guest_token = guest.body["manage_token"]
         .as_str()
         .expect("token")
@@ -569,12 +539,7 @@ async fn an_id_that_is_not_yours_answers_like_one_that_does_not_exist(app: TestA
                 headers.push(("x-manage-token", m));
             }
             let r = app
-                .send(
-                    Method::GET,
-                    &format!("/api/calendar/bookings/{target}"),
-                    None,
-                    &headers,
-                )
+                .send(Method::GET, &paths::booking(target), None, &headers)
                 .await;
             // The answer, with the id itself taken out of the text.
             (
@@ -603,16 +568,14 @@ async fn an_id_that_is_not_yours_answers_like_one_that_does_not_exist(app: TestA
     let entry = app
         .post_as(
             &ada,
-            "/api/calendar/waitlist",
+            paths::WAITLIST,
             &json!({"tour_id": f.tour, "requested_date": f.dates[2], "num_people": 2}),
         )
         .await;
     entry.assert_status(201);
     let eid = entry.body["id"].as_i64().expect("id");
     for target in [eid, eid + 1000] {
-        let r = app
-            .get_as(&bob, &format!("/api/calendar/waitlist/{target}"))
-            .await;
+        let r = app.get_as(&bob, &paths::waitlist_entry(target)).await;
         r.assert_error(404, "not_found");
         assert_eq!(
             r.body["detail"],

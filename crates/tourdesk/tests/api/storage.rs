@@ -12,7 +12,7 @@ use sqlx::Connection;
 use tourdesk_store::Backend;
 
 use crate::both_backends;
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, paths};
 
 both_backends!(a_started_write_finishes_after_the_request_timeout);
 
@@ -60,7 +60,7 @@ async fn a_started_write_finishes_after_the_request_timeout(app: TestApp) {
     let r = slow
         .send(
             Method::POST,
-            "/api/calendar/bookings",
+            paths::BOOKINGS,
             Some(&booking(&f, "slow@example.com")),
             &[("idempotency-key", "slow-key-1")],
         )
@@ -92,7 +92,7 @@ async fn a_started_write_finishes_after_the_request_timeout(app: TestApp) {
     }
     let deadline = Instant::now() + Duration::from_secs(15);
     let found = loop {
-        let list = app.get_as(&f.admin, "/api/calendar/admin/bookings").await;
+        let list = app.get_as(&f.admin, paths::ADMIN_BOOKINGS).await;
         let count = list.body["total"].as_i64().unwrap_or(0);
         if count > 0 || Instant::now() > deadline {
             break count;
@@ -103,7 +103,7 @@ async fn a_started_write_finishes_after_the_request_timeout(app: TestApp) {
     let retry = slow
         .send(
             Method::POST,
-            "/api/calendar/bookings",
+            paths::BOOKINGS,
             Some(&booking(&f, "slow@example.com")),
             &[("idempotency-key", "slow-key-1")],
         )
@@ -130,7 +130,7 @@ async fn a_deleted_database_refuses_writes_and_fails_readiness() {
         return;
     };
     let f = app.fixture(50).await;
-    app.post("/api/calendar/bookings", &booking(&f, "before@example.com"))
+    app.create_booking(&booking(&f, "before@example.com"))
         .await
         .assert_status(201);
     app.get("/readyz").await.assert_status(200);
@@ -140,9 +140,7 @@ async fn a_deleted_database_refuses_writes_and_fails_readiness() {
         p.push(suffix);
         let _ = std::fs::remove_file(p);
     }
-    let r = app
-        .post("/api/calendar/bookings", &booking(&f, "after@example.com"))
-        .await;
+    let r = app.create_booking(&booking(&f, "after@example.com")).await;
     r.assert_error(503, "unavailable");
     assert!(r.headers.contains_key("retry-after"));
     let ready = app.get("/readyz").await;
@@ -167,9 +165,7 @@ async fn a_replaced_database_refuses_writes() {
     let copy = path.with_extension("copy");
     std::fs::copy(&path, &copy).expect("copy");
     std::fs::rename(&copy, &path).expect("replace");
-    let r = app
-        .post("/api/calendar/bookings", &booking(&f, "after@example.com"))
-        .await;
+    let r = app.create_booking(&booking(&f, "after@example.com")).await;
     r.assert_error(503, "unavailable");
     let ready = app.get("/readyz").await;
     ready.assert_status(503);
@@ -213,8 +209,7 @@ async fn a_full_disk_is_507_and_recovers_without_restart() {
     let mut saw_full = false;
     for i in 0..200 {
         let r = app
-            .post(
-                "/api/calendar/bookings",
+            .create_booking(
                 &json!({"tour_id": f.tour, "booking_slot_id": f.slots[0], "num_adults": 1,
                         "customer_name": "Full Fay", "special_requirements": "x".repeat(900),
                         "customer_email": format!("full{i}@example.com")}),
@@ -249,7 +244,7 @@ async fn a_full_disk_is_507_and_recovers_without_restart() {
             .expect("uncap");
         tx.commit().await.expect("commit");
     }
-    app.post("/api/calendar/bookings", &booking(&f, "later@example.com"))
+    app.create_booking(&booking(&f, "later@example.com"))
         .await
         .assert_status(201);
     app.get("/readyz").await.assert_status(200);

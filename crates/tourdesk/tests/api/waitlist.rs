@@ -8,7 +8,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::{Fixture, TestApp, day};
+use crate::helpers::{Fixture, TestApp, day, paths};
 
 both_backends!(
     joining_is_allowed_only_when_full,
@@ -48,7 +48,7 @@ async fn joining_again_tells_a_stranger_nothing(app: TestApp) {
         let date = date.clone();
         async move {
             app.post(
-                "/api/calendar/waitlist",
+                paths::WAITLIST,
                 &json!({"tour_id": f.tour, "requested_date": date, "num_people": 1,
                         "customer_name": name, "customer_email": email, "customer_phone": "+34 600 000 000"}),
             )
@@ -123,7 +123,7 @@ async fn joining_again_tells_a_stranger_nothing(app: TestApp) {
         .unwrap_or(0);
     assert_eq!(of_victim, 1, "still one entry: {}", listed.body);
     // The stranger cannot reach it by the id either.
-    app.get(&format!("/api/calendar/waitlist/{victim_id}"))
+    app.get(&paths::waitlist_entry(victim_id))
         .await
         .assert_status(404);
 
@@ -132,7 +132,7 @@ async fn joining_again_tells_a_stranger_nothing(app: TestApp) {
         let r = if headers.is_empty() {
             app.post_as(
                 &f.admin,
-                "/api/calendar/waitlist",
+                paths::WAITLIST,
                 &json!({"tour_id": f.tour, "requested_date": date, "num_people": 2,
                         "customer_name": "Waiting Will", "customer_email": "victim@example.com"}),
             )
@@ -140,7 +140,7 @@ async fn joining_again_tells_a_stranger_nothing(app: TestApp) {
         } else {
             app.send(
                 Method::POST,
-                "/api/calendar/waitlist",
+                paths::WAITLIST,
                 Some(&json!({"tour_id": f.tour, "requested_date": date, "num_people": 2,
                              "customer_name": "Waiting Will", "customer_email": "victim@example.com"})),
                 &headers,
@@ -152,10 +152,10 @@ async fn joining_again_tells_a_stranger_nothing(app: TestApp) {
     // An account's own entry: 409 to the account.
     let user = app.customer("waiter@example.com").await;
     let body = json!({"tour_id": f.tour, "requested_date": date, "num_people": 1});
-    app.post_as(&user, "/api/calendar/waitlist", &body)
+    app.post_as(&user, paths::WAITLIST, &body)
         .await
         .assert_status(201);
-    app.post_as(&user, "/api/calendar/waitlist", &body)
+    app.post_as(&user, paths::WAITLIST, &body)
         .await
         .assert_error(409, "already_waitlisted");
     app.assert_consistent().await;
@@ -173,13 +173,13 @@ async fn an_admin_claiming_for_a_guest_leaves_the_booking_the_guests(app: TestAp
     let r = app
         .post_as(
             &f.admin,
-            &format!("/api/calendar/waitlist/{id}/claim"),
+            &paths::waitlist_claim(id),
             &json!({"num_adults": 2}),
         )
         .await;
     r.assert_status(201);
     assert_eq!(r.body["customer_email"], "guest-w@example.com");
-    let mine = app.get_as(&f.admin, "/api/calendar/bookings/user/me").await;
+    let mine = app.get_as(&f.admin, paths::MY_BOOKINGS).await;
     assert_eq!(mine.body, json!([]), "the admin does not become the owner");
     let history = app
         .get_as(
@@ -214,7 +214,7 @@ async fn join(
     email: &str,
 ) -> crate::helpers::TestResponse {
     app.post(
-        "/api/calendar/waitlist",
+        paths::WAITLIST,
         &json!({
             "tour_id": f.tour, "requested_date": date, "num_people": people,
             "customer_name": "Waiting Will", "customer_email": email, "notes": "Flexible on time"
@@ -245,9 +245,7 @@ async fn cancel(app: &TestApp, booking: &(i64, String)) {
 }
 
 async fn entry(app: &TestApp, admin: &str, id: i64) -> Value {
-    let r = app
-        .get_as(admin, &format!("/api/calendar/waitlist/{id}"))
-        .await;
+    let r = app.get_as(admin, &paths::waitlist_entry(id)).await;
     r.assert_status(200);
     r.body
 }
@@ -277,7 +275,7 @@ async fn joining_is_allowed_only_when_full(app: TestApp) {
         .to_owned();
     app.send(
         Method::POST,
-        "/api/calendar/waitlist",
+        paths::WAITLIST,
         Some(
             &json!({"tour_id": f.tour, "requested_date": f.dates[0], "num_people": 2,
                      "customer_name": "Waiting Will", "customer_email": "A@example.com"}),
@@ -289,20 +287,20 @@ async fn joining_is_allowed_only_when_full(app: TestApp) {
     // A specific slot: refused while it has room.
     let r = app
         .post(
-            "/api/calendar/waitlist",
+            paths::WAITLIST,
             &json!({"tour_id": f.tour, "requested_date": f.dates[1], "booking_slot_id": f.slots[1],
         "num_people": 2, "customer_name": "B", "customer_email": "b@example.com"}),
         )
         .await;
     r.assert_error(409, "spots_available");
     app.post(
-        "/api/calendar/waitlist",
+        paths::WAITLIST,
         &json!({"tour_id": f.tour, "requested_date": f.dates[2], "booking_slot_id": f.slots[1],
         "num_people": 2, "customer_name": "B", "customer_email": "b@example.com"}),
     )
     .await
     .assert_error(422, "validation_error");
-    app.post_as(&f.admin, "/api/calendar/admin/blackouts", &json!({"tour_id": f.tour, "start_date": f.dates[3], "end_date": f.dates[3], "blackout_type": "weather", "name": "Khamsin"})).await;
+    app.post_as(&f.admin, paths::ADMIN_BLACKOUTS, &json!({"tour_id": f.tour, "start_date": f.dates[3], "end_date": f.dates[3], "blackout_type": "weather", "name": "Khamsin"})).await;
     let r = join(&app, &f, &f.dates[3], 5, "c@example.com").await;
     r.assert_error(409, "date_blacked_out");
     assert!(r.text.contains("Khamsin"));
@@ -328,14 +326,14 @@ async fn joining_is_allowed_only_when_full(app: TestApp) {
     let r = app
         .post_as(
             &token,
-            "/api/calendar/waitlist",
+            paths::WAITLIST,
             &json!({"tour_id": f.tour, "requested_date": f.dates[0], "num_people": 2}),
         )
         .await;
     r.assert_status(201);
     assert_eq!(r.body["customer_email"], "member@example.com");
     assert!(r.body.get("manage_token").is_none());
-    let mine = app.get_as(&token, "/api/calendar/waitlist/me").await;
+    let mine = app.get_as(&token, paths::MY_WAITLIST).await;
     assert_eq!(mine.body.as_array().map(Vec::len), Some(1));
 }
 
@@ -358,7 +356,7 @@ async fn freed_spots_are_held_for_the_first_entry_that_fits(app: TestApp) {
         .assert_error(400, "capacity_exceeded");
     let a = app
         .post(
-            "/api/calendar/availability",
+            paths::AVAILABILITY,
             &json!({"tour_id": f.tour, "requested_date": f.dates[0], "num_people": 2}),
         )
         .await;
@@ -426,16 +424,12 @@ async fn priority_then_age_and_big_parties_keep_their_place(app: TestApp) {
     assert_eq!(status(young_small).await, "active");
     assert_eq!(status(big).await, "active");
     // Everything frees up: the big party, still first in line, fits now.
-    app.delete_as(&f.admin, &format!("/api/calendar/waitlist/{vip}"), None)
+    app.delete_as(&f.admin, &paths::waitlist_entry(vip), None)
         .await
         .assert_status(200);
-    app.delete_as(
-        &f.admin,
-        &format!("/api/calendar/waitlist/{old_small}"),
-        None,
-    )
-    .await
-    .assert_status(200);
+    app.delete_as(&f.admin, &paths::waitlist_entry(old_small), None)
+        .await
+        .assert_status(200);
     cancel(&app, &third).await;
     assert_eq!(status(big).await, "notified");
     assert_eq!(status(young_small).await, "notified");
@@ -464,7 +458,7 @@ async fn claims_book_held_spots_within_the_window(app: TestApp) {
     let w = app
         .post_as(
             &member,
-            "/api/calendar/waitlist",
+            paths::WAITLIST,
             &json!({"tour_id": f.tour, "requested_date": f.dates[0], "num_people": 3}),
         )
         .await;
@@ -474,7 +468,7 @@ async fn claims_book_held_spots_within_the_window(app: TestApp) {
         .body["id"]
         .as_i64()
         .expect("id");
-    let claim_url = format!("/api/calendar/waitlist/{wid}/claim");
+    let claim_url = paths::waitlist_claim(wid);
     app.post_as(&member, &claim_url, &json!({"num_adults": 1}))
         .await
         .assert_error(409, "invalid_status");
@@ -516,7 +510,7 @@ async fn claims_book_held_spots_within_the_window(app: TestApp) {
         entry(&app, &f.admin, later.body["id"].as_i64().expect("id")).await["status"],
         "notified"
     );
-    let mine = app.get_as(&member, "/api/calendar/bookings/user/me").await;
+    let mine = app.get_as(&member, paths::MY_BOOKINGS).await;
     assert_eq!(mine.body.as_array().map(Vec::len), Some(1));
     app.post_as(&member, &claim_url, &json!({"num_adults": 1}))
         .await
@@ -552,7 +546,7 @@ async fn expiry_hands_spots_to_the_next_entry(app: TestApp) {
     let claim = app
         .send(
             Method::POST,
-            &format!("/api/calendar/waitlist/{first_id}/claim"),
+            &paths::waitlist_claim(first_id),
             Some(&json!({"num_adults": 2})),
             &[("x-manage-token", first_token.as_str())],
         )
@@ -629,7 +623,7 @@ async fn leaving_releases_held_spots(app: TestApp) {
         .as_i64()
         .expect("id");
     cancel(&app, &booking).await;
-    let url = format!("/api/calendar/waitlist/{aid}");
+    let url = paths::waitlist_entry(aid);
     app.send(Method::DELETE, &url, None, &[])
         .await
         .assert_error(404, "not_found");
@@ -811,7 +805,7 @@ async fn claims_racing_cancellations_never_overbook(app: TestApp) {
                 let r = app
                     .send(
                         Method::POST,
-                        &format!("/api/calendar/waitlist/{id}/claim"),
+                        &paths::waitlist_claim(id),
                         Some(&json!({"num_adults": 2})),
                         &[("x-manage-token", token.as_str())],
                     )

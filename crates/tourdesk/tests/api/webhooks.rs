@@ -10,7 +10,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, paths};
 use crate::webhook_receiver::{Receiver, Reply};
 
 both_backends!(
@@ -30,7 +30,7 @@ async fn register(app: &TestApp, admin: &str, url: &str, events: Value) -> Value
     let r = app
         .post_as(
             admin,
-            "/api/calendar/admin/webhooks",
+            paths::ADMIN_WEBHOOKS,
             &json!({"url": url, "events": events, "secret": SECRET, "description": "Back office"}),
         )
         .await;
@@ -106,7 +106,7 @@ async fn cancel(app: &TestApp, booking: &Value) {
     let token = booking["manage_token"].as_str().expect("manage token");
     app.send(
         Method::DELETE,
-        &format!("/api/calendar/bookings/{id}"),
+        &paths::booking(id),
         Some(&json!({"cancellation_reason": "Plans changed"})),
         &[("x-manage-token", token)],
     )
@@ -132,7 +132,7 @@ async fn subscribed_events_arrive_signed_with_the_endpoints_secret(app: TestApp)
         json!(["booking.created", "booking.cancelled"])
     );
     let id = hook["id"].as_i64().expect("webhook id");
-    let listed = app.get_as(&f.admin, "/api/calendar/admin/webhooks").await;
+    let listed = app.get_as(&f.admin, paths::ADMIN_WEBHOOKS).await;
     listed.assert_status(200);
     assert!(!listed.text.contains(SECRET), "the secret is never listed");
     assert_eq!(listed.body[0]["url"], rx.url.as_str());
@@ -142,7 +142,7 @@ async fn subscribed_events_arrive_signed_with_the_endpoints_secret(app: TestApp)
     cancel(&app, &booking.body).await;
     // A waitlist join is not subscribed: it must not arrive.
     app.post(
-        "/api/calendar/waitlist",
+        paths::WAITLIST,
         &json!({"tour_id": f.tour, "booking_slot_id": f.slots[1], "requested_date": f.dates[1],
                 "num_people": 2, "customer_name": "Wai Ting", "customer_email": "wait@example.com"}),
     )
@@ -486,7 +486,7 @@ async fn a_cancelled_departure_is_one_event(app: TestApp) {
 
 async fn endpoints_are_validated_and_admin_only(app: TestApp) {
     let admin = app.admin().await;
-    let path = "/api/calendar/admin/webhooks";
+    let path = paths::ADMIN_WEBHOOKS;
     let ok = json!({"url": "https://hooks.example.com/in", "events": ["booking.created"]});
     app.post(path, &ok).await.assert_status(401);
     let customer = app.customer("nosy@example.com").await;

@@ -9,7 +9,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::{Fixture, TestApp, TestResponse};
+use crate::helpers::{Fixture, TestApp, TestResponse, paths};
 
 both_backends!(
     a_cancelled_departure_is_never_offered_to_the_waitlist,
@@ -49,7 +49,7 @@ async fn as_guest(
 async fn join(app: &TestApp, f: &Fixture, date: &str, slot: Option<i64>, email: &str) -> i64 {
     let r = app
         .post(
-            "/api/calendar/waitlist",
+            paths::WAITLIST,
             &json!({"tour_id": f.tour, "requested_date": date, "booking_slot_id": slot,
                     "num_people": 2, "customer_name": "Wanda Wait", "customer_email": email}),
         )
@@ -59,9 +59,7 @@ async fn join(app: &TestApp, f: &Fixture, date: &str, slot: Option<i64>, email: 
 }
 
 async fn entry(app: &TestApp, f: &Fixture, id: i64) -> Value {
-    let r = app
-        .get_as(&f.admin, &format!("/api/calendar/waitlist/{id}"))
-        .await;
+    let r = app.get_as(&f.admin, &paths::waitlist_entry(id)).await;
     r.assert_status(200);
     r.body
 }
@@ -69,7 +67,7 @@ async fn entry(app: &TestApp, f: &Fixture, id: i64) -> Value {
 async fn cancel_departure(app: &TestApp, f: &Fixture, slot: i64) -> TestResponse {
     app.post_as(
         &f.admin,
-        &format!("/api/calendar/admin/slots/{slot}/cancel"),
+        &paths::admin_slot_action(slot, "cancel"),
         &json!({"reason": "Guide ill"}),
     )
     .await
@@ -178,7 +176,7 @@ async fn blackout(app: &TestApp, f: &Fixture, date: &str, name: &str) -> i64 {
     let r = app
         .post_as(
             &f.admin,
-            "/api/calendar/admin/blackouts",
+            paths::ADMIN_BLACKOUTS,
             &json!({"tour_id": f.tour, "start_date": date, "end_date": date,
                     "blackout_type": "weather", "name": name}),
         )
@@ -188,13 +186,9 @@ async fn blackout(app: &TestApp, f: &Fixture, date: &str, name: &str) -> i64 {
 }
 
 async fn remove_blackout(app: &TestApp, f: &Fixture, id: i64) {
-    app.delete_as(
-        &f.admin,
-        &format!("/api/calendar/admin/blackouts/{id}"),
-        None,
-    )
-    .await
-    .assert_status(200);
+    app.delete_as(&f.admin, &paths::admin_blackout(id), None)
+        .await
+        .assert_status(200);
 }
 
 /// Defect 6: only the first blackout's id was remembered on the slot, so
@@ -235,7 +229,7 @@ async fn a_blacked_out_departure_takes_no_booking_growth_or_offer(app: TestApp) 
     let r = app
         .post_as(
             &f.admin,
-            "/api/calendar/admin/blackouts",
+            paths::ADMIN_BLACKOUTS,
             &json!({"tour_id": f.tour, "start_date": f.dates[0], "end_date": f.dates[0],
                     "blackout_type": "weather", "name": "Storm"}),
         )
@@ -547,7 +541,7 @@ async fn a_claim_rechecks_the_departure_and_the_tour(app: TestApp) {
     let b = guest_book(&app, &f, f.slots[0], 2).await;
     let r = app
         .post(
-            "/api/calendar/waitlist",
+            paths::WAITLIST,
             &json!({"tour_id": f.tour, "requested_date": f.dates[0], "num_people": 2,
                     "customer_name": "Wanda Wait", "customer_email": "w@example.com"}),
         )
@@ -568,7 +562,7 @@ async fn a_claim_rechecks_the_departure_and_the_tour(app: TestApp) {
     .assert_status(200);
     assert_eq!(entry(&app, &f, e).await["status"], "notified");
     let claim = json!({"num_adults": 2});
-    let path = format!("/api/calendar/waitlist/{e}/claim");
+    let path = paths::waitlist_claim(e);
     // The operator closes the departure: the offer is withdrawn (the
     // entry waits again) and the claim is refused; reopening offers again.
     app.patch_as(
@@ -624,11 +618,11 @@ async fn one_person_gets_one_waitlist_entry_per_date(app: TestApp) {
     let body = json!({"tour_id": f.tour, "requested_date": f.dates[0], "booking_slot_id": f.slots[0],
                       "num_people": 1, "customer_name": "Wanda Wait", "customer_email": "same@example.com"});
     // As an anonymous guest: the answer a join gets (#13), but no new entry.
-    let r = app.post("/api/calendar/waitlist", &body).await;
+    let r = app.post(paths::WAITLIST, &body).await;
     r.assert_status(201);
     assert!(r.body.get("manage_token").is_none(), "{}", r.body);
     // As an admin (who may see it): a clean 409.
-    app.post_as(&f.admin, "/api/calendar/waitlist", &body)
+    app.post_as(&f.admin, paths::WAITLIST, &body)
         .await
         .assert_error(409, "already_waitlisted");
     let list = app

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::both_backends;
 use crate::browser::{Browser, log_in_to_account, log_in_to_console};
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, paths};
 
 both_backends!(injected_data_is_shown_as_text_and_never_runs);
 
@@ -244,7 +244,7 @@ async fn injected_data_is_shown_as_text_and_never_runs(app: TestApp) {
     for (date, name) in &blackouts {
         app.post_as(
             &admin,
-            "/api/calendar/admin/blackouts",
+            paths::ADMIN_BLACKOUTS,
             &json!({"tour_id": f.tour, "start_date": date, "end_date": date,
                     "blackout_type": "custom", "name": name, "description": SCRIPT}),
         )
@@ -253,8 +253,7 @@ async fn injected_data_is_shown_as_text_and_never_runs(app: TestApp) {
     }
     // A guest fills day 0.
     let a = app
-        .post(
-            "/api/calendar/bookings",
+        .create_booking(
             &json!({"tour_id": f.tour, "booking_slot_id": f.slots[0], "num_adults": 2,
                     "customer_name": IMG, "customer_email": EMAIL, "special_requirements": SVG,
                     "dietary_restrictions": SCRIPT, "accessibility_needs": SINGLE}),
@@ -267,8 +266,7 @@ async fn injected_data_is_shown_as_text_and_never_runs(app: TestApp) {
         .to_owned();
     // Another books day 9 and cancels with a reason.
     let g = app
-        .post(
-            "/api/calendar/bookings",
+        .create_booking(
             &json!({"tour_id": f.tour, "booking_slot_id": f.slots[9], "num_adults": 1,
                     "customer_name": BACKTICK, "customer_email": "guest@example.com",
                     "special_requirements": JS_URL, "dietary_restrictions": DQ_ATTR,
@@ -297,7 +295,7 @@ async fn injected_data_is_shown_as_text_and_never_runs(app: TestApp) {
         (SCRIPT, SVG, "w2@example.com"),
     ] {
         app.post(
-            "/api/calendar/waitlist",
+            paths::WAITLIST,
             &json!({"tour_id": f.tour, "requested_date": f.dates[0], "num_people": 1,
                     "customer_name": name, "customer_email": email, "notes": notes}),
         )
@@ -311,9 +309,8 @@ async fn injected_data_is_shown_as_text_and_never_runs(app: TestApp) {
     let customer = app
         .login_token("c@example.com", "correct horse battery")
         .await;
-    app.post_as(
+    app.create_booking_as(
         &customer,
-        "/api/calendar/bookings",
         &json!({"tour_id": f.tour, "booking_slot_id": f.slots[9], "num_adults": 1,
                 "special_requirements": BACKTICK}),
     )
