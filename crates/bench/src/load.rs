@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use chrono::Datelike;
 use serde::Serialize;
 use serde_json::json;
+use tourdesk_domain::EventKind;
 use tourdesk_service::Context;
 use tourdesk_store::bookings::{self, NewBooking};
 use tourdesk_store::{audit, bulk, capacity};
@@ -567,7 +568,7 @@ pub async fn ceiling(
                 audit::insert_event(
                     &mut tx,
                     slot.tour_id,
-                    "booking.created",
+                    EventKind::BookingCreated,
                     json!({"booking_id": id}),
                     now,
                 )

@@ -4,6 +4,7 @@
 pub mod availability;
 pub mod booking;
 pub mod contact;
+pub mod event;
 pub mod money;
 pub mod policy;
 pub mod role;
@@ -11,6 +12,7 @@ pub mod schedule;
 pub mod waitlist;
 
 pub use contact::{Email, Invalid, Password, PersonName, Phone};
+pub use event::EventKind;
 pub use money::{Currency, Money, MoneyError, Rate};
 pub use role::Role;
 pub use waitlist::WaitlistStatus;

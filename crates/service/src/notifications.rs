@@ -5,6 +5,7 @@
 //! can list.
 
 use chrono::{DateTime, Utc};
+use tourdesk_domain::EventKind;
 use tourdesk_store::audit::{self, EventRow};
 use tourdesk_store::messages;
 use tourdesk_store::monitoring;
@@ -182,13 +183,13 @@ pub struct Snapshot {
 
 /// The spec's business counters, from delivered events.
 fn count_event(e: &EventRow) {
-    let name = match e.event_type.as_str() {
-        "booking.created" => "bookings_created_total",
-        "booking.cancelled" => "bookings_cancelled_total",
-        "waitlist.converted" => "waitlist_conversions_total",
-        "waitlist.notified" => "waitlist_offers_total",
-        "waitlist.expired" => "waitlist_expirations_total",
-        "waitlist.joined" => "waitlist_joins_total",
+    let name = match e.kind() {
+        Some(EventKind::BookingCreated) => "bookings_created_total",
+        Some(EventKind::BookingCancelled) => "bookings_cancelled_total",
+        Some(EventKind::WaitlistConverted) => "waitlist_conversions_total",
+        Some(EventKind::WaitlistNotified) => "waitlist_offers_total",
+        Some(EventKind::WaitlistExpired) => "waitlist_expirations_total",
+        Some(EventKind::WaitlistJoined) => "waitlist_joins_total",
         _ => return,
     };
     metrics::counter!(name, "tour_id" => e.tour_id.to_string()).increment(1);

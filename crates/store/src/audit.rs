@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::types::Json;
+use tourdesk_domain::EventKind;
 
 use crate::{StoreResult, Tx, built, exec, locked, on};
 
@@ -72,7 +73,7 @@ pub async fn logs_of_booking(tx: &mut Tx, booking_id: i64) -> StoreResult<Vec<Lo
 pub async fn insert_event(
     tx: &mut Tx,
     tour_id: i64,
-    event_type: &str,
+    kind: EventKind,
     payload: Value,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
@@ -81,7 +82,7 @@ pub async fn insert_event(
         tx,
         sqlx::query(SQL)
             .bind(tour_id)
-            .bind(event_type)
+            .bind(kind.as_str())
             .bind(Json(payload))
             .bind(now)
     )?;
@@ -96,6 +97,15 @@ pub struct EventRow {
     pub payload: Json<Value>,
     pub created_at: DateTime<Utc>,
     pub delivered_at: Option<DateTime<Utc>>,
+}
+
+impl EventRow {
+    /// The event's kind; `None` for a name this version does not know
+    /// (written by another version, or by hand): such an event is
+    /// delivered as nothing rather than stopping the outbox behind it.
+    pub fn kind(&self) -> Option<EventKind> {
+        self.event_type.parse().ok()
+    }
 }
 
 /// Events, newest first, optionally of one type and since a moment.
@@ -181,19 +191,15 @@ pub async fn insert_logs(tx: &mut Tx, rows: &[NewLog<'_>], now: DateTime<Utc>) -
 }
 
 /// An outbox event to store.
-pub struct NewEvent<'a> {
+pub struct NewEvent {
     pub tour_id: i64,
-    pub event_type: &'a str,
+    pub kind: EventKind,
     pub payload: Value,
 }
 
 /// Outbox events, one statement per 1,000, in order (delivery follows
 /// their ids).
-pub async fn insert_events(
-    tx: &mut Tx,
-    rows: &[NewEvent<'_>],
-    now: DateTime<Utc>,
-) -> StoreResult<()> {
+pub async fn insert_events(tx: &mut Tx, rows: &[NewEvent], now: DateTime<Utc>) -> StoreResult<()> {
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         built!(
             tx,
@@ -201,7 +207,7 @@ pub async fn insert_events(
             |qb, c| {
                 qb.push_values(chunk, |mut q, e| {
                     q.push_bind(e.tour_id)
-                        .push_bind(e.event_type)
+                        .push_bind(e.kind.as_str())
                         .push_bind(Json(&e.payload))
                         .push_bind(now);
                 });

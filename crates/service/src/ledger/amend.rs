@@ -285,9 +285,9 @@ pub async fn transition(
     )
     .await?;
     let event = if to == BookingStatus::Cancelled {
-        "booking.cancelled"
+        EventKind::BookingCancelled
     } else {
-        "booking.status_changed"
+        EventKind::BookingStatusChanged
     };
     booking_event(tx, event, &new, now).await?;
     if releases {

@@ -92,11 +92,11 @@ pub async fn cancel_departure(
         }
         let (kind, what) = if entry.status == WaitlistStatus::Notified && date_wide {
             (
-                "waitlist.requeued",
+                EventKind::WaitlistRequeued,
                 "back in the queue: the departure was cancelled",
             )
         } else {
-            ("waitlist.cancelled", "departure cancelled")
+            (EventKind::WaitlistCancelled, "departure cancelled")
         };
         audit::insert_event(
             tx,
@@ -116,7 +116,7 @@ pub async fn cancel_departure(
     audit::insert_event(
         tx,
         slot.tour_id,
-        "departure.cancelled",
+        EventKind::DepartureCancelled,
         json!({
             "booking_slot_id": slot.id,
             "tour_id": slot.tour_id,

@@ -118,13 +118,13 @@ pub async fn guarantee_departure(
             Tell::Nobody => false,
         };
         if told && matches!(b.status.as_str(), "pending" | "confirmed") {
-            booking_event(tx, "booking.guaranteed", &b, now).await?;
+            booking_event(tx, EventKind::BookingGuaranteed, &b, now).await?;
         }
     }
     audit::insert_event(
         tx,
         slot.tour_id,
-        "departure.guaranteed",
+        EventKind::DepartureGuaranteed,
         json!({
             "booking_slot_id": slot.id,
             "tour_id": slot.tour_id,

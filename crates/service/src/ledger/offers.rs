@@ -55,7 +55,7 @@ pub async fn offer_freed_spots(
         audit::insert_event(
             tx,
             slot.tour_id,
-            "waitlist.notified",
+            EventKind::WaitlistNotified,
             json!({
                 "waitlist_entry_id": entry.id,
                 "tour_id": slot.tour_id,
@@ -117,7 +117,7 @@ pub async fn claim(
             entry.id
         )));
     }
-    audit::insert_event(tx, tour.id(), "waitlist.converted",
+    audit::insert_event(tx, tour.id(), EventKind::WaitlistConverted,
         json!({"waitlist_entry_id": entry.id, "booking_id": booking.id, "booking_reference": booking.booking_reference}), now).await?;
     if seats < entry.num_people {
         offer_freed_spots(ctx, tx, slot.id, false).await?;
@@ -141,9 +141,9 @@ pub async fn end_entry(
         capacity::release_hold(tx, slot_id, entry.num_people, now).await?;
     }
     let kind = if to == WaitlistStatus::Expired {
-        "waitlist.expired"
+        EventKind::WaitlistExpired
     } else {
-        "waitlist.cancelled"
+        EventKind::WaitlistCancelled
     };
     audit::insert_event(
         tx,
@@ -171,7 +171,7 @@ pub async fn requeue_holds(tx: &mut Tx, slot_id: i64, now: DateTime<Utc>) -> Ser
         audit::insert_event(
             tx,
             entry.tour_id,
-            "waitlist.requeued",
+            EventKind::WaitlistRequeued,
             json!({"waitlist_entry_id": entry.id, "reason": "back in the queue: the departure closed",
                    "booking_slot_id": slot_id}),
             now,

@@ -68,7 +68,7 @@ pub async fn audit(
 
 pub async fn booking_event(
     tx: &mut Tx,
-    kind: &str,
+    kind: EventKind,
     b: &BookingRow,
     now: DateTime<Utc>,
 ) -> ServiceResult<()> {
@@ -86,7 +86,7 @@ pub async fn booking_changed_event(
 ) -> ServiceResult<()> {
     let mut payload = event_payload(new);
     payload["previous"] = snapshot(old);
-    audit::insert_event(tx, new.tour_id, "booking.modified", payload, now).await?;
+    audit::insert_event(tx, new.tour_id, EventKind::BookingModified, payload, now).await?;
     Ok(())
 }
 
@@ -264,11 +264,11 @@ pub async fn insert_bookings(
         })
         .collect();
     audit::insert_logs(tx, &logs, now).await?;
-    let events: Vec<audit::NewEvent<'_>> = rows
+    let events: Vec<audit::NewEvent> = rows
         .iter()
         .map(|row| audit::NewEvent {
             tour_id: row.tour_id,
-            event_type: "booking.created",
+            kind: EventKind::BookingCreated,
             payload: event_payload(row),
         })
         .collect();

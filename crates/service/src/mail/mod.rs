@@ -21,7 +21,7 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
 use minijinja::{Environment, context};
 use serde::Serialize;
 use serde_json::Value;
-use tourdesk_domain::{Currency, WaitlistStatus};
+use tourdesk_domain::{Currency, EventKind, WaitlistStatus};
 use tourdesk_store::Tx;
 use tourdesk_store::audit::EventRow;
 use tourdesk_store::bookings::{self, BookingRow};
@@ -125,7 +125,7 @@ impl Mail<'_> {
                 if b.created_at > b.starts_at - Duration::hours(i64::from(hours)) {
                     continue;
                 }
-                crate::ledger::booking_event(&mut tx, "booking.reminder", &b, now).await?;
+                crate::ledger::booking_event(&mut tx, EventKind::BookingReminder, &b, now).await?;
                 total += 1;
             }
             tx.commit().await?;

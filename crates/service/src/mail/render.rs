@@ -25,13 +25,13 @@ impl EventData {
         let p = &e.payload.0;
         let id = |k: &str| p.get(k).and_then(Value::as_i64);
         let booking = match id("booking_id") {
-            Some(b) if e.event_type.starts_with("booking.") => {
+            Some(b) if e.kind().is_some_and(EventKind::is_booking) => {
                 bookings::booking_by_id(tx, b).await?
             }
             _ => None,
         };
         let entry = match id("waitlist_entry_id") {
-            Some(w) if e.event_type.starts_with("waitlist.") => {
+            Some(w) if e.kind().is_some_and(EventKind::is_waitlist) => {
                 waitlist::entry_by_id(tx, w).await?
             }
             _ => None,
@@ -39,7 +39,7 @@ impl EventData {
         let tour = tours::tour_by_id(tx, e.tour_id).await?;
         let mut alternatives = Vec::new();
         let mut departure_cancelled = false;
-        if let (Some(b), "booking.cancelled") = (&booking, e.event_type.as_str()) {
+        if let (Some(b), Some(EventKind::BookingCancelled)) = (&booking, e.kind()) {
             let slot = slots::slot_by_id(tx, b.booking_slot_id).await?;
             departure_cancelled = slot.as_ref().is_some_and(|s| s.is_cancelled);
             if departure_cancelled {
@@ -61,8 +61,9 @@ impl EventData {
         }
         let ics = match &booking {
             Some(b)
-                if e.event_type != "booking.guaranteed"
-                    && (e.event_type != "booking.status_changed" || b.status == "confirmed") =>
+                if e.kind() != Some(EventKind::BookingGuaranteed)
+                    && (e.kind() != Some(EventKind::BookingStatusChanged)
+                        || b.status == "confirmed") =>
             {
                 booking_ics(tx, b, now_of(e)).await?
             }
@@ -158,24 +159,30 @@ pub(crate) fn render_event(
             r.ics = data.ics.clone();
             r
         };
-        match e.event_type.as_str() {
-            "booking.created" => {
+        match e.kind() {
+            Some(EventKind::BookingCreated) => {
                 out.push(with_ics(render("booking_created", &b.customer_email, ctx)?))
             }
-            "booking.reminder" if matches!(b.status.as_str(), "pending" | "confirmed") => out.push(
-                with_ics(render("booking_reminder", &b.customer_email, ctx)?),
-            ),
+            Some(EventKind::BookingReminder)
+                if matches!(b.status.as_str(), "pending" | "confirmed") =>
+            {
+                out.push(with_ics(render(
+                    "booking_reminder",
+                    &b.customer_email,
+                    ctx,
+                )?))
+            }
             // Its departure reached its minimum (or was guaranteed): only
             // worth telling while the booking stands.
-            "booking.guaranteed" if matches!(b.status.as_str(), "pending" | "confirmed") => {
+            Some(EventKind::BookingGuaranteed)
+                if matches!(b.status.as_str(), "pending" | "confirmed") =>
+            {
                 out.push(render("departure_guaranteed", &b.customer_email, ctx)?)
             }
-            "booking.status_changed" if b.status == "confirmed" => out.push(with_ics(render(
-                "booking_confirmed",
-                &b.customer_email,
-                ctx,
-            )?)),
-            "booking.modified" => {
+            Some(EventKind::BookingStatusChanged) if b.status == "confirmed" => out.push(with_ics(
+                render("booking_confirmed", &b.customer_email, ctx)?,
+            )),
+            Some(EventKind::BookingModified) => {
                 let old = e.payload.0.get("previous").map(|p| {
                     let n = |k: &str| p.get(k).and_then(Value::as_i64).unwrap_or(0);
                     let date = p
@@ -200,7 +207,7 @@ pub(crate) fn render_event(
                     context! { old => old, ..ctx },
                 )?))
             }
-            "booking.cancelled" => {
+            Some(EventKind::BookingCancelled) => {
                 let reason = b.cancellation_reason.clone();
                 if data.departure_cancelled {
                     let alternatives: Vec<_> = data
@@ -258,10 +265,12 @@ pub(crate) fn render_event(
             w.id
         );
         let ctx = context! { w => view, claim_link => claim_link, ..common.clone() };
-        match e.event_type.as_str() {
-            "waitlist.joined" => out.push(render("waitlist_joined", &w.customer_email, ctx)?),
+        match e.kind() {
+            Some(EventKind::WaitlistJoined) => {
+                out.push(render("waitlist_joined", &w.customer_email, ctx)?)
+            }
             // Only an offer still standing is worth an email.
-            "waitlist.notified"
+            Some(EventKind::WaitlistNotified)
                 if w.status == WaitlistStatus::Notified
                     && w.notification_expires_at.is_none_or(|t| t > now) =>
             {
@@ -269,10 +278,12 @@ pub(crate) fn render_event(
                 r.waitlist_entry_id = Some(w.id);
                 out.push(r)
             }
-            "waitlist.expired" => out.push(render("waitlist_expired", &w.customer_email, ctx)?),
+            Some(EventKind::WaitlistExpired) => {
+                out.push(render("waitlist_expired", &w.customer_email, ctx)?)
+            }
             // Someone joined again with this email: its owner gets the
             // link (with a token made when sent), the caller got nothing.
-            "waitlist.rejoined" if w.status.is_open() => {
+            Some(EventKind::WaitlistRejoined) if w.status.is_open() => {
                 let mut r = render("waitlist_rejoined", &w.customer_email, ctx)?;
                 r.waitlist_entry_id = Some(w.id);
                 out.push(r)

@@ -186,7 +186,7 @@ impl Waitlist<'_> {
         audit::insert_event(
             &mut tx,
             tour.id(),
-            "waitlist.joined",
+            EventKind::WaitlistJoined,
             json!({"waitlist_entry_id": row.id, "tour_id": tour.id(), "requested_date": date,
                    "num_people": row.num_people, "customer_email": row.customer_email}),
             now,
@@ -223,7 +223,7 @@ impl Waitlist<'_> {
         audit::insert_event(
             &mut tx,
             existing.tour_id,
-            "waitlist.rejoined",
+            EventKind::WaitlistRejoined,
             json!({"waitlist_entry_id": existing.id, "tour_id": existing.tour_id,
                    "requested_date": existing.requested_date, "num_people": req.num_people}),
             now,

@@ -13,7 +13,7 @@ use serde_json::json;
 use tourdesk_domain::availability::WindowRefusal;
 use tourdesk_domain::booking::Party;
 use tourdesk_domain::contact::optional_text;
-use tourdesk_domain::{Phone, WaitlistStatus};
+use tourdesk_domain::{EventKind, Phone, WaitlistStatus};
 use tourdesk_store::Tx;
 use tourdesk_store::audit;
 use tourdesk_store::blackouts;

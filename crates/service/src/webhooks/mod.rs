@@ -5,12 +5,13 @@
 //! sent, to whom, when it is tried again and when it is given up.
 //!
 //! Event types are a public contract, named for receivers; the outbox's
-//! own names map onto them in [`EVENT_TYPES`].
+//! own names map onto them through `EventKind::public_name`.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
+use tourdesk_domain::EventKind;
 use tourdesk_store::Tx;
 use tourdesk_store::audit::EventRow;
 use tourdesk_store::webhooks::{
@@ -23,20 +24,11 @@ use crate::{Context, ServiceError, ServiceResult};
 mod validate;
 pub use validate::*;
 
-/// The event types a webhook can subscribe to: (public name, outbox name).
-pub const EVENT_TYPES: &[(&str, &str)] = &[
-    ("booking.created", "booking.created"),
-    ("booking.changed", "booking.modified"),
-    ("booking.cancelled", "booking.cancelled"),
-    ("booking.status_changed", "booking.status_changed"),
-    ("waitlist.joined", "waitlist.joined"),
-    ("waitlist.notified", "waitlist.notified"),
-    ("waitlist.claimed", "waitlist.converted"),
-    ("waitlist.expired", "waitlist.expired"),
-    ("waitlist.cancelled", "waitlist.cancelled"),
-    ("departure.cancelled", "departure.cancelled"),
-    ("departure.guaranteed", "departure.guaranteed"),
-];
+/// The event types a webhook can subscribe to, by their public names (the
+/// outbox kinds that have one; see `EventKind::public_name`).
+pub fn event_types() -> impl Iterator<Item = &'static str> {
+    EventKind::ALL.iter().filter_map(|k| k.public_name())
+}
 
 /// Every event type, as an endpoint's `events` may say.
 pub const ALL_EVENTS: &str = "*";
@@ -44,14 +36,6 @@ pub const ALL_EVENTS: &str = "*";
 const MAX_URL: usize = 2048;
 const MAX_DESCRIPTION: usize = 200;
 const MAX_ATTEMPT_EXCERPT: usize = 512;
-
-/// The public name of an outbox event type, if webhooks carry it.
-pub fn public_type(outbox_type: &str) -> Option<&'static str> {
-    EVENT_TYPES
-        .iter()
-        .find(|(_, o)| *o == outbox_type)
-        .map(|(p, _)| *p)
-}
 
 /// The JSON body sent for an event: fixed when the delivery is queued, so
 /// every attempt and replay sends the same bytes (and the same `id`, which
@@ -91,7 +75,7 @@ pub(crate) async fn endpoints_for_batch(tx: &mut Tx) -> ServiceResult<Vec<Endpoi
 /// delivering the event. A paused endpoint's deliveries are queued too:
 /// they wait, and go when it is resumed.
 pub(crate) fn fan_out(endpoints: &[EndpointRow], e: &EventRow) -> Vec<(i64, &'static str, String)> {
-    let Some(public) = public_type(&e.event_type) else {
+    let Some(public) = e.kind().and_then(EventKind::public_name) else {
         return Vec::new();
     };
     let mut body = None;

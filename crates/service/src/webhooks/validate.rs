@@ -44,8 +44,8 @@ pub fn check_events(events: &[String]) -> ServiceResult<String> {
         if e == ALL_EVENTS {
             return Ok(ALL_EVENTS.to_owned());
         }
-        let Some((public, _)) = EVENT_TYPES.iter().find(|(p, _)| *p == e) else {
-            let known: Vec<&str> = EVENT_TYPES.iter().map(|(p, _)| *p).collect();
+        let Some(public) = event_types().find(|p| *p == e) else {
+            let known: Vec<&str> = event_types().collect();
             let shown: String = e.chars().take(64).collect();
             return Err(ServiceError::invalid(
                 "events",
@@ -55,7 +55,7 @@ pub fn check_events(events: &[String]) -> ServiceResult<String> {
                 ),
             ));
         };
-        if !chosen.contains(public) {
+        if !chosen.contains(&public) {
             chosen.push(public);
         }
     }

@@ -5,7 +5,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tourdesk_service::webhooks::{EVENT_TYPES, EndpointInput, event_id, events_list, secret_hint};
+use tourdesk_service::webhooks::{
+    self as hooks, EndpointInput, event_id, events_list, secret_hint,
+};
 use tourdesk_store::webhooks::{AttemptRow, DeliveryRow, EndpointRow};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -200,7 +202,7 @@ async fn create(
 #[utoipa::path(get, path = "/api/calendar/admin/webhooks/event-types", tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = Vec<String>), (status = 401), (status = 403)))]
 async fn event_types(AdminUser(_admin): AdminUser) -> Json<Vec<&'static str>> {
-    Json(EVENT_TYPES.iter().map(|(p, _)| *p).collect())
+    Json(hooks::event_types().collect())
 }
 
 #[utoipa::path(get, path = "/api/calendar/admin/webhooks/{id}", tag = "admin", security(("bearer" = [])),
