@@ -361,6 +361,7 @@ fn bench_runs_the_benchmark_program_beside_it() {
         .expect("run tourdesk bench --help");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("Usage: tourdesk bench"), "{stdout}");
     for flag in ["--database-url", "--scenarios", "--clients", "--server"] {
         assert!(stdout.contains(flag), "`{flag}` not in: {stdout}");
     }

@@ -9,6 +9,7 @@ use clap::Parser;
 #[derive(Debug, Parser)]
 #[command(
     name = "tourdesk bench",
+    bin_name = "tourdesk bench",
     about = "Measure throughput, latency, memory and correctness against the database's own ceiling"
 )]
 struct Cli {
