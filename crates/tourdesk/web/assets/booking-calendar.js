@@ -319,7 +319,7 @@ class BookingCalendar extends HTMLElement {
     const jump = this.loaded && !this.loading && !this.error && !this.monthHasOpenDay()
       ? (this.nextAvailable
         ? html`<p class="jump"><span>Nothing can be booked this month.</span>
-            <button type="button" data-jump aria-label="Next available date: ${formatDate(this.nextAvailable, { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric' })}">Next available date: ${formatDate(this.nextAvailable)}</button></p>`
+            <button type="button" data-jump>Next available date: ${formatDate(this.nextAvailable, { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric' })}</button></p>`
         : html`<p class="jump msg">No dates can be booked from this month on.</p>`)
       : '';
     setHtml(this.shadowRoot, html`<div class="head">
