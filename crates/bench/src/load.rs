@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use chrono::Datelike;
 use serde::Serialize;
 use serde_json::json;
-use tourdesk_domain::EventKind;
+use tourdesk_domain::{ContactDetails, EventKind};
 use tourdesk_service::Context;
 use tourdesk_store::bookings::{self, NewBooking};
 use tourdesk_store::{audit, bulk, capacity};
@@ -513,6 +513,11 @@ pub async fn ceiling(
             while Instant::now() < deadline {
                 let now = chrono::Utc::now();
                 let reference = format!("CEIL-{w}-{n}-{:x}", rand::random::<u32>());
+                let contact = ContactDetails {
+                    customer_name: "Ceiling".into(),
+                    customer_email: "ceiling@example.com".into(),
+                    ..ContactDetails::default()
+                };
                 let mut tx = db.begin().await?;
                 if capacity::reserve(&mut tx, slot.id, 1, now).await?.is_none() {
                     anyhow::bail!("the ceiling slot is full");
@@ -535,12 +540,7 @@ pub async fn ceiling(
                         tax_amount: 750,
                         total_amount: 8250,
                         currency: "USD",
-                        customer_name: "Ceiling",
-                        customer_email: "ceiling@example.com",
-                        customer_phone: None,
-                        special_requirements: None,
-                        dietary_restrictions: None,
-                        accessibility_needs: None,
+                        contact: &contact,
                         status: "pending",
                         seats: 1,
                     },

@@ -4,6 +4,7 @@
 pub mod availability;
 pub mod booking;
 pub mod contact;
+pub mod details;
 pub mod event;
 pub mod money;
 pub mod policy;
@@ -12,6 +13,7 @@ pub mod schedule;
 pub mod waitlist;
 
 pub use contact::{Email, Invalid, Password, PersonName, Phone};
+pub use details::{ContactDetails, Needs};
 pub use event::EventKind;
 pub use money::{Currency, Money, MoneyError, Rate};
 pub use role::Role;

@@ -33,7 +33,7 @@ pub mod webhooks;
 
 pub use caller::{Admin, Caller};
 pub use error::{ServiceError, ServiceResult};
-pub use settings::{Clock, GroupCommitSettings, Settings, SystemClock};
+pub use settings::{Clock, GroupCommitSettings, Settings, SystemClock, defaults};
 
 use std::sync::Arc;
 

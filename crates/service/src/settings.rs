@@ -1,11 +1,47 @@
 //! The operator's rules from configuration, and the clock.
 
+use std::num::NonZeroU32;
+
 use chrono::{DateTime, Utc};
-use tourdesk_domain::Rate;
-use tourdesk_domain::policy::{PartyRules, RefundTier};
+use tourdesk_domain::policy::{CancellationPolicy, PartyRules, RefundTier};
+use tourdesk_domain::{Currency, Rate};
 
 /// How long an Idempotency-Key replays its booking.
 const IDEMPOTENCY_REPLAY_HOURS: i64 = 24;
+
+/// The configuration's defaults, defined once: the server's flags
+/// (`tourdesk serve --help`) and [`Settings::default`] (tests, tools) both
+/// take them from here, and the console reads them back through
+/// `GET /api/calendar/admin/settings`.
+pub mod defaults {
+    pub const BOOKING_ADVANCE_DAYS: u32 = 90;
+    pub const BOOKING_CUTOFF_HOURS: u32 = 24;
+    pub const MIN_BOOKING_SIZE: u32 = 1;
+    pub const MAX_BOOKING_SIZE: u32 = 50;
+    pub const WAITLIST_NOTIFICATION_EXPIRY_HOURS: u32 = 24;
+    pub const WAITLIST_AUTO_PROCESS: bool = true;
+    /// A decimal fraction.
+    pub const CHILD_DISCOUNT: &str = "0.30";
+    /// A decimal fraction.
+    pub const TAX_RATE: &str = "0.10";
+    pub const BOOKING_REFERENCE_PREFIX: &str = "ST";
+    pub const AUTH_TOKEN_TTL_HOURS: u32 = 24 * 7;
+    pub const MAX_PENDING_PER_EMAIL: u32 = 10;
+    pub const MANAGE_TOKEN_DAYS_AFTER_DEPARTURE: u32 = 30;
+    /// `hours:percent` tiers: a full refund until the departure.
+    pub const CANCELLATION_POLICY: &str = "0:100";
+    /// In the major unit.
+    pub const CANCELLATION_FEE: &str = "0";
+    pub const INFANTS_TAKE_SEAT: bool = true;
+    /// 0: no limit.
+    pub const MAX_MINORS_PER_ADULT: u32 = 0;
+    /// 0: no limit.
+    pub const MAX_INFANTS_PER_ADULT: u32 = 0;
+    pub const INFANT_MAX_AGE: u32 = 2;
+    pub const CHILD_MAX_AGE: u32 = 12;
+    pub const GROUP_COMMIT_MAX_BATCH: u32 = 64;
+    pub const GROUP_COMMIT_DELAY_MS: u32 = 1;
+}
 
 /// Booking rules, as configured (see the README's configuration table).
 #[derive(Debug, Clone)]
@@ -50,8 +86,8 @@ pub struct GroupCommitSettings {
 impl Default for GroupCommitSettings {
     fn default() -> Self {
         GroupCommitSettings {
-            max_batch: 64,
-            delay: std::time::Duration::from_millis(1),
+            max_batch: defaults::GROUP_COMMIT_MAX_BATCH as usize,
+            delay: std::time::Duration::from_millis(u64::from(defaults::GROUP_COMMIT_DELAY_MS)),
         }
     }
 }
@@ -70,28 +106,37 @@ impl Settings {
 }
 
 impl Default for Settings {
+    /// The configuration's defaults ([`defaults`]); a default that does not
+    /// parse is a bug a unit test catches.
     fn default() -> Self {
+        use defaults as d;
+        let rate = |text: &str| text.parse::<Rate>().unwrap_or(Rate::ZERO);
         Settings {
-            booking_advance_days: 90,
-            booking_cutoff_hours: 24,
-            min_booking_size: 1,
-            max_booking_size: 50,
-            waitlist_notification_expiry_hours: 24,
-            waitlist_auto_process: true,
-            child_discount: Rate::from_ppm(300_000).unwrap_or(Rate::ZERO),
-            tax_rate: Rate::from_ppm(100_000).unwrap_or(Rate::ZERO),
-            booking_reference_prefix: "ST".into(),
-            auth_token_ttl_hours: 24 * 7,
-            max_pending_per_email: 10,
-            manage_token_days_after_departure: 30,
-            cancellation_tiers: vec![RefundTier {
-                min_hours_before: 0,
-                refund_percent: 100,
-            }],
-            cancellation_fee_cents: 0,
-            party_rules: PartyRules::default(),
-            infant_max_age: 2,
-            child_max_age: 12,
+            booking_advance_days: d::BOOKING_ADVANCE_DAYS,
+            booking_cutoff_hours: d::BOOKING_CUTOFF_HOURS,
+            min_booking_size: d::MIN_BOOKING_SIZE,
+            max_booking_size: d::MAX_BOOKING_SIZE,
+            waitlist_notification_expiry_hours: d::WAITLIST_NOTIFICATION_EXPIRY_HOURS,
+            waitlist_auto_process: d::WAITLIST_AUTO_PROCESS,
+            child_discount: rate(d::CHILD_DISCOUNT),
+            tax_rate: rate(d::TAX_RATE),
+            booking_reference_prefix: d::BOOKING_REFERENCE_PREFIX.into(),
+            auth_token_ttl_hours: d::AUTH_TOKEN_TTL_HOURS,
+            max_pending_per_email: d::MAX_PENDING_PER_EMAIL,
+            manage_token_days_after_departure: d::MANAGE_TOKEN_DAYS_AFTER_DEPARTURE,
+            cancellation_tiers: CancellationPolicy::parse_tiers(d::CANCELLATION_POLICY)
+                .unwrap_or_default(),
+            cancellation_fee_cents: Currency::usd()
+                .parse_amount(d::CANCELLATION_FEE)
+                .unwrap_or(0),
+            party_rules: PartyRules::new(
+                d::INFANTS_TAKE_SEAT,
+                NonZeroU32::new(d::MAX_MINORS_PER_ADULT).map(NonZeroU32::get),
+                NonZeroU32::new(d::MAX_INFANTS_PER_ADULT).map(NonZeroU32::get),
+            )
+            .unwrap_or_default(),
+            infant_max_age: d::INFANT_MAX_AGE,
+            child_max_age: d::CHILD_MAX_AGE,
             group_commit: GroupCommitSettings::default(),
         }
     }
@@ -109,5 +154,28 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_default_parses() {
+        use defaults as d;
+        let s = Settings::default();
+        assert_eq!(s.child_discount, d::CHILD_DISCOUNT.parse().unwrap());
+        assert_eq!(s.tax_rate, d::TAX_RATE.parse().unwrap());
+        assert_eq!(
+            s.cancellation_tiers,
+            CancellationPolicy::parse_tiers(d::CANCELLATION_POLICY).unwrap()
+        );
+        assert!(!s.cancellation_tiers.is_empty());
+        assert_eq!(
+            s.cancellation_fee_cents,
+            Currency::usd().parse_amount(d::CANCELLATION_FEE).unwrap()
+        );
+        assert_eq!(s.party_rules.infants_take_seat, d::INFANTS_TAKE_SEAT);
     }
 }

@@ -1,6 +1,7 @@
 //! Bookings, their manage tokens and idempotency keys.
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use tourdesk_domain::ContactDetails;
 
 use crate::{StoreResult, Tx, built, exec, holding_statuses, locked, on};
 
@@ -25,12 +26,9 @@ pub struct BookingRow {
     pub total_amount: i64,
     pub refund_amount: Option<i64>,
     pub currency: String,
-    pub customer_name: String,
-    pub customer_email: String,
-    pub customer_phone: Option<String>,
-    pub special_requirements: Option<String>,
-    pub dietary_restrictions: Option<String>,
-    pub accessibility_needs: Option<String>,
+    /// Its party's contact details and needs.
+    #[sqlx(flatten)]
+    pub contact: ContactDetails,
     pub status: String,
     pub cancellation_reason: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -62,9 +60,9 @@ macro_rules! booking_select {
         concat!(
             "SELECT b.id, b.booking_reference, b.user_id, b.tour_id, b.booking_slot_id, b.num_adults, b.num_children, \
          b.num_infants, b.total_people, b.price_per_adult, b.price_per_child, b.price_per_infant, b.subtotal, \
-         b.discount_amount, b.tax_amount, b.total_amount, b.refund_amount, b.currency, b.customer_name, \
-         b.customer_email, b.customer_phone, b.special_requirements, b.dietary_restrictions, b.accessibility_needs, \
-         b.status, b.cancellation_reason, b.created_at, b.modified_at, b.cancelled_at, b.checked_in_at, \
+         b.discount_amount, b.tax_amount, b.total_amount, b.refund_amount, b.currency, ",
+            $crate::contact_cols!("b."),
+            ", b.status, b.cancellation_reason, b.created_at, b.modified_at, b.cancelled_at, b.checked_in_at, \
          b.seats, b.reduction_refund_amount, t.name AS tour_name, t.timezone AS tour_timezone, \
          s.slot_date AS tour_date, s.start_time AS tour_time, s.end_time AS tour_end_time, s.starts_at, ",
             $crate::standing_cols!(),
@@ -89,39 +87,56 @@ pub struct NewBooking<'a> {
     pub tax_amount: i64,
     pub total_amount: i64,
     pub currency: &'a str,
-    pub customer_name: &'a str,
-    pub customer_email: &'a str,
-    pub customer_phone: Option<&'a str>,
-    pub special_requirements: Option<&'a str>,
-    pub dietary_restrictions: Option<&'a str>,
-    pub accessibility_needs: Option<&'a str>,
+    pub contact: &'a ContactDetails,
     pub status: &'a str,
     /// The places the party takes (see `BookingRow::seats`).
     pub seats: i64,
 }
 
-/// Inserts a booking; `None` when its reference is taken (pick another).
+/// Inserts a booking; `None` when its reference is taken (pick another):
+/// [`insert_bookings`] for one.
 pub async fn insert_booking(
     tx: &mut Tx,
     b: &NewBooking<'_>,
     now: DateTime<Utc>,
 ) -> StoreResult<Option<i64>> {
-    const SQL: &str = "INSERT INTO bookings (booking_reference, user_id, tour_id, booking_slot_id, num_adults, \
-         num_children, num_infants, total_people, price_per_adult, price_per_child, price_per_infant, subtotal, \
-         discount_amount, tax_amount, total_amount, currency, customer_name, customer_email, customer_phone, \
-         special_requirements, dietary_restrictions, accessibility_needs, status, created_at, modified_at, seats) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, \
-         $22, $23, $24, $24, $25) ON CONFLICT (booking_reference) DO NOTHING RETURNING id";
-    Ok(on!(tx, c => sqlx::query_scalar(SQL)
-        .bind(b.booking_reference).bind(b.user_id).bind(b.tour_id).bind(b.booking_slot_id)
-        .bind(b.num_adults).bind(b.num_children).bind(b.num_infants)
-        .bind(b.num_adults + b.num_children + b.num_infants)
-        .bind(b.price_per_adult).bind(b.price_per_child).bind(b.price_per_infant).bind(b.subtotal)
-        .bind(b.discount_amount).bind(b.tax_amount).bind(b.total_amount).bind(b.currency)
-        .bind(b.customer_name).bind(b.customer_email).bind(b.customer_phone).bind(b.special_requirements)
-        .bind(b.dietary_restrictions).bind(b.accessibility_needs).bind(b.status).bind(now)
-        .bind(b.seats)
-        .fetch_optional(c).await)?)
+    let inserted = insert_bookings(tx, std::slice::from_ref(b), now).await?;
+    Ok(inserted.first().map(|(id, _)| *id))
+}
+
+/// The columns of [`ContactDetails`], each after `$prefix` (`"b."`), in
+/// the order of [`contact_values`].
+#[macro_export]
+#[doc(hidden)]
+macro_rules! contact_cols {
+    ($p:literal) => {
+        concat!(
+            $p,
+            "customer_name, ",
+            $p,
+            "customer_email, ",
+            $p,
+            "customer_phone, ",
+            $p,
+            "special_requirements, ",
+            $p,
+            "dietary_restrictions, ",
+            $p,
+            "accessibility_needs"
+        )
+    };
+}
+
+/// A booking's contact details as `(column, value)`, in the order of
+/// `contact_cols!`: what an INSERT or UPDATE binds.
+fn contact_values(c: &ContactDetails) -> impl Iterator<Item = (&'static str, Option<&str>)> {
+    [
+        ("customer_name", Some(c.customer_name.as_str())),
+        ("customer_email", Some(c.customer_email.as_str())),
+        ("customer_phone", c.customer_phone.as_deref()),
+    ]
+    .into_iter()
+    .chain(c.needs.fields())
 }
 
 pub async fn booking_by_id(tx: &mut Tx, id: i64) -> StoreResult<Option<BookingRow>> {
@@ -257,41 +272,25 @@ pub async fn cancelled_on_slot_at(
     Ok(on!(tx, c => sqlx::query_as(SQL).bind(slot_id).bind(at).fetch_all(c).await)?)
 }
 
-/// A booking's contact details, as validated by the service.
-pub struct ContactChange<'a> {
-    pub customer_name: &'a str,
-    pub customer_email: &'a str,
-    pub customer_phone: Option<&'a str>,
-    pub special_requirements: Option<&'a str>,
-    pub dietary_restrictions: Option<&'a str>,
-    pub accessibility_needs: Option<&'a str>,
-}
-
-/// Replaces a booking's contact details if it is still in `status`; false
-/// if it changed meanwhile.
+/// Replaces a booking's contact details (as validated by the service) if
+/// it is still in `status`; false if it changed meanwhile.
 pub async fn update_contact(
     tx: &mut Tx,
     id: i64,
     status: &str,
-    c: &ContactChange<'_>,
+    contact: &ContactDetails,
     now: DateTime<Utc>,
 ) -> StoreResult<bool> {
-    const SQL: &str = "UPDATE bookings SET customer_name = $3, customer_email = $4, customer_phone = $5, \
-         special_requirements = $6, dietary_restrictions = $7, accessibility_needs = $8, modified_at = $9 \
-         WHERE id = $1 AND status = $2";
-    Ok(exec!(
-        tx,
-        sqlx::query(SQL)
-            .bind(id)
-            .bind(status)
-            .bind(c.customer_name)
-            .bind(c.customer_email)
-            .bind(c.customer_phone)
-            .bind(c.special_requirements)
-            .bind(c.dietary_restrictions)
-            .bind(c.accessibility_needs)
-            .bind(now)
-    )? == 1)
+    let updated = built!(tx, "UPDATE bookings SET modified_at = ", |qb, c| {
+        qb.push_bind(now);
+        for (column, value) in contact_values(contact) {
+            qb.push(", ").push(column).push(" = ").push_bind(value);
+        }
+        qb.push(" WHERE id = ").push_bind(id);
+        qb.push(" AND status = ").push_bind(status);
+        qb.build().execute(c).await?.rows_affected()
+    });
+    Ok(updated == 1)
 }
 
 /// Sets (`Some`) or clears a booking's check-in if it is still in
@@ -579,22 +578,21 @@ pub async fn insert_bookings(
 ) -> StoreResult<Vec<(i64, String)>> {
     let mut inserted = Vec::with_capacity(rows.len());
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        inserted.extend(built!(tx, "INSERT INTO bookings (booking_reference, user_id, tour_id, booking_slot_id, num_adults, \
+        inserted.extend(built!(tx, concat!("INSERT INTO bookings (booking_reference, user_id, tour_id, booking_slot_id, num_adults, \
                      num_children, num_infants, total_people, price_per_adult, price_per_child, price_per_infant, \
-                     subtotal, discount_amount, tax_amount, total_amount, currency, customer_name, customer_email, \
-                     customer_phone, special_requirements, dietary_restrictions, accessibility_needs, status, \
-                     created_at, modified_at, seats) ", |qb, c| {
+                     subtotal, discount_amount, tax_amount, total_amount, currency, ", contact_cols!(""), ", status, \
+                     created_at, modified_at, seats) "), |qb, c| {
                 qb.push_values(chunk, |mut q, b| {
                     q.push_bind(b.booking_reference).push_bind(b.user_id).push_bind(b.tour_id)
                         .push_bind(b.booking_slot_id).push_bind(b.num_adults).push_bind(b.num_children)
                         .push_bind(b.num_infants).push_bind(b.num_adults + b.num_children + b.num_infants)
                         .push_bind(b.price_per_adult).push_bind(b.price_per_child).push_bind(b.price_per_infant)
                         .push_bind(b.subtotal).push_bind(b.discount_amount).push_bind(b.tax_amount)
-                        .push_bind(b.total_amount).push_bind(b.currency).push_bind(b.customer_name)
-                        .push_bind(b.customer_email).push_bind(b.customer_phone)
-                        .push_bind(b.special_requirements).push_bind(b.dietary_restrictions)
-                        .push_bind(b.accessibility_needs).push_bind(b.status).push_bind(now).push_bind(now)
-                        .push_bind(b.seats);
+                        .push_bind(b.total_amount).push_bind(b.currency);
+                    for (_, value) in contact_values(b.contact) {
+                        q.push_bind(value);
+                    }
+                    q.push_bind(b.status).push_bind(now).push_bind(now).push_bind(b.seats);
                 });
                 qb.push(" ON CONFLICT (booking_reference) DO NOTHING RETURNING id, booking_reference");
                 let got: Vec<(i64, String)> = qb.build_query_as().fetch_all(c).await?;
@@ -757,5 +755,19 @@ mod tests {
         assert_eq!(like_pattern("ann"), "%ann%");
         assert_eq!(like_pattern("50%_off"), "%50\\%\\_off%");
         assert_eq!(like_pattern("a\\b"), "%a\\\\b%");
+    }
+}
+
+#[cfg(test)]
+mod contact_tests {
+    use super::*;
+
+    #[test]
+    fn the_contact_columns_are_the_values_bound() {
+        let columns: Vec<&str> = contact_cols!("").split(", ").collect();
+        let bound: Vec<&str> = contact_values(&ContactDetails::default())
+            .map(|(column, _)| column)
+            .collect();
+        assert_eq!(columns, bound);
     }
 }

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 use clap::builder::BoolishValueParser;
 use tourdesk_domain::Rate;
+use tourdesk_service::defaults;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -41,13 +42,13 @@ pub struct Config {
 
     /// Group commit: the most booking requests one transaction (and one
     /// commit flush) serves; 1 turns batching off (one transaction each).
-    #[arg(long, env = "GROUP_COMMIT_MAX_BATCH", default_value_t = 64,
+    #[arg(long, env = "GROUP_COMMIT_MAX_BATCH", default_value_t = defaults::GROUP_COMMIT_MAX_BATCH,
           value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub group_commit_max_batch: u32,
 
     /// Group commit: the longest a booking request waits for others to
     /// join its batch, in milliseconds (0: none; a full batch never waits).
-    #[arg(long, env = "GROUP_COMMIT_DELAY_MS", default_value_t = 1,
+    #[arg(long, env = "GROUP_COMMIT_DELAY_MS", default_value_t = defaults::GROUP_COMMIT_DELAY_MS,
           value_parser = clap::value_parser!(u32).range(0..=50))]
     pub group_commit_delay_ms: u32,
 
@@ -56,50 +57,50 @@ pub struct Config {
     pub sqlite_synchronous: SqliteSync,
 
     /// How many days ahead customers may book (and slots are generated).
-    #[arg(long, env = "BOOKING_ADVANCE_DAYS", default_value_t = 90,
+    #[arg(long, env = "BOOKING_ADVANCE_DAYS", default_value_t = defaults::BOOKING_ADVANCE_DAYS,
           value_parser = clap::value_parser!(u32).range(1..=3660))]
     pub booking_advance_days: u32,
 
     /// Bookings close this many hours before a slot starts.
-    #[arg(long, env = "BOOKING_CUTOFF_HOURS", default_value_t = 24,
+    #[arg(long, env = "BOOKING_CUTOFF_HOURS", default_value_t = defaults::BOOKING_CUTOFF_HOURS,
           value_parser = clap::value_parser!(u32).range(0..=8760))]
     pub booking_cutoff_hours: u32,
 
     /// Smallest party a booking may have.
-    #[arg(long, env = "MIN_BOOKING_SIZE", default_value_t = 1,
+    #[arg(long, env = "MIN_BOOKING_SIZE", default_value_t = defaults::MIN_BOOKING_SIZE,
           value_parser = clap::value_parser!(u32).range(1..=10000))]
     pub min_booking_size: u32,
 
     /// Largest party a booking may have.
-    #[arg(long, env = "MAX_BOOKING_SIZE", default_value_t = 50,
+    #[arg(long, env = "MAX_BOOKING_SIZE", default_value_t = defaults::MAX_BOOKING_SIZE,
           value_parser = clap::value_parser!(u32).range(1..=10000))]
     pub max_booking_size: u32,
 
     /// Hours a notified waitlist entry has to claim its held spots.
-    #[arg(long, env = "WAITLIST_NOTIFICATION_EXPIRY_HOURS", default_value_t = 24,
+    #[arg(long, env = "WAITLIST_NOTIFICATION_EXPIRY_HOURS", default_value_t = defaults::WAITLIST_NOTIFICATION_EXPIRY_HOURS,
           value_parser = clap::value_parser!(u32).range(1..=720))]
     pub waitlist_notification_expiry_hours: u32,
 
     /// Offer freed spots to the waitlist automatically.
-    #[arg(long, env = "WAITLIST_AUTO_PROCESS", default_value_t = true,
+    #[arg(long, env = "WAITLIST_AUTO_PROCESS", default_value_t = defaults::WAITLIST_AUTO_PROCESS,
           value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub waitlist_auto_process: bool,
 
     /// Children pay (1 - this) of the adult price.
-    #[arg(long, env = "DEFAULT_CHILD_DISCOUNT", default_value = "0.30")]
+    #[arg(long, env = "DEFAULT_CHILD_DISCOUNT", default_value = defaults::CHILD_DISCOUNT)]
     pub default_child_discount: Rate,
 
     /// Tax on (subtotal - discount).
-    #[arg(long, env = "TAX_RATE", default_value = "0.10")]
+    #[arg(long, env = "TAX_RATE", default_value = defaults::TAX_RATE)]
     pub tax_rate: Rate,
 
     /// Oldest age that counts as an infant (free).
-    #[arg(long, env = "INFANT_MAX_AGE", default_value_t = 2,
+    #[arg(long, env = "INFANT_MAX_AGE", default_value_t = defaults::INFANT_MAX_AGE,
           value_parser = clap::value_parser!(u32).range(0..=17))]
     pub infant_max_age: u32,
 
     /// Oldest age that counts as a child.
-    #[arg(long, env = "CHILD_MAX_AGE", default_value_t = 12,
+    #[arg(long, env = "CHILD_MAX_AGE", default_value_t = defaults::CHILD_MAX_AGE,
           value_parser = clap::value_parser!(u32).range(0..=25))]
     pub child_max_age: u32,
 
@@ -107,33 +108,33 @@ pub struct Config {
     /// first, ending at 0 hours (`72:100,24:50,0:0`: 100 % at least 72 h
     /// before, 50 % at least 24 h before, nothing after). A tour may set its
     /// own.
-    #[arg(long, env = "CANCELLATION_POLICY", default_value = "0:100",
+    #[arg(long, env = "CANCELLATION_POLICY", default_value = defaults::CANCELLATION_POLICY,
           value_parser = parse_cancellation_policy)]
     pub cancellation_policy: RefundTiers,
 
     /// Default fee kept from every cancellation refund, in the tour's
     /// currency (e.g. `5.00`).
-    #[arg(long, env = "CANCELLATION_FEE", default_value = "0",
+    #[arg(long, env = "CANCELLATION_FEE", default_value = defaults::CANCELLATION_FEE,
           value_parser = parse_fee)]
     pub cancellation_fee: i64,
 
     /// Whether infants take a seat (count toward a departure's capacity).
-    #[arg(long, env = "INFANTS_TAKE_SEAT", default_value_t = true,
+    #[arg(long, env = "INFANTS_TAKE_SEAT", default_value_t = defaults::INFANTS_TAKE_SEAT,
           value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub infants_take_seat: bool,
 
     /// At least one adult per this many children and infants (0: no limit).
-    #[arg(long, env = "MAX_MINORS_PER_ADULT", default_value_t = 0,
+    #[arg(long, env = "MAX_MINORS_PER_ADULT", default_value_t = defaults::MAX_MINORS_PER_ADULT,
           value_parser = clap::value_parser!(u32).range(0..=100))]
     pub max_minors_per_adult: u32,
 
     /// At most this many infants per adult (0: no limit).
-    #[arg(long, env = "MAX_INFANTS_PER_ADULT", default_value_t = 0,
+    #[arg(long, env = "MAX_INFANTS_PER_ADULT", default_value_t = defaults::MAX_INFANTS_PER_ADULT,
           value_parser = clap::value_parser!(u32).range(0..=100))]
     pub max_infants_per_adult: u32,
 
     /// Prefix of booking references (`ST-20251102-ABC123`).
-    #[arg(long, env = "BOOKING_REFERENCE_PREFIX", default_value = "ST",
+    #[arg(long, env = "BOOKING_REFERENCE_PREFIX", default_value = defaults::BOOKING_REFERENCE_PREFIX,
           value_parser = parse_reference_prefix)]
     pub booking_reference_prefix: String,
 
@@ -150,7 +151,7 @@ pub struct Config {
     pub pending_hold_minutes: u32,
 
     /// Hours a login token stays valid.
-    #[arg(long, env = "AUTH_TOKEN_TTL_HOURS", default_value_t = 24 * 7,
+    #[arg(long, env = "AUTH_TOKEN_TTL_HOURS", default_value_t = defaults::AUTH_TOKEN_TTL_HOURS,
           value_parser = clap::value_parser!(u32).range(1..=8760))]
     pub auth_token_ttl_hours: u32,
 
@@ -192,14 +193,14 @@ pub struct Config {
 
     /// Most pending (unconfirmed) guest bookings one email may hold at once;
     /// 0 turns the cap off.
-    #[arg(long, env = "MAX_PENDING_PER_EMAIL", default_value_t = 10,
+    #[arg(long, env = "MAX_PENDING_PER_EMAIL", default_value_t = defaults::MAX_PENDING_PER_EMAIL,
           value_parser = clap::value_parser!(u32).range(0..=100000))]
     pub max_pending_per_email: u32,
 
     /// Days after the departure (or the waitlisted date) that a booking's or
     /// waitlist entry's manage token keeps working; afterwards the guest
     /// link opens nothing.
-    #[arg(long, env = "MANAGE_TOKEN_DAYS_AFTER_DEPARTURE", default_value_t = 30,
+    #[arg(long, env = "MANAGE_TOKEN_DAYS_AFTER_DEPARTURE", default_value_t = defaults::MANAGE_TOKEN_DAYS_AFTER_DEPARTURE,
           value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub manage_token_days_after_departure: u32,
 

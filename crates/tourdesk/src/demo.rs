@@ -332,7 +332,10 @@ async fn seed_catalog(ctx: &Context) -> anyhow::Result<()> {
                 num_infants: 0,
                 customer_name: Some(name.into()),
                 customer_email: Some(email),
-                special_requirements: (n % 4 == 0).then(|| "Vegetarian lunch".into()),
+                needs: tourdesk_domain::Needs {
+                    special_requirements: (n % 4 == 0).then(|| "Vegetarian lunch".into()),
+                    ..Default::default()
+                },
                 ..BookingRequest::default()
             };
             ctx.bookings().create(req, &guest, None).await?;

@@ -90,7 +90,7 @@ impl Bookings<'_> {
         &self,
         id: i64,
         admin: &Admin,
-        c: ContactUpdate,
+        c: ContactDetails,
     ) -> ServiceResult<BookingRow> {
         let caller = admin.caller();
         let name = PersonName::parse(&c.customer_name)
@@ -102,19 +102,11 @@ impl Bookings<'_> {
             None,
             "customer_phone",
         )?;
-        let text = |field: &'static str, v: &Option<String>| {
-            optional_text(v.as_deref(), MAX_TEXT).map_err(|e| ServiceError::invalid(field, e.0))
-        };
-        let special = text("special_requirements", &c.special_requirements)?;
-        let dietary = text("dietary_restrictions", &c.dietary_restrictions)?;
-        let access = text("accessibility_needs", &c.accessibility_needs)?;
-        let contact = Contact {
-            name: name.as_str(),
-            email: email.as_str(),
-            phone: phone.as_ref().map(|p| p.as_str()),
-            special_requirements: special.as_deref(),
-            dietary_restrictions: dietary.as_deref(),
-            accessibility_needs: access.as_deref(),
+        let contact = ContactDetails {
+            customer_name: name.as_str().to_owned(),
+            customer_email: email.as_str().to_owned(),
+            customer_phone: phone.as_ref().map(|p| p.as_str().to_owned()),
+            needs: ledger::validated_needs(c.needs)?,
         };
         ledger::retry(|| async {
             let now = self.now();
@@ -174,14 +166,6 @@ impl Bookings<'_> {
             let seats = ledger::party_rules_of(self.0, &tour).seats(&party);
             let slot = ledger::reserve(self.0, &mut tx, &tour, to.id, seats, Admission::Admin, now)
                 .await?;
-            let contact = Contact {
-                name: &old.customer_name,
-                email: &old.customer_email,
-                phone: old.customer_phone.as_deref(),
-                special_requirements: old.special_requirements.as_deref(),
-                dietary_restrictions: old.dietary_restrictions.as_deref(),
-                accessibility_needs: old.accessibility_needs.as_deref(),
-            };
             let (new, _token) = ledger::insert_booking(
                 self.0,
                 &mut tx,
@@ -189,7 +173,7 @@ impl Bookings<'_> {
                 &slot,
                 &party,
                 seats,
-                &contact,
+                &old.contact,
                 old.user_id,
                 caller,
                 None,

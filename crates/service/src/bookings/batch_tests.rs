@@ -29,12 +29,9 @@ fn request(
         },
         party: ledger::party(ctx, adults, 0, 0).expect("a valid party"),
         contact: ContactDetails {
-            name: "Batch Guest".into(),
-            email: email.into(),
-            phone: None,
-            special_requirements: None,
-            dietary_restrictions: None,
-            accessibility_needs: None,
+            customer_name: "Batch Guest".into(),
+            customer_email: email.into(),
+            ..ContactDetails::default()
         },
         scope: idempotency_scope(&caller),
         caller,

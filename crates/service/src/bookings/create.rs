@@ -43,19 +43,11 @@ impl Bookings<'_> {
             caller.contact(req.customer_name.as_deref(), req.customer_email.as_deref())?;
         let on_file = caller.user.as_ref().and_then(|u| u.phone.as_deref());
         let phone = ledger::phone_or(req.customer_phone.as_deref(), on_file, "customer_phone")?;
-        let text = |field: &'static str, v: &Option<String>| {
-            optional_text(v.as_deref(), MAX_TEXT).map_err(|e| ServiceError::invalid(field, e.0))
-        };
-        let special = text("special_requirements", &req.special_requirements)?;
-        let dietary = text("dietary_restrictions", &req.dietary_restrictions)?;
-        let access = text("accessibility_needs", &req.accessibility_needs)?;
         let contact = ContactDetails {
-            name: name.as_str().to_owned(),
-            email: email.as_str().to_owned(),
-            phone: phone.as_ref().map(|p| p.as_str().to_owned()),
-            special_requirements: special,
-            dietary_restrictions: dietary,
-            accessibility_needs: access,
+            customer_name: name.as_str().to_owned(),
+            customer_email: email.as_str().to_owned(),
+            customer_phone: phone.as_ref().map(|p| p.as_str().to_owned()),
+            needs: ledger::validated_needs(req.needs.clone())?,
         };
         let request = CreateRequest {
             req,
@@ -144,7 +136,7 @@ impl Bookings<'_> {
             .iter()
             .map(|&i| &batch[i])
             .filter(|r| capped(r))
-            .map(|r| r.contact.email.to_lowercase())
+            .map(|r| r.contact.customer_email.to_lowercase())
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
@@ -183,7 +175,7 @@ impl Bookings<'_> {
             let decided = (|| {
                 if capped(r) {
                     let held = pending
-                        .get(&r.contact.email.to_lowercase())
+                        .get(&r.contact.customer_email.to_lowercase())
                         .copied()
                         .unwrap_or(0);
                     if held >= cap {
@@ -225,7 +217,9 @@ impl Bookings<'_> {
                     seats_of[i] = seats;
                     *added.entry(r.req.booking_slot_id).or_default() += seats;
                     if r.caller.user_id().is_none() {
-                        *pending.entry(r.contact.email.to_lowercase()).or_default() += 1;
+                        *pending
+                            .entry(r.contact.customer_email.to_lowercase())
+                            .or_default() += 1;
                     }
                 }
                 Err(e) => answers[i] = Some(Err(e)),
@@ -272,7 +266,7 @@ impl Bookings<'_> {
                 slot,
                 party: &r.party,
                 seats: seats_of[i],
-                contact: r.contact.as_contact(),
+                contact: &r.contact,
                 owner: r.caller.user_id(),
                 caller: &r.caller,
                 token: match (&r.idem, salt) {

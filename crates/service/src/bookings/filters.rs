@@ -58,17 +58,6 @@ pub(super) fn store_filter(f: &AdminFilter) -> ServiceResult<BookingFilter<'stat
     })
 }
 
-/// A booking's contact details as the operator edits them (all given).
-#[derive(Debug, Clone, Default)]
-pub struct ContactUpdate {
-    pub customer_name: String,
-    pub customer_email: String,
-    pub customer_phone: Option<String>,
-    pub special_requirements: Option<String>,
-    pub dietary_restrictions: Option<String>,
-    pub accessibility_needs: Option<String>,
-}
-
 /// What closing a departure did.
 #[derive(Debug, Clone, Default)]
 pub struct Closing {

@@ -14,6 +14,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
 use tourdesk_domain::booking::{self, BookingStatus, Party, Pricing};
 use tourdesk_domain::contact::{Email, PersonName, optional_text};
+use tourdesk_domain::{ContactDetails, Needs};
 use tourdesk_store::audit::{self, LogRow};
 use tourdesk_store::bookings::{self, BookingFilter, BookingRow, TokenKind};
 use tourdesk_store::slots::SlotRow;
@@ -22,7 +23,7 @@ use crate::accounts::{hash_secret, new_secret};
 use crate::caller::{Admin, Caller};
 use crate::group::{Batch, BatchFuture};
 use crate::ledger::{
-    self, Admission, Contact, Rebooking, Tour, load_booking, load_slot, load_tour, status_of,
+    self, Admission, Rebooking, Tour, load_booking, load_slot, load_tour, status_of,
 };
 use crate::validate::DateRange;
 use crate::{Context, ServiceError, ServiceResult};
@@ -46,9 +47,7 @@ pub struct BookingRequest {
     pub customer_name: Option<String>,
     pub customer_email: Option<String>,
     pub customer_phone: Option<String>,
-    pub special_requirements: Option<String>,
-    pub dietary_restrictions: Option<String>,
-    pub accessibility_needs: Option<String>,
+    pub needs: Needs,
 }
 
 /// A client's Idempotency-Key and a hash of its request body.
@@ -118,31 +117,6 @@ fn replay_token(salt: &str, scope: &str, key: &str) -> String {
             "tourdesk-replay-v1\u{0}{salt}\u{0}{scope}\u{0}{key}"
         ))
     )
-}
-
-/// A booking's contact details, validated and owned (a queued request
-/// carries them to its batch).
-#[derive(Debug, Clone)]
-struct ContactDetails {
-    name: String,
-    email: String,
-    phone: Option<String>,
-    special_requirements: Option<String>,
-    dietary_restrictions: Option<String>,
-    accessibility_needs: Option<String>,
-}
-
-impl ContactDetails {
-    pub(super) fn as_contact(&self) -> Contact<'_> {
-        Contact {
-            name: &self.name,
-            email: &self.email,
-            phone: self.phone.as_deref(),
-            special_requirements: self.special_requirements.as_deref(),
-            dietary_restrictions: self.dietary_restrictions.as_deref(),
-            accessibility_needs: self.accessibility_needs.as_deref(),
-        }
-    }
 }
 
 /// A validated booking create waiting for its batch (see `group`).
@@ -262,7 +236,7 @@ impl Bookings<'_> {
         let row = bookings::booking_by_reference(&mut tx, &reference)
             .await?
             .ok_or_else(not_found)?;
-        if row.customer_email.to_lowercase() != email.trim().to_lowercase() {
+        if row.contact.customer_email.to_lowercase() != email.trim().to_lowercase() {
             return Err(not_found());
         }
         // Each lookup's link replaces the one before: whoever found an old

@@ -133,14 +133,7 @@ pub async fn rebook(
 
 /// What the audit trail keeps of a booking's contact details.
 fn contact_snapshot(b: &BookingRow) -> Value {
-    json!({
-        "customer_name": b.customer_name,
-        "customer_email": b.customer_email,
-        "customer_phone": b.customer_phone,
-        "special_requirements": b.special_requirements,
-        "dietary_restrictions": b.dietary_restrictions,
-        "accessibility_needs": b.accessibility_needs,
-    })
+    serde_json::to_value(&b.contact).unwrap_or_default()
 }
 
 /// Replaces a locked, changeable booking's contact details (validated by
@@ -148,7 +141,7 @@ fn contact_snapshot(b: &BookingRow) -> Value {
 pub async fn change_contact(
     tx: &mut Tx,
     old: &BookingRow,
-    contact: &Contact<'_>,
+    contact: &ContactDetails,
     caller: &Caller,
     now: DateTime<Utc>,
 ) -> ServiceResult<BookingRow> {
@@ -159,15 +152,7 @@ pub async fn change_contact(
             format!("a {status} booking cannot be changed"),
         ));
     }
-    let change = bookings::ContactChange {
-        customer_name: contact.name,
-        customer_email: contact.email,
-        customer_phone: contact.phone,
-        special_requirements: contact.special_requirements,
-        dietary_restrictions: contact.dietary_restrictions,
-        accessibility_needs: contact.accessibility_needs,
-    };
-    if !bookings::update_contact(tx, old.id, status.as_str(), &change, now).await? {
+    if !bookings::update_contact(tx, old.id, status.as_str(), contact, now).await? {
         return Err(ServiceError::Busy(format!(
             "booking {} changed meanwhile",
             old.id

@@ -47,7 +47,7 @@ use tourdesk_domain::availability::{BookingWindow, WindowRefusal};
 use tourdesk_domain::booking::{self, BookingStatus, Party, Pricing};
 use tourdesk_domain::policy::{CancellationPolicy, PartyRules};
 use tourdesk_domain::schedule::{self, Pattern, Recurrence, Weekdays};
-use tourdesk_domain::{Currency, EventKind, Phone, WaitlistStatus};
+use tourdesk_domain::{ContactDetails, Currency, EventKind, Needs, Phone, WaitlistStatus};
 use tourdesk_store::audit::{self, NewLog};
 use tourdesk_store::bookings::{self, BookingChange, BookingRow, NewBooking, TokenKind};
 use tourdesk_store::schedules::ScheduleRow;
@@ -76,7 +76,14 @@ pub use records::*;
 pub use schedules::*;
 
 /// Longest free text a customer may attach (requirements, notes, reasons).
-pub const MAX_TEXT: usize = 1000;
+pub const MAX_TEXT: usize = tourdesk_domain::details::NOTE_MAX;
+
+/// A party's needs as stored, or a 422 naming the first one refused.
+pub fn validated_needs(needs: Needs) -> ServiceResult<Needs> {
+    needs
+        .validated()
+        .map_err(|(field, e)| ServiceError::invalid(field, e.0))
+}
 
 /// How many times a transaction that hit a transient conflict is run.
 const ATTEMPTS: u32 = 8;
@@ -243,11 +250,17 @@ pub fn party(ctx: &Context, adults: i64, children: i64, infants: i64) -> Service
 /// configuration's (whose fee is given in hundredths of the currency's
 /// major unit and converted to its minor unit, rounded half-up).
 pub fn policy_of(ctx: &Context, tour: &Tour) -> CancellationPolicy {
-    if let Some(p) = &tour.own_policy {
-        return p.clone();
+    match &tour.own_policy {
+        Some(p) => p.clone(),
+        None => default_policy(ctx, &tour.currency),
     }
+}
+
+/// The configuration's cancellation policy, its fee in `currency`'s minor
+/// units (it is configured in hundredths of the major unit).
+pub fn default_policy(ctx: &Context, currency: &Currency) -> CancellationPolicy {
     let s = &ctx.settings;
-    let fee = match tour.currency.exponent() {
+    let fee = match currency.exponent() {
         2 => s.cancellation_fee_cents,
         e if e > 2 => s.cancellation_fee_cents * 10_i64.pow(e - 2),
         e => {

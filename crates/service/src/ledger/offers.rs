@@ -86,7 +86,7 @@ pub async fn claim(
     entry: &WaitlistRow,
     slot: &SlotRow,
     party: &Party,
-    contact: &Contact<'_>,
+    contact: &ContactDetails,
     caller: &Caller,
     now: DateTime<Utc>,
 ) -> ServiceResult<(BookingRow, String)> {

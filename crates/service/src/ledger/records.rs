@@ -29,7 +29,7 @@ fn event_payload(b: &BookingRow) -> Value {
         "tour_time": b.tour_time,
         "status": b.status,
         "total_people": b.total_people,
-        "customer_email": b.customer_email,
+        "customer_email": b.contact.customer_email,
     })
 }
 
@@ -90,17 +90,6 @@ pub async fn booking_changed_event(
     Ok(())
 }
 
-/// A booking's contact details, validated.
-#[derive(Clone, Copy)]
-pub struct Contact<'a> {
-    pub name: &'a str,
-    pub email: &'a str,
-    pub phone: Option<&'a str>,
-    pub special_requirements: Option<&'a str>,
-    pub dietary_restrictions: Option<&'a str>,
-    pub accessibility_needs: Option<&'a str>,
-}
-
 /// Inserts a booking whose people are already counted on `slot` (locked by
 /// the caller), with its manage token (`token`, or a new random one), audit
 /// row and outbox event: [`insert_bookings`] for one.
@@ -112,7 +101,7 @@ pub async fn insert_booking(
     slot: &SlotRow,
     party: &Party,
     seats: i64,
-    contact: &Contact<'_>,
+    contact: &ContactDetails,
     owner: Option<i64>,
     caller: &Caller,
     token: Option<String>,
@@ -123,7 +112,7 @@ pub async fn insert_booking(
         slot,
         party,
         seats,
-        contact: *contact,
+        contact,
         owner,
         caller,
         token,
@@ -143,7 +132,8 @@ pub struct Admitted<'a> {
     pub slot: &'a SlotRow,
     pub party: &'a Party,
     pub seats: i64,
-    pub contact: Contact<'a>,
+    /// Validated.
+    pub contact: &'a ContactDetails,
     pub owner: Option<i64>,
     pub caller: &'a Caller,
     /// Its manage token (derived from an Idempotency-Key), or `None` for a
@@ -199,12 +189,7 @@ pub async fn insert_bookings(
                     tax_amount: p.tax_amount,
                     total_amount: p.total_amount,
                     currency: a.tour.currency.code(),
-                    customer_name: a.contact.name,
-                    customer_email: a.contact.email,
-                    customer_phone: a.contact.phone,
-                    special_requirements: a.contact.special_requirements,
-                    dietary_restrictions: a.contact.dietary_restrictions,
-                    accessibility_needs: a.contact.accessibility_needs,
+                    contact: a.contact,
                     status: BookingStatus::Pending.as_str(),
                     seats: a.seats,
                 }

@@ -148,7 +148,7 @@ pub(super) fn booking_view(b: &BookingRow, tour: &TourRow) -> BookingView {
     }
     BookingView {
         reference: b.booking_reference.clone(),
-        name: b.customer_name.clone(),
+        name: b.contact.customer_name.clone(),
         tour: b.tour_name.clone(),
         when: local_when(&tour.timezone, b.tour_date, b.tour_time),
         date_short: b.tour_date.format("%-d %b %Y").to_string(),

@@ -147,7 +147,7 @@ pub(crate) fn render_event(
         let manage_link = format!(
             "{base}/manage?reference={}&email={}",
             url_encode(&b.booking_reference),
-            url_encode(&b.customer_email)
+            url_encode(&b.contact.customer_email)
         );
         let refund = b
             .refund_amount
@@ -160,15 +160,17 @@ pub(crate) fn render_event(
             r
         };
         match e.kind() {
-            Some(EventKind::BookingCreated) => {
-                out.push(with_ics(render("booking_created", &b.customer_email, ctx)?))
-            }
+            Some(EventKind::BookingCreated) => out.push(with_ics(render(
+                "booking_created",
+                &b.contact.customer_email,
+                ctx,
+            )?)),
             Some(EventKind::BookingReminder)
                 if matches!(b.status.as_str(), "pending" | "confirmed") =>
             {
                 out.push(with_ics(render(
                     "booking_reminder",
-                    &b.customer_email,
+                    &b.contact.customer_email,
                     ctx,
                 )?))
             }
@@ -177,10 +179,14 @@ pub(crate) fn render_event(
             Some(EventKind::BookingGuaranteed)
                 if matches!(b.status.as_str(), "pending" | "confirmed") =>
             {
-                out.push(render("departure_guaranteed", &b.customer_email, ctx)?)
+                out.push(render(
+                    "departure_guaranteed",
+                    &b.contact.customer_email,
+                    ctx,
+                )?)
             }
             Some(EventKind::BookingStatusChanged) if b.status == "confirmed" => out.push(with_ics(
-                render("booking_confirmed", &b.customer_email, ctx)?,
+                render("booking_confirmed", &b.contact.customer_email, ctx)?,
             )),
             Some(EventKind::BookingModified) => {
                 let old = e.payload.0.get("previous").map(|p| {
@@ -203,7 +209,7 @@ pub(crate) fn render_event(
                 });
                 out.push(with_ics(render(
                     "booking_changed",
-                    &b.customer_email,
+                    &b.contact.customer_email,
                     context! { old => old, ..ctx },
                 )?))
             }
@@ -223,7 +229,7 @@ pub(crate) fn render_event(
                         .collect();
                     out.push(with_ics(render(
                         "departure_cancelled",
-                        &b.customer_email,
+                        &b.contact.customer_email,
                         context! {
                             reason => reason,
                             minimum => b.departure.called_off.then_some(b.departure.min_capacity),
@@ -234,7 +240,7 @@ pub(crate) fn render_event(
                 } else {
                     out.push(with_ics(render(
                         "booking_cancelled",
-                        &b.customer_email,
+                        &b.contact.customer_email,
                         context! { reason => reason, ..ctx },
                     )?))
                 }

@@ -13,7 +13,7 @@ use serde_json::json;
 use tourdesk_domain::availability::WindowRefusal;
 use tourdesk_domain::booking::Party;
 use tourdesk_domain::contact::optional_text;
-use tourdesk_domain::{EventKind, Phone, WaitlistStatus};
+use tourdesk_domain::{ContactDetails, EventKind, Needs, Phone, WaitlistStatus};
 use tourdesk_store::Tx;
 use tourdesk_store::audit;
 use tourdesk_store::blackouts;
@@ -24,7 +24,7 @@ use tourdesk_store::waitlist::{self, NewEntry, WaitlistRow};
 
 use crate::accounts::{hash_secret, new_secret};
 use crate::caller::{Admin, Caller};
-use crate::ledger::{self, Contact, MAX_TEXT, load_slot, load_tour};
+use crate::ledger::{self, MAX_TEXT, load_slot, load_tour};
 use crate::{Context, ServiceError, ServiceResult};
 
 mod joining;
@@ -47,9 +47,7 @@ pub struct ClaimRequest {
     pub num_children: i64,
     pub num_infants: i64,
     pub customer_phone: Option<String>,
-    pub special_requirements: Option<String>,
-    pub dietary_restrictions: Option<String>,
-    pub accessibility_needs: Option<String>,
+    pub needs: Needs,
 }
 
 pub struct Waitlist<'a>(pub(crate) &'a Context);
@@ -154,12 +152,7 @@ impl Waitlist<'_> {
     ) -> ServiceResult<(tourdesk_store::bookings::BookingRow, String)> {
         let party: Party =
             ledger::party(self.0, req.num_adults, req.num_children, req.num_infants)?;
-        let text = |field: &'static str, v: &Option<String>| {
-            optional_text(v.as_deref(), MAX_TEXT).map_err(|e| ServiceError::invalid(field, e.0))
-        };
-        let special = text("special_requirements", &req.special_requirements)?;
-        let dietary = text("dietary_restrictions", &req.dietary_restrictions)?;
-        let access = text("accessibility_needs", &req.accessibility_needs)?;
+        let needs = ledger::validated_needs(req.needs)?;
         if let Some(p) = req.customer_phone.as_deref() {
             Phone::parse_optional(Some(p))
                 .map_err(|e| ServiceError::invalid("customer_phone", e.0))?;
@@ -204,13 +197,11 @@ impl Waitlist<'_> {
                 entry.customer_phone.as_deref(),
                 "customer_phone",
             )?;
-            let contact = Contact {
-                name: &entry.customer_name,
-                email: &entry.customer_email,
-                phone: phone.as_ref().map(Phone::as_str),
-                special_requirements: special.as_deref(),
-                dietary_restrictions: dietary.as_deref(),
-                accessibility_needs: access.as_deref(),
+            let contact = ContactDetails {
+                customer_name: entry.customer_name.clone(),
+                customer_email: entry.customer_email.clone(),
+                customer_phone: phone.as_ref().map(|p| p.as_str().to_owned()),
+                needs: needs.clone(),
             };
             let done = ledger::claim(
                 self.0, &mut tx, &entry, &slot, &party, &contact, caller, now,

@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
+use tourdesk_domain::{ContactDetails, Needs};
 use tourdesk_service::bookings::{AdminFilter, changes};
 use tourdesk_store::bookings::BookingRow;
 use utoipa::{IntoParams, ToSchema};
@@ -208,16 +209,12 @@ pub struct ManifestEntry {
     checked_in_at: Option<DateTime<Utc>>,
     /// Set on cancelled bookings (a cancelled departure lists them).
     cancellation_reason: Option<String>,
-    customer_name: String,
-    customer_email: String,
-    customer_phone: Option<String>,
+    #[serde(flatten)]
+    contact: ContactDetails,
     num_adults: i64,
     num_children: i64,
     num_infants: i64,
     total_people: i64,
-    special_requirements: Option<String>,
-    dietary_restrictions: Option<String>,
-    accessibility_needs: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -239,16 +236,11 @@ impl ManifestEntry {
             status: b.status.clone(),
             checked_in_at: b.checked_in_at,
             cancellation_reason: b.cancellation_reason.clone(),
-            customer_name: b.customer_name.clone(),
-            customer_email: b.customer_email.clone(),
-            customer_phone: b.customer_phone.clone(),
+            contact: b.contact.clone(),
             num_adults: b.num_adults,
             num_children: b.num_children,
             num_infants: b.num_infants,
             total_people: b.total_people,
-            special_requirements: b.special_requirements.clone(),
-            dietary_restrictions: b.dietary_restrictions.clone(),
-            accessibility_needs: b.accessibility_needs.clone(),
         }
     }
 }
@@ -289,25 +281,43 @@ async fn manifest(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("text/csv"));
     if wants_csv {
-        let mut out = String::from(
-            "booking_reference,status,customer_name,customer_email,customer_phone,num_adults,num_children,num_infants,total_people,special_requirements,dietary_restrictions,accessibility_needs,checked_in\r\n",
-        );
+        let header: Vec<&str> = [
+            "booking_reference",
+            "status",
+            "customer_name",
+            "customer_email",
+            "customer_phone",
+            "num_adults",
+            "num_children",
+            "num_infants",
+            "total_people",
+        ]
+        .into_iter()
+        .chain(Needs::names())
+        .chain(["checked_in"])
+        .collect();
+        let mut out = header.join(",") + "\r\n";
         for e in &entries {
-            let fields = [
+            let c = &e.contact;
+            let fields: Vec<String> = [
                 e.booking_reference.clone(),
                 e.status.clone(),
-                e.customer_name.clone(),
-                e.customer_email.clone(),
-                e.customer_phone.clone().unwrap_or_default(),
+                c.customer_name.clone(),
+                c.customer_email.clone(),
+                c.customer_phone.clone().unwrap_or_default(),
                 e.num_adults.to_string(),
                 e.num_children.to_string(),
                 e.num_infants.to_string(),
                 e.total_people.to_string(),
-                e.special_requirements.clone().unwrap_or_default(),
-                e.dietary_restrictions.clone().unwrap_or_default(),
-                e.accessibility_needs.clone().unwrap_or_default(),
-                if e.checked_in_at.is_some() { "yes" } else { "" }.to_owned(),
-            ];
+            ]
+            .into_iter()
+            .chain(
+                c.needs
+                    .fields()
+                    .map(|(_, v)| v.unwrap_or_default().to_owned()),
+            )
+            .chain([if e.checked_in_at.is_some() { "yes" } else { "" }.to_owned()])
+            .collect();
             out.push_str(
                 &fields
                     .iter()

@@ -7,7 +7,8 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use tourdesk_service::bookings::{ContactUpdate, EXPORT_LIMIT};
+use tourdesk_domain::{ContactDetails, Needs};
+use tourdesk_service::bookings::EXPORT_LIMIT;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -57,9 +58,9 @@ async fn export(
             b.tour_name.clone(),
             b.tour_date.to_string(),
             b.tour_time.format("%H:%M").to_string(),
-            b.customer_name.clone(),
-            b.customer_email.clone(),
-            b.customer_phone.clone().unwrap_or_default(),
+            b.contact.customer_name.clone(),
+            b.contact.customer_email.clone(),
+            b.contact.customer_phone.clone().unwrap_or_default(),
             b.num_adults.to_string(),
             b.num_children.to_string(),
             b.num_infants.to_string(),
@@ -188,12 +189,8 @@ pub struct ContactRequest {
     customer_email: String,
     #[schema(value_type = Option<openapi::Phone>)]
     customer_phone: Option<String>,
-    #[schema(value_type = Option<openapi::Note>)]
-    special_requirements: Option<String>,
-    #[schema(value_type = Option<openapi::Note>)]
-    dietary_restrictions: Option<String>,
-    #[schema(value_type = Option<openapi::Note>)]
-    accessibility_needs: Option<String>,
+    #[serde(flatten)]
+    needs: Needs,
 }
 
 /// Corrects a pending or confirmed booking's contact details; audited as
@@ -214,13 +211,11 @@ async fn change_contact(
         .change_contact(
             id,
             &admin,
-            ContactUpdate {
+            ContactDetails {
                 customer_name: body.customer_name,
                 customer_email: body.customer_email,
                 customer_phone: body.customer_phone,
-                special_requirements: body.special_requirements,
-                dietary_restrictions: body.dietary_restrictions,
-                accessibility_needs: body.accessibility_needs,
+                needs: body.needs,
             },
         )
         .await?;

@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use tourdesk_domain::Needs;
 use tourdesk_service::bookings::{BookingRequest, IdempotencyKey, Modification};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -127,12 +128,8 @@ pub struct CreateBookingRequest {
     /// Defaults to the account's phone.
     #[schema(value_type = Option<openapi::Phone>)]
     customer_phone: Option<String>,
-    #[schema(value_type = Option<openapi::Note>)]
-    special_requirements: Option<String>,
-    #[schema(value_type = Option<openapi::Note>)]
-    dietary_restrictions: Option<String>,
-    #[schema(value_type = Option<openapi::Note>)]
-    accessibility_needs: Option<String>,
+    #[serde(flatten)]
+    needs: Needs,
 }
 
 /// Books a slot. With a bearer token the booking belongs to that account;
@@ -191,9 +188,7 @@ async fn create(
                 customer_name: req.customer_name,
                 customer_email: req.customer_email,
                 customer_phone: req.customer_phone,
-                special_requirements: req.special_requirements,
-                dietary_restrictions: req.dietary_restrictions,
-                accessibility_needs: req.accessibility_needs,
+                needs: req.needs,
             },
             &caller,
             idem,

@@ -5,8 +5,10 @@ use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
-use tourdesk_domain::Currency;
 use tourdesk_domain::availability::{Level, level};
+use tourdesk_domain::policy::{CancellationPolicy, PartyRules};
+use tourdesk_domain::{ContactDetails, Currency};
+use tourdesk_service::Settings;
 use tourdesk_service::availability::{Departure, Offer};
 use tourdesk_service::catalog::Tour;
 use tourdesk_store::blackouts::BlackoutRow;
@@ -145,34 +147,97 @@ impl TourDto {
             currency: t.currency.code().to_owned(),
             timezone: t.tz.name().to_owned(),
             is_active: t.row.is_active,
-            cancellation_policy: PolicyDto {
-                source: if t.own_policy.is_some() {
-                    "tour"
-                } else {
-                    "default"
-                },
-                tiers: policy
-                    .tiers()
-                    .iter()
-                    .map(|x| TierDto {
-                        min_hours_before: x.min_hours_before,
-                        refund_percent: x.refund_percent,
-                    })
-                    .collect(),
-                fee: Amount::new(&t.currency, policy.fee()),
-            },
-            party_rules: PartyRulesDto {
-                source: if t.own_party_rules.is_some() {
-                    "tour"
-                } else {
-                    "default"
-                },
-                infants_take_seat: rules.infants_take_seat,
-                max_minors_per_adult: rules.max_minors_per_adult,
-                max_infants_per_adult: rules.max_infants_per_adult,
-                infant_max_age: ctx.settings.infant_max_age,
-                child_max_age: ctx.settings.child_max_age,
-            },
+            cancellation_policy: PolicyDto::new(
+                source(t.own_policy.is_some()),
+                &policy,
+                &t.currency,
+            ),
+            party_rules: PartyRulesDto::new(
+                source(t.own_party_rules.is_some()),
+                &rules,
+                &ctx.settings,
+            ),
+        }
+    }
+}
+
+/// `tour` when the tour has its own, else `default`.
+fn source(own: bool) -> &'static str {
+    if own { "tour" } else { "default" }
+}
+
+impl PolicyDto {
+    pub fn new(source: &'static str, policy: &CancellationPolicy, currency: &Currency) -> Self {
+        PolicyDto {
+            source,
+            tiers: policy
+                .tiers()
+                .iter()
+                .map(|x| TierDto {
+                    min_hours_before: x.min_hours_before,
+                    refund_percent: x.refund_percent,
+                })
+                .collect(),
+            fee: Amount::new(currency, policy.fee()),
+        }
+    }
+}
+
+impl PartyRulesDto {
+    pub fn new(source: &'static str, rules: &PartyRules, settings: &Settings) -> Self {
+        PartyRulesDto {
+            source,
+            infants_take_seat: rules.infants_take_seat,
+            max_minors_per_adult: rules.max_minors_per_adult,
+            max_infants_per_adult: rules.max_infants_per_adult,
+            infant_max_age: settings.infant_max_age,
+            child_max_age: settings.child_max_age,
+        }
+    }
+}
+
+/// The operator's configured booking rules: what a tour without its own
+/// policy or party rules follows, and the limits every booking meets.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SettingsDto {
+    /// The default cancellation policy (`source` is `default`); its fee is
+    /// in the major unit of whichever currency a tour uses.
+    pub cancellation_policy: PolicyDto,
+    /// The default party rules (`source` is `default`), with the age bands.
+    pub party_rules: PartyRulesDto,
+    /// How many days ahead customers may book.
+    pub booking_advance_days: u32,
+    /// Bookings close this many hours before a departure.
+    pub booking_cutoff_hours: u32,
+    /// The smallest party a booking may have.
+    pub min_booking_size: u32,
+    /// The largest party a booking may have.
+    pub max_booking_size: u32,
+    /// Hours a notified waitlist entry has to claim its spots.
+    pub waitlist_notification_expiry_hours: u32,
+    /// Whether freed spots go to the waitlist automatically.
+    pub waitlist_auto_process: bool,
+}
+
+impl SettingsDto {
+    pub fn new(ctx: &tourdesk_service::Context) -> SettingsDto {
+        let s = &ctx.settings;
+        // The fee is configured in hundredths of the major unit: any
+        // two-decimal currency shows it as configured.
+        let usd = Currency::usd();
+        SettingsDto {
+            cancellation_policy: PolicyDto::new(
+                "default",
+                &tourdesk_service::ledger::default_policy(ctx, &usd),
+                &usd,
+            ),
+            party_rules: PartyRulesDto::new("default", &s.party_rules, s),
+            booking_advance_days: s.booking_advance_days,
+            booking_cutoff_hours: s.booking_cutoff_hours,
+            min_booking_size: s.min_booking_size,
+            max_booking_size: s.max_booking_size,
+            waitlist_notification_expiry_hours: s.waitlist_notification_expiry_hours,
+            waitlist_auto_process: s.waitlist_auto_process,
         }
     }
 }
@@ -477,12 +542,8 @@ pub struct BookingDto {
     /// tour where they do not take a seat).
     pub seats: i64,
     pub currency: String,
-    pub customer_name: String,
-    pub customer_email: String,
-    pub customer_phone: Option<String>,
-    pub special_requirements: Option<String>,
-    pub dietary_restrictions: Option<String>,
-    pub accessibility_needs: Option<String>,
+    #[serde(flatten)]
+    pub contact: ContactDetails,
     pub cancellation_reason: Option<String>,
     pub created_at: DateTime<Utc>,
     pub modified_at: DateTime<Utc>,
@@ -523,12 +584,7 @@ impl BookingDto {
             reduction_refund_amount: amt(b.reduction_refund_amount),
             seats: b.seats,
             currency: currency.code().to_owned(),
-            customer_name: b.customer_name.clone(),
-            customer_email: b.customer_email.clone(),
-            customer_phone: b.customer_phone.clone(),
-            special_requirements: b.special_requirements.clone(),
-            dietary_restrictions: b.dietary_restrictions.clone(),
-            accessibility_needs: b.accessibility_needs.clone(),
+            contact: b.contact.clone(),
             cancellation_reason: b.cancellation_reason.clone(),
             created_at: b.created_at,
             modified_at: b.modified_at,

@@ -61,41 +61,14 @@ pub const DATE_PATTERN: &str = concat!(
 /// `HH:MM:SS`, 00:00:00 to 23:59:59.
 pub const TIME_PATTERN: &str = r"^(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$";
 
-/// A character a person can see: not a control character, not white space,
-/// not one of the invisible formatting characters the domain refuses
-/// (`tourdesk_domain::contact`).
-macro_rules! visible {
-    () => {
-        r"[^\x00-\x20\x7f-\xa0\u00ad\u1680\u180e\u2000-\u200f\u2028-\u202f\u205f-\u2064\u2066-\u2069\u3000\ufeff]"
-    };
-}
-/// Any character but a control character.
-macro_rules! not_control {
-    () => {
-        r"[^\x00-\x1f\x7f-\x9f]"
-    };
-}
-/// Any character but a control character other than tab and line breaks.
-macro_rules! not_control_multiline {
-    () => {
-        r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"
-    };
-}
+pub use tourdesk_domain::details::{Note, OPTIONAL_TEXT_PATTERN};
+use tourdesk_domain::{not_control, not_control_multiline, visible};
 
 /// One line with something visible on it.
 pub const LINE_PATTERN: &str = concat!("^", not_control!(), "*", visible!(), not_control!(), "*$");
 /// Text (line breaks and tabs allowed) with something visible in it.
 pub const TEXT_PATTERN: &str = concat!(
     "^",
-    not_control_multiline!(),
-    "*",
-    visible!(),
-    not_control_multiline!(),
-    "*$"
-);
-/// Empty, or text with something visible in it.
-pub const OPTIONAL_TEXT_PATTERN: &str = concat!(
-    "^$|^",
     not_control_multiline!(),
     "*",
     visible!(),
@@ -206,17 +179,6 @@ input_kind!(
     .max_length(Some(40))
     .pattern(Some(PHONE_PATTERN))
     .examples(["+972 2 555 1234"])
-    .build()
-);
-
-input_kind!(
-    /// Free text a customer or operator adds (`optional_text`).
-    Note => string(
-        "Free text of at most 1000 characters: line breaks and tabs allowed, no other control \
-         characters, and something visible unless empty (empty means none).",
-    )
-    .max_length(Some(1000))
-    .pattern(Some(OPTIONAL_TEXT_PATTERN))
     .build()
 );
 
@@ -558,6 +520,7 @@ pub fn complete(doc: &mut OpenApi, config: &Config) {
             max - 1
         ));
     }
+    merge_flattened(components);
     for (path, item) in doc.paths.paths.iter_mut() {
         let ops = [
             item.get.as_mut(),
@@ -574,6 +537,59 @@ pub fn complete(doc: &mut OpenApi, config: &Config) {
                 complete_operation(path, method, op);
             }
         }
+    }
+}
+
+/// A body that shares a type with others through `#[serde(flatten)]` (the
+/// contact details, a party's needs, a tour) is documented by utoipa as an
+/// `allOf` of that type and its own fields. On the wire it is one flat
+/// object, and clients (and their code generators) read it best as one:
+/// each such schema becomes a single object with every part's properties
+/// and required fields.
+fn merge_flattened(components: &mut utoipa::openapi::Components) {
+    let all = components.schemas.clone();
+    for schema in components.schemas.values_mut() {
+        if let RefOr::T(s @ Schema::AllOf(_)) = schema
+            && let Some(merged) = one_object(s, &all, 0)
+        {
+            *s = Schema::Object(merged);
+        }
+    }
+}
+
+/// `schema` as one object: an object as it is, an `allOf` of objects
+/// (given or referenced, at any depth) merged; `None` for anything else.
+fn one_object(
+    schema: &Schema,
+    all: &std::collections::BTreeMap<String, RefOr<Schema>>,
+    depth: usize,
+) -> Option<Object> {
+    match schema {
+        Schema::Object(o) if o.schema_type == SchemaType::Type(Type::Object) => Some(o.clone()),
+        Schema::AllOf(a) if depth < 8 => {
+            let mut merged = ObjectBuilder::new().schema_type(Type::Object).build();
+            merged.description = a.description.clone();
+            for item in &a.items {
+                let part = match item {
+                    RefOr::T(s) => one_object(s, all, depth + 1)?,
+                    RefOr::Ref(r) => {
+                        let name = r.ref_location.rsplit('/').next()?;
+                        match all.get(name)? {
+                            RefOr::T(s) => one_object(s, all, depth + 1)?,
+                            RefOr::Ref(_) => return None,
+                        }
+                    }
+                };
+                merged.properties.extend(part.properties);
+                for field in part.required {
+                    if !merged.required.contains(&field) {
+                        merged.required.push(field);
+                    }
+                }
+            }
+            Some(merged)
+        }
+        _ => None,
     }
 }
 

@@ -8,7 +8,7 @@ use tourdesk_service::catalog::{PolicyInput, TourInput};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::dto::{PriceInput, PublicTourDto, TierDto, TourDto, double_option};
+use super::dto::{PriceInput, PublicTourDto, SettingsDto, TierDto, TourDto, double_option};
 use super::error::ApiError;
 use super::extract::{Json, Path};
 use super::openapi;
@@ -20,6 +20,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_public))
         .routes(routes!(create, list_admin))
         .routes(routes!(get_admin, update))
+        .routes(routes!(settings))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -169,6 +170,18 @@ async fn list_admin(
     Ok(Json(
         tours.iter().map(|t| TourDto::new(t, &state.ctx)).collect(),
     ))
+}
+
+/// The operator's configured booking rules: the cancellation policy and
+/// party rules a tour without its own follows (the console's tour form
+/// starts from them), the booking window and the party sizes.
+#[utoipa::path(get, path = "/api/calendar/admin/settings", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = SettingsDto), (status = 403)))]
+async fn settings(
+    State(state): State<AppState>,
+    AdminUser(_admin): AdminUser,
+) -> Result<Json<SettingsDto>, ApiError> {
+    Ok(Json(SettingsDto::new(&state.ctx)))
 }
 
 /// One tour, active or not.

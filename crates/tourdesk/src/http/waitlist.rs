@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
+use tourdesk_domain::Needs;
 use tourdesk_service::waitlist::{ClaimRequest, JoinRequest};
 use tourdesk_store::waitlist::WaitlistRow;
 use utoipa::{IntoParams, ToSchema};
@@ -207,12 +208,8 @@ pub struct ClaimBody {
     num_infants: i64,
     #[schema(value_type = Option<openapi::Phone>)]
     customer_phone: Option<String>,
-    #[schema(value_type = Option<openapi::Note>)]
-    special_requirements: Option<String>,
-    #[schema(value_type = Option<openapi::Note>)]
-    dietary_restrictions: Option<String>,
-    #[schema(value_type = Option<openapi::Note>)]
-    accessibility_needs: Option<String>,
+    #[serde(flatten)]
+    needs: Needs,
 }
 
 /// Books the spots held for a notified entry (at most its `num_people`);
@@ -242,9 +239,7 @@ async fn claim(
                 num_children: b.num_children,
                 num_infants: b.num_infants,
                 customer_phone: b.customer_phone,
-                special_requirements: b.special_requirements,
-                dietary_restrictions: b.dietary_restrictions,
-                accessibility_needs: b.accessibility_needs,
+                needs: b.needs,
             },
         )
         .await?;

@@ -156,6 +156,20 @@ async fn booking_input_is_validated_and_refusals_change_nothing(app: TestApp) {
         ),
         (with("tour_id", json!(99999)), "tour_id"),
         (with("num_adults", json!("two")), "num_adults"),
+        // The needs are one type flattened into the body: a wrong value
+        // still names its own field.
+        (
+            with("dietary_restrictions", json!(5)),
+            "dietary_restrictions",
+        ),
+        (
+            with("accessibility_needs", json!(["ramp"])),
+            "accessibility_needs",
+        ),
+        (
+            with("special_requirements", json!("\u{0007}")),
+            "special_requirements",
+        ),
     ];
     for (body, field) in cases {
         let r = app.create_booking(&body).await;

@@ -255,6 +255,7 @@ pub mod paths {
     pub const WAITLIST: &str = "/api/calendar/waitlist";
     pub const MY_WAITLIST: &str = "/api/calendar/waitlist/me";
     pub const ADMIN_TOURS: &str = "/api/calendar/admin/tours";
+    pub const ADMIN_SETTINGS: &str = "/api/calendar/admin/settings";
     pub const ADMIN_SCHEDULES: &str = "/api/calendar/admin/schedules";
     pub const ADMIN_BLACKOUTS: &str = "/api/calendar/admin/blackouts";
     pub const ADMIN_BOOKINGS: &str = "/api/calendar/admin/bookings";

@@ -19,6 +19,7 @@ both_backends!(
     an_admin_may_override_the_refund_with_a_reason,
     bad_policies_and_rules_are_refused_naming_the_field,
     party_rules_are_enforced_and_named,
+    the_console_reads_the_configured_defaults,
 );
 
 const TIERS: &str = r#"[{"min_hours_before": 72, "refund_percent": 100},
@@ -459,6 +460,34 @@ async fn party_rules_are_enforced_and_named(app: TestApp) {
     app.assert_consistent().await;
 }
 
+/// With nothing configured, the console is told the built-in defaults
+/// (a full refund until the departure, any party), and only an admin is.
+async fn the_console_reads_the_configured_defaults(app: TestApp) {
+    let admin = app.admin().await;
+    let d = app.get_as(&admin, paths::ADMIN_SETTINGS).await;
+    d.assert_status(200);
+    let policy = &d.body["cancellation_policy"];
+    assert_eq!(policy["source"], "default");
+    assert_eq!(
+        policy["tiers"],
+        json!([{"min_hours_before": 0, "refund_percent": 100}])
+    );
+    assert_eq!(amount(&policy["fee"]), 0.0);
+    assert_eq!(d.body["party_rules"]["infants_take_seat"], true);
+    assert_eq!(d.body["party_rules"]["max_minors_per_adult"], Value::Null);
+    assert_eq!(d.body["party_rules"]["infant_max_age"], 2);
+    assert_eq!(d.body["party_rules"]["child_max_age"], 12);
+    assert_eq!(d.body["booking_advance_days"], 90);
+    assert_eq!(d.body["booking_cutoff_hours"], 24);
+    assert_eq!(d.body["min_booking_size"], 1);
+    assert_eq!(d.body["max_booking_size"], 50);
+    let customer = app.customer("defaults@example.com").await;
+    app.get_as(&customer, paths::ADMIN_SETTINGS)
+        .await
+        .assert_status(403);
+    app.get(paths::ADMIN_SETTINGS).await.assert_status(401);
+}
+
 /// The configuration's defaults apply to a tour without its own.
 async fn configured_defaults(backend: Backend) {
     let Some(app) = TestApp::spawn(backend, |c| {
@@ -479,9 +508,23 @@ async fn configured_defaults(backend: Backend) {
     else {
         return;
     };
-    let (_, tour, slots) = tour_with(&app, json!({})).await;
+    let (admin, tour, slots) = tour_with(&app, json!({})).await;
     let t = app.get(&paths::tour(tour)).await;
     assert_eq!(t.body["cancellation_policy"]["source"], "default");
+    // The console's tour form starts from the same defaults.
+    let d = app.get_as(&admin, paths::ADMIN_SETTINGS).await;
+    d.assert_status(200);
+    assert_eq!(
+        d.body["cancellation_policy"]["tiers"],
+        t.body["cancellation_policy"]["tiers"]
+    );
+    assert_eq!(
+        d.body["cancellation_policy"]["tiers"],
+        json!([{"min_hours_before": 48, "refund_percent": 80}, {"min_hours_before": 0, "refund_percent": 0}])
+    );
+    assert_eq!(amount(&d.body["cancellation_policy"]["fee"]), 3.0);
+    assert_eq!(d.body["party_rules"]["max_minors_per_adult"], 3);
+    assert_eq!(d.body["party_rules"]["source"], "default");
     assert_eq!(amount(&t.body["cancellation_policy"]["fee"]), 3.0);
     let r = app.book(tour, slots[0], 1, 4, 0).await;
     r.assert_error(422, "party_rule_broken");
