@@ -107,6 +107,142 @@ impl Weekdays {
     pub fn flags(self) -> [bool; 7] {
         std::array::from_fn(|i| self.0 & (1 << i) != 0)
     }
+
+    /// The days' field and column names, Monday first: a schedule's row,
+    /// its answer and its request carry one boolean each, flattened.
+    pub const NAMES: [&'static str; 7] = [
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+    ];
+
+    /// Each day's name with whether it is in the set, Monday first.
+    pub fn named(self) -> [(&'static str, bool); 7] {
+        let flags = self.flags();
+        std::array::from_fn(|i| (Weekdays::NAMES[i], flags[i]))
+    }
+}
+
+/// Seven booleans, `monday` to `sunday` (flattened into a schedule).
+impl serde::Serialize for Weekdays {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(7))?;
+        for (name, on) in self.named() {
+            map.serialize_entry(name, &on)?;
+        }
+        map.end()
+    }
+}
+
+impl utoipa::PartialSchema for Weekdays {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        days_schema("Whether the schedule runs on each weekday.", true)
+    }
+}
+
+impl utoipa::ToSchema for Weekdays {}
+
+/// A row's seven day columns (`monday` … `sunday`).
+#[cfg(feature = "sqlx")]
+impl<'r, R: sqlx::Row> sqlx::FromRow<'r, R> for Weekdays
+where
+    &'static str: sqlx::ColumnIndex<R>,
+    bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
+        let mut flags = [false; 7];
+        for (flag, name) in flags.iter_mut().zip(Weekdays::NAMES) {
+            *flag = row.try_get(name)?;
+        }
+        Ok(Weekdays::from_flags(flags))
+    }
+}
+
+/// A schedule edit's days: each given day is set, each left out keeps its
+/// value (`monday` … `sunday`, flattened into the request).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WeekdaysEdit(pub [Option<bool>; 7]);
+
+impl WeekdaysEdit {
+    /// The days after the edit.
+    pub fn over(self, current: Weekdays) -> Weekdays {
+        let now = current.flags();
+        Weekdays::from_flags(std::array::from_fn(|i| self.0[i].unwrap_or(now[i])))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for WeekdaysEdit {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<WeekdaysEdit, D::Error> {
+        struct Days;
+        impl<'de> serde::de::Visitor<'de> for Days {
+            type Value = WeekdaysEdit;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("weekdays")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<WeekdaysEdit, A::Error> {
+                use serde::de::Error;
+                let mut edit = WeekdaysEdit::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    match Weekdays::NAMES.iter().position(|n| *n == key) {
+                        // A wrong value names its day (serde cannot, flattened).
+                        Some(i) => {
+                            edit.0[i] = map
+                                .next_value()
+                                .map_err(|e| A::Error::custom(format!("{key}: {e}")))?;
+                        }
+                        None => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(edit)
+            }
+        }
+        d.deserialize_struct("WeekdaysEdit", &Weekdays::NAMES, Days)
+    }
+}
+
+impl utoipa::PartialSchema for WeekdaysEdit {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        days_schema(
+            "The weekdays the schedule runs on; on PUT, days left out keep theirs.",
+            false,
+        )
+    }
+}
+
+impl utoipa::ToSchema for WeekdaysEdit {}
+
+/// An object of the seven days: booleans, required and never null in an
+/// answer (`answer`), optional and nullable in a request.
+fn days_schema(
+    description: &str,
+    answer: bool,
+) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    let day = if answer {
+        SchemaType::Type(Type::Boolean)
+    } else {
+        SchemaType::from_iter([Type::Boolean, Type::Null])
+    };
+    let mut object = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some(description));
+    for name in Weekdays::NAMES {
+        object = object.property(name, ObjectBuilder::new().schema_type(day.clone()));
+        if answer {
+            object = object.required(name);
+        }
+    }
+    utoipa::openapi::RefOr::T(object.build().into())
 }
 
 /// The largest range one generation request may cover.
@@ -685,5 +821,24 @@ mod tests {
                 if let Some(u) = p.valid_until { prop_assert!(o.date() <= u); }
             }
         }
+    }
+
+    #[test]
+    fn weekdays_are_seven_named_booleans_and_an_edit_keeps_what_it_leaves_out() {
+        let days = Weekdays::from_flags([true, false, true, false, false, false, true]);
+        let json = serde_json::to_value(days).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"monday": true, "tuesday": false, "wednesday": true, "thursday": false,
+                               "friday": false, "saturday": false, "sunday": true})
+        );
+        let edit: WeekdaysEdit =
+            serde_json::from_str(r#"{"monday": false, "friday": true, "name": "x"}"#).unwrap();
+        assert_eq!(
+            edit.over(days).flags(),
+            [false, false, true, false, true, false, true]
+        );
+        let err = serde_json::from_str::<WeekdaysEdit>(r#"{"sunday": "yes"}"#).unwrap_err();
+        assert!(err.to_string().starts_with("sunday: invalid type"), "{err}");
     }
 }

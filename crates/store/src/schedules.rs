@@ -1,6 +1,7 @@
 //! Tour schedules: the recurring timetables slots are generated from.
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use tourdesk_domain::schedule::Weekdays;
 
 use crate::{StoreResult, Tx, exec, on};
 
@@ -13,13 +14,9 @@ pub struct ScheduleRow {
     pub duration_minutes: i64,
     pub recurrence: String,
     pub rrule: Option<String>,
-    pub monday: bool,
-    pub tuesday: bool,
-    pub wednesday: bool,
-    pub thursday: bool,
-    pub friday: bool,
-    pub saturday: bool,
-    pub sunday: bool,
+    /// The `monday` … `sunday` columns.
+    #[sqlx(flatten)]
+    pub days: Weekdays,
     pub max_capacity: i64,
     pub min_capacity: i64,
     pub valid_from: NaiveDate,
@@ -46,8 +43,7 @@ pub struct ScheduleFields<'a> {
     pub duration_minutes: i64,
     pub recurrence: &'a str,
     pub rrule: Option<&'a str>,
-    /// Monday first.
-    pub weekdays: [bool; 7],
+    pub weekdays: Weekdays,
     pub max_capacity: i64,
     pub min_capacity: i64,
     pub valid_from: NaiveDate,
@@ -69,7 +65,7 @@ pub async fn insert_schedule(
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20, $21) RETURNING ",
         schedule_cols!()
     );
-    let w = s.weekdays;
+    let w = s.weekdays.flags();
     Ok(on!(tx, c => sqlx::query_as(SQL)
         .bind(s.tour_id).bind(s.name).bind(s.start_time).bind(s.duration_minutes).bind(s.recurrence).bind(s.rrule)
         .bind(w[0]).bind(w[1]).bind(w[2]).bind(w[3]).bind(w[4]).bind(w[5]).bind(w[6])
@@ -89,7 +85,7 @@ pub async fn update_schedule(
          rrule = $6, monday = $7, tuesday = $8, wednesday = $9, thursday = $10, friday = $11, saturday = $12, \
          sunday = $13, max_capacity = $14, min_capacity = $15, valid_from = $16, valid_until = $17, \
          price_override = $18, is_active = $19, updated_at = $20, decision_hours = $21 WHERE id = $1";
-    let w = s.weekdays;
+    let w = s.weekdays.flags();
     let n = exec!(
         tx,
         sqlx::query(SQL)

@@ -12,6 +12,7 @@
 use chrono::{Datelike, Duration, NaiveDate, Weekday};
 use tourdesk_domain::Role;
 use tourdesk_domain::policy::{CancellationPolicy, PartyRules};
+use tourdesk_domain::schedule::WeekdaysEdit;
 use tourdesk_service::bookings::BookingRequest;
 use tourdesk_service::catalog::{
     BlackoutInput, PolicyInput, ScheduleCreate, ScheduleInput, TourInput,
@@ -189,15 +190,8 @@ async fn seed_catalog(ctx: &Context) -> anyhow::Result<()> {
         12,
         today,
     );
-    afternoon.weekdays = [
-        Some(true),
-        Some(false),
-        Some(true),
-        Some(false),
-        Some(true),
-        Some(false),
-        Some(true),
-    ];
+    // Monday, Wednesday, Friday and Sunday.
+    afternoon.weekdays = WeekdaysEdit([true, false, true, false, true, false, true].map(Some));
     catalog
         .create_schedule(&admin, afternoon, ScheduleCreate::default())
         .await?;
@@ -209,15 +203,8 @@ async fn seed_catalog(ctx: &Context) -> anyhow::Result<()> {
         20,
         today,
     );
-    sea.weekdays = [
-        Some(false),
-        Some(true),
-        Some(false),
-        Some(true),
-        Some(false),
-        Some(true),
-        Some(false),
-    ];
+    // Tuesday, Thursday and Saturday.
+    sea.weekdays = WeekdaysEdit([false, true, false, true, false, true, false].map(Some));
     sea.price_override = Some(Some("159.00".into()));
     // The sunrise needs six people to go ahead, decided three days before.
     sea.min_capacity = Some(6);

@@ -10,7 +10,7 @@ pub(super) struct MergedSchedule {
     duration_minutes: i64,
     recurrence: Recurrence,
     rrule: Option<String>,
-    weekdays: [bool; 7],
+    weekdays: Weekdays,
     max_capacity: i64,
     min_capacity: i64,
     decision_hours: i64,
@@ -75,8 +75,9 @@ pub(super) fn merge_schedule(
         (None, Some(c)) => c.recurrence.parse().map_err(ServiceError::corrupt)?,
         (None, None) => return Err(ServiceError::invalid("recurrence", "is required")),
     };
-    let current_days = current.map(weekdays_of).unwrap_or([false; 7]);
-    let weekdays: [bool; 7] = std::array::from_fn(|i| input.weekdays[i].unwrap_or(current_days[i]));
+    let weekdays = input
+        .weekdays
+        .over(current.map(|c| c.days).unwrap_or_default());
     let max_capacity = input
         .max_capacity
         .or(current.map(|c| c.max_capacity))
@@ -150,7 +151,7 @@ pub(super) fn merge_schedule(
     }
     let pattern = Pattern::new(
         recurrence,
-        Weekdays::from_flags(weekdays),
+        weekdays,
         rrule.as_deref(),
         start_time,
         valid_from,

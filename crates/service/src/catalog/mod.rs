@@ -6,7 +6,7 @@
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use tourdesk_domain::contact::optional_text;
 use tourdesk_domain::policy::{CancellationPolicy, PartyRules, RefundTier, RuleError};
-use tourdesk_domain::schedule::{self, FieldError, Pattern, Recurrence, Weekdays};
+use tourdesk_domain::schedule::{self, FieldError, Pattern, Recurrence, Weekdays, WeekdaysEdit};
 use tourdesk_domain::{Currency, MoneyError};
 use tourdesk_store::Tx;
 use tourdesk_store::blackouts::{self, BlackoutFields, BlackoutRow};
@@ -15,7 +15,7 @@ use tourdesk_store::slots::{self, SlotRow};
 use tourdesk_store::tours::{self, TourFields};
 
 use crate::caller::Admin;
-use crate::ledger::{self, ScheduleSync, weekdays_of};
+use crate::ledger::{self, ScheduleSync};
 pub use crate::ledger::{GenerationReport, Tour, load_slot, load_tour, pattern_of};
 use crate::validate::DateRange;
 use crate::{Context, ServiceError, ServiceResult};
@@ -112,8 +112,8 @@ pub struct ScheduleInput {
     pub duration_minutes: Option<i64>,
     pub recurrence: Option<String>,
     pub rrule: Option<String>,
-    /// Monday first; None keeps the current value.
-    pub weekdays: [Option<bool>; 7],
+    /// A day left out keeps its current value.
+    pub weekdays: WeekdaysEdit,
     pub max_capacity: Option<i64>,
     pub min_capacity: Option<i64>,
     /// Hours before each departure its minimum is decided (default 48).

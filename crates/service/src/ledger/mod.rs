@@ -46,7 +46,7 @@ use serde_json::{Value, json};
 use tourdesk_domain::availability::{BookingWindow, WindowRefusal};
 use tourdesk_domain::booking::{self, BookingStatus, Party, Pricing};
 use tourdesk_domain::policy::{CancellationPolicy, PartyRules};
-use tourdesk_domain::schedule::{self, Pattern, Recurrence, Weekdays};
+use tourdesk_domain::schedule::{self, Pattern, Recurrence};
 use tourdesk_domain::{ContactDetails, Currency, EventKind, Needs, Phone, WaitlistStatus};
 use tourdesk_store::audit::{self, NewLog};
 use tourdesk_store::bookings::{self, BookingChange, BookingRow, NewBooking, TokenKind};

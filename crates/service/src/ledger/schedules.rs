@@ -22,18 +22,6 @@ pub async fn refresh_blackouts(
     Ok(())
 }
 
-pub fn weekdays_of(row: &ScheduleRow) -> [bool; 7] {
-    [
-        row.monday,
-        row.tuesday,
-        row.wednesday,
-        row.thursday,
-        row.friday,
-        row.saturday,
-        row.sunday,
-    ]
-}
-
 pub fn pattern_of(row: &ScheduleRow) -> ServiceResult<Pattern> {
     let recurrence: Recurrence = row
         .recurrence
@@ -41,7 +29,7 @@ pub fn pattern_of(row: &ScheduleRow) -> ServiceResult<Pattern> {
         .map_err(|e: String| corrupt(format!("schedule {}: {e}", row.id)))?;
     Ok(Pattern::new(
         recurrence,
-        Weekdays::from_flags(weekdays_of(row)),
+        row.days,
         row.rrule.as_deref(),
         row.start_time,
         row.valid_from,

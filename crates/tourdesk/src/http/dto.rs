@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 use tourdesk_domain::availability::{Level, level};
 use tourdesk_domain::policy::{CancellationPolicy, PartyRules};
+use tourdesk_domain::schedule::Weekdays;
 use tourdesk_domain::{ContactDetails, Currency};
 use tourdesk_service::Settings;
 use tourdesk_service::availability::{Departure, Offer};
@@ -413,13 +414,9 @@ pub struct ScheduleDto {
     /// none, daily, weekly, biweekly, monthly or custom.
     pub recurrence: String,
     pub rrule: Option<String>,
-    pub monday: bool,
-    pub tuesday: bool,
-    pub wednesday: bool,
-    pub thursday: bool,
-    pub friday: bool,
-    pub saturday: bool,
-    pub sunday: bool,
+    #[serde(flatten)]
+    #[schema(inline)]
+    pub days: Weekdays,
     pub max_capacity: i64,
     pub min_capacity: i64,
     /// Hours before each departure its minimum is decided.
@@ -443,13 +440,7 @@ impl ScheduleDto {
             duration_minutes: s.duration_minutes,
             recurrence: s.recurrence.clone(),
             rrule: s.rrule.clone(),
-            monday: s.monday,
-            tuesday: s.tuesday,
-            wednesday: s.wednesday,
-            thursday: s.thursday,
-            friday: s.friday,
-            saturday: s.saturday,
-            sunday: s.sunday,
+            days: s.days,
             max_capacity: s.max_capacity,
             min_capacity: s.min_capacity,
             decision_hours: s.decision_hours,

@@ -364,6 +364,13 @@ pub fn input_schemas() -> Vec<(String, RefOr<Schema>)> {
 /// where an update of the same resource may leave them out.
 pub fn requiring<T: PartialSchema>(fields: &[&str]) -> RefOr<Schema> {
     let mut schema = T::schema();
+    // A body with an inlined flattened part (a schedule's days) is an
+    // `allOf` of objects: one object first.
+    if let RefOr::T(s) = &schema
+        && let Some(one) = one_object(s, &Default::default(), 0)
+    {
+        schema = RefOr::T(Schema::Object(one));
+    }
     if let RefOr::T(Schema::Object(object)) = &mut schema {
         for field in fields {
             if let Some(property) = object.properties.get_mut(*field) {

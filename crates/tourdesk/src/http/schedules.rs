@@ -4,6 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{NaiveDate, NaiveTime};
 use serde::{Deserialize, Serialize};
+use tourdesk_domain::schedule::WeekdaysEdit;
 use tourdesk_service::catalog::{ScheduleInput, Tour};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -43,13 +44,9 @@ pub struct ScheduleRequest {
     /// Only for `custom` (empty or null otherwise).
     #[schema(value_type = Option<openapi::Rrule>)]
     rrule: Option<String>,
-    monday: Option<bool>,
-    tuesday: Option<bool>,
-    wednesday: Option<bool>,
-    thursday: Option<bool>,
-    friday: Option<bool>,
-    saturday: Option<bool>,
-    sunday: Option<bool>,
+    #[serde(flatten)]
+    #[schema(inline)]
+    days: WeekdaysEdit,
     /// 1 to 10000.
     #[schema(minimum = 1, maximum = 10000)]
     max_capacity: Option<i64>,
@@ -89,15 +86,7 @@ impl From<ScheduleRequest> for ScheduleInput {
             duration_minutes: r.duration_minutes,
             recurrence: r.recurrence,
             rrule: r.rrule,
-            weekdays: [
-                r.monday,
-                r.tuesday,
-                r.wednesday,
-                r.thursday,
-                r.friday,
-                r.saturday,
-                r.sunday,
-            ],
+            weekdays: r.days,
             max_capacity: r.max_capacity,
             min_capacity: r.min_capacity,
             decision_hours: r.decision_hours,
