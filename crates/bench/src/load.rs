@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use chrono::Datelike;
 use serde::Serialize;
 use serde_json::json;
+use tourdesk_domain::booking::Pricing;
 use tourdesk_domain::{ContactDetails, EventKind};
 use tourdesk_service::Context;
 use tourdesk_store::bookings::{self, NewBooking};
@@ -532,13 +533,15 @@ pub async fn ceiling(
                         num_adults: 1,
                         num_children: 0,
                         num_infants: 0,
-                        price_per_adult: 7500,
-                        price_per_child: 5250,
-                        price_per_infant: 0,
-                        subtotal: 7500,
-                        discount_amount: 0,
-                        tax_amount: 750,
-                        total_amount: 8250,
+                        pricing: Pricing {
+                            price_per_adult: 7500,
+                            price_per_child: 5250,
+                            price_per_infant: 0,
+                            subtotal: 7500,
+                            discount_amount: 0,
+                            tax_amount: 750,
+                            total_amount: 8250,
+                        },
                         currency: "USD",
                         contact: &contact,
                         status: "pending",

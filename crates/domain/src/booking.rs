@@ -69,8 +69,10 @@ impl Party {
     }
 }
 
-/// Per-person prices and totals of a booking, in minor units.
+/// Per-person prices and totals of a booking, in minor units (a booking
+/// row's price columns, flattened into it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
 pub struct Pricing {
     pub price_per_adult: i64,
     pub price_per_child: i64,

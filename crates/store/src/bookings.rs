@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use tourdesk_domain::ContactDetails;
+use tourdesk_domain::booking::Pricing;
 
 use crate::{StoreResult, Tx, built, exec, holding_statuses, locked, on};
 
@@ -17,13 +18,9 @@ pub struct BookingRow {
     pub num_children: i64,
     pub num_infants: i64,
     pub total_people: i64,
-    pub price_per_adult: i64,
-    pub price_per_child: i64,
-    pub price_per_infant: i64,
-    pub subtotal: i64,
-    pub discount_amount: i64,
-    pub tax_amount: i64,
-    pub total_amount: i64,
+    /// The prices and totals, in minor units of `currency`.
+    #[sqlx(flatten)]
+    pub pricing: Pricing,
     pub refund_amount: Option<i64>,
     pub currency: String,
     /// Its party's contact details and needs.
@@ -79,13 +76,7 @@ pub struct NewBooking<'a> {
     pub num_adults: i64,
     pub num_children: i64,
     pub num_infants: i64,
-    pub price_per_adult: i64,
-    pub price_per_child: i64,
-    pub price_per_infant: i64,
-    pub subtotal: i64,
-    pub discount_amount: i64,
-    pub tax_amount: i64,
-    pub total_amount: i64,
+    pub pricing: Pricing,
     pub currency: &'a str,
     pub contact: &'a ContactDetails,
     pub status: &'a str,
@@ -586,9 +577,10 @@ pub async fn insert_bookings(
                     q.push_bind(b.booking_reference).push_bind(b.user_id).push_bind(b.tour_id)
                         .push_bind(b.booking_slot_id).push_bind(b.num_adults).push_bind(b.num_children)
                         .push_bind(b.num_infants).push_bind(b.num_adults + b.num_children + b.num_infants)
-                        .push_bind(b.price_per_adult).push_bind(b.price_per_child).push_bind(b.price_per_infant)
-                        .push_bind(b.subtotal).push_bind(b.discount_amount).push_bind(b.tax_amount)
-                        .push_bind(b.total_amount).push_bind(b.currency);
+                        .push_bind(b.pricing.price_per_adult).push_bind(b.pricing.price_per_child)
+                        .push_bind(b.pricing.price_per_infant).push_bind(b.pricing.subtotal)
+                        .push_bind(b.pricing.discount_amount).push_bind(b.pricing.tax_amount)
+                        .push_bind(b.pricing.total_amount).push_bind(b.currency);
                     for (_, value) in contact_values(b.contact) {
                         q.push_bind(value);
                     }

@@ -182,7 +182,7 @@ impl Bookings<'_> {
                 let minor = currency
                     .parse_amount(text)
                     .map_err(|e| ServiceError::invalid("refund_amount", e.to_string()))?;
-                if minor < 0 || minor > row.total_amount {
+                if minor < 0 || minor > row.pricing.total_amount {
                     return Err(ServiceError::invalid(
                         "refund_amount",
                         "must be between 0 and the booking's total",

@@ -189,7 +189,7 @@ impl Bookings<'_> {
         let tour = load_tour(&mut conn, row.tour_id).await?;
         let now = self.now();
         let policy = ledger::policy_of(self.0, &tour);
-        let quote = policy.quote(row.total_amount, row.starts_at, now);
+        let quote = policy.quote(row.pricing.total_amount, row.starts_at, now);
         let refusal = match status_of(&row)? {
             s if !s.can_become(BookingStatus::Cancelled) => Some(ServiceError::conflict(
                 "invalid_status",

@@ -43,7 +43,7 @@ pub async fn rebook(
     let adult_price = if moving {
         r.to.price_per_person
     } else {
-        old.price_per_adult
+        old.pricing.price_per_adult
     };
     let pricing = price(ctx, &r.party, adult_price);
     // People removed are refunded by the tour's policy, as of now and the
@@ -54,8 +54,8 @@ pub async fn rebook(
         infants: old.num_infants,
     };
     let reduction = if r.party.total() < old_party.total() {
-        let kept = price(ctx, &r.party, old.price_per_adult).total_amount;
-        let removed = (old.total_amount - kept).max(0);
+        let kept = price(ctx, &r.party, old.pricing.price_per_adult).total_amount;
+        let removed = (old.pricing.total_amount - kept).max(0);
         let (percent, amount) =
             policy_of(ctx, r.tour).reduction_refund(removed, old.starts_at, now);
         Some((removed, percent, amount))
@@ -294,8 +294,8 @@ impl Refund {
     /// doing (`why`: `departure_cancelled`, `minimum_not_reached`).
     pub fn full(b: &BookingRow, why: &str) -> Refund {
         Refund {
-            amount: b.total_amount,
-            basis: json!({"rule": why, "refund_percent": 100, "refund_amount": b.total_amount}),
+            amount: b.pricing.total_amount,
+            basis: json!({"rule": why, "refund_percent": 100, "refund_amount": b.pricing.total_amount}),
         }
     }
 
@@ -307,7 +307,7 @@ impl Refund {
         now: DateTime<Utc>,
         admin_override: Option<(i64, &str)>,
     ) -> Refund {
-        let q = policy.quote(b.total_amount, b.starts_at, now);
+        let q = policy.quote(b.pricing.total_amount, b.starts_at, now);
         let tier = policy.tiers()[q.tier];
         let mut basis = json!({
             "rule": "policy",

@@ -14,7 +14,7 @@ pub fn snapshot(b: &BookingRow) -> Value {
         "num_children": b.num_children,
         "num_infants": b.num_infants,
         "total_people": b.total_people,
-        "total_amount": b.total_amount,
+        "total_amount": b.pricing.total_amount,
         "status": b.status,
     })
 }
@@ -181,13 +181,7 @@ pub async fn insert_bookings(
                     num_adults: a.party.adults,
                     num_children: a.party.children,
                     num_infants: a.party.infants,
-                    price_per_adult: p.price_per_adult,
-                    price_per_child: p.price_per_child,
-                    price_per_infant: p.price_per_infant,
-                    subtotal: p.subtotal,
-                    discount_amount: p.discount_amount,
-                    tax_amount: p.tax_amount,
-                    total_amount: p.total_amount,
+                    pricing: *p,
                     currency: a.tour.currency.code(),
                     contact: a.contact,
                     status: BookingStatus::Pending.as_str(),

@@ -123,28 +123,28 @@ pub(super) fn booking_view(b: &BookingRow, tour: &TourRow) -> BookingView {
         price_lines.push(format!(
             "{} × adult {}",
             b.num_adults,
-            money(c, b.price_per_adult)
+            money(c, b.pricing.price_per_adult)
         ));
     }
     if b.num_children > 0 {
         price_lines.push(format!(
             "{} × child {}",
             b.num_children,
-            money(c, b.price_per_child)
+            money(c, b.pricing.price_per_child)
         ));
     }
     if b.num_infants > 0 {
         price_lines.push(format!(
             "{} × infant {}",
             b.num_infants,
-            money(c, b.price_per_infant)
+            money(c, b.pricing.price_per_infant)
         ));
     }
-    if b.discount_amount > 0 {
-        price_lines.push(format!("discount −{}", money(c, b.discount_amount)));
+    if b.pricing.discount_amount > 0 {
+        price_lines.push(format!("discount −{}", money(c, b.pricing.discount_amount)));
     }
-    if b.tax_amount > 0 {
-        price_lines.push(format!("tax {}", money(c, b.tax_amount)));
+    if b.pricing.tax_amount > 0 {
+        price_lines.push(format!("tax {}", money(c, b.pricing.tax_amount)));
     }
     BookingView {
         reference: b.booking_reference.clone(),
@@ -156,7 +156,7 @@ pub(super) fn booking_view(b: &BookingRow, tour: &TourRow) -> BookingView {
         status: b.status.clone(),
         show_price: true,
         price_lines,
-        total: money(c, b.total_amount),
+        total: money(c, b.pricing.total_amount),
         meeting: Some(tour.description.trim().to_owned()).filter(|d| !d.is_empty()),
         departure: departure_line(b, tour),
     }

@@ -50,8 +50,8 @@ async fn export(
     out.push_str("\r\n");
     for b in &rows {
         let amount = tourdesk_domain::Currency::parse(&b.currency)
-            .map(|c| c.format(b.total_amount))
-            .unwrap_or_else(|_| b.total_amount.to_string());
+            .map(|c| c.format(b.pricing.total_amount))
+            .unwrap_or_else(|_| b.pricing.total_amount.to_string());
         let fields = [
             b.booking_reference.clone(),
             b.status.clone(),

@@ -462,7 +462,7 @@ async fn cancellation_quote(
         reason,
         message,
         currency: currency.code().to_owned(),
-        total_amount: amt(q.booking.total_amount),
+        total_amount: amt(q.booking.pricing.total_amount),
         tier: TierDto {
             min_hours_before: tier.min_hours_before,
             refund_percent: tier.refund_percent,
