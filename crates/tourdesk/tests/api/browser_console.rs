@@ -14,6 +14,7 @@ both_backends!(
     search_export_and_confirm_selected,
     the_manifest_checks_in_on_a_phone_and_closes_the_departure,
     a_blackout_is_created_exactly_as_previewed,
+    dismissing_the_cancel_reason_cancels_nothing,
 );
 
 const ADMIN: &str = "console-admin@example.com";
@@ -79,6 +80,27 @@ async fn wait_booking(app: &TestApp, f: &Fixture, id: i64, field: &str, want: Va
 async fn no_csp_violations(b: &Browser) {
     let v = b.csp_violations().await;
     assert!(v.is_empty(), "CSP violations: {v:?}");
+}
+
+/// "Mark cancelled" asks why; dismissing that question is "do not cancel".
+/// It used to cancel with no reason.
+async fn dismissing_the_cancel_reason_cancels_nothing(app: TestApp) {
+    let f = app.fixture(8).await;
+    let x = book(&app, &f, f.slots[0], 2, "Dana Keep", "dana@example.com", "").await;
+    let id = x["id"].as_i64().expect("id");
+    assert_eq!(x["status"], "pending");
+    let Some(b) = console(&app, 1280, 1100).await else {
+        return;
+    };
+    b.goto(&app.url(&format!("/admin#booking/{id}"))).await;
+    b.wait_text("#booking-card", "Dana Keep").await;
+    b.js("window.prompt = () => null;", vec![]).await;
+    b.click("[data-status='cancelled']").await;
+    // Requests go in click order: had the dismissed cancel been sent, this
+    // confirmation would find the booking cancelled and be refused.
+    b.click("[data-status='confirmed']").await;
+    b.wait_text("#flash", "Booking confirmed").await;
+    assert_eq!(booking(&app, &f, id).await["status"], "confirmed");
 }
 
 async fn the_console_edits_a_booking_and_moves_it_with_free_places_shown(app: TestApp) {

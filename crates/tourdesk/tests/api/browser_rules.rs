@@ -5,6 +5,10 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
+use tourdesk::config::RefundTiers;
+use tourdesk_domain::policy::RefundTier;
+use tourdesk_store::Backend;
+
 use crate::both_backends;
 use crate::browser::{Browser, CAL, FLOW, log_in_to_console, open_calendar_at};
 use crate::helpers::{TestApp, day, paths};
@@ -15,6 +19,79 @@ both_backends!(
     the_console_history_says_how_a_refund_was_worked_out,
     the_party_step_shows_age_bands_and_refuses_a_broken_rule_inline,
 );
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_tour_starts_from_the_configured_defaults_sqlite() {
+    a_new_tour_starts_from_the_configured_defaults(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_tour_starts_from_the_configured_defaults_postgres() {
+    a_new_tour_starts_from_the_configured_defaults(Backend::Postgres).await;
+}
+
+/// The console's tour form starts from the policy the server is configured
+/// with (`GET /api/calendar/admin/settings`), even when no tour follows it:
+/// it used to guess 72/24/0 then.
+async fn a_new_tour_starts_from_the_configured_defaults(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend, |c| {
+        c.cancellation_policy = RefundTiers(vec![
+            RefundTier {
+                min_hours_before: 48,
+                refund_percent: 80,
+            },
+            RefundTier {
+                min_hours_before: 0,
+                refund_percent: 10,
+            },
+        ]);
+        c.max_minors_per_adult = 4;
+    })
+    .await
+    else {
+        return;
+    };
+    let Some(b) = Browser::start(1280, 1100).await else {
+        return;
+    };
+    app.ctx
+        .accounts()
+        .ensure_admin(
+            "defaults-admin@example.com",
+            "admin password 123",
+            "Defaults Admin",
+        )
+        .await
+        .expect("admin");
+    // The only tour has its own policy and rules: no tour shows the defaults.
+    let admin = app
+        .login_token("defaults-admin@example.com", "admin password 123")
+        .await;
+    app.tour(
+        &admin,
+        json!({"cancellation_policy": {"tiers": [{"min_hours_before": 0, "refund_percent": 100}]},
+               "party_rules": {"infants_take_seat": false}}),
+    )
+    .await;
+    log_in_to_console(&b, &app, "defaults-admin@example.com", "admin password 123").await;
+    b.goto(&app.url("/admin#tours")).await;
+    b.wait("[data-tour-form] [data-tiers]").await;
+    let read = "const f = document.querySelector('[data-tour-form]'); \
+                return [...f.querySelectorAll('[data-tiers] input')].map((i) => i.name + '=' + i.value) \
+                  .concat([f.querySelector('#tf-minors').value]);";
+    let fields = b.js(read, vec![]).await.json().clone();
+    assert_eq!(
+        fields,
+        json!([
+            "cancellation_policy.tiers[0].min_hours_before=48",
+            "cancellation_policy.tiers[0].refund_percent=80",
+            "cancellation_policy.tiers[1].min_hours_before=0",
+            "cancellation_policy.tiers[1].refund_percent=10",
+            "4"
+        ]),
+        "the new tour's own policy and rules start from the configured defaults"
+    );
+}
 
 async fn a_customer_sees_the_refund_before_cancelling(app: TestApp) {
     let Some(b) = Browser::start(1280, 1400).await else {
