@@ -358,7 +358,7 @@ pub async fn run(
     let deadline = started + duration;
     let mut handles = Vec::with_capacity(workers_n);
     for _ in 0..workers_n {
-        let mut w = Worker {
+        let w = Worker {
             client: client.clone(),
             base: base.to_owned(),
             counter: counter.clone(),
@@ -366,54 +366,11 @@ pub async fn run(
             mine: Vec::new(),
         };
         let data = data.clone();
-        handles.push(tokio::spawn(async move {
-            match scenario {
-                Scenario::Sellout => {
-                    let slot = data.sellout.clone();
-                    w.create(&slot, rand::random_range(1..=4)).await;
-                }
-                _ => {
-                    while Instant::now() < deadline {
-                        match scenario {
-                            Scenario::Hot | Scenario::Hot256 => {
-                                let slot = data.hot.clone();
-                                w.create(&slot, 1).await;
-                            }
-                            Scenario::Spread => {
-                                let slot =
-                                    data.slots[rand::random_range(0..data.slots.len())].clone();
-                                w.create(&slot, 1).await;
-                            }
-                            Scenario::Read => w.read(&data).await,
-                            _ => {
-                                let roll = rand::random_range(0..100);
-                                if roll < 80 {
-                                    w.read(&data).await;
-                                } else if roll < 95 {
-                                    let slot =
-                                        data.slots[rand::random_range(0..data.slots.len())].clone();
-                                    w.create(&slot, rand::random_range(1..=2)).await;
-                                } else {
-                                    w.modify_or_cancel().await;
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            w.tally
-        }));
+        handles.push(tokio::spawn(w.drive(scenario, data, deadline)));
     }
     let mut all = Tally::default();
     for h in handles {
-        let t = h.await?;
-        all.latencies_us.extend(t.latencies_us);
-        for (k, v) in t.statuses {
-            *all.statuses.entry(k).or_default() += v;
-        }
-        all.created.extend(t.created);
-        all.refused_sizes.extend(t.refused_sizes);
-        all.creates_ok += t.creates_ok;
+        all.absorb(h.await?);
     }
     let elapsed = started.elapsed().as_secs_f64().max(0.001);
     done.store(true, Ordering::Relaxed);
@@ -421,7 +378,42 @@ pub async fn run(
     let _ = progress.await;
     all.latencies_us.sort_unstable();
 
-    // Correctness.
+    let problems = problems_after(ctx, scenario, &data, &all, first_new_id).await?;
+    let requests = all.latencies_us.len() as u64;
+    let window = if scenario == Scenario::Sellout {
+        elapsed
+    } else {
+        duration.as_secs_f64().max(elapsed)
+    };
+    let batching = counters_before.until(&BatchCounters::read(&client, base).await, window);
+    Ok(Outcome {
+        scenario: scenario.to_string(),
+        clients: workers_n,
+        batching: (batching.batches > 0).then_some(batching),
+        requests,
+        requests_per_sec: requests as f64 / window,
+        creates_per_sec: all.creates_ok as f64 / window,
+        p50_ms: percentile(&all.latencies_us, 0.50),
+        p95_ms: percentile(&all.latencies_us, 0.95),
+        p99_ms: percentile(&all.latencies_us, 0.99),
+        statuses: all.statuses,
+        peak_rss_bytes: peak.load(Ordering::Relaxed),
+        ceiling_ratio: None,
+        correct: problems.is_empty(),
+        problems,
+    })
+}
+
+/// What a run broke, in words: counters that drifted from their rows,
+/// acknowledged bookings that are not stored, 5xx answers, and (sellout)
+/// a departure not filled exactly.
+async fn problems_after(
+    ctx: &Context,
+    scenario: Scenario,
+    data: &Dataset,
+    all: &Tally,
+    first_new_id: i64,
+) -> anyhow::Result<Vec<String>> {
     let mut problems = Vec::new();
     let drift = ctx.availability().drift().await?;
     if !drift.is_empty() {
@@ -468,29 +460,53 @@ pub async fn run(
             ));
         }
     }
-    let requests = all.latencies_us.len() as u64;
-    let window = if scenario == Scenario::Sellout {
-        elapsed
-    } else {
-        duration.as_secs_f64().max(elapsed)
-    };
-    let batching = counters_before.until(&BatchCounters::read(&client, base).await, window);
-    Ok(Outcome {
-        scenario: scenario.to_string(),
-        clients: workers_n,
-        batching: (batching.batches > 0).then_some(batching),
-        requests,
-        requests_per_sec: requests as f64 / window,
-        creates_per_sec: all.creates_ok as f64 / window,
-        p50_ms: percentile(&all.latencies_us, 0.50),
-        p95_ms: percentile(&all.latencies_us, 0.95),
-        p99_ms: percentile(&all.latencies_us, 0.99),
-        statuses: all.statuses,
-        peak_rss_bytes: peak.load(Ordering::Relaxed),
-        ceiling_ratio: None,
-        correct: problems.is_empty(),
-        problems,
-    })
+    Ok(problems)
+}
+
+impl Tally {
+    /// Adds a worker's tally to this one.
+    fn absorb(&mut self, t: Tally) {
+        self.latencies_us.extend(t.latencies_us);
+        for (k, v) in t.statuses {
+            *self.statuses.entry(k).or_default() += v;
+        }
+        self.created.extend(t.created);
+        self.refused_sizes.extend(t.refused_sizes);
+        self.creates_ok += t.creates_ok;
+    }
+}
+
+impl Worker {
+    /// Sends the scenario's requests until `deadline` (sellout: one create)
+    /// and returns what it saw.
+    async fn drive(mut self, scenario: Scenario, data: Arc<Dataset>, deadline: Instant) -> Tally {
+        let random_slot =
+            |data: &Dataset| data.slots[rand::random_range(0..data.slots.len())].clone();
+        if scenario == Scenario::Sellout {
+            let slot = data.sellout.clone();
+            self.create(&slot, rand::random_range(1..=4)).await;
+            return self.tally;
+        }
+        while Instant::now() < deadline {
+            match scenario {
+                Scenario::Hot | Scenario::Hot256 => {
+                    let slot = data.hot.clone();
+                    self.create(&slot, 1).await;
+                }
+                Scenario::Spread => self.create(&random_slot(&data), 1).await,
+                Scenario::Read => self.read(&data).await,
+                _ => match rand::random_range(0..100) {
+                    0..80 => self.read(&data).await,
+                    80..95 => {
+                        self.create(&random_slot(&data), rand::random_range(1..=2))
+                            .await
+                    }
+                    _ => self.modify_or_cancel().await,
+                },
+            }
+        }
+        self.tally
+    }
 }
 
 /// The raw hot-path transaction (conditional UPDATE, booking INSERT, audit

@@ -318,13 +318,7 @@ pub struct BookingChange {
     pub num_adults: i64,
     pub num_children: i64,
     pub num_infants: i64,
-    pub price_per_adult: i64,
-    pub price_per_child: i64,
-    pub price_per_infant: i64,
-    pub subtotal: i64,
-    pub discount_amount: i64,
-    pub tax_amount: i64,
-    pub total_amount: i64,
+    pub pricing: Pricing,
     /// The places the new party takes.
     pub seats: i64,
     /// Refunded now for people removed (added to what was refunded before).
@@ -354,13 +348,13 @@ pub async fn apply_change(
             .bind(ch.num_adults)
             .bind(ch.num_children)
             .bind(ch.num_infants)
-            .bind(ch.price_per_adult)
-            .bind(ch.price_per_child)
-            .bind(ch.price_per_infant)
-            .bind(ch.subtotal)
-            .bind(ch.discount_amount)
-            .bind(ch.tax_amount)
-            .bind(ch.total_amount)
+            .bind(ch.pricing.price_per_adult)
+            .bind(ch.pricing.price_per_child)
+            .bind(ch.pricing.price_per_infant)
+            .bind(ch.pricing.subtotal)
+            .bind(ch.pricing.discount_amount)
+            .bind(ch.pricing.tax_amount)
+            .bind(ch.pricing.total_amount)
             .bind(now)
             .bind(ch.seats)
             .bind(ch.reduction_refund)
