@@ -130,6 +130,14 @@ impl Currency {
     }
 }
 
+/// A stored code, decoded (`#[sqlx(try_from = "String")]`).
+impl TryFrom<String> for Currency {
+    type Error = MoneyError;
+    fn try_from(code: String) -> Result<Currency, MoneyError> {
+        Currency::parse(&code)
+    }
+}
+
 impl fmt::Display for Currency {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -146,6 +154,11 @@ pub struct Money {
 impl Money {
     pub fn new(minor: i64, currency: Currency) -> Money {
         Money { minor, currency }
+    }
+
+    /// `75.50 USD`: the amount with its code, as customers read it.
+    pub fn with_code(&self) -> String {
+        format!("{} {}", self.currency.format(self.minor), self.currency)
     }
 }
 

@@ -1,8 +1,8 @@
 //! Bookings, their manage tokens and idempotency keys.
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
-use tourdesk_domain::ContactDetails;
 use tourdesk_domain::booking::Pricing;
+use tourdesk_domain::{ContactDetails, Currency, Money};
 
 use crate::{StoreResult, Tx, built, exec, holding_statuses, locked, on};
 
@@ -22,7 +22,9 @@ pub struct BookingRow {
     #[sqlx(flatten)]
     pub pricing: Pricing,
     pub refund_amount: Option<i64>,
-    pub currency: String,
+    /// The currency of every amount here, parsed as the row is read.
+    #[sqlx(try_from = "String")]
+    pub currency: Currency,
     /// Its party's contact details and needs.
     #[sqlx(flatten)]
     pub contact: ContactDetails,
@@ -66,6 +68,13 @@ macro_rules! booking_select {
             " FROM bookings b JOIN tours t ON t.id = b.tour_id JOIN booking_slots s ON s.id = b.booking_slot_id "
         )
     };
+}
+
+impl BookingRow {
+    /// `minor` units of the booking's currency.
+    pub fn money(&self, minor: i64) -> Money {
+        Money::new(minor, self.currency.clone())
+    }
 }
 
 pub struct NewBooking<'a> {

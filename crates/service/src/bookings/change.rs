@@ -177,9 +177,8 @@ impl Bookings<'_> {
         let refund_minor = match refund {
             None => None,
             Some(text) => {
-                let currency = tourdesk_domain::Currency::parse(&row.currency)
-                    .map_err(|e| ServiceError::corrupt(format!("booking {}: {e}", row.id)))?;
-                let minor = currency
+                let minor = row
+                    .currency
                     .parse_amount(text)
                     .map_err(|e| ServiceError::invalid("refund_amount", e.to_string()))?;
                 if minor < 0 || minor > row.pricing.total_amount {

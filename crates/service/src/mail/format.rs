@@ -60,13 +60,6 @@ pub(super) fn party(adults: i64, children: i64, infants: i64) -> String {
     parts.join(", ")
 }
 
-pub(super) fn money(currency: &str, minor: i64) -> String {
-    match Currency::parse(currency) {
-        Ok(c) => format!("{} {currency}", c.format(minor)),
-        Err(_) => format!("{minor} {currency}"),
-    }
-}
-
 pub(super) fn url_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for b in text.bytes() {
@@ -117,34 +110,36 @@ fn departure_line(b: &BookingRow, tour: &TourRow) -> Option<String> {
 }
 
 pub(super) fn booking_view(b: &BookingRow, tour: &TourRow) -> BookingView {
-    let c = &b.currency;
     let mut price_lines = Vec::new();
     if b.num_adults > 0 {
         price_lines.push(format!(
             "{} × adult {}",
             b.num_adults,
-            money(c, b.pricing.price_per_adult)
+            b.money(b.pricing.price_per_adult).with_code()
         ));
     }
     if b.num_children > 0 {
         price_lines.push(format!(
             "{} × child {}",
             b.num_children,
-            money(c, b.pricing.price_per_child)
+            b.money(b.pricing.price_per_child).with_code()
         ));
     }
     if b.num_infants > 0 {
         price_lines.push(format!(
             "{} × infant {}",
             b.num_infants,
-            money(c, b.pricing.price_per_infant)
+            b.money(b.pricing.price_per_infant).with_code()
         ));
     }
     if b.pricing.discount_amount > 0 {
-        price_lines.push(format!("discount −{}", money(c, b.pricing.discount_amount)));
+        price_lines.push(format!(
+            "discount −{}",
+            b.money(b.pricing.discount_amount).with_code()
+        ));
     }
     if b.pricing.tax_amount > 0 {
-        price_lines.push(format!("tax {}", money(c, b.pricing.tax_amount)));
+        price_lines.push(format!("tax {}", b.money(b.pricing.tax_amount).with_code()));
     }
     BookingView {
         reference: b.booking_reference.clone(),
@@ -156,7 +151,7 @@ pub(super) fn booking_view(b: &BookingRow, tour: &TourRow) -> BookingView {
         status: b.status.clone(),
         show_price: true,
         price_lines,
-        total: money(c, b.pricing.total_amount),
+        total: b.money(b.pricing.total_amount).with_code(),
         meeting: Some(tour.description.trim().to_owned()).filter(|d| !d.is_empty()),
         departure: departure_line(b, tour),
     }

@@ -21,7 +21,7 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
 use minijinja::{Environment, context};
 use serde::Serialize;
 use serde_json::Value;
-use tourdesk_domain::{Currency, EventKind, WaitlistStatus};
+use tourdesk_domain::{EventKind, WaitlistStatus};
 use tourdesk_store::Tx;
 use tourdesk_store::audit::EventRow;
 use tourdesk_store::bookings::{self, BookingRow};

@@ -152,7 +152,7 @@ pub(crate) fn render_event(
         let refund = b
             .refund_amount
             .filter(|r| *r > 0)
-            .map(|r| money(&b.currency, r));
+            .map(|r| b.money(r).with_code());
         let ctx =
             context! { b => view, manage_link => manage_link, refund => refund, ..common.clone() };
         let with_ics = |mut r: Rendered| {

@@ -49,9 +49,7 @@ async fn export(
     let mut out = String::from(CSV_HEADER);
     out.push_str("\r\n");
     for b in &rows {
-        let amount = tourdesk_domain::Currency::parse(&b.currency)
-            .map(|c| c.format(b.pricing.total_amount))
-            .unwrap_or_else(|_| b.pricing.total_amount.to_string());
+        let amount = b.currency.format(b.pricing.total_amount);
         let fields = [
             b.booking_reference.clone(),
             b.status.clone(),
@@ -66,7 +64,7 @@ async fn export(
             b.num_infants.to_string(),
             b.total_people.to_string(),
             amount,
-            b.currency.clone(),
+            b.currency.to_string(),
             b.created_at.to_rfc3339(),
             b.checked_in_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
         ];

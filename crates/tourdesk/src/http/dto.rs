@@ -547,8 +547,8 @@ pub struct BookingDto {
 
 impl BookingDto {
     pub fn new(b: &BookingRow) -> BookingDto {
-        let currency = Currency::parse(&b.currency).unwrap_or_else(|_| Currency::usd());
-        let amt = |m: i64| Amount::new(&currency, m);
+        let currency = &b.currency;
+        let amt = |m: i64| Amount::new(currency, m);
         BookingDto {
             id: b.id,
             booking_reference: b.booking_reference.clone(),
