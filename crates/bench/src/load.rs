@@ -13,7 +13,7 @@ use chrono::Datelike;
 use serde::Serialize;
 use serde_json::json;
 use tourdesk_domain::booking::Pricing;
-use tourdesk_domain::{ContactDetails, EventKind};
+use tourdesk_domain::{AuditKind, ContactDetails, EventKind};
 use tourdesk_service::Context;
 use tourdesk_store::bookings::{self, NewBooking};
 use tourdesk_store::{audit, bulk, capacity};
@@ -574,7 +574,7 @@ pub async fn ceiling(
                         tour_id: slot.tour_id,
                         modified_by: None,
                         actor: "system",
-                        modification_type: "created",
+                        modification_type: AuditKind::Created,
                         old_value: None,
                         new_value: Some(json!({"total_people": 1})),
                         reason: None,

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::types::Json;
+use tourdesk_domain::AuditKind;
 use tourdesk_domain::EventKind;
 
 use crate::{StoreResult, Tx, built, exec, locked, on};
@@ -14,7 +15,7 @@ pub struct NewLog<'a> {
     pub modified_by: Option<i64>,
     /// `user:<id>`, `guest` or `system`.
     pub actor: &'a str,
-    pub modification_type: &'a str,
+    pub modification_type: AuditKind,
     pub old_value: Option<Value>,
     pub new_value: Option<Value>,
     pub reason: Option<&'a str>,
@@ -33,7 +34,7 @@ pub async fn insert_log(tx: &mut Tx, l: NewLog<'_>, now: DateTime<Utc>) -> Store
             .bind(l.tour_id)
             .bind(l.modified_by)
             .bind(l.actor)
-            .bind(l.modification_type)
+            .bind(l.modification_type.as_str())
             .bind(l.old_value.map(Json))
             .bind(l.new_value.map(Json))
             .bind(l.reason)
@@ -175,7 +176,7 @@ pub async fn insert_logs(tx: &mut Tx, rows: &[NewLog<'_>], now: DateTime<Utc>) -
                         .push_bind(l.tour_id)
                         .push_bind(l.modified_by)
                         .push_bind(l.actor)
-                        .push_bind(l.modification_type)
+                        .push_bind(l.modification_type.as_str())
                         .push_bind(l.old_value.as_ref().map(Json))
                         .push_bind(l.new_value.as_ref().map(Json))
                         .push_bind(l.reason)

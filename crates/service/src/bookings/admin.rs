@@ -184,7 +184,7 @@ impl Bookings<'_> {
                 &mut tx,
                 &old,
                 caller,
-                "rebooked",
+                AuditKind::Rebooked,
                 None,
                 Some(serde_json::json!({
                     "booking_reference": new.booking_reference,
@@ -276,7 +276,7 @@ impl Bookings<'_> {
                         to,
                         Some(reason),
                         None,
-                        "status_change",
+                        AuditKind::StatusChange,
                         now,
                     )
                     .await?;
@@ -390,7 +390,7 @@ impl Bookings<'_> {
                     BookingStatus::Cancelled,
                     Some("pending hold expired"),
                     None,
-                    "cancellation",
+                    AuditKind::Cancellation,
                     self.now(),
                 )
                 .await?;

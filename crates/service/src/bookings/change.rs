@@ -204,7 +204,7 @@ impl Bookings<'_> {
             BookingStatus::Cancelled,
             reason,
             Some(refund),
-            "cancellation",
+            AuditKind::Cancellation,
             now,
         )
         .await?;
@@ -254,7 +254,7 @@ impl Bookings<'_> {
                 to,
                 reason.as_deref(),
                 refund,
-                "status_change",
+                AuditKind::StatusChange,
                 now,
             )
             .await?;

@@ -14,7 +14,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
 use tourdesk_domain::booking::{self, BookingStatus, Party, Pricing};
 use tourdesk_domain::contact::{Email, PersonName, optional_text};
-use tourdesk_domain::{ContactDetails, Needs};
+use tourdesk_domain::{AuditKind, ContactDetails, Needs};
 use tourdesk_store::audit::{self, LogRow};
 use tourdesk_store::bookings::{self, BookingFilter, BookingRow, TokenKind};
 use tourdesk_store::slots::SlotRow;

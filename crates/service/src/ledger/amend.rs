@@ -93,11 +93,7 @@ pub async fn rebook(
             json!({"removed_amount": removed, "refund_percent": percent, "refund_amount": amount}),
         );
     }
-    let kind = match (moving, r.party != old_party) {
-        (true, true) => "date_and_party_change",
-        (true, false) => "date_change",
-        _ => "party_change",
-    };
+    let kind = AuditKind::of_modification(moving, r.party != old_party);
     audit(
         tx,
         &new,
@@ -157,7 +153,7 @@ pub async fn change_contact(
         tx,
         &new,
         caller,
-        "contact_change",
+        AuditKind::ContactChange,
         Some(contact_snapshot(old)),
         Some(contact_snapshot(&new)),
         None,
@@ -194,9 +190,9 @@ pub async fn set_check_in(
     let new = load_booking(tx, row.id).await?;
     if row.checked_in_at.is_some() != checked_in {
         let kind = if checked_in {
-            "check_in"
+            AuditKind::CheckIn
         } else {
-            "check_in_undone"
+            AuditKind::CheckInUndone
         };
         audit(
             tx,
@@ -225,7 +221,7 @@ pub async fn transition(
     to: BookingStatus,
     reason: Option<&str>,
     refund: Option<Refund>,
-    kind: &str,
+    kind: AuditKind,
     now: DateTime<Utc>,
 ) -> ServiceResult<BookingRow> {
     let from = status_of(row)?;

@@ -71,7 +71,7 @@ pub async fn cancel_departure(
             BookingStatus::Cancelled,
             Some(&message),
             Some(refund),
-            "cancellation",
+            AuditKind::Cancellation,
             now,
         )
         .await?;

@@ -47,7 +47,9 @@ use tourdesk_domain::availability::{BookingWindow, WindowRefusal};
 use tourdesk_domain::booking::{self, BookingStatus, Party, Pricing};
 use tourdesk_domain::policy::{CancellationPolicy, PartyRules};
 use tourdesk_domain::schedule::{self, Pattern, Recurrence};
-use tourdesk_domain::{ContactDetails, Currency, EventKind, Needs, Phone, WaitlistStatus};
+use tourdesk_domain::{
+    AuditKind, ContactDetails, Currency, EventKind, Needs, Phone, WaitlistStatus,
+};
 use tourdesk_store::audit::{self, NewLog};
 use tourdesk_store::bookings::{self, BookingChange, BookingRow, NewBooking, TokenKind};
 use tourdesk_store::schedules::ScheduleRow;

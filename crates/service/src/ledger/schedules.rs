@@ -264,7 +264,7 @@ async fn move_departure(
             tx,
             &new,
             caller,
-            "schedule_change",
+            AuditKind::ScheduleChange,
             Some(snapshot(old)),
             Some(snapshot(&new)),
             Some("the departure's schedule changed"),
