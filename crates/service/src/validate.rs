@@ -3,7 +3,7 @@
 use chrono::{Months, NaiveDate};
 
 use crate::ledger::check_date;
-use crate::{ServiceError, ServiceResult};
+use crate::{ServiceError, ServiceResult, Settings};
 
 /// An inclusive range of dates from a request's `start_date` and
 /// `end_date`: both plausible dates, the end not before the start. Each use
@@ -56,6 +56,20 @@ impl DateRange {
     }
 }
 
+/// A party of `n` people as a whole (`field` names it): within the
+/// configured MIN_BOOKING_SIZE and MAX_BOOKING_SIZE. (A booking's party is
+/// checked by adults, children and infants in `ledger::party`.)
+pub fn party_size(settings: &Settings, field: &str, n: i64) -> ServiceResult<()> {
+    let (min, max) = (settings.min_booking_size, settings.max_booking_size);
+    if n < i64::from(min) || n > i64::from(max) {
+        return Err(ServiceError::invalid(
+            field,
+            format!("must be between {min} and {max}"),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::DateRange;
@@ -90,5 +104,25 @@ mod tests {
         assert!(r.at_most_months(36, "x").is_ok());
         let r = DateRange::new(d("2026-01-31"), d("2029-02-01")).expect("a day more");
         assert!(r.at_most_months(36, "x").is_err());
+    }
+
+    #[test]
+    fn a_party_size_is_within_the_configured_bounds() {
+        let settings = crate::Settings {
+            min_booking_size: 2,
+            max_booking_size: 8,
+            ..crate::Settings::default()
+        };
+        assert!(super::party_size(&settings, "num_people", 2).is_ok());
+        assert!(super::party_size(&settings, "num_people", 8).is_ok());
+        for n in [1, 9, 0, -1] {
+            match super::party_size(&settings, "num_people", n) {
+                Err(ServiceError::Invalid { field, message }) => {
+                    assert_eq!(field, "num_people");
+                    assert_eq!(message, "must be between 2 and 8");
+                }
+                other => panic!("{n}: {other:?}"),
+            }
+        }
     }
 }

@@ -98,17 +98,7 @@ fn blackout_on(list: &[BlackoutRow], date: NaiveDate) -> Option<&BlackoutRow> {
 
 impl AvailabilityService<'_> {
     fn party_size(&self, n: i64) -> ServiceResult<()> {
-        let s = &self.0.settings;
-        if n < i64::from(s.min_booking_size) || n > i64::from(s.max_booking_size) {
-            return Err(ServiceError::invalid(
-                "num_people",
-                format!(
-                    "must be between {} and {}",
-                    s.min_booking_size, s.max_booking_size
-                ),
-            ));
-        }
-        Ok(())
+        crate::validate::party_size(&self.0.settings, "num_people", n)
     }
 
     /// The spec's checks, in order: tour exists, is active, date not

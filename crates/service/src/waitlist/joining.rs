@@ -12,18 +12,7 @@ impl Waitlist<'_> {
         req: JoinRequest,
         caller: &Caller,
     ) -> ServiceResult<(WaitlistRow, Option<String>)> {
-        let s = &self.0.settings;
-        if req.num_people < i64::from(s.min_booking_size)
-            || req.num_people > i64::from(s.max_booking_size)
-        {
-            return Err(ServiceError::invalid(
-                "num_people",
-                format!(
-                    "must be between {} and {}",
-                    s.min_booking_size, s.max_booking_size
-                ),
-            ));
-        }
+        crate::validate::party_size(&self.0.settings, "num_people", req.num_people)?;
         ledger::check_date("requested_date", req.requested_date)?;
         let (name, email) =
             caller.contact(req.customer_name.as_deref(), req.customer_email.as_deref())?;
