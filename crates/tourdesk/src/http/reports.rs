@@ -112,14 +112,32 @@ impl DailyFiguresDto {
     }
 }
 
-/// Bookings, cancellations and revenue per day.
+/// The period a report covers (each report's first fields).
 #[derive(Debug, Serialize, ToSchema)]
-pub struct DailyReportDto {
+pub struct PeriodDto {
     #[schema(value_type = String, format = Date)]
     start_date: NaiveDate,
     #[schema(value_type = String, format = Date)]
     end_date: NaiveDate,
+    /// The one tour reported on; null for all.
     tour_id: Option<i64>,
+}
+
+impl From<&Period> for PeriodDto {
+    fn from(p: &Period) -> PeriodDto {
+        PeriodDto {
+            start_date: p.start,
+            end_date: p.end,
+            tour_id: p.tour_id,
+        }
+    }
+}
+
+/// Bookings, cancellations and revenue per day.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DailyReportDto {
+    #[serde(flatten)]
+    period: PeriodDto,
     /// The currencies of the tours reported on and of their bookings.
     currencies: Vec<String>,
     /// Every day of the period in order, days without anything included.
@@ -141,9 +159,7 @@ async fn daily(
 ) -> Result<Json<DailyReportDto>, ApiError> {
     let r = state.ctx.reports().daily(&admin, q.period()).await?;
     Ok(Json(DailyReportDto {
-        start_date: r.period.start,
-        end_date: r.period.end,
-        tour_id: r.period.tour_id,
+        period: PeriodDto::from(&r.period),
         currencies: r.currencies,
         days: r
             .days
@@ -208,11 +224,8 @@ pub struct DepartureUtilizationDto {
 /// Utilization per tour and per departure.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UtilizationReportDto {
-    #[schema(value_type = String, format = Date)]
-    start_date: NaiveDate,
-    #[schema(value_type = String, format = Date)]
-    end_date: NaiveDate,
-    tour_id: Option<i64>,
+    #[serde(flatten)]
+    period: PeriodDto,
     /// By tour name.
     tours: Vec<TourUtilizationDto>,
     /// In time order.
@@ -234,9 +247,7 @@ async fn utilization(
 ) -> Result<Json<UtilizationReportDto>, ApiError> {
     let r = state.ctx.reports().utilization(&admin, q.period()).await?;
     Ok(Json(UtilizationReportDto {
-        start_date: r.period.start,
-        end_date: r.period.end,
-        tour_id: r.period.tour_id,
+        period: PeriodDto::from(&r.period),
         tours: r
             .tours
             .iter()
@@ -312,11 +323,8 @@ pub struct TourWaitlistDto {
 /// Waitlist conversion per tour.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WaitlistReportDto {
-    #[schema(value_type = String, format = Date)]
-    start_date: NaiveDate,
-    #[schema(value_type = String, format = Date)]
-    end_date: NaiveDate,
-    tour_id: Option<i64>,
+    #[serde(flatten)]
+    period: PeriodDto,
     /// Tours with entries, by name.
     tours: Vec<TourWaitlistDto>,
     totals: WaitlistFiguresDto,
@@ -335,9 +343,7 @@ async fn waitlist(
 ) -> Result<Json<WaitlistReportDto>, ApiError> {
     let r = state.ctx.reports().waitlist(&admin, q.period()).await?;
     Ok(Json(WaitlistReportDto {
-        start_date: r.period.start,
-        end_date: r.period.end,
-        tour_id: r.period.tour_id,
+        period: PeriodDto::from(&r.period),
         tours: r
             .tours
             .iter()
@@ -387,11 +393,8 @@ pub struct TourNoShowsDto {
 /// No-shows per tour.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct NoShowReportDto {
-    #[schema(value_type = String, format = Date)]
-    start_date: NaiveDate,
-    #[schema(value_type = String, format = Date)]
-    end_date: NaiveDate,
-    tour_id: Option<i64>,
+    #[serde(flatten)]
+    period: PeriodDto,
     /// Tours with marked or unmarked bookings, by name.
     tours: Vec<TourNoShowsDto>,
     totals: NoShowFiguresDto,
@@ -410,9 +413,7 @@ async fn no_shows(
 ) -> Result<Json<NoShowReportDto>, ApiError> {
     let r = state.ctx.reports().no_shows(&admin, q.period()).await?;
     Ok(Json(NoShowReportDto {
-        start_date: r.period.start,
-        end_date: r.period.end,
-        tour_id: r.period.tour_id,
+        period: PeriodDto::from(&r.period),
         tours: r
             .tours
             .iter()
