@@ -279,7 +279,7 @@ async fn seed_catalog(ctx: &Context) -> anyhow::Result<()> {
         let (created, _) = catalog
             .create_schedule(&admin, input, ScheduleCreate::default())
             .await?;
-        schedules.push(created.id);
+        schedules.push(created.row.id);
     }
     let holiday = (1..60)
         .map(|d| today + Duration::days(d))

@@ -3,6 +3,8 @@
 //! edits, blackouts, slot changes) goes through the ledger, which locks
 //! departures in id order and derives their closures.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use tourdesk_domain::contact::optional_text;
 use tourdesk_domain::policy::{CancellationPolicy, PartyRules, RefundTier, RuleError};
@@ -100,6 +102,14 @@ fn rules_json(
         }
     };
     Ok((policy, rules))
+}
+
+/// A schedule with its tour: what an answer about it needs (prices in the
+/// tour's currency, departures in its zone), from one call.
+#[derive(Debug, Clone)]
+pub struct ScheduleView {
+    pub row: ScheduleRow,
+    pub tour: Tour,
 }
 
 /// A schedule as an admin sends it (the spec's body); on update, absent

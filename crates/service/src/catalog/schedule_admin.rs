@@ -15,7 +15,7 @@ impl Catalog<'_> {
         _admin: &Admin,
         input: ScheduleInput,
         opts: ScheduleCreate,
-    ) -> ServiceResult<(ScheduleRow, Option<InitialDepartures>)> {
+    ) -> ServiceResult<(ScheduleView, Option<InitialDepartures>)> {
         let tour_id = input
             .tour_id
             .ok_or_else(|| ServiceError::invalid("tour_id", "is required"))?;
@@ -56,7 +56,7 @@ impl Catalog<'_> {
             } else {
                 tx.commit().await?;
             }
-            Ok((row, initial))
+            Ok((ScheduleView { row, tour }, initial))
         })
         .await
     }
@@ -71,7 +71,7 @@ impl Catalog<'_> {
         input: ScheduleInput,
         opts: ScheduleEdit,
         admin: &Admin,
-    ) -> ServiceResult<(ScheduleRow, ScheduleSync)> {
+    ) -> ServiceResult<(ScheduleView, ScheduleSync)> {
         let caller = admin.caller();
 
         ledger::retry(|| async {
@@ -106,23 +106,40 @@ impl Catalog<'_> {
             } else {
                 tx.commit().await?;
             }
-            Ok((row, sync))
+            Ok((ScheduleView { row, tour }, sync))
         })
         .await
     }
 
-    pub async fn schedule(&self, _admin: &Admin, id: i64) -> ServiceResult<ScheduleRow> {
+    pub async fn schedule(&self, _admin: &Admin, id: i64) -> ServiceResult<ScheduleView> {
         let mut conn = self.0.db.read().await?;
-        load_schedule(&mut conn, id).await
+        let row = load_schedule(&mut conn, id).await?;
+        let tour = load_tour(&mut conn, row.tour_id).await?;
+        Ok(ScheduleView { row, tour })
     }
 
+    /// Schedules (of one tour, or all), each with its tour.
     pub async fn schedules(
         &self,
         _admin: &Admin,
         tour_id: Option<i64>,
-    ) -> ServiceResult<Vec<ScheduleRow>> {
+    ) -> ServiceResult<Vec<ScheduleView>> {
         let mut conn = self.0.db.read().await?;
-        Ok(schedules::list_schedules(&mut conn, tour_id).await?)
+        let rows = schedules::list_schedules(&mut conn, tour_id).await?;
+        let mut tours: HashMap<i64, Tour> = HashMap::new();
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let tour = match tours.get(&row.tour_id) {
+                Some(t) => t.clone(),
+                None => {
+                    let t = load_tour(&mut conn, row.tour_id).await?;
+                    tours.insert(row.tour_id, t.clone());
+                    t
+                }
+            };
+            out.push(ScheduleView { row, tour });
+        }
+        Ok(out)
     }
 
     /// Deactivates a schedule: nothing more is generated from it, and its
@@ -133,12 +150,12 @@ impl Catalog<'_> {
         &self,
         id: i64,
         admin: &Admin,
-    ) -> ServiceResult<(ScheduleRow, u64)> {
+    ) -> ServiceResult<(ScheduleView, u64)> {
         let input = ScheduleInput {
             is_active: Some(false),
             ..ScheduleInput::default()
         };
-        let (row, sync) = self
+        let (view, sync) = self
             .update_schedule(id, input, ScheduleEdit::default(), admin)
             .await?;
         let withdrawn = sync
@@ -146,7 +163,7 @@ impl Catalog<'_> {
             .iter()
             .filter(|c| c.actions.contains(&ledger::DepartureAction::Withdrawn))
             .count();
-        Ok((row, u64::try_from(withdrawn).unwrap_or(u64::MAX)))
+        Ok((view, u64::try_from(withdrawn).unwrap_or(u64::MAX)))
     }
 
     /// The dates a schedule would produce in a range, without writing
@@ -178,7 +195,7 @@ impl Catalog<'_> {
         schedule_id: i64,
         start: NaiveDate,
         end: NaiveDate,
-    ) -> ServiceResult<GenerationReport> {
+    ) -> ServiceResult<(GenerationReport, Tour)> {
         check_range(start, end)?;
         ledger::retry(|| async {
             let mut tx = self.0.db.begin().await?;
@@ -192,7 +209,7 @@ impl Catalog<'_> {
             let tour = load_tour(&mut tx, row.tour_id).await?;
             let report = ledger::generate(&mut tx, &tour, &row, start, end, self.now()).await?;
             tx.commit().await?;
-            Ok(report)
+            Ok((report, tour))
         })
         .await
     }

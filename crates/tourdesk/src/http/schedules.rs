@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use chrono::{NaiveDate, NaiveTime};
 use serde::{Deserialize, Serialize};
 use tourdesk_domain::schedule::WeekdaysEdit;
-use tourdesk_service::catalog::{ScheduleInput, Tour};
+use tourdesk_service::catalog::{ScheduleInput, ScheduleView};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -98,12 +98,8 @@ impl From<ScheduleRequest> for ScheduleInput {
     }
 }
 
-async fn dto(
-    state: &AppState,
-    row: &tourdesk_store::schedules::ScheduleRow,
-) -> Result<ScheduleDto, ApiError> {
-    let tour = state.ctx.catalog().tour(row.tour_id).await?;
-    Ok(ScheduleDto::new(row, &tour.currency))
+fn dto(v: &ScheduleView) -> ScheduleDto {
+    ScheduleDto::new(&v.row, &v.tour.currency)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -170,12 +166,12 @@ async fn create(
         dry_run: q.dry_run,
         generate: q.generate,
     };
-    let (row, initial) = state
+    let (view, initial) = state
         .ctx
         .catalog()
         .create_schedule(&admin, body.into(), opts)
         .await?;
-    let tour = state.ctx.catalog().tour(row.tour_id).await?;
+    let tour = &view.tour;
     let departures = initial.map(|i| InitialDeparturesDto {
         from: i.from,
         until: i.until,
@@ -185,7 +181,7 @@ async fn create(
             .report
             .slots
             .iter()
-            .map(|s| SlotDto::new(s, &tour))
+            .map(|s| SlotDto::new(s, tour))
             .collect(),
     });
     let status = if q.dry_run {
@@ -196,7 +192,7 @@ async fn create(
     Ok((
         status,
         Json(ScheduleCreated {
-            schedule: ScheduleDto::new(&row, &tour.currency),
+            schedule: dto(&view),
             dry_run: q.dry_run,
             departures,
         }),
@@ -219,21 +215,8 @@ async fn list(
     AdminUser(admin): AdminUser,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Vec<ScheduleDto>>, ApiError> {
-    let rows = state.ctx.catalog().schedules(&admin, q.tour_id).await?;
-    let tours = state.ctx.catalog().all_tours(&admin).await?;
-    let currency = |tour_id: i64| {
-        tours
-            .iter()
-            .find(|t| t.id() == tour_id)
-            .map(|t: &Tour| t.currency.clone())
-    };
-    let mut out = Vec::with_capacity(rows.len());
-    for row in &rows {
-        if let Some(c) = currency(row.tour_id) {
-            out.push(ScheduleDto::new(row, &c));
-        }
-    }
-    Ok(Json(out))
+    let views = state.ctx.catalog().schedules(&admin, q.tour_id).await?;
+    Ok(Json(views.iter().map(dto).collect()))
 }
 
 /// One schedule.
@@ -245,8 +228,7 @@ async fn get_one(
     AdminUser(admin): AdminUser,
     Path(id): Path<i64>,
 ) -> Result<Json<ScheduleDto>, ApiError> {
-    let row = state.ctx.catalog().schedule(&admin, id).await?;
-    Ok(Json(dto(&state, &row).await?))
+    Ok(Json(dto(&state.ctx.catalog().schedule(&admin, id).await?)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -315,13 +297,13 @@ async fn update(
         dry_run: q.dry_run,
         apply_to_booked: q.apply_to_booked,
     };
-    let (row, sync) = state
+    let (view, sync) = state
         .ctx
         .catalog()
         .update_schedule(id, body.into(), opts, &admin)
         .await?;
-    let schedule = dto(&state, &row).await?;
-    let tour = state.ctx.catalog().tour(row.tour_id).await?;
+    let schedule = dto(&view);
+    let tour = &view.tour;
     let departures = sync
         .changes
         .iter()
@@ -365,9 +347,9 @@ async fn deactivate(
     AdminUser(admin): AdminUser,
     Path(id): Path<i64>,
 ) -> Result<Json<DeactivatedSchedule>, ApiError> {
-    let (row, cancelled_slots) = state.ctx.catalog().deactivate_schedule(id, &admin).await?;
+    let (view, cancelled_slots) = state.ctx.catalog().deactivate_schedule(id, &admin).await?;
     Ok(Json(DeactivatedSchedule {
-        schedule: dto(&state, &row).await?,
+        schedule: dto(&view),
         cancelled_slots,
     }))
 }
@@ -403,13 +385,11 @@ async fn generate(
     Path(id): Path<i64>,
     Query(q): Query<RangeQuery>,
 ) -> Result<Json<GenerationResponse>, ApiError> {
-    let report = state
+    let (report, tour) = state
         .ctx
         .catalog()
         .generate_slots(&admin, id, q.start_date, q.end_date)
         .await?;
-    let row = state.ctx.catalog().schedule(&admin, id).await?;
-    let tour = state.ctx.catalog().tour(row.tour_id).await?;
     Ok(Json(GenerationResponse {
         created: report.created,
         skipped_existing: report.skipped_existing,
