@@ -20,6 +20,7 @@ both_backends!(
     the_console_keeps_its_session_where_no_script_can_read_it,
     a_customer_books_and_manages_with_the_cookie_session_and_logs_out_everywhere,
     the_flow_embedded_on_another_site_books_as_a_guest,
+    a_day_picked_while_the_session_loads_is_kept,
 );
 
 const ADMIN_PASSWORD: &str = "admin password 123";
@@ -378,4 +379,56 @@ async fn the_flow_embedded_on_another_site_books_as_a_guest(app: TestApp) {
         mine.text
     );
     b.quit().await;
+}
+
+/// The flow learns who is logged in after it has drawn the calendar. A
+/// customer who picks a day meanwhile keeps it: the whole flow used to be
+/// drawn again when the answer came, and the day's departures vanished
+/// (seen on a loaded CI machine). Here the session lookup of a second flow
+/// on the page waits until the day is picked.
+async fn a_day_picked_while_the_session_loads_is_kept(app: TestApp) {
+    let Some(b) = Browser::start(1280, 1300).await else {
+        return;
+    };
+    let f = app.fixture(10).await;
+    app.register("dora@example.com", PASSWORD, "Dora Early")
+        .await
+        .assert_status(201);
+    log_in_to_account(&b, &app, "dora@example.com", PASSWORD).await;
+    b.goto(&app.url(&format!("/tours/{}", f.tour))).await;
+    b.wait(&format!("{CAL} >>> table")).await;
+    b.js(
+        &format!(
+            "window.__release = []; const fetchNow = window.fetch; \
+             window.fetch = (url, opts) => String(url).includes('/api/auth/me') \
+               ? new Promise((done) => window.__release.push(() => done(fetchNow(url, opts)))) \
+               : fetchNow(url, opts); \
+             document.body.insertAdjacentHTML('beforeend', '<booking-flow id=\"late\" tour-id=\"{}\"></booking-flow>');",
+            f.tour
+        ),
+        vec![],
+    )
+    .await;
+    let cal = "#late >>> booking-calendar";
+    show_month_of(&b, cal, &f.dates[0]).await;
+    b.click(&format!("{cal} >>> td[data-date='{}']", f.dates[0]))
+        .await;
+    let slot = format!("{cal} >>> .slot[data-slot='{}']", f.slots[0]);
+    b.wait(&slot).await;
+    b.wait_until("window.__release.length > 0").await;
+    b.js("window.__release.forEach((go) => go());", vec![])
+        .await;
+    // The flow has the account's name: the lookup has been answered.
+    b.wait_until("document.getElementById('late').contact.name === 'Dora Early'")
+        .await;
+    let kept = b
+        .js("return deep(arguments[0]) !== null;", vec![json!(slot)])
+        .await;
+    assert_eq!(
+        kept.json(),
+        &json!(true),
+        "the picked day's departures are still shown"
+    );
+    b.click(&slot).await;
+    b.wait("#late >>> [data-chosen]").await;
 }

@@ -135,7 +135,13 @@ class BookingFlow extends HTMLElement {
         this.contact.phone ||= me.data.phone || '';
       }
     }
-    this.render();
+    // The customer may have used the calendar meanwhile (a slow network):
+    // on the date step, keep it and redraw only what is around it.
+    if (this.step === 0 && !this.refused && !this.message && this.shadowRoot.querySelector('booking-calendar')) {
+      this.updateDateStep();
+    } else {
+      this.render();
+    }
   }
 
   go(step) {

@@ -11,8 +11,8 @@ import { clearErrors, formProblem } from './forms.js';
 import { shell, navigate } from './shell.js';
 import { state, tourName, tourOptions } from './state.js';
 
-// The booking horizon (BOOKING_ADVANCE_DAYS): no endpoint tells the console, so its default.
-const HORIZON_DAYS = 90;
+/** The booking horizon (BOOKING_ADVANCE_DAYS), as the server reports it (90, its default, until then). */
+const horizonDays = () => state.settings?.booking_advance_days ?? 90;
 const DAYS = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'];
 /** What a schedule's minimum means for its departures, for the preview. */
 function minimumSummary(min, hours) {
@@ -146,7 +146,7 @@ export async function schedulesView() {
         <div><button class="btn secondary" type="submit">Save minimum<span class="sr-only"> of ${s.name}</span></button></div>
         <p class="error" role="alert" data-err></p></form>` : ''}
       ${s.is_active ? html`<div class="row"><div><label>From<input type="date" data-from value="${today}"></label></div>
-        <div><label>To<input type="date" data-to value="${isoDate(addDays(new Date(), HORIZON_DAYS))}"></label></div>
+        <div><label>To<input type="date" data-to value="${isoDate(addDays(new Date(), horizonDays()))}"></label></div>
         <div><button class="btn secondary" data-act="preview">Preview dates</button> <button class="btn"
           data-act="generate">Generate slots</button>
         <button class="btn danger" data-act="deactivate">Deactivate</button></div></div>` : ''}
