@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use chrono::Datelike;
 use serde::Serialize;
 use serde_json::json;
-use tourdesk_domain::booking::Pricing;
+use tourdesk_domain::booking::{Party, Pricing};
 use tourdesk_domain::{AuditKind, ContactDetails, EventKind};
 use tourdesk_service::Context;
 use tourdesk_store::bookings::{self, NewBooking};
@@ -546,9 +546,11 @@ pub async fn ceiling(
                         user_id: None,
                         tour_id: slot.tour_id,
                         booking_slot_id: slot.id,
-                        num_adults: 1,
-                        num_children: 0,
-                        num_infants: 0,
+                        party: Party {
+                            adults: 1,
+                            children: 0,
+                            infants: 0,
+                        },
                         pricing: Pricing {
                             price_per_adult: 7500,
                             price_per_child: 5250,

@@ -9,11 +9,20 @@ use rand::Rng;
 
 use crate::money::Rate;
 
-/// Who is coming. Infants count toward capacity (`total_people`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+/// Who is coming. Infants count toward capacity (`total_people`). A
+/// booking row's `num_adults`, `num_children` and `num_infants`, flattened
+/// into it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
 pub struct Party {
+    #[serde(rename = "num_adults")]
+    #[cfg_attr(feature = "sqlx", sqlx(rename = "num_adults"))]
     pub adults: i64,
+    #[serde(rename = "num_children")]
+    #[cfg_attr(feature = "sqlx", sqlx(rename = "num_children"))]
     pub children: i64,
+    #[serde(rename = "num_infants")]
+    #[cfg_attr(feature = "sqlx", sqlx(rename = "num_infants"))]
     pub infants: i64,
 }
 

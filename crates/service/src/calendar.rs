@@ -199,9 +199,9 @@ pub fn booking_calendar(
         format!(
             "Party: {}",
             party(
-                booking.num_adults,
-                booking.num_children,
-                booking.num_infants
+                booking.party.adults,
+                booking.party.children,
+                booking.party.infants
             )
         ),
         format!("Status: {}", booking.status.replace('_', " ")),

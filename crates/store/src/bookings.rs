@@ -1,7 +1,7 @@
 //! Bookings, their manage tokens and idempotency keys.
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
-use tourdesk_domain::booking::Pricing;
+use tourdesk_domain::booking::{Party, Pricing};
 use tourdesk_domain::{ContactDetails, Currency, Money};
 
 use crate::{StoreResult, Tx, built, exec, holding_statuses, locked, on};
@@ -14,9 +14,9 @@ pub struct BookingRow {
     pub user_id: Option<i64>,
     pub tour_id: i64,
     pub booking_slot_id: i64,
-    pub num_adults: i64,
-    pub num_children: i64,
-    pub num_infants: i64,
+    /// Who is coming (`num_adults`, `num_children`, `num_infants`).
+    #[sqlx(flatten)]
+    pub party: Party,
     pub total_people: i64,
     /// The prices and totals, in minor units of `currency`.
     #[sqlx(flatten)]
@@ -82,9 +82,7 @@ pub struct NewBooking<'a> {
     pub user_id: Option<i64>,
     pub tour_id: i64,
     pub booking_slot_id: i64,
-    pub num_adults: i64,
-    pub num_children: i64,
-    pub num_infants: i64,
+    pub party: Party,
     pub pricing: Pricing,
     pub currency: &'a str,
     pub contact: &'a ContactDetails,
@@ -324,9 +322,7 @@ pub async fn pending_before(
 /// New slot, party and prices after a modification.
 pub struct BookingChange {
     pub booking_slot_id: i64,
-    pub num_adults: i64,
-    pub num_children: i64,
-    pub num_infants: i64,
+    pub party: Party,
     pub pricing: Pricing,
     /// The places the new party takes.
     pub seats: i64,
@@ -354,9 +350,9 @@ pub async fn apply_change(
             .bind(id)
             .bind(status)
             .bind(ch.booking_slot_id)
-            .bind(ch.num_adults)
-            .bind(ch.num_children)
-            .bind(ch.num_infants)
+            .bind(ch.party.adults)
+            .bind(ch.party.children)
+            .bind(ch.party.infants)
             .bind(ch.pricing.price_per_adult)
             .bind(ch.pricing.price_per_child)
             .bind(ch.pricing.price_per_infant)
@@ -578,8 +574,8 @@ pub async fn insert_bookings(
                      created_at, modified_at, seats) "), |qb, c| {
                 qb.push_values(chunk, |mut q, b| {
                     q.push_bind(b.booking_reference).push_bind(b.user_id).push_bind(b.tour_id)
-                        .push_bind(b.booking_slot_id).push_bind(b.num_adults).push_bind(b.num_children)
-                        .push_bind(b.num_infants).push_bind(b.num_adults + b.num_children + b.num_infants)
+                        .push_bind(b.booking_slot_id).push_bind(b.party.adults).push_bind(b.party.children)
+                        .push_bind(b.party.infants).push_bind(b.party.total())
                         .push_bind(b.pricing.price_per_adult).push_bind(b.pricing.price_per_child)
                         .push_bind(b.pricing.price_per_infant).push_bind(b.pricing.subtotal)
                         .push_bind(b.pricing.discount_amount).push_bind(b.pricing.tax_amount)

@@ -156,11 +156,7 @@ impl Bookings<'_> {
                 ));
             }
             let tour = load_tour(&mut tx, old.tour_id).await?;
-            let party = Party {
-                adults: old.num_adults,
-                children: old.num_children,
-                infants: old.num_infants,
-            };
+            let party = old.party;
             // The operator rebooks the party as it was: the tour's party
             // rules decide its seats, but do not refuse it.
             let seats = ledger::party_rules_of(self.0, &tour).seats(&party);

@@ -76,9 +76,9 @@ impl Bookings<'_> {
         self.time_rules(caller, &old, true)?;
         let party = ledger::party(
             self.0,
-            m.new_num_adults.unwrap_or(old.num_adults),
-            m.new_num_children.unwrap_or(old.num_children),
-            m.new_num_infants.unwrap_or(old.num_infants),
+            m.new_num_adults.unwrap_or(old.party.adults),
+            m.new_num_children.unwrap_or(old.party.children),
+            m.new_num_infants.unwrap_or(old.party.infants),
         )
         .map_err(|e| match e {
             // The request names the party `new_num_adults`, ...
@@ -99,11 +99,7 @@ impl Bookings<'_> {
             ));
         }
         let moving = to.id != old.booking_slot_id;
-        let old_party = Party {
-            adults: old.num_adults,
-            children: old.num_children,
-            infants: old.num_infants,
-        };
+        let old_party = old.party;
         if !moving && party == old_party {
             return Err(ServiceError::invalid(
                 "new_slot_id",

@@ -48,11 +48,7 @@ pub async fn rebook(
     let pricing = price(ctx, &r.party, adult_price);
     // People removed are refunded by the tour's policy, as of now and the
     // departure they were booked on, at the prices they were booked at.
-    let old_party = Party {
-        adults: old.num_adults,
-        children: old.num_children,
-        infants: old.num_infants,
-    };
+    let old_party = old.party;
     let reduction = if r.party.total() < old_party.total() {
         let kept = price(ctx, &r.party, old.pricing.price_per_adult).total_amount;
         let removed = (old.pricing.total_amount - kept).max(0);
@@ -68,9 +64,7 @@ pub async fn rebook(
         status.as_str(),
         &BookingChange {
             booking_slot_id: r.to.id,
-            num_adults: r.party.adults,
-            num_children: r.party.children,
-            num_infants: r.party.infants,
+            party: r.party,
             pricing,
             seats: n,
             reduction_refund: reduction.map_or(0, |(_, _, amount)| amount),

@@ -111,24 +111,24 @@ fn departure_line(b: &BookingRow, tour: &TourRow) -> Option<String> {
 
 pub(super) fn booking_view(b: &BookingRow, tour: &TourRow) -> BookingView {
     let mut price_lines = Vec::new();
-    if b.num_adults > 0 {
+    if b.party.adults > 0 {
         price_lines.push(format!(
             "{} × adult {}",
-            b.num_adults,
+            b.party.adults,
             b.money(b.pricing.price_per_adult).with_code()
         ));
     }
-    if b.num_children > 0 {
+    if b.party.children > 0 {
         price_lines.push(format!(
             "{} × child {}",
-            b.num_children,
+            b.party.children,
             b.money(b.pricing.price_per_child).with_code()
         ));
     }
-    if b.num_infants > 0 {
+    if b.party.infants > 0 {
         price_lines.push(format!(
             "{} × infant {}",
-            b.num_infants,
+            b.party.infants,
             b.money(b.pricing.price_per_infant).with_code()
         ));
     }
@@ -147,7 +147,7 @@ pub(super) fn booking_view(b: &BookingRow, tour: &TourRow) -> BookingView {
         tour: b.tour_name.clone(),
         when: local_when(&tour.timezone, b.tour_date, b.tour_time),
         date_short: b.tour_date.format("%-d %b %Y").to_string(),
-        party: party(b.num_adults, b.num_children, b.num_infants),
+        party: party(b.party.adults, b.party.children, b.party.infants),
         status: b.status.clone(),
         show_price: true,
         price_lines,

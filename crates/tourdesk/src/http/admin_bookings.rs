@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
+use tourdesk_domain::booking::Party;
 use tourdesk_domain::{ContactDetails, Needs};
 use tourdesk_service::bookings::{AdminFilter, changes};
 use tourdesk_store::bookings::BookingRow;
@@ -211,9 +212,8 @@ pub struct ManifestEntry {
     cancellation_reason: Option<String>,
     #[serde(flatten)]
     contact: ContactDetails,
-    num_adults: i64,
-    num_children: i64,
-    num_infants: i64,
+    #[serde(flatten)]
+    party: Party,
     total_people: i64,
 }
 
@@ -237,9 +237,7 @@ impl ManifestEntry {
             checked_in_at: b.checked_in_at,
             cancellation_reason: b.cancellation_reason.clone(),
             contact: b.contact.clone(),
-            num_adults: b.num_adults,
-            num_children: b.num_children,
-            num_infants: b.num_infants,
+            party: b.party,
             total_people: b.total_people,
         }
     }
@@ -305,9 +303,9 @@ async fn manifest(
                 c.customer_name.clone(),
                 c.customer_email.clone(),
                 c.customer_phone.clone().unwrap_or_default(),
-                e.num_adults.to_string(),
-                e.num_children.to_string(),
-                e.num_infants.to_string(),
+                e.party.adults.to_string(),
+                e.party.children.to_string(),
+                e.party.infants.to_string(),
                 e.total_people.to_string(),
             ]
             .into_iter()

@@ -6,6 +6,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 use tourdesk_domain::availability::{Level, level};
+use tourdesk_domain::booking::Party;
 use tourdesk_domain::policy::{CancellationPolicy, PartyRules};
 use tourdesk_domain::schedule::Weekdays;
 use tourdesk_domain::{ContactDetails, Currency};
@@ -504,9 +505,9 @@ pub struct BookingDto {
     #[schema(value_type = String, example = "12:00:00")]
     pub tour_end_time: NaiveTime,
     pub starts_at: DateTime<Utc>,
-    pub num_adults: i64,
-    pub num_children: i64,
-    pub num_infants: i64,
+    /// `num_adults`, `num_children`, `num_infants`.
+    #[serde(flatten)]
+    pub party: Party,
     pub total_people: i64,
     #[schema(value_type = f64)]
     pub price_per_adult: Amount,
@@ -560,9 +561,7 @@ impl BookingDto {
             tour_time: b.tour_time,
             tour_end_time: b.tour_end_time,
             starts_at: b.starts_at,
-            num_adults: b.num_adults,
-            num_children: b.num_children,
-            num_infants: b.num_infants,
+            party: b.party,
             total_people: b.total_people,
             price_per_adult: amt(b.pricing.price_per_adult),
             price_per_child: amt(b.pricing.price_per_child),
