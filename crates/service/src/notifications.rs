@@ -52,10 +52,13 @@ impl Notifications<'_> {
         let mut rendered = std::collections::HashMap::new();
         {
             let mut conn = self.0.db.read().await?;
-            for e in audit::undelivered(&mut conn, BATCH).await? {
-                let data = crate::mail::EventData::load(&mut conn, &e, today).await?;
-                let r = crate::mail::render_event(&e, &data, &self.0.mail, now);
-                rendered.insert(e.id, r);
+            let events = audit::undelivered(&mut conn, BATCH).await?;
+            let mut data = crate::mail::EventData::load_batch(&mut conn, &events, today).await?;
+            for e in &events {
+                if let Some(d) = data.remove(&e.id) {
+                    let r = crate::mail::render_event(e, &d, &self.0.mail, now);
+                    rendered.insert(e.id, r);
+                }
             }
         }
         // The writer is held for a handful of statements whatever the
@@ -68,14 +71,21 @@ impl Notifications<'_> {
         } else {
             crate::webhooks::endpoints_for_batch(&mut tx).await?
         };
+        let late: Vec<_> = events
+            .iter()
+            .filter(|e| !rendered.contains_key(&e.id))
+            .cloned()
+            .collect();
+        let mut late = crate::mail::EventData::load_batch(&mut tx, &late, today).await?;
         let mut outputs = Vec::with_capacity(events.len());
         for e in &events {
-            let r = match rendered.remove(&e.id) {
-                Some(r) => r,
-                None => {
-                    let data = crate::mail::EventData::load(&mut tx, e, today).await?;
-                    crate::mail::render_event(e, &data, &self.0.mail, now)
-                }
+            let r = match (rendered.remove(&e.id), late.remove(&e.id)) {
+                (Some(r), _) => r,
+                (None, Some(data)) => crate::mail::render_event(e, &data, &self.0.mail, now),
+                (None, None) => Err(ServiceError::internal(format!(
+                    "event {} was not loaded",
+                    e.id
+                ))),
             };
             let messages = r.unwrap_or_else(|err| {
                 // A template bug must not hold up the outbox: logged, skipped.

@@ -595,23 +595,12 @@ pub async fn insert_bookings(
 
 /// Bookings by id, in id order (those that exist).
 pub async fn bookings_by_ids(tx: &mut Tx, ids: &[i64]) -> StoreResult<Vec<BookingRow>> {
-    let mut found = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-        found.extend(built!(
-            tx,
-            concat!(booking_select!(), "WHERE b.id IN ("),
-            |qb, c| {
-                let mut list = qb.separated(", ");
-                for id in chunk {
-                    list.push_bind(*id);
-                }
-                qb.push(") ORDER BY b.id");
-                let got: Vec<BookingRow> = qb.build_query_as().fetch_all(c).await?;
-                got
-            }
-        ));
-    }
-    Ok(found)
+    crate::rows_for_ids!(
+        tx,
+        concat!(booking_select!(), "WHERE b.id IN ("),
+        ids,
+        ") ORDER BY b.id"
+    )
 }
 
 /// A manage token to store (its hash only).

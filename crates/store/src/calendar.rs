@@ -37,6 +37,16 @@ pub async fn departure(tx: &mut Tx, slot_id: i64) -> StoreResult<Option<Departur
     Ok(on!(tx, c => sqlx::query_as(SQL).bind(slot_id).fetch_optional(c).await)?)
 }
 
+/// Departures by id, in id order (those that exist).
+pub async fn departures_by_ids(tx: &mut Tx, ids: &[i64]) -> StoreResult<Vec<DepartureRow>> {
+    crate::rows_for_ids!(
+        tx,
+        concat!(departure_select!(), "WHERE id IN ("),
+        ids,
+        ") ORDER BY id"
+    )
+}
+
 /// A tour's departures dated `from..=to` in time order, at most `limit`.
 pub async fn departures_between(
     tx: &mut Tx,
@@ -67,6 +77,31 @@ pub async fn booking_changes(tx: &mut Tx, booking_id: i64) -> StoreResult<Bookin
     const SQL: &str = "SELECT COUNT(*) AS changes, MAX(created_at) AS last_change \
          FROM booking_modification_logs WHERE booking_id = $1";
     Ok(on!(tx, c => sqlx::query_as(SQL).bind(booking_id).fetch_one(c).await)?)
+}
+
+/// [`booking_changes`] of each of these bookings that has any, by booking
+/// id (a booking with no audit row has none: 0 changes).
+pub async fn booking_changes_of(
+    tx: &mut Tx,
+    booking_ids: &[i64],
+) -> StoreResult<Vec<(i64, BookingChanges)>> {
+    #[derive(sqlx::FromRow)]
+    struct Of {
+        booking_id: i64,
+        #[sqlx(flatten)]
+        changes: BookingChanges,
+    }
+    let rows: Vec<Of> = crate::rows_for_ids!(
+        tx,
+        "SELECT booking_id, COUNT(*) AS changes, MAX(created_at) AS last_change \
+         FROM booking_modification_logs WHERE booking_id IN (",
+        booking_ids,
+        ") GROUP BY booking_id"
+    )?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.booking_id, r.changes))
+        .collect())
 }
 
 /// A token that opens a tour's departures feed, without its secret.

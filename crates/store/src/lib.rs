@@ -73,6 +73,31 @@ macro_rules! built {
     };
 }
 
+/// The rows `$sql` finds for `$ids`, where `$sql` ends in `IN (` and the
+/// ids complete the list, followed by `$tail` (`)` and any `GROUP BY` or
+/// `ORDER BY`): one statement per 500 ids (under both engines' limits on
+/// bound parameters). Evaluates to `StoreResult<Vec<_>>` of the rows.
+#[macro_export]
+macro_rules! rows_for_ids {
+    ($tx:expr, $sql:expr, $ids:expr, $tail:expr) => {
+        async {
+            let mut found = Vec::with_capacity($ids.len());
+            for chunk in $ids.chunks(500) {
+                found.extend($crate::built!($tx, $sql, |qb, c| {
+                    let mut list = qb.separated(", ");
+                    for id in chunk {
+                        list.push_bind(*id);
+                    }
+                    qb.push($tail);
+                    qb.build_query_as().fetch_all(c).await?
+                }));
+            }
+            $crate::StoreResult::Ok(found)
+        }
+        .await
+    };
+}
+
 /// Executes a statement built by `$query` on either engine; evaluates to
 /// `StoreResult<u64>`, the number of rows affected.
 #[macro_export]

@@ -12,7 +12,7 @@ use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 
 use crate::blackouts::BlackoutRow;
 use crate::tours::TourRow;
-use crate::{StoreResult, Tx, built, exec, locked, on};
+use crate::{StoreResult, Tx, exec, locked, on};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SlotRow {
@@ -956,23 +956,12 @@ pub async fn lock_future_slots_of_schedule(
 /// SQLite, whose one writer already excludes the others, this is what
 /// locking them is ([`lock_slot`] one by one on PostgreSQL).
 pub async fn slots_by_ids(tx: &mut Tx, ids: &[i64]) -> StoreResult<Vec<SlotRow>> {
-    let mut found = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(500) {
-        found.extend(built!(
-            tx,
-            concat!("SELECT ", slot_cols!(), " FROM booking_slots WHERE id IN ("),
-            |qb, c| {
-                let mut list = qb.separated(", ");
-                for id in chunk {
-                    list.push_bind(*id);
-                }
-                qb.push(") ORDER BY id");
-                let got: Vec<SlotRow> = qb.build_query_as().fetch_all(c).await?;
-                got
-            }
-        ));
-    }
-    Ok(found)
+    crate::rows_for_ids!(
+        tx,
+        concat!("SELECT ", slot_cols!(), " FROM booking_slots WHERE id IN ("),
+        ids,
+        ") ORDER BY id"
+    )
 }
 
 #[cfg(test)]

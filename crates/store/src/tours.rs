@@ -90,6 +90,16 @@ pub async fn tour_by_id(tx: &mut Tx, id: i64) -> StoreResult<Option<TourRow>> {
     Ok(on!(tx, c => sqlx::query_as(SQL).bind(id).fetch_optional(c).await)?)
 }
 
+/// Tours by id, in id order (those that exist).
+pub async fn tours_by_ids(tx: &mut Tx, ids: &[i64]) -> StoreResult<Vec<TourRow>> {
+    crate::rows_for_ids!(
+        tx,
+        concat!("SELECT ", tour_cols!(), " FROM tours WHERE id IN ("),
+        ids,
+        ") ORDER BY id"
+    )
+}
+
 /// Every tour (or only active ones), by name.
 pub async fn list_tours(tx: &mut Tx, active_only: bool) -> StoreResult<Vec<TourRow>> {
     const SQL: &str = concat!(

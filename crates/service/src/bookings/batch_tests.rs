@@ -241,6 +241,135 @@ async fn a_batch_decides_each_request_as_if_alone(db: Db) {
     assert_eq!(count(&db, "SELECT COUNT(*) FROM bookings").await, 4);
 }
 
+/// The outbox loads a batch of events' bookings, tours, departures and
+/// change counts together (one statement each); each event's email comes
+/// out exactly as when its event is loaded alone: bookings on two tours in
+/// different zones, two departures, one booking changed twice.
+async fn a_batch_of_events_renders_as_each_alone(db: Db) {
+    let ctx = Context::new(db.clone(), Settings::default());
+    let now = Utc::now();
+    let mut tx = db.begin().await.expect("begin");
+    let day = (now + Duration::days(5)).date_naive();
+    let mut departures = Vec::new();
+    for (name, zone) in [("Madrid walk", "Europe/Madrid"), ("Harbour cruise", "UTC")] {
+        let tour = tours::insert_tour(
+            &mut tx,
+            &TourFields {
+                name,
+                description: "",
+                duration_minutes: 90,
+                base_price: 5000,
+                currency: "EUR",
+                timezone: zone,
+                is_active: true,
+                cancellation_policy: None,
+                party_rules: None,
+            },
+            now,
+        )
+        .await
+        .expect("tour");
+        let start = NaiveTime::from_hms_opt(9, 0, 0).expect("a time");
+        let slot = BulkSlot {
+            tour_id: tour.id,
+            slot_date: day,
+            start_time: start,
+            end_time: start + Duration::minutes(90),
+            starts_at: day.and_time(start).and_utc(),
+            max_capacity: 20,
+            price_per_person: 5000,
+        };
+        let ids = bulk::insert_slots(&mut tx, &[slot], now)
+            .await
+            .expect("slot");
+        departures.push((tour.id, ids[0]));
+    }
+    tx.commit().await.expect("commit");
+    let [(t1, s1), (t2, s2)] = departures[..] else {
+        panic!("two departures");
+    };
+    let answers = run(
+        &ctx,
+        vec![
+            request(&ctx, t1, s1, 2, "ana@example.com", None),
+            request(&ctx, t2, s2, 3, "ben@example.com", None),
+            request(&ctx, t1, s1, 1, "cy@example.com", None),
+        ],
+    )
+    .await;
+    let changed = answers[0].as_ref().map(|c| c.booking.id).expect("created");
+    // Two more audit rows for the first booking: its calendar file's
+    // SEQUENCE counts them.
+    let mut tx = db.begin().await.expect("begin");
+    for _ in 0..2 {
+        on!(tx, c => sqlx::query(
+            "INSERT INTO booking_modification_logs \
+             (booking_id, tour_id, actor, modification_type, created_at) \
+             VALUES ($1, $2, 'admin', 'modified', $3)",
+        )
+        .bind(changed)
+        .bind(t1)
+        .bind(now)
+        .execute(c)
+        .await
+        .map(|_| ()))
+        .expect("audit row");
+    }
+    tx.commit().await.expect("commit");
+
+    let mut tx = db.read().await.expect("read");
+    let events = tourdesk_store::audit::undelivered(&mut tx, 100)
+        .await
+        .expect("events");
+    assert_eq!(events.len(), 3, "one booking.created each");
+    let today = now.date_naive();
+    let mut together = crate::mail::EventData::load_batch(&mut tx, &events, today)
+        .await
+        .expect("the batch loads");
+    for e in &events {
+        let mut alone = crate::mail::EventData::load_batch(&mut tx, std::slice::from_ref(e), today)
+            .await
+            .expect("one event loads");
+        let render = |d: &crate::mail::EventData| {
+            crate::mail::render_event(e, d, &ctx.mail, now).expect("renders")
+        };
+        let (Some(a), Some(b)) = (alone.remove(&e.id), together.remove(&e.id)) else {
+            panic!("event {} was loaded both ways", e.id);
+        };
+        let (a, b) = (render(&a), render(&b));
+        assert_eq!(a, b, "event {} renders the same in a batch", e.id);
+        let ics = b.first().and_then(|m| m.ics.as_deref()).unwrap_or_default();
+        assert!(ics.contains("BEGIN:VEVENT"), "a calendar file: {ics}");
+        let booking = e.payload.0.get("booking_id").and_then(|v| v.as_i64());
+        let sequence = if booking == Some(changed) {
+            "SEQUENCE:2"
+        } else {
+            "SEQUENCE:0"
+        };
+        assert!(
+            ics.contains(sequence),
+            "{sequence} for event {}: {ics}",
+            e.id
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_batch_of_events_renders_as_each_alone_sqlite() {
+    let t = crate::testdb::sqlite().await;
+    a_batch_of_events_renders_as_each_alone(t.db.clone()).await;
+    t.finish().await;
+}
+
+#[tokio::test]
+async fn a_batch_of_events_renders_as_each_alone_postgres() {
+    let Some(t) = crate::testdb::postgres().await else {
+        return;
+    };
+    a_batch_of_events_renders_as_each_alone(t.db.clone()).await;
+    t.finish().await;
+}
+
 #[tokio::test]
 async fn a_batch_decides_each_request_as_if_alone_sqlite() {
     let t = crate::testdb::sqlite().await;

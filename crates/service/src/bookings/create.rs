@@ -149,16 +149,16 @@ impl Bookings<'_> {
                 .into_iter()
                 .collect()
         };
-        let mut tours: HashMap<i64, Option<Tour>> = HashMap::new();
-        for &i in &deciding {
-            let id = batch[i].req.tour_id;
-            if let std::collections::hash_map::Entry::Vacant(e) = tours.entry(id) {
-                e.insert(match load_tour(tx, id).await {
-                    Ok(t) => Some(t),
-                    Err(ServiceError::NotFound(_)) => None,
-                    Err(e) => return Err(e),
-                });
-            }
+        // The batch's tours, in one statement (None: no such tour).
+        let tour_ids: Vec<i64> = deciding
+            .iter()
+            .map(|&i| batch[i].req.tour_id)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut tours: HashMap<i64, Option<Tour>> = tour_ids.iter().map(|&id| (id, None)).collect();
+        for row in tourdesk_store::tours::tours_by_ids(tx, &tour_ids).await? {
+            tours.insert(row.id, Some(Tour::from_row(row)?));
         }
 
         // The departures, locked in id order; then every request decided
