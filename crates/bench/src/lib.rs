@@ -14,7 +14,10 @@
 //! after (`GROUP_COMMIT_MAX_BATCH=1` in the bench's environment measures the
 //! server without batching). Each scenario starts once the server has
 //! delivered the outbox events (emails) of the bookings made before it, so
-//! one scenario's background work is not measured in the next.
+//! one scenario's background work is not measured in the next; the server's
+//! CPU time per request is counted until its scenario's events are
+//! delivered (the figure to compare builds by on a machine whose speed
+//! varies between runs).
 
 mod dataset;
 mod load;
@@ -269,6 +272,19 @@ pub fn rss_bytes(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU time a process has used so far (user and system, all its threads),
+/// in seconds (Linux: `/proc/PID/stat` counts in USER_HZ, 100 per second),
+/// or None when unknown.
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command name (in parentheses, which may hold spaces): the
+    // state is field 3, utime field 14 and stime field 15.
+    let (_, rest) = stat.rsplit_once(')')?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<u64>().ok();
+    Some((ticks(11)? + ticks(12)?) as f64 / 100.0)
+}
+
 pub async fn run(args: BenchArgs) -> anyhow::Result<bool> {
     let scenarios: Vec<Scenario> = args
         .scenarios
@@ -349,6 +365,7 @@ async fn run_on(args: &BenchArgs, url: &str, scenarios: &[Scenario]) -> anyhow::
                 "bench: {left} outbox events still undelivered after 5 minutes; measuring anyway"
             ),
         }
+        let cpu_before = pid.and_then(cpu_seconds);
         let mut outcome = load::run(
             *scenario,
             &base,
@@ -359,6 +376,18 @@ async fn run_on(args: &BenchArgs, url: &str, scenarios: &[Scenario]) -> anyhow::
             pid,
         )
         .await?;
+        // The server's CPU per request, including delivering the outbox
+        // events (emails, webhooks) the scenario's requests left: steadier
+        // than throughput on a machine whose speed varies from run to run.
+        if let Some(before) = cpu_before {
+            load::drain_outbox(&base, Duration::from_secs(300)).await;
+            if let Some(after) = pid.and_then(cpu_seconds)
+                && outcome.requests > 0
+            {
+                outcome.server_cpu_ms_per_request =
+                    Some((after - before) * 1000.0 / outcome.requests as f64);
+            }
+        }
         if outcome.creates_per_sec > 0.0
             && ceiling > 0.0
             && matches!(
@@ -402,7 +431,7 @@ fn print_table(r: &Report) {
         r.ceiling_per_sec
     );
     println!(
-        "{:<8} {:>7} {:>9} {:>9} {:>8} {:>8} {:>8} {:>10} {:>8} {:>9}  statuses",
+        "{:<8} {:>7} {:>9} {:>9} {:>8} {:>8} {:>8} {:>10} {:>8} {:>10} {:>9}  statuses",
         "scenario",
         "clients",
         "requests",
@@ -412,11 +441,12 @@ fn print_table(r: &Report) {
         "p99 ms",
         "app/ceil",
         "RSS MB",
+        "CPU ms/req",
         "correct"
     );
     for o in &r.scenarios {
         println!(
-            "{:<8} {:>7} {:>9} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>10} {:>8.1} {:>9}  {}",
+            "{:<8} {:>7} {:>9} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>10} {:>8.1} {:>10} {:>9}  {}",
             o.scenario,
             o.clients,
             o.requests,
@@ -428,6 +458,9 @@ fn print_table(r: &Report) {
                 .map(|x| format!("{x:.2}"))
                 .unwrap_or_else(|| "-".into()),
             o.peak_rss_bytes as f64 / 1_048_576.0,
+            o.server_cpu_ms_per_request
+                .map(|x| format!("{x:.3}"))
+                .unwrap_or_else(|| "-".into()),
             if o.correct { "yes" } else { "NO" },
             o.statuses
                 .iter()

@@ -78,6 +78,10 @@ pub struct Outcome {
     pub peak_rss_bytes: u64,
     /// creates_per_sec / raw transaction ceiling (hot and spread).
     pub ceiling_ratio: Option<f64>,
+    /// The server process's CPU time (all threads) per request, in ms:
+    /// from the scenario's start until the outbox events its requests left
+    /// were delivered. None when the bench did not start the server.
+    pub server_cpu_ms_per_request: Option<f64>,
     /// Group commit as the server's `/metrics` counted it during the run.
     pub batching: Option<Batching>,
     pub correct: bool,
@@ -399,6 +403,7 @@ pub async fn run(
         statuses: all.statuses,
         peak_rss_bytes: peak.load(Ordering::Relaxed),
         ceiling_ratio: None,
+        server_cpu_ms_per_request: None,
         correct: problems.is_empty(),
         problems,
     })

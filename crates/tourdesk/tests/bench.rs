@@ -53,6 +53,13 @@ fn smoke(database_url: &str) {
         assert_eq!(s["correct"], true, "{s}");
         assert!(s["requests"].as_u64().is_some_and(|n| n > 0), "{s}");
         assert!(s["statuses"].get("500").is_none(), "{s}");
+        // The server's CPU per request is measured (a figure, never judged).
+        assert!(
+            s["server_cpu_ms_per_request"]
+                .as_f64()
+                .is_some_and(|ms| ms >= 0.0),
+            "{s}"
+        );
     }
     assert!(report["ceiling_per_sec"].as_f64().is_some_and(|c| c > 0.0));
     // Group commit's figures come from the server's own counters: every
