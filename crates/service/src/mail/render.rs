@@ -36,22 +36,19 @@ impl EventData {
         events: &[EventRow],
         today: NaiveDate,
     ) -> ServiceResult<HashMap<i64, EventData>> {
-        let mut booking_ids: Vec<i64> = events.iter().filter_map(booking_id).collect();
-        booking_ids.sort_unstable();
-        booking_ids.dedup();
+        let booking_ids = distinct(events.iter().filter_map(booking_id));
         let bookings: HashMap<i64, BookingRow> = bookings::bookings_by_ids(tx, &booking_ids)
             .await?
             .into_iter()
             .map(|b| (b.id, b))
             .collect();
         let booking_of = |e: &EventRow| booking_id(e).and_then(|id| bookings.get(&id));
-        let mut tour_ids: Vec<i64> = events
-            .iter()
-            .map(|e| e.tour_id)
-            .chain(bookings.values().map(|b| b.tour_id))
-            .collect();
-        tour_ids.sort_unstable();
-        tour_ids.dedup();
+        let tour_ids = distinct(
+            events
+                .iter()
+                .map(|e| e.tour_id)
+                .chain(bookings.values().map(|b| b.tour_id)),
+        );
         let tours: HashMap<i64, TourRow> = tours::tours_by_ids(tx, &tour_ids)
             .await?
             .into_iter()
@@ -62,18 +59,14 @@ impl EventData {
             .iter()
             .filter_map(|e| booking_of(e).filter(|b| gets_calendar_file(e, b)))
             .collect();
-        let mut slot_ids: Vec<i64> = with_file.iter().map(|b| b.booking_slot_id).collect();
-        slot_ids.sort_unstable();
-        slot_ids.dedup();
+        let slot_ids = distinct(with_file.iter().map(|b| b.booking_slot_id));
         let departures: HashMap<i64, DepartureRow> =
             tourdesk_store::calendar::departures_by_ids(tx, &slot_ids)
                 .await?
                 .into_iter()
                 .map(|d| (d.slot.id, d))
                 .collect();
-        let mut file_ids: Vec<i64> = with_file.iter().map(|b| b.id).collect();
-        file_ids.sort_unstable();
-        file_ids.dedup();
+        let file_ids = distinct(with_file.iter().map(|b| b.id));
         let changes: HashMap<i64, BookingChanges> =
             tourdesk_store::calendar::booking_changes_of(tx, &file_ids)
                 .await?
@@ -137,6 +130,13 @@ impl EventData {
         }
         Ok(out)
     }
+}
+
+/// Each id once, in order: what a batch read binds.
+fn distinct(ids: impl Iterator<Item = i64>) -> Vec<i64> {
+    ids.collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect()
 }
 
 /// The booking an event is about, if it is about one.
