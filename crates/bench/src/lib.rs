@@ -93,7 +93,9 @@ pub struct Report {
     pub dataset: DatasetReport,
     pub clients: usize,
     pub duration_secs: u64,
-    pub ceiling_per_sec: f64,
+    /// The raw hot-path transaction ceiling; measured only when a scenario
+    /// is compared with it (`hot`, `hot256`, `spread`), else null.
+    pub ceiling_per_sec: Option<f64>,
     pub scenarios: Vec<Outcome>,
     pub all_correct: bool,
 }
@@ -335,17 +337,23 @@ async fn run_on(args: &BenchArgs, url: &str, scenarios: &[Scenario]) -> anyhow::
     eprintln!("bench: dataset ready in {:.1} s", dataset.build_secs);
 
     let ctx = Context::new(db.clone(), Settings::default());
-    eprintln!(
-        "bench: measuring the raw hot-path transaction ({} clients, {} s)…",
-        args.clients, args.duration
-    );
-    let ceiling = load::ceiling(
-        &ctx,
-        &data,
-        args.clients,
-        Duration::from_secs(args.duration),
-    )
-    .await?;
+    let ceiling = if scenarios.iter().any(|s| s.has_ceiling()) {
+        eprintln!(
+            "bench: measuring the raw hot-path transaction ({} clients, {} s)…",
+            args.clients, args.duration
+        );
+        Some(
+            load::ceiling(
+                &ctx,
+                &data,
+                args.clients,
+                Duration::from_secs(args.duration),
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
 
     let server = match &args.url {
         Some(_) => None,
@@ -388,12 +396,9 @@ async fn run_on(args: &BenchArgs, url: &str, scenarios: &[Scenario]) -> anyhow::
                     Some((after - before) * 1000.0 / outcome.requests as f64);
             }
         }
-        if outcome.creates_per_sec > 0.0
-            && ceiling > 0.0
-            && matches!(
-                scenario,
-                Scenario::Hot | Scenario::Hot256 | Scenario::Spread
-            )
+        if let Some(ceiling) = ceiling.filter(|c| *c > 0.0)
+            && outcome.creates_per_sec > 0.0
+            && scenario.has_ceiling()
         {
             outcome.ceiling_ratio = Some(outcome.creates_per_sec / ceiling);
         }
@@ -426,10 +431,12 @@ fn print_table(r: &Report) {
         r.clients,
         r.duration_secs
     );
-    println!(
-        "raw hot-path transaction ceiling: {:.0} tx/s",
-        r.ceiling_per_sec
-    );
+    match r.ceiling_per_sec {
+        Some(c) => println!("raw hot-path transaction ceiling: {c:.0} tx/s"),
+        None => {
+            println!("raw hot-path transaction ceiling: not measured (no hot or spread scenario)")
+        }
+    }
     println!(
         "{:<8} {:>7} {:>9} {:>9} {:>8} {:>8} {:>8} {:>10} {:>8} {:>10} {:>9}  statuses",
         "scenario",

@@ -31,6 +31,14 @@ pub enum Scenario {
     Mixed,
 }
 
+impl Scenario {
+    /// Whether the scenario's creates are compared with the raw hot-path
+    /// transaction ceiling (which the bench then measures).
+    pub fn has_ceiling(self) -> bool {
+        matches!(self, Scenario::Hot | Scenario::Hot256 | Scenario::Spread)
+    }
+}
+
 impl FromStr for Scenario {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
