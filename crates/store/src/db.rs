@@ -4,7 +4,8 @@
 //! lock and each takes the write lock up front with `BEGIN IMMEDIATE`, so
 //! nothing fails with "database is locked"), plus a pool of read-only
 //! connections; WAL, `busy_timeout`, `foreign_keys=ON`, `synchronous=FULL`
-//! by default. PostgreSQL: one pool, READ COMMITTED transactions. Pooled
+//! by default. The writer never checkpoints the log: a task of its own does
+//! (see [`crate::wal`]), so no write waits for a checkpoint. PostgreSQL: one pool, READ COMMITTED transactions. Pooled
 //! connections are pinged before use only after a quiet spell, not on every
 //! request (a round trip each), and SQLite is compiled with the options in
 //! `.cargo/config.toml` (checked at start-up).
@@ -93,6 +94,7 @@ enum Pools {
         writer: Arc<Writer>,
         readers: SqlitePool,
         file: Arc<SqliteFile>,
+        checkpointer: Arc<crate::wal::Checkpointer>,
     },
     Postgres(PgPool),
 }
@@ -227,7 +229,12 @@ impl Db {
         })?;
         let writer = Writer {
             slot: Arc::new(tokio::sync::Mutex::new(None)),
-            options: base.clone(),
+            // The writer never checkpoints: `wal::Checkpointer` does, off
+            // the path every write waits on.
+            options: base.clone().pragma("wal_autocheckpoint", "0").pragma(
+                "journal_size_limit",
+                crate::wal::JOURNAL_SIZE_LIMIT.to_string(),
+            ),
             url: opts.url.clone(),
             wait: opts.acquire_timeout.max(Duration::from_secs(30)),
         };
@@ -244,12 +251,14 @@ impl Db {
             // per connection, each with its own cache) and read pages the OS
             // already caches, so 4 MB each was most of the server's memory
             // under load (#19's RSS target).
-            .connect_lazy_with(base.read_only(true).pragma("cache_size", "-2000"));
+            .connect_lazy_with(base.clone().read_only(true).pragma("cache_size", "-2000"));
+        let checkpointer = Arc::new(crate::wal::Checkpointer::start(base.clone()));
         Ok(Db {
             pools: Pools::Sqlite {
                 writer: Arc::new(writer),
                 readers,
                 file: Arc::new(SqliteFile { path, identity }),
+                checkpointer,
             },
             created,
         })
@@ -405,8 +414,12 @@ impl Db {
     pub async fn close(&self) {
         match &self.pools {
             Pools::Sqlite {
-                writer, readers, ..
+                writer,
+                readers,
+                checkpointer,
+                ..
             } => {
+                checkpointer.stop();
                 readers.close().await;
                 writer.close().await;
             }
@@ -780,6 +793,62 @@ mod tests {
                 "SQLite lacks {want}; it has {have:?}"
             );
         }
+        db.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// The writer's commits never checkpoint (that would stall every write
+    /// queued behind them); the checkpointer copies the log into the
+    /// database file by itself, and the log then starts over instead of
+    /// growing.
+    #[tokio::test]
+    async fn the_log_reaches_the_database_file_without_a_writer_checkpointing() {
+        let (dir, opts) = temp_sqlite();
+        let db = Db::connect(&opts).await.expect("connect");
+        let path = dir.join("t.db");
+        let wal = dir.join("t.db-wal");
+        let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        // 4 MB a round: four times what SQLite's own commit would have
+        // checkpointed at.
+        const MB: u64 = 1_000_000;
+        for round in 1..=5u64 {
+            let mut tx = db.begin().await.expect("begin");
+            let pages: i64 = crate::on!(tx, c => sqlx::query_scalar("PRAGMA wal_autocheckpoint")
+                .fetch_one(&mut *c)
+                .await)
+            .expect("read wal_autocheckpoint");
+            assert_eq!(
+                pages, 0,
+                "the writer leaves checkpoints to the checkpointer"
+            );
+            crate::on!(tx, c => c
+                .execute("CREATE TABLE IF NOT EXISTS filler (b BLOB); \
+                          WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000) \
+                          INSERT INTO filler SELECT randomblob(4000) FROM n")
+                .await
+                .map(|_| ()))
+            .expect("fill");
+            tx.commit().await.expect("commit");
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            while size(&path) < round * 4 * MB {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "round {round}: the database file is {} bytes: the log was not checkpointed",
+                    size(&path)
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            // The file has its pages; let the checkpoint finish its round.
+            tokio::time::sleep(3 * crate::wal::CHECKPOINT_EVERY).await;
+        }
+        // The log started over between rounds instead of growing: 20 MB
+        // written in all, about 4 MB a round (a round whose next write came
+        // before its checkpoint finished would make that 8).
+        assert!(
+            size(&wal) < 16 * MB,
+            "the log grew to {} bytes over five checkpointed rounds",
+            size(&wal)
+        );
         db.close().await;
         let _ = std::fs::remove_dir_all(dir);
     }

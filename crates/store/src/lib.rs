@@ -26,6 +26,7 @@ pub mod slots;
 pub mod tours;
 pub mod users;
 pub mod waitlist;
+pub mod wal;
 pub mod webhooks;
 
 pub use db::{Backend, ConnRef, Db, DbOptions, PoolStats, Tx, redact_url};

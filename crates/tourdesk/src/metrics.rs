@@ -170,6 +170,10 @@ fn describe() {
         "group_commit_flushes_total",
         "Group-committed transactions that committed (each one commit flush)"
     );
+    describe_gauge!(
+        "sqlite_wal_frames",
+        "SQLite: pages in the write-ahead log after the last checkpoint (the log starts over once all are in the database file)"
+    );
     describe_counter!("job_runs_total", "Background job rounds run, by job name");
     describe_counter!(
         "job_failures_total",
