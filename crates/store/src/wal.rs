@@ -38,6 +38,7 @@ pub const JOURNAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 /// or when this handle (held by every clone of the `Db`) is dropped.
 pub(crate) struct Checkpointer {
     stop: watch::Sender<bool>,
+    task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl Checkpointer {
@@ -45,7 +46,7 @@ impl Checkpointer {
     /// Tokio runtime).
     pub(crate) fn start(options: SqliteConnectOptions) -> Checkpointer {
         let (stop, mut stopped) = watch::channel(false);
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let mut conn: Option<SqliteConnection> = None;
             let mut failing = false;
             loop {
@@ -76,12 +77,25 @@ impl Checkpointer {
                     }
                 }
             }
+            // Closed here, before the writer and readers close, so the
+            // last of them still checkpoints the whole log and removes it.
+            if let Some(c) = conn {
+                let _ = c.close().await;
+            }
         });
-        Checkpointer { stop }
+        Checkpointer {
+            stop,
+            task: std::sync::Mutex::new(Some(task)),
+        }
     }
 
-    pub(crate) fn stop(&self) {
+    /// Stops the task and waits until its connection is closed.
+    pub(crate) async fn stop(&self) {
         let _ = self.stop.send(true);
+        let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
     }
 }
 
