@@ -160,7 +160,35 @@ impl SqliteFile {
             ))),
         }
     }
+
+    /// Fails when the file system holding the database has less than
+    /// [`MIN_FREE_BYTES`] left: a one-row write may still fit in pages
+    /// SQLite already holds (the log is reused once checkpointed), while a
+    /// booking that needs the file to grow is refused.
+    fn check_space(&self) -> StoreResult<()> {
+        let dir = self
+            .path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        // A file system that cannot say is not judged.
+        let Ok(fs) = rustix::fs::statvfs(dir) else {
+            return Ok(());
+        };
+        let free = fs.f_bavail.saturating_mul(fs.f_frsize);
+        if free < MIN_FREE_BYTES {
+            return Err(StoreError::StorageFull(format!(
+                "the disk holding {} has {free} bytes free; the database needs room to grow",
+                self.path.display()
+            )));
+        }
+        Ok(())
+    }
 }
+
+/// Below this much free space on its disk, SQLite is reported unable to
+/// take writes (about a group-committed batch's worth of pages, twice).
+pub const MIN_FREE_BYTES: u64 = 1024 * 1024;
 
 /// A pool's connections at one moment.
 #[derive(Debug, Clone, Copy)]
@@ -398,9 +426,14 @@ impl Db {
     }
 
     /// Proves a write can succeed now by committing one: a one-row update
-    /// of `health_probe`. Fails with the reason when the disk is full, the
-    /// database is read-only, deleted or replaced, or the writer is stuck.
+    /// of `health_probe`. Fails with the reason when the disk is full (on
+    /// SQLite also when less than [`MIN_FREE_BYTES`] are left for the file
+    /// to grow), the database is read-only, deleted or replaced, or the
+    /// writer is stuck.
     pub async fn check_writable(&self) -> StoreResult<()> {
+        if let Pools::Sqlite { file, .. } = &self.pools {
+            file.check_space()?;
+        }
         let mut tx = self.begin().await?;
         let at = chrono::Utc::now().to_rfc3339();
         crate::on!(tx, c => sqlx::query("UPDATE health_probe SET checked_at = $1 WHERE id = 1")
