@@ -5,7 +5,8 @@
 //! nothing fails with "database is locked"), plus a pool of read-only
 //! connections; WAL, `busy_timeout`, `foreign_keys=ON`, `synchronous=FULL`
 //! by default. The writer never checkpoints the log: a task of its own does
-//! (see [`crate::wal`]), so no write waits for a checkpoint. PostgreSQL: one pool, READ COMMITTED transactions. Pooled
+//! (see [`crate::wal`]), so no write waits for a checkpoint. PostgreSQL: one
+//! pool, READ COMMITTED transactions. Pooled
 //! connections are pinged before use only after a quiet spell, not on every
 //! request (a round trip each), and SQLite is compiled with the options in
 //! `.cargo/config.toml` (checked at start-up).
@@ -166,11 +167,7 @@ impl SqliteFile {
     /// SQLite already holds (the log is reused once checkpointed), while a
     /// booking that needs the file to grow is refused.
     fn check_space(&self) -> StoreResult<()> {
-        let dir = self
-            .path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+        let dir = folder_of(&self.path);
         // A file system that cannot say is not judged.
         let Ok(fs) = rustix::fs::statvfs(dir) else {
             return Ok(());
@@ -461,15 +458,19 @@ impl Db {
     }
 }
 
+/// The folder holding a database file (`.` for a bare file name).
+fn folder_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
 /// Checks the SQLite file can be used before any connection opens it:
 /// present (or created when asked), in a folder and a file that can be
 /// written. Returns whether the file is new.
 fn prepare_sqlite_file(path: &Path, opts: &DbOptions) -> StoreResult<bool> {
     let shown = path.display();
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = folder_of(path);
     let exists = match std::fs::metadata(path) {
         Ok(meta) if meta.is_file() => true,
         Ok(_) => {
