@@ -152,9 +152,7 @@ pub async fn build(
     bulk::insert_bookings(&mut tx, &bookings, now).await?;
     bulk::recount_slots(&mut tx).await?;
     tx.commit().await?;
-    let mut tx = db.begin().await?;
-    bulk::analyze(&mut tx).await?;
-    tx.commit().await?;
+    bulk::settle(db).await?;
     eprintln!();
     Ok(Dataset {
         tour_ids,

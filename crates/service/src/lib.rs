@@ -26,6 +26,8 @@ pub mod reports;
 pub mod retention;
 mod settings;
 #[cfg(test)]
+mod settle_tests;
+#[cfg(test)]
 mod testdb;
 pub mod validate;
 pub mod waitlist;

@@ -131,8 +131,30 @@ pub async fn max_booking_id(tx: &mut Tx) -> StoreResult<i64> {
 }
 
 /// Refreshes the planner's statistics after a bulk load.
-pub async fn analyze(tx: &mut Tx) -> StoreResult<()> {
+async fn analyze(tx: &mut Tx) -> StoreResult<()> {
     exec!(tx, sqlx::query("ANALYZE"))?;
+    Ok(())
+}
+
+/// Brings a freshly loaded database to the state a running one is in:
+/// statistics refreshed and, on PostgreSQL, the load vacuumed. A bulk load
+/// leaves PostgreSQL with a dead version of every row the counters'
+/// recomputation rewrote, no visibility map and no hint bits, which the
+/// first reads of each page and autovacuum then pay for, in the middle of
+/// whatever runs next; `VACUUM` cannot run inside a transaction, so this
+/// takes a connection of its own.
+pub async fn settle(db: &crate::Db) -> StoreResult<()> {
+    match db.backend() {
+        crate::Backend::Postgres => {
+            let mut conn = db.read().await?;
+            exec!(conn, sqlx::query("VACUUM (ANALYZE)"))?;
+        }
+        crate::Backend::Sqlite => {
+            let mut tx = db.begin().await?;
+            analyze(&mut tx).await?;
+            tx.commit().await?;
+        }
+    }
     Ok(())
 }
 
