@@ -1,6 +1,7 @@
 //! The benchmark dataset: tours, a daily timetable of slots and confirmed
-//! bookings, loaded in bulk through the store layer, plus three special
-//! slots (hot: unlimited capacity; sellout: capacity 100; ceiling: for the
+//! bookings, loaded in bulk through the store layer and settled
+//! (`bulk::settle`: vacuumed on PostgreSQL), plus three special slots (hot:
+//! unlimited capacity; sellout: capacity 100; ceiling: for the
 //! raw-transaction measurement).
 
 use chrono::{Duration, NaiveTime, Utc};

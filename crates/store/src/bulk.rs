@@ -1,6 +1,7 @@
 //! Bulk loading for benchmarks and demos: multi-row inserts that bypass the
 //! per-request path, followed by one recomputation of the slot counters, so
-//! the loaded data satisfies design invariant 1 like any other.
+//! the loaded data satisfies design invariant 1 like any other, and by
+//! [`settle`], so the database is in the state a running one would be.
 
 use crate::{StoreResult, Tx, built, exec, holding_statuses, on};
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
