@@ -3,9 +3,8 @@
 //! counters' recomputation for whatever runs next to step over) and both
 //! engines with fresh planner statistics.
 
-use chrono::{Duration, NaiveTime, Utc};
-use tourdesk_store::bulk::{self, BulkBooking, BulkSlot};
-use tourdesk_store::tours::{self, TourFields};
+use chrono::{Duration, Utc};
+use tourdesk_store::bulk::{self, BulkBooking};
 use tourdesk_store::{Backend, Db, on};
 
 async fn scalar(db: &Db, sql: &'static str) -> i64 {
@@ -16,36 +15,10 @@ async fn scalar(db: &Db, sql: &'static str) -> i64 {
 async fn a_settled_load_is_vacuumed_and_analysed(db: Db) {
     let now = Utc::now();
     let mut tx = db.begin().await.expect("begin");
-    let tour = tours::insert_tour(
-        &mut tx,
-        &TourFields {
-            name: "Loaded tour",
-            description: "",
-            duration_minutes: 60,
-            base_price: 5000,
-            currency: "USD",
-            timezone: "UTC",
-            is_active: true,
-            cancellation_policy: None,
-            party_rules: None,
-        },
-        now,
-    )
-    .await
-    .expect("tour");
-    let start = NaiveTime::from_hms_opt(9, 0, 0).expect("a time");
-    let slots: Vec<BulkSlot> = (1..=200)
+    let tour = crate::testdb::insert_tour(&mut tx, "Loaded tour", "UTC", "USD", 60, now).await;
+    let slots: Vec<_> = (1..=200)
         .map(|d| {
-            let day = (now + Duration::days(d)).date_naive();
-            BulkSlot {
-                tour_id: tour.id,
-                slot_date: day,
-                start_time: start,
-                end_time: start + Duration::hours(1),
-                starts_at: day.and_time(start).and_utc(),
-                max_capacity: 20,
-                price_per_person: 5000,
-            }
+            crate::testdb::departure(tour.id, (now + Duration::days(d)).date_naive(), 9, 60, 20)
         })
         .collect();
     let ids = bulk::insert_slots(&mut tx, &slots, now)

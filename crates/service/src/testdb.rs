@@ -4,8 +4,11 @@
 
 use std::path::PathBuf;
 
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use sqlx::Connection;
-use tourdesk_store::{Db, DbOptions};
+use tourdesk_store::bulk::BulkSlot;
+use tourdesk_store::tours::{self, TourFields, TourRow};
+use tourdesk_store::{Db, DbOptions, Tx};
 
 pub(crate) struct TestDb {
     pub db: Db,
@@ -75,5 +78,55 @@ impl TestDb {
                 .await;
             }
         }
+    }
+}
+
+/// A tour on sale, priced 50.00 a person, for tests that load departures
+/// in bulk.
+pub(crate) async fn insert_tour(
+    tx: &mut Tx,
+    name: &str,
+    timezone: &str,
+    currency: &str,
+    duration_minutes: i64,
+    now: DateTime<Utc>,
+) -> TourRow {
+    tours::insert_tour(
+        tx,
+        &TourFields {
+            name,
+            description: "",
+            duration_minutes,
+            base_price: 5000,
+            currency,
+            timezone,
+            is_active: true,
+            cancellation_policy: None,
+            party_rules: None,
+        },
+        now,
+    )
+    .await
+    .expect("insert a tour")
+}
+
+/// A departure of `tour_id` on `day` at `hour`:00 (read as UTC), lasting
+/// `minutes`, for `bulk::insert_slots`.
+pub(crate) fn departure(
+    tour_id: i64,
+    day: NaiveDate,
+    hour: u32,
+    minutes: i64,
+    max_capacity: i64,
+) -> BulkSlot {
+    let start = NaiveTime::from_hms_opt(hour, 0, 0).expect("an hour of the day");
+    BulkSlot {
+        tour_id,
+        slot_date: day,
+        start_time: start,
+        end_time: start + Duration::minutes(minutes),
+        starts_at: day.and_time(start).and_utc(),
+        max_capacity,
+        price_per_person: 5000,
     }
 }

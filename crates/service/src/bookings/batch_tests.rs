@@ -1,8 +1,7 @@
 //! A group-commit batch decides each request as if it ran alone.
 
-use chrono::{Duration, NaiveTime, Utc};
-use tourdesk_store::bulk::{self, BulkSlot};
-use tourdesk_store::tours::{self, TourFields};
+use chrono::{Duration, Utc};
+use tourdesk_store::bulk;
 use tourdesk_store::{Db, capacity, on};
 
 use super::*;
@@ -86,36 +85,9 @@ async fn a_batch_decides_each_request_as_if_alone(db: Db) {
     );
     let now = Utc::now();
     let mut tx = db.begin().await.expect("begin");
-    let tour = tours::insert_tour(
-        &mut tx,
-        &TourFields {
-            name: "Batch tour",
-            description: "",
-            duration_minutes: 60,
-            base_price: 5000,
-            currency: "USD",
-            timezone: "UTC",
-            is_active: true,
-            cancellation_policy: None,
-            party_rules: None,
-        },
-        now,
-    )
-    .await
-    .expect("tour");
+    let tour = crate::testdb::insert_tour(&mut tx, "Batch tour", "UTC", "USD", 60, now).await;
     let day = (now + Duration::days(5)).date_naive();
-    let slot = |hour: u32, max_capacity: i64| {
-        let start = NaiveTime::from_hms_opt(hour, 0, 0).expect("a time");
-        BulkSlot {
-            tour_id: tour.id,
-            slot_date: day,
-            start_time: start,
-            end_time: start + Duration::hours(1),
-            starts_at: day.and_time(start).and_utc(),
-            max_capacity,
-            price_per_person: 5000,
-        }
-    };
+    let slot = |hour, max_capacity| crate::testdb::departure(tour.id, day, hour, 60, max_capacity);
     let ids = bulk::insert_slots(&mut tx, &[slot(9, 10), slot(14, 5)], now)
         .await
         .expect("slots");
@@ -252,33 +224,8 @@ async fn a_batch_of_events_renders_as_each_alone(db: Db) {
     let day = (now + Duration::days(5)).date_naive();
     let mut departures = Vec::new();
     for (name, zone) in [("Madrid walk", "Europe/Madrid"), ("Harbour cruise", "UTC")] {
-        let tour = tours::insert_tour(
-            &mut tx,
-            &TourFields {
-                name,
-                description: "",
-                duration_minutes: 90,
-                base_price: 5000,
-                currency: "EUR",
-                timezone: zone,
-                is_active: true,
-                cancellation_policy: None,
-                party_rules: None,
-            },
-            now,
-        )
-        .await
-        .expect("tour");
-        let start = NaiveTime::from_hms_opt(9, 0, 0).expect("a time");
-        let slot = BulkSlot {
-            tour_id: tour.id,
-            slot_date: day,
-            start_time: start,
-            end_time: start + Duration::minutes(90),
-            starts_at: day.and_time(start).and_utc(),
-            max_capacity: 20,
-            price_per_person: 5000,
-        };
+        let tour = crate::testdb::insert_tour(&mut tx, name, zone, "EUR", 90, now).await;
+        let slot = crate::testdb::departure(tour.id, day, 9, 90, 20);
         let ids = bulk::insert_slots(&mut tx, &[slot], now)
             .await
             .expect("slot");
