@@ -304,17 +304,23 @@ impl<DB: Database> Floating<DB, Live<DB>> {
             }
         }
 
-        // test the connection on-release to ensure it is still viable,
-        // and flush anything time-sensitive like transaction rollbacks
-        // if an Executor future/stream is dropped during an `.await` call, the connection
-        // is likely to be left in an inconsistent state, in which case it should not be
-        // returned to the pool; also of course, if it was dropped due to an error
-        // this is simply a band-aid as SQLx-next connections should be able
-        // to recover from cancellations
-        if let Err(error) = self.raw.ping().await {
+        // Tourdesk's patch (see the workspace Cargo.toml): flush, not ping.
+        // Upstream pings every connection given back, a round trip to the
+        // database on every release, to catch a connection left broken or
+        // half-way through an exchange (an Executor future dropped during an
+        // `.await`) and to send a dropped transaction's queued ROLLBACK at
+        // once. `flush` does the second and most of the first: it sends
+        // whatever is buffered (the ROLLBACK) and reads every answer still
+        // owed, failing on a connection that broke mid-exchange (on
+        // PostgreSQL; on SQLite, whose worker thread runs its queue in order,
+        // it is a no-op), and costs no I/O on a connection that finished
+        // cleanly, which is nearly every release. A connection that dies
+        // while idle is found as before: by the pool's `before_acquire` ping
+        // after a quiet spell, or by its next statement.
+        if let Err(error) = self.raw.flush().await {
             tracing::warn!(
                 %error,
-                "error occurred while testing the connection on-release",
+                "error occurred while flushing the connection on-release",
             );
 
             // Connection is broken, don't try to gracefully close.
