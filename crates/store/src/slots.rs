@@ -558,6 +558,62 @@ fn parse_day_totals(text: &str) -> StoreResult<Vec<DayTotals>> {
         .collect()
 }
 
+/// What a tour offers: the lowest price and the first date among its
+/// departures from `from` to `to` that a customer could book now with a
+/// spot left (`bookable_with_room!`, as in [`month_summary`]; the tour's
+/// own `is_active` is the caller's). Both None when there is none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct OfferRow {
+    pub tour_id: i64,
+    pub from_price: Option<i64>,
+    pub next_available: Option<NaiveDate>,
+}
+
+/// Tour `tour_id`'s [`OfferRow`], totalled in the database: one row back
+/// however many departures the range holds (the tour page used to read
+/// every departure of the next months and decide each in Rust).
+pub async fn offer(
+    tx: &mut Tx,
+    tour_id: i64,
+    from: NaiveDate,
+    to: NaiveDate,
+    window_start: DateTime<Utc>,
+    window_end: DateTime<Utc>,
+) -> StoreResult<OfferRow> {
+    const SQL: &str = concat!(
+        "SELECT CAST($1 AS BIGINT) AS tour_id, MIN(price_per_person) AS from_price, \
+         MIN(slot_date) AS next_available FROM booking_slots \
+         WHERE tour_id = $1 AND slot_date >= $2 AND slot_date <= $3 AND ",
+        bookable_with_room!()
+    );
+    Ok(on!(tx, c => sqlx::query_as(SQL)
+        .bind(tour_id).bind(from).bind(to).bind(window_start).bind(window_end)
+        .fetch_one(c).await)?)
+}
+
+/// [`offer`] for every tour whose `is_active` is `active`, in one
+/// statement (the tour list used to ask once per tour); a tour with nothing
+/// to offer has no row.
+pub async fn offers(
+    tx: &mut Tx,
+    active: bool,
+    from: NaiveDate,
+    to: NaiveDate,
+    window_start: DateTime<Utc>,
+    window_end: DateTime<Utc>,
+) -> StoreResult<Vec<OfferRow>> {
+    const SQL: &str = concat!(
+        "SELECT tour_id, MIN(price_per_person) AS from_price, MIN(slot_date) AS next_available \
+         FROM booking_slots WHERE tour_id IN (SELECT id FROM tours WHERE is_active = $1) \
+         AND slot_date >= $2 AND slot_date <= $3 AND ",
+        bookable_with_room!(),
+        " GROUP BY tour_id"
+    );
+    Ok(on!(tx, c => sqlx::query_as(SQL)
+        .bind(active).bind(from).bind(to).bind(window_start).bind(window_end)
+        .fetch_all(c).await)?)
+}
+
 /// The first date from `from` to `to` on which tour `tour_id` has a
 /// bookable departure (as in [`month_summary`]) with a spot left.
 pub async fn next_bookable_date(
@@ -579,26 +635,30 @@ pub async fn next_bookable_date(
 }
 
 /// A tour's departures over `from..=to` that are open
-/// ([`SlotRow::is_open`]) with at least `room` spots left, in time order:
-/// a narrowing for a search of what a party could book (the caller decides
-/// each with the booking rule; this only leaves out what that rule refuses
-/// whatever the time).
+/// ([`SlotRow::is_open`]), start from `window_start` to `window_end` (the
+/// starts a customer may book now, as [`month_summary`] takes them) and
+/// have at least `room` spots left, in time order: a narrowing for a
+/// search of what a party could book now (the caller decides each with the
+/// booking rule; this only leaves out what that rule refuses).
 pub async fn open_slots_between(
     tx: &mut Tx,
     tour_id: i64,
     from: NaiveDate,
     to: NaiveDate,
     room: i64,
+    window_start: DateTime<Utc>,
+    window_end: DateTime<Utc>,
 ) -> StoreResult<Vec<SlotRow>> {
     const SQL: &str = concat!(
         "SELECT ",
         slot_cols!(),
         " FROM booking_slots WHERE tour_id = $1 AND slot_date >= $2 AND slot_date <= $3 \
          AND is_available AND NOT is_cancelled AND blackout_id IS NULL AND NOT withdrawn \
+         AND starts_at >= $5 AND starts_at <= $6 \
          AND max_capacity - current_bookings - held_spots >= $4 ORDER BY slot_date, start_time, id"
     );
     Ok(on!(tx, c => sqlx::query_as(SQL)
-        .bind(tour_id).bind(from).bind(to).bind(room)
+        .bind(tour_id).bind(from).bind(to).bind(room).bind(window_start).bind(window_end)
         .fetch_all(c).await)?)
 }
 

@@ -3,7 +3,7 @@
 //! slot counters (no cache), so a change is visible in the next read from
 //! any instance.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use tourdesk_domain::availability::{BookingWindow, Level, level};
@@ -87,6 +87,15 @@ pub struct Departure {
 pub struct Offer {
     pub from_price: Option<i64>,
     pub next_available: Option<NaiveDate>,
+}
+
+impl From<slots::OfferRow> for Offer {
+    fn from(o: slots::OfferRow) -> Offer {
+        Offer {
+            from_price: o.from_price,
+            next_available: o.next_available,
+        }
+    }
 }
 
 pub struct AvailabilityService<'a>(pub(crate) &'a Context);
@@ -296,17 +305,35 @@ impl AvailabilityService<'_> {
             return Ok(Vec::new());
         };
         let now = self.0.clock.now();
-        // Only open departures with room come back; the rule decides.
-        let mut out: Vec<SlotRow> =
-            slots::open_slots_between(conn, tour.id(), from, to, num_people)
-                .await?
-                .into_iter()
-                .filter(|s| {
-                    Some(s.id) != except
-                        && s.available_spots >= num_people
-                        && ledger::refusal(self.0, s, tour, Admission::Customer, now).is_none()
-                })
-                .collect();
+        // Nothing before the tour's today or past the booking horizon can
+        // be booked now: a date far outside the window asks the database
+        // nothing (a request for a day a year out used to read and decode
+        // four weeks of departures only to refuse every one).
+        let from = from.max(tour.today(now));
+        let to = to.min(self.horizon(now));
+        if from > to {
+            return Ok(Vec::new());
+        }
+        let (window_start, window_end) = self.booking_window(now);
+        // Only open departures with room inside the window come back; the
+        // rule decides.
+        let mut out: Vec<SlotRow> = slots::open_slots_between(
+            conn,
+            tour.id(),
+            from,
+            to,
+            num_people,
+            window_start,
+            window_end,
+        )
+        .await?
+        .into_iter()
+        .filter(|s| {
+            Some(s.id) != except
+                && s.available_spots >= num_people
+                && ledger::refusal(self.0, s, tour, Admission::Customer, now).is_none()
+        })
+        .collect();
         out.sort_by_key(|s| {
             (
                 (s.slot_date - date).num_days().abs(),
@@ -318,17 +345,37 @@ impl AvailabilityService<'_> {
         Ok(out)
     }
 
-    /// The active tours, by name, each with what it offers now.
+    /// The active tours, by name, each with what it offers now: two
+    /// statements whatever the number of tours.
     pub async fn tours(&self) -> ServiceResult<Vec<(Tour, Offer)>> {
         let mut conn = self.0.db.read().await?;
         let now = self.0.clock.now();
-        let mut out = Vec::new();
-        for row in tours::list_tours(&mut conn, true).await? {
-            let tour = Tour::from_row(row)?;
-            let offer = self.offer(&mut conn, &tour, tour.today(now), now).await?;
-            out.push((tour, offer));
-        }
-        Ok(out)
+        let rows = tours::list_tours(&mut conn, true).await?;
+        let (window_start, window_end) = self.booking_window(now);
+        // From the earliest "today" of any time zone: the window (which
+        // starts no earlier than now) leaves out what is behind a tour's
+        // own today.
+        let from = now.date_naive().pred_opt().unwrap_or(NaiveDate::MIN);
+        let mut offers: HashMap<i64, Offer> = slots::offers(
+            &mut conn,
+            true,
+            from,
+            self.horizon(now),
+            window_start,
+            window_end,
+        )
+        .await?
+        .into_iter()
+        .map(|o| (o.tour_id, Offer::from(o)))
+        .collect();
+        drop(conn);
+        rows.into_iter()
+            .map(|row| {
+                let tour = Tour::from_row(row)?;
+                let offer = offers.remove(&tour.id()).unwrap_or_default();
+                Ok((tour, offer))
+            })
+            .collect()
     }
 
     /// One tour (active or not) with what it offers now.
@@ -336,32 +383,15 @@ impl AvailabilityService<'_> {
         let mut conn = self.0.db.read().await?;
         let tour = load_tour(&mut conn, tour_id).await?;
         let now = self.0.clock.now();
-        let offer = self.offer(&mut conn, &tour, tour.today(now), now).await?;
-        Ok((tour, offer))
-    }
-
-    /// The cheapest and the first departure from `from` on that a customer
-    /// could book at `now` (open, inside the window, with room).
-    async fn offer(
-        &self,
-        conn: &mut Tx,
-        tour: &Tour,
-        from: NaiveDate,
-        now: DateTime<Utc>,
-    ) -> ServiceResult<Offer> {
         let until = self.horizon(now);
-        if from > until {
-            return Ok(Offer::default());
+        let from = tour.today(now);
+        // Nothing of a tour off sale is bookable (the rule's first check).
+        if !tour.row.is_active || from > until {
+            return Ok((tour, Offer::default()));
         }
-        let rows = slots::slots_between(conn, tour.id(), from, until).await?;
-        let bookable = || {
-            rows.iter()
-                .filter(|s| ledger::bookability(self.0, s, tour, now).is_none())
-        };
-        Ok(Offer {
-            from_price: bookable().map(|s| s.price_per_person).min(),
-            next_available: bookable().map(|s| s.slot_date).min(),
-        })
+        let (window_start, window_end) = self.booking_window(now);
+        let offer = slots::offer(&mut conn, tour_id, from, until, window_start, window_end).await?;
+        Ok((tour, Offer::from(offer)))
     }
 
     /// The last date a departure a customer could book at `now` can be

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use reqwest::Method;
 use serde_json::{Value, json};
+use tourdesk_service::Clock;
 
 use crate::both_backends;
 use crate::helpers::{TestApp, day, paths};
@@ -831,6 +832,7 @@ async fn the_month_view_adds_up_what_the_slots_listing_says(app: TestApp) {
         .collect();
     let agree = |phase: &'static str| {
         let (app, months, blackouts) = (&app, &months, &blackouts);
+        let edges = [&f.dates[0], &f.dates[9]];
         async move {
             let mut bookable_days = 0;
             for &first in months {
@@ -904,6 +906,84 @@ async fn the_month_view_adds_up_what_the_slots_listing_says(app: TestApp) {
                     r.text
                 );
                 assert_eq!(r.body["next_available_date"], next, "{phase}, {first}");
+            }
+            // The tour page and the tour list total the same rule in the
+            // database: the cheapest and the first bookable departure from
+            // now on, as the listing decides each.
+            let now = app.clock.now().date_naive();
+            let ahead = app
+                .slots_between(
+                    f.tour,
+                    &(now - Duration::days(1)).to_string(),
+                    &(now + Duration::days(100)).to_string(),
+                )
+                .await;
+            let bookable = || ahead.iter().filter(|s| s["bookable"] == true);
+            let next = bookable()
+                .next()
+                .map(|s| s["slot_date"].clone())
+                .unwrap_or(Value::Null);
+            let cheapest = bookable()
+                .filter_map(|s| s["price_per_person"].as_f64())
+                .reduce(f64::min)
+                .map_or(Value::Null, |p| json!(p));
+            // Off sale, the tour has no page, no place in the list and no
+            // alternatives.
+            let page = app.get(&paths::tour(f.tour)).await;
+            let list = app.get(paths::TOURS).await;
+            let listed = list
+                .body
+                .as_array()
+                .and_then(|a| a.iter().find(|t| t["id"] == f.tour).cloned());
+            let on_sale = page.status == 200;
+            if on_sale {
+                let listed = listed.expect("listed");
+                for (what, tour) in [("page", &page.body), ("list", &listed)] {
+                    assert_eq!(tour["next_available_date"], next, "{phase}, {what}: {tour}");
+                    assert_eq!(tour["from_price"], cheapest, "{phase}, {what}: {tour}");
+                }
+            } else {
+                page.assert_status(404);
+                assert!(listed.is_none(), "{phase}: {}", list.text);
+            }
+            // Alternatives to a day without departures just before the
+            // first and just after the last (the search is cut to the
+            // window): the nearest bookable departures, as the listing
+            // decides each.
+            for (i, edge) in edges.into_iter().enumerate() {
+                let d: NaiveDate = edge.parse().expect("date");
+                let asked = if i == 0 {
+                    d - Duration::days(3)
+                } else {
+                    d + Duration::days(3)
+                };
+                let mut near: Vec<&Value> = bookable()
+                    .filter(|s| {
+                        s["slot_date"]
+                            .as_str()
+                            .and_then(|x| x.parse::<NaiveDate>().ok())
+                            .is_some_and(|x| (x - asked).num_days().abs() <= 14)
+                    })
+                    .collect();
+                near.sort_by_key(|s| {
+                    let x: NaiveDate = s["slot_date"]
+                        .as_str()
+                        .and_then(|x| x.parse().ok())
+                        .expect("date");
+                    ((x - asked).num_days().abs(), x, s["start_time"].to_string())
+                });
+                let expected: Vec<i64> = near
+                    .iter()
+                    .take(if on_sale { 6 } else { 0 })
+                    .filter_map(|s| s["id"].as_i64())
+                    .collect();
+                let r = check(app, f.tour, &asked.to_string(), 1).await;
+                assert_eq!(r["available"], false, "{phase}, {asked}: {r}");
+                let offered: Vec<i64> = r["alternatives"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|s| s["slot_id"].as_i64()).collect())
+                    .unwrap_or_default();
+                assert_eq!(offered, expected, "{phase}, alternatives to {asked}: {r}");
             }
             bookable_days
         }
