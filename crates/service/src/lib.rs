@@ -35,7 +35,9 @@ pub mod webhooks;
 
 pub use caller::{Admin, Caller};
 pub use error::{ServiceError, ServiceResult};
-pub use settings::{Clock, GroupCommitSettings, Settings, SystemClock, defaults};
+pub use settings::{
+    CalendarCacheSettings, Clock, GroupCommitSettings, Settings, SystemClock, defaults,
+};
 
 use std::sync::Arc;
 
@@ -51,6 +53,8 @@ pub struct Context {
     pub mail: Arc<mail::MailSettings>,
     /// The queues group commit batches booking creates from.
     pub(crate) batches: Arc<group::Lanes<bookings::CreateRequest>>,
+    /// The calendar cache ([`availability`]).
+    pub(crate) calendar: Arc<availability::CalendarCache>,
 }
 
 impl Context {
@@ -61,6 +65,7 @@ impl Context {
             clock: Arc::new(SystemClock),
             mail: Arc::new(mail::MailSettings::default()),
             batches: Arc::default(),
+            calendar: Arc::default(),
         }
     }
 

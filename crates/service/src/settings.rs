@@ -41,6 +41,8 @@ pub mod defaults {
     pub const CHILD_MAX_AGE: u32 = 12;
     pub const GROUP_COMMIT_MAX_BATCH: u32 = 64;
     pub const GROUP_COMMIT_DELAY_MS: u32 = 1;
+    pub const CALENDAR_CACHE_DEPARTURES: u32 = 200_000;
+    pub const CALENDAR_CACHE_QUIET_MS: u32 = 50;
 }
 
 /// Booking rules, as configured (see the README's configuration table).
@@ -71,6 +73,28 @@ pub struct Settings {
     pub child_max_age: u32,
     /// How concurrent booking creates share transactions (see [`crate::group`]).
     pub group_commit: GroupCommitSettings,
+    /// What the calendar cache keeps (see [`crate::availability`]).
+    pub calendar_cache: CalendarCacheSettings,
+}
+
+/// The calendar cache's bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CalendarCacheSettings {
+    /// Departures held at most (about 100 bytes each); 0 turns it off.
+    pub departures: usize,
+    /// How long the database must have been without a commit before reads
+    /// fill the cache (until then they read the database directly, as
+    /// every fill would be thrown away by the next commit).
+    pub quiet: std::time::Duration,
+}
+
+impl Default for CalendarCacheSettings {
+    fn default() -> Self {
+        CalendarCacheSettings {
+            departures: defaults::CALENDAR_CACHE_DEPARTURES as usize,
+            quiet: std::time::Duration::from_millis(u64::from(defaults::CALENDAR_CACHE_QUIET_MS)),
+        }
+    }
 }
 
 /// Group commit's bounds: how many requests one batch serves, and how long
@@ -138,6 +162,7 @@ impl Default for Settings {
             infant_max_age: d::INFANT_MAX_AGE,
             child_max_age: d::CHILD_MAX_AGE,
             group_commit: GroupCommitSettings::default(),
+            calendar_cache: CalendarCacheSettings::default(),
         }
     }
 }

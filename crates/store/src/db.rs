@@ -201,6 +201,8 @@ pub struct PoolStats {
 pub struct Db {
     pools: Pools,
     created: bool,
+    /// Reads change tokens ([`crate::changes`]).
+    watch: Arc<crate::changes::Watch>,
 }
 
 impl std::fmt::Debug for Db {
@@ -286,6 +288,7 @@ impl Db {
                 checkpointer,
             },
             created,
+            watch: Arc::default(),
         })
     }
 
@@ -332,10 +335,15 @@ impl Db {
         Ok(Db {
             pools: Pools::Postgres(pool),
             created: false,
+            watch: Arc::default(),
         })
     }
 
     /// True when this start created the SQLite database file.
+    pub(crate) fn watch(&self) -> &crate::changes::Watch {
+        &self.watch
+    }
+
     pub fn created(&self) -> bool {
         self.created
     }
@@ -442,6 +450,7 @@ impl Db {
     }
 
     pub async fn close(&self) {
+        self.watch.close().await;
         match &self.pools {
             Pools::Sqlite {
                 writer,

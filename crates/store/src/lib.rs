@@ -14,6 +14,7 @@ pub mod bookings;
 pub mod bulk;
 pub mod calendar;
 pub mod capacity;
+pub mod changes;
 mod db;
 mod error;
 pub mod messages;

@@ -52,6 +52,21 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(0..=50))]
     pub group_commit_delay_ms: u32,
 
+    /// Calendar cache: the most departures the month view and the
+    /// availability check keep in memory (about 100 bytes each); 0 turns
+    /// it off. Exact: a cached month serves only while nothing has been
+    /// committed since it was read (any instance, any process).
+    #[arg(long, env = "CALENDAR_CACHE_DEPARTURES", default_value_t = defaults::CALENDAR_CACHE_DEPARTURES,
+          value_parser = clap::value_parser!(u32).range(0..=10_000_000))]
+    pub calendar_cache_departures: u32,
+
+    /// Calendar cache: how long, in milliseconds, the database must have
+    /// gone without a commit before reads fill the cache (while it is
+    /// busy, reads go to the database).
+    #[arg(long, env = "CALENDAR_CACHE_QUIET_MS", default_value_t = defaults::CALENDAR_CACHE_QUIET_MS,
+          value_parser = clap::value_parser!(u32).range(0..=60_000))]
+    pub calendar_cache_quiet_ms: u32,
+
     /// SQLite durability: `full` survives power loss; `normal` only a process crash.
     #[arg(long, env = "SQLITE_SYNCHRONOUS", value_enum, default_value = "full")]
     pub sqlite_synchronous: SqliteSync,

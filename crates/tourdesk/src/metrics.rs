@@ -170,6 +170,10 @@ fn describe() {
         "group_commit_flushes_total",
         "Group-committed transactions that committed (each one commit flush)"
     );
+    describe_counter!(
+        "calendar_cache_reads_total",
+        "Month views and availability checks by how they were answered: hit (every month they needed was cached), fill (some were read and cached), direct (the database was busy: read without the cache)"
+    );
     describe_gauge!(
         "sqlite_wal_frames",
         "SQLite: pages in the write-ahead log after the last checkpoint (the log starts over once all are in the database file)"

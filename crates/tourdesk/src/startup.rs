@@ -51,6 +51,10 @@ pub fn settings(config: &Config) -> Settings {
             max_batch: config.group_commit_max_batch as usize,
             delay: std::time::Duration::from_millis(u64::from(config.group_commit_delay_ms)),
         },
+        calendar_cache: tourdesk_service::CalendarCacheSettings {
+            departures: config.calendar_cache_departures as usize,
+            quiet: std::time::Duration::from_millis(u64::from(config.calendar_cache_quiet_ms)),
+        },
     }
 }
 

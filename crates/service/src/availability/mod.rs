@@ -1,7 +1,8 @@
 //! What customers and the calendar ask most: can this party go on this
-//! date, and how full is each day of a month. Always read live from the
-//! slot counters (no cache), so a change is visible in the next read from
-//! any instance.
+//! date, and how full is each day of a month. Answered from the slot
+//! counters, read directly or from the calendar cache ([`cache`]), which
+//! serves a month only while nothing has been committed since it was read:
+//! a change is visible in the next read from any instance.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -16,7 +17,11 @@ use crate::ledger::{self, Admission, Tour, Unbookable, load_tour};
 use crate::validate::DateRange;
 use crate::{Context, ServiceError, ServiceResult};
 
+mod cache;
 mod views;
+
+use cache::View;
+pub use cache::{Brief, CacheStats, CalendarCache};
 
 /// Why a date is not available, in the order the checks run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,12 +52,12 @@ impl Reason {
 #[derive(Debug, Clone)]
 pub struct Availability {
     pub tour: Option<Tour>,
-    pub slots: Vec<SlotRow>,
+    pub slots: Vec<Brief>,
     pub refusal: Option<(Reason, String)>,
     pub waitlist_available: bool,
     /// When refused for that date: departures the party could book instead
     /// (see [`Availability::alternatives`]).
-    pub alternatives: Vec<SlotRow>,
+    pub alternatives: Vec<Brief>,
 }
 
 /// How far either side of the requested date alternatives are looked for.
@@ -100,6 +105,17 @@ impl From<slots::OfferRow> for Offer {
 
 pub struct AvailabilityService<'a>(pub(crate) &'a Context);
 
+/// A refusal, with the tour when there is one.
+fn refuse(tour: Option<Tour>, r: Reason, why: String, waitlist: bool) -> Availability {
+    Availability {
+        tour,
+        slots: Vec::new(),
+        refusal: Some((r, why)),
+        waitlist_available: waitlist,
+        alternatives: Vec::new(),
+    }
+}
+
 fn blackout_on(list: &[BlackoutRow], date: NaiveDate) -> Option<&BlackoutRow> {
     list.iter()
         .find(|b| b.start_date <= date && date <= b.end_date)
@@ -137,13 +153,6 @@ impl AvailabilityService<'_> {
         num_people: i64,
         time: Option<NaiveTime>,
     ) -> ServiceResult<Availability> {
-        let refuse = |tour: Option<Tour>, r: Reason, why: String, waitlist: bool| Availability {
-            tour,
-            slots: Vec::new(),
-            refusal: Some((r, why)),
-            waitlist_available: waitlist,
-            alternatives: Vec::new(),
-        };
         let Some(cal) = slots::tour_calendar(conn, tour_id, date, date).await? else {
             return Ok(refuse(
                 None,
@@ -153,27 +162,42 @@ impl AvailabilityService<'_> {
             ));
         };
         let tour = Tour::from_row(cal.tour)?;
+        let day = cal.slots.iter().map(Brief::of).collect();
+        Ok(self.decide(tour, cal.blackouts.first(), day, date, num_people, time))
+    }
+
+    /// The spec's checks, in order, on what was read of the tour and the
+    /// date: the first active blackout covering it, its departures.
+    fn decide(
+        &self,
+        tour: Tour,
+        blackout: Option<&BlackoutRow>,
+        day: Vec<Brief>,
+        date: NaiveDate,
+        num_people: i64,
+        time: Option<NaiveTime>,
+    ) -> Availability {
         if !tour.row.is_active {
             let why = format!("{} is not currently offered", tour.row.name);
-            return Ok(refuse(Some(tour), Reason::TourInactive, why, false));
+            return refuse(Some(tour), Reason::TourInactive, why, false);
         }
-        if let Some(b) = cal.blackouts.first() {
+        if let Some(b) = blackout {
             let why = format!("{date} is blacked out: {}", b.name);
-            return Ok(refuse(Some(tour), Reason::DateBlackedOut, why, false));
+            return refuse(Some(tour), Reason::DateBlackedOut, why, false);
         }
-        let day: Vec<SlotRow> = cal
-            .slots
+        let day: Vec<Brief> = day
             .into_iter()
-            .filter(|s| s.is_open() && time.is_none_or(|t| s.start_time == t))
+            .filter(|s| s.gate.is_open() && time.is_none_or(|t| s.start_time == t))
             .collect();
         if day.is_empty() {
             let at = time.map(|t| format!(" at {t}")).unwrap_or_default();
             let why = format!("{} does not run on {date}{at}", tour.row.name);
-            return Ok(refuse(Some(tour), Reason::NoSlots, why, false));
+            return refuse(Some(tour), Reason::NoSlots, why, false);
         }
         let now = self.0.clock.now();
-        let refusal = |s: &SlotRow| ledger::refusal(self.0, s, &tour, Admission::Customer, now);
-        let in_window: Vec<SlotRow> = day
+        let refusal =
+            |s: &Brief| ledger::refusal_of(self.0, &s.gate, &tour, Admission::Customer, now);
+        let in_window: Vec<Brief> = day
             .iter()
             .filter(|s| refusal(s).is_none())
             .cloned()
@@ -195,24 +219,24 @@ impl AvailabilityService<'_> {
                     ),
                 ),
             };
-            return Ok(refuse(Some(tour), reason, why, false));
+            return refuse(Some(tour), reason, why, false);
         }
-        let fitting: Vec<SlotRow> = in_window
+        let fitting: Vec<Brief> = in_window
             .into_iter()
             .filter(|s| s.available_spots >= num_people)
             .collect();
         if fitting.is_empty() {
             let why =
                 format!("no departure on {date} has {num_people} spot(s) left; join the waitlist");
-            return Ok(refuse(Some(tour), Reason::FullyBooked, why, true));
+            return refuse(Some(tour), Reason::FullyBooked, why, true);
         }
-        Ok(Availability {
+        Availability {
             tour: Some(tour),
             slots: fitting,
             refusal: None,
             waitlist_available: false,
             alternatives: Vec::new(),
-        })
+        }
     }
 
     /// [`Self::check`], and when the date cannot take the party
@@ -227,6 +251,13 @@ impl AvailabilityService<'_> {
     ) -> ServiceResult<Availability> {
         self.party_size(num_people)?;
         ledger::check_date("requested_date", date)?;
+        if let Some(view) = CalendarCache::view(self.0).await
+            && let Some(a) = self
+                .check_cached(&view, tour_id, date, num_people, time)
+                .await?
+        {
+            return Ok(a);
+        }
         let mut conn = self.0.db.read().await?;
         let mut a = self
             .check_on(&mut conn, tour_id, date, num_people, time)
@@ -241,6 +272,54 @@ impl AvailabilityService<'_> {
         Ok(a)
     }
 
+    /// [`Self::check_with_alternatives`] from the calendar cache; None
+    /// when the tour is not there (the direct read answers).
+    async fn check_cached(
+        &self,
+        view: &View<'_>,
+        tour_id: i64,
+        date: NaiveDate,
+        num_people: i64,
+        time: Option<NaiveTime>,
+    ) -> ServiceResult<Option<Availability>> {
+        let Some(month) = view.month(tour_id, date).await? else {
+            return Ok(None);
+        };
+        let day = month
+            .slots
+            .iter()
+            .filter(|s| s.slot_date == date)
+            .cloned()
+            .collect();
+        let blackout = blackout_on(&month.blackouts, date);
+        let mut a = self.decide(month.tour.clone(), blackout, day, date, num_people, time);
+        if a.refusal.is_some()
+            && let Some(tour) = a.tour.as_ref().filter(|t| t.row.is_active)
+        {
+            let now = self.0.clock.now();
+            let Some((from, to)) = self.alternatives_range(tour, date, now) else {
+                return Ok(Some(a));
+            };
+            let window = self.booking_window(now);
+            let Some(months) = view.months(tour_id, from, to).await? else {
+                return Ok(None);
+            };
+            let candidates = months
+                .iter()
+                .flat_map(|m| m.slots.iter())
+                .filter(|s| {
+                    from <= s.slot_date
+                        && s.slot_date <= to
+                        && s.bookable_in(window)
+                        && s.available_spots >= num_people
+                })
+                .cloned()
+                .collect();
+            a.alternatives = self.pick_alternatives(candidates, tour, date, num_people, None, now);
+        }
+        Ok(Some(a))
+    }
+
     /// Alternatives to one departure the party could not have: that
     /// departure's tour and date, in the tour's currency. None when the
     /// departure or its tour is unknown or the tour is off sale.
@@ -248,7 +327,7 @@ impl AvailabilityService<'_> {
         &self,
         slot_id: i64,
         num_people: i64,
-    ) -> ServiceResult<Option<(tourdesk_domain::Currency, Vec<SlotRow>)>> {
+    ) -> ServiceResult<Option<(tourdesk_domain::Currency, Vec<Brief>)>> {
         let mut conn = self.0.db.read().await?;
         let Some((tour_id, date)) = slots::slot_by_id(&mut conn, slot_id)
             .await?
@@ -280,7 +359,7 @@ impl AvailabilityService<'_> {
         date: NaiveDate,
         num_people: i64,
         except: Option<i64>,
-    ) -> ServiceResult<Vec<SlotRow>> {
+    ) -> ServiceResult<Vec<Brief>> {
         let mut conn = self.0.db.read().await?;
         let Some(row) = tours::tour_by_id(&mut conn, tour_id).await? else {
             return Ok(Vec::new());
@@ -298,26 +377,15 @@ impl AvailabilityService<'_> {
         date: NaiveDate,
         num_people: i64,
         except: Option<i64>,
-    ) -> ServiceResult<Vec<SlotRow>> {
-        let span = chrono::Days::new(ALTERNATIVES_DAYS);
-        let (Some(from), Some(to)) = (date.checked_sub_days(span), date.checked_add_days(span))
-        else {
+    ) -> ServiceResult<Vec<Brief>> {
+        let now = self.0.clock.now();
+        let Some((from, to)) = self.alternatives_range(tour, date, now) else {
             return Ok(Vec::new());
         };
-        let now = self.0.clock.now();
-        // Nothing before the tour's today or past the booking horizon can
-        // be booked now: a date far outside the window asks the database
-        // nothing (a request for a day a year out used to read and decode
-        // four weeks of departures only to refuse every one).
-        let from = from.max(tour.today(now));
-        let to = to.min(self.horizon(now));
-        if from > to {
-            return Ok(Vec::new());
-        }
         let (window_start, window_end) = self.booking_window(now);
         // Only open departures with room inside the window come back; the
         // rule decides.
-        let mut out: Vec<SlotRow> = slots::open_slots_between(
+        let candidates = slots::open_slots_between(
             conn,
             tour.id(),
             from,
@@ -327,13 +395,49 @@ impl AvailabilityService<'_> {
             window_end,
         )
         .await?
-        .into_iter()
-        .filter(|s| {
-            Some(s.id) != except
-                && s.available_spots >= num_people
-                && ledger::refusal(self.0, s, tour, Admission::Customer, now).is_none()
-        })
+        .iter()
+        .map(Brief::of)
         .collect();
+        Ok(self.pick_alternatives(candidates, tour, date, num_people, except, now))
+    }
+
+    /// The dates alternatives to `date` are looked for on: two weeks
+    /// either side, cut to what can be booked now. Nothing before the
+    /// tour's today or past the booking horizon can be: a date far outside
+    /// the window asks nothing (a request for a day a year out used to
+    /// read four weeks of departures only to refuse every one).
+    fn alternatives_range(
+        &self,
+        tour: &Tour,
+        date: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> Option<(NaiveDate, NaiveDate)> {
+        let span = chrono::Days::new(ALTERNATIVES_DAYS);
+        let from = date.checked_sub_days(span)?.max(tour.today(now));
+        let to = date.checked_add_days(span)?.min(self.horizon(now));
+        (from <= to).then_some((from, to))
+    }
+
+    /// The alternatives among `candidates` (in time order): what the rule
+    /// lets the party book, other than `except`, nearest to `date` first
+    /// (earlier before later at the same distance), at most six.
+    fn pick_alternatives(
+        &self,
+        candidates: Vec<Brief>,
+        tour: &Tour,
+        date: NaiveDate,
+        num_people: i64,
+        except: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Vec<Brief> {
+        let mut out: Vec<Brief> = candidates
+            .into_iter()
+            .filter(|s| {
+                Some(s.id) != except
+                    && s.available_spots >= num_people
+                    && ledger::refusal_of(self.0, &s.gate, tour, Admission::Customer, now).is_none()
+            })
+            .collect();
         out.sort_by_key(|s| {
             (
                 (s.slot_date - date).num_days().abs(),
@@ -342,7 +446,7 @@ impl AvailabilityService<'_> {
             )
         });
         out.truncate(ALTERNATIVES_MAX);
-        Ok(out)
+        out
     }
 
     /// The active tours, by name, each with what it offers now: two
@@ -409,6 +513,11 @@ impl AvailabilityService<'_> {
     /// query can compare with (see [`slots::month_summary`]).
     pub(super) fn booking_window(&self, now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
         window_bounds(ledger::window(self.0), now)
+    }
+
+    /// What the calendar cache has served and read since start.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.0.calendar.stats()
     }
 
     /// Slots whose stored counters disagree with their rows (design

@@ -57,13 +57,53 @@ pub fn refusal(
     who: Admission,
     now: DateTime<Utc>,
 ) -> Option<Unbookable> {
+    refusal_of(ctx, &Gate::of(slot), tour, who, now)
+}
+
+/// What [`refusal`] reads of a departure: its closures and its start. The
+/// calendar cache keeps departures in this shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gate {
+    pub is_cancelled: bool,
+    /// An active blackout covers it.
+    pub blacked_out: bool,
+    pub withdrawn: bool,
+    pub is_available: bool,
+    pub starts_at: DateTime<Utc>,
+}
+
+impl Gate {
+    pub fn of(slot: &SlotRow) -> Gate {
+        Gate {
+            is_cancelled: slot.is_cancelled,
+            blacked_out: slot.blackout_name.is_some() || slot.blackout_id.is_some(),
+            withdrawn: slot.withdrawn,
+            is_available: slot.is_available,
+            starts_at: slot.starts_at,
+        }
+    }
+
+    /// [`SlotRow::is_open`].
+    pub fn is_open(&self) -> bool {
+        self.is_available && !self.is_cancelled && !self.blacked_out && !self.withdrawn
+    }
+}
+
+/// [`refusal`] on a departure's [`Gate`].
+pub fn refusal_of(
+    ctx: &Context,
+    slot: &Gate,
+    tour: &Tour,
+    who: Admission,
+    now: DateTime<Utc>,
+) -> Option<Unbookable> {
     if !tour.row.is_active {
         return Some(Unbookable::TourInactive);
     }
     if slot.is_cancelled {
         return Some(Unbookable::Cancelled);
     }
-    if slot.blackout_name.is_some() || slot.blackout_id.is_some() {
+    if slot.blacked_out {
         return Some(Unbookable::BlackedOut);
     }
     if slot.withdrawn || !slot.is_available {

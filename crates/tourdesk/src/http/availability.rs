@@ -15,7 +15,7 @@ use super::dto::{Amount, CalendarSlotDto, hours};
 use super::error::ApiError;
 use super::extract::{Json, Path, Query};
 use super::openapi;
-use tourdesk_store::slots::SlotRow;
+use tourdesk_service::availability::Brief;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -70,7 +70,7 @@ pub struct Alternative {
 }
 
 impl Alternative {
-    pub(crate) fn list(currency: &tourdesk_domain::Currency, rows: &[SlotRow]) -> Vec<Alternative> {
+    pub(crate) fn list(currency: &tourdesk_domain::Currency, rows: &[Brief]) -> Vec<Alternative> {
         rows.iter()
             .map(|s| Alternative {
                 slot_id: s.id,

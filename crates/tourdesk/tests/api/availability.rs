@@ -8,6 +8,7 @@ use tourdesk_service::Clock;
 
 use crate::both_backends;
 use crate::helpers::{TestApp, day, paths};
+use tourdesk_service::{CalendarCacheSettings, Context, Settings};
 
 both_backends!(
     available_dates_list_open_slots_in_the_spec_shape,
@@ -21,6 +22,8 @@ both_backends!(
     a_party_that_does_not_fit_is_offered_alternatives,
     reads_answer_not_modified_until_anything_they_show_changes,
     the_month_view_adds_up_what_the_slots_listing_says,
+    the_calendar_cache_never_serves_a_stale_number,
+    a_month_read_while_a_write_is_in_flight_is_not_kept_past_its_commit,
 );
 
 /// #17 item 9: when the party does not fit, the availability check and a
@@ -835,11 +838,43 @@ async fn the_month_view_adds_up_what_the_slots_listing_says(app: TestApp) {
         let edges = [&f.dates[0], &f.dates[9]];
         async move {
             let mut bookable_days = 0;
+            let direct = without_cache(app);
             for &first in months {
                 let last = first
                     .checked_add_months(chrono::Months::new(1))
                     .and_then(|d| d.pred_opt())
                     .expect("last");
+                // The cache's answers (the app reads through it) are the
+                // database's, for the month and for every day of it.
+                let (y, m) = (first.year(), first.month());
+                assert_eq!(
+                    format!(
+                        "{:?}",
+                        app.ctx
+                            .availability()
+                            .monthly(f.tour, y, m)
+                            .await
+                            .expect("cached month")
+                    ),
+                    format!(
+                        "{:?}",
+                        direct
+                            .availability()
+                            .monthly(f.tour, y, m)
+                            .await
+                            .expect("month")
+                    ),
+                    "{phase}, {first}"
+                );
+                for date in first.iter_days().take_while(|d| *d <= last) {
+                    for people in [1, 3] {
+                        assert_eq!(
+                            asked(&app.ctx, f.tour, date, people).await,
+                            asked(&direct, f.tour, date, people).await,
+                            "{phase}, {date}, {people}"
+                        );
+                    }
+                }
                 let listing = app
                     .slots_between(f.tour, &first.to_string(), &last.to_string())
                     .await;
@@ -1070,4 +1105,132 @@ async fn the_month_view_adds_up_what_the_slots_listing_says(app: TestApp) {
     .await
     .assert_status(200);
     assert_eq!(agree("off sale").await, 0);
+}
+
+/// #19: the month view and the availability check answer from the
+/// calendar cache while nothing changes, and never from it once anything
+/// was committed: a booking taken by another instance on the same
+/// database, or a departure closed there, shows in this instance's next
+/// read; a cutoff passing (no write at all) shows too.
+async fn the_calendar_cache_never_serves_a_stale_number(app: TestApp) {
+    let f = app.fixture(4).await;
+    let other = TestApp::spawn_on(app.backend, &app.database.url, |_| {}).await;
+    let date: NaiveDate = f.dates[0].parse().expect("date");
+    let spots = |m: &Value| m["availability"][date.to_string()]["available_spots"].clone();
+    let before = other.ctx.availability().cache_stats();
+    assert_eq!(spots(&month(&other, f.tour, date).await.body), json!(4));
+    assert_eq!(
+        check(&other, f.tour, &f.dates[0], 4).await["available"],
+        true
+    );
+    let after = other.ctx.availability().cache_stats();
+    assert!(after.fills > before.fills, "{before:?} {after:?}");
+    assert!(
+        after.hits > before.hits,
+        "the second read is served from the cache: {after:?}"
+    );
+
+    // A booking through the first instance: the second sees it at once.
+    app.book(f.tour, f.slots[0], 3, 0, 0)
+        .await
+        .assert_status(201);
+    assert_eq!(spots(&month(&other, f.tour, date).await.body), json!(1));
+    let r = check(&other, f.tour, &f.dates[0], 4).await;
+    assert_eq!(r["available"], false, "{r}");
+    assert_eq!(r["reason_code"], "fully_booked", "{r}");
+    assert_eq!(
+        check(&other, f.tour, &f.dates[0], 1).await["slots"][0]["available_spots"],
+        1
+    );
+    // Read again (a hit), then the departure closed there.
+    let hits = other.ctx.availability().cache_stats().hits;
+    assert_eq!(spots(&month(&other, f.tour, date).await.body), json!(1));
+    assert!(other.ctx.availability().cache_stats().hits > hits);
+    let admin = app.admin().await;
+    app.patch_as(
+        &admin,
+        &format!("/api/calendar/admin/slots/{}", f.slots[0]),
+        &json!({"is_available": false}),
+    )
+    .await
+    .assert_status(200);
+    let m = month(&other, f.tour, date).await;
+    assert_eq!(spots(&m.body), json!(0), "{}", m.text);
+    assert_eq!(
+        m.body["availability"][date.to_string()]["num_bookable_slots"],
+        0
+    );
+    let r = check(&other, f.tour, &f.dates[0], 1).await;
+    assert_eq!(r["reason_code"], "no_slots", "{r}");
+
+    // Time alone: the next departure's cutoff passes between two reads
+    // with nothing written in between; the second read knows.
+    let next: NaiveDate = f.dates[1].parse().expect("date");
+    let starts = app.slot(f.tour, f.slots[1]).await["starts_at"]
+        .as_str()
+        .and_then(|s| s.parse::<DateTime<Utc>>().ok())
+        .expect("starts_at");
+    let cutoff = starts - Duration::hours(24);
+    other.clock.freeze(cutoff);
+    let at = |m: &Value| m["availability"][next.to_string()]["num_bookable_slots"].clone();
+    assert_eq!(at(&month(&other, f.tour, next).await.body), json!(1));
+    assert_eq!(
+        check(&other, f.tour, &f.dates[1], 1).await["available"],
+        true
+    );
+    let hits = other.ctx.availability().cache_stats().hits;
+    other.clock.freeze(cutoff + Duration::seconds(1));
+    assert_eq!(at(&month(&other, f.tour, next).await.body), json!(0));
+    let r = check(&other, f.tour, &f.dates[1], 1).await;
+    assert_eq!(r["reason_code"], "too_soon", "{r}");
+    assert!(
+        other.ctx.availability().cache_stats().hits > hits,
+        "both answered from the cache"
+    );
+}
+
+/// #19, forced interleaving: a write transaction is open (its change not
+/// yet visible) while another instance reads the month into its cache;
+/// the write commits; the next read shows it. The token taken before the
+/// fill names the write as still running, so it never matches a token
+/// taken after the commit.
+async fn a_month_read_while_a_write_is_in_flight_is_not_kept_past_its_commit(app: TestApp) {
+    let f = app.fixture(4).await;
+    let other = TestApp::spawn_on(app.backend, &app.database.url, |_| {}).await;
+    let date: NaiveDate = f.dates[0].parse().expect("date");
+    let spots = |m: &Value| m["availability"][date.to_string()]["available_spots"].clone();
+    let mut tx = app.ctx.db.begin().await.expect("begin");
+    let sql = "UPDATE booking_slots SET max_capacity = max_capacity + 5 WHERE id = $1";
+    tourdesk_store::on!(tx, c => sqlx::query(sql).bind(f.slots[0]).execute(&mut *c).await.map(|_| ()))
+        .expect("update");
+    // Read (and cached) while the write is in flight: not yet visible.
+    let fills = other.ctx.availability().cache_stats().fills;
+    assert_eq!(spots(&month(&other, f.tour, date).await.body), json!(4));
+    assert_eq!(spots(&month(&other, f.tour, date).await.body), json!(4));
+    assert!(other.ctx.availability().cache_stats().fills > fills);
+    tx.commit().await.expect("commit");
+    assert_eq!(spots(&month(&other, f.tour, date).await.body), json!(9));
+    let r = check(&other, f.tour, &f.dates[0], 9).await;
+    assert_eq!(r["available"], true, "{r}");
+}
+
+/// The availability check's whole answer, to compare.
+async fn asked(ctx: &Context, tour: i64, date: NaiveDate, people: i64) -> String {
+    let a = ctx
+        .availability()
+        .check_with_alternatives(tour, date, people, None)
+        .await
+        .expect("check");
+    format!("{a:?}")
+}
+
+/// The application's context with the calendar cache off: answers read
+/// directly from the database, to hold the cache's answers against.
+fn without_cache(app: &TestApp) -> Context {
+    let mut settings: Settings = (*app.ctx.settings).clone();
+    settings.calendar_cache = CalendarCacheSettings {
+        departures: 0,
+        ..settings.calendar_cache
+    };
+    Context::new(app.ctx.db.clone(), settings).with_clock(app.clock.clone())
 }

@@ -344,6 +344,9 @@ impl TestApp {
         config.rate_limit_booking_per_minute = 0;
         config.rate_limit_booking_per_email = 0;
         config.max_pending_per_email = 0;
+        // Reads use the calendar cache even right after a write, so every
+        // test that writes then reads checks the cache is never stale.
+        config.calendar_cache_quiet_ms = 0;
         tweak(&mut config);
         let clock = Arc::new(TestClock::default());
         let db = startup::open_database(&config)
