@@ -109,7 +109,7 @@ impl AvailabilityService<'_> {
                 let horizon = self.horizon(now);
                 let scanned = from
                     .checked_add_months(chrono::Months::new(NEXT_MONTHS_CACHED))
-                    .and_then(|d| cache::month_of(d))
+                    .and_then(cache::month_of)
                     .map_or(horizon, |(first, _)| first.pred_opt().unwrap_or(first))
                     .min(horizon);
                 let Some(months) = view.months(tour_id, from, scanned).await? else {
