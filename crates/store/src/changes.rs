@@ -26,6 +26,7 @@
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use sqlx::{Connection, PgConnection, SqliteConnection};
 
@@ -54,7 +55,14 @@ pub struct Watch {
     started: AtomicU64,
     /// The latest finished read: its number and token.
     latest: Mutex<Option<(u64, Token)>>,
+    /// When a read last failed: for [`RETRY_AFTER`] every caller fails at
+    /// once (and reads the database its own way), rather than each in turn
+    /// waiting for the connection to fail again.
+    failed_at: Mutex<Option<Instant>>,
 }
+
+/// How long after a failed read tokens are not tried again.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 impl Watch {
     /// A token read after this call began.
@@ -64,16 +72,24 @@ impl Watch {
         if let Some(t) = self.finished_after(ticket) {
             return Ok(t);
         }
+        self.not_failing()?;
         let mut guard = self.conn.lock().await;
         // One that started after we arrived may have finished while we
         // waited for the connection: share it.
         if let Some(t) = self.finished_after(ticket) {
             return Ok(t);
         }
+        self.not_failing()?;
         let number = self.started.fetch_add(1, Ordering::SeqCst) + 1;
         let (conn, epoch) = &mut *guard;
         if conn.is_none() {
-            *conn = Some(db.dedicated_reader().await?);
+            match db.dedicated_reader().await {
+                Ok(c) => *conn = Some(c),
+                Err(e) => {
+                    self.failed();
+                    return Err(e);
+                }
+            }
             *epoch += 1;
         }
         let read = match conn.as_mut() {
@@ -93,6 +109,7 @@ impl Watch {
             Err(e) => {
                 // A new connection (and epoch) next time.
                 *conn = None;
+                self.failed();
                 return Err(e.into());
             }
         };
@@ -116,6 +133,27 @@ impl Watch {
             Some(Conn::Postgres(c)) => c.close().await,
             None => Ok(()),
         };
+    }
+
+    fn failed(&self) {
+        if let Ok(mut at) = self.failed_at.lock() {
+            *at = Some(Instant::now());
+        }
+    }
+
+    /// Fails at once within [`RETRY_AFTER`] of a failed read.
+    fn not_failing(&self) -> StoreResult<()> {
+        let recent = self
+            .failed_at
+            .lock()
+            .map(|at| at.is_some_and(|t| t.elapsed() < RETRY_AFTER))
+            .unwrap_or(true);
+        if recent {
+            return Err(crate::StoreError::Unavailable(
+                "the change token could not be read a moment ago".into(),
+            ));
+        }
+        Ok(())
     }
 
     fn finished_after(&self, ticket: u64) -> Option<Token> {
