@@ -152,11 +152,15 @@ pub(crate) struct View<'a> {
     token: Token,
     /// Whether this read read a month into the cache.
     filled: std::sync::atomic::AtomicBool,
+    /// Whether it found no such tour (and is answered directly).
+    missing: std::sync::atomic::AtomicBool,
 }
 
 impl Drop for View<'_> {
     fn drop(&mut self) {
-        let outcome = if self.filled.load(Ordering::Relaxed) {
+        let outcome = if self.missing.load(Ordering::Relaxed) {
+            "direct"
+        } else if self.filled.load(Ordering::Relaxed) {
             "fill"
         } else {
             "hit"
@@ -208,6 +212,7 @@ impl CalendarCache {
             ctx,
             token,
             filled: Default::default(),
+            missing: Default::default(),
         })
     }
 
@@ -249,6 +254,7 @@ impl View<'_> {
         self.filled.store(true, Ordering::Relaxed);
         let mut conn = self.ctx.db.read().await?;
         let Some(cal) = slots::tour_calendar(&mut conn, tour_id, first, last).await? else {
+            self.missing.store(true, Ordering::Relaxed);
             return Ok(None);
         };
         drop(conn);
@@ -275,9 +281,38 @@ impl View<'_> {
         Ok(Some(month))
     }
 
+    /// Tour `tour_id`'s departures from `from` to `to` that a customer
+    /// could book at the window's starts with `room` spots left (what
+    /// `slots::open_slots_between` returns), in time order; None when
+    /// there is no such tour.
+    pub(crate) async fn bookable_between(
+        &self,
+        tour_id: i64,
+        (from, to): (NaiveDate, NaiveDate),
+        window: (DateTime<Utc>, DateTime<Utc>),
+        room: i64,
+    ) -> ServiceResult<Option<Vec<Brief>>> {
+        let Some(months) = self.months(tour_id, from, to).await? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            months
+                .iter()
+                .flat_map(|m| m.slots.iter())
+                .filter(|s| {
+                    from <= s.slot_date
+                        && s.slot_date <= to
+                        && s.bookable_in(window)
+                        && s.available_spots >= room
+                })
+                .cloned()
+                .collect(),
+        ))
+    }
+
     /// The months of tour `tour_id` covering `from..=to`, in order; None
     /// when there is no such tour.
-    pub(crate) async fn months(
+    async fn months(
         &self,
         tour_id: i64,
         from: NaiveDate,

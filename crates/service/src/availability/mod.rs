@@ -301,20 +301,12 @@ impl AvailabilityService<'_> {
                 return Ok(Some(a));
             };
             let window = self.booking_window(now);
-            let Some(months) = view.months(tour_id, from, to).await? else {
+            let Some(candidates) = view
+                .bookable_between(tour_id, (from, to), window, num_people)
+                .await?
+            else {
                 return Ok(None);
             };
-            let candidates = months
-                .iter()
-                .flat_map(|m| m.slots.iter())
-                .filter(|s| {
-                    from <= s.slot_date
-                        && s.slot_date <= to
-                        && s.bookable_in(window)
-                        && s.available_spots >= num_people
-                })
-                .cloned()
-                .collect();
             a.alternatives = self.pick_alternatives(candidates, tour, date, num_people, None, now);
         }
         Ok(Some(a))

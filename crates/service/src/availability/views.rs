@@ -112,19 +112,13 @@ impl AvailabilityService<'_> {
                     .and_then(cache::month_of)
                     .map_or(horizon, |(first, _)| first.pred_opt().unwrap_or(first))
                     .min(horizon);
-                let Some(months) = view.months(tour_id, from, scanned).await? else {
+                let Some(open) = view
+                    .bookable_between(tour_id, (from, scanned), window, 1)
+                    .await?
+                else {
                     return Ok(None);
                 };
-                let found = months
-                    .iter()
-                    .flat_map(|m| m.slots.iter())
-                    .find(|s| {
-                        from <= s.slot_date
-                            && s.slot_date <= scanned
-                            && s.bookable_in(window)
-                            && s.available_spots > 0
-                    })
-                    .map(|s| s.slot_date);
+                let found = open.first().map(|s| s.slot_date);
                 match (found, scanned.succ_opt()) {
                     (Some(d), _) => Some(d),
                     (None, Some(after)) if after <= horizon => {
